@@ -1,0 +1,122 @@
+"""The composition root: settings -> config -> storage -> handlers -> adapters -> scheduler."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from bot.config import Config, load_config
+from bot.dispatch import Dispatcher
+from bot.metrics import Metrics
+from bot.settings import Settings
+from handlers.core import sync_people
+from handlers.ports import Clock, Deps, OffsetClock
+from handlers.registry import Registry, load_registry
+from storage.db import UowFactory, make_engine, migrate, uow_factory
+from storage.models import Person
+
+log = logging.getLogger(__name__)
+
+
+class ConfigRouter:
+    """Which platform a destination is on: the channel's or person's ``platform`` in the config,
+    else the deployment's default."""
+
+    def __init__(self, config: Config, default: str):
+        self.config = config
+        self.default = default
+        self._person_platform = {p.email: p.platform for p in config.people if p.platform}
+
+    def platform_for(self, destination: str, people: dict[int, Person]) -> str:
+        kind, _, name = destination.partition(":")
+        if kind == "webhook":
+            return "webhook"
+        if kind == "channel":
+            ch = self.config.channels.get(name)
+            return (ch.platform if ch and ch.platform else None) or self.default
+        if kind == "dm":
+            person = people.get(int(name)) if name.isdigit() else None
+            return (self._person_platform.get(person.email) if person else None) or self.default
+        return self.default
+
+
+@dataclass
+class Container:
+    settings: Settings
+    config: Config
+    engine: Engine
+    uow_factory: UowFactory
+    deps: Deps
+    registry: Registry
+    metrics: Metrics
+    dispatcher: Dispatcher
+    default_platform: str
+    slack: Any = None  # bot.slack.app.SlackAdapter
+    scheduler: Any = None  # bot.scheduler.Scheduler
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def wake(self) -> None:
+        """Something was enqueued: deliver it now rather than at the next poll."""
+        self.dispatcher.wake()
+
+    def close(self) -> None:
+        self.dispatcher.stop()
+        if self.scheduler:
+            self.scheduler.shutdown()
+        self.engine.dispose()
+
+
+def default_platform(settings: Settings, config: Config) -> str:
+    if config.platform:
+        return config.platform
+    if settings.local_enabled:
+        return "local"
+    if settings.slack_enabled:
+        return "slack"
+    return "teams"
+
+
+def build(settings: Settings | None = None, *, config: Config | None = None, clock: Clock | None = None,
+          do_migrate: bool = True) -> Container:
+    settings = settings or Settings()
+    config = config or load_config(settings.smarketing_config)
+    engine = make_engine(settings.database_url)
+    if do_migrate:
+        migrate(engine)
+    uowf = uow_factory(engine)
+    with uowf() as uow:
+        sync_people(uow, config)
+        uow.commit()
+    clock = clock or OffsetClock()
+    deps = Deps(config=config, clock=clock)
+    registry = load_registry()
+    metrics = Metrics()
+    platform = default_platform(settings, config)
+    router = ConfigRouter(config, platform)
+    dispatcher = Dispatcher(
+        uowf, clock, router, {}, metrics=metrics,
+        channel_interval=settings.delivery_channel_interval, retry_base=settings.delivery_retry_base,
+        retry_max=settings.delivery_retry_max, max_attempts=settings.delivery_max_attempts,
+    )
+    c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform)
+
+    from bot.local.deliver import LocalDeliverer
+
+    dispatcher.deliverers["local"] = LocalDeliverer()
+    if config.outbound_webhook:
+        from bot.outbound import WebhookDeliverer
+
+        dispatcher.deliverers["webhook"] = WebhookDeliverer(config.outbound_webhook.url, config.outbound_webhook.secret)
+    if settings.slack_bot_token:
+        from bot.slack.app import SlackAdapter
+        from bot.slack.client import make_client
+        from bot.slack.deliver import SlackDeliverer
+
+        client = make_client(settings.slack_bot_token, settings.slack_api_url)
+        c.slack = SlackAdapter(c, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
+                               client=client)
+        dispatcher.deliverers["slack"] = SlackDeliverer(client, config, c.slack.people)
+    return c

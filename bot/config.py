@@ -1,0 +1,302 @@
+"""The YAML configuration (``SMARKETING_CONFIG``): channels, people and teams, business hours and
+holidays, the qualified-lead definition, the SLA ladder, bounce reasons, wins and the digest.
+
+Validated at start; an error names the file, the key and the problem::
+
+    config error in acme.yaml: sla.tiers.hot.hours: Input should be greater than 0
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from datetime import time as Time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEMO_CONFIG = Path(__file__).parent / "demo_config.yaml"
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Platform = Literal["slack", "teams", "local"]
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says where and why."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'America/New_York')")
+    return value
+
+
+def _parse_time(value) -> Time:
+    if isinstance(value, Time):
+        return value
+    if isinstance(value, int):  # YAML reads 09:00 as sexagesimal 540
+        return Time(value // 60, value % 60)
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise ValueError(f"expected a time like '09:00', got {value!r}")
+    return Time(int(m[1]), int(m[2]))
+
+
+class ChannelConfig(Strict):
+    """A channel the bot posts to. ``slack`` is a channel id (C…) or ``#name``; ``teams`` a
+    conversation id, filled in when the bot is installed there."""
+
+    platform: Platform | None = None  # default: the deployment's platform
+    slack: str | None = None
+    teams: str | None = None
+    title: str | None = None  # shown in the local workspace
+
+
+class PersonConfig(Strict):
+    key: str = Field(pattern=r"^[a-z0-9_.-]+$")
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    team: Literal["sales", "marketing"]
+    role: Literal["rep", "sdr", "manager", "marketer", "admin"] = "rep"
+    manager: str | None = None  # another person's key
+    timezone: str | None = None  # default: the team's timezone
+    admin: bool = False
+    slack_id: str | None = None  # manual link when the email differs in Slack
+    teams_id: str | None = None
+    platform: Platform | None = None
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else _check_tz(v))
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.strip().lower()
+
+
+class DigestTime(Strict):
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: Time = Time(9, 0)
+
+    _t = field_validator("time", mode="before")(lambda v: _parse_time(v))
+
+
+class TeamConfig(Strict):
+    channel: str  # a key of ``channels``
+    timezone: str = "UTC"
+    digest: DigestTime = Field(default_factory=DigestTime)
+
+    _tz = field_validator("timezone")(lambda v: _check_tz(v))
+
+
+class HolidayConfig(Strict):
+    country: str | None = None  # ISO code for the ``holidays`` library: US, DE, GB, ...
+    subdivision: str | None = None
+    dates: list[date] = Field(default_factory=list)
+
+
+class BusinessHours(Strict):
+    start: Time = Time(9, 0)
+    end: Time = Time(17, 0)
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1
+    )
+    holidays: HolidayConfig = Field(default_factory=HolidayConfig)
+
+    _t = field_validator("start", "end", mode="before")(lambda v: _parse_time(v))
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return frozenset(WEEKDAYS.index(d) for d in self.days)
+
+
+class QualifiedConfig(Strict):
+    """The shared definition of a qualified lead: a CRM status, or a score at or above the
+    threshold with the required fields present."""
+
+    statuses: list[str] = Field(default_factory=lambda: ["SQL", "qualified"])
+    min_score: int | None = 80
+    required_fields: list[str] = Field(default_factory=lambda: ["email", "company"])
+
+
+class TierConfig(Strict):
+    hours: float = Field(gt=0, le=24 * 30)
+    min_score: int | None = None  # the tier applies at or above this score
+
+
+class LadderConfig(Strict):
+    warn_at: float = Field(default=0.75, gt=0, lt=1)  # share of the SLA
+    manager_after_hours: float = Field(default=2, ge=0)  # business hours after breach
+    channel_after_hours: float = Field(default=4, ge=0)
+    snooze_hours: float = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.channel_after_hours < self.manager_after_hours:
+            raise ValueError("channel_after_hours must not be before manager_after_hours")
+        return self
+
+
+class SlaConfig(Strict):
+    tiers: dict[str, TierConfig] = Field(
+        default_factory=lambda: {
+            "hot": TierConfig(hours=1, min_score=90),
+            "warm": TierConfig(hours=4, min_score=70),
+            "other": TierConfig(hours=8),
+        },
+        min_length=1,
+    )
+    ladder: LadderConfig = Field(default_factory=LadderConfig)
+
+
+class BounceReason(Strict):
+    code: str = Field(pattern=r"^[a-z0-9_]+$", max_length=40)
+    label: str = Field(max_length=75)
+
+
+DEFAULT_REASONS = [
+    ("not_ready", "Not ready to buy"),
+    ("no_budget", "No budget"),
+    ("wrong_contact", "Wrong contact"),
+    ("not_icp", "Not our customer profile"),
+    ("unresponsive", "Unresponsive"),
+    ("duplicate", "Duplicate"),
+    ("other", "Other"),
+]
+
+
+class BounceConfig(Strict):
+    reasons: list[BounceReason] = Field(
+        default_factory=lambda: [BounceReason(code=c, label=l) for c, l in DEFAULT_REASONS], min_length=1
+    )
+    note_max: int = Field(default=500, gt=0, le=3000)
+    report: DigestTime = Field(default_factory=lambda: DigestTime(day="mon", time=Time(9, 30)))
+
+
+class WinsConfig(Strict):
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    monthly_target: float | None = Field(default=None, ge=0)  # in ``currency``
+    reaction: str | None = "tada"
+    wide_channel: str | None = None  # a key of ``channels``
+    wide_at: float | None = Field(default=None, ge=0)  # deals at or above go to wide_channel too
+    rollup_below: float | None = Field(default=None, ge=0)  # deals below are gathered daily
+    rollup_time: Time = Time(17, 0)
+    timezone: str = "UTC"
+
+    _t = field_validator("rollup_time", mode="before")(lambda v: _parse_time(v))
+    _tz = field_validator("timezone")(lambda v: _check_tz(v))
+
+
+class OutboundWebhook(Strict):
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=8)
+
+
+class Config(Strict):
+    company: str = "Your company"
+    platform: Platform | None = None  # default: from the credentials present
+    channels: dict[str, ChannelConfig]
+    teams: dict[Literal["sales", "marketing"], TeamConfig]
+    people: list[PersonConfig] = Field(default_factory=list)
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    qualified: QualifiedConfig = Field(default_factory=QualifiedConfig)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    bounce: BounceConfig = Field(default_factory=BounceConfig)
+    wins: WinsConfig = Field(default_factory=WinsConfig)
+    outbound_webhook: OutboundWebhook | None = None
+
+    @model_validator(mode="after")
+    def _references(self):
+        problems = []
+        for team, tc in self.teams.items():
+            if tc.channel not in self.channels:
+                problems.append(f"teams.{team}.channel: no channel {tc.channel!r} under channels")
+        for name in ("wins",):
+            if name not in self.channels:
+                problems.append(f"channels: a {name!r} channel is required")
+        if self.wins.wide_channel and self.wins.wide_channel not in self.channels:
+            problems.append(f"wins.wide_channel: no channel {self.wins.wide_channel!r} under channels")
+        keys = [p.key for p in self.people]
+        emails = [p.email for p in self.people]
+        for i, p in enumerate(self.people):
+            if keys.count(p.key) > 1:
+                problems.append(f"people.{i}.key: {p.key!r} appears more than once")
+            if emails.count(p.email) > 1:
+                problems.append(f"people.{i}.email: {p.email!r} appears more than once")
+            if p.manager and p.manager not in keys:
+                problems.append(f"people.{i}.manager: no person with key {p.manager!r}")
+            if p.manager == p.key:
+                problems.append(f"people.{i}.manager: a person cannot manage themselves")
+        codes = [r.code for r in self.bounce.reasons]
+        if len(set(codes)) != len(codes):
+            problems.append("bounce.reasons: reason codes must be unique")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- helpers used by handlers -------------------------------------------------------------
+    def team_timezone(self, team: str) -> str:
+        tc = self.teams.get(team)  # type: ignore[call-overload]
+        return tc.timezone if tc else "UTC"
+
+    def person_timezone(self, person: PersonConfig) -> str:
+        return person.timezone or self.team_timezone(person.team)
+
+    def team_channel(self, team: str) -> str | None:
+        tc = self.teams.get(team)  # type: ignore[call-overload]
+        return tc.channel if tc else None
+
+    def reason_label(self, code: str) -> str | None:
+        return next((r.label for r in self.bounce.reasons if r.code == code), None)
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if not loc:  # cross-key checks already name their keys
+            lines.extend(f"  {part}" for part in msg.split("; "))
+            continue
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the configuration reference in the README)"
+        lines.append(f"  {loc}: {msg}")
+    return f"config error in {source}:\n" + "\n".join(lines)
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config error in {source}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error in {source}: the file must be a mapping of keys (channels:, teams:, ...)")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(source, e)) from None
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Load and validate the config at ``path``, or the built-in demo config when ``path`` is None."""
+    p = Path(path) if path else DEMO_CONFIG
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"config error in {p}: cannot read the file ({e.strerror})") from None
+    return parse_config(text, str(p))

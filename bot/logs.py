@@ -1,0 +1,33 @@
+"""Logging: one line per event, carrying the request or job id that caused it."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def new_id(prefix: str = "req") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def setup(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if any(getattr(h, "_smarketing", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler._smarketing = True  # type: ignore[attr-defined]
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,23 @@
+"""Prometheus metrics, served as text at ``GET /metrics``.
+
+A registry per container (not the global one) so several apps in one test process don't clash."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("smarketing_requests", "HTTP requests", ["route", "status"], registry=r)
+        self.request_seconds = Histogram("smarketing_request_seconds", "HTTP request time", ["route"], registry=r)
+        self.webhook_events = Counter("smarketing_webhook_events", "CRM events", ["outcome"], registry=r)
+        self.deliveries = Counter("smarketing_deliveries", "Delivery attempts", ["platform", "outcome"], registry=r)
+        self.outbox_depth = Gauge("smarketing_outbox_messages", "Outbox messages by status", ["status"], registry=r)
+        self.jobs = Counter("smarketing_job_runs", "Scheduled job runs", ["job", "outcome"], registry=r)
+        self.errors = Counter("smarketing_errors", "Unexpected errors", ["where"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

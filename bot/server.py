@@ -1,0 +1,145 @@
+"""The HTTP server: Slack, the CRM webhook, health and metrics (and the local workspace)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from bot import signing
+from bot.logs import new_id, request_id
+from handlers.errors import UserError
+from handlers.events import validate_events
+from handlers.ingest import ingest_events
+from storage.db import ping
+
+log = logging.getLogger(__name__)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refusing (TooLarge) as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_api(container) -> FastAPI:
+    c = container
+    api = FastAPI(title="Smarketing Bot", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @api.middleware("http")
+    async def observe(request: Request, call_next):
+        token = request_id.set(request.headers.get("x-request-id") or new_id())
+        started = time.perf_counter()
+        route = request.url.path if request.url.path in _ROUTES else "other"
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s", request.url.path)
+            c.metrics.errors.labels("http").inc()
+            response = JSONResponse({"error": "internal error", "ref": request_id.get()}, status_code=500)
+        elapsed = time.perf_counter() - started
+        c.metrics.requests.labels(route, str(response.status_code)).inc()
+        c.metrics.request_seconds.labels(route).observe(elapsed)
+        log.info("%s %s -> %d in %.1f ms", request.method, request.url.path, response.status_code, elapsed * 1000)
+        response.headers["X-Request-Id"] = request_id.get()
+        request_id.reset(token)
+        return response
+
+    @api.get("/healthz")
+    async def healthz():
+        db = await run_in_threadpool(ping, c.engine)
+        adapters = {
+            "dispatcher": c.dispatcher.running,
+            "scheduler": bool(c.scheduler and c.scheduler.sched.running),
+            "slack": c.slack is not None,
+            "local": "local" in c.extras,
+        }
+        ok = db and c.dispatcher.running
+        return JSONResponse({"ok": ok, "database": db, "adapters": adapters}, status_code=200 if ok else 503)
+
+    @api.get("/metrics")
+    async def metrics():
+        def counts():
+            with c.uow_factory() as uow:
+                return uow.outbox.counts()
+
+        for status, n in (await run_in_threadpool(counts)).items():
+            c.metrics.outbox_depth.labels(status).set(n)
+        return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @api.post("/webhooks/crm")
+    async def crm_webhook(request: Request):
+        secret = c.settings.webhook_secret
+        if not secret:
+            return JSONResponse({"error": "the CRM webhook is not configured: set WEBHOOK_SECRET"}, status_code=503)
+        try:
+            body = await read_limited(request, c.settings.webhook_max_bytes)
+        except TooLarge:
+            return JSONResponse({"error": f"body larger than {c.settings.webhook_max_bytes} bytes; "
+                                          "send smaller batches"}, status_code=413)
+        try:
+            signing.verify(secret, request.headers.get(signing.HEADER), body)
+        except signing.SignatureError as e:
+            return JSONResponse({"error": str(e)}, status_code=401)
+        try:
+            raw = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            return JSONResponse({"error": "empty batch: send one event or a non-empty array"}, status_code=400)
+        if len(items) > c.settings.webhook_max_events:
+            return JSONResponse({"error": f"{len(items)} events in one request; the limit is "
+                                          f"{c.settings.webhook_max_events}"}, status_code=413)
+        events, problems = validate_events(items)
+        if problems:
+            c.metrics.webhook_events.labels("rejected").inc(len(items))
+            return JSONResponse({"error": f"{len({p.index for p in problems})} of {len(items)} events are invalid; "
+                                          "nothing was stored", "problems": [p.as_dict() for p in problems]},
+                                status_code=400)
+        try:
+            accepted, duplicates = await run_in_threadpool(ingest_events, c.registry, c.uow_factory, c.deps, events)
+        except UserError as e:
+            return JSONResponse({"error": e.text + "; nothing was stored"}, status_code=400)
+        c.metrics.webhook_events.labels("accepted").inc(accepted)
+        c.metrics.webhook_events.labels("duplicate").inc(duplicates)
+        if accepted:
+            c.wake()
+        return {"accepted": accepted, "duplicates": duplicates}
+
+    if c.slack is not None:
+        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+        @api.post("/slack/events")
+        async def slack_events(request: Request):
+            body = await request.body()
+            # bolt's App is synchronous: run it off the event loop.
+            resp = await run_in_threadpool(c.slack.app.dispatch, to_bolt_request(request, body))
+            return to_starlette_response(resp)
+    else:
+
+        @api.post("/slack/events")
+        async def slack_not_configured():
+            return PlainTextResponse("Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
+                                     status_code=503)
+
+    return api
+
+
+_ROUTES = {"/healthz", "/metrics", "/webhooks/crm", "/slack/events", "/api/messages", "/"}

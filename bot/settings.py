@@ -1,0 +1,56 @@
+"""Environment settings (``.env.example`` lists every one)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///./smarketing.db"
+    smarketing_config: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 3000
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None  # xapp-…: Socket Mode
+    slack_api_url: str = "https://slack.com/api/"
+
+    teams_client_id: str | None = None
+    teams_client_secret: str | None = None
+    teams_tenant_id: str | None = None
+
+    webhook_secret: str | None = None
+    webhook_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    webhook_max_events: int = Field(default=1000, gt=0)
+
+    # The local workspace serves when no chat credentials are set; these override that.
+    local_workspace: bool | None = None  # force on (true) or off (false)
+    allow_remote_local_workspace: bool = False  # allow a non-loopback HOST for it
+    demo_data: bool = True  # load the demo company into an empty local workspace database
+
+    # Delivery tuning (defaults suit Slack; tests shorten the waits)
+    delivery_channel_interval: float = Field(default=1.0, ge=0)  # seconds between posts to one channel
+    delivery_retry_base: float = Field(default=2.0, ge=0)  # first retry delay, doubling
+    delivery_retry_max: float = Field(default=300.0, gt=0)
+    delivery_max_attempts: int = Field(default=8, gt=0)
+    delivery_poll: float = Field(default=0.5, gt=0)
+    scheduler: bool = True  # run the in-process scheduler when serving
+    log_level: str = "INFO"
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def teams_enabled(self) -> bool:
+        return bool(self.teams_client_id)
+
+    @property
+    def local_enabled(self) -> bool:
+        if self.local_workspace is not None:
+            return self.local_workspace
+        return not (self.slack_enabled or self.teams_enabled)

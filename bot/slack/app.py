@@ -1,0 +1,212 @@
+"""The Slack adapter: a bolt app whose listeners only translate.
+
+Each listener reads the request, resolves who acted, calls ``handlers.commands`` and renders the
+answer. ``process_before_response=True``: the work (a short transaction that writes state and
+outbox) runs before bolt answers, which keeps the whole request well inside Slack's 3 seconds,
+and delivery is left to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Callable
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+
+from bot.logs import new_id, request_id
+from bot.slack.blocks import parse_action_id, parse_view_values, render_errors, render_form, render_reply
+from bot.slack.deliver import SlackPeople
+from handlers.commands import run_action, run_command, run_form
+from handlers.messages import Reply
+from handlers.ports import Actor
+from handlers.registry import MessageRef
+
+log = logging.getLogger(__name__)
+
+SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Please try again in a minute."
+# Events the manifest subscribes to; each has a listener (an event without one gets 404 and
+# Slack retries it, and repeated failures disable the subscription).
+EVENTS = ["app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked"]
+
+
+class SlackAdapter:
+    def __init__(self, services, *, token: str | None, signing_secret: str | None, client: WebClient):
+        self.s = services
+        self.client = client
+        self.people = SlackPeople(client, services.uow_factory, services.deps.clock)
+        self.app = App(
+            token=token,
+            signing_secret=signing_secret or "socket-mode-no-signature",
+            client=client,
+            process_before_response=True,
+            token_verification_enabled=False,
+            request_verification_enabled=bool(signing_secret),
+        )
+        self.app.use(self._dedupe_events)
+        self.app.error(self._on_error)
+        self.app.command("/smarketing")(self._guard(self.on_command))
+        self.app.action(re.compile(".+"))(self._guard(self.on_action))
+        self.app.view(re.compile(".+"))(self._guard(self.on_view))
+        self.app.event("app_mention")(self._guard(self.on_mention))
+        self.app.event("message")(self._guard(self.on_message))
+        for name in EVENTS[2:]:
+            self.app.event(name)(self._noted)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _guard(self, fn: Callable) -> Callable:
+        """The one error handler: the person gets a brief answer, the log gets the rest."""
+
+        # bolt passes arguments by the names in the listener's signature, so the wrapper names
+        # every one the listeners use.
+        def wrapper(ack, body, event, action, view, say, respond):
+            token = request_id.set(new_id("slack"))
+            try:
+                return fn(ack=ack, body=body, event=event, action=action, view=view, say=say, respond=respond)
+            except Exception:  # noqa: BLE001
+                ref = request_id.get()
+                log.exception("Slack request failed")
+                self.s.metrics.errors.labels("slack").inc()
+                try:
+                    ack(text=SORRY.format(ref=ref), response_type="ephemeral")
+                except Exception:  # noqa: BLE001 - already acked
+                    pass
+            finally:
+                request_id.reset(token)
+
+        return wrapper
+
+    def _on_error(self, error, body, logger):
+        log.error("unhandled Slack error: %s", error, exc_info=error)
+        self.s.metrics.errors.labels("slack").inc()
+        return BoltResponse(status=200, body="")
+
+    def _dedupe_events(self, body: dict, next: Callable[[], Any]):
+        """Slack retries events it thinks failed; the same ``event_id`` is handled once."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if body.get("type") == "event_callback" and event_id:
+            with self.s.uow_factory() as uow:
+                new = uow.inbound.claim("slack_event", [event_id], self.s.deps.now())
+                uow.commit()
+            if not new:
+                log.info("event %s already handled (retry %s)", event_id, body.get("retry_attempt"))
+                return BoltResponse(status=200, body="")
+        return next()
+
+    def _noted(self, ack, event: dict, **_):
+        ack()
+        log.info("Slack event %s", event.get("type"))
+
+    def actor(self, user_id: str | None) -> Actor:
+        """The person behind a Slack user id: linked already, or matched by email now."""
+        if not user_id:
+            return Actor(None, "slack")
+        with self.s.uow_factory() as uow:
+            person = uow.people.by_slack_id(user_id)
+            if person is None:
+                try:
+                    email = self.client.users_info(user=user_id)["user"]["profile"].get("email")
+                except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
+                    email = None
+                person = uow.people.by_email(email) if email else None
+                if person is not None and not person.slack_user_id:
+                    person.slack_user_id = user_id
+                    uow.people.add(person)
+                    uow.commit()
+        return Actor(person.id if person else None, "slack", user_id, person.name if person else None)
+
+    def _open_form(self, reply: Reply, trigger_id: str | None) -> None:
+        assert reply.form is not None
+        if not trigger_id:
+            raise RuntimeError("cannot open a form without a trigger_id")
+        self.client.views_open(trigger_id=trigger_id, view=render_form(reply.form, self.people.resolver({})))
+
+    def _resolver(self):
+        with self.s.uow_factory() as uow:
+            people = {p.id: p for p in uow.people.all()}
+        return self.people.resolver(people)
+
+    # -- listeners -------------------------------------------------------------------------
+    def on_command(self, ack, body: dict, **_):
+        actor = self.actor(body.get("user_id"))
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text", ""))
+        self.s.wake()
+        if reply.form is not None:
+            self._open_form(reply, body.get("trigger_id"))
+            ack()
+            return
+        ack(**render_reply(reply, self._resolver()))
+
+    def on_action(self, ack, body: dict, action: dict, respond, **_):
+        ack()
+        actor = self.actor((body.get("user") or {}).get("id"))
+        container = body.get("container") or {}
+        ref = MessageRef(
+            outbox_key=self._outbox_key(body.get("message") or {}),
+            platform="slack",
+            channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
+            ts=container.get("message_ts"),
+        )
+        name = parse_action_id(action.get("action_id", ""))
+        reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, name,
+                           action.get("value") or "", ref)
+        self.s.wake()
+        if reply is None:
+            return
+        if reply.form is not None:
+            self._open_form(reply, body.get("trigger_id"))
+        elif reply.as_message() is not None:
+            respond(**render_reply(reply, self._resolver()), replace_original=False)
+
+    @staticmethod
+    def _outbox_key(message: dict) -> str | None:
+        meta = message.get("metadata") or {}
+        return (meta.get("event_payload") or {}).get("key")
+
+    def on_view(self, ack, body: dict, view: dict, **_):
+        actor = self.actor((body.get("user") or {}).get("id"))
+        values = parse_view_values((view.get("state") or {}).get("values") or {})
+        reply = run_form(self.s.registry, self.s.uow_factory, self.s.deps, actor, view.get("callback_id", ""),
+                         view.get("private_metadata") or "", values)
+        self.s.wake()
+        if reply is not None and reply.errors:
+            ack(**render_errors(reply.errors))
+            return
+        ack()
+        if reply is not None and reply.as_message() is not None and actor.platform_user_id:
+            # A modal has nowhere to answer; the confirmation goes to the person's DM.
+            rendered = render_reply(reply, self._resolver())
+            self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
+                                         blocks=rendered.get("blocks"))
+
+    def on_mention(self, ack, event: dict, say, **_):
+        ack()
+        text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text", "")).strip()
+        self._answer_text(event, text, say)
+
+    def on_message(self, ack, event: dict, say, **_):
+        ack()
+        # Only direct messages from people: the same words as the slash command.
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        self._answer_text(event, event.get("text", ""), say)
+
+    def _answer_text(self, event: dict, text: str, say) -> None:
+        actor = self.actor(event.get("user"))
+        text = re.sub(r"^/?smarketing\s*", "", text.strip(), flags=re.I)
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
+        self.s.wake()
+        if reply.form is not None:
+            say(text="That one opens a form: use the `/smarketing` slash command for it.")
+            return
+        rendered = render_reply(reply, self._resolver())
+        say(text=rendered["text"], blocks=rendered.get("blocks"))
+
+    # -- Socket Mode -----------------------------------------------------------------------
+    def start_socket_mode(self, app_token: str):
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(self.app, app_token)
+        handler.connect()  # non-blocking; the HTTP server keeps the process alive
+        return handler

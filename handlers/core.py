@@ -1,0 +1,57 @@
+"""Commands that belong to no single flow (help), and keeping people in step with the config."""
+
+from __future__ import annotations
+
+from handlers.messages import Context, Header, Message, Reply, Section
+from handlers.ports import Actor, Deps
+from handlers.registry import Flow
+
+
+def help_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+    from handlers.registry import load_registry
+
+    lines = load_registry().help_lines()
+    body = "\n".join(f"`/smarketing {usage}` — {what}" for usage, what in lines)
+    text = "Smarketing Bot keeps sales and marketing in step. Commands:\n" + body
+    return Reply(
+        message=Message(
+            text=text,
+            blocks=[
+                Header(text="Smarketing Bot"),
+                Section(text="Keeps sales and marketing in step: wins, cooling leads, bounce-backs, the week ahead."),
+                Section(text=body),
+                Context(text="A <lead> is its CRM id or its email."),
+            ],
+        )
+    )
+
+
+def sync_people(uow, config) -> int:
+    """Create or update the people table from the config's ``people:`` (matched by key).
+
+    Chat ids found by email lookup are kept; ids given in the config win."""
+    from storage.models import Person
+
+    by_key = {p.key: p for p in uow.people.all()}
+    for pc in config.people:
+        person = by_key.get(pc.key) or Person(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
+        person.name, person.email, person.team, person.role = pc.name, pc.email, pc.team, pc.role
+        person.is_admin = pc.admin or pc.role == "admin"
+        person.timezone = config.person_timezone(pc)
+        if pc.slack_id:
+            person.slack_user_id, person.linked_manually = pc.slack_id, True
+        if pc.teams_id:
+            person.teams_user_id = pc.teams_id
+        by_key[pc.key] = uow.people.add(person)
+    for pc in config.people:
+        person = by_key[pc.key]
+        person.manager_id = by_key[pc.manager].id if pc.manager else None
+        uow.people.add(person)
+    return len(config.people)
+
+
+FLOW = Flow(
+    name="core",
+    commands={"help": help_command},
+    help=[("help", "this list")],
+)

@@ -1,0 +1,219 @@
+"""The CRM webhook's events: their shapes and validation.
+
+An event is ``{"id", "type", "occurred_at", "data"}``. ``validate_events`` checks a whole request
+and returns every problem at once (event index, id, field, what is wrong), so the CRM's admin can
+fix a batch in one go; the webhook stores nothing of a request with any problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEDULE_KINDS = (
+    "campaign_launch",
+    "webinar",
+    "event",
+    "promotion",
+    "territory_focus",
+    "account_focus",
+    "call_blitz",
+    "other",
+)
+
+Id = Field(min_length=1, max_length=200)
+Email = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Data(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-11-23T10:00:00Z")
+    return v.astimezone(timezone.utc) if v is not None else None
+
+
+class LeadData(Data):
+    id: str = Id
+    email: str | None = Email
+    name: str | None = Field(default=None, max_length=300)
+    company: str | None = Field(default=None, max_length=300)
+    title: str | None = Field(default=None, max_length=300)
+    status: str | None = Field(default=None, max_length=100)
+    score: int | None = Field(default=None, ge=0, le=1000)
+    tier: str | None = Field(default=None, max_length=40)
+    owner_email: str | None = Email
+    source_campaign_id: str | None = Field(default=None, max_length=200)
+
+    @field_validator("email", "owner_email")
+    @classmethod
+    def _lower(cls, v):
+        return v.lower() if v else v
+
+
+class LeadTouchedData(Data):
+    lead_id: str = Id
+    by_email: str | None = Email
+    note: str | None = Field(default=None, max_length=3000)
+    kind: str | None = Field(default=None, max_length=60)  # call, email, meeting, ...
+
+
+class CampaignData(Data):
+    id: str = Id
+    name: str = Field(min_length=1, max_length=500)
+    kind: str | None = Field(default=None, max_length=60)
+    owner_email: str | None = Email
+
+
+class CampaignTouchData(Data):
+    campaign_id: str = Id
+    lead_id: str | None = Field(default=None, max_length=200)
+    contact_email: str | None = Email
+    kind: str | None = Field(default=None, max_length=60)
+    touched_at: datetime | None = None
+
+    _aw = field_validator("touched_at")(lambda v: _aware(v))
+
+    @model_validator(mode="after")
+    def _who(self):
+        if not self.lead_id and not self.contact_email:
+            raise ValueError("needs lead_id or contact_email")
+        return self
+
+
+class DealData(Data):
+    id: str = Id
+    name: str = Field(min_length=1, max_length=10_000)
+    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=2)
+    currency: str = Field(default="USD", pattern=r"^[A-Za-z]{3}$")
+    owner_email: str | None = Email
+    lead_id: str | None = Field(default=None, max_length=200)
+    contact_email: str | None = Email
+    closed_at: datetime | None = None
+
+    _aw = field_validator("closed_at")(lambda v: _aware(v))
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str) -> str:
+        from handlers.money import is_currency
+
+        v = v.upper()
+        if not is_currency(v):
+            raise ValueError(f"unknown currency code {v!r} (use ISO 4217, e.g. USD, EUR)")
+        return v
+
+
+class ScheduleData(Data):
+    id: str = Id
+    team: Literal["sales", "marketing"]
+    kind: Literal[SCHEDULE_KINDS]  # type: ignore[valid-type]
+    title: str = Field(min_length=1, max_length=500)
+    regions: list[str] = Field(default_factory=list, max_length=50)
+    start: datetime
+    end: datetime
+    owner_email: str | None = Email
+    link: str | None = Field(default=None, max_length=3000, pattern=r"^https?://")
+
+    _aw = field_validator("start", "end")(lambda v: _aware(v))
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+SCHEMAS: dict[str, type[Data]] = {
+    "lead.upserted": LeadData,
+    "lead.qualified": LeadData,
+    "lead.touched": LeadTouchedData,
+    "campaign.upserted": CampaignData,
+    "campaign.touch": CampaignTouchData,
+    "deal.closed_won": DealData,
+    "schedule.upserted": ScheduleData,
+}
+
+
+@dataclass
+class Event:
+    id: str
+    type: str
+    occurred_at: datetime
+    data: Any  # the type's Data model
+
+
+@dataclass
+class Problem:
+    index: int
+    id: str | None
+    field: str
+    problem: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "id": self.id, "field": self.field, "problem": self.problem}
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=200)
+    type: str
+    occurred_at: datetime
+    data: dict
+
+    _aw = field_validator("occurred_at")(lambda v: _aware(v))
+
+
+def _msg(e: dict) -> str:
+    msg = e["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def validate_events(raw: list[Any]) -> tuple[list[Event], list[Problem]]:
+    """Parse every event; return the events, or every problem found."""
+    events: list[Event] = []
+    problems: list[Problem] = []
+    for i, item in enumerate(raw):
+        ev_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+        if not isinstance(item, dict):
+            problems.append(Problem(i, None, "(event)", "must be a JSON object"))
+            continue
+        try:
+            env = Envelope.model_validate(item)
+        except ValidationError as err:
+            for e in err.errors():
+                problems.append(Problem(i, ev_id, ".".join(map(str, e["loc"])) or "(event)", _msg(e)))
+            continue
+        schema = SCHEMAS.get(env.type)
+        if schema is None:
+            problems.append(
+                Problem(i, ev_id, "type", f"unknown event type {env.type!r}; known: {', '.join(SCHEMAS)}")
+            )
+            continue
+        try:
+            data = schema.model_validate(env.data)
+        except ValidationError as err:
+            for e in err.errors():
+                loc = ".".join(map(str, e["loc"]))
+                problems.append(Problem(i, ev_id, f"data.{loc}" if loc else "data", _msg(e)))
+            continue
+        events.append(Event(env.id, env.type, env.occurred_at, data))
+    return (events if not problems else []), problems
+
+
+def runs_by_type(events: list[Event]) -> list[tuple[str, list[Event]]]:
+    """Split events into consecutive runs of one type, keeping their order (a batch may create
+    a campaign, then leads that name it, then touches of both)."""
+    runs: list[tuple[str, list[Event]]] = []
+    for e in events:
+        if runs and runs[-1][0] == e.type:
+            runs[-1][1].append(e)
+        else:
+            runs.append((e.type, [e]))
+    return runs

@@ -1,0 +1,144 @@
+"""The platform-neutral message model.
+
+Handlers build these; renderers in ``bot/slack/blocks.py``, ``bot/teams/cards.py`` and
+``bot/local/`` turn them into Block Kit, Adaptive Cards or HTML. Everything here is plain data
+that round-trips through JSON, because messages wait in the outbox before they are delivered.
+
+Text uses a small markup every renderer understands:
+- ``*bold*`` and ``_italic_`` (Slack's mrkdwn subset);
+- ``<person:ID>`` mentions a person by their id in the people table; renderers turn it into a
+  real mention where the person is linked to the platform, and into their name otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+MENTION_RE = re.compile(r"<person:(\d+)>")
+
+
+def mention(person_id: int | None, fallback: str = "someone") -> str:
+    """Markup for a mention of a person (or the fallback text when there is nobody)."""
+    return f"<person:{person_id}>" if person_id else fallback
+
+
+class Header(BaseModel):
+    type: Literal["header"] = "header"
+    text: str
+
+
+class Section(BaseModel):
+    """A paragraph of text, optionally with label/value fields shown in two columns."""
+
+    type: Literal["section"] = "section"
+    text: str = ""
+    fields: list[tuple[str, str]] = Field(default_factory=list)
+
+
+class Context(BaseModel):
+    """Small, muted text under the main content."""
+
+    type: Literal["context"] = "context"
+    text: str
+
+
+class Divider(BaseModel):
+    type: Literal["divider"] = "divider"
+
+
+class Button(BaseModel):
+    """A button. ``action`` names the handler (``"cooling.follow_up"``); ``value`` is its argument."""
+
+    label: str
+    action: str
+    value: str = ""
+    style: Literal["primary", "danger"] | None = None
+    url: str | None = None
+
+
+class Actions(BaseModel):
+    type: Literal["actions"] = "actions"
+    buttons: list[Button]
+
+
+Block = Annotated[Union[Header, Section, Context, Divider, Actions], Field(discriminator="type")]
+
+
+class Message(BaseModel):
+    """A message to post. ``text`` is the plain-text fallback shown in notifications."""
+
+    text: str
+    blocks: list[Block] = Field(default_factory=list)
+    reaction: str | None = None  # an emoji name the bot adds to its own post (wins)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Message":
+        return cls.model_validate(data)
+
+
+class Option(BaseModel):
+    value: str
+    label: str
+
+
+class Input(BaseModel):
+    """One field of a form."""
+
+    name: str
+    label: str
+    kind: Literal["text", "textarea", "select", "date", "datetime"] = "text"
+    required: bool = True
+    options: list[Option] = Field(default_factory=list)
+    initial: str | None = None
+    placeholder: str | None = None
+    max_length: int | None = None
+    hint: str | None = None
+
+
+class Form(BaseModel):
+    """A form (a Slack modal, an Adaptive Card with inputs, an HTML form).
+
+    ``action`` names the handler that receives the submission; ``state`` is opaque context
+    handed back with it (for example the lead id).
+    """
+
+    title: str
+    action: str
+    submit_label: str = "Submit"
+    blocks: list[Block] = Field(default_factory=list)
+    inputs: list[Input] = Field(default_factory=list)
+    state: str = ""
+
+
+class Reply(BaseModel):
+    """What a command, a button press or a form submission answers to the person who acted.
+
+    - ``text``/``message``: an answer only they see (ephemeral);
+    - ``form``: a form to open;
+    - ``errors``: field name -> problem, shown inline on the submitted form.
+    """
+
+    text: str | None = None
+    message: Message | None = None
+    form: Form | None = None
+    errors: dict[str, str] | None = None
+
+    @classmethod
+    def say(cls, text: str) -> "Reply":
+        return cls(text=text)
+
+    def as_message(self) -> Message | None:
+        if self.message is not None:
+            return self.message
+        if self.text is not None:
+            return Message(text=self.text, blocks=[Section(text=self.text)])
+        return None
+
+
+message_adapter = TypeAdapter(Message)

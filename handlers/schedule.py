@@ -1,0 +1,5 @@
+"""The schedule flow. (Not built yet: see its issue.)"""
+
+from handlers.registry import Flow
+
+FLOW = Flow(name="schedule")

@@ -1,0 +1,238 @@
+"""The tables. Every timestamp is a timezone-aware UTC ``datetime`` (SQLModel's UTCDateTime).
+
+Money is kept as integer minor units (cents) with its ISO currency code, so sums are exact on
+both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def json_field(default_factory=dict) -> Any:
+    return Field(default_factory=default_factory, sa_type=JSONType)
+
+
+class Person(SQLModel, table=True):
+    """Someone in sales or marketing. ``key`` is their handle in the config file."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    name: str = Field(max_length=200)
+    email: str = Field(unique=True, max_length=320)
+    team: str = Field(max_length=40)  # sales | marketing
+    role: str = Field(default="rep", max_length=40)  # rep | manager | marketer | admin
+    is_admin: bool = False
+    manager_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    timezone: str = Field(default="UTC", max_length=64)
+    out_of_office_until: Optional[datetime] = None
+    slack_user_id: Optional[str] = Field(default=None, index=True, max_length=40)
+    slack_lookup_at: Optional[datetime] = None  # last users.lookupByEmail try (cached misses)
+    teams_user_id: Optional[str] = Field(default=None, index=True, max_length=200)
+    linked_manually: bool = False
+
+
+class Campaign(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    crm_id: str = Field(unique=True, max_length=200)
+    name: str = Field(max_length=500)
+    kind: str = Field(default="other", max_length=60)  # webinar, ebook, event, paid, ...
+    owner_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    owner_email: Optional[str] = Field(default=None, max_length=320)
+    updated_at: Optional[datetime] = None
+
+
+class Lead(SQLModel, table=True):
+    """A lead and its SLA state.
+
+    The cooling ladder never scans leads in Python: ``next_alert_at`` holds when the next step is
+    due, and a partial index over qualified leads finds the due ones in one query.
+    """
+
+    __table_args__ = (
+        sa.Index(
+            "ix_lead_due",
+            "next_alert_at",
+            sqlite_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"),
+            postgresql_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"),
+        ),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    crm_id: str = Field(unique=True, max_length=200)
+    email: Optional[str] = Field(default=None, index=True, max_length=320)
+    name: Optional[str] = Field(default=None, max_length=300)
+    company: Optional[str] = Field(default=None, max_length=300)
+    title: Optional[str] = Field(default=None, max_length=300)
+    status: str = Field(default="new", max_length=40)  # new | qualified | nurture | disqualified | converted
+    crm_status: Optional[str] = Field(default=None, max_length=100)
+    score: Optional[int] = None
+    tier: Optional[str] = Field(default=None, max_length=40)
+    owner_id: Optional[int] = Field(default=None, foreign_key="person.id", index=True)
+    owner_email: Optional[str] = Field(default=None, max_length=320)
+    source_campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
+    qualified_at: Optional[datetime] = None  # the handoff to sales
+    sla_started_at: Optional[datetime] = None  # handoff or last sales follow-up
+    sla_due_at: Optional[datetime] = None  # breach time, in business hours from sla_started_at
+    sla_window: int = 0  # bumped each time the clock restarts; alert keys include it
+    ladder_step: int = 0  # the last ladder step that fired in this window
+    next_alert_at: Optional[datetime] = None
+    snoozed_until: Optional[datetime] = None
+    snooze_count: int = 0
+    last_touch_at: Optional[datetime] = None  # last sales follow-up
+    touch_count: int = 0
+    bounce_count: int = 0
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+    attrs: dict = json_field()
+
+
+class LeadTouch(SQLModel, table=True):
+    """A sales follow-up on a lead (CRM activity, ``/smarketing touch``, the *Log follow-up* button)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    person_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    source: str = Field(max_length=40)  # crm | command | button
+    note: Optional[str] = None
+    occurred_at: datetime
+
+
+class CampaignTouch(SQLModel, table=True):
+    """A marketing touch: a lead (or contact, by email) engaged with a campaign."""
+
+    __table_args__ = (sa.Index("ix_campaigntouch_lead_time", "lead_id", "occurred_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    crm_id: str = Field(unique=True, max_length=200)
+    lead_id: Optional[int] = Field(default=None, foreign_key="lead.id")
+    contact_email: Optional[str] = Field(default=None, index=True, max_length=320)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    kind: Optional[str] = Field(default=None, max_length=60)
+    occurred_at: datetime
+
+
+class Deal(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    crm_id: str = Field(unique=True, max_length=200)
+    name: str
+    amount_minor: int
+    currency: str = Field(max_length=3)
+    owner_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    owner_email: Optional[str] = Field(default=None, max_length=320)
+    lead_id: Optional[int] = Field(default=None, foreign_key="lead.id")
+    contact_email: Optional[str] = Field(default=None, max_length=320)
+    closed_at: datetime = Field(index=True)
+    source: str = Field(default="crm", max_length=40)  # crm | command
+    announced_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    celebrated_at: Optional[datetime] = None
+    attrs: dict = json_field()
+
+
+class ScheduleItem(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_scheduleitem_span", "starts_at", "ends_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: Optional[str] = Field(default=None, unique=True, max_length=300)
+    team: str = Field(max_length=40)
+    kind: str = Field(max_length=60)
+    title: str
+    regions: list = json_field(list)
+    starts_at: datetime
+    ends_at: datetime
+    owner_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    owner_email: Optional[str] = Field(default=None, max_length=320)
+    link: Optional[str] = None
+    source: str = Field(default="command", max_length=40)  # command | webhook | ical
+    created_at: Optional[datetime] = None
+
+
+class Bounce(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
+    reason: str = Field(max_length=60)
+    note: Optional[str] = None
+    by_person_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    at: datetime = Field(index=True)
+    repeat: bool = False  # the same lead bounced before for the same reason
+    acknowledged_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    acknowledged_at: Optional[datetime] = None
+    requalified_at: Optional[datetime] = None
+
+
+class Alert(SQLModel, table=True):
+    """One cooling-ladder step for one lead in one SLA window; the unique key makes it happen once."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    step: str = Field(max_length=40)
+    window: int = 0
+    created_at: datetime
+    outbox_key: Optional[str] = Field(default=None, max_length=300)
+
+
+class Outbox(SQLModel, table=True):
+    """A message waiting to be delivered, or delivered.
+
+    ``key`` is unique: the same celebration, alert or digest can be enqueued any number of times
+    and is stored once. ``op`` is ``post`` (a new message), ``update`` (replace the message
+    posted under ``target_key``) or ``webhook`` (an outbound HTTP call).
+    """
+
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_pending",
+            "next_attempt_at",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    op: str = Field(default="post", max_length=20)
+    destination: str = Field(max_length=200)  # channel:wins | dm:12 | webhook:crm
+    target_key: Optional[str] = Field(default=None, max_length=300, index=True)
+    payload: dict = json_field()
+    status: str = Field(default="pending", max_length=20)  # pending | sending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime
+    claimed_by: Optional[str] = Field(default=None, max_length=100)
+    claimed_until: Optional[datetime] = None
+    platform: Optional[str] = Field(default=None, max_length=20)
+    platform_channel: Optional[str] = Field(default=None, max_length=200)
+    platform_ref: Optional[str] = Field(default=None, max_length=200)  # Slack ts, Teams activity id
+    last_error: Optional[str] = None
+    created_at: datetime
+    sent_at: Optional[datetime] = None
+
+
+class ProcessedInbound(SQLModel, table=True):
+    """Ids of inbound events already handled (CRM event ids, Slack event_ids)."""
+
+    __table_args__ = (sa.UniqueConstraint("source", "external_id", name="uq_inbound_source_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40)
+    external_id: str = Field(max_length=300)
+    received_at: datetime
+
+
+class KeyValue(SQLModel, table=True):
+    """Small pieces of state: the local workspace's simulated clock offset, cursors."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    value: dict = json_field()
+    updated_at: Optional[datetime] = None
+
+
+ALL_TABLES = SQLModel.metadata

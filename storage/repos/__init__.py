@@ -1,0 +1,25 @@
+"""Repositories: the only place handlers' questions become SQL. One module per table family."""
+
+from storage.repos.alerts import AlertsRepo
+from storage.repos.bounces import BouncesRepo
+from storage.repos.campaigns import CampaignsRepo
+from storage.repos.deals import DealsRepo
+from storage.repos.inbound import InboundRepo
+from storage.repos.kv import KeyValueRepo
+from storage.repos.leads import LeadsRepo
+from storage.repos.outbox import OutboxRepo
+from storage.repos.people import PeopleRepo
+from storage.repos.schedule import ScheduleRepo
+
+__all__ = [
+    "AlertsRepo",
+    "BouncesRepo",
+    "CampaignsRepo",
+    "DealsRepo",
+    "InboundRepo",
+    "KeyValueRepo",
+    "LeadsRepo",
+    "OutboxRepo",
+    "PeopleRepo",
+    "ScheduleRepo",
+]

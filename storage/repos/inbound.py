@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+from storage.models import ProcessedInbound
+from storage.repos.base import Repo
+
+
+class InboundRepo(Repo):
+    def claim(self, source: str, external_ids: Iterable[str], at: datetime) -> set[str]:
+        """Record inbound ids; returns the ones not seen before (the ones to handle)."""
+        ids = list(dict.fromkeys(external_ids))
+        if not ids:
+            return set()
+        t = ProcessedInbound.__table__
+        new = self.insert_ignore(
+            t, [dict(source=source, external_id=i, received_at=at) for i in ids], returning=t.c.external_id
+        )
+        return set(new)

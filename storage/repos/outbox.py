@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import func, select
+
+from storage.models import Outbox
+from storage.repos.base import Repo
+
+
+class OutboxRepo(Repo):
+    def add(
+        self,
+        *,
+        key: str,
+        destination: str,
+        payload: dict,
+        at: datetime,
+        op: str = "post",
+        target_key: str | None = None,
+        not_before: datetime | None = None,
+    ) -> bool:
+        """Enqueue a message in the caller's transaction. False if ``key`` was enqueued before.
+
+        The unique key is what makes a celebration, an alert or a digest happen once however
+        many times the code that causes it runs."""
+        t = Outbox.__table__
+        ids = self.insert_ignore(
+            t,
+            [
+                dict(
+                    key=key,
+                    op=op,
+                    destination=destination,
+                    target_key=target_key,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=not_before or at,
+                    created_at=at,
+                )
+            ],
+            returning=t.c.id,
+        )
+        return bool(ids)
+
+    def by_key(self, key: str) -> Outbox | None:
+        return self.session.exec(select(Outbox).where(Outbox.key == key)).first()
+
+    def exists(self, key: str) -> bool:
+        return self.session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
+
+    def get(self, outbox_id: int) -> Outbox | None:
+        return self.session.get(Outbox, outbox_id)
+
+    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50) -> Sequence[Outbox]:
+        """Take up to ``limit`` due messages for this worker.
+
+        A message is due when pending and its time has come, or when another worker claimed it
+        and its lease ran out (that worker crashed). On PostgreSQL the rows are locked with
+        ``FOR UPDATE SKIP LOCKED`` so replicas never take the same row; SQLite has one writer."""
+        t = Outbox.__table__
+        due = sa.or_(
+            sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
+            sa.and_(t.c.status == "sending", t.c.claimed_until < now),
+        )
+        inner = select(t.c.id).where(due).order_by(t.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            inner = inner.with_for_update(skip_locked=True)
+        stmt = (
+            sa.update(t)
+            .where(t.c.id.in_(inner.scalar_subquery()))
+            .values(status="sending", claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
+            .returning(t.c.id)
+        )
+        ids = [r[0] for r in self.session.execute(stmt)]
+        if not ids:
+            return []
+        return self.session.exec(
+            select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)  # type: ignore[union-attr]
+            .execution_options(populate_existing=True)
+        ).all()
+
+    def mark_sent(self, row_id: int, worker: str, *, at: datetime, platform: str,
+                  channel: str | None, ref: str | None) -> bool:
+        return self._finish(row_id, worker, status="sent", sent_at=at, platform=platform,
+                            platform_channel=channel, platform_ref=ref, last_error=None)
+
+    def mark_retry(self, row_id: int, worker: str, *, next_at: datetime, error: str) -> bool:
+        return self._finish(row_id, worker, status="pending", next_attempt_at=next_at, last_error=error[:2000])
+
+    def mark_dead(self, row_id: int, worker: str, *, error: str) -> bool:
+        return self._finish(row_id, worker, status="dead", last_error=error[:2000])
+
+    def release(self, row_id: int, worker: str, *, next_at: datetime) -> bool:
+        """Put a claimed message back untried (its channel is busy, or what it updates is not
+        delivered yet): the attempt taken at claim time is given back."""
+        t = Outbox.__table__
+        return self._finish(row_id, worker, status="pending", next_attempt_at=next_at,
+                            attempts=t.c.attempts - 1)
+
+    def set_payload(self, key: str, payload: dict) -> None:
+        """Record a delivered message's new content (after an update replaced it in place)."""
+        t = Outbox.__table__
+        self.session.execute(sa.update(t).where(t.c.key == key).values(payload=payload))
+
+    def _finish(self, row_id: int, worker: str, **values) -> bool:
+        t = Outbox.__table__
+        # Only the worker holding the claim may finish the row; a worker whose lease expired
+        # and was taken over must not overwrite the new owner's result.
+        res = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
+            .values(claimed_by=None, claimed_until=None, **values)
+        )
+        return res.rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        rows = self.session.exec(select(Outbox.status, func.count()).group_by(Outbox.status))
+        return {s: n for s, n in rows}
+
+    def next_due(self) -> datetime | None:
+        return self.session.exec(
+            select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending")
+        ).first()
+
+    def for_destination(self, destination: str, *, limit: int = 50, before_id: int | None = None,
+                        statuses: tuple[str, ...] = ("sent",)) -> Sequence[Outbox]:
+        q = select(Outbox).where(Outbox.destination == destination, Outbox.op == "post",
+                                 Outbox.status.in_(statuses))  # type: ignore[attr-defined]
+        if before_id is not None:
+            q = q.where(Outbox.id < before_id)
+        return self.session.exec(q.order_by(Outbox.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+
+    def dead(self, limit: int = 100) -> Sequence[Outbox]:
+        return self.session.exec(select(Outbox).where(Outbox.status == "dead").order_by(Outbox.id).limit(limit)).all()

@@ -1,0 +1,825 @@
+"""A local HTTP server that speaks (enough of) Slack's Web API, for tests.
+
+Slack cannot be reached from the test machines, so the real ``slack_sdk.WebClient`` is pointed at
+this server instead::
+
+    from slack_sdk import WebClient
+    from tests.slack_mock import SlackMock
+
+    with SlackMock(users={"ana@example.com": "U_ANA"}) as slack:
+        client = WebClient(token="xoxb-test", base_url=slack.base_url)
+        resp = client.chat_postMessage(channel="C1", text="hi")
+        client.chat_update(channel="C1", ts=resp["ts"], text="edited")
+        assert slack.messages("C1")[0]["text"] == "edited"
+
+What it does
+------------
+* Answers ``POST /api/<method>`` with JSON, form-encoded or multipart bodies (slack_sdk sends all
+  three, depending on the method and arguments) plus query-string params. The token comes from
+  ``Authorization: Bearer ...`` or a ``token`` param; tokens not in ``tokens`` get ``invalid_auth``
+  and a missing one ``not_authed``.
+* Implements ``auth.test``, ``chat.postMessage`` / ``update`` / ``postEphemeral`` / ``delete``,
+  ``views.open`` / ``update`` / ``push``, ``users.lookupByEmail`` / ``info``,
+  ``conversations.open`` / ``info`` and ``reactions.add``; anything else is ``unknown_method``.
+  Posting to a user id (``U...``/``W...``) lands in that user's DM channel ``dm_channel(user)``,
+  as on Slack; ``chat.update``/``delete`` then need the ``D...`` id, as on Slack. Channels in
+  ``missing_channels`` answer ``channel_not_found``.
+* Enforces Block Kit limits the way Slack does (``invalid_blocks`` / ``msg_too_long`` / ``no_text``
+  for messages, ``invalid_arguments`` for views), so renderer bugs fail here and not in production.
+  The error reply carries the reason in ``response_metadata.messages``, like Slack's.
+* Failure injection per method, consumed first-in first-out: ``fail_next`` (HTTP 5xx with an HTML
+  body), ``rate_limit_next`` (429 + ``Retry-After``), ``error_next`` (200 ``{"ok": false}``) and
+  ``drop_next`` (connection closed without an answer). Use ``"response_url"`` as the method name to
+  make response_url posts fail.
+* Records everything: ``calls(method)`` (every attempt, failed ones carrying ``_status`` - the HTTP
+  status, or ``"dropped"`` - and ``_error``), ``messages(channel)`` (current state of posted
+  messages, after updates/deletes/reactions), ``views()``, ``responses(name)`` for posts to
+  ``response_url(name)``, and ``wait_for(method, count)`` / ``wait_for_responses(name, count)`` to
+  block (on a condition variable) until asynchronous work has called in.
+
+``reset()`` forgets all recorded state and pending failures, so one server can be shared by a module
+of tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, urlsplit
+
+BOT_USER_ID = "U_BOT"
+BOT_ID = "B_BOT"
+TEAM_ID = "T1"
+APP_ID = "A1"
+
+# Params that slack_sdk sends JSON-encoded inside form bodies; decoded before recording/handling.
+JSON_PARAMS = ("blocks", "view", "attachments", "metadata")
+VIEW_FIELDS = ("callback_id", "private_metadata", "title", "submit", "close")
+
+
+class SlackApiFailure(Exception):
+    """Raised inside a method implementation to answer ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, *messages: str):
+        super().__init__(error)
+        self.error = error
+        self.messages = list(messages)
+
+
+# --------------------------------------------------------------------------------------------------
+# Block Kit limits (https://docs.slack.dev/reference/block-kit). Each check returns a problem
+# description, or None when the thing is fine.
+# --------------------------------------------------------------------------------------------------
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_MESSAGE_TEXT = 40000
+
+
+def _text_of(obj: Any) -> str:
+    """The string inside a text object (or a bare string)."""
+    if isinstance(obj, dict):
+        return str(obj.get("text", ""))
+    return "" if obj is None else str(obj)
+
+
+def _too_long(what: str, value: Any, limit: int) -> str | None:
+    n = len(_text_of(value))
+    return f"{what} must be at most {limit} characters (got {n})" if n > limit else None
+
+
+def check_option(option: dict) -> str | None:
+    """An option of a select / overflow / radio / checkbox group."""
+    return _too_long("option text", option.get("text"), 75) or _too_long(
+        "option value", option.get("value"), 150
+    )
+
+
+def check_element(element: dict) -> str | None:
+    """An interactive element (button, select, input, ...) - not its action_id uniqueness."""
+    kind = element.get("type")
+    problem = _too_long("action_id", element.get("action_id"), 255)
+    if problem:
+        return problem
+    if kind == "button":
+        return (
+            _too_long("button text", element.get("text"), 75)
+            or _too_long("button value", element.get("value"), 2000)
+            or _too_long("button url", element.get("url"), 3000)
+        )
+    if "placeholder" in element:
+        problem = _too_long("placeholder", element["placeholder"], 150)
+        if problem:
+            return problem
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options.extend(group.get("options") or [])
+    if len(options) > 100:
+        return f"{kind} must have at most 100 options (got {len(options)})"
+    for option in options:
+        problem = check_option(option)
+        if problem:
+            return problem
+    return None
+
+
+def block_elements(block: dict) -> list[dict]:
+    """The interactive elements of a block (accessory, actions/input elements)."""
+    kind = block.get("type")
+    if kind == "actions":
+        return [e for e in block.get("elements") or [] if isinstance(e, dict)]
+    if kind == "section" and isinstance(block.get("accessory"), dict):
+        return [block["accessory"]]
+    if kind == "input" and isinstance(block.get("element"), dict):
+        return [block["element"]]
+    return []
+
+
+def check_block(block: dict) -> str | None:
+    """One block's own limits, including its elements'."""
+    if not isinstance(block, dict) or "type" not in block:
+        return "each block must be an object with a type"
+    kind = block["type"]
+    problem = _too_long("block_id", block.get("block_id"), 255)
+    if problem:
+        return problem
+    if kind == "section":
+        fields = block.get("fields") or []
+        if "text" not in block and not fields:
+            return "section needs text or fields"
+        problem = _too_long("section text", block.get("text"), 3000)
+        if problem:
+            return problem
+        if len(fields) > 10:
+            return f"section must have at most 10 fields (got {len(fields)})"
+        for f in fields:
+            problem = _too_long("section field", f, 2000)
+            if problem:
+                return problem
+    elif kind == "header":
+        problem = _too_long("header text", block.get("text"), 150)
+        if problem:
+            return problem
+    elif kind == "actions":
+        if len(block.get("elements") or []) > 25:
+            return "actions block must have at most 25 elements"
+    elif kind == "context":
+        if len(block.get("elements") or []) > 10:
+            return "context block must have at most 10 elements"
+    elif kind == "input":
+        problem = _too_long("input label", block.get("label"), 2000)
+        if problem:
+            return problem
+    for element in block_elements(block):
+        problem = check_element(element)
+        if problem:
+            return problem
+    return None
+
+
+def check_blocks(blocks: Any, max_blocks: int) -> str | None:
+    """A list of blocks: count, each block, and unique block_ids / action_ids."""
+    if not isinstance(blocks, list):
+        return "blocks must be a list"
+    if len(blocks) > max_blocks:
+        return f"no more than {max_blocks} items allowed (got {len(blocks)} blocks)"
+    block_ids: set[str] = set()
+    action_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        problem = check_block(block)
+        if problem:
+            return f"block {i}: {problem}"
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in block_ids:
+                return f"block {i}: duplicate block_id {block_id!r}"
+            block_ids.add(block_id)
+        for element in block_elements(block):
+            action_id = element.get("action_id")
+            if action_id is not None:
+                if action_id in action_ids:
+                    return f"block {i}: duplicate action_id {action_id!r}"
+                action_ids.add(action_id)
+    return None
+
+
+def message_problem(args: dict) -> SlackApiFailure | None:
+    """Message limits for chat.postMessage / chat.update / chat.postEphemeral."""
+    text, blocks = args.get("text"), args.get("blocks")
+    if text is not None and len(str(text)) > MAX_MESSAGE_TEXT:
+        return SlackApiFailure("msg_too_long", f"text is {len(str(text))} characters")
+    if blocks is not None:
+        problem = check_blocks(blocks, MAX_MESSAGE_BLOCKS)
+        if problem:
+            return SlackApiFailure("invalid_blocks", f"[ERROR] {problem} [json-pointer:/blocks]")
+    if not text and not blocks and not args.get("attachments"):
+        return SlackApiFailure("no_text")
+    return None
+
+
+def view_problem(view: Any) -> SlackApiFailure | None:
+    """Modal limits for views.open / views.update / views.push."""
+
+    def bad(problem: str) -> SlackApiFailure:
+        return SlackApiFailure("invalid_arguments", f"[ERROR] {problem} [json-pointer:/view]")
+
+    if not isinstance(view, dict):
+        return bad("view must be an object")
+    if view.get("type") not in ("modal", "home"):
+        return bad("view type must be modal or home")
+    for key in ("title", "submit", "close"):
+        problem = _too_long(f"{key} text", view.get(key), 24)
+        if problem:
+            return bad(problem)
+    if view.get("type") == "modal" and not view.get("title"):
+        return bad("modal needs a title")
+    problem = (
+        _too_long("private_metadata", view.get("private_metadata"), 3000)
+        or _too_long("callback_id", view.get("callback_id"), 255)
+        or check_blocks(view.get("blocks", []), MAX_VIEW_BLOCKS)
+    )
+    return bad(problem) if problem else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Request parsing
+# --------------------------------------------------------------------------------------------------
+
+
+def _single(values: dict[str, list[str]]) -> dict[str, Any]:
+    return {k: v[0] if len(v) == 1 else v for k, v in values.items()}
+
+
+def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    """Params of a JSON, urlencoded or multipart body."""
+    ctype = content_type.split(";")[0].strip().lower()
+    if not body:
+        return {}
+    if ctype == "application/json":
+        parsed = json.loads(body.decode("utf-8"))
+        return parsed if isinstance(parsed, dict) else {"_body": parsed}
+    if ctype == "multipart/form-data":
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        )
+        params: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                params[name] = payload  # file contents stay bytes
+            else:
+                params[name] = payload.decode("utf-8")
+        return params
+    return _single(parse_qs(body.decode("utf-8"), keep_blank_values=True))
+
+
+def decode_json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """JSON-decode ``blocks``/``view``/``attachments`` that arrived as strings in a form body."""
+    for key in JSON_PARAMS:
+        value = params.get(key)
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass  # leave it; the method will reject it
+    return params
+
+
+# --------------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------------
+
+
+Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
+DROP: Reply = (0, {}, b"")  # marker reply: close the connection without an answer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        self.do_POST()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        mock = self.server.mock
+        if url.path.startswith("/api/"):
+            reply = mock._api(url.path[len("/api/") :], url.query, self.headers, body)
+        elif url.path.startswith("/response/"):
+            reply = mock._response_url(url.path[len("/response/") :], self.headers, body)
+        else:
+            reply = (404, {"Content-Type": "text/plain"}, b"not found")
+        if reply is DROP:  # drop_next: close the connection without answering
+            self.close_connection = True
+            return
+        status, headers, payload = reply
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    mock: "SlackMock"
+
+
+class SlackMock:
+    """Slack Web API double; see the module docstring."""
+
+    def __init__(
+        self,
+        tokens: Iterable[str] = ("xoxb-test",),
+        users: dict[str, str] | None = None,
+        missing_channels: Iterable[str] = (),
+        host: str = "127.0.0.1",
+    ):
+        self.tokens = set(tokens)
+        self.missing_channels = set(missing_channels)
+        self.host = host
+        self._users: dict[str, dict[str, Any]] = {}  # user id -> user object
+        for mail, user_id in (users or {}).items():
+            self.add_user(mail, user_id)
+        self._cond = threading.Condition()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> "SlackMock":
+        if self._server is not None:
+            return self
+        server = _Server((self.host, 0), _Handler)
+        server.mock = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            name="slack-mock",
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "SlackMock":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "SlackMock is not started"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """For ``WebClient(base_url=...)``: the client appends the method name."""
+        return f"http://{self.host}:{self.port}/api/"
+
+    def response_url(self, name: str = "default") -> str:
+        """A response_url that records what is posted to it under ``name``."""
+        return f"http://{self.host}:{self.port}/response/{name}"
+
+    def reset(self) -> None:
+        """Forget calls, messages, views, responses and pending failures (users/tokens stay)."""
+        with self._cond:
+            self._calls: list[tuple[str, dict[str, Any]]] = []
+            self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+            self._views: dict[str, dict[str, Any]] = {}
+            self._failures: dict[str, deque[tuple[str, Any]]] = defaultdict(deque)
+            self._ts_counter = itertools.count(1)
+            self._view_counter = itertools.count(1)
+
+    # ---- configuration -------------------------------------------------------------------------
+
+    def add_user(self, email: str, user_id: str, name: str | None = None, **profile: Any) -> None:
+        """Make ``users.lookupByEmail(email)`` and ``users.info(user_id)`` find this user."""
+        name = name or email.split("@")[0]
+        self._users[user_id] = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "real_name": profile.get("real_name", name),
+            "deleted": False,
+            "is_bot": False,
+            "tz": profile.pop("tz", "Europe/Madrid"),
+            "profile": {"email": email, "real_name": name, "display_name": name, **profile},
+        }
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        """The DM channel id Slack would use for a user (what conversations.open returns)."""
+        return "D" + user_id[1:]
+
+    # ---- failure injection ---------------------------------------------------------------------
+
+    def fail_next(self, method: str, status: int = 500, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP ``status`` with an HTML body."""
+        self._inject(method, ("fail", status), times)
+
+    def rate_limit_next(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After``."""
+        self._inject(method, ("rate_limit", retry_after), times)
+
+    def error_next(self, method: str, error: str = "channel_not_found", times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 200 ``{"ok": false, "error": error}``."""
+        self._inject(method, ("error", error), times)
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` have their connection closed unanswered."""
+        self._inject(method, ("drop", None), times)
+
+    def _inject(self, method: str, failure: tuple[str, Any], times: int) -> None:
+        with self._cond:
+            self._failures[method].extend([failure] * times)
+
+    # ---- inspection ----------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[dict[str, Any]]:
+        """Params of every call (of ``method``) in arrival order; failed attempts have ``_status``
+        (HTTP status or ``"dropped"``) and ``_error``. Without ``method`` each has ``_method``."""
+        with self._cond:
+            if method is None:
+                return [{"_method": m, **copy.deepcopy(p)} for m, p in self._calls]
+            return [copy.deepcopy(p) for m, p in self._calls if m == method]
+
+    def successful_calls(self, method: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls(method) if "_status" not in c]
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Posted messages as they are now (updated, reacted, deleted ones gone), oldest first.
+
+        ``channel`` may be a user id, meaning that user's DM channel."""
+        if channel is not None:
+            channel = self._resolve_channel(channel)
+        with self._cond:
+            return [
+                copy.deepcopy(m) for (ch, _), m in self._messages.items() if channel in (None, ch)
+            ]
+
+    def views(self) -> list[dict[str, Any]]:
+        """Views opened/pushed (latest state after views.update), oldest first."""
+        with self._cond:
+            return [copy.deepcopy(v) for v in self._views.values()]
+
+    def responses(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Bodies posted to ``response_url(name)`` (each with ``_name``), in arrival order."""
+        return [r for r in self.successful_calls("response_url") if name in (None, r["_name"])]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
+        """Block until at least ``count`` successful calls of ``method`` arrived; return them."""
+        return self._wait(lambda: self.successful_calls(method), count, timeout, method)
+
+    def wait_for_responses(
+        self, name: str | None = None, count: int = 1, timeout: float = 5
+    ) -> list[dict[str, Any]]:
+        """Block until at least ``count`` posts to ``response_url(name)`` arrived; return them."""
+        return self._wait(lambda: self.responses(name), count, timeout, f"response_url {name}")
+
+    def _wait(self, get: Callable[[], list], count: int, timeout: float, what: str) -> list:
+        # The condition's lock is an RLock, so get() may take it again inside the predicate.
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len(get()) >= count, timeout=timeout)
+        found = get()
+        if not ok:
+            raise AssertionError(
+                f"waited {timeout}s for {count} x {what}, got {len(found)}; all calls: "
+                f"{[c['_method'] for c in self.calls()]}"
+            )
+        return found
+
+    # ---- dispatch ------------------------------------------------------------------------------
+
+    def _record(
+        self, method: str, params: dict[str, Any], status: Any = None, error: str | None = None
+    ) -> None:
+        entry = dict(params)
+        if status is not None:
+            entry["_status"] = status
+        if error is not None:
+            entry["_error"] = error
+        with self._cond:
+            self._calls.append((method, entry))
+            self._cond.notify_all()
+
+    @staticmethod
+    def _json(status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
+        return (
+            status,
+            {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+            json.dumps(data).encode("utf-8"),
+        )
+
+    def _injected(self, method: str, params: dict[str, Any]) -> Reply | None:
+        """If a failure is queued for ``method``: record the attempt, return the reply to send."""
+        with self._cond:
+            queue = self._failures.get(method)
+            if not queue:
+                return None
+            kind, arg = queue.popleft()
+        if kind == "fail":
+            html = f"<html><body><h1>{arg} Server Error</h1></body></html>".encode()
+            reply, status, error = (arg, {"Content-Type": "text/html"}, html), arg, "injected"
+        elif kind == "rate_limit":
+            body = {"ok": False, "error": "ratelimited"}
+            reply = self._json(429, body, {"Retry-After": str(arg)})
+            status, error = 429, "ratelimited"
+        elif kind == "error":
+            reply, status, error = self._json(200, {"ok": False, "error": arg}), 200, arg
+        else:
+            reply, status, error = DROP, "dropped", "dropped"
+        self._record(method, params, status, error)
+        return reply
+
+    def _api(self, method: str, query: str, headers: Any, body: bytes) -> Reply:
+        try:
+            params = _single(parse_qs(query, keep_blank_values=True))
+            params.update(parse_body(headers.get("Content-Type", ""), body))
+        except (ValueError, UnicodeDecodeError):
+            self._record(method, {"_raw": body.decode("utf-8", "replace")}, 200, "invalid_json")
+            return self._json(200, {"ok": False, "error": "invalid_json"})
+        params = decode_json_params(params)
+
+        injected = self._injected(method, params)
+        if injected is not None:
+            return injected
+
+        impl = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if impl is None:
+            error: SlackApiFailure | None = SlackApiFailure("unknown_method")
+        else:
+            error = self._auth_problem(headers, params)
+        if error is None:
+            try:
+                with self._cond:
+                    result = impl(params)
+            except SlackApiFailure as exc:
+                error = exc
+        if error is not None:
+            self._record(method, params, 200, error.error)
+            data: dict[str, Any] = {"ok": False, "error": error.error}
+            if error.messages:
+                data["response_metadata"] = {"messages": error.messages}
+            return self._json(200, data)
+        self._record(method, params)
+        return self._json(200, {"ok": True, **result})
+
+    def _auth_problem(self, headers: Any, params: dict[str, Any]) -> SlackApiFailure | None:
+        auth = headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+        token = token or params.get("token")
+        if not token:
+            return SlackApiFailure("not_authed")
+        if token not in self.tokens:
+            return SlackApiFailure("invalid_auth")
+        return None
+
+    def _response_url(self, name: str, headers: Any, body: bytes) -> Reply:
+        try:
+            params = parse_body(headers.get("Content-Type", "application/json"), body)
+            if isinstance(params.get("payload"), str):
+                params = json.loads(params["payload"])
+        except (ValueError, UnicodeDecodeError):
+            params = {"_raw": body.decode("utf-8", "replace")}
+        params = {"_name": name, **decode_json_params(params)}
+        injected = self._injected("response_url", params)
+        if injected is not None:
+            return injected
+        self._record("response_url", params)
+        return self._json(200, {"ok": True})
+
+    # ---- helpers for method implementations (called with the lock held) ------------------------
+
+    def _next_ts(self) -> str:
+        micros = 1_700_000_000_000_000 + next(self._ts_counter) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _resolve_channel(self, channel: str) -> str:
+        return self.dm_channel(channel) if channel[:1] in ("U", "W") else channel
+
+    @staticmethod
+    def _require(params: dict[str, Any], *names: str) -> None:
+        missing = [n for n in names if not params.get(n)]
+        if missing:
+            messages = [f"[ERROR] missing required field: {n}" for n in missing]
+            raise SlackApiFailure("invalid_arguments", *messages)
+
+    def _channel(self, params: dict[str, Any]) -> str:
+        channel = params.get("channel")
+        if not channel:
+            raise SlackApiFailure("channel_not_found")
+        if channel in self.missing_channels:
+            raise SlackApiFailure("channel_not_found")
+        return channel
+
+    def _message(self, channel: str, ts: Any) -> dict[str, Any]:
+        message = self._messages.get((channel, str(ts)))
+        if message is None:
+            raise SlackApiFailure("message_not_found")
+        return message
+
+    @staticmethod
+    def _check_message(params: dict[str, Any]) -> None:
+        problem = message_problem(params)
+        if problem is not None:
+            raise problem
+
+    # ---- Web API methods -----------------------------------------------------------------------
+
+    def _m_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://smarketing-test.slack.com/",
+            "team": "Smarketing Test",
+            "user": "smarketing-bot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(self._channel(params))
+        self._check_message(params)
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "channel": channel,
+            "ts": ts,
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": params.get("text", ""),
+        }
+        for key in ("blocks", "attachments", "thread_ts", "metadata"):
+            if params.get(key) is not None:
+                message[key] = params[key]
+        self._messages[(channel, ts)] = message
+        return {"channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        message = self._message(channel, params.get("ts"))
+        self._check_message({**message, **params})
+        for key in ("text", "blocks", "attachments", "metadata"):
+            if key in params:
+                message[key] = params[key]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        ts = message["ts"]
+        return {"channel": channel, "ts": ts, "text": message["text"], "message": message}
+
+    def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._channel(params)
+        self._require(params, "user")
+        self._check_message(params)
+        return {"message_ts": self._next_ts()}
+
+    def _m_chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        message = self._message(channel, params.get("ts"))
+        del self._messages[(channel, message["ts"])]
+        return {"channel": channel, "ts": message["ts"]}
+
+    def _new_view(self, view: dict[str, Any], root_id: str | None, previous: str | None) -> dict:
+        number = next(self._view_counter)
+        view_id = f"V{number:06d}"
+        stored = {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": view.get("type", "modal"),
+            "callback_id": view.get("callback_id", ""),
+            "private_metadata": view.get("private_metadata", ""),
+            "external_id": view.get("external_id", ""),
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view.get("blocks", []),
+            "state": {"values": {}},
+            "hash": f"{number}.hash",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": root_id or view_id,
+            "previous_view_id": previous,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+        self._views[view_id] = stored
+        return stored
+
+    def _checked_view(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require(params, "view")
+        problem = view_problem(params["view"])
+        if problem is not None:
+            raise problem
+        return params["view"]
+
+    def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require(params, "trigger_id")
+        view = self._checked_view(params)
+        return {"view": self._new_view(view, None, None)}
+
+    def _m_views_push(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require(params, "trigger_id")
+        view = self._checked_view(params)
+        root = next(reversed(self._views.values()), None)
+        return {"view": self._new_view(view, root and root["root_view_id"], root and root["id"])}
+
+    def _m_views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = self._checked_view(params)
+        view_id, external_id = params.get("view_id"), params.get("external_id")
+        if not view_id and not external_id:
+            raise SlackApiFailure("invalid_arguments", "[ERROR] view_id or external_id is required")
+        if view_id:
+            stored = self._views.get(view_id)
+        else:
+            by_external = (v for v in self._views.values() if v["external_id"] == external_id)
+            stored = next(by_external, None)
+        if stored is None:
+            raise SlackApiFailure("not_found")
+        if params.get("hash") and params["hash"] != stored["hash"]:
+            raise SlackApiFailure("hash_conflict")
+        for key in VIEW_FIELDS:  # views.update replaces the whole view
+            stored[key] = view.get(key, "" if key in ("callback_id", "private_metadata") else None)
+        stored["blocks"] = view.get("blocks", [])
+        stored["type"] = view.get("type", "modal")
+        stored["hash"] = f"{next(self._view_counter)}.hash"
+        return {"view": stored}
+
+    def _m_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
+        email = str(params.get("email", "")).lower()
+        for user in self._users.values():
+            if user["profile"]["email"].lower() == email:
+                return {"user": user}
+        raise SlackApiFailure("users_not_found")
+
+    def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self._users.get(str(params.get("user", "")))
+        if user is None:
+            raise SlackApiFailure("user_not_found")
+        return {"user": user}
+
+    def _m_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("channel"):
+            return {"channel": {"id": self._channel(params)}, "already_open": True}
+        users = params.get("users") or ""
+        ids = users if isinstance(users, list) else [u for u in str(users).split(",") if u]
+        if not ids:
+            raise SlackApiFailure("users_list_not_supplied")
+        if len(ids) == 1:
+            channel = {"id": self.dm_channel(ids[0])}
+            return {"channel": channel, "no_op": False, "already_open": False}
+        return {"channel": {"id": "G" + "_".join(i[1:] for i in sorted(ids))}}
+
+    def _m_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        is_im = channel.startswith("D")
+        return {
+            "channel": {
+                "id": channel,
+                "name": None if is_im else channel.lower(),
+                "is_channel": channel.startswith("C"),
+                "is_group": channel.startswith("G"),
+                "is_im": is_im,
+                "is_private": not channel.startswith("C"),
+                "is_archived": False,
+                "is_member": True,
+            }
+        }
+
+    def _m_reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        self._require(params, "name", "timestamp")
+        message = self._message(channel, params["timestamp"])
+        reactions = message.setdefault("reactions", [])
+        name = str(params["name"]).strip(":")
+        if any(r["name"] == name for r in reactions):
+            raise SlackApiFailure("already_reacted")
+        reactions.append({"name": name, "users": [BOT_USER_ID], "count": 1})
+        return {}
