@@ -118,5 +118,6 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
         c.slack = SlackAdapter(c, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
                                client=client)
-        dispatcher.deliverers["slack"] = SlackDeliverer(client, config, c.slack.people)
+        delivery_client = make_client(settings.slack_bot_token, settings.slack_api_url, for_delivery=True)
+        dispatcher.deliverers["slack"] = SlackDeliverer(delivery_client, config, c.slack.people)
     return c

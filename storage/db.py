@@ -116,6 +116,9 @@ class UnitOfWork:
     def __exit__(self, *exc) -> None:
         assert self.session is not None
         try:
+            # Detach first: objects read in this unit of work stay readable afterwards (a
+            # rollback would expire them), while anything not committed is thrown away.
+            self.session.expunge_all()
             self.session.rollback()
         finally:
             self.session.close()

@@ -412,6 +412,7 @@ class SlackMock:
         with self._cond:
             self._calls: list[tuple[str, dict[str, Any]]] = []
             self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+            self._lost_answers: dict[str, int] = {}
             self._views: dict[str, dict[str, Any]] = {}
             self._failures: dict[str, deque[tuple[str, Any]]] = defaultdict(deque)
             self._ts_counter = itertools.count(1)
@@ -589,7 +590,23 @@ class SlackMock:
                 data["response_metadata"] = {"messages": error.messages}
             return self._json(200, data)
         self._record(method, params)
+        if self._take_lost_answer(method):
+            return DROP  # the work was done, but the caller never hears back
         return self._json(200, {"ok": True, **result})
+
+    def lose_answer_next(self, method: str, times: int = 1) -> None:
+        """Do the next call(s) to ``method`` but close the connection instead of answering:
+        the caller can't tell whether it happened (a crash or timeout after Slack accepted)."""
+        with self._cond:
+            self._lost_answers[method] = self._lost_answers.get(method, 0) + times
+
+    def _take_lost_answer(self, method: str) -> bool:
+        with self._cond:
+            left = self._lost_answers.get(method, 0)
+            if left:
+                self._lost_answers[method] = left - 1
+                return True
+            return False
 
     def _auth_problem(self, headers: Any, params: dict[str, Any]) -> SlackApiFailure | None:
         auth = headers.get("Authorization", "")
@@ -812,6 +829,20 @@ class SlackMock:
                 "is_member": True,
             }
         }
+
+    def _m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        limit = int(params.get("limit") or 100)
+        include_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = sorted((m for (ch, _), m in self._messages.items() if ch == channel),
+                       key=lambda m: m["ts"], reverse=True)[:limit]
+        out = []
+        for m in found:
+            m = copy.deepcopy(m)
+            if not include_meta:
+                m.pop("metadata", None)
+            out.append(m)
+        return {"messages": out, "has_more": False}
 
     def _m_reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params)

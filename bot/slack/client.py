@@ -22,16 +22,24 @@ PERMANENT = {
 }
 
 
-def make_client(token: str | None, base_url: str, *, timeout: int = 10) -> WebClient:
+def make_client(token: str | None, base_url: str, *, timeout: int = 10, for_delivery: bool = False) -> WebClient:
+    """A WebClient with slack_sdk's retry handlers.
+
+    ``for_delivery``: the outbox's client leaves two kinds of retry to the dispatcher:
+    - dropped connections: one that drops after Slack accepted a post would be re-posted blindly;
+      the dispatcher retries and first looks in the channel for the message (by its metadata key);
+    - rate limits: the handler would sleep out ``Retry-After`` inside the delivery thread, holding
+      up every other channel; the dispatcher reschedules just that message instead.
+    Server errors are retried once here, then by the dispatcher with backoff."""
+    handlers: list = [ServerErrorRetryHandler(max_retry_count=1)]
+    if not for_delivery:
+        handlers = [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=1),
+                    *handlers]
     return WebClient(
         token=token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         timeout=timeout,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=1),
-            ServerErrorRetryHandler(max_retry_count=1),
-        ],
+        retry_handlers=handlers,
     )
 
 
