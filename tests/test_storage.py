@@ -70,3 +70,23 @@ def test_two_workers_never_claim_the_same_outbox_message(engine):
         got_b = {r.key for r in b.outbox.claim(worker="b", now=at, lease=timedelta(minutes=1), limit=6)}
         b.commit()
     assert len(got_a) == 6 and len(got_b) == 4 and not got_a & got_b
+
+
+def test_on_postgresql_a_claim_skips_rows_another_open_transaction_holds(engine):
+    """Two replicas claiming at the same moment: the second skips what the first has locked."""
+    from datetime import timedelta
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite has a single writer")
+    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with UnitOfWork(engine) as uow:
+        for i in range(10):
+            uow.outbox.add(key=f"k{i}", destination=channel("wins"), payload={"text": str(i)}, at=at)
+        uow.commit()
+    with UnitOfWork(engine) as a, UnitOfWork(engine) as b:
+        got_a = {r.key for r in a.outbox.claim(worker="a", now=at, lease=timedelta(minutes=1), limit=6)}
+        # a has not committed: its rows are locked, b must not wait for them nor take them
+        got_b = {r.key for r in b.outbox.claim(worker="b", now=at, lease=timedelta(minutes=1), limit=10)}
+        a.commit()
+        b.commit()
+    assert len(got_a) == 6 and len(got_b) == 4 and not got_a & got_b
