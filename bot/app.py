@@ -55,6 +55,7 @@ class Container:
     dispatcher: Dispatcher
     default_platform: str
     slack: Any = None  # bot.slack.app.SlackAdapter
+    teams: Any = None  # bot.teams.app.TeamsAdapter
     scheduler: Any = None  # bot.scheduler.Scheduler
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -64,6 +65,8 @@ class Container:
 
     def close(self) -> None:
         self.dispatcher.stop()
+        if self.teams:
+            self.teams.close()
         if self.scheduler:
             self.scheduler.shutdown()
         self.engine.dispose()
@@ -120,4 +123,11 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
                                client=client)
         delivery_client = make_client(settings.slack_bot_token, settings.slack_api_url, for_delivery=True)
         dispatcher.deliverers["slack"] = SlackDeliverer(delivery_client, config, c.slack.people)
+    if settings.teams_client_id:
+        from bot.teams.app import TeamsAdapter
+
+        c.teams = TeamsAdapter(c, client_id=settings.teams_client_id, client_secret=settings.teams_client_secret,
+                               tenant_id=settings.teams_tenant_id,
+                               allow_unauthenticated=settings.dangerously_allow_unauthenticated_requests)
+        dispatcher.deliverers["teams"] = c.teams.deliverer
     return c

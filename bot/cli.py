@@ -71,6 +71,8 @@ def _banner(settings: Settings, container) -> None:
         lines.append(f"  Slack: {mode}")
     if settings.local_enabled:
         lines.append(f"  Local workspace: open {url}/ in a browser")
+    if getattr(container, "teams", None) is not None:
+        lines.append(f"  Teams: messaging endpoint {url}/api/messages (`python -m bot teams-package` builds the app)")
     if container.slack is None:
         lines.append("  Slack is not connected. To connect a workspace: `python -m bot manifest` prints the app "
                      "manifest; create the app from it at api.slack.com/apps, then set SLACK_BOT_TOKEN and "

@@ -51,8 +51,9 @@ def _parse_time(value) -> Time:
 
 
 class ChannelConfig(Strict):
-    """A channel the bot posts to. ``slack`` is a channel id (C…) or ``#name``; ``teams`` a
-    conversation id, filled in when the bot is installed there."""
+    """A channel the bot posts to. ``slack`` is a channel id (C…) or ``#name``; ``teams`` the Teams
+    channel's name, ``Team/Channel``, or its conversation id (``19:…@thread.tacv2``); the bot learns
+    a team's channels when it is added to the team."""
 
     platform: Platform | None = None  # default: the deployment's platform
     slack: str | None = None
@@ -131,6 +132,15 @@ class QualifiedConfig(Strict):
     min_score: int | None = 80
     required_fields: list[str] = Field(default_factory=lambda: ["email", "company"])
 
+    @field_validator("required_fields")
+    @classmethod
+    def _known_fields(cls, v: list[str]) -> list[str]:
+        known = ("email", "name", "company", "title", "owner_email", "source_campaign_id")
+        unknown = [f for f in v if f not in known]
+        if unknown:
+            raise ValueError(f"unknown lead field {unknown[0]!r}; use any of {', '.join(known)}")
+        return v
+
 
 class TierConfig(Strict):
     hours: float = Field(gt=0, le=24 * 30)
@@ -195,9 +205,27 @@ class WinsConfig(Strict):
     rollup_below: float | None = Field(default=None, ge=0)  # deals below are gathered daily
     rollup_time: Time = Time(17, 0)
     timezone: str = "UTC"
+    # What one unit of another currency is worth in ``currency``, for the thresholds and the
+    # month's total; a deal in a currency without a rate is always posted on its own and its
+    # amount is shown beside the total, not added to it.
+    rates: dict[str, float] = Field(default_factory=dict)
+    celebrate_within_days: int | None = Field(default=30, ge=0)  # older closes are recorded, not posted
+    match_days: int = Field(default=7, ge=0)  # a rep's `won` within this many days of a deal of that name is a repeat
 
     _t = field_validator("rollup_time", mode="before")(lambda v: _parse_time(v))
     _tz = field_validator("timezone")(lambda v: _check_tz(v))
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        from handlers.money import is_currency
+
+        for code, rate in v.items():
+            if not is_currency(code):
+                raise ValueError(f"unknown currency code {code!r} (use ISO 4217, e.g. EUR)")
+            if not rate > 0:
+                raise ValueError(f"the rate for {code} must be greater than 0")
+        return v
 
 
 class OutboundWebhook(Strict):

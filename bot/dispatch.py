@@ -166,7 +166,9 @@ class Dispatcher:
             else:
                 result = deliverer.post(row.destination, message, key=row.key,
                                         maybe_sent=row.attempts > 1, people=people)
-            self._last_post[spacing_key] = self.clock.now() + self.channel_interval
+            # A deliverer may set its own spacing (the local workspace has no rate limit).
+            spacing = getattr(deliverer, "spacing", None)
+            self._last_post[spacing_key] = self.clock.now() + (self.channel_interval if spacing is None else spacing)
         except TransientError as e:
             self._retry(row, platform if "platform" in locals() else None, str(e), e.retry_after)
             return

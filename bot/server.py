@@ -68,6 +68,7 @@ def create_api(container) -> FastAPI:
             "dispatcher": c.dispatcher.running,
             "scheduler": bool(c.scheduler and c.scheduler.sched.running),
             "slack": c.slack is not None,
+            "teams": c.teams is not None,
             "local": "local" in c.extras,
         }
         ok = db and c.dispatcher.running
@@ -138,6 +139,15 @@ def create_api(container) -> FastAPI:
         async def slack_not_configured():
             return PlainTextResponse("Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
                                      status_code=503)
+
+    if c.teams is not None:
+        c.teams.mount(api)  # POST /api/messages, with the Teams SDK's token validation
+    else:
+
+        @api.post("/api/messages")
+        async def teams_not_configured():
+            return PlainTextResponse("Microsoft Teams is not configured: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET "
+                                     "and TEAMS_TENANT_ID", status_code=503)
 
     return api
 

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     teams_client_id: str | None = None
     teams_client_secret: str | None = None
     teams_tenant_id: str | None = None
+    # Accept Teams activities without a Bot Framework token (the SDK's own switch, same name):
+    # local emulators such as the Agents Playground only. Never in production.
+    dangerously_allow_unauthenticated_requests: bool = False
 
     webhook_secret: str | None = None
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)

@@ -76,6 +76,9 @@ class BusinessCalendar:
         self.extra_holidays = frozenset(_as_date(d) for d in extra_holidays)
         # Building a year's holidays is comparatively slow; SLAs hit the same year constantly.
         self._holidays_by_year: dict[int, frozenset[date]] = {}
+        # Converting wall-clock times to UTC costs microseconds each; the ladder job asks about
+        # the same few days for thousands of leads at a time.
+        self._windows: dict[tuple[date, str], tuple[datetime, datetime]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -195,13 +198,17 @@ class BusinessCalendar:
 
     def _window(self, day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """Opening and closing of ``day`` in UTC, from local wall-clock times."""
+        cached = self._windows.get((day, zone.key))
+        if cached is not None:
+            return cached
         # fold=0 resolves a wall time repeated at fall-back to its first occurrence and one
         # skipped at spring-forward with the pre-change offset, per PEP 495.
         opens = datetime.combine(day, self.start, tzinfo=zone).astimezone(_UTC)
         closes = datetime.combine(day, self.end, tzinfo=zone).astimezone(_UTC)
         # Only possible when opening falls in a spring-forward gap and closing just after it;
         # treat the day as having no hours rather than a negative amount.
-        return opens, max(opens, closes)
+        window = self._windows[(day, zone.key)] = (opens, max(opens, closes))
+        return window
 
     def _windows_from(self, day: date, zone: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
         """Business windows (UTC) of ``day`` and every later business day, in order."""

@@ -25,13 +25,13 @@ def campaign_touches(uow, deps: Deps, events: list[Event]) -> None:
     if missing:
         uow.campaigns.upsert_many(missing)
         camp_ids.update(uow.campaigns.ids_by_crm_id(m["crm_id"] for m in missing))
-    lead_ids = uow.leads.ids_by_crm_id(e.data.lead_id for e in events if e.data.lead_id)
+    lead_ids = uow.leads.ensure((e.data.lead_id for e in events if e.data.lead_id), at=deps.now())
     rows = [
         dict(
             crm_id=e.id,
             campaign_id=camp_ids[e.data.campaign_id],
             lead_id=lead_ids.get(e.data.lead_id) if e.data.lead_id else None,
-            contact_email=e.data.contact_email,
+            contact_email=e.data.contact_email.lower() if e.data.contact_email else None,  # matched by email
             kind=e.data.kind,
             occurred_at=e.data.touched_at or e.occurred_at,
         )

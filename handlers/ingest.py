@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.errors import Invalid
-from handlers.events import Event, runs_by_type
+from handlers.events import Event, runs_for_handling
 from handlers.ports import Deps
 from handlers.registry import Registry
 from storage.db import UowFactory
@@ -24,7 +24,7 @@ def ingest_events(registry: Registry, uow_factory: UowFactory, deps: Deps, event
             if e.id in new_ids:
                 fresh.append(e)
                 new_ids.discard(e.id)  # a second copy in the same batch is a duplicate
-        for type_, run in runs_by_type(fresh):
+        for type_, run in runs_for_handling(fresh):
             registry.events[type_](uow, deps, run)
         uow.commit()
     return len(fresh), len(events) - len(fresh)

@@ -1,5 +1,348 @@
-"""The wins flow. (Not built yet: see its issue.)"""
+"""The wins flow: every closed deal celebrated once, with the campaigns that made it.
 
-from handlers.registry import Flow
+Inputs: ``deal.closed_won`` from the CRM (a batch at a time, set-based) and
+``/smarketing won <deal> <amount> [campaign]`` from a rep. Each new deal is credited to the
+campaigns that touched its lead or contact before the close (``wins_rules.attribute``) and then:
 
-FLOW = Flow(name="wins")
+- at or above ``wins.rollup_below`` (or with no roll-up configured): one post in the wins channel
+  (``wins:<deal>:post``), the wide channel too from ``wins.wide_at`` (``wins:<deal>:wide``), and a
+  note to the marketing channel for the campaigns' owners (``wins:<deal>:marketing``);
+- below it: kept for the daily "more wins" post (job ``wins_rollup``, ``wins:rollup:<date>``);
+- closed more than ``wins.celebrate_within_days`` ago (a CRM back-fill): recorded, not posted.
+
+Once: a deal's CRM id is unique (a repeated or re-sent event finds it stored); a rep's ``won``
+for a deal of the same name (case and spacing ignored) closed within ``wins.match_days`` is
+answered "already celebrated", and a CRM event for a deal a rep announced first takes over that
+deal's record instead of celebrating it again. A CRM amount of 0 is accepted (a free pilot can
+close won) and goes by the same thresholds; a rep's ``won`` needs an amount above 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from handlers.errors import Invalid, NotAllowed
+from handlers.events import Event
+from handlers.messages import Reply, mention
+from handlers.money import format_money, to_minor
+from handlers.ports import Actor, Deps, channel, dm
+from handlers.registry import Flow, JobResult
+from handlers.wins_messages import (
+    CampaignView,
+    MonthView,
+    RollupLine,
+    WinView,
+    campaign_line,
+    marketing_note,
+    rollup_marketing_note,
+    rollup_post,
+    unmatched_owner_note,
+    user_text,
+    win_post,
+)
+from handlers.wins_rules import (
+    Attribution,
+    Touch,
+    attribute,
+    goes_wide,
+    in_base,
+    month_window,
+    name_key,
+    parse_won,
+    rolled_up,
+)
+
+UNMATCHED_KEY = "wins:unmatched_owners"
+ROLLUP_STATE_KEY = "wins:rollup"
+ADOPTED_COLUMNS = ("crm_id", "name", "amount_minor", "currency", "owner_id", "owner_email", "lead_id",
+                   "contact_email", "closed_at", "source", "attrs")
+
+
+@dataclass
+class _Win:
+    row: dict  # the deal row to insert
+    attribution: Attribution
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
+    """``deal.closed_won``: record each deal not seen before and celebrate it (set-based)."""
+    first: dict[str, Event] = {}
+    for e in events:  # a deal sent twice in one batch counts once
+        first.setdefault(e.data.id, e)
+    stored = uow.deals.ids_by_crm_id(first)
+    events = [e for crm_id, e in first.items() if crm_id not in stored]
+    if not events:
+        return
+    now, match = deps.now(), timedelta(days=deps.config.wins.match_days)
+    closes = {e.data.id: e.data.closed_at or e.occurred_at for e in events}
+    owners = uow.people.ids_by_email(e.data.owner_email for e in events if e.data.owner_email)
+    leads = uow.leads.ensure((e.data.lead_id for e in events if e.data.lead_id), at=now)
+    lead_emails = uow.leads.emails_by_id(leads.values())
+    touches = uow.campaigns.touches_for(
+        lead_ids=leads.values(),
+        emails=[e.data.contact_email for e in events if e.data.contact_email] + list(lead_emails.values()),
+        until=max(closes.values()),
+    )
+    by_lead: dict[int, list[Touch]] = defaultdict(list)
+    by_email: dict[str, list[Touch]] = defaultdict(list)
+    for t in touches:
+        touch = Touch(t.campaign_id, t.occurred_at, t.id)
+        if t.lead_id is not None:
+            by_lead[t.lead_id].append(touch)
+        if t.contact_email:
+            by_email[t.contact_email.lower()].append(touch)
+    announced = uow.deals.recent_by_name_key({name_key(e.data.name) for e in events},
+                                             since=min(closes.values()) - match, source="command")
+    wins: list[_Win] = []
+    adopt: list[dict] = []
+    for e in events:
+        d, closed = e.data, closes[e.data.id]
+        lead_id = leads.get(d.lead_id) if d.lead_id else None
+        emails = {x.lower() for x in (d.contact_email, lead_emails.get(lead_id or 0)) if x}
+        mine = {t for t in by_lead.get(lead_id or 0, ())} | {t for x in emails for t in by_email.get(x, ())}
+        attribution = attribute(mine, closed)
+        row = dict(crm_id=d.id, name=d.name, name_key=name_key(d.name), amount_minor=to_minor(d.amount, d.currency),
+                   currency=d.currency, owner_id=owners.get(d.owner_email or ""), owner_email=d.owner_email,
+                   lead_id=lead_id, contact_email=d.contact_email.lower() if d.contact_email else None, closed_at=closed, source="crm",
+                   announced_by_id=None, attrs=attribution.to_json())
+        rep = announced.pop(row["name_key"], None)
+        if rep is not None and abs(rep.closed_at - closed) <= match:
+            # A rep announced it first: the CRM's record takes over; no second celebration.
+            adopt.append({"_id": rep.id, **{k: row[k] for k in ADOPTED_COLUMNS}})
+            continue
+        wins.append(_Win(row, attribution))
+    uow.deals.adopt(adopt)
+    _record_and_celebrate(uow, deps, wins)
+
+
+def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+    """``/smarketing won <deal> <amount> [campaign]``: a rep announces a win (no CRM needed)."""
+    person = uow.people.get(actor.person_id) if actor.person_id else None
+    if person is None:
+        raise NotAllowed("I don't know who you are yet, so I can't record a win for you: ask an admin to add "
+                         "your email under `people:` in the config.")
+    cfg, now = deps.config.wins, deps.now()
+    campaigns: dict[str, object] = {}
+
+    def is_campaign(ref: str) -> bool:
+        campaigns[ref] = campaigns.get(ref) or uow.campaigns.find(ref)
+        return campaigns[ref] is not None
+
+    won = parse_won(args, default_currency=cfg.currency, is_campaign=is_campaign)
+    if len(won.deal) > 10_000:
+        raise Invalid("That deal name is too long (10,000 characters at most).", field="deal")
+    key = name_key(won.deal)
+    earlier = uow.deals.recent_by_name_key([key], since=now - timedelta(days=cfg.match_days)).get(key)
+    if earlier is not None:
+        return Reply.say(_already(earlier))
+    campaign = campaigns.get(won.campaign) if won.campaign else None
+    attribution = Attribution.named(campaign.id if campaign else None, now)  # type: ignore[attr-defined]
+    row = dict(crm_id=f"manual:{key[:170]}:{now:%Y-%m-%d}", name=won.deal, name_key=key,
+               amount_minor=to_minor(won.amount, won.currency), currency=won.currency, owner_id=person.id,
+               owner_email=person.email, lead_id=None, contact_email=None, closed_at=now, source="command",
+               announced_by_id=person.id, attrs=attribution.to_json())
+    win = _Win(row, attribution)
+    if not _record_and_celebrate(uow, deps, [win]):  # a colleague announced it a moment ago
+        return Reply.say(_already(uow.deals.by_crm_id(row["crm_id"])))
+    uow.commit()
+    amount = format_money(row["amount_minor"], row["currency"])
+    credit = f", sourced by {campaign_line(_campaign_view(campaign))}" if campaign else ""
+    then = {
+        "post": "The wins channel is celebrating it now.",
+        "rollup": f"It will be in today's *more wins* post at {cfg.rollup_time:%H:%M}.",
+    }.get(row["celebration"], "")
+    return Reply.say(f"🎉 Recorded *{user_text(won.deal, 200)}*: {amount}{credit}. {then}")
+
+
+def _already(deal) -> str:
+    name = user_text(deal.name, 200)
+    who = f"announced by {mention(deal.announced_by_id)}" if deal.source == "command" else "from the CRM"
+    if deal.celebration == "rollup":
+        return f"*{name}* is already in today's *more wins* post ({who}): one celebration per deal."
+    return f"*{name}* was already celebrated on {deal.closed_at:%b} {deal.closed_at.day} ({who}): one celebration per deal."
+
+
+# --- the celebration --------------------------------------------------------------------------
+
+
+def _record_and_celebrate(uow, deps: Deps, wins: list[_Win]) -> dict[str, int]:
+    """Insert the deals (skipping any stored meanwhile), enqueue their posts; the ids inserted."""
+    if not wins:
+        return {}
+    cfg, now = deps.config.wins, deps.now()
+    oldest = now - timedelta(days=cfg.celebrate_within_days) if cfg.celebrate_within_days is not None else None
+    for w in wins:
+        r = w.row
+        if oldest is not None and r["closed_at"] < oldest:
+            r.update(celebration="skipped", celebration_key=None, celebrated_at=None)
+        elif rolled_up(in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates), cfg.rollup_below):
+            r.update(celebration="rollup", celebration_key=None, celebrated_at=None)
+        else:
+            r.update(celebration="post", celebration_key=f"wins:{r['crm_id']}:post", celebrated_at=now)
+    ids = uow.deals.insert_new([w.row for w in wins])
+    wins = [w for w in wins if w.row["crm_id"] in ids]
+    months = _months_as_of_each(uow, deps, wins)
+    posted = [w for w in wins if w.row["celebration"] == "post"]
+    campaigns = uow.campaigns.many(
+        c for w in posted for c in (w.attribution.to_json()["sourced_by"], w.attribution.to_json()["converted_by"]) if c
+    )
+    marketing = deps.config.team_channel("marketing")
+    messages = []
+    for w in posted:
+        r = w.row
+        first, last = w.attribution.first, w.attribution.last
+        view = WinView(
+            deal=r["name"], amount=format_money(r["amount_minor"], r["currency"]), owner=_owner(r),
+            sourced=_campaign_view(campaigns.get(first.campaign_id)) if first else None,
+            converted=_campaign_view(campaigns.get(last.campaign_id)) if last else None,
+            days_to_close=w.attribution.days_to_close, month=months[r["crm_id"]],
+            announced_by=mention(r["announced_by_id"]) if r["announced_by_id"] else None,
+        )
+        post = win_post(view, reaction=cfg.reaction).to_json()
+        messages.append(dict(key=r["celebration_key"], destination=channel("wins"), payload=post))
+        value = in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates)
+        if cfg.wide_channel and goes_wide(value, cfg.wide_at):
+            messages.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=post))
+        note = marketing_note(view) if marketing else None
+        if note is not None:
+            messages.append(dict(key=f"wins:{r['crm_id']}:marketing", destination=channel(marketing),
+                                 payload=note.to_json()))
+    messages += _unmatched_owners(uow, [w.row for w in wins])
+    uow.outbox.add_many(messages, at=now)
+    return ids
+
+
+def _owner(row: dict) -> str:
+    if row.get("owner_id"):
+        return mention(row["owner_id"])
+    if row.get("owner_email"):
+        return user_text(row["owner_email"], 320)  # not in the people list: plain text, never a failure
+    return "someone in sales"
+
+
+def _campaign_view(c) -> CampaignView | None:
+    if c is None:
+        return None
+    owner = mention(c.owner_id) if c.owner_id else (user_text(c.owner_email, 320) if c.owner_email else None)
+    return CampaignView(name=c.name, kind=c.kind, owner=owner)
+
+
+def _month_view(totals: dict[str, int], label: str, deps: Deps) -> MonthView:
+    cfg = deps.config.wins
+    base = sum((v for cur, minor in totals.items()
+                if (v := in_base(minor, cur, cfg.currency, cfg.rates)) is not None), Decimal(0))
+    others = [format_money(minor, cur) for cur, minor in sorted(totals.items())
+              if minor and in_base(minor, cur, cfg.currency, cfg.rates) is None]
+    target = percent = None
+    if cfg.monthly_target:
+        target = _whole(to_minor(cfg.monthly_target, cfg.currency), cfg.currency)
+        percent = int(base * 100 / Decimal(str(cfg.monthly_target)))
+    total = _whole(to_minor(base, cfg.currency), cfg.currency)
+    return MonthView(label=label, total=total, target=target, percent=percent, others=others)
+
+
+@lru_cache(maxsize=1024)
+def _whole(minor: int, currency: str) -> str:
+    return format_money(minor, currency, whole=True)  # Babel takes ~0.1 ms; targets and totals repeat
+
+
+def _months_as_of_each(uow, deps: Deps, wins: list[_Win]) -> dict[str, MonthView]:
+    """Each deal's month total as it stood with that deal counted and the batch's later ones
+    not yet: a batch of wins reads as a running tally. One query per month in the batch."""
+    tz = deps.config.wins.timezone
+    windows = {w.row["crm_id"]: month_window(w.row["closed_at"], tz) for w in wins}
+    running: dict[tuple, dict[str, int]] = {}
+    for win in dict.fromkeys(windows.values()):
+        running[win] = dict(uow.deals.totals(start=win[0], end=win[1]))
+    out: dict[str, MonthView] = {}
+    for w in reversed(wins):
+        r, win = w.row, windows[w.row["crm_id"]]
+        if r["celebration"] == "post":
+            out[r["crm_id"]] = _month_view(running[win], win[2], deps)
+        running[win][r["currency"]] = running[win].get(r["currency"], 0) - r["amount_minor"]
+    return out
+
+
+def _unmatched_owners(uow, rows: list[dict]) -> list[dict]:
+    """Owners whose email is not in the people list: listed (KeyValue ``wins:unmatched_owners``)
+    and told to the admins once per email."""
+    emails = {r["owner_email"].lower() for r in rows if r.get("owner_email") and not r.get("owner_id")}
+    if not emails:
+        return []
+    known = uow.kv.get(UNMATCHED_KEY, {"emails": []}) or {"emails": []}
+    new = sorted(emails - set(known.get("emails", [])))
+    if not new:
+        return []
+    uow.kv.set(UNMATCHED_KEY, {"emails": sorted(set(known.get("emails", [])) | set(new))})
+    digest = hashlib.sha1(",".join(new).encode()).hexdigest()[:16]
+    note = unmatched_owner_note(new).to_json()
+    return [dict(key=f"wins:unmatched:{digest}:{a.id}", destination=dm(a.id), payload=note)
+            for a in uow.people.admins()]
+
+
+# --- the daily roll-up ------------------------------------------------------------------------
+
+
+def rollup_job(uow_factory, deps: Deps) -> JobResult:
+    """At ``wins.rollup_time`` (in ``wins.timezone``) post every deal waiting for the roll-up in
+    one "more wins" message. Once a day (``wins:rollup:<date>``); a deal in exactly one."""
+    cfg, now = deps.config.wins, deps.now()
+    local = now.astimezone(ZoneInfo(cfg.timezone))
+    if local.time() < cfg.rollup_time:
+        return JobResult("wins_rollup", 0, f"not before {cfg.rollup_time:%H:%M} {cfg.timezone}")
+    day = local.date().isoformat()
+    key = f"wins:rollup:{day}"
+    with uow_factory() as uow:
+        if (uow.kv.get(ROLLUP_STATE_KEY) or {}).get("last_day", "") >= day:
+            return JobResult("wins_rollup", 0, f"{day} done")
+        uow.kv.set(ROLLUP_STATE_KEY, {"last_day": day})
+        deals = uow.deals.claim_rollup(key=key, at=now)
+        if deals:
+            _post_rollup(uow, deps, key, local, deals)
+        uow.commit()
+    return JobResult("wins_rollup", len(deals), key)
+
+
+def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
+    cfg = deps.config.wins
+    campaigns = uow.campaigns.many(d.attrs.get("sourced_by") for d in deals if (d.attrs or {}).get("sourced_by"))
+    lines = [
+        RollupLine(deal=d.name, amount=format_money(d.amount_minor, d.currency),
+                   owner=_owner(dict(owner_id=d.owner_id, owner_email=d.owner_email)),
+                   sourced=_campaign_view(campaigns.get((d.attrs or {}).get("sourced_by"))))
+        for d in deals
+    ]
+    sums: dict[str, int] = defaultdict(int)
+    for d in deals:
+        sums[d.currency] += d.amount_minor
+    start, end, label = month_window(local, cfg.timezone)
+    day_label = f"{local:%A %b} {local.day}"
+    total = _month_view(dict(sums), "", deps)
+    total_text = total.total + (" + " + ", ".join(total.others) if total.others else "")
+    month = _month_view(uow.deals.totals(start=start, end=end), label, deps)
+    messages = [dict(key=key, destination=channel("wins"), payload=rollup_post(day_label, lines, total_text, month).to_json())]
+    marketing = deps.config.team_channel("marketing")
+    note = rollup_marketing_note(day_label, lines) if marketing else None
+    if note is not None:
+        messages.append(dict(key=f"{key}:marketing", destination=channel(marketing), payload=note.to_json()))
+    uow.outbox.add_many(messages, at=deps.now())
+
+
+FLOW = Flow(
+    name="wins",
+    commands={"won": won_command},
+    events={"deal.closed_won": deals_closed_won},
+    jobs={"wins_rollup": rollup_job},
+    help=[("won <deal> <amount> [campaign]",
+           'announce a win, e.g. `won "Acme renewal" $48,000 webinar-q4` (amount: 48000, 48,000, $48k or '
+           "48000 EUR; campaign: its CRM id or name; quote names with numbers or spaces)")],
+)

@@ -111,6 +111,7 @@ class UnitOfWork:
         self.outbox = repos.OutboxRepo(s)
         self.inbound = repos.InboundRepo(s)
         self.kv = repos.KeyValueRepo(s)
+        self.teams = repos.TeamsRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

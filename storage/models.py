@@ -79,6 +79,8 @@ class Lead(SQLModel, table=True):
     owner_email: Optional[str] = Field(default=None, max_length=320)
     source_campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
     qualified_at: Optional[datetime] = None  # the handoff to sales
+    handoff_due_at: Optional[datetime] = None  # the handoff window's SLA due time (the scoreboard)
+    first_touch_at: Optional[datetime] = None  # first sales follow-up after the handoff
     sla_started_at: Optional[datetime] = None  # handoff or last sales follow-up
     sla_due_at: Optional[datetime] = None  # breach time, in business hours from sla_started_at
     sla_window: int = 0  # bumped each time the clock restarts; alert keys include it
@@ -120,9 +122,26 @@ class CampaignTouch(SQLModel, table=True):
 
 
 class Deal(SQLModel, table=True):
+    """A won deal. ``celebration`` says how it was (or will be) celebrated: ``post`` (its own
+    post), ``rollup`` (waiting for the daily "more wins" post; a partial index finds these),
+    ``rolled`` (in a roll-up), ``skipped`` (closed too long ago to celebrate);
+    ``celebration_key`` is the outbox key of the post that celebrated it."""
+
+    __table_args__ = (
+        sa.Index(
+            "ix_deal_rollup_pending",
+            "closed_at",
+            sqlite_where=sa.text("celebration = 'rollup'"),
+            postgresql_where=sa.text("celebration = 'rollup'"),
+        ),
+    )
+
     id: Optional[int] = Field(default=None, primary_key=True)
     crm_id: str = Field(unique=True, max_length=200)
     name: str
+    name_key: str = Field(default="", index=True, max_length=200)  # lower-cased, spaces squeezed: matches a rep's `won`
+    celebration: str = Field(default="post", max_length=20)
+    celebration_key: Optional[str] = Field(default=None, max_length=300)
     amount_minor: int
     currency: str = Field(max_length=3)
     owner_id: Optional[int] = Field(default=None, foreign_key="person.id")
@@ -146,7 +165,10 @@ class ScheduleItem(SQLModel, table=True):
     title: str
     regions: list = json_field(list)
     starts_at: datetime
-    ends_at: datetime
+    ends_at: datetime  # exclusive
+    # All-day items are dates, not moments: stored as UTC midnights of their dates (ends_at the
+    # midnight after the last day) and shown on those dates in every team's timezone.
+    all_day: bool = False
     owner_id: Optional[int] = Field(default=None, foreign_key="person.id")
     owner_email: Optional[str] = Field(default=None, max_length=320)
     link: Optional[str] = None
@@ -155,17 +177,25 @@ class ScheduleItem(SQLModel, table=True):
 
 
 class Bounce(SQLModel, table=True):
+    # The weekly report counts a week's bounces by campaign and reason from this index alone
+    # (no table lookups): 200k bounces in ~0.3 s on SQLite instead of ~1.1 s with an index on ``at``.
+    __table_args__ = (sa.Index("ix_bounce_at_campaign_reason", "at", "campaign_id", "reason", "repeat"),)
+
     id: Optional[int] = Field(default=None, primary_key=True)
     lead_id: int = Field(foreign_key="lead.id", index=True)
     campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
     reason: str = Field(max_length=60)
     note: Optional[str] = None
     by_person_id: Optional[int] = Field(default=None, foreign_key="person.id")
-    at: datetime = Field(index=True)
+    at: datetime
     repeat: bool = False  # the same lead bounced before for the same reason
     acknowledged_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
     acknowledged_at: Optional[datetime] = None
     requalified_at: Optional[datetime] = None
+    requalified_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    # What the marketing post showed at bounce time (company, score, days in sales, ...), so
+    # the post reads the same when a button later updates it in place.
+    context: dict = json_field()
 
 
 class Alert(SQLModel, table=True):
@@ -195,6 +225,8 @@ class Outbox(SQLModel, table=True):
             sqlite_where=sa.text("status = 'pending'"),
             postgresql_where=sa.text("status = 'pending'"),
         ),
+        # A conversation's history, newest first, by keyset (the local workspace pages on it).
+        sa.Index("ix_outbox_destination_id", "destination", "id"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -210,10 +242,32 @@ class Outbox(SQLModel, table=True):
     claimed_until: Optional[datetime] = None
     platform: Optional[str] = Field(default=None, max_length=20)
     platform_channel: Optional[str] = Field(default=None, max_length=200)
-    platform_ref: Optional[str] = Field(default=None, max_length=200)  # Slack ts, Teams activity id
+    platform_ref: Optional[str] = Field(default=None, max_length=200, index=True)  # Slack ts, Teams activity id
     last_error: Optional[str] = None
     created_at: datetime
     sent_at: Optional[datetime] = None
+
+
+class TeamsConversation(SQLModel, table=True):
+    """Where the bot can post in Microsoft Teams: a team channel, a group chat, or a person's 1:1
+    chat. Captured when the app is installed there (or first spoken to), so the scheduler and the
+    outbox can post later. A 1:1 row may have no ``conversation_id`` yet: the person is known from a
+    team's roster and the chat is created on the first direct message."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: Optional[str] = Field(default=None, unique=True, max_length=500)
+    kind: str = Field(max_length=20)  # channel | personal | groupChat
+    service_url: str = Field(max_length=500)
+    tenant_id: Optional[str] = Field(default=None, max_length=100)
+    bot_id: Optional[str] = Field(default=None, max_length=200)
+    team_id: Optional[str] = Field(default=None, index=True, max_length=500)
+    team_name: Optional[str] = Field(default=None, max_length=300)
+    name: Optional[str] = Field(default=None, max_length=300)  # the channel's or group chat's name
+    person_id: Optional[int] = Field(default=None, foreign_key="person.id", index=True)  # 1:1 chats
+    user_id: Optional[str] = Field(default=None, max_length=200)  # that person's Teams id (29:...)
+    aad_object_id: Optional[str] = Field(default=None, max_length=100)
+    installed: bool = True  # False once the app is removed from the team or chat
+    updated_at: datetime
 
 
 class ProcessedInbound(SQLModel, table=True):

@@ -6,6 +6,8 @@ row by the dispatcher."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.dispatch import Delivered
 from handlers.messages import Message
 from storage.models import Person
@@ -13,6 +15,8 @@ from storage.models import Person
 
 class LocalDeliverer:
     platform = "local"
+    # No platform rate limit to respect: posts to one conversation need no spacing.
+    spacing = timedelta(0)
 
     def post(self, destination: str, message: Message, *, key: str, maybe_sent: bool,
              people: dict[int, Person]) -> Delivered:

@@ -73,8 +73,9 @@ MAX_ERROR_TEXT = 2000
 ELLIPSIS = "…"
 NO_NAME = "someone"
 
-# A Slack user id as it may appear inside a mention. Anything else a resolver returns is not
-# trusted into ``<@...>`` (it could close the token and open another one).
+# A Slack user id as Slack issues them (U024BE7LH, or W... on Enterprise Grid). Anything else a
+# resolver returns is not trusted into ``<@...>`` (a ">" or "|" could close the token and open
+# another one) and the person is shown by name; the Slack mock's ids like U_ANA rely on this.
 _SLACK_USER_ID_RE = re.compile(r"[UW][A-Z0-9]+")
 
 # Sequences a truncation must keep whole: our mention tokens in source text, Slack's

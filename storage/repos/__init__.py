@@ -10,6 +10,7 @@ from storage.repos.leads import LeadsRepo
 from storage.repos.outbox import OutboxRepo
 from storage.repos.people import PeopleRepo
 from storage.repos.schedule import ScheduleRepo
+from storage.repos.teams import TeamsRepo
 
 __all__ = [
     "AlertsRepo",
@@ -22,4 +23,5 @@ __all__ = [
     "OutboxRepo",
     "PeopleRepo",
     "ScheduleRepo",
+    "TeamsRepo",
 ]

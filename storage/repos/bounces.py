@@ -1,21 +1,86 @@
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Sequence
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, func, select
 
 from storage.models import Bounce
 from storage.repos.base import Repo
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """One line of the weekly report: bounces of one campaign (None: no source campaign) for
+    one reason, and how many of them were repeats."""
+
+    campaign_id: int | None
+    reason: str
+    count: int
+    repeats: int
 
 
 class BouncesRepo(Repo):
     def get(self, bounce_id: int) -> Bounce | None:
         return self.session.get(Bounce, bounce_id)
 
+    def get_for_update(self, bounce_id: int) -> Bounce | None:
+        """The bounce, locked until the transaction ends (two marketers pressing one button)."""
+        return self.session.exec(
+            select(Bounce).where(Bounce.id == bounce_id).with_for_update().execution_options(populate_existing=True)
+        ).first()
+
     def for_lead(self, lead_id: int) -> Sequence[Bounce]:
-        return self.session.exec(select(Bounce).where(Bounce.lead_id == lead_id).order_by(Bounce.at)).all()
+        """A lead's bounces, oldest first: its bounce history."""
+        return self.session.exec(select(Bounce).where(Bounce.lead_id == lead_id).order_by(Bounce.at, Bounce.id)).all()
+
+    def for_leads(self, lead_ids: Iterable[int]) -> dict[int, list[Bounce]]:
+        """The bounce histories of many leads (oldest first), in one query; leads without
+        bounces are absent."""
+        ids = list(set(lead_ids))
+        if not ids:
+            return {}
+        out: dict[int, list[Bounce]] = {}
+        for b in self.session.exec(select(Bounce).where(col(Bounce.lead_id).in_(ids)).order_by(Bounce.at, Bounce.id)):
+            out.setdefault(b.lead_id, []).append(b)
+        return out
+
+    def has_reason(self, *, lead_id: int, reason: str) -> bool:
+        """Whether the lead bounced before for this reason."""
+        return self.session.exec(
+            select(Bounce.id).where(Bounce.lead_id == lead_id, Bounce.reason == reason).limit(1)
+        ).first() is not None
 
     def add(self, bounce: Bounce) -> Bounce:
         self.session.add(bounce)
         self.session.flush()
         return bounce
+
+    def mark_requalified(self, *, lead_ids: Iterable[int], at: datetime, by_person_id: int | None = None) -> int:
+        """Close the open bounces of these leads (back in sales) in one statement; returns how many."""
+        ids = list(set(lead_ids))
+        if not ids:
+            return 0
+        res = self.session.execute(
+            sa.update(Bounce)
+            .where(col(Bounce.lead_id).in_(ids), col(Bounce.requalified_at).is_(None))
+            .values(requalified_at=at, requalified_by_id=by_person_id)
+            .execution_options(synchronize_session="fetch")  # loaded Bounce rows see the change
+        )
+        return res.rowcount or 0
+
+    def reasons_by_campaign(self, *, since: datetime, until: datetime) -> list[ReasonCount]:
+        """Bounces in [since, until) counted by source campaign and reason, in one query."""
+        rows = self.session.exec(
+            select(
+                Bounce.campaign_id,
+                Bounce.reason,
+                func.count(),
+                func.sum(sa.case((col(Bounce.repeat), 1), else_=0)),
+            )
+            .where(Bounce.at >= since, Bounce.at < until)
+            .group_by(Bounce.campaign_id, Bounce.reason)
+        ).all()
+        return [ReasonCount(c, r, int(n), int(rep or 0)) for c, r, n, rep in rows]

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Iterable
 
-from sqlmodel import col, select
+from sqlmodel import col, func, or_, select
 
 from storage.models import Campaign, CampaignTouch
 from storage.repos.base import Repo
@@ -39,3 +40,30 @@ class CampaignsRepo(Repo):
     def add_touches(self, rows: list[dict]) -> None:
         """Insert touches in one statement; a touch id seen before is ignored."""
         self.insert_ignore(CampaignTouch.__table__, rows)
+
+    def touches_for(self, *, lead_ids: Iterable[int], emails: Iterable[str], until: datetime) -> list[CampaignTouch]:
+        """Touches of any of these leads or contact emails at or before ``until``, oldest first,
+        in one query (attribution of a batch of deals)."""
+        lead_ids, emails = set(lead_ids), {e.lower() for e in emails if e}
+        conds = []
+        if lead_ids:
+            conds.append(col(CampaignTouch.lead_id).in_(lead_ids))
+        if emails:
+            conds.append(col(CampaignTouch.contact_email).in_(emails))
+        if not conds:
+            return []
+        q = (select(CampaignTouch).where(or_(*conds), CampaignTouch.occurred_at <= until)
+             .order_by(col(CampaignTouch.occurred_at), col(CampaignTouch.id)))
+        return list(self.session.exec(q))
+
+    def find(self, ref: str) -> Campaign | None:
+        """The campaign a person named: its CRM id, else its name (case-insensitive)."""
+        ref = ref.strip()
+        if not ref:
+            return None
+        found = self.by_crm_id(ref)
+        if found is None:
+            found = self.session.exec(
+                select(Campaign).where(func.lower(Campaign.name) == ref.lower()).order_by(col(Campaign.id))
+            ).first()
+        return found

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from sqlmodel import select
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
 
 from storage.models import Deal
 from storage.repos.base import Repo
@@ -17,3 +21,85 @@ class DealsRepo(Repo):
         self.session.add(deal)
         self.session.flush()
         return deal
+
+    def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
+        crm_ids = set(crm_ids)
+        if not crm_ids:
+            return {}
+        rows = self.session.exec(select(Deal.crm_id, Deal.id).where(col(Deal.crm_id).in_(crm_ids)))
+        return {c: i for c, i in rows}
+
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Insert deals (every row has the same keys) in one executemany, skipping any whose
+        ``crm_id`` is already stored (a concurrent request may have won the race). Returns the
+        ids of the rows inserted, by CRM id."""
+        if not rows:
+            return {}
+        t = Deal.__table__
+        stmt = self._insert(t, returning=t.c.crm_id).returning(t.c.id)
+        return {c: n for c, n in self.session.execute(stmt, list(rows))}
+
+    def recent_by_name_key(self, name_keys: Iterable[str], *, since: datetime,
+                           source: str | None = None) -> dict[str, Deal]:
+        """The newest deal for each of these name keys closed at or after ``since`` (of
+        ``source`` only, when given), in one query."""
+        keys = set(name_keys)
+        if not keys:
+            return {}
+        q = select(Deal).where(col(Deal.name_key).in_(keys), Deal.closed_at >= since)
+        if source is not None:
+            q = q.where(Deal.source == source)
+        found: dict[str, Deal] = {}
+        for d in self.session.exec(q.order_by(col(Deal.closed_at), col(Deal.id))):
+            found[d.name_key] = d  # the newest wins
+        return found
+
+    def adopt(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Give deals a rep announced the CRM's record of them: each dict has ``_id`` (the
+        deal to update) and the new column values (all dicts the same keys), one executemany."""
+        if not updates:
+            return
+        t = Deal.__table__
+        cols = [k for k in updates[0] if k != "_id"]
+        stmt = sa.update(t).where(t.c.id == sa.bindparam("_id")).values({c: sa.bindparam(c) for c in cols})
+        self.session.connection().execute(stmt, list(updates))
+        for d in list(self.session.identity_map.values()):
+            if isinstance(d, Deal):
+                self.session.expire(d)
+
+    def totals(self, *, start: datetime, end: datetime) -> dict[str, int]:
+        """Won amounts (minor units) by currency for deals closed in [start, end)."""
+        rows = self.session.exec(
+            select(Deal.currency, func.sum(Deal.amount_minor))
+            .where(Deal.closed_at >= start, Deal.closed_at < end)
+            .group_by(Deal.currency)
+        )
+        return {c: int(n or 0) for c, n in rows}
+
+    def claim_rollup(self, *, key: str, at: datetime) -> Sequence[Deal]:
+        """Take every deal waiting for the roll-up into the roll-up ``key``, oldest close first.
+
+        One UPDATE .. WHERE celebration = 'rollup' RETURNING: on PostgreSQL a second replica
+        doing the same at once waits for the first and then finds nothing left, so each deal
+        is in exactly one roll-up."""
+        t = Deal.__table__
+        ids = [
+            r[0]
+            for r in self.session.execute(
+                sa.update(t)
+                .where(t.c.celebration == sa.literal_column("'rollup'"))
+                .values(celebration="rolled", celebration_key=key, celebrated_at=at)
+                .returning(t.c.id)
+            )
+        ]
+        if not ids:
+            return []
+        return self.session.exec(
+            select(Deal).where(col(Deal.id).in_(ids)).order_by(col(Deal.closed_at), col(Deal.id))
+            .execution_options(populate_existing=True)
+        ).all()
+
+    def waiting_for_rollup(self) -> int:
+        return int(self.session.exec(
+            select(func.count()).select_from(Deal).where(Deal.celebration == sa.literal_column("'rollup'"))
+        ).one())

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Iterable, Sequence
 
+import sqlalchemy as sa
 from sqlmodel import col, func, or_, select
 
 from storage.models import Lead, LeadTouch
@@ -13,17 +15,25 @@ class LeadsRepo(Repo):
         return self.session.get(Lead, lead_id)
 
     def get_for_update(self, lead_id: int) -> Lead | None:
-        return self.session.exec(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
+        """The lead, locked until the transaction ends, with its values re-read (a lead already
+        loaded in this unit of work could be stale by the time the lock is granted)."""
+        return self.session.exec(
+            select(Lead).where(Lead.id == lead_id).with_for_update().execution_options(populate_existing=True)
+        ).first()
 
     def by_crm_id(self, crm_id: str) -> Lead | None:
         return self.session.exec(select(Lead).where(Lead.crm_id == crm_id)).first()
 
     def find(self, ref: str, limit: int = 10) -> Sequence[Lead]:
-        """Leads matching what a person typed: a CRM id or an email (case-insensitive)."""
+        """Leads matching what a person typed: a CRM id or an email (case-insensitive).
+
+        Emails are stored lower-cased (the webhook's validation does it), so the typed text is
+        compared as typed and lower-cased: both sides of the OR use an index. ``lower(email)``
+        would scan every lead (~0.4 s at 300k leads on PostgreSQL, inside Slack's 3 s)."""
         ref = ref.strip()
         return self.session.exec(
             select(Lead)
-            .where(or_(Lead.crm_id == ref, func.lower(Lead.email) == ref.lower()))
+            .where(or_(Lead.crm_id == ref, col(Lead.email).in_(sorted({ref, ref.lower()}))))
             .order_by(Lead.id)
             .limit(limit)
         ).all()
@@ -34,6 +44,26 @@ class LeadsRepo(Repo):
             return {}
         rows = self.session.exec(select(Lead.crm_id, Lead.id).where(col(Lead.crm_id).in_(crm_ids)))
         return {c: i for c, i in rows}
+
+    def ensure(self, crm_ids: Iterable[str], *, at: datetime) -> dict[str, int]:
+        """The ids of these leads by CRM id, creating a bare placeholder (status ``new``) for
+        any not seen yet, so a touch or a deal that arrives before its lead keeps its link.
+        Two queries at most, whatever the number of leads; ``lead.upserted`` fills them in."""
+        crm_ids = set(crm_ids)
+        found = self.ids_by_crm_id(crm_ids)
+        missing = crm_ids - found.keys()
+        if missing:
+            self.insert_ignore(Lead.__table__, [dict(crm_id=c, created_at=at, updated_at=at) for c in sorted(missing)])
+            found.update(self.ids_by_crm_id(missing))
+        return found
+
+    def emails_by_id(self, lead_ids: Iterable[int]) -> dict[int, str]:
+        """The (lower-cased) emails of these leads, for those that have one."""
+        ids = set(lead_ids)
+        if not ids:
+            return {}
+        rows = self.session.exec(select(Lead.id, Lead.email).where(col(Lead.id).in_(ids), col(Lead.email).is_not(None)))
+        return {i: e.lower() for i, e in rows if e}
 
     def many_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, Lead]:
         crm_ids = set(crm_ids)
@@ -50,6 +80,147 @@ class LeadsRepo(Repo):
         self.session.add(touch)
         self.session.flush()
         return touch
+
+    # -- cooling: batch upserts, the due scan, the SLA views ---------------------------------
+
+    def states_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Every column of these leads as plain dicts, in one query (locked on PostgreSQL, so a
+        concurrent batch touching the same leads waits rather than overwriting this one)."""
+        crm_ids = set(crm_ids)
+        if not crm_ids:
+            return {}
+        self.session.flush()  # leads changed earlier in this unit of work are read as changed
+        t = Lead.__table__
+        q = sa.select(t).where(t.c.crm_id.in_(crm_ids))
+        if self.dialect == "postgresql":
+            q = q.with_for_update()
+        return {r["crm_id"]: dict(r) for r in self.session.execute(q).mappings()}
+
+    def upsert_many(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """INSERT .. ON CONFLICT (crm_id) DO UPDATE for whole lead rows (every row has the same
+        keys), in statements of 500. Returns the ids by CRM id.
+
+        Lead objects already loaded in this unit of work are expired so they re-read the new values."""
+        if not rows:
+            return {}
+        self.session.flush()  # pending changes first: the loaded leads are expired below
+        keep = {"id", "crm_id", "created_at"}
+        update = [k for k in rows[0] if k not in keep]
+        for i in range(0, len(rows), 500):
+            self.upsert(Lead.__table__, rows[i : i + 500], ["crm_id"], update)
+        crm_ids = {r["crm_id"] for r in rows}
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Lead) and obj.crm_id in crm_ids:
+                self.session.expire(obj)
+        return self.ids_by_crm_id(crm_ids)
+
+    DUE_COLUMNS = ("id", "crm_id", "name", "company", "email", "title", "score", "tier", "owner_id",
+                   "sla_started_at", "sla_due_at", "sla_window", "ladder_step", "next_alert_at", "snoozed_until",
+                   "snooze_count")
+
+    def due(self, *, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Qualified leads whose next ladder step is due, most overdue first, as dicts of
+        ``DUE_COLUMNS``: one range scan of the partial index ``ix_lead_due``. On PostgreSQL the
+        rows are locked with SKIP LOCKED, so replicas running the job at once take different leads."""
+        t = Lead.__table__
+        # Literal predicates (not bound parameters) so both planners can prove the partial
+        # index's WHERE from the query's, also for prepared statements with generic plans.
+        q = (
+            sa.select(*(t.c[c] for c in self.DUE_COLUMNS))
+            .where(t.c.status == sa.literal_column("'qualified'"), t.c.next_alert_at.is_not(None),
+                   t.c.next_alert_at <= now)
+            .order_by(t.c.next_alert_at)
+            .limit(limit)
+        )
+        if self.dialect != "postgresql":
+            return [dict(r) for r in self.session.execute(q).mappings()]
+        # PostgreSQL scales the range's selectivity (estimated over the whole table, NULLs and
+        # all) to the partial index's rows, so it expects ~20x too few due leads and picks a
+        # bitmap scan that reads and sorts every due lead. Without bitmap scans it walks the
+        # index in order and stops at the LIMIT (measured 170 ms -> 15 ms with 45k due of 1M).
+        self.session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        rows = [dict(r) for r in self.session.execute(q.with_for_update(skip_locked=True)).mappings()]
+        self.session.execute(sa.text("SET LOCAL enable_bitmapscan TO DEFAULT"))
+        return rows
+
+    def update_ladders(self, rows: list[dict[str, Any]]) -> None:
+        """Write many leads' ladder state (dicts with ``id``, ``ladder_step``, ``next_alert_at``,
+        ``snoozed_until``): one UPDATE .. FROM unnest(arrays) on PostgreSQL, one executemany of
+        a prepared UPDATE on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            self.session.execute(
+                sa.text(
+                    "UPDATE lead SET ladder_step = v.step, next_alert_at = v.next_at, snoozed_until = v.snoozed "
+                    "FROM unnest(CAST(:ids AS integer[]), CAST(:steps AS integer[]), "
+                    "CAST(:next_at AS timestamptz[]), CAST(:snoozed AS timestamptz[])) AS v(id, step, next_at, snoozed) "
+                    "WHERE lead.id = v.id"
+                ),
+                dict(ids=[r["id"] for r in rows], steps=[r["ladder_step"] for r in rows],
+                     next_at=[r["next_alert_at"] for r in rows], snoozed=[r["snoozed_until"] for r in rows]),
+            )
+            return
+        t = Lead.__table__
+        stmt = sa.update(t).where(t.c.id == sa.bindparam("_id")).values(
+            ladder_step=sa.bindparam("_step"), next_alert_at=sa.bindparam("_next"),
+            snoozed_until=sa.bindparam("_snoozed"))
+        self.session.execute(stmt, [dict(_id=r["id"], _step=r["ladder_step"], _next=r["next_alert_at"],
+                                         _snoozed=r["snoozed_until"]) for r in rows])
+
+    def claim(self, lead_id: int, *, person_id: int, email: str | None, at: datetime) -> bool:
+        """Make an unowned lead this person's; False when someone else claimed it first."""
+        t = Lead.__table__
+        res = self.session.execute(
+            sa.update(t).where(t.c.id == lead_id, t.c.owner_id.is_(None))
+            .values(owner_id=person_id, owner_email=email, updated_at=at)
+        )
+        lead = self.session.identity_map.get(self.session.identity_key(Lead, lead_id))  # type: ignore[arg-type]
+        if lead is not None:
+            self.session.expire(lead)
+        return res.rowcount == 1
+
+    def add_touches(self, rows: list[dict[str, Any]]) -> None:
+        """Record many sales follow-ups (``lead_id``, ``person_id``, ``source``, ``note``,
+        ``occurred_at``) in one statement."""
+        if rows:
+            self.session.execute(sa.insert(LeadTouch.__table__), rows)
+
+    def qualified_for_owner(self, owner_id: int, *, limit: int, offset: int = 0) -> tuple[Sequence[Lead], int]:
+        """A person's qualified leads, most urgent (earliest SLA due) first, and how many there are."""
+        where = (col(Lead.status) == "qualified", col(Lead.owner_id) == owner_id)
+        total = int(self.session.exec(select(func.count()).select_from(Lead).where(*where)).one())
+        rows = self.session.exec(
+            select(Lead).where(*where)
+            .order_by(col(Lead.sla_due_at).is_(None), col(Lead.sla_due_at), col(Lead.id))
+            .limit(limit).offset(offset)
+        ).all()
+        return rows, total
+
+    def sla_counts(self, *, owner_id: int | None, now: datetime, since: datetime) -> dict[str, int]:
+        """The SLA scoreboard in one query: open qualified leads and how many are past due (all,
+        and ``owner_id``'s), and of the handoffs since ``since`` whose SLA has run out or that
+        were followed up, how many were followed up in time (all, and ``owner_id``'s)."""
+        t = Lead.__table__
+        qualified = t.c.status == "qualified"
+        breached = sa.and_(qualified, t.c.sla_due_at < now)
+        mine = t.c.owner_id == owner_id if owner_id is not None else sa.false()
+        decided = sa.and_(t.c.qualified_at >= since, t.c.handoff_due_at.is_not(None),
+                          sa.or_(t.c.first_touch_at.is_not(None), t.c.handoff_due_at <= now))
+        in_time = sa.and_(decided, t.c.first_touch_at.is_not(None), t.c.first_touch_at <= t.c.handoff_due_at)
+
+        def n(cond):
+            return func.coalesce(func.sum(sa.case((cond, 1), else_=0)), 0)
+
+        row = self.session.execute(
+            sa.select(
+                n(qualified).label("open"), n(sa.and_(qualified, mine)).label("my_open"),
+                n(breached).label("breached"), n(sa.and_(breached, mine)).label("my_breached"),
+                n(decided).label("handoffs"), n(sa.and_(decided, mine)).label("my_handoffs"),
+                n(in_time).label("in_time"), n(sa.and_(in_time, mine)).label("my_in_time"),
+            ).where(sa.or_(qualified, t.c.qualified_at >= since))
+        ).mappings().one()
+        return {k: int(v) for k, v in row.items()}
 
     def touches(self, lead_id: int) -> Sequence[LeadTouch]:
         return self.session.exec(

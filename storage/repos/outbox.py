@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import func, select
@@ -45,6 +45,15 @@ class OutboxRepo(Repo):
             returning=t.c.id,
         )
         return bool(ids)
+
+    def add_many(self, messages: list[dict], *, at: datetime) -> set[str]:
+        """Enqueue many posts in one executemany; each dict has ``key``, ``destination`` and
+        ``payload``. Returns the keys actually enqueued (the others were enqueued before)."""
+        t = Outbox.__table__
+        rows = [dict(key=m["key"], op="post", destination=m["destination"], target_key=None,
+                     payload=m["payload"], status="pending", attempts=0, next_attempt_at=at, created_at=at)
+                for m in messages]
+        return set(self.insert_ignore_bulk(t, rows, returning=t.c.key))
 
     def by_key(self, key: str) -> Outbox | None:
         return self.session.exec(select(Outbox).where(Outbox.key == key)).first()
@@ -101,6 +110,25 @@ class OutboxRepo(Repo):
         return self._finish(row_id, worker, status="pending", next_attempt_at=next_at,
                             attempts=t.c.attempts - 1)
 
+    def current_payload(self, key: str) -> dict | None:
+        """What the message posted under ``key`` shows now, or will once queued updates are
+        delivered: the newest update's payload, else its own. None when there is no such message."""
+        newest = self.session.exec(
+            select(Outbox.payload)
+            .where(Outbox.target_key == key, Outbox.op == "update", Outbox.status != "dead")
+            .order_by(Outbox.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        ).first()
+        if newest is not None:
+            return newest
+        return self.session.exec(select(Outbox.payload).where(Outbox.key == key)).first()
+
+    def key_for_ref(self, platform: str, ref: str) -> str | None:
+        """The outbox key of the message delivered as ``ref`` (a Teams activity id, a Slack ts)."""
+        return self.session.exec(
+            select(Outbox.key).where(Outbox.platform_ref == ref, Outbox.platform == platform, Outbox.op == "post")
+        ).first()
+
     def set_payload(self, key: str, payload: dict) -> None:
         """Record a delivered message's new content (after an update replaced it in place)."""
         t = Outbox.__table__
@@ -136,3 +164,28 @@ class OutboxRepo(Repo):
 
     def dead(self, limit: int = 100) -> Sequence[Outbox]:
         return self.session.exec(select(Outbox).where(Outbox.status == "dead").order_by(Outbox.id).limit(limit)).all()
+
+    # -- the local workspace's change feed -------------------------------------------------
+    def since(self, after_id: int, *, limit: int = 500, ops: tuple[str, ...] = ("post", "update")) -> Sequence[Outbox]:
+        """Rows with an id above ``after_id`` (oldest first): what changed since a reader's cursor."""
+        return self.session.exec(
+            select(Outbox).where(Outbox.id > after_id, Outbox.op.in_(ops))  # type: ignore[union-attr]
+            .order_by(Outbox.id).limit(limit)  # type: ignore[union-attr]
+        ).all()
+
+    def many_by_key(self, keys: Iterable[str]) -> dict[str, Outbox]:
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        return {r.key: r for r in self.session.exec(select(Outbox).where(Outbox.key.in_(keys)))}  # type: ignore[union-attr]
+
+    def feed_cursor(self, ops: tuple[str, ...] = ("post", "update")) -> int:
+        """The highest id at or below which every message (``ops``) is delivered or dead: a
+        reader that has seen everything up to here only needs ``since(cursor)`` from now on."""
+        waiting = self.session.exec(
+            select(func.min(Outbox.id)).where(Outbox.op.in_(ops),  # type: ignore[union-attr]
+                                              Outbox.status.in_(("pending", "sending")))  # type: ignore[attr-defined]
+        ).first()
+        if waiting is not None:
+            return waiting - 1
+        return self.session.exec(select(func.max(Outbox.id))).first() or 0

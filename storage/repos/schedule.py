@@ -1,12 +1,19 @@
+"""Schedule items: the weeks of both teams (``handlers/schedule.py``)."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
+from typing import Iterable, Sequence
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from storage.models import ScheduleItem
 from storage.repos.base import Repo
+
+# Columns a repeated upsert (webhook, iCal re-import) may change; ``created_at`` stays the first one.
+UPSERT_COLUMNS = ("team", "kind", "title", "regions", "starts_at", "ends_at", "all_day", "owner_id",
+                  "owner_email", "link", "source")
 
 
 class ScheduleRepo(Repo):
@@ -16,15 +23,51 @@ class ScheduleRepo(Repo):
     def by_external_id(self, external_id: str) -> ScheduleItem | None:
         return self.session.exec(select(ScheduleItem).where(ScheduleItem.external_id == external_id)).first()
 
-    def overlapping(self, start: datetime, end: datetime) -> Sequence[ScheduleItem]:
-        """Items that overlap [start, end)."""
-        return self.session.exec(
-            select(ScheduleItem)
-            .where(ScheduleItem.starts_at < end, ScheduleItem.ends_at > start)
-            .order_by(ScheduleItem.starts_at, ScheduleItem.id)
-        ).all()
+    def by_external_ids(self, external_ids: Iterable[str]) -> dict[str, ScheduleItem]:
+        """Items by external id, in one query per 500 ids."""
+        ids = sorted(set(external_ids))
+        found: dict[str, ScheduleItem] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows = self.session.exec(
+                select(ScheduleItem).where(col(ScheduleItem.external_id).in_(chunk))
+                .execution_options(populate_existing=True)
+            )
+            found.update({r.external_id: r for r in rows})  # type: ignore[misc]
+        return found
+
+    def overlapping(self, start: datetime, end: datetime, *, team: str | None = None,
+                    source: str | None = None) -> Sequence[ScheduleItem]:
+        """Items that start before ``end`` and end at or after ``start``, ordered by start: a
+        superset of those overlapping [start, end) that keeps instant items at ``start``.
+
+        Uses the (starts_at, ends_at) index. Callers filter precisely, and widen the window by a
+        day where all-day items (stored at UTC midnights) may belong to a local week."""
+        q = select(ScheduleItem).where(ScheduleItem.starts_at < end, ScheduleItem.ends_at >= start)
+        if team is not None:
+            q = q.where(ScheduleItem.team == team)
+        if source is not None:
+            q = q.where(ScheduleItem.source == source)
+        return self.session.exec(q.order_by(ScheduleItem.starts_at, ScheduleItem.id)).all()
 
     def add(self, item: ScheduleItem) -> ScheduleItem:
         self.session.add(item)
         self.session.flush()
         return item
+
+    def upsert_many(self, rows: list[dict]) -> None:
+        """Insert or update items by ``external_id`` in one statement per 500 rows.
+
+        Each row has ``external_id`` and every column in ``UPSERT_COLUMNS`` (and ``created_at``)."""
+        table = ScheduleItem.__table__
+        for i in range(0, len(rows), 500):
+            self.upsert(table, rows[i : i + 500], ["external_id"], UPSERT_COLUMNS)
+
+    def delete_many(self, item_ids: Iterable[int]) -> int:
+        ids = sorted(set(item_ids))
+        if not ids:
+            return 0
+        t = ScheduleItem.__table__
+        res = self.session.execute(sa.delete(t).where(t.c.id.in_(ids)))
+        self.session.expire_all()
+        return res.rowcount or 0

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 02:10:28.963279
+Create Date: 2026-11-23 02:32:13.110887
 """
 from typing import Sequence, Union
 
@@ -48,7 +48,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('key')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_destination_id', ['destination', 'id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['next_attempt_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.create_index(batch_op.f('ix_outbox_platform_ref'), ['platform_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_target_key'), ['target_key'], unique=False)
 
     op.create_table('person',
@@ -104,6 +106,7 @@ def upgrade() -> None:
     sa.Column('regions', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('starts_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('ends_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('all_day', sa.Boolean(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=True),
     sa.Column('owner_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
     sa.Column('link', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -115,6 +118,29 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('scheduleitem', schema=None) as batch_op:
         batch_op.create_index('ix_scheduleitem_span', ['starts_at', 'ends_at'], unique=False)
+
+    op.create_table('teamsconversation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('conversation_id', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('service_url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('bot_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('team_id', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('team_name', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('aad_object_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('installed', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('conversation_id')
+    )
+    with op.batch_alter_table('teamsconversation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_teamsconversation_person_id'), ['person_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_teamsconversation_team_id'), ['team_id'], unique=False)
 
     op.create_table('lead',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -131,6 +157,8 @@ def upgrade() -> None:
     sa.Column('owner_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
     sa.Column('source_campaign_id', sa.Integer(), nullable=True),
     sa.Column('qualified_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('handoff_due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('first_touch_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('sla_started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('sla_due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('sla_window', sa.Integer(), nullable=False),
@@ -181,14 +209,17 @@ def upgrade() -> None:
     sa.Column('acknowledged_by_id', sa.Integer(), nullable=True),
     sa.Column('acknowledged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('requalified_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('requalified_by_id', sa.Integer(), nullable=True),
+    sa.Column('context', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['acknowledged_by_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['by_person_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ),
+    sa.ForeignKeyConstraint(['requalified_by_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('bounce', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_bounce_at'), ['at'], unique=False)
+        batch_op.create_index('ix_bounce_at_campaign_reason', ['at', 'campaign_id', 'reason', 'repeat'], unique=False)
         batch_op.create_index(batch_op.f('ix_bounce_lead_id'), ['lead_id'], unique=False)
 
     op.create_table('campaigntouch',
@@ -213,6 +244,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('crm_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('name_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('celebration', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('celebration_key', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
     sa.Column('amount_minor', sa.Integer(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=True),
@@ -232,6 +266,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('deal', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deal_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deal_name_key'), ['name_key'], unique=False)
+        batch_op.create_index('ix_deal_rollup_pending', ['closed_at'], unique=False, sqlite_where=sa.text("celebration = 'rollup'"), postgresql_where=sa.text("celebration = 'rollup'"))
 
     op.create_table('leadtouch',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -257,6 +293,8 @@ def downgrade() -> None:
 
     op.drop_table('leadtouch')
     with op.batch_alter_table('deal', schema=None) as batch_op:
+        batch_op.drop_index('ix_deal_rollup_pending', sqlite_where=sa.text("celebration = 'rollup'"), postgresql_where=sa.text("celebration = 'rollup'"))
+        batch_op.drop_index(batch_op.f('ix_deal_name_key'))
         batch_op.drop_index(batch_op.f('ix_deal_closed_at'))
 
     op.drop_table('deal')
@@ -268,7 +306,7 @@ def downgrade() -> None:
     op.drop_table('campaigntouch')
     with op.batch_alter_table('bounce', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bounce_lead_id'))
-        batch_op.drop_index(batch_op.f('ix_bounce_at'))
+        batch_op.drop_index('ix_bounce_at_campaign_reason')
 
     op.drop_table('bounce')
     with op.batch_alter_table('alert', schema=None) as batch_op:
@@ -281,6 +319,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_lead_due', sqlite_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"), postgresql_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"))
 
     op.drop_table('lead')
+    with op.batch_alter_table('teamsconversation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_teamsconversation_team_id'))
+        batch_op.drop_index(batch_op.f('ix_teamsconversation_person_id'))
+
+    op.drop_table('teamsconversation')
     with op.batch_alter_table('scheduleitem', schema=None) as batch_op:
         batch_op.drop_index('ix_scheduleitem_span')
 
@@ -294,7 +337,9 @@ def downgrade() -> None:
     op.drop_table('person')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_target_key'))
+        batch_op.drop_index(batch_op.f('ix_outbox_platform_ref'))
         batch_op.drop_index('ix_outbox_pending', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.drop_index('ix_outbox_destination_id')
 
     op.drop_table('outbox')
     op.drop_table('keyvalue')

@@ -1,0 +1,319 @@
+"""Benchmark: CRM events through ``POST /webhooks/crm`` against raw SQLAlchemy Core inserts.
+
+Sends N events (campaigns, leads, campaign touches, won deals, in the interleaved time order a
+CRM would send them) in signed batches through the real HTTP server — uvicorn serving
+``bot.server.create_api`` in a subprocess, so the client does not share its interpreter — and
+reports events per second. Beside it, in the same run and into the same database, the raw rate:
+the same rows (one per event) inserted with SQLAlchemy Core ``executemany`` in batches of the
+same size, one transaction per batch. Target: the webhook at least a fifth of the raw rate.
+
+Run by hand (not part of the test suite)::
+
+    /work/venv/bin/python bench/bench_webhook.py                      # SQLite and PostgreSQL
+    /work/venv/bin/python bench/bench_webhook.py --only sqlite --events 20000
+    /work/venv/bin/python bench/bench_webhook.py --pg postgresql://postgres@127.0.0.1:5432/bench_wins
+
+Each database is emptied first (SQLite: a new file; PostgreSQL: the ``public`` schema is dropped
+and re-created), so never point ``--pg`` at a database you care about. The outbox dispatcher and
+the scheduler do not run: this measures ingest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.signing import HEADER, sign  # noqa: E402
+from handlers.wins_rules import name_key  # noqa: E402
+from storage.db import make_engine, migrate  # noqa: E402
+
+SECRET = "bench-webhook-secret"
+SALES = ["ana", "ben", "chloe", "diego", "erin", "farid", "grace", "hugo", "ivy"]
+MARKETERS = ["kira", "leo", "mia", "noah", "olivia", "pablo", "quinn", "rosa"]
+KINDS = ["webinar", "ebook", "event", "paid", "email"]
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/bench_wins"
+
+
+# --- the events ---------------------------------------------------------------------------------
+
+
+def make_events(n: int, seed: int = 7) -> list[dict]:
+    """A month of a CRM's activity: campaigns (0.2%), leads (35%), campaign touches (~59%) and
+    won deals (6%), in time order, so the types interleave as they would on the wire."""
+    rnd = random.Random(seed)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now - timedelta(days=28)
+    n_campaigns = max(1, n // 500)
+    n_leads = int(n * 0.35)
+    n_deals = int(n * 0.06)
+    n_touches = n - n_campaigns - n_leads - n_deals
+    timeline: list[tuple[datetime, dict]] = []
+
+    def iso(t: datetime) -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    camp_at = []
+    for i in range(n_campaigns):
+        at = start + timedelta(seconds=3000 * i // n_campaigns)  # all within the first hour
+        camp_at.append(at)
+        timeline.append((at, {"type": "campaign.upserted", "data": {
+            "id": f"cmp-{i}", "name": f"{rnd.choice(['Spring', 'Data', 'Ops', 'Scale'])} {KINDS[i % 5]} {i}",
+            "kind": KINDS[i % 5], "owner_email": f"{rnd.choice(MARKETERS)}@northwind.example"}}))
+    lead_at = []
+    for i in range(n_leads):
+        at = start + timedelta(seconds=rnd.uniform(3600, 27 * 86400))
+        lead_at.append(at)
+        timeline.append((at, {"type": "lead.upserted", "data": {
+            "id": f"L-{i}", "email": f"lead{i}@customer{i % 997}.example", "name": f"Lead {i}",
+            "company": f"Customer {i % 997}", "title": "VP Operations", "status": "MQL",
+            "score": rnd.randint(10, 99), "owner_email": f"{rnd.choice(SALES)}@northwind.example",
+            "source_campaign_id": f"cmp-{rnd.randrange(n_campaigns)}"}}))
+    for i in range(n_touches):
+        lead = rnd.randrange(n_leads)
+        at = lead_at[lead] + timedelta(seconds=rnd.uniform(60, 86400))
+        timeline.append((min(at, now), {"type": "campaign.touch", "data": {
+            "campaign_id": f"cmp-{rnd.randrange(n_campaigns)}", "lead_id": f"L-{lead}",
+            "kind": rnd.choice(["open", "click", "attend", "download"]), "touched_at": iso(min(at, now))}}))
+    for i in range(n_deals):
+        lead = rnd.randrange(n_leads)
+        at = min(lead_at[lead] + timedelta(seconds=rnd.uniform(86400, 3 * 86400)), now)
+        amount = round(rnd.lognormvariate(9.3, 1.0), 2)  # median ~$11k; some under $2k, some over $50k
+        timeline.append((at, {"type": "deal.closed_won", "data": {
+            "id": f"D-{i}", "name": f"Customer {lead % 997} deal {i}", "amount": amount,
+            "currency": "USD" if rnd.random() < 0.9 else "EUR",
+            "owner_email": f"{rnd.choice(SALES)}@northwind.example", "lead_id": f"L-{lead}",
+            "closed_at": iso(at)}}))
+    timeline.sort(key=lambda x: x[0])
+    return [{"id": f"ev-{i}", "occurred_at": iso(at), **ev} for i, (at, ev) in enumerate(timeline)]
+
+
+# --- raw: the same rows with SQLAlchemy Core ----------------------------------------------------
+
+
+def raw_rows(events: list[dict], people: dict[str, int]) -> list[tuple[str, list[dict]]]:
+    """One row per event, for the table it describes, with explicit ids for the foreign keys."""
+    from handlers.money import to_minor
+
+    camp_ids: dict[str, int] = {}
+    lead_ids: dict[str, int] = {}
+    tables: dict[str, list[dict]] = {"campaign": [], "lead": [], "campaigntouch": [], "deal": []}
+    now = datetime.now(timezone.utc)
+
+    def when(s: str) -> datetime:
+        return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+    for ev in events:
+        d, t = ev["data"], ev["type"]
+        if t == "campaign.upserted":
+            camp_ids[d["id"]] = len(camp_ids) + 1
+            tables["campaign"].append(dict(id=camp_ids[d["id"]], crm_id=d["id"], name=d["name"], kind=d["kind"],
+                                           owner_email=d["owner_email"], owner_id=people.get(d["owner_email"]),
+                                           updated_at=when(ev["occurred_at"])))
+        elif t == "lead.upserted":
+            lead_ids[d["id"]] = len(lead_ids) + 1
+            tables["lead"].append(dict(id=lead_ids[d["id"]], crm_id=d["id"], email=d["email"], name=d["name"],
+                                       company=d["company"], title=d["title"], status="new", crm_status=d["status"],
+                                       score=d["score"], owner_email=d["owner_email"],
+                                       owner_id=people.get(d["owner_email"]),
+                                       source_campaign_id=camp_ids[d["source_campaign_id"]], created_at=now,
+                                       updated_at=now, attrs={}))
+        elif t == "campaign.touch":
+            tables["campaigntouch"].append(dict(crm_id=ev["id"], campaign_id=camp_ids[d["campaign_id"]],
+                                                lead_id=lead_ids[d["lead_id"]], kind=d["kind"],
+                                                occurred_at=when(d["touched_at"])))
+        elif t == "deal.closed_won":
+            tables["deal"].append(dict(crm_id=d["id"], name=d["name"], name_key=name_key(d["name"]),
+                                       amount_minor=to_minor(d["amount"], d["currency"]), currency=d["currency"],
+                                       owner_email=d["owner_email"], owner_id=people.get(d["owner_email"]),
+                                       lead_id=lead_ids[d["lead_id"]], closed_at=when(d["closed_at"]),
+                                       source="crm", celebration="post", attrs={}))
+    return list(tables.items())
+
+
+def raw_insert(engine, events: list[dict], batch: int) -> tuple[int, float]:
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401
+
+    with engine.connect() as conn:
+        people = {e: i for i, e in conn.execute(sa.text("SELECT id, email FROM person"))}
+    tables = raw_rows(events, people)
+    meta = SQLModel.metadata.tables
+    n = 0
+    started = time.perf_counter()
+    for name, rows in tables:
+        table = meta[name]
+        for i in range(0, len(rows), batch):
+            with engine.begin() as conn:
+                conn.execute(table.insert(), rows[i : i + batch])
+            n += len(rows[i : i + batch])
+    return n, time.perf_counter() - started
+
+
+def empty_tables(engine) -> None:
+    """Remove the raw run's rows (everything but the people)."""
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401
+
+    keep = {"person", "alembic_version"}
+    tables = [t.name for t in SQLModel.metadata.sorted_tables if t.name not in keep]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in reversed(tables):
+                conn.execute(sa.text(f'DELETE FROM "{t}"'))
+
+
+# --- the webhook ----------------------------------------------------------------------------------
+
+
+def serve(url: str, port: int) -> None:
+    """The server subprocess: the real app (``bot.server.create_api``) without the dispatcher
+    and scheduler, so only ingest is measured."""
+    import uvicorn
+
+    from bot.app import build
+    from bot.server import create_api
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, database_url=url, webhook_secret=SECRET, local_workspace=False,
+                        scheduler=False, log_level="WARNING")
+    container = build(settings)
+    uvicorn.run(create_api(container), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def webhook_run(url: str, events: list[dict], batch: int) -> tuple[int, float, list[float]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "serve", "--url", url, "--port", str(port)], cwd=ROOT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code in (200, 503):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        bodies = [json.dumps(events[i : i + batch]).encode() for i in range(0, len(events), batch)]
+        accepted = 0
+        latencies = []
+        with httpx.Client(base_url=base, timeout=120) as http:
+            started = time.perf_counter()
+            for body in bodies:
+                t0 = time.perf_counter()
+                resp = http.post("/webhooks/crm", content=body,
+                                 headers={"Content-Type": "application/json", HEADER: sign(SECRET, body)})
+                latencies.append(time.perf_counter() - t0)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"batch refused: {resp.status_code} {resp.text[:2000]}")
+                accepted += resp.json()["accepted"]
+            elapsed = time.perf_counter() - started
+        return accepted, elapsed, latencies
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def fresh(url: str):
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    migrate(engine)
+    from bot.config import load_config
+    from handlers.core import sync_people
+    from storage.db import uow_factory
+
+    with uow_factory(engine)() as uow:
+        sync_people(uow, load_config(None))
+        uow.commit()
+    return engine
+
+
+def counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one()
+                for t in ("campaign", "lead", "campaigntouch", "deal", "outbox", "processedinbound")}
+
+
+def bench(label: str, url: str, events: list[dict], batch: int) -> dict:
+    engine = fresh(url)
+    rows, raw_s = raw_insert(engine, events, batch)
+    empty_tables(engine)
+    engine.dispose()
+    accepted, web_s, lat = webhook_run(url, events, batch)
+    engine = make_engine(url)
+    stored = counts(engine)
+    engine.dispose()
+    lat.sort()
+    result = dict(db=label, events=len(events), raw_rows=rows, raw_per_s=rows / raw_s, accepted=accepted,
+                  webhook_per_s=len(events) / web_s, ratio=(len(events) / web_s) / (rows / raw_s),
+                  p50_ms=lat[len(lat) // 2] * 1000, p99_ms=lat[int(len(lat) * 0.99)] * 1000, stored=stored)
+    print(f"{label:10s} raw Core insert {rows / raw_s:9,.0f} rows/s | webhook {len(events) / web_s:8,.0f} events/s "
+          f"({result['ratio']:.2f} of raw; target 0.20) | batch of {batch}: p50 {result['p50_ms']:.0f} ms, "
+          f"p99 {result['p99_ms']:.0f} ms", flush=True)
+    print(f"{'':10s} stored: {stored}", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd")
+    p_serve = sub.add_parser("serve")
+    p_serve.add_argument("--url", required=True)
+    p_serve.add_argument("--port", type=int, required=True)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--only", choices=["sqlite", "pg"])
+    parser.add_argument("--sqlite", help="SQLite file (default: a temporary one)")
+    parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
+    args = parser.parse_args(argv)
+    if args.cmd == "serve":
+        serve(args.url, args.port)
+        return 0
+    events = make_events(args.events)
+    mix: dict[str, int] = {}
+    for e in events:
+        mix[e["type"]] = mix.get(e["type"], 0) + 1
+    print(f"{len(events):,} events in batches of {args.batch}: {mix}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "sqlite"):
+            path = args.sqlite or os.path.join(tmp, "bench.db")
+            if os.path.exists(path):
+                os.remove(path)
+            results.append(bench("SQLite", f"sqlite:///{path}", events, args.batch))
+        if args.only in (None, "pg"):
+            results.append(bench("PostgreSQL", args.pg, events, args.batch))
+    return 0 if all(r["ratio"] >= 0.2 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,569 @@
+"""Cooling leads on a real database: the shared definition, the clock, the ladder, the buttons
+and the commands. The ``clock`` fixture is Monday 2026-11-23 15:00 UTC (10:00 in New York,
+where Ana, Ben and their manager Maya work); a hot lead has 1 business hour."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from bot.config import load_config
+from bot.scheduler import run_job
+from handlers.commands import run_action, run_command
+from handlers.cooling import qualify_lead, stop_sla
+from handlers.ports import Actor, OffsetClock
+from handlers.registry import MessageRef
+from storage.models import Bounce
+from tests.cooling_helpers import (
+    buttons, hot_lead, ingest, lead, lead_event, outbox, person_id, sent, text_of, touched,
+)
+
+UTC = timezone.utc
+NY = ZoneInfo("America/New_York")
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture
+def c(make_container):
+    return make_container()
+
+
+def at_ny(*args) -> datetime:
+    return datetime(*args, tzinfo=NY).astimezone(UTC)
+
+
+def move_to(c, when: datetime) -> None:
+    c.deps.clock.at = when
+
+
+def job(c, times: int = 1) -> list[int]:
+    return [run_job(c, "cooling").done for _ in range(times)]
+
+
+def actor(c, key: str) -> Actor:
+    return Actor(person_id(c, key), "local")
+
+
+def command(c, who: str, text: str):
+    return run_command(c.registry, c.uow_factory, c.deps, actor(c, who), text)
+
+
+def press(c, who: str, action: str, value: str, ref_key: str | None = None):
+    ref = MessageRef(outbox_key=ref_key) if ref_key else None
+    return run_action(c.registry, c.uow_factory, c.deps, actor(c, who), action, value, ref)
+
+
+def dm_to(c, key: str) -> str:
+    return f"dm:{person_id(c, key)}"
+
+
+def reply_text(reply) -> str:
+    msg = reply.as_message()
+    return "\n".join([msg.text] + [getattr(b, "text", "") for b in msg.blocks])
+
+
+# --- the shared definition ------------------------------------------------------------------
+
+
+def test_a_lead_with_a_qualifying_crm_status_is_handed_to_its_owner(c):
+    ingest(c, lead_event("L-1", status="SQL", email="jane@acme.example", name="Jane Doe", company="Acme",
+                         owner_email="ana@northwind.example"))
+    got = lead(c)
+    assert got.status == "qualified" and got.qualified_at == c.deps.now()
+    [handoff] = outbox(c)
+    assert handoff.destination == dm_to(c, "ana")
+    text = text_of(handoff.payload)
+    assert "New qualified lead" in text and "Jane Doe" in text
+    assert [(label, action) for label, action, _ in buttons(handoff.payload)] == [
+        ("Log follow-up", "cooling.follow_up"), ("Bounce to marketing", "bounce.open")]
+
+
+def test_a_high_score_qualifies_only_with_the_required_fields_present(c):
+    ingest(c, lead_event("L-1", score=92, email="jane@acme.example"),  # no company
+           lead_event("L-2", score=92, email="joe@acme.example", company="Acme"),
+           lead_event("L-3", score=79, email="al@acme.example", company="Acme"))
+    assert [lead(c, k).status for k in ("L-1", "L-2", "L-3")] == ["new", "qualified", "new"]
+    ingest(c, lead_event("L-1", company="Acme"))  # the missing field arrives later
+    assert lead(c, "L-1").status == "qualified"
+
+
+def test_lead_qualified_always_qualifies_and_its_tier_sets_the_sla(c):
+    ingest(c, lead_event("L-1", type="lead.qualified", tier="warm"),
+           lead_event("L-2", type="lead.qualified", score=95),
+           lead_event("L-3", type="lead.qualified", score=10))
+    due = {k: (lead(c, k).tier, lead(c, k).sla_due_at) for k in ("L-1", "L-2", "L-3")}
+    assert due == {"L-1": ("warm", at_ny(2026, 11, 23, 14)), "L-2": ("hot", at_ny(2026, 11, 23, 11)),
+                   "L-3": ("other", at_ny(2026, 11, 24, 10))}  # 8 business hours: 7 today, 1 tomorrow
+
+
+def test_an_update_to_a_qualified_lead_neither_hands_it_over_again_nor_restarts_its_clock(c):
+    ingest(c, hot_lead())
+    before = lead(c)
+    move_to(c, before.qualified_at + timedelta(minutes=20))
+    ingest(c, hot_lead(type="lead.upserted", title="CFO", status="SQL"),
+           hot_lead(type="lead.qualified", title="CFO"))
+    after = lead(c)
+    assert after.title == "CFO"
+    assert (after.sla_window, after.sla_due_at, after.qualified_at) == (1, before.sla_due_at, before.qualified_at)
+    assert len(outbox(c)) == 1
+
+
+def test_a_lead_from_an_unknown_campaign_gets_a_placeholder_campaign(c):
+    ingest(c, hot_lead(source_campaign_id="CMP-9"))
+    with c.uow_factory() as uow:
+        camp = uow.campaigns.by_crm_id("CMP-9")
+    assert camp is not None and lead(c).source_campaign_id == camp.id
+    assert "Source campaign: CMP-9" in text_of(outbox(c)[0].payload)
+
+
+def test_a_batch_of_leads_is_written_with_the_same_few_queries_however_large(c):
+    def statements(n: int, prefix: str) -> int:
+        count = 0
+
+        def on_execute(*_):
+            nonlocal count
+            count += 1
+
+        events = [hot_lead(f"{prefix}-{i}", owner=("ana", "ben", None)[i % 3], source_campaign_id=f"{prefix}C-{i % 4}",
+                           type="lead.upserted") for i in range(n)]
+        sa.event.listen(c.engine, "before_cursor_execute", on_execute)
+        try:
+            ingest(c, *events)
+        finally:
+            sa.event.remove(c.engine, "before_cursor_execute", on_execute)
+        return count
+
+    assert statements(300, "A") == statements(6, "B")
+    assert len(outbox(c)) == 306
+
+
+# --- the clock ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_clock_container(make_container):
+    """A container on the system clock, for freezegun to move."""
+    return make_container(clock=OffsetClock())
+
+
+@pytest.mark.parametrize("owner, tz, qualified, due", [
+    ("ana", NY, datetime(2026, 11, 20, 16, 30), datetime(2026, 11, 23, 9, 30)),
+    ("hugo", PARIS, datetime(2026, 11, 20, 16, 30), datetime(2026, 11, 23, 9, 30)),
+], ids=["New York", "Paris"])
+def test_a_lead_qualified_friday_1630_with_a_one_hour_sla_falls_due_monday_0930_in_the_owners_timezone(
+        live_clock_container, owner, tz, qualified, due):
+    c = live_clock_container
+    qualified_utc = qualified.replace(tzinfo=tz).astimezone(UTC)
+    with freeze_time(qualified_utc):
+        ingest(c, hot_lead(owner=owner, at=qualified_utc))
+    got = lead(c)
+    assert got.sla_due_at.astimezone(tz).replace(tzinfo=None) == due
+    assert got.next_alert_at.astimezone(tz).replace(tzinfo=None) == datetime(2026, 11, 23, 9, 15)  # 75%
+
+
+def test_a_public_holiday_is_not_a_business_day(live_clock_container):
+    c = live_clock_container  # Thanksgiving is Thursday 26 November 2026
+    with freeze_time(at_ny(2026, 11, 25, 16, 30)):
+        ingest(c, hot_lead(at=at_ny(2026, 11, 25, 16, 30)))
+    assert lead(c).sla_due_at == at_ny(2026, 11, 27, 9, 30)
+
+
+def test_a_company_holiday_from_the_config_is_not_a_business_day(make_container):
+    config = load_config(None)
+    config.business_hours.holidays.dates = [date(2026, 11, 24)]
+    c = make_container(config=config)
+    move_to(c, at_ny(2026, 11, 23, 16, 30))
+    ingest(c, hot_lead(at=at_ny(2026, 11, 23, 16, 30)))
+    assert lead(c).sla_due_at == at_ny(2026, 11, 25, 9, 30)
+
+
+@pytest.mark.parametrize("owner, tz, friday, monday_utc", [
+    ("ana", NY, date(2026, 3, 6), datetime(2026, 3, 9, 15, 0, tzinfo=UTC)),  # EST -> EDT on 8 March
+    ("ana", NY, date(2026, 10, 30), datetime(2026, 11, 2, 16, 0, tzinfo=UTC)),  # EDT -> EST on 1 November
+    ("hugo", PARIS, date(2026, 3, 27), datetime(2026, 3, 30, 9, 0, tzinfo=UTC)),  # CET -> CEST on 29 March
+    ("hugo", PARIS, date(2026, 10, 23), datetime(2026, 10, 26, 10, 0, tzinfo=UTC)),  # CEST -> CET on 25 October
+], ids=["US spring", "US autumn", "Europe spring", "Europe autumn"])
+def test_the_clock_changes_over_a_weekend_keep_the_working_day_at_nine_to_five_local(
+        live_clock_container, owner, tz, friday, monday_utc):
+    """A warm lead (4 business hours) qualified Friday 15:00: two hours on Friday, two on
+    Monday, so it falls due Monday 11:00 local whatever the offset did in between."""
+    c = live_clock_container
+    start = datetime.combine(friday, datetime.min.time().replace(hour=15), tzinfo=tz).astimezone(UTC)
+    with freeze_time(start):
+        ingest(c, hot_lead(owner=owner, at=start, tier="warm"))
+    due = lead(c).sla_due_at
+    assert due == monday_utc
+    assert due.astimezone(tz).hour == 11
+
+
+def test_time_stays_in_business_hours_under_freezegun_as_the_job_runs_over_a_weekend(live_clock_container):
+    c = live_clock_container
+    friday = at_ny(2026, 11, 20, 16, 30)
+    with freeze_time(friday) as frozen:
+        ingest(c, hot_lead(at=friday))
+        frozen.move_to(at_ny(2026, 11, 21, 12, 0))  # Saturday noon: nothing is due
+        assert job(c) == [0]
+        frozen.move_to(at_ny(2026, 11, 23, 9, 15))
+        assert job(c) == [1]
+        frozen.move_to(at_ny(2026, 11, 23, 9, 30))
+        assert job(c) == [1]
+    assert [step for step, _ in sent(c)] == ["handoff", "warn", "breach"]
+
+
+# --- the ladder -----------------------------------------------------------------------------
+
+
+def test_each_ladder_step_fires_once_however_many_times_the_job_runs(c):
+    ingest(c, hot_lead())  # Monday 10:00: warn 10:45, breach 11:00, manager 13:00, channel 15:00
+    plan = [((10, 30), []), ((10, 45), ["warn"]), ((10, 59), []), ((11, 0), ["breach"]),
+            ((12, 59), []), ((13, 0), ["manager"]), ((15, 0), ["channel"]), ((16, 59), [])]
+    seen = ["handoff"]
+    for (h, m), expected in plan:
+        move_to(c, at_ny(2026, 11, 23, h, m))
+        assert job(c, times=3) == [len(expected), 0, 0]
+        seen += expected
+        assert [step for step, _ in sent(c)] == seen
+    assert dict(sent(c)) == {"handoff": dm_to(c, "ana"), "warn": dm_to(c, "ana"), "breach": dm_to(c, "ana"),
+                             "manager": dm_to(c, "maya"), "channel": "channel:sales"}
+    got = lead(c)
+    assert got.ladder_step == 4 and got.next_alert_at is None
+    with c.uow_factory() as uow:
+        assert [a.step for a in uow.alerts.for_lead(got.id)] == ["warn", "breach", "manager", "channel"]
+
+
+def test_the_breach_dm_offers_follow_up_snooze_and_bounce(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 11))
+    job(c)
+    [breach] = outbox(c, key=f"cooling:{lead(c).id}:1:breach")
+    lead_id = str(lead(c).id)
+    assert buttons(breach.payload) == [
+        ("Log follow-up", "cooling.follow_up", lead_id), ("Snooze 1 hour", "cooling.snooze", f"{lead_id}:1h"),
+        ("Snooze until tomorrow", "cooling.snooze", f"{lead_id}:morning"),
+        ("Bounce to marketing", "bounce.open", lead_id)]
+    assert "SLA breached" in text_of(breach.payload)
+
+
+def test_a_lead_qualified_long_ago_escalates_at_once_without_a_stale_warning(c):
+    ingest(c, hot_lead(at="2026-11-02T15:00:00Z"))
+    assert job(c, times=2) == [3, 0]
+    assert [step for step, _ in sent(c)] == ["handoff", "breach", "manager", "channel"]
+    manager = outbox(c, key=f"cooling:{lead(c).id}:1:manager")[0]
+    assert "past its SLA" in text_of(manager.payload) and "Not snoozed" in text_of(manager.payload)
+
+
+def test_an_alert_is_not_a_follow_up(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 11))
+    job(c)
+    got = lead(c)
+    assert (got.touch_count, got.last_touch_at, got.sla_window) == (0, None, 1)
+
+
+def test_a_follow_up_stops_the_ladder_and_starts_a_new_window(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 10, 45))
+    job(c)
+    move_to(c, at_ny(2026, 11, 23, 10, 50))
+    reply = command(c, "ana", "touch L-1 left a voicemail")
+    assert "Logged your follow-up on Jane Doe (Acme)" in reply.text
+    assert "next follow-up due by Mon 23 Nov, 11:50 EST" in reply.text
+    for h, m in [(11, 0), (11, 30)]:  # the old window's breach never comes
+        move_to(c, at_ny(2026, 11, 23, h, m))
+        assert job(c) == [0]
+    move_to(c, at_ny(2026, 11, 23, 11, 35))  # 75% of the new window
+    assert job(c) == [1]
+    assert [step for step, _ in sent(c)] == ["handoff", "warn", "warn"]
+    assert outbox(c)[-1].key == f"cooling:{lead(c).id}:2:warn"
+    got = lead(c)
+    assert (got.touch_count, got.first_touch_at, got.sla_window) == (1, at_ny(2026, 11, 23, 10, 50), 2)
+    with c.uow_factory() as uow:
+        [touch] = uow.leads.touches(got.id)
+    assert (touch.source, touch.note, touch.person_id) == ("command", "left a voicemail", person_id(c, "ana"))
+
+
+def test_a_follow_up_from_the_crm_restarts_the_clock_from_when_it_happened(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 10, 40))
+    ingest(c, touched("L-1", at=at_ny(2026, 11, 23, 10, 30), note="call"))
+    got = lead(c)
+    assert (got.sla_window, got.sla_started_at, got.sla_due_at) == (2, at_ny(2026, 11, 23, 10, 30),
+                                                                    at_ny(2026, 11, 23, 11, 30))
+    ingest(c, touched("L-1", at=at_ny(2026, 11, 23, 10, 10)))  # arrives late: counted, moves nothing
+    assert (lead(c).touch_count, lead(c).sla_due_at) == (2, at_ny(2026, 11, 23, 11, 30))
+
+
+def test_reassigning_a_lead_does_not_reset_its_clock(c):
+    ingest(c, hot_lead())
+    due = lead(c).sla_due_at
+    move_to(c, at_ny(2026, 11, 23, 10, 50))
+    ingest(c, hot_lead(type="lead.upserted", owner="ben"))
+    got = lead(c)
+    assert (got.owner_id, got.sla_due_at, got.sla_window) == (person_id(c, "ben"), due, 1)
+    move_to(c, at_ny(2026, 11, 23, 11))
+    job(c)
+    assert sent(c)[-1] == ("breach", dm_to(c, "ben"))
+
+
+def test_an_out_of_office_owner_is_skipped_straight_to_the_manager(c):
+    with c.uow_factory() as uow:
+        ana = uow.people.by_key("ana")
+        ana.out_of_office_until = at_ny(2026, 11, 27, 9)
+        uow.people.add(ana)
+        uow.commit()
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 10, 45))
+    assert job(c, times=2) == [1, 0]
+    assert sent(c)[1:] == [("manager", dm_to(c, "maya"))]
+    manager = outbox(c)[-1]
+    assert "out of office until Fri 27 Nov, 09:00 EST" in text_of(manager.payload)
+    assert ("Log follow-up", "cooling.follow_up", str(lead(c).id)) in buttons(manager.payload)
+    move_to(c, at_ny(2026, 11, 23, 15))
+    job(c)
+    assert [step for step, _ in sent(c)] == ["handoff", "manager", "channel"]
+
+
+def test_a_snooze_pauses_the_ladder_and_the_manager_sees_it_counted(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 11))
+    job(c)
+    breach_key = outbox(c)[-1].key
+    move_to(c, at_ny(2026, 11, 23, 11, 5))
+    reply = press(c, "ana", "cooling.snooze", f"{lead(c).id}:1h", breach_key)
+    assert reply.text == "Snoozed until Mon 23 Nov, 12:05 EST. I'll remind you then."
+    got = lead(c)
+    assert (got.snoozed_until, got.next_alert_at, got.snooze_count) == (at_ny(2026, 11, 23, 12, 5),) * 2 + (1,)
+    move_to(c, at_ny(2026, 11, 23, 12))
+    assert job(c) == [0]
+    move_to(c, at_ny(2026, 11, 23, 12, 5))
+    assert job(c, times=2) == [1, 0]
+    assert sent(c)[-1] == ("snooze1", dm_to(c, "ana"))
+    assert "Snooze over" in text_of(outbox(c)[-1].payload)
+    move_to(c, at_ny(2026, 11, 23, 13))
+    job(c)
+    assert sent(c)[-1] == ("manager", dm_to(c, "maya"))
+    assert "Snoozed 1 time." in text_of(outbox(c)[-1].payload)
+
+
+def test_snooze_until_tomorrow_waits_for_the_next_morning_in_the_owners_timezone(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 11))
+    job(c)
+    press(c, "ana", "cooling.snooze", f"{lead(c).id}:morning")
+    assert lead(c).snoozed_until == at_ny(2026, 11, 24, 9)
+
+
+def test_a_stale_snooze_button_changes_nothing(c):
+    ingest(c, hot_lead())
+    reply = press(c, "ana", "cooling.snooze", f"{lead(c).id}:5h")
+    assert "out of date" in reply.text
+    assert lead(c).snooze_count == 0
+
+
+def test_an_unowned_lead_goes_to_the_sales_channel_and_the_first_claim_wins(c):
+    ingest(c, hot_lead(owner=None))
+    [handoff] = outbox(c)
+    assert handoff.destination == "channel:sales"
+    assert buttons(handoff.payload) == [("Claim", "cooling.claim", str(lead(c).id))]
+    move_to(c, at_ny(2026, 11, 23, 10, 42))
+    reply = press(c, "ben", "cooling.claim", str(lead(c).id), handoff.key)
+    assert reply.text == "Jane Doe (Acme) is yours. Follow up by Mon 23 Nov, 11:00 EST."
+    assert lead(c).owner_id == person_id(c, "ben")
+    [update] = outbox(c, op="update")
+    assert update.target_key == handoff.key and update.destination == "channel:sales"
+    assert f"Claimed by <person:{person_id(c, 'ben')}> at 10:42" in text_of(update.payload)
+    assert buttons(update.payload) == []
+    assert press(c, "erin", "cooling.claim", str(lead(c).id), handoff.key).text == "Already claimed by Ben Okafor."
+    assert len(outbox(c, op="update")) == 1
+
+
+def test_only_sales_may_claim_a_lead(c):
+    ingest(c, hot_lead(owner=None))
+    assert press(c, "kira", "cooling.claim", str(lead(c).id)).text == "Only the sales team can claim leads."
+    assert lead(c).owner_id is None
+
+
+def test_an_unowned_lead_past_its_sla_is_posted_to_the_channel_to_be_claimed(c):
+    ingest(c, hot_lead(owner=None))
+    move_to(c, at_ny(2026, 11, 23, 16))
+    assert job(c, times=2) == [1, 0]
+    assert sent(c)[-1] == ("breach", "channel:sales")
+    assert "has no owner" in text_of(outbox(c)[-1].payload)
+
+
+def test_log_follow_up_updates_the_message_in_place_in_the_owners_timezone(c):
+    ingest(c, hot_lead())
+    move_to(c, at_ny(2026, 11, 23, 10, 42))
+    handoff = outbox(c)[0]
+    reply = press(c, "ana", "cooling.follow_up", str(lead(c).id), handoff.key)
+    assert reply.text.startswith("Logged your follow-up on Jane Doe (Acme).")
+    [update] = outbox(c, op="update")
+    assert update.target_key == handoff.key and update.destination == dm_to(c, "ana")
+    assert f"Followed up by <person:{person_id(c, 'ana')}> at 10:42" in text_of(update.payload)
+    assert "New qualified lead" in text_of(update.payload)  # the rest of the message stays
+    assert buttons(update.payload) == []
+    assert lead(c).sla_window == 2
+
+
+@pytest.mark.parametrize("who, allowed", [("ana", True), ("maya", True), ("sam", True), ("ben", False),
+                                          ("kira", False)])
+def test_only_the_owner_their_manager_or_an_admin_may_follow_up_or_snooze(c, who, allowed):
+    ingest(c, hot_lead())
+    lead_id = str(lead(c).id)
+    follow = press(c, who, "cooling.follow_up", lead_id)
+    snooze = press(c, who, "cooling.snooze", f"{lead_id}:morning")
+    refused = "Only Ana Torres (its owner), their manager or an admin can do that for this lead."
+    assert (follow.text == refused, snooze.text == refused) == (not allowed, not allowed)
+    assert (lead(c).touch_count > 0) == allowed
+
+
+def test_a_person_the_bot_does_not_know_is_told_so(c):
+    ingest(c, hot_lead())
+    reply = run_action(c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_NOBODY"),
+                       "cooling.follow_up", str(lead(c).id), None)
+    assert "I don't know who you are yet" in reply.text
+
+
+# --- the bounce flow's entry points ---------------------------------------------------------
+
+
+def test_a_requalified_lead_returns_to_sales_with_its_bounce_history(c):
+    ingest(c, hot_lead())
+    ben = person_id(c, "ben")
+    with c.uow_factory() as uow:
+        got = uow.leads.by_crm_id("L-1")
+        uow.bounces.add(Bounce(lead_id=got.id, reason="no_budget", note="Q3 maybe", by_person_id=ben,
+                               at=at_ny(2026, 11, 12, 11)))
+        stop_sla(got)
+        got.status = "nurture"
+        uow.commit()
+    assert lead(c).next_alert_at is None and lead(c).sla_due_at is None
+    move_to(c, at_ny(2026, 11, 24, 10))
+    lead_id, kira = lead(c).id, person_id(c, "kira")
+    with c.uow_factory() as uow:
+        got = uow.leads.get_for_update(lead_id)
+        qualify_lead(uow, c.deps, got, at=c.deps.now(), by_person_id=kira, note="budget is back")
+        uow.commit()
+    got = lead(c)
+    assert (got.status, got.qualified_at, got.sla_window) == ("qualified", c.deps.now(), 2)
+    assert got.sla_due_at == at_ny(2026, 11, 24, 11) and got.next_alert_at == at_ny(2026, 11, 24, 10, 45)
+    handoff = outbox(c, key=f"cooling:{got.id}:2:handoff")[0]
+    text = text_of(handoff.payload)
+    assert f"Bounced before: 12 Nov 2026 — No budget by <person:{person_id(c, 'ben')}>: Q3 maybe" in text
+    assert f"Sent back to sales by <person:{person_id(c, 'kira')}>: budget is back" in text
+
+
+def test_a_bounced_lead_comes_back_only_when_the_crm_qualifies_it_again(c):
+    ingest(c, hot_lead(type="lead.upserted", status="SQL"))
+    ana = person_id(c, "ana")
+    with c.uow_factory() as uow:
+        got = uow.leads.by_crm_id("L-1")
+        uow.bounces.add(Bounce(lead_id=got.id, reason="not_ready", by_person_id=ana,
+                               at=at_ny(2026, 11, 23, 10, 30)))
+        got.status = "nurture"
+        stop_sla(got)
+        uow.commit()
+    ingest(c, hot_lead(type="lead.upserted", status="SQL", title="CTO"))  # unchanged status: stays
+    assert lead(c).status == "nurture"
+    ingest(c, hot_lead(type="lead.upserted", status="Nurturing", score=40))  # no longer meets the definition
+    assert lead(c).status == "nurture"
+    ingest(c, hot_lead(type="lead.upserted", status="SQL"))  # and now it does again
+    assert lead(c).status == "qualified"
+    assert "Bounced before: 23 Nov 2026 — Not ready to buy" in text_of(outbox(c)[-1].payload)
+    with c.uow_factory() as uow:
+        [bounce] = uow.bounces.for_lead(lead(c).id)
+    assert bounce.requalified_at == c.deps.now()
+
+
+# --- message layouts ------------------------------------------------------------------------
+
+
+def test_the_bulk_built_payloads_are_exactly_what_the_message_model_would_store():
+    from handlers import cooling_messages as views
+    from handlers.messages import Message
+
+    card = views.LeadCard(7, "L-7", "Jane Doe", "Acme", "jane@acme.example", "CFO", 95)
+    history = [views.BounceLine(datetime(2026, 11, 12, tzinfo=UTC), "No budget", 3, "Q3")]
+    payloads = [
+        views.handoff(card, owner_id=2, tier="hot", hours=1, due="Mon", campaign="Webinar", bounces=history,
+                      requalified_by=4, note="back"),
+        views.handoff(card, owner_id=None, tier="hot", hours=1, due="Mon"),
+        views.warning(card, left="15 min left", due="Mon"),
+        views.breach(card, due="Mon", snooze_hours=1),
+        views.breach(card, due="Mon", snooze_hours=2, reminder=True),
+        views.to_manager(card, owner_id=2, due="Mon", snooze_count=2, snooze_hours=1, away_until="Fri"),
+        views.to_channel(card, owner_id=2, due="Mon", snooze_count=1),
+        views.unclaimed(card, due="Mon"),
+    ]
+    def without_defaults(value):
+        if isinstance(value, dict):
+            return {k: without_defaults(v) for k, v in value.items() if v is not None and v != []}
+        return [without_defaults(v) for v in value] if isinstance(value, list) else value
+
+    for payload in payloads:
+        assert without_defaults(Message.from_json(payload).to_json()) == payload
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def test_touch_names_the_lead_by_crm_id_or_email_and_says_when_none_or_several_match(c):
+    ingest(c, hot_lead("L-1", email="jane@acme.example"), hot_lead("L-2", email="jane@acme.example"),
+           hot_lead("L-3", email="joe@acme.example"))
+    assert command(c, "ana", "touch nobody@x.example").text == (
+        "No lead matches 'nobody@x.example' — use its CRM id or email.")
+    several = command(c, "ana", "touch JANE@acme.example").text
+    assert "Several leads match" in several and "`L-1`" in several and "`L-2`" in several
+    assert "Logged your follow-up" in command(c, "ana", "touch joe@acme.example").text
+    assert "Usage" in command(c, "ana", "touch").text
+    assert lead(c, "L-3").touch_count == 1 and lead(c, "L-1").touch_count == 0
+
+
+def test_touch_by_someone_else_is_refused_and_changes_nothing(c):
+    ingest(c, hot_lead())
+    assert "Only Ana Torres" in command(c, "ben", "touch L-1").text
+    assert lead(c).touch_count == 0
+
+
+def test_my_leads_are_listed_most_urgent_first_with_business_hours_left(c):
+    ingest(c, hot_lead("L-1", tier="warm", name="Warm Lead"), hot_lead("L-2", name="Hot Lead"),
+           hot_lead("L-3", at="2026-11-20T15:00:00Z", name="Old Lead"), hot_lead("L-4", owner="ben", name="Bens"))
+    move_to(c, at_ny(2026, 11, 23, 10, 15))
+    reply = command(c, "ana", "leads")
+    text = reply_text(reply)
+    assert text.index("Old Lead") < text.index("Hot Lead") < text.index("Warm Lead")
+    assert "Bens" not in text
+    assert "overdue by 7 h 15 min" in text  # due Friday 11:00 NY: 6 h on Friday, 1 h 15 min today
+    assert "45 min left" in text and "3 h 45 min left" in text
+
+
+def test_my_leads_are_paged(c):
+    ingest(c, *[hot_lead(f"L-{i}") for i in range(20)])
+    first, second = command(c, "ana", "leads"), command(c, "ana", "leads 2")
+    assert reply_text(first).count("`L-") == 15 and reply_text(second).count("`L-") == 5
+    assert "`/smarketing leads 2` for more" in reply_text(first)
+
+
+def test_someone_with_no_leads_hears_so(c):
+    assert "no qualified leads waiting" in reply_text(command(c, "ben", "leads"))
+
+
+def test_sla_summarises_open_breached_and_in_time_follow_ups(c):
+    ingest(c, hot_lead("L-1"), hot_lead("L-2"), hot_lead("L-3", owner="ben"))
+    move_to(c, at_ny(2026, 11, 23, 10, 30))
+    command(c, "ana", "touch L-1")  # in time
+    move_to(c, at_ny(2026, 11, 23, 11, 30))  # L-2 and L-3 are past due
+    text = reply_text(command(c, "ana", "sla"))
+    assert "*Open qualified leads:* team 3 · mine 2" in text
+    assert "*Past their SLA now:* team 2 · mine 1" in text
+    assert "*Followed up within the SLA (November):* team 33% (1 of 3) · mine 50% (1 of 2)" in text
+
+
+def test_help_lists_the_cooling_commands(c):
+    text = reply_text(command(c, "ana", "help"))
+    for usage in ("touch <lead> [note]", "leads [page]", "sla"):
+        assert f"/smarketing {usage}" in text
