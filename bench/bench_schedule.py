@@ -11,6 +11,7 @@ the digest job does it), and turning every page into Block Kit (the dispatcher's
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -66,20 +67,24 @@ def render(raw: list[SimpleNamespace]) -> list[msgs.Page]:
     return msgs.week_pages(view)
 
 
-def timed(fn, runs: int) -> list[float]:
+def timed(fn, runs: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU milliseconds of ``runs`` calls (CPU time is what to read on a shared,
+    busy machine: it leaves out the time other processes had the cores)."""
     fn()  # warm up (imports, zone data)
-    out = []
+    wall, cpu = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
+        cpu.append((time.process_time() - c) * 1000)
+        wall.append((time.perf_counter() - w) * 1000)
+    return wall, cpu
 
 
-def line(name: str, ms: list[float]) -> str:
-    ms = sorted(ms)
-    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
-    return f"{name:<44} median {statistics.median(ms):7.1f} ms   p95 {p95:7.1f} ms   min {ms[0]:7.1f} ms"
+def line(name: str, measured: tuple[list[float], list[float]]) -> str:
+    wall, cpu = sorted(measured[0]), sorted(measured[1])
+    p95 = wall[min(len(wall) - 1, int(len(wall) * 0.95))]
+    return (f"{name:<38} wall median {statistics.median(wall):6.1f} ms (p95 {p95:6.1f}, min {wall[0]:6.1f})"
+            f"   cpu median {statistics.median(cpu):6.1f} ms")
 
 
 def with_database(raw: list[SimpleNamespace], runs: int) -> list[float]:
@@ -137,9 +142,10 @@ def main() -> int:
     print(line("Block Kit rendering of every page", timed(
         lambda: [render_message(p.message, lambda pid: (f"Person {pid}", f"U{pid:08d}")) for p in pages],
         max(5, args.runs // 3))))
-    ok = statistics.median(render_ms) < args.budget_ms
-    print(f"{'PASS' if ok else 'FAIL'}: median render {statistics.median(render_ms):.1f} ms "
-          f"(budget {args.budget_ms:.0f} ms)")
+    wall, cpu = statistics.median(render_ms[0]), statistics.median(render_ms[1])
+    ok = wall < args.budget_ms
+    print(f"{'PASS' if ok else 'FAIL'}: median render {wall:.1f} ms wall, {cpu:.1f} ms cpu "
+          f"(budget {args.budget_ms:.0f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0 if ok else 1
 
 

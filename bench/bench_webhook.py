@@ -4,18 +4,21 @@ Sends N events (campaigns, leads, campaign touches, won deals, in the interleave
 CRM would send them) in signed batches through the real HTTP server — uvicorn serving
 ``bot.server.create_api`` in a subprocess, so the client does not share its interpreter — and
 reports events per second. Beside it, in the same run and into the same database, the raw rate:
-the same rows (one per event) inserted with SQLAlchemy Core ``executemany`` in batches of the
-same size, one transaction per batch. Target: the webhook at least a fifth of the raw rate.
+the very rows the webhook run stored for the events (one campaign, lead, touch or deal row per
+event, every column), deleted and inserted again with SQLAlchemy Core ``executemany`` in batches
+of the same size, one transaction per batch. Target: the webhook at least a fifth of the raw rate.
 
 Run by hand (not part of the test suite)::
 
     /work/venv/bin/python bench/bench_webhook.py                      # SQLite and PostgreSQL
-    /work/venv/bin/python bench/bench_webhook.py --only sqlite --events 20000
+    /work/venv/bin/python bench/bench_webhook.py --only sqlite --events 20000 --deal-share 0.06
     /work/venv/bin/python bench/bench_webhook.py --pg postgresql://postgres@127.0.0.1:5432/bench_wins
 
 Each database is emptied first (SQLite: a new file; PostgreSQL: the ``public`` schema is dropped
 and re-created), so never point ``--pg`` at a database you care about. The outbox dispatcher and
-the scheduler do not run: this measures ingest.
+the scheduler do not run: this measures ingest. Each database gets ``--rounds`` rounds (default 2)
+and the best webhook and raw figures are compared, since other work on the machine only slows a
+run down. Exits 1 when a database misses the target.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.signing import HEADER, sign  # noqa: E402
-from handlers.wins_rules import name_key  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402
 
 SECRET = "bench-webhook-secret"
@@ -52,15 +54,18 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/bench_wins"
 # --- the events ---------------------------------------------------------------------------------
 
 
-def make_events(n: int, seed: int = 7) -> list[dict]:
-    """A month of a CRM's activity: campaigns (0.2%), leads (35%), campaign touches (~59%) and
-    won deals (6%), in time order, so the types interleave as they would on the wire."""
+def make_events(n: int, seed: int = 7, deal_share: float = 0.02) -> list[dict]:
+    """A month of a B2B CRM's activity, in time order so the types interleave as on the wire:
+    campaigns (0.2%), leads (33%), campaign touches (about two per lead) and won deals
+    (``deal_share``, default 2%: one lead in 16 closing won within the month, a generous
+    funnel; raise it to stress the wins flow). About a fifth of the leads meet the qualified
+    definition and are handed to sales by the cooling flow."""
     rnd = random.Random(seed)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = now - timedelta(days=28)
     n_campaigns = max(1, n // 500)
-    n_leads = int(n * 0.35)
-    n_deals = int(n * 0.06)
+    n_leads = int(n * 0.33)
+    n_deals = int(n * deal_share)
     n_touches = n - n_campaigns - n_leads - n_deals
     timeline: list[tuple[datetime, dict]] = []
 
@@ -104,56 +109,30 @@ def make_events(n: int, seed: int = 7) -> list[dict]:
 
 # --- raw: the same rows with SQLAlchemy Core ----------------------------------------------------
 
-
-def raw_rows(events: list[dict], people: dict[str, int]) -> list[tuple[str, list[dict]]]:
-    """One row per event, for the table it describes, with explicit ids for the foreign keys."""
-    from handlers.money import to_minor
-
-    camp_ids: dict[str, int] = {}
-    lead_ids: dict[str, int] = {}
-    tables: dict[str, list[dict]] = {"campaign": [], "lead": [], "campaigntouch": [], "deal": []}
-    now = datetime.now(timezone.utc)
-
-    def when(s: str) -> datetime:
-        return datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-    for ev in events:
-        d, t = ev["data"], ev["type"]
-        if t == "campaign.upserted":
-            camp_ids[d["id"]] = len(camp_ids) + 1
-            tables["campaign"].append(dict(id=camp_ids[d["id"]], crm_id=d["id"], name=d["name"], kind=d["kind"],
-                                           owner_email=d["owner_email"], owner_id=people.get(d["owner_email"]),
-                                           updated_at=when(ev["occurred_at"])))
-        elif t == "lead.upserted":
-            lead_ids[d["id"]] = len(lead_ids) + 1
-            tables["lead"].append(dict(id=lead_ids[d["id"]], crm_id=d["id"], email=d["email"], name=d["name"],
-                                       company=d["company"], title=d["title"], status="new", crm_status=d["status"],
-                                       score=d["score"], owner_email=d["owner_email"],
-                                       owner_id=people.get(d["owner_email"]),
-                                       source_campaign_id=camp_ids[d["source_campaign_id"]], created_at=now,
-                                       updated_at=now, attrs={}))
-        elif t == "campaign.touch":
-            tables["campaigntouch"].append(dict(crm_id=ev["id"], campaign_id=camp_ids[d["campaign_id"]],
-                                                lead_id=lead_ids[d["lead_id"]], kind=d["kind"],
-                                                occurred_at=when(d["touched_at"])))
-        elif t == "deal.closed_won":
-            tables["deal"].append(dict(crm_id=d["id"], name=d["name"], name_key=name_key(d["name"]),
-                                       amount_minor=to_minor(d["amount"], d["currency"]), currency=d["currency"],
-                                       owner_email=d["owner_email"], owner_id=people.get(d["owner_email"]),
-                                       lead_id=lead_ids[d["lead_id"]], closed_at=when(d["closed_at"]),
-                                       source="crm", celebration="post", attrs={}))
-    return list(tables.items())
+DATA_TABLES = ["campaign", "lead", "campaigntouch", "deal"]  # one row per event; in foreign-key order
 
 
-def raw_insert(engine, events: list[dict], batch: int) -> tuple[int, float]:
+def stored_rows(engine) -> list[tuple[str, list[dict]]]:
+    """Every row the webhook run stored for the events (all columns, ids included)."""
     from sqlmodel import SQLModel
 
     import storage.models  # noqa: F401
 
-    with engine.connect() as conn:
-        people = {e: i for i, e in conn.execute(sa.text("SELECT id, email FROM person"))}
-    tables = raw_rows(events, people)
     meta = SQLModel.metadata.tables
+    with engine.connect() as conn:
+        return [(name, [dict(r) for r in conn.execute(sa.select(meta[name]).order_by(meta[name].c.id)).mappings()])
+                for name in DATA_TABLES]
+
+
+def raw_insert(engine, tables: list[tuple[str, list[dict]]], batch: int) -> tuple[int, float]:
+    """Delete the rows, then insert the very same rows again with Core ``executemany``, ``batch``
+    rows per transaction; only the inserts are timed."""
+    from sqlmodel import SQLModel
+
+    meta = SQLModel.metadata.tables
+    with engine.begin() as conn:
+        for name in reversed(DATA_TABLES):
+            conn.execute(meta[name].delete())
     n = 0
     started = time.perf_counter()
     for name, rows in tables:
@@ -163,22 +142,6 @@ def raw_insert(engine, events: list[dict], batch: int) -> tuple[int, float]:
                 conn.execute(table.insert(), rows[i : i + batch])
             n += len(rows[i : i + batch])
     return n, time.perf_counter() - started
-
-
-def empty_tables(engine) -> None:
-    """Remove the raw run's rows (everything but the people)."""
-    from sqlmodel import SQLModel
-
-    import storage.models  # noqa: F401
-
-    keep = {"person", "alembic_version"}
-    tables = [t.name for t in SQLModel.metadata.sorted_tables if t.name not in keep]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for t in reversed(tables):
-                conn.execute(sa.text(f'DELETE FROM "{t}"'))
 
 
 # --- the webhook ----------------------------------------------------------------------------------
@@ -241,6 +204,12 @@ def webhook_run(url: str, events: list[dict], batch: int) -> tuple[int, float, l
 
 
 def fresh(url: str):
+    """An empty, migrated database with the demo config's people."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
@@ -263,24 +232,31 @@ def counts(engine) -> dict[str, int]:
                 for t in ("campaign", "lead", "campaigntouch", "deal", "outbox", "processedinbound")}
 
 
-def bench(label: str, url: str, events: list[dict], batch: int) -> dict:
-    engine = fresh(url)
-    rows, raw_s = raw_insert(engine, events, batch)
-    empty_tables(engine)
-    engine.dispose()
-    accepted, web_s, lat = webhook_run(url, events, batch)
-    engine = make_engine(url)
-    stored = counts(engine)
-    engine.dispose()
-    lat.sort()
-    result = dict(db=label, events=len(events), raw_rows=rows, raw_per_s=rows / raw_s, accepted=accepted,
-                  webhook_per_s=len(events) / web_s, ratio=(len(events) / web_s) / (rows / raw_s),
-                  p50_ms=lat[len(lat) // 2] * 1000, p99_ms=lat[int(len(lat) * 0.99)] * 1000, stored=stored)
-    print(f"{label:10s} raw Core insert {rows / raw_s:9,.0f} rows/s | webhook {len(events) / web_s:8,.0f} events/s "
-          f"({result['ratio']:.2f} of raw; target 0.20) | batch of {batch}: p50 {result['p50_ms']:.0f} ms, "
-          f"p99 {result['p99_ms']:.0f} ms", flush=True)
-    print(f"{'':10s} stored: {stored}", flush=True)
-    return result
+def bench(label: str, url: str, events: list[dict], batch: int, rounds: int) -> dict:
+    """``rounds`` rounds of: a fresh database, the webhook run, then the raw inserts of the rows it
+    stored (three times). Other work on the machine only ever slows a run down, so the best
+    of each is the figure compared."""
+    web_best = raw_best = float("inf")
+    for n in range(1, rounds + 1):
+        fresh(url).dispose()
+        accepted, web_s, lat = webhook_run(url, events, batch)
+        engine = make_engine(url)
+        stored = counts(engine)
+        tables = stored_rows(engine)
+        raws = [raw_insert(engine, tables, batch) for _ in range(3)]
+        engine.dispose()
+        rows = raws[0][0]
+        raw_s = min(r[1] for r in raws)
+        web_best, raw_best = min(web_best, web_s), min(raw_best, raw_s)
+        lat.sort()
+        assert accepted == len(events) and rows == len(events), (accepted, rows, stored)
+        print(f"{label:10s} round {n}: webhook {len(events) / web_s:8,.0f} events/s (batch p50 "
+              f"{lat[len(lat) // 2] * 1000:.0f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms) | raw Core insert "
+              f"{rows / raw_s:9,.0f} rows/s | stored {stored}", flush=True)
+    web, raw = len(events) / web_best, len(events) / raw_best
+    print(f"{label:10s} best: webhook {web:8,.0f} events/s, raw {raw:9,.0f} rows/s: {web / raw:.2f} of the raw rate "
+          f"(target 0.20)", flush=True)
+    return dict(db=label, events=len(events), webhook_per_s=web, raw_per_s=raw, ratio=web / raw)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,11 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["sqlite", "pg"])
     parser.add_argument("--sqlite", help="SQLite file (default: a temporary one)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
+    parser.add_argument("--rounds", type=int, default=2, help="repeat and keep the best (default 2)")
+    parser.add_argument("--deal-share", type=float, default=0.02, help="share of won deals (default 0.02)")
     args = parser.parse_args(argv)
     if args.cmd == "serve":
         serve(args.url, args.port)
         return 0
-    events = make_events(args.events)
+    events = make_events(args.events, deal_share=args.deal_share)
     mix: dict[str, int] = {}
     for e in events:
         mix[e["type"]] = mix.get(e["type"], 0) + 1
@@ -307,11 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "sqlite"):
             path = args.sqlite or os.path.join(tmp, "bench.db")
-            if os.path.exists(path):
-                os.remove(path)
-            results.append(bench("SQLite", f"sqlite:///{path}", events, args.batch))
+            results.append(bench("SQLite", f"sqlite:///{path}", events, args.batch, args.rounds))
         if args.only in (None, "pg"):
-            results.append(bench("PostgreSQL", args.pg, events, args.batch))
+            results.append(bench("PostgreSQL", args.pg, events, args.batch, args.rounds))
     return 0 if all(r["ratio"] >= 0.2 for r in results) else 1
 
 

@@ -303,23 +303,30 @@ def cooling_job(uow_factory, deps: Deps) -> JobResult:
 def process_due(uow, deps: Deps, *, limit: int) -> tuple[int, int]:
     """One chunk: find up to ``limit`` due leads (one indexed query), queue their alerts under
     unique keys, move each lead's ``next_alert_at`` on. Returns (leads, alerts queued)."""
-    now, config = deps.now(), deps.config
+    now = deps.now()
     due = uow.leads.due(now=now, limit=limit)
     if not due:
         return 0, 0
+    alerts, messages = plan_alerts(uow, deps, due, now=now)
+    uow.leads.update_ladders(due)
+    fired = uow.alerts.add_many(alerts)
+    uow.outbox.add_many([m for m in messages if m["key"] in fired], at=now)
+    return len(due), len(fired)
+
+
+def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> tuple[list[dict], list[dict]]:
+    """The alerts (rows for ``uow.alerts``) and messages (for ``uow.outbox``) the due leads'
+    ladders fire now; each lead's ladder state in ``due`` is moved on as a side effect."""
     people = uow.people.many(lead["owner_id"] for lead in due if lead["owner_id"])
     people.update(uow.people.many(p.manager_id for p in people.values() if p.manager_id and p.manager_id not in people))
-    alerts, messages = [], {}
+    alerts, messages = [], []
     for lead in due:
-        for step, destination, payload in _advance(lead, people, now, config):
+        for step, destination, payload in _advance(lead, people, now, deps.config):
             key = f"cooling:{lead['id']}:{lead['sla_window']}:{step}"
             alerts.append(dict(key=key, lead_id=lead["id"], step=step, window=lead["sla_window"], created_at=now,
                                outbox_key=key))
-            messages[key] = dict(key=key, destination=destination, payload=payload)
-    uow.leads.update_ladders(due)  # _advance moved each lead's ladder_step, next_alert_at, snoozed_until
-    fired = uow.alerts.add_many(alerts)
-    uow.outbox.add_many([m for k, m in messages.items() if k in fired], at=now)
-    return len(due), len(fired)
+            messages.append(dict(key=key, destination=destination, payload=payload))
+    return alerts, messages
 
 
 class _StepTimes:

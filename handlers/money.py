@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from babel import Locale
 from babel.numbers import format_currency, get_currency_precision, is_currency as _babel_is_currency
 
 LOCALE = "en_US"
@@ -38,4 +39,7 @@ def format_money(minor: int, currency: str, *, whole: bool | None = None) -> str
     if whole is None:
         whole = value == value.to_integral_value()
     fmt = "¤#,##0" if whole else None
-    return format_currency(value, currency, format=fmt, locale=LOCALE, currency_digits=not whole)
+    return format_currency(value, currency, format=fmt, locale=_LOCALE, currency_digits=not whole)
+
+
+_LOCALE = Locale.parse(LOCALE)  # parsed once: Babel re-parses a locale name on every call

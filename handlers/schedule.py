@@ -6,7 +6,8 @@
   at once, once per conflicting pair.
 - The ``digest`` job posts the week to each team's channel at the team's digest day and time in
   its own timezone, once per team per ISO week (outbox key ``schedule:digest:{team}:{week}``,
-  further pages ``…:p2``); a digest missed while the bot was down is posted late that week.
+  further pages ``…:p2``); a digest missed while the bot was down is posted when it is back,
+  marked late, until the end of that working week (Friday night).
 - ``/smarketing schedule [next]`` shows this (next) week, only to the person asking.
 
 The rules (weeks, conflicts) are in ``schedule_rules.py``; the layouts in ``schedule_messages.py``.
@@ -29,7 +30,7 @@ from handlers.schedule_rules import DAY, Item
 
 UTC = timezone.utc
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-LATE_AFTER = timedelta(minutes=15)  # a digest posted later than this is marked late
+LATE_AFTER = timedelta(minutes=30)  # a digest posted later than this is marked late
 MAX_DAYS = 366
 USAGE = "Try `/smarketing schedule` (this week), `/smarketing schedule next` or `/smarketing schedule add`."
 
@@ -47,7 +48,7 @@ def to_item(row) -> Item:
 def week_view(uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, late: str | None = None):
     """Everything a view of one week needs, read in one query (plus the marketing managers)."""
     start, end = rules.week_window(monday, tz)
-    rows = uow.schedule.overlapping(start - DAY, end + DAY)  # all-day items sit at UTC midnights
+    rows = uow.schedule.rows_overlapping(start - DAY, end + DAY)  # all-day items sit at UTC midnights
     items = [it for it in map(to_item, rows) if rules.in_week(it, monday, tz)]
     conflicts = rules.find_conflicts(items, tz, week=monday)
     other = next((t for t in deps.config.teams if t != team), None) if team else None
@@ -144,7 +145,7 @@ def warn_owners(uow, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
     if not fresh:
         return []
     lo, hi = min(i.start for i in fresh) - 2 * DAY, max(i.end for i in fresh) + 2 * DAY
-    pool = {r.id: to_item(r) for r in uow.schedule.overlapping(lo, hi)}
+    pool = {r.id: to_item(r) for r in uow.schedule.rows_overlapping(lo, hi)}
     pool.update({i.id: i for i in fresh})
     found: dict[str, rules.Conflict] = {}
     for team in sorted({i.team for i in fresh}):

@@ -70,7 +70,7 @@ def clean_regions(values: Iterable[str]) -> list[str]:
 # --- items ----------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Item:
     """One schedule item. ``start``/``end`` are aware UTC, ``end`` exclusive."""
 
@@ -170,13 +170,14 @@ def digest_due(monday: date, tz: ZoneInfo, weekday: int, at: time) -> datetime:
 
 def digests_due(now: datetime, tz: ZoneInfo, weekday: int, at: time) -> list[tuple[date, datetime]]:
     """The weeks (their Monday, and when their digest was due) whose digest is due at ``now`` and
-    still worth posting: its time has come and its week is not over. A digest missed while the
-    bot was down is therefore posted when it is back, for the rest of that week."""
+    still worth posting: its time has come and its working week is not over. A digest missed
+    while the bot was down is therefore posted when it is back, until Friday night; at the
+    weekend last week's plans are news to no one."""
     this = monday_of(now.astimezone(tz).date())
     out = []
     for monday in (this, this + WEEK):
         due = digest_due(monday, tz, weekday, at)
-        if due <= now < week_window(monday, tz)[1]:
+        if due <= now < local_midnight(monday + timedelta(days=5), tz):
             out.append((monday, due))
     return out
 

@@ -160,6 +160,12 @@ def test_a_missed_monday_is_posted_when_the_job_next_runs_that_week_marked_late(
     assert digest(c, clock, at(2026, 11, 30, 0, 1)).done == 0  # and never into the next week
 
 
+def test_a_week_missed_until_the_weekend_is_not_posted_at_all(c, clock):
+    add(c, "Winter launch", "campaign_launch", at(2026, 11, 25, 9))
+    assert digest(c, clock, at(2026, 11, 28, 10)).done == 0  # Saturday: that week is done
+    assert posts(c, "sales") == posts(c, "marketing") == []
+
+
 def test_a_post_a_few_minutes_after_nine_is_not_late(c, clock):
     digest(c, clock, at(2026, 11, 23, 9, 5))
     assert LATE not in posts(c, "marketing")[0].text

@@ -72,7 +72,8 @@ def test_the_week_of_a_clock_change_is_an_hour_shorter_or_longer(monday, tz, hou
         (at(2026, 11, 23, 9, 0), LONDON, [(MONDAY, at(2026, 11, 23, 9))]),
         (at(2026, 11, 23, 9, 0), NY, []),  # 04:00 in New York; last week's time has passed with it
         (at(2026, 11, 23, 14, 0), NY, [(MONDAY, at(2026, 11, 23, 14))]),
-        (at(2026, 11, 29, 23, 59), LONDON, [(MONDAY, at(2026, 11, 23, 9))]),  # still that week
+        (at(2026, 11, 27, 23, 59), LONDON, [(MONDAY, at(2026, 11, 23, 9))]),  # missed: late, until Friday night
+        (at(2026, 11, 28, 0, 0), LONDON, []),  # at the weekend, no longer
         (at(2026, 3, 30, 8, 0), LONDON, [(date(2026, 3, 30), at(2026, 3, 30, 8))]),  # 09:00 BST
         (at(2026, 3, 9, 13, 0), NY, [(date(2026, 3, 9), at(2026, 3, 9, 13))]),  # 09:00 EDT
         (at(2026, 11, 2, 13, 0), NY, []),  # 08:00 EST: not yet
@@ -84,9 +85,9 @@ def test_a_digest_is_due_from_its_local_time_until_its_week_is_over(now, tz, exp
 
 def test_a_weekend_digest_previews_the_coming_week():
     sunday_evening = at(2026, 11, 29, 18, 0)  # 18:00 in London
-    due = rules.digests_due(sunday_evening, LONDON, 6, time(17, 0))
-    # This week's (due last Sunday) is listed too: it is posted only if it was missed.
-    assert due == [(MONDAY, at(2026, 11, 22, 17)), (date(2026, 11, 30), at(2026, 11, 29, 17))]
+    assert rules.digests_due(sunday_evening, LONDON, 6, time(17, 0)) == [(date(2026, 11, 30), at(2026, 11, 29, 17))]
+    # On Monday, this week's is still listed: it is posted then if it was missed on Sunday.
+    assert rules.digests_due(at(2026, 11, 30, 9), LONDON, 6, time(17, 0)) == [(date(2026, 11, 30), at(2026, 11, 29, 17))]
 
 
 def test_an_all_day_item_is_on_its_dates_in_every_timezone():

@@ -314,3 +314,13 @@ def test_an_owner_not_in_the_people_list_is_named_in_plain_text_and_listed_for_t
     notes = outbox(c, prefix="wins:unmatched:")
     assert sorted(r.destination for r in notes) == admins  # one DM per admin, once
     assert "zoe@partner.example" in Message.from_json(notes[0].payload).text
+
+
+@pytest.mark.parametrize("currency", ["USD", "EUR", "JPY", "GBP", "CAD", "CHF", "INR", "KWD", "KRW"])
+def test_amounts_read_exactly_as_babel_formats_them(currency):
+    from handlers.money import format_money
+    from handlers.wins import _money, _whole
+
+    for minor in (0, 7, 100, 4_800_000, 4_800_050, 123_456_789_012, 99_999_999_999_999):
+        assert _money(minor, currency) == format_money(minor, currency)
+        assert _whole(minor, currency) == format_money(minor, currency, whole=True)

@@ -29,15 +29,33 @@ class DealsRepo(Repo):
         rows = self.session.exec(select(Deal.crm_id, Deal.id).where(col(Deal.crm_id).in_(crm_ids)))
         return {c: i for c, i in rows}
 
-    def insert_new(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        """Insert deals (every row has the same keys) in one executemany, skipping any whose
-        ``crm_id`` is already stored (a concurrent request may have won the race). Returns the
-        ids of the rows inserted, by CRM id."""
-        if not rows:
-            return {}
+    def seen(self, *, crm_ids: Iterable[str], name_keys: Iterable[str],
+             announced_since: datetime) -> tuple[set[str], dict[str, Any]]:
+        """In one query: which of these CRM ids are stored, and for each name key the newest deal
+        a rep announced (``source='command'``) closed at or after ``announced_since`` (rows with
+        ``id``, ``name_key``, ``closed_at``)."""
+        crm_ids, name_keys = set(crm_ids), set(name_keys)
+        if not crm_ids and not name_keys:
+            return set(), {}
         t = Deal.__table__
-        stmt = self._insert(t, returning=t.c.crm_id).returning(t.c.id)
-        return {c: n for c, n in self.session.execute(stmt, list(rows))}
+        announced = sa.and_(t.c.name_key.in_(name_keys), t.c.source == "command", t.c.closed_at >= announced_since)
+        q = (sa.select(t.c.id, t.c.crm_id, t.c.name_key, t.c.closed_at, t.c.source)
+             .where(sa.or_(t.c.crm_id.in_(crm_ids), announced)).order_by(t.c.closed_at, t.c.id))
+        stored: set[str] = set()
+        by_name: dict[str, Any] = {}
+        for r in self.session.execute(q):
+            if r.crm_id in crm_ids:
+                stored.add(r.crm_id)
+            if r.source == "command" and r.name_key in name_keys and r.closed_at >= announced_since:
+                by_name[r.name_key] = r  # the newest wins
+        return stored, by_name
+
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert deals (every row has the same keys) in one statement, skipping any whose
+        ``crm_id`` is already stored (a concurrent request may have won the race). Returns the
+        CRM ids of the rows inserted."""
+        t = Deal.__table__
+        return set(self.insert_ignore_bulk(t, list(rows), returning=t.c.crm_id))
 
     def recent_by_name_key(self, name_keys: Iterable[str], *, since: datetime,
                            source: str | None = None) -> dict[str, Deal]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
+import sqlalchemy as sa
+
 from storage.models import ProcessedInbound
 from storage.repos.base import Repo
 
@@ -14,7 +16,14 @@ class InboundRepo(Repo):
         if not ids:
             return set()
         t = ProcessedInbound.__table__
-        new = self.insert_ignore(
-            t, [dict(source=source, external_id=i, received_at=at) for i in ids], returning=t.c.external_id
-        )
-        return set(new)
+        rows = [dict(source=source, external_id=i, received_at=at) for i in ids]
+        if self.dialect == "sqlite":
+            # SQLite has one writer and a unit of work holds the write lock from its BEGIN
+            # IMMEDIATE, so "which are stored, then insert the rest" cannot race; and a plain
+            # executemany is several times cheaper than an INSERT .. RETURNING of many rows.
+            seen = set(self.session.execute(
+                sa.select(t.c.external_id).where(t.c.source == source, t.c.external_id.in_(ids))).scalars())
+            fresh = [r for r in rows if r["external_id"] not in seen]
+            self.insert_ignore(t, fresh)
+            return {r["external_id"] for r in fresh}
+        return set(self.insert_ignore_bulk(t, rows, returning=t.c.external_id))

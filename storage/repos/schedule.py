@@ -50,6 +50,13 @@ class ScheduleRepo(Repo):
             q = q.where(ScheduleItem.source == source)
         return self.session.exec(q.order_by(ScheduleItem.starts_at, ScheduleItem.id)).all()
 
+    def rows_overlapping(self, start: datetime, end: datetime) -> Sequence[sa.Row]:
+        """Like ``overlapping``, as plain read-only rows (attributes named like the columns):
+        several times faster to load than ORM objects, for views of a whole week."""
+        t = ScheduleItem.__table__
+        q = sa.select(t).where(t.c.starts_at < end, t.c.ends_at >= start).order_by(t.c.starts_at, t.c.id)
+        return self.session.execute(q).all()
+
     def add(self, item: ScheduleItem) -> ScheduleItem:
         self.session.add(item)
         self.session.flush()
