@@ -119,7 +119,7 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         from bot.slack.deliver import SlackDeliverer
 
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        c.slack = SlackAdapter(c, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
+        c.slack = SlackAdapter(c, signing_secret=settings.slack_signing_secret,
                                client=client)
         delivery_client = make_client(settings.slack_bot_token, settings.slack_api_url, for_delivery=True)
         dispatcher.deliverers["slack"] = SlackDeliverer(delivery_client, config, c.slack.people)

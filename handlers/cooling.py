@@ -473,10 +473,7 @@ def _update_source(uow, deps: Deps, source: MessageRef | None, line: str, *, suf
     """Update the message the button was on, in place: its buttons go, a status line comes."""
     if source is None:
         return
-    key = source.outbox_key
-    if key is None and source.platform and source.ts:
-        # Slack may strip our message metadata from interaction payloads: find it by its ts.
-        key = uow.outbox.key_for_ref(source.platform, source.ts)
+    key = source.outbox_key  # the adapter found it (by metadata, or by the message's ts)
     target = uow.outbox.by_key(key) if key else None
     if target is None:
         return

@@ -32,12 +32,12 @@ EVENTS = ["app_mention", "message", "app_home_opened", "app_uninstalled", "token
 
 
 class SlackAdapter:
-    def __init__(self, services, *, token: str | None, signing_secret: str | None, client: WebClient):
+    def __init__(self, services, *, signing_secret: str | None, client: WebClient):
         self.s = services
         self.client = client
         self.people = SlackPeople(client, services.uow_factory, services.deps.clock)
         self.app = App(
-            token=token,
+            token=None,  # the client carries the token (bolt warns when given both)
             signing_secret=signing_secret or "socket-mode-no-signature",
             client=client,
             process_before_response=True,
@@ -142,8 +142,9 @@ class SlackAdapter:
         ack()
         actor = self.actor((body.get("user") or {}).get("id"))
         container = body.get("container") or {}
+        ts = container.get("message_ts")
         ref = MessageRef(
-            outbox_key=self._outbox_key(body.get("message") or {}),
+            outbox_key=self._outbox_key(body.get("message") or {}, ts),
             platform="slack",
             channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
             ts=container.get("message_ts"),
@@ -159,10 +160,15 @@ class SlackAdapter:
         elif reply.as_message() is not None:
             respond(**render_reply(reply, self._resolver()), replace_original=False)
 
-    @staticmethod
-    def _outbox_key(message: dict) -> str | None:
+    def _outbox_key(self, message: dict, ts: str | None) -> str | None:
+        """The outbox key of the message a button was on: from our message metadata, or — as
+        Slack may leave metadata out of interaction payloads — by the message's ts."""
         meta = message.get("metadata") or {}
-        return (meta.get("event_payload") or {}).get("key")
+        key = (meta.get("event_payload") or {}).get("key")
+        if key or not ts:
+            return key
+        with self.s.uow_factory() as uow:
+            return uow.outbox.key_for_ref("slack", ts)
 
     def on_view(self, ack, body: dict, view: dict, **_):
         actor = self.actor((body.get("user") or {}).get("id"))
