@@ -10,8 +10,8 @@
   range scan of the partial index ``ix_lead_due``.
 - **The ladder** (``sla.ladder``): warn the owner at ``warn_at`` of the SLA; at breach the owner
   gets *Log follow-up*, *Snooze* and *Bounce to marketing*; ``manager_after_hours`` later the
-  manager; ``channel_after_hours`` later the sales channel. Each step once per window (unique
-  alert/outbox keys). An out-of-office owner is skipped straight to the manager.
+  manager; ``channel_after_hours`` later the sales channel. Each step once per window (the
+  unique outbox key). An out-of-office owner is skipped straight to the manager.
 - **What resets the clock**: a sales follow-up (``lead.touched``, ``/smarketing touch``, the
   button) starts a new window. An alert does not; a new owner does not; a snooze pauses the
   ladder until it ends and is counted.
@@ -307,26 +307,23 @@ def process_due(uow, deps: Deps, *, limit: int) -> tuple[int, int]:
     due = uow.leads.due(now=now, limit=limit)
     if not due:
         return 0, 0
-    alerts, messages = plan_alerts(uow, deps, due, now=now)
+    messages = plan_alerts(uow, deps, due, now=now)
     uow.leads.update_ladders(due)
-    fired = uow.alerts.add_many(alerts)
-    uow.outbox.add_many([m for m in messages if m["key"] in fired], at=now)
+    fired = uow.outbox.add_many(messages, at=now)  # the unique key: each step once per window
     return len(due), len(fired)
 
 
-def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> tuple[list[dict], list[dict]]:
-    """The alerts (rows for ``uow.alerts``) and messages (for ``uow.outbox``) the due leads'
-    ladders fire now; each lead's ladder state in ``due`` is moved on as a side effect."""
+def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> list[dict]:
+    """The messages (for ``uow.outbox``, keyed ``cooling:{lead}:{window}:{step}``) the due
+    leads' ladders fire now; each lead's ladder state in ``due`` is moved on as a side effect."""
     people = uow.people.many(lead["owner_id"] for lead in due if lead["owner_id"])
     people.update(uow.people.many(p.manager_id for p in people.values() if p.manager_id and p.manager_id not in people))
-    alerts, messages = [], []
+    messages = []
     for lead in due:
         for step, destination, payload in _advance(lead, people, now, deps.config):
-            key = f"cooling:{lead['id']}:{lead['sla_window']}:{step}"
-            alerts.append(dict(key=key, lead_id=lead["id"], step=step, window=lead["sla_window"], created_at=now,
-                               outbox_key=key))
-            messages.append(dict(key=key, destination=destination, payload=payload))
-    return alerts, messages
+            messages.append(dict(key=f"cooling:{lead['id']}:{lead['sla_window']}:{step}", destination=destination,
+                                 payload=payload))
+    return messages
 
 
 class _StepTimes:

@@ -198,18 +198,6 @@ class Bounce(SQLModel, table=True):
     context: dict = json_field()
 
 
-class Alert(SQLModel, table=True):
-    """One cooling-ladder step for one lead in one SLA window; the unique key makes it happen once."""
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=200)
-    lead_id: int = Field(foreign_key="lead.id", index=True)
-    step: str = Field(max_length=40)
-    window: int = 0
-    created_at: datetime
-    outbox_key: Optional[str] = Field(default=None, max_length=300)
-
-
 class Outbox(SQLModel, table=True):
     """A message waiting to be delivered, or delivered.
 
@@ -227,13 +215,27 @@ class Outbox(SQLModel, table=True):
         ),
         # A conversation's history, newest first, by keyset (the local workspace pages on it).
         sa.Index("ix_outbox_destination_id", "destination", "id"),
+        # Only updates have a target and only delivered messages a platform ref: partial, so the
+        # bulk inserts of new posts (a cooling chunk queues 1,000) skip both indexes.
+        sa.Index(
+            "ix_outbox_target_key",
+            "target_key",
+            sqlite_where=sa.text("target_key IS NOT NULL"),
+            postgresql_where=sa.text("target_key IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_outbox_platform_ref",
+            "platform_ref",
+            sqlite_where=sa.text("platform_ref IS NOT NULL"),
+            postgresql_where=sa.text("platform_ref IS NOT NULL"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=300)
     op: str = Field(default="post", max_length=20)
     destination: str = Field(max_length=200)  # channel:wins | dm:12 | webhook:crm
-    target_key: Optional[str] = Field(default=None, max_length=300, index=True)
+    target_key: Optional[str] = Field(default=None, max_length=300)  # ix_outbox_target_key
     payload: dict = json_field()
     status: str = Field(default="pending", max_length=20)  # pending | sending | sent | dead
     attempts: int = 0
@@ -242,7 +244,7 @@ class Outbox(SQLModel, table=True):
     claimed_until: Optional[datetime] = None
     platform: Optional[str] = Field(default=None, max_length=20)
     platform_channel: Optional[str] = Field(default=None, max_length=200)
-    platform_ref: Optional[str] = Field(default=None, max_length=200, index=True)  # Slack ts, Teams activity id
+    platform_ref: Optional[str] = Field(default=None, max_length=200)  # Slack ts, Teams activity id
     last_error: Optional[str] = None
     created_at: datetime
     sent_at: Optional[datetime] = None

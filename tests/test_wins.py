@@ -13,7 +13,7 @@ from handlers.events import validate_events
 from handlers.messages import Header, Message
 from handlers.ports import Actor
 from tests.slack_mock import message_problem
-from tests.wins_helpers import campaign, deal, event, ingest, messages, outbox, person_id, text_of, touch
+from tests.wins_helpers import campaign, deal, ingest, messages, outbox, person_id, text_of, touch
 
 
 @pytest.fixture

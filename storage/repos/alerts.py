@@ -1,32 +1,45 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
 
-from sqlmodel import select
+import sqlalchemy as sa
 
-from storage.models import Alert
+from storage.models import Outbox
 from storage.repos.base import Repo
 
 
+@dataclass(frozen=True)
+class LadderStep:
+    """One cooling-ladder step that fired for a lead in an SLA window."""
+
+    key: str
+    lead_id: int
+    window: int
+    step: str
+    created_at: datetime
+
+
 class AlertsRepo(Repo):
-    def add_once(self, *, key: str, lead_id: int, step: str, window: int, at: datetime,
-                 outbox_key: str | None = None) -> bool:
-        """Record a ladder step; False when that step already fired (the unique key exists)."""
-        ids = self.insert_ignore(
-            Alert.__table__,
-            [dict(key=key, lead_id=lead_id, step=step, window=window, created_at=at, outbox_key=outbox_key)],
-            returning=Alert.__table__.c.id,
+    """The cooling ladder's steps, read from the outbox.
+
+    A ladder step is the post queued under ``cooling:{lead}:{window}:{step}``: the outbox's
+    unique key is what makes it fire once per window, so no table of its own is kept (one
+    insert and three index entries fewer per alert)."""
+
+    def for_lead(self, lead_id: int) -> list[LadderStep]:
+        """A lead's ladder steps, oldest first (the handoff DM is not one)."""
+        t = Outbox.__table__
+        prefix = f"cooling:{int(lead_id)}:"
+        rows = self.session.execute(
+            sa.select(t.c.key, t.c.created_at)
+            .where(t.c.key.startswith(prefix, autoescape=True), t.c.op == "post")
+            .order_by(t.c.id)
         )
-        return bool(ids)
-
-    def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
-        """Record many ladder steps (dicts with ``key``, ``lead_id``, ``step``, ``window``,
-        ``created_at``, ``outbox_key``) in one executemany. Returns the keys recorded now; the
-        others fired before."""
-        t = Alert.__table__
-        return set(self.insert_ignore_bulk(t, rows, returning=t.c.key))
-
-    def for_lead(self, lead_id: int) -> Sequence[Alert]:
-        """A lead's ladder steps, oldest first."""
-        return self.session.exec(select(Alert).where(Alert.lead_id == lead_id).order_by(Alert.id)).all()
+        steps = []
+        for key, created_at in rows:
+            window, _, step = key[len(prefix):].partition(":")
+            if step and step != "handoff" and ":" not in step:
+                steps.append(LadderStep(key=key, lead_id=lead_id, window=int(window), step=step,
+                                        created_at=created_at))
+        return steps

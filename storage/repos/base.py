@@ -48,7 +48,7 @@ class Repo:
         if not rows:
             return []
         rows = list(rows)
-        if returning is None and self.dialect == "sqlite" and self._sqlite_insert(table, rows):
+        if returning is None and self.dialect == "sqlite" and self._sqlite_insert(table, rows) is not None:
             return []
         stmt = self._insert(table, returning=returning)
         if returning is not None:
@@ -57,16 +57,17 @@ class Repo:
         return []
 
     def _sqlite_insert(self, table: sa.Table, rows: list[dict], index: Iterable[str] | None = None,
-                       update: Iterable[str] = ()) -> bool:
+                       update: Iterable[str] = ()) -> int | None:
         """INSERT .. ON CONFLICT DO NOTHING (or DO UPDATE the ``update`` columns) as one driver-level
         executemany, each value through its column type's bind processor: SQLAlchemy's own
         executemany spends ~10 µs a row building parameters, several times the insert itself.
-        Only when the rows name every column that has a Python-side default (those are
-        SQLAlchemy's to fill in); False otherwise, and the caller takes the usual path."""
+        Returns how many rows were inserted or updated. Only when the rows name every column that
+        has a Python-side default (those are SQLAlchemy's to fill in); None otherwise, and the
+        caller takes the usual path."""
         cols = list(rows[0])
         given = set(cols)
         if any(c.default is not None and c.name not in given for c in table.columns):
-            return False
+            return None
         dialect = self.session.get_bind().dialect
         quote = dialect.identifier_preparer.quote
         # Only the columns whose type converts values; None is passed through as NULL except for
@@ -92,8 +93,7 @@ class Repo:
                 if v is not None or keep_none:
                     values[i] = proc(v)
             params.append(tuple(values))
-        self.session.connection().exec_driver_sql(sql, params)
-        return True
+        return self.session.connection().exec_driver_sql(sql, params).rowcount
 
     def insert_ignore_bulk(self, table: sa.Table, rows: Sequence[dict], returning: Any) -> list:
         """``insert_ignore`` for hundreds of rows at a time (every row has the same keys).
@@ -120,7 +120,7 @@ class Repo:
         if not rows:
             return
         rows, index, update = list(rows), list(index), list(update)
-        if self.dialect == "sqlite" and self._sqlite_insert(table, rows, index=index, update=update):
+        if self.dialect == "sqlite" and self._sqlite_insert(table, rows, index=index, update=update) is not None:
             return
         self.session.execute(self._insert(table, index=index, update=update), rows)
 

@@ -116,8 +116,3 @@ class DealsRepo(Repo):
             select(Deal).where(col(Deal.id).in_(ids)).order_by(col(Deal.closed_at), col(Deal.id))
             .execution_options(populate_existing=True)
         ).all()
-
-    def waiting_for_rollup(self) -> int:
-        return int(self.session.exec(
-            select(func.count()).select_from(Deal).where(Deal.celebration == sa.literal_column("'rollup'"))
-        ).one())

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 02:32:13.110887
+Create Date: 2026-11-23 04:14:00.172693
 """
 from typing import Sequence, Union
 
@@ -50,8 +50,8 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_destination_id', ['destination', 'id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['next_attempt_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
-        batch_op.create_index(batch_op.f('ix_outbox_platform_ref'), ['platform_ref'], unique=False)
-        batch_op.create_index(batch_op.f('ix_outbox_target_key'), ['target_key'], unique=False)
+        batch_op.create_index('ix_outbox_platform_ref', ['platform_ref'], unique=False, sqlite_where=sa.text('platform_ref IS NOT NULL'), postgresql_where=sa.text('platform_ref IS NOT NULL'))
+        batch_op.create_index('ix_outbox_target_key', ['target_key'], unique=False, sqlite_where=sa.text('target_key IS NOT NULL'), postgresql_where=sa.text('target_key IS NOT NULL'))
 
     op.create_table('person',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -182,21 +182,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_lead_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_owner_id'), ['owner_id'], unique=False)
 
-    op.create_table('alert',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('lead_id', sa.Integer(), nullable=False),
-    sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('window', sa.Integer(), nullable=False),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('outbox_key', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
-    sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key')
-    )
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_alert_lead_id'), ['lead_id'], unique=False)
-
     op.create_table('bounce',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lead_id', sa.Integer(), nullable=False),
@@ -309,10 +294,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_bounce_at_campaign_reason')
 
     op.drop_table('bounce')
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_alert_lead_id'))
-
-    op.drop_table('alert')
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_owner_id'))
         batch_op.drop_index(batch_op.f('ix_lead_email'))
@@ -336,8 +317,8 @@ def downgrade() -> None:
 
     op.drop_table('person')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_outbox_target_key'))
-        batch_op.drop_index(batch_op.f('ix_outbox_platform_ref'))
+        batch_op.drop_index('ix_outbox_target_key', sqlite_where=sa.text('target_key IS NOT NULL'), postgresql_where=sa.text('target_key IS NOT NULL'))
+        batch_op.drop_index('ix_outbox_platform_ref', sqlite_where=sa.text('platform_ref IS NOT NULL'), postgresql_where=sa.text('platform_ref IS NOT NULL'))
         batch_op.drop_index('ix_outbox_pending', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.drop_index('ix_outbox_destination_id')
 
