@@ -78,7 +78,7 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
     first: dict[str, Event] = {}
     for e in events:  # a deal sent twice in one batch counts once
         first.setdefault(e.data.id, e)
-    now, match = deps.now(), timedelta(days=deps.config.wins.match_days)
+    match = timedelta(days=deps.config.wins.match_days)
     closes = {e.data.id: e.data.closed_at or e.occurred_at for e in first.values()}
     stored, announced = uow.deals.seen(crm_ids=first, name_keys={name_key(e.data.name) for e in first.values()},
                                        announced_since=min(closes.values()) - match)
@@ -86,43 +86,52 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
     if not events:
         return
     owners = uow.people.ids_by_email(e.data.owner_email for e in events if e.data.owner_email)
-    refs = uow.leads.ensure_with_emails((e.data.lead_id for e in events if e.data.lead_id), at=now)
-    leads = {c: i for c, (i, _) in refs.items()}
-    lead_emails = {i: e for i, e in refs.values() if e}
-    touches = uow.campaigns.touches_for(
-        lead_ids=leads.values(),
-        emails=[e.data.contact_email for e in events if e.data.contact_email] + list(lead_emails.values()),
-        until=max(closes.values()),
-    )
-    by_lead: dict[int, list[Touch]] = defaultdict(list)
-    by_email: dict[str, list[Touch]] = defaultdict(list)
-    for t in touches:
-        touch = Touch(t.campaign_id, t.occurred_at, t.id)
-        if t.lead_id is not None:
-            by_lead[t.lead_id].append(touch)
-        if t.contact_email:
-            by_email[t.contact_email.lower()].append(touch)
+    leads, credit = _credit(uow, deps, events, closes)
     wins: list[_Win] = []
     adopt: list[dict] = []
     for e in events:
         d, closed = e.data, closes[e.data.id]
-        lead_id = leads.get(d.lead_id) if d.lead_id else None
-        emails = {x.lower() for x in (d.contact_email, lead_emails.get(lead_id or 0)) if x}
-        mine = {t for t in by_lead.get(lead_id or 0, ())} | {t for x in emails for t in by_email.get(x, ())}
-        attribution = attribute(mine, closed)
         row = dict(crm_id=d.id, name=d.name, name_key=name_key(d.name), amount_minor=to_minor(d.amount, d.currency),
                    currency=d.currency, owner_id=owners.get(d.owner_email or ""), owner_email=d.owner_email,
-                   lead_id=lead_id, contact_email=d.contact_email.lower() if d.contact_email else None, closed_at=closed, source="crm",
-                   announced_by_id=None, attrs=attribution.to_json())
+                   lead_id=leads.get(d.lead_id or ""), contact_email=(d.contact_email or "").lower() or None,
+                   closed_at=closed, source="crm", announced_by_id=None, attrs=credit[d.id].to_json())
         rep = announced.get(row["name_key"])
         if rep is not None and abs(rep.closed_at - closed) <= match:
             # A rep announced it first: the CRM's record takes over; no second celebration.
             adopt.append({"_id": rep.id, **{k: row[k] for k in ADOPTED_COLUMNS}})
             del announced[row["name_key"]]
             continue
-        wins.append(_Win(row, attribution))
+        wins.append(_Win(row, credit[d.id]))
     uow.deals.adopt(adopt)
     _record_and_celebrate(uow, deps, wins)
+
+
+def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]
+            ) -> tuple[dict[str, int], dict[str, Attribution]]:
+    """The deals' lead ids (by lead CRM id) and their attributions (by deal CRM id), from the
+    touches of their leads and contact emails: three queries for the whole batch."""
+    refs = uow.leads.ensure_with_emails((e.data.lead_id for e in events if e.data.lead_id), at=deps.now())
+    leads = {c: i for c, (i, _) in refs.items()}
+    lead_emails = {i: e for i, e in refs.values() if e}
+    rows = uow.campaigns.touches_for(
+        lead_ids=leads.values(), until=max(closes.values()),
+        emails=[e.data.contact_email for e in events if e.data.contact_email] + list(lead_emails.values()),
+    )
+    by_lead: dict[int, list[Touch]] = defaultdict(list)
+    by_email: dict[str, list[Touch]] = defaultdict(list)
+    for t in rows:
+        touch = Touch(t.campaign_id, t.occurred_at, t.id)
+        if t.lead_id is not None:
+            by_lead[t.lead_id].append(touch)
+        if t.contact_email:
+            by_email[t.contact_email.lower()].append(touch)
+    credit = {}
+    for e in events:
+        lead_id = leads.get(e.data.lead_id or "")
+        emails = {x.lower() for x in (e.data.contact_email, lead_emails.get(lead_id or 0)) if x}
+        touches = set(by_lead.get(lead_id or 0, ())) | {t for x in emails for t in by_email.get(x, ())}
+        credit[e.data.id] = attribute(touches, closes[e.data.id])
+    return leads, credit
 
 
 def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
@@ -169,7 +178,8 @@ def _already(deal) -> str:
     who = f"announced by {mention(deal.announced_by_id)}" if deal.source == "command" else "from the CRM"
     if deal.celebration == "rollup":
         return f"*{name}* is already in today's *more wins* post ({who}): one celebration per deal."
-    return f"*{name}* was already celebrated on {deal.closed_at:%b} {deal.closed_at.day} ({who}): one celebration per deal."
+    day = f"{deal.closed_at:%b} {deal.closed_at.day}"
+    return f"*{name}* was already celebrated on {day} ({who}): one celebration per deal."
 
 
 # --- the celebration --------------------------------------------------------------------------
@@ -193,33 +203,35 @@ def _record_and_celebrate(uow, deps: Deps, wins: list[_Win]) -> set[str]:
     wins = [w for w in wins if w.row["crm_id"] in ids]
     months = _months_as_of_each(uow, deps, wins)
     posted = [w for w in wins if w.row["celebration"] == "post"]
-    campaigns = uow.campaigns.briefs(
-        c for w in posted for c in (w.attribution.to_json()["sourced_by"], w.attribution.to_json()["converted_by"]) if c
-    )
-    marketing = deps.config.team_channel("marketing")
-    messages = []
-    for w in posted:
-        r = w.row
-        first, last = w.attribution.first, w.attribution.last
-        view = WinView(
-            deal=r["name"], amount=_money(r["amount_minor"], r["currency"]), owner=_owner(r),
-            sourced=_campaign_view(campaigns.get(first.campaign_id)) if first else None,
-            converted=_campaign_view(campaigns.get(last.campaign_id)) if last else None,
-            days_to_close=w.attribution.days_to_close, month=months[r["crm_id"]],
-            announced_by=mention(r["announced_by_id"]) if r["announced_by_id"] else None,
-        )
-        post = win_post(view, reaction=cfg.reaction).to_json()
-        messages.append(dict(key=r["celebration_key"], destination=channel("wins"), payload=post))
-        value = in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates)
-        if cfg.wide_channel and goes_wide(value, cfg.wide_at):
-            messages.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=post))
-        note = marketing_note(view) if marketing else None
-        if note is not None:
-            messages.append(dict(key=f"wins:{r['crm_id']}:marketing", destination=channel(marketing),
-                                 payload=note.to_json()))
+    credited = {t.campaign_id for w in posted for t in (w.attribution.first, w.attribution.last) if t}
+    campaigns = uow.campaigns.briefs(credited)
+    messages = [m for w in posted for m in _celebration(deps, w, months[w.row["crm_id"]], campaigns)]
     messages += _unmatched_owners(uow, [w.row for w in wins])
     uow.outbox.add_many(messages, at=now)
     return ids
+
+
+def _celebration(deps: Deps, w: _Win, month: MonthView, campaigns: dict) -> list[dict]:
+    """The outbox messages celebrating one deal: the wins post, the wide channel's copy for a
+    big deal, and the note to the marketing channel when campaigns get the credit."""
+    cfg, r = deps.config.wins, w.row
+    first, last = w.attribution.first, w.attribution.last
+    view = WinView(
+        deal=r["name"], amount=_money(r["amount_minor"], r["currency"]), owner=_owner(r),
+        sourced=_campaign_view(campaigns.get(first.campaign_id)) if first else None,
+        converted=_campaign_view(campaigns.get(last.campaign_id)) if last else None,
+        days_to_close=w.attribution.days_to_close, month=month,
+        announced_by=mention(r["announced_by_id"]) if r["announced_by_id"] else None,
+    )
+    post = win_post(view, reaction=cfg.reaction).to_json()
+    out = [dict(key=r["celebration_key"], destination=channel("wins"), payload=post)]
+    if cfg.wide_channel and goes_wide(in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates), cfg.wide_at):
+        out.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=post))
+    marketing = deps.config.team_channel("marketing")
+    note = marketing_note(view) if marketing else None
+    if note is not None:
+        out.append(dict(key=f"wins:{r['crm_id']}:marketing", destination=channel(marketing), payload=note.to_json()))
+    return out
 
 
 def _owner(row: dict) -> str:
@@ -365,7 +377,8 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
     total = _month_view(dict(sums), "", deps)
     total_text = total.total + (" + " + ", ".join(total.others) if total.others else "")
     month = _month_view(uow.deals.totals(start=start, end=end), label, deps)
-    messages = [dict(key=key, destination=channel("wins"), payload=rollup_post(day_label, lines, total_text, month).to_json())]
+    post = rollup_post(day_label, lines, total_text, month)
+    messages = [dict(key=key, destination=channel("wins"), payload=post.to_json())]
     marketing = deps.config.team_channel("marketing")
     note = rollup_marketing_note(day_label, lines) if marketing else None
     if note is not None:

