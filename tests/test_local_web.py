@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from bot.dispatch import wait_until_delivered
+
 from handlers.errors import Invalid
 from handlers.messages import Actions, Button, Form, Input, Message, Reply, Section, mention
 from handlers.ports import channel
@@ -125,6 +127,8 @@ def test_a_long_channel_opens_on_its_last_50_messages_and_pages_back_by_id(local
                            payload=Message(text=f"Message number {i}").to_json())
         uow.commit()
     c.dispatcher.drain()
+    # the server's own dispatcher thread may hold some of them mid-delivery: wait for all
+    assert wait_until_delivered(c.uow_factory, [f"bulk:{i}" for i in range(120)])
     with local.client() as http:
         first = http.get("/local/api/messages", params={"conversation": "channel:wins"}).json()
         assert len(first["messages"]) == 50 and first["has_more"]
