@@ -184,16 +184,18 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
         before = rows.get(d.id) or current.get(d.id)
         row = _merged(before, d, owner_ids, campaign_ids, now)
         met_before = before is not None and meets_definition(before, config)
-        if row["status"] != "qualified" and (force or (meets_definition(row, config) and not met_before)):
+        # A converted lead (its deal closed won) is handed to sales again only when the CRM says so.
+        if row["status"] != "qualified" and (force or (row["status"] != "converted" and meets_definition(row, config)
+                                                       and not met_before)):
             tz = timezone_of(owners.get(row["owner_id"]), config)
             row.update(qualification(row, at=min(e.occurred_at, now), tz=tz, config=config))
             handed.append(d.id)
         rows[d.id] = row
-    ids = uow.leads.upsert_many(list(rows.values()))
+    ids = uow.leads.upsert_many(list(rows.values()), known={c: r["id"] for c, r in current.items()})
     handed = list(dict.fromkeys(handed))
     back = [ids[c] for c in handed if c in current and current[c]["status"] == "nurture"]
     uow.bounces.mark_requalified(lead_ids=back, at=now)  # the CRM sent a bounced lead back to sales
-    _enqueue_handoffs(uow, deps, [{**rows[c], "id": ids[c]} for c in handed])
+    _enqueue_handoffs(uow, deps, [{**rows[c], "id": ids[c]} for c in handed], people=owners)
 
 
 def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dict[str, int], now: datetime) -> dict:
@@ -219,10 +221,11 @@ def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dic
 
 
 def _new_row(crm_id: str, now: datetime) -> dict:
-    row = {c.name: None for c in Lead.__table__.columns if c.name != "id"}
-    row.update(crm_id=crm_id, status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0,
-               bounce_count=0, attrs={}, created_at=now)
-    return row
+    return {**_NEW_ROW, "crm_id": crm_id, "attrs": {}, "created_at": now}
+
+
+_NEW_ROW = {**{c.name: None for c in Lead.__table__.columns if c.name != "id"},
+            **dict(status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0)}
 
 
 def _campaign_ids(uow, crm_ids: set[str]) -> dict[str, int]:
@@ -256,12 +259,16 @@ def leads_touched(uow, deps: Deps, events: list[Event]) -> None:
 
 
 def _enqueue_handoffs(uow, deps: Deps, leads: list[dict], *, requalified_by: int | None = None,
-                      note: str | None = None) -> None:
+                      note: str | None = None, people: dict[int, Person] | None = None) -> None:
+    """The handoff DM of each lead (column dicts with ``id``); ``people`` may hold the owners
+    already loaded."""
     if not leads:
         return
     config, now = deps.config, deps.now()
-    people = uow.people.many(lead["owner_id"] for lead in leads if lead.get("owner_id"))
-    campaigns = uow.campaigns.many(lead["source_campaign_id"] for lead in leads if lead.get("source_campaign_id"))
+    owner_ids = {lead["owner_id"] for lead in leads if lead.get("owner_id")}
+    if people is None or not owner_ids <= people.keys():
+        people = uow.people.many(owner_ids)
+    campaigns = uow.campaigns.briefs(lead["source_campaign_id"] for lead in leads if lead.get("source_campaign_id"))
     bounces = uow.bounces.for_leads(lead["id"] for lead in leads)
     sales = config.team_channel("sales")
     out = []

@@ -8,9 +8,7 @@ from handlers.registry import Flow
 
 
 def help_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
-    from handlers.registry import load_registry
-
-    lines = load_registry().help_lines()
+    lines = deps.help or _all_help()
     body = "\n".join(f"`/smarketing {usage}` — {what}" for usage, what in lines)
     text = "Smarketing Bot keeps sales and marketing in step. Commands:\n" + body
     return Reply(
@@ -24,6 +22,14 @@ def help_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
             ],
         )
     )
+
+
+def _all_help() -> list[tuple[str, str]]:
+    """Every flow's commands, for a ``Deps`` built without them (the composition root sets
+    ``Deps.help`` from the registry it serves)."""
+    from handlers.registry import load_registry
+
+    return load_registry().help_lines()
 
 
 def sync_people(uow, config) -> int:

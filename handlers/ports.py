@@ -83,6 +83,7 @@ class Deps:
     config: "Config"
     clock: Clock = field(default_factory=SystemClock)
     extras: dict[str, Any] = field(default_factory=dict)
+    help: list[tuple[str, str]] = field(default_factory=list)  # (usage, what it does) of every command
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -104,6 +104,9 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
         wins.append(_Win(row, credit[d.id]))
     uow.deals.adopt(adopt)
     _record_and_celebrate(uow, deps, wins)
+    # The lead closed won: it is a customer, no longer sales' to follow up (the ladder stops).
+    uow.leads.mark_converted({row["lead_id"] for row in [*adopt, *(w.row for w in wins)] if row["lead_id"]},
+                             at=deps.now())
 
 
 def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]

@@ -567,3 +567,39 @@ def test_help_lists_the_cooling_commands(c):
     text = reply_text(command(c, "ana", "help"))
     for usage in ("touch <lead> [note]", "leads [page]", "sla"):
         assert f"/smarketing {usage}" in text
+
+
+# --- a won deal ends the lead's time with sales ----------------------------------------------
+
+
+def won(crm_id: str = "D-1", lead_id: str = "L-1") -> dict:
+    return {"id": f"won-{crm_id}", "type": "deal.closed_won", "occurred_at": "2026-11-23T15:00:00Z",
+            "data": {"id": crm_id, "name": "Acme platform", "amount": 48000, "lead_id": lead_id,
+                     "owner_email": "ana@northwind.example"}}
+
+
+def test_a_won_deal_converts_its_lead_and_the_ladder_stops(c):
+    ingest(c, hot_lead())  # Monday 10:00 New York; breach due 11:00
+    ingest(c, won())
+    got = lead(c)
+    assert got.status == "converted" and got.sla_due_at is None and got.next_alert_at is None
+    move_to(c, at_ny(2026, 11, 24, 17))  # a day later: every step would have fired
+    assert job(c) == [0]
+    assert [step for step, _ in sent(c)] == ["handoff"]
+    assert "Jane Doe" not in reply_text(command(c, "ana", "leads"))
+
+
+def test_a_converted_lead_is_not_handed_to_sales_again_unless_the_crm_qualifies_it(c):
+    ingest(c, won(), lead_event("L-1", email="l-1@acme.example", company="Acme", score=99, name="Jane Doe",
+                                owner_email="ana@northwind.example"))
+    assert lead(c).status == "converted" and sent(c) == []
+    ingest(c, hot_lead(type="lead.upserted", score=98))  # an update that meets the definition
+    assert lead(c).status == "converted" and sent(c) == []
+    ingest(c, hot_lead(type="lead.qualified"))  # the CRM says sales should work it again
+    assert lead(c).status == "qualified" and [step for step, _ in sent(c)] == ["handoff"]
+
+
+def test_a_lead_update_after_its_deal_in_one_request_does_not_reopen_it(c):
+    ingest(c, hot_lead(type="lead.upserted", score=10), won(), hot_lead(type="lead.upserted", score=99))
+    got = lead(c)
+    assert got.status == "converted" and got.score == 99 and sent(c) == []

@@ -90,3 +90,39 @@ def test_on_postgresql_a_claim_skips_rows_another_open_transaction_holds(engine)
         a.commit()
         b.commit()
     assert len(got_a) == 6 and len(got_b) == 4 and not got_a & got_b
+
+
+def test_look_ups_by_many_ids_find_exactly_the_stored_ones_whatever_the_characters(engine):
+    odd = ["plain", "it's", 'say "hi"', "back\\slash", "ünïcödé ✓", "comma,and]bracket", "%_like", " spaced "]
+    stored = odd + [f"c-{i}" for i in range(1500)]
+    with UnitOfWork(engine) as uow:
+        uow.campaigns.upsert_many([{"crm_id": c, "name": c, "kind": "other"} for c in stored])
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        asked = stored + ["never stored", "PLAIN", "spaced"]
+        ids = uow.campaigns.ids_by_crm_id(asked)
+        assert set(ids) == set(stored)
+        by_id = uow.campaigns.briefs(list(ids.values())[:700] + [10**9])
+        assert {r.name for r in by_id.values()} == set(list(ids)[:700])
+        assert uow.campaigns.ids_by_crm_id([]) == {}
+
+
+def test_batch_inserted_timestamps_read_back_as_the_same_instant(engine):
+    from datetime import timedelta
+
+    from storage.models import Outbox
+
+    instants = [datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+                datetime(2026, 11, 1, 6, 30, tzinfo=timezone(timedelta(hours=-4))),
+                datetime(2026, 11, 23, 15, 0, 0, 1, tzinfo=timezone.utc)]
+    with UnitOfWork(engine) as uow:
+        for i, at in enumerate(instants):
+            uow.outbox.add_many([{"key": f"k{i}", "destination": "channel:wins", "payload": {}}], at=at)
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        got = uow.outbox.many_by_key(["k0", "k1", "k2"])
+        assert [got[f"k{i}"].created_at for i in range(3)] == instants
+        assert all(got[f"k{i}"].created_at.utcoffset() == timedelta(0) for i in range(3))
+    with pytest.raises(Exception, match="timezone"):
+        with UnitOfWork(engine) as uow:
+            uow.outbox.add_many([{"key": "naive", "destination": "x", "payload": {}}], at=datetime(2026, 1, 1))

@@ -87,3 +87,10 @@ def test_batch_writes_store_exactly_what_they_are_given(c):
         camp = uow.campaigns.by_crm_id("c9")
         assert (camp.name, camp.kind) == ("Renamed", "event")
         assert isinstance(row, Outbox) and isinstance(camp, Campaign)
+
+
+def test_a_lead_event_never_passes_a_won_deal_of_the_same_lead():
+    events = parsed(lead("L1", id="l1"), deal("D1", lead="L1", id="d1"), lead("L2", id="l2"), lead("L1", id="l3"))
+    # L2's update may go ahead of the deal; L1's may not (the deal converts L1), nor L2's after it.
+    assert shape(runs_for_handling(events)) == [
+        ("lead.upserted", ["l1", "l2"]), ("deal.closed_won", ["d1"]), ("lead.upserted", ["l3"])]

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 
 class Repo:
@@ -17,6 +18,26 @@ class Repo:
     @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
+
+    def one_of(self, column: Any, values: Iterable[Any]) -> sa.ColumnElement[bool]:
+        """``column IN (values)`` with the values as one bound parameter: ``IN (SELECT unnest(?))``
+        on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite; both use the column's index.
+        ``.in_(values)`` costs SQLAlchemy a coercion per value and an expansion into a parameter
+        per value on every execution: ~0.7 ms (SQLite) to 5 ms (PostgreSQL) more per 500 values,
+        measured on the webhook's id look-ups. Values are ints or strings."""
+        values = list(values)
+        expr = getattr(column, "expression", column)
+        if self.dialect == "postgresql":
+            # IN (SELECT unnest(array)), not = ANY(array): with a prepared statement's generic
+            # plan (psycopg prepares a query run 5 times) on a table not yet analysed, ANY chose a
+            # sequential scan comparing every row with every value (30 ms per 500 values at 3,000
+            # leads); the subquery is planned as a join, by index or by hash.
+            textual = isinstance(getattr(expr.type, "impl", expr.type), sa.String)
+            element = sa.Text() if textual else expr.type  # text[]: a long value never truncated to match
+            rows = sa.select(sa.func.unnest(sa.bindparam(None, values, type_=postgresql.ARRAY(element))))
+        else:
+            rows = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(None, json.dumps(values))))
+        return expr.in_(rows)
 
     def _insert(self, table: sa.Table, *, index: Iterable[str] | None = None, update: Iterable[str] = (),
                 returning: Any | None = None):
@@ -72,7 +93,8 @@ class Repo:
         quote = dialect.identifier_preparer.quote
         # Only the columns whose type converts values; None is passed through as NULL except for
         # JSON, which SQLAlchemy stores as the JSON text 'null'.
-        convert = [(i, proc, isinstance(table.c[c].type, sa.JSON)) for i, c in enumerate(cols)
+        convert = [(i, _sqlite_utc_text if isinstance(table.c[c].type, UTCDateTime) else proc,
+                    isinstance(table.c[c].type, sa.JSON)) for i, c in enumerate(cols)
                    if (proc := table.c[c].type._cached_bind_processor(dialect)) is not None]
         update = list(update)
         if update:
@@ -126,6 +148,17 @@ class Repo:
 
 
 _STATEMENTS: dict[tuple, Any] = {}
+
+
+def _sqlite_utc_text(value: datetime) -> str:
+    """What SQLModel's ``UTCDateTime`` and SQLite's ``DATETIME`` bind processors make of an aware
+    datetime (``2026-11-23 15:00:00.000000``, in UTC), in one step: a third of their time."""
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("timestamps must be timezone-aware")
+    if offset:
+        value = value - offset
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _json_default(value: Any) -> Any:

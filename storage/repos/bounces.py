@@ -43,7 +43,7 @@ class BouncesRepo(Repo):
         if not ids:
             return {}
         out: dict[int, list[Bounce]] = {}
-        for b in self.session.exec(select(Bounce).where(col(Bounce.lead_id).in_(ids)).order_by(Bounce.at, Bounce.id)):
+        for b in self.session.exec(select(Bounce).where(self.one_of(Bounce.lead_id, ids)).order_by(Bounce.at, Bounce.id)):
             out.setdefault(b.lead_id, []).append(b)
         return out
 
@@ -65,7 +65,7 @@ class BouncesRepo(Repo):
             return 0
         res = self.session.execute(
             sa.update(Bounce)
-            .where(col(Bounce.lead_id).in_(ids), col(Bounce.requalified_at).is_(None))
+            .where(self.one_of(Bounce.lead_id, ids), col(Bounce.requalified_at).is_(None))
             .values(requalified_at=at, requalified_by_id=by_person_id)
             .execution_options(synchronize_session="fetch")  # loaded Bounce rows see the change
         )

@@ -21,14 +21,14 @@ class CampaignsRepo(Repo):
         crm_ids = set(crm_ids)
         if not crm_ids:
             return {}
-        rows = self.session.exec(select(Campaign.crm_id, Campaign.id).where(col(Campaign.crm_id).in_(crm_ids)))
+        rows = self.session.exec(select(Campaign.crm_id, Campaign.id).where(self.one_of(Campaign.crm_id, crm_ids)))
         return {c: i for c, i in rows}
 
     def many(self, ids: Iterable[int]) -> dict[int, Campaign]:
         ids = list(set(ids))
         if not ids:
             return {}
-        return {c.id: c for c in self.session.exec(select(Campaign).where(col(Campaign.id).in_(ids)))}
+        return {c.id: c for c in self.session.exec(select(Campaign).where(self.one_of(Campaign.id, ids)))}
 
     def briefs(self, ids: Iterable[int]) -> dict[int, Any]:
         """What messages show of these campaigns (rows with ``id``, ``name``, ``kind``,
@@ -37,7 +37,7 @@ class CampaignsRepo(Repo):
         if not ids:
             return {}
         t = Campaign.__table__
-        q = sa.select(t.c.id, t.c.name, t.c.kind, t.c.owner_id, t.c.owner_email).where(t.c.id.in_(ids))
+        q = sa.select(t.c.id, t.c.name, t.c.kind, t.c.owner_id, t.c.owner_email).where(self.one_of(t.c.id, ids))
         return {r.id: r for r in self.session.execute(q)}
 
     def upsert_many(self, rows: list[dict]) -> None:
@@ -64,9 +64,9 @@ class CampaignsRepo(Repo):
         t = CampaignTouch.__table__
         conds = []
         if lead_ids:
-            conds.append(t.c.lead_id.in_(lead_ids))
+            conds.append(self.one_of(t.c.lead_id, lead_ids))
         if emails:
-            conds.append(t.c.contact_email.in_(emails))
+            conds.append(self.one_of(t.c.contact_email, emails))
         if not conds:
             return []
         q = (sa.select(t.c.id, t.c.campaign_id, t.c.lead_id, t.c.contact_email, t.c.occurred_at)

@@ -26,7 +26,7 @@ class DealsRepo(Repo):
         crm_ids = set(crm_ids)
         if not crm_ids:
             return {}
-        rows = self.session.exec(select(Deal.crm_id, Deal.id).where(col(Deal.crm_id).in_(crm_ids)))
+        rows = self.session.exec(select(Deal.crm_id, Deal.id).where(self.one_of(Deal.crm_id, crm_ids)))
         return {c: i for c, i in rows}
 
     def seen(self, *, crm_ids: Iterable[str], name_keys: Iterable[str],
@@ -38,9 +38,9 @@ class DealsRepo(Repo):
         if not crm_ids and not name_keys:
             return set(), {}
         t = Deal.__table__
-        announced = sa.and_(t.c.name_key.in_(name_keys), t.c.source == "command", t.c.closed_at >= announced_since)
+        announced = sa.and_(self.one_of(t.c.name_key, name_keys), t.c.source == "command", t.c.closed_at >= announced_since)
         q = (sa.select(t.c.id, t.c.crm_id, t.c.name_key, t.c.closed_at, t.c.source)
-             .where(sa.or_(t.c.crm_id.in_(crm_ids), announced)).order_by(t.c.closed_at, t.c.id))
+             .where(sa.or_(self.one_of(t.c.crm_id, crm_ids), announced)).order_by(t.c.closed_at, t.c.id))
         stored: set[str] = set()
         by_name: dict[str, Any] = {}
         for r in self.session.execute(q):
@@ -64,7 +64,7 @@ class DealsRepo(Repo):
         keys = set(name_keys)
         if not keys:
             return {}
-        q = select(Deal).where(col(Deal.name_key).in_(keys), Deal.closed_at >= since)
+        q = select(Deal).where(self.one_of(Deal.name_key, keys), Deal.closed_at >= since)
         if source is not None:
             q = q.where(Deal.source == source)
         found: dict[str, Deal] = {}
@@ -113,6 +113,6 @@ class DealsRepo(Repo):
         if not ids:
             return []
         return self.session.exec(
-            select(Deal).where(col(Deal.id).in_(ids)).order_by(col(Deal.closed_at), col(Deal.id))
+            select(Deal).where(self.one_of(Deal.id, ids)).order_by(col(Deal.closed_at), col(Deal.id))
             .execution_options(populate_existing=True)
         ).all()

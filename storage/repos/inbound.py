@@ -22,7 +22,7 @@ class InboundRepo(Repo):
             # IMMEDIATE, so "which are stored, then insert the rest" cannot race; and a plain
             # executemany is several times cheaper than an INSERT .. RETURNING of many rows.
             seen = set(self.session.execute(
-                sa.select(t.c.external_id).where(t.c.source == source, t.c.external_id.in_(ids))).scalars())
+                sa.select(t.c.external_id).where(t.c.source == source, self.one_of(t.c.external_id, ids))).scalars())
             fresh = [r for r in rows if r["external_id"] not in seen]
             self.insert_ignore(t, fresh)
             return {r["external_id"] for r in fresh}

@@ -42,7 +42,7 @@ class LeadsRepo(Repo):
         crm_ids = set(crm_ids)
         if not crm_ids:
             return {}
-        rows = self.session.exec(select(Lead.crm_id, Lead.id).where(col(Lead.crm_id).in_(crm_ids)))
+        rows = self.session.exec(select(Lead.crm_id, Lead.id).where(self.one_of(Lead.crm_id, crm_ids)))
         return {c: i for c, i in rows}
 
     def ensure(self, crm_ids: Iterable[str], *, at: datetime) -> dict[str, int]:
@@ -64,7 +64,7 @@ class LeadsRepo(Repo):
         if not crm_ids:
             return {}
         t = Lead.__table__
-        q = sa.select(t.c.crm_id, t.c.id, t.c.email).where(t.c.crm_id.in_(crm_ids))
+        q = sa.select(t.c.crm_id, t.c.id, t.c.email).where(self.one_of(t.c.crm_id, crm_ids))
         found = {c: (i, e.lower() if e else None) for c, i, e in self.session.execute(q)}
         missing = crm_ids - found.keys()
         if missing:
@@ -76,7 +76,7 @@ class LeadsRepo(Repo):
         crm_ids = set(crm_ids)
         if not crm_ids:
             return {}
-        return {l.crm_id: l for l in self.session.exec(select(Lead).where(col(Lead.crm_id).in_(crm_ids)))}
+        return {l.crm_id: l for l in self.session.exec(select(Lead).where(self.one_of(Lead.crm_id, crm_ids)))}
 
     def add(self, lead: Lead) -> Lead:
         self.session.add(lead)
@@ -98,14 +98,15 @@ class LeadsRepo(Repo):
             return {}
         self.session.flush()  # leads changed earlier in this unit of work are read as changed
         t = Lead.__table__
-        q = sa.select(t).where(t.c.crm_id.in_(crm_ids))
+        q = sa.select(t).where(self.one_of(t.c.crm_id, crm_ids))
         if self.dialect == "postgresql":
             q = q.with_for_update()
         return {r["crm_id"]: dict(r) for r in self.session.execute(q).mappings()}
 
-    def upsert_many(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+    def upsert_many(self, rows: list[dict[str, Any]], known: dict[str, int] | None = None) -> dict[str, int]:
         """INSERT .. ON CONFLICT (crm_id) DO UPDATE for whole lead rows (every row has the same
-        keys), in statements of 500. Returns the ids by CRM id.
+        keys), in statements of 500. Returns the ids by CRM id; ``known`` holds ids the caller
+        read in this unit of work (those leads are not looked up again).
 
         Lead objects already loaded in this unit of work are expired so they re-read the new values."""
         if not rows:
@@ -119,7 +120,8 @@ class LeadsRepo(Repo):
         for obj in list(self.session.identity_map.values()):
             if isinstance(obj, Lead) and obj.crm_id in crm_ids:
                 self.session.expire(obj)
-        return self.ids_by_crm_id(crm_ids)
+        known = {c: i for c, i in (known or {}).items() if c in crm_ids}
+        return {**known, **self.ids_by_crm_id(crm_ids - known.keys())}
 
     DUE_COLUMNS = ("id", "crm_id", "name", "company", "email", "title", "score", "tier", "owner_id",
                    "sla_started_at", "sla_due_at", "sla_window", "ladder_step", "next_alert_at", "snoozed_until",
@@ -176,6 +178,23 @@ class LeadsRepo(Repo):
             snoozed_until=sa.bindparam("_snoozed"))
         self.session.execute(stmt, [dict(_id=r["id"], _step=r["ladder_step"], _next=r["next_alert_at"],
                                          _snoozed=r["snoozed_until"]) for r in rows])
+
+    def mark_converted(self, lead_ids: Iterable[int], *, at: datetime) -> int:
+        """A won deal's leads are customers now: status ``converted``, no SLA due time and no
+        further ladder steps. One UPDATE; returns how many leads changed."""
+        ids = set(lead_ids)
+        if not ids:
+            return 0
+        self.session.flush()
+        t = Lead.__table__
+        res = self.session.execute(
+            sa.update(t).where(self.one_of(t.c.id, ids), t.c.status != "converted")
+            .values(status="converted", sla_due_at=None, next_alert_at=None, snoozed_until=None, updated_at=at)
+        )
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Lead) and obj.id in ids:
+                self.session.expire(obj)
+        return res.rowcount
 
     def claim(self, lead_id: int, *, person_id: int, email: str | None, at: datetime) -> bool:
         """Make an unowned lead this person's; False when someone else claimed it first."""

@@ -57,7 +57,7 @@ class OutboxRepo(Repo):
         if self.dialect == "sqlite" and rows:
             # One writer, holding the lock since BEGIN IMMEDIATE: "which are stored, then insert
             # the rest" cannot race, and a plain executemany beats INSERT .. RETURNING.
-            seen = set(self.session.execute(sa.select(t.c.key).where(t.c.key.in_([r["key"] for r in rows]))).scalars())
+            seen = set(self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, [r["key"] for r in rows]))).scalars())
             fresh = [r for r in rows if r["key"] not in seen]
             self.insert_ignore(t, fresh)
             return {r["key"] for r in fresh}
@@ -110,7 +110,7 @@ class OutboxRepo(Repo):
         if not ids:
             return []
         return self.session.exec(
-            select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)  # type: ignore[union-attr]
+            select(Outbox).where(self.one_of(Outbox.id, ids)).order_by(Outbox.id)  # type: ignore[union-attr]
             .execution_options(populate_existing=True)
         ).all()
 
@@ -199,7 +199,7 @@ class OutboxRepo(Repo):
         keys = list(set(keys))
         if not keys:
             return {}
-        return {r.key: r for r in self.session.exec(select(Outbox).where(Outbox.key.in_(keys)))}  # type: ignore[union-attr]
+        return {r.key: r for r in self.session.exec(select(Outbox).where(self.one_of(Outbox.key, keys)))}  # type: ignore[union-attr]
 
     def feed_cursor(self, ops: tuple[str, ...] = ("post", "update")) -> int:
         """The highest id at or below which every message (``ops``) is delivered or dead: a

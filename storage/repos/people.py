@@ -33,13 +33,13 @@ class PeopleRepo(Repo):
         ids = list(set(ids))
         if not ids:
             return {}
-        return {p.id: p for p in self.session.exec(select(Person).where(col(Person.id).in_(ids)))}
+        return {p.id: p for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids)))}
 
     def ids_by_email(self, emails: Iterable[str]) -> dict[str, int]:
         emails = {e.strip().lower() for e in emails if e}
         if not emails:
             return {}
-        rows = self.session.exec(select(Person.email, Person.id).where(col(Person.email).in_(emails)))
+        rows = self.session.exec(select(Person.email, Person.id).where(self.one_of(Person.email, emails)))
         return {e: i for e, i in rows}
 
     def add(self, person: Person) -> Person:

@@ -30,7 +30,7 @@ class ScheduleRepo(Repo):
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             rows = self.session.exec(
-                select(ScheduleItem).where(col(ScheduleItem.external_id).in_(chunk))
+                select(ScheduleItem).where(self.one_of(ScheduleItem.external_id, chunk))
                 .execution_options(populate_existing=True)
             )
             found.update({r.external_id: r for r in rows})  # type: ignore[misc]
@@ -75,6 +75,6 @@ class ScheduleRepo(Repo):
         if not ids:
             return 0
         t = ScheduleItem.__table__
-        res = self.session.execute(sa.delete(t).where(t.c.id.in_(ids)))
+        res = self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids)))
         self.session.expire_all()
         return res.rowcount or 0
