@@ -81,6 +81,9 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One pass at a time per dispatcher: a ``drain()`` beside the running loop waits for the
+        # loop's pass in progress, so when it returns what was due has been delivered and recorded.
+        self._pass = threading.Lock()
 
     # -- the loop --------------------------------------------------------------------------
     def start(self, poll: float = 0.5) -> None:
@@ -121,20 +124,22 @@ class Dispatcher:
     # -- one pass --------------------------------------------------------------------------
     def run_once(self) -> int:
         """Claim and deliver what is due now. Returns how many messages were handled."""
-        now = self.clock.now()
-        with self.uow_factory() as uow:
-            rows = uow.outbox.claim(worker=self.worker, now=now, lease=self.lease, limit=self.batch)
-            uow.commit()
-            if not rows:
-                return 0
-            people = {p.id: p for p in uow.people.all()}
-        for row in rows:
-            self._deliver(row, people)
-        self._refresh_gauge()
-        return len(rows)
+        with self._pass:
+            now = self.clock.now()
+            with self.uow_factory() as uow:
+                rows = uow.outbox.claim(worker=self.worker, now=now, lease=self.lease, limit=self.batch)
+                uow.commit()
+                if not rows:
+                    return 0
+                people = {p.id: p for p in uow.people.all()}
+            for row in rows:
+                self._deliver(row, people)
+            self._refresh_gauge()
+            return len(rows)
 
     def drain(self, max_passes: int = 100) -> int:
-        """Run passes until nothing is due (tests, ``jobs run``)."""
+        """Run passes until nothing is due (tests, ``jobs run``). With the loop running too, the
+        last pass waits for the loop's pass in progress: nothing claimed is left half-delivered."""
         total = 0
         for _ in range(max_passes):
             n = self.run_once()

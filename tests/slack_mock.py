@@ -457,6 +457,13 @@ class SlackMock:
         """The next ``times`` calls of ``method`` have their connection closed unanswered."""
         self._inject(method, ("drop", None), times)
 
+    def hold_next(self, method: str) -> tuple[threading.Event, threading.Event]:
+        """The next call of ``method`` waits before Slack does it: returns (``arrived``, set when
+        the call is in; ``release``, set it to let the call go on), a slow answer on demand."""
+        arrived, release = threading.Event(), threading.Event()
+        self._inject(method, ("hold", (arrived, release)), 1)
+        return arrived, release
+
     def _inject(self, method: str, failure: tuple[str, Any], times: int) -> None:
         with self._cond:
             self._failures[method].extend([failure] * times)
@@ -545,6 +552,11 @@ class SlackMock:
             if not queue:
                 return None
             kind, arg = queue.popleft()
+        if kind == "hold":
+            arrived, release = arg
+            arrived.set()
+            release.wait(30)
+            return None  # then answered as usual
         if kind == "fail":
             html = f"<html><body><h1>{arg} Server Error</h1></body></html>".encode()
             reply, status, error = (arg, {"Content-Type": "text/html"}, html), arg, "injected"

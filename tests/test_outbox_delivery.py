@@ -164,3 +164,23 @@ def test_the_running_dispatcher_delivers_pending_work_after_a_restart(make_conta
     slack.wait_for("chat.postMessage", 1)
     second.dispatcher.stop()
     assert [m["text"] for m in slack.messages("C_WINS")] == ["queued before the restart"]
+
+
+def test_drain_beside_the_running_loop_returns_only_once_the_loops_delivery_is_recorded(c, slack):
+    import threading
+
+    arrived, release = slack.hold_next("chat.postMessage")
+    enqueue(c, "slow:1", "Ana closed Acme")
+    c.dispatcher.start(poll=0.05)
+    try:
+        assert arrived.wait(10)  # the loop has claimed the message and Slack is answering slowly
+        drained = threading.Event()
+        threading.Thread(target=lambda: (c.dispatcher.drain(), drained.set()), daemon=True).start()
+        assert not drained.wait(0.3)  # drain waits for the loop's pass rather than reporting "done"
+        release.set()
+        assert drained.wait(10)
+        assert status(c, "slow:1").status == "sent"  # recorded by the time drain returned
+        assert [m["text"] for m in slack.messages("C_WINS")] == ["Ana closed Acme"]
+    finally:
+        release.set()
+        c.dispatcher.stop()

@@ -94,3 +94,29 @@ def test_a_lead_event_never_passes_a_won_deal_of_the_same_lead():
     # L2's update may go ahead of the deal; L1's may not (the deal converts L1), nor L2's after it.
     assert shape(runs_for_handling(events)) == [
         ("lead.upserted", ["l1", "l2"]), ("deal.closed_won", ["d1"]), ("lead.upserted", ["l3"])]
+
+
+def test_a_batch_upsert_stores_every_value_and_the_later_of_two_rows_for_one_key(c):
+    from storage.models import Lead
+
+    qualified = datetime(2026, 11, 20, 9, 30, 0, 654321, tzinfo=timezone.utc)
+    with c.uow_factory() as uow:
+        uow.campaigns.upsert_many([{"crm_id": "c1", "name": "First", "kind": "webinar"},
+                                   {"crm_id": "c1", "name": "It's \"second\" ✓", "kind": "event"}])
+        base = {col.name: None for col in Lead.__table__.columns if col.name != "id"}
+        rows = [{**base, "crm_id": f"L{i}", "name": f"Lead {i}", "status": "new", "sla_window": 0, "ladder_step": 0,
+                 "snooze_count": 0, "touch_count": 0, "bounce_count": 0, "attrs": {"n": i, "tags": ["a", None]},
+                 "qualified_at": qualified if i % 2 else None, "created_at": qualified, "updated_at": qualified}
+                for i in range(300)]
+        ids = uow.leads.upsert_many(rows)
+        again = uow.leads.upsert_many([{**rows[7], "name": "Renamed", "attrs": {}}], known={"L7": ids["L7"]})
+        uow.commit()
+    assert again == {"L7": ids["L7"]} and len(set(ids.values())) == 300
+    with c.uow_factory() as uow:
+        camp = uow.campaigns.by_crm_id("c1")
+        assert (camp.name, camp.kind) == ("It's \"second\" ✓", "event")
+        l3, l4, l7 = (uow.leads.by_crm_id(x) for x in ("L3", "L4", "L7"))
+        assert (l3.attrs, l3.qualified_at, l3.created_at, l3.score) == ({"n": 3, "tags": ["a", None]}, qualified,
+                                                                          qualified, None)
+        assert l4.qualified_at is None
+        assert (l7.name, l7.attrs) == ("Renamed", {})

@@ -127,22 +127,42 @@ class Repo:
             return []
         if self.dialect != "postgresql":
             return self.insert_ignore(table, rows, returning=returning)
+        return self._pg_recordset_insert(table, rows, "ON CONFLICT DO NOTHING", returning=returning)
+
+    def _pg_recordset_insert(self, table: sa.Table, rows: Sequence[dict], conflict: str,
+                             returning: Any | None = None) -> list:
+        """INSERT .. SELECT FROM jsonb_to_recordset(one JSON document of the rows) .. ``conflict``:
+        one statement, where an executemany is a statement per row."""
         dialect = self.session.get_bind().dialect
         quote = dialect.identifier_preparer.quote
         names = [quote(n) for n in rows[0]]
         shape = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect=dialect)}" for n in rows[0])
         sql = (f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
-               f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({shape}) "
-               f"ON CONFLICT DO NOTHING RETURNING {quote(returning.name)}")
+               f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({shape}) {conflict}")
+        if returning is not None:
+            sql += f" RETURNING {quote(returning.name)}"
         document = json.dumps(list(rows), default=_json_default)
-        return [r[0] for r in self.session.execute(sa.text(sql), {"rows": document})]
+        result = self.session.execute(sa.text(sql), {"rows": document})
+        return [r[0] for r in result] if returning is not None else []
 
     def upsert(self, table: sa.Table, rows: Sequence[dict], index: Iterable[str], update: Iterable[str]):
-        """INSERT .. ON CONFLICT (index) DO UPDATE SET the ``update`` columns, for many rows at once."""
+        """INSERT .. ON CONFLICT (index) DO UPDATE SET the ``update`` columns, for many rows at once
+        (every row has the same keys). Two rows with the same ``index`` values: the later wins."""
         if not rows:
             return
-        rows, index, update = list(rows), list(index), list(update)
+        index, update = list(index), list(update)
+        key = itemgetter(*index)
+        rows = list({key(r): r for r in rows}.values())  # one statement may not update a row twice
         if self.dialect == "sqlite" and self._sqlite_insert(table, rows, index=index, update=update) is not None:
+            return
+        if self.dialect == "postgresql" and update and not any(
+                c.default is not None and c.name not in rows[0] for c in table.columns):
+            # One statement for the batch (PostgreSQL's executemany is a statement per row:
+            # 500 lead rows took ~14 ms that way, ~5 ms this way).
+            quote = self.session.get_bind().dialect.identifier_preparer.quote
+            conflict = (f"ON CONFLICT ({', '.join(quote(c) for c in index)}) DO UPDATE SET "
+                        + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update))
+            self._pg_recordset_insert(table, rows, conflict)
             return
         self.session.execute(self._insert(table, index=index, update=update), rows)
 
