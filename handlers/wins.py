@@ -329,7 +329,7 @@ def _unmatched_owners(uow, rows: list[dict]) -> list[dict]:
     emails = {r["owner_email"].lower() for r in rows if r.get("owner_email") and not r.get("owner_id")}
     if not emails:
         return []
-    known = uow.kv.get(UNMATCHED_KEY, {"emails": []}) or {"emails": []}
+    known = uow.kv.get_for_update(UNMATCHED_KEY, {"emails": []})  # two requests at once: both kept
     new = sorted(emails - set(known.get("emails", [])))
     if not new:
         return []

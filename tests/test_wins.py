@@ -316,6 +316,37 @@ def test_an_owner_not_in_the_people_list_is_named_in_plain_text_and_listed_for_t
     assert "zoe@partner.example" in Message.from_json(notes[0].payload).text
 
 
+def test_two_requests_at_once_with_different_unmatched_owners_both_reach_the_list(c):
+    import threading
+
+    from handlers.wins import _unmatched_owners
+
+    first_in = threading.Event()
+    with c.uow_factory() as uow:  # the first request has read the list and is about to write it
+        first = _unmatched_owners(uow, [{"owner_email": "zoe@partner.example", "owner_id": None}])
+        first_in.set()
+        second: list = []
+        other = threading.Thread(target=lambda: second.extend(_second_request(c)))
+        other.start()
+        other.join(0.3)  # it waits for the first to finish rather than reading a list about to change
+        uow.commit()
+    other.join(10)
+    assert first and second  # each told the admins about its own new owner
+    with c.uow_factory() as uow:
+        assert uow.kv.get("wins:unmatched_owners") == {"emails": ["yan@partner.example", "zoe@partner.example"]}
+
+
+def _second_request(c) -> list:
+    from handlers.wins import _unmatched_owners
+
+    with c.uow_factory() as uow:
+        out = _unmatched_owners(uow, [{"owner_email": "yan@partner.example", "owner_id": None},
+                                      {"owner_email": "zoe@partner.example", "owner_id": None}])
+        uow.commit()
+    assert all("yan@partner.example" in str(m["payload"]) and "zoe@" not in str(m["payload"]) for m in out)
+    return out
+
+
 @pytest.mark.parametrize("currency", ["USD", "EUR", "JPY", "GBP", "CAD", "CHF", "INR", "KWD", "KRW"])
 def test_amounts_read_exactly_as_babel_formats_them(currency):
     from handlers.money import format_money
