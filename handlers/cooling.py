@@ -241,7 +241,7 @@ def _campaign_ids(uow, crm_ids: set[str]) -> dict[str, int]:
 def leads_touched(uow, deps: Deps, events: list[Event]) -> None:
     """``lead.touched``: a sales follow-up from the CRM; the clock restarts."""
     now, config = deps.now(), deps.config
-    leads = uow.leads.many_by_crm_id(e.data.lead_id for e in events)
+    leads = uow.leads.many_by_crm_id((e.data.lead_id for e in events), for_update=True)  # no lost update
     by_ids = uow.people.ids_by_email(e.data.by_email for e in events if e.data.by_email)
     owners = uow.people.many(lead.owner_id for lead in leads.values() if lead.owner_id)
     touches = []

@@ -603,3 +603,24 @@ def test_a_lead_update_after_its_deal_in_one_request_does_not_reopen_it(c):
     ingest(c, hot_lead(type="lead.upserted", score=10), won(), hot_lead(type="lead.upserted", score=99))
     got = lead(c)
     assert got.status == "converted" and got.score == 99 and sent(c) == []
+
+
+def test_two_follow_ups_from_the_crm_at_once_are_both_counted(c):
+    import threading
+
+    from handlers.cooling import leads_touched
+    from handlers.events import validate_events
+
+    ingest(c, hot_lead())
+    first, _ = validate_events([touched("L-1", at="2026-11-23T15:00:00Z")])
+    with c.uow_factory() as uow:  # one request has read the lead and is about to write it
+        leads_touched(uow, c.deps, first)
+        other = threading.Thread(target=lambda: ingest(c, touched("L-1", by="ben", at="2026-11-23T15:00:00Z")))
+        other.start()
+        other.join(0.3)  # the other request waits for this one instead of reading the lead as it was
+        uow.commit()
+    other.join(10)
+    got = lead(c)
+    assert got.touch_count == 2
+    with c.uow_factory() as uow:
+        assert len(uow.leads.touches(got.id)) == 2

@@ -72,11 +72,17 @@ class LeadsRepo(Repo):
                 found[c] = (i, None)
         return found
 
-    def many_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, Lead]:
+    def many_by_crm_id(self, crm_ids: Iterable[str], *, for_update: bool = False) -> dict[str, Lead]:
+        """Leads by CRM id; ``for_update`` locks them until the transaction ends on PostgreSQL
+        (re-read, so a lead loaded earlier in this unit of work is not stale), as a
+        read-modify-write that another request may do at the same time needs."""
         crm_ids = set(crm_ids)
         if not crm_ids:
             return {}
-        return {l.crm_id: l for l in self.session.exec(select(Lead).where(self.one_of(Lead.crm_id, crm_ids)))}
+        q = select(Lead).where(self.one_of(Lead.crm_id, crm_ids))
+        if for_update and self.dialect == "postgresql":
+            q = q.with_for_update().execution_options(populate_existing=True)
+        return {l.crm_id: l for l in self.session.exec(q)}
 
     def add(self, lead: Lead) -> Lead:
         self.session.add(lead)
