@@ -298,6 +298,18 @@ def _post_key(bounce: Bounce) -> str:
     return f"bounce:{bounce.id}:post"
 
 
+def requalified_in_crm(uow, deps: Deps, lead_ids: list[int]) -> int:
+    """The CRM handed bounced leads back to sales: close their open bounces and update each
+    marketing post in place ("back in sales", no buttons left to press). The caller commits."""
+    if not lead_ids:
+        return 0
+    still_open = uow.bounces.open_for_leads(lead_ids)
+    uow.bounces.mark_requalified(lead_ids=lead_ids, at=deps.now())  # the loaded bounces see it
+    for bounce in still_open:
+        _update_post(uow, deps, bounce, None, "requalified")
+    return len(still_open)
+
+
 def _post(deps: Deps, bounce: Bounce):
     state = views.PostState(acknowledged_by_id=bounce.acknowledged_by_id, sent_back_by_id=bounce.requalified_by_id,
                             requalified=bounce.requalified_at is not None)

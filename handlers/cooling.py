@@ -194,7 +194,10 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
     ids = uow.leads.upsert_many(list(rows.values()), known={c: r["id"] for c, r in current.items()})
     handed = list(dict.fromkeys(handed))
     back = [ids[c] for c in handed if c in current and current[c]["status"] == "nurture"]
-    uow.bounces.mark_requalified(lead_ids=back, at=now)  # the CRM sent a bounced lead back to sales
+    if back:  # the CRM sent bounced leads back to sales
+        from handlers.bounce import requalified_in_crm
+
+        requalified_in_crm(uow, deps, back)
     _enqueue_handoffs(uow, deps, [{**rows[c], "id": ids[c]} for c in handed], people=owners)
 
 

@@ -283,6 +283,29 @@ def test_send_back_to_sales_requalifies_the_lead_and_updates_the_post(c):
     assert "nothing to send back" in again.text
 
 
+def test_a_crm_requalification_updates_the_marketing_post_and_leaves_no_buttons(c):
+    from handlers.events import validate_events
+    from handlers.ingest import ingest_events
+
+    lead_id = seed_lead(c)
+    command(c, "ana", "bounce L-1 not_ready")
+    row, bounce_id = _posted(c)
+    c.deps.clock.advance(timedelta(days=30))
+    events, _ = validate_events([{"id": "crm-q-1", "type": "lead.qualified", "occurred_at": "2026-12-23T15:00:00Z",
+                                  "data": {"id": "L-1"}}])
+    ingest_events(c.registry, c.uow_factory, c.deps, events)
+    assert lead(c, lead_id).status == "qualified"
+    [b] = bounces(c, lead_id)
+    assert b.requalified_at == c.deps.now() and b.requalified_by_id is None
+    [update] = outbox(c, op="update")
+    assert update.target_key == row.key
+    msg = Message.from_json(update.payload)
+    assert "Back in sales (re-qualified in the CRM)" in post_text(msg)
+    assert not [blk for blk in msg.blocks if isinstance(blk, Actions)]
+    again = press(c, "kira", "bounce.send_back", bounce_id, MessageRef(outbox_key=row.key))
+    assert "nothing to send back" in again.text and len(outbox(c, op="update")) == 1  # no second update
+
+
 # --- back to the CRM --------------------------------------------------------------------------
 
 

@@ -58,6 +58,16 @@ class BouncesRepo(Repo):
         self.session.flush()
         return bounce
 
+    def open_for_leads(self, lead_ids: Iterable[int]) -> Sequence[Bounce]:
+        """The bounces of these leads not yet closed by a re-qualification, in one query."""
+        ids = list(set(lead_ids))
+        if not ids:
+            return []
+        return self.session.exec(
+            select(Bounce).where(self.one_of(Bounce.lead_id, ids), col(Bounce.requalified_at).is_(None))
+            .order_by(Bounce.id)
+        ).all()
+
     def mark_requalified(self, *, lead_ids: Iterable[int], at: datetime, by_person_id: int | None = None) -> int:
         """Close the open bounces of these leads (back in sales) in one statement; returns how many."""
         ids = list(set(lead_ids))
