@@ -134,6 +134,8 @@ class Deal(SQLModel, table=True):
             sqlite_where=sa.text("celebration = 'rollup'"),
             postgresql_where=sa.text("celebration = 'rollup'"),
         ),
+        # The month's won total (every wins post shows it) read from the index alone.
+        sa.Index("ix_deal_closed_totals", "closed_at", "currency", "amount_minor"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -148,7 +150,7 @@ class Deal(SQLModel, table=True):
     owner_email: Optional[str] = Field(default=None, max_length=320)
     lead_id: Optional[int] = Field(default=None, foreign_key="lead.id")
     contact_email: Optional[str] = Field(default=None, max_length=320)
-    closed_at: datetime = Field(index=True)
+    closed_at: datetime  # indexed by ix_deal_closed_totals
     source: str = Field(default="crm", max_length=40)  # crm | command
     announced_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
     celebrated_at: Optional[datetime] = None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 04:14:00.172693
+Create Date: 2026-11-23 05:45:02.992832
 """
 from typing import Sequence, Union
 
@@ -250,7 +250,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('crm_id')
     )
     with op.batch_alter_table('deal', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_deal_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index('ix_deal_closed_totals', ['closed_at', 'currency', 'amount_minor'], unique=False)
         batch_op.create_index(batch_op.f('ix_deal_name_key'), ['name_key'], unique=False)
         batch_op.create_index('ix_deal_rollup_pending', ['closed_at'], unique=False, sqlite_where=sa.text("celebration = 'rollup'"), postgresql_where=sa.text("celebration = 'rollup'"))
 
@@ -280,7 +280,7 @@ def downgrade() -> None:
     with op.batch_alter_table('deal', schema=None) as batch_op:
         batch_op.drop_index('ix_deal_rollup_pending', sqlite_where=sa.text("celebration = 'rollup'"), postgresql_where=sa.text("celebration = 'rollup'"))
         batch_op.drop_index(batch_op.f('ix_deal_name_key'))
-        batch_op.drop_index(batch_op.f('ix_deal_closed_at'))
+        batch_op.drop_index('ix_deal_closed_totals')
 
     op.drop_table('deal')
     with op.batch_alter_table('campaigntouch', schema=None) as batch_op:
