@@ -16,6 +16,8 @@ are not in the due index. A 10,000-lead table at 5% would hold only 500 qualifie
 small table holds the same 2,000 running ladders among its 10,000 rows: only the number (and
 spread) of the other rows differs.
 
+Also measured: what ``/smarketing leads`` (a rep's first page) and ``/smarketing sla`` read.
+
 A round is what one chunk of the ``cooling`` job does (``handlers.cooling.process_due`` with
 LIMIT 1,000): the indexed due-lead query, the ladder computation and message layouts, the
 outbox inserts (whose unique keys make each step fire once), the lead updates and the commit. Between rounds the state is put
@@ -190,6 +192,27 @@ def plan(engine) -> str:
     return " | ".join(str(r[-1]) for r in rows)
 
 
+def command_reads(engine, rounds: int) -> dict[str, float]:
+    """Median ms of what ``/smarketing leads`` and ``/smarketing sla`` read, for the rep with the
+    most qualified leads (the SLA month starting three weeks ago)."""
+    factory = uow_factory(engine)
+    with engine.connect() as conn:
+        owner = conn.execute(sa.text("SELECT owner_id FROM lead WHERE status = 'qualified' GROUP BY owner_id "
+                                     "ORDER BY count(*) DESC LIMIT 1")).scalar_one()
+    out: dict[str, list[float]] = {"leads page": [], "sla": []}
+    for r in range(rounds + 1):
+        with factory() as uow:
+            t0 = time.perf_counter()
+            uow.leads.qualified_for_owner(owner, limit=15)
+            t1 = time.perf_counter()
+            uow.leads.sla_counts(owner_id=owner, now=NOW, since=NOW - timedelta(days=21))
+            t2 = time.perf_counter()
+        if r:
+            out["leads page"].append((t1 - t0) * 1000)
+            out["sla"].append((t2 - t1) * 1000)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
 def bench(url: str, n: int, rounds: int, config) -> dict:
     engine = make_engine(url)
     reset_schema(engine)
@@ -212,7 +235,8 @@ def bench(url: str, n: int, rounds: int, config) -> dict:
         assert leads == ALERTS and fired == ALERTS, (leads, fired)
         restore(engine, state)
     steps = phases(engine, deps, rounds)
-    result = dict(db=engine.dialect.name, leads=n, qualified=qualified, due=due, load_s=loaded, steps=steps,
+    reads = command_reads(engine, rounds)
+    result = dict(reads=reads, db=engine.dialect.name, leads=n, qualified=qualified, due=due, load_s=loaded, steps=steps,
                   query_ms=query_ms(engine), round_ms=statistics.median(timings), best_ms=min(timings),
                   cpu_ms=statistics.median(cpus),
                   plan=plan(engine))
@@ -251,6 +275,10 @@ def main() -> int:
     print(f"{'step (median ms)':<24}" + "".join(f"{r['db'] + ' ' + format(r['leads'], ','):>22}" for r in results))
     for name in names:
         print(f"{name:<24}" + "".join(f"{r['steps'][name]:>22.1f}" for r in results))
+    print()
+    print(f"{'command reads (median ms)':<24}" + "".join(f"{r['db'] + ' ' + format(r['leads'], ','):>22}" for r in results))
+    for name in results[0]["reads"]:
+        print(f"{name:<24}" + "".join(f"{r['reads'][name]:>22.1f}" for r in results))
     print()
     for r in results:
         print(f"{r['db']} {r['leads']:,}: load {r['load_s']:.1f} s; plan: {r['plan']}")

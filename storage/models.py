@@ -63,6 +63,22 @@ class Lead(SQLModel, table=True):
             sqlite_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"),
             postgresql_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"),
         ),
+        # A rep's open leads, most urgent first (`/smarketing leads`, the `sla` scoreboard).
+        sa.Index(
+            "ix_lead_open",
+            "owner_id",
+            "sla_due_at",
+            "id",
+            sqlite_where=sa.text("status = 'qualified'"),
+            postgresql_where=sa.text("status = 'qualified'"),
+        ),
+        # Handoffs to sales since a date (the `sla` scoreboard's month).
+        sa.Index(
+            "ix_lead_handoffs",
+            "qualified_at",
+            sqlite_where=sa.text("qualified_at IS NOT NULL"),
+            postgresql_where=sa.text("qualified_at IS NOT NULL"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

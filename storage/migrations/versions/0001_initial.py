@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 05:45:02.992832
+Create Date: 2026-11-23 05:58:44.174723
 """
 from typing import Sequence, Union
 
@@ -180,6 +180,8 @@ def upgrade() -> None:
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.create_index('ix_lead_due', ['next_alert_at'], unique=False, sqlite_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"), postgresql_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"))
         batch_op.create_index(batch_op.f('ix_lead_email'), ['email'], unique=False)
+        batch_op.create_index('ix_lead_handoffs', ['qualified_at'], unique=False, sqlite_where=sa.text('qualified_at IS NOT NULL'), postgresql_where=sa.text('qualified_at IS NOT NULL'))
+        batch_op.create_index('ix_lead_open', ['owner_id', 'sla_due_at', 'id'], unique=False, sqlite_where=sa.text("status = 'qualified'"), postgresql_where=sa.text("status = 'qualified'"))
         batch_op.create_index(batch_op.f('ix_lead_owner_id'), ['owner_id'], unique=False)
 
     op.create_table('bounce',
@@ -296,6 +298,8 @@ def downgrade() -> None:
     op.drop_table('bounce')
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_owner_id'))
+        batch_op.drop_index('ix_lead_open', sqlite_where=sa.text("status = 'qualified'"), postgresql_where=sa.text("status = 'qualified'"))
+        batch_op.drop_index('ix_lead_handoffs', sqlite_where=sa.text('qualified_at IS NOT NULL'), postgresql_where=sa.text('qualified_at IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_lead_email'))
         batch_op.drop_index('ix_lead_due', sqlite_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"), postgresql_where=sa.text("status = 'qualified' AND next_alert_at IS NOT NULL"))
 
