@@ -97,10 +97,49 @@ class TeamConfig(Strict):
     _tz = field_validator("timezone")(lambda v: _check_tz(v))
 
 
+def _check_holidays(country: str | None, subdivision: str | None) -> None:
+    """The ``holidays`` library knows this country (and subdivision)."""
+    if country is None:
+        if subdivision is not None:
+            raise ValueError("subdivision needs a country")
+        return
+    import holidays
+
+    try:
+        holidays.country_holidays(country, years=())
+    except NotImplementedError:
+        raise ValueError(f"unknown holiday country {country!r}: use an ISO code the holidays library "
+                         "knows, e.g. US, GB, DE, FR") from None
+    try:
+        holidays.country_holidays(country, subdiv=subdivision, years=())
+    except (NotImplementedError, ValueError):
+        raise ValueError(f"{country} has no holiday subdivision {subdivision!r} (e.g. DE: BY, US: CA)") from None
+
+
+class HolidayRegion(Strict):
+    country: str
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self):
+        _check_holidays(self.country, self.subdivision)
+        return self
+
+
 class HolidayConfig(Strict):
     country: str | None = None  # ISO code for the ``holidays`` library: US, DE, GB, ...
     subdivision: str | None = None
-    dates: list[date] = Field(default_factory=list)
+    dates: list[date] = Field(default_factory=list)  # company days off, for everyone
+    # Public holidays by where a person works (their timezone), e.g. {"Europe/Paris": {country: FR}};
+    # anyone else follows ``country``.
+    by_timezone: dict[str, HolidayRegion] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self):
+        _check_holidays(self.country, self.subdivision)
+        for tz in self.by_timezone:
+            _check_tz(tz)
+        return self
 
 
 class BusinessHours(Strict):

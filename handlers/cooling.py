@@ -51,11 +51,14 @@ def _calendar(start, end, weekdays, country, subdiv, dates) -> BusinessCalendar:
     return BusinessCalendar(start, end, weekdays, country, subdiv, dates)
 
 
-def calendar(config) -> BusinessCalendar:
-    """The business calendar of the config (built once; it caches holidays per year)."""
-    bh = config.business_hours
-    return _calendar(bh.start, bh.end, bh.weekdays, bh.holidays.country, bh.holidays.subdivision,
-                     tuple(bh.holidays.dates))
+def calendar(config, tz: str | None = None) -> BusinessCalendar:
+    """The business calendar of someone working in timezone ``tz``: the config's hours and
+    company days off, and the public holidays of ``holidays.by_timezone[tz]`` when given, else
+    of ``holidays.country`` (built once each; it caches holidays per year)."""
+    bh, hol = config.business_hours, config.business_hours.holidays
+    region = hol.by_timezone.get(tz) if tz else None
+    country, subdivision = (region.country, region.subdivision) if region else (hol.country, hol.subdivision)
+    return _calendar(bh.start, bh.end, bh.weekdays, country, subdivision, tuple(hol.dates))
 
 
 def meets_definition(lead: dict, config) -> bool:
@@ -95,7 +98,7 @@ def timezone_of(person: Person | None, config) -> str:
 
 def new_window(lead: dict, *, start: datetime, tz: str, config) -> dict:
     """The SLA fields of a fresh window from ``start``: due time, first alert, ladder reset."""
-    cal, hours = calendar(config), sla_hours(lead.get("tier"), config)
+    cal, hours = calendar(config, tz), sla_hours(lead.get("tier"), config)
     return dict(
         sla_started_at=start,
         sla_due_at=cal.add_business_hours(start, hours, tz),
@@ -347,7 +350,7 @@ class _StepTimes:
 
     def __getitem__(self, step: int) -> datetime:
         if step not in self.known:
-            lead, ladder, cal = self.lead, self.config.sla.ladder, calendar(self.config)
+            lead, ladder, cal = self.lead, self.config.sla.ladder, calendar(self.config, self.tz)
             if step == 1:
                 hours = sla_hours(lead["tier"], self.config) * ladder.warn_at
                 self.known[1] = cal.add_business_hours(lead["sla_started_at"], hours, self.tz)
@@ -436,7 +439,8 @@ def snooze_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef 
     if lead.status != "qualified":
         raise Invalid(f"{views.LeadCard.of(lead).plain} is not waiting on sales any more ({lead.status}).")
     now, config = deps.now(), deps.config
-    tz, cal = timezone_of(owner, config), calendar(config)
+    tz = timezone_of(owner, config)
+    cal = calendar(config, tz)
     if length == "morning":
         until = cal.next_opening(now, tz)
     elif length == f"{config.sla.ladder.snooze_hours:g}h":
@@ -531,7 +535,7 @@ def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
 
 def _hours_left(config, now: datetime, due: datetime, tz: str) -> float:
     """Business hours until ``due``; negative once it has passed."""
-    cal = calendar(config)
+    cal = calendar(config, tz)
     return cal.business_hours_between(now, due, tz) if due > now else -cal.business_hours_between(due, now, tz)
 
 

@@ -181,6 +181,21 @@ def test_a_company_holiday_from_the_config_is_not_a_business_day(make_container)
     assert lead(c).sla_due_at == at_ny(2026, 11, 25, 9, 30)
 
 
+@pytest.mark.parametrize("mapped, due_day", [(True, 15), (False, 14)], ids=["French holidays", "US holidays"])
+def test_a_rep_follows_the_public_holidays_of_where_they_work(make_container, mapped, due_day):
+    from bot.config import HolidayRegion
+
+    config = load_config(None)  # holidays: US
+    config.business_hours.holidays.by_timezone = {"Europe/Paris": HolidayRegion(country="FR")} if mapped else {}
+    c = make_container(config=config, clock=OffsetClock())
+    qualified = datetime(2026, 7, 13, 16, 30, tzinfo=PARIS).astimezone(UTC)  # Monday; Tuesday is Bastille Day
+    with freeze_time(qualified):
+        ingest(c, hot_lead(owner="hugo", at=qualified), hot_lead("L-2", owner="ana", at=qualified))
+    assert lead(c).sla_due_at == datetime(2026, 7, due_day, 9, 30, tzinfo=PARIS).astimezone(UTC)
+    # A New York rep keeps the US calendar: 10:30 Monday in New York, due 11:30 the same day.
+    assert lead(c, "L-2").sla_due_at == at_ny(2026, 7, 13, 11, 30)
+
+
 @pytest.mark.parametrize("owner, tz, friday, monday_utc", [
     ("ana", NY, date(2026, 3, 6), datetime(2026, 3, 9, 15, 0, tzinfo=UTC)),  # EST -> EDT on 8 March
     ("ana", NY, date(2026, 10, 30), datetime(2026, 11, 2, 16, 0, tzinfo=UTC)),  # EDT -> EST on 1 November
