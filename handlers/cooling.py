@@ -46,7 +46,7 @@ LEAD_FIELDS = ("email", "name", "company", "title", "score")
 # --- the shared definition and the clock ------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)  # one per holiday region in use
 def _calendar(start, end, weekdays, country, subdiv, dates) -> BusinessCalendar:
     return BusinessCalendar(start, end, weekdays, country, subdiv, dates)
 
