@@ -32,7 +32,7 @@ import sqlalchemy as sa  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.scheduler import run_job  # noqa: E402
 from handlers.ports import FixedClock  # noqa: E402
-from storage.db import make_engine, migrate  # noqa: E402
+from storage.db import make_engine, recreate  # noqa: E402
 from storage.models import Bounce, Campaign, Lead  # noqa: E402
 from tests import slack_requests as sr  # noqa: E402
 from tests.conftest import (  # noqa: E402
@@ -55,11 +55,7 @@ def main() -> None:
 
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    migrate(engine)
+    recreate(engine)
     _clean(engine)
     engine.dispose()
 

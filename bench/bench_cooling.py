@@ -44,7 +44,7 @@ from bot.config import load_config  # noqa: E402
 from handlers.cooling import STEPS, _StepTimes, calendar, plan_alerts, process_due, sla_hours, timezone_of  # noqa: E402
 from handlers.core import sync_people  # noqa: E402
 from handlers.ports import Deps, FixedClock  # noqa: E402
-from storage.db import make_engine, migrate, uow_factory  # noqa: E402
+from storage.db import make_engine, recreate, uow_factory  # noqa: E402
 from storage.models import Lead, Outbox  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 in New York
@@ -53,14 +53,6 @@ ON_LADDER = 2_000  # qualified leads whose ladders are running (the newest)
 RECENT_ROWS = 40_000  # ... placed among the newest rows (5% of them at 1M; 20% of a 10k table)
 BATCH = 10_000
 TIERS = ("hot", "warm", "other")
-
-
-def reset_schema(engine) -> None:
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    migrate(engine)
 
 
 def ladder_row(rng: random.Random, owner, config) -> dict:
@@ -215,7 +207,7 @@ def command_reads(engine, rounds: int) -> dict[str, float]:
 
 def bench(url: str, n: int, rounds: int, config) -> dict:
     engine = make_engine(url)
-    reset_schema(engine)
+    recreate(engine)
     started = time.perf_counter()
     qualified, due = load(engine, n, config)
     loaded = time.perf_counter() - started

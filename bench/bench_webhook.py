@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.signing import HEADER, sign  # noqa: E402
-from storage.db import make_engine, migrate  # noqa: E402
+from storage.db import make_engine, recreate  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 SALES = ["ana", "ben", "chloe", "diego", "erin", "farid", "grace", "hugo", "ivy"]
@@ -225,11 +225,7 @@ def fresh(url: str):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
     engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    migrate(engine)
+    recreate(engine)
     from bot.config import load_config
     from handlers.core import sync_people
     from storage.db import uow_factory

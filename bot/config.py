@@ -110,6 +110,8 @@ def _check_holidays(country: str | None, subdivision: str | None) -> None:
     except NotImplementedError:
         raise ValueError(f"unknown holiday country {country!r}: use an ISO code the holidays library "
                          "knows, e.g. US, GB, DE, FR") from None
+    if subdivision is None:
+        return
     try:
         holidays.country_holidays(country, subdiv=subdivision, years=())
     except (NotImplementedError, ValueError):

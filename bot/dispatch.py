@@ -134,7 +134,6 @@ class Dispatcher:
                 people = {p.id: p for p in uow.people.all()}
             for row in rows:
                 self._deliver(row, people)
-            self._refresh_gauge()
             return len(rows)
 
     def drain(self, max_passes: int = 100) -> int:
@@ -234,21 +233,14 @@ class Dispatcher:
         if self.metrics:
             self.metrics.deliveries.labels(platform or "unknown", "dead").inc()
 
-    def _refresh_gauge(self) -> None:
-        if not self.metrics:
-            return
-        with self.uow_factory() as uow:
-            counts = uow.outbox.counts()
-        for status in ("pending", "sending", "sent", "dead"):
-            self.metrics.outbox_depth.labels(status).set(counts.get(status, 0))
-
 
 def wait_until_delivered(uow_factory: UowFactory, keys: list[str], timeout: float = 10.0) -> bool:
     """Block until the given outbox keys are sent or dead (operators' CLI; tests)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with uow_factory() as uow:
-            rows = [uow.outbox.by_key(k) for k in keys]
+            found = uow.outbox.many_by_key(keys)
+        rows = [found.get(k) for k in keys]
         if all(r is not None and r.status in ("sent", "dead") for r in rows):
             return True
         time.sleep(0.05)

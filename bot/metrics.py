@@ -19,5 +19,10 @@ class Metrics:
         self.jobs = Counter("smarketing_job_runs", "Scheduled job runs", ["job", "outcome"], registry=r)
         self.errors = Counter("smarketing_errors", "Unexpected errors", ["where"], registry=r)
 
+    def set_outbox_depth(self, counts: dict[str, int]) -> None:
+        """The outbox gauge from counts by status (a status with no messages reads 0)."""
+        for status in ("pending", "sending", "sent", "dead", *counts):
+            self.outbox_depth.labels(status).set(counts.get(status, 0))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

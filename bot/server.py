@@ -80,8 +80,7 @@ def create_api(container) -> FastAPI:
             with c.uow_factory() as uow:
                 return uow.outbox.counts()
 
-        for status, n in (await run_in_threadpool(counts)).items():
-            c.metrics.outbox_depth.labels(status).set(n)
+        c.metrics.set_outbox_depth(await run_in_threadpool(counts))  # read when scraped, not per delivery
         return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @api.post("/webhooks/crm")

@@ -128,7 +128,8 @@ def qualify_lead(uow, deps: Deps, lead: Lead, *, at: datetime, by_person_id: int
         setattr(lead, k, v)
     lead.updated_at = deps.now()
     uow.leads.add(lead)
-    _enqueue_handoffs(uow, deps, [lead.model_dump()], requalified_by=by_person_id, note=note)
+    _enqueue_handoffs(uow, deps, [lead.model_dump()], requalified_by=by_person_id, note=note,
+                      people={owner.id: owner} if owner else {})
 
 
 def stop_sla(lead: Lead) -> None:
@@ -179,7 +180,7 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
     current = uow.leads.states_by_crm_id(e.data.id for e in events)
     owner_ids = uow.people.ids_by_email(e.data.owner_email for e in events if e.data.owner_email)
     owners = uow.people.many({*owner_ids.values(), *(r["owner_id"] for r in current.values() if r["owner_id"])})
-    campaign_ids = _campaign_ids(uow, {e.data.source_campaign_id for e in events if e.data.source_campaign_id})
+    campaign_ids = uow.campaigns.ensure(e.data.source_campaign_id for e in events if e.data.source_campaign_id)
     rows: dict[str, dict] = {}
     handed: list[str] = []
     for e in events:  # in order: a later event for the same lead sees the earlier one's result
@@ -232,16 +233,6 @@ def _new_row(crm_id: str, now: datetime) -> dict:
 
 _NEW_ROW = {**{c.name: None for c in Lead.__table__.columns if c.name != "id"},
             **dict(status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0)}
-
-
-def _campaign_ids(uow, crm_ids: set[str]) -> dict[str, int]:
-    """Campaign ids by CRM id; an unknown campaign gets a placeholder (as ``handlers.crm`` does)."""
-    found = uow.campaigns.ids_by_crm_id(crm_ids)
-    missing = [{"crm_id": c, "name": c, "kind": "other"} for c in crm_ids - found.keys()]
-    if missing:
-        uow.campaigns.upsert_many(missing)
-        found.update(uow.campaigns.ids_by_crm_id(m["crm_id"] for m in missing))
-    return found
 
 
 def leads_touched(uow, deps: Deps, events: list[Event]) -> None:

@@ -20,11 +20,7 @@ def campaigns_upserted(uow, deps: Deps, events: list[Event]) -> None:
 def campaign_touches(uow, deps: Deps, events: list[Event]) -> None:
     """Record touches; a touch naming a campaign or lead we have not seen creates a placeholder,
     so attribution is never lost to events arriving out of order."""
-    camp_ids = uow.campaigns.ids_by_crm_id(e.data.campaign_id for e in events)
-    missing = [{"crm_id": c, "name": c, "kind": "other"} for c in {e.data.campaign_id for e in events} - camp_ids.keys()]
-    if missing:
-        uow.campaigns.upsert_many(missing)
-        camp_ids.update(uow.campaigns.ids_by_crm_id(m["crm_id"] for m in missing))
+    camp_ids = uow.campaigns.ensure({e.data.campaign_id for e in events})
     lead_ids = uow.leads.ensure((e.data.lead_id for e in events if e.data.lead_id), at=deps.now())
     rows = [
         dict(

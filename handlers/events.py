@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+
+from handlers.money import is_currency
 
 SCHEDULE_KINDS = (
     "campaign_launch",
@@ -32,13 +33,6 @@ Email = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$
 
 class Data(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
-
-
-@lru_cache(maxsize=1024)
-def _is_currency(code: str) -> bool:
-    from handlers.money import is_currency
-
-    return is_currency(code)  # Babel's check reads its locale data each time: ~0.25 ms
 
 
 def _aware(v: datetime | None) -> datetime | None:
@@ -111,7 +105,7 @@ class DealData(Data):
     @classmethod
     def _known_currency(cls, v: str) -> str:
         v = v.upper()
-        if not _is_currency(v):
+        if not is_currency(v):
             raise ValueError(f"unknown currency code {v!r} (use ISO 4217, e.g. USD, EUR)")
         return v
 
@@ -241,10 +235,6 @@ MAY_PASS: dict[str, frozenset[str]] = {
 _LEAD_TYPES = frozenset({"lead.upserted", "lead.qualified"})
 
 
-def _deal_leads(type_: str, run: list[Event]) -> set[str]:
-    return {e.data.lead_id for e in run if e.data.lead_id} if type_ == "deal.closed_won" else set()
-
-
 def runs_for_handling(events: list[Event]) -> list[tuple[str, list[Event]]]:
     """Runs of one type each, as few as ``MAY_PASS`` allows: an event joins the latest run of its
     type when every run after that one is of a type it may be handled ahead of. Events of one
@@ -275,7 +265,7 @@ def runs_for_handling(events: list[Event]) -> list[tuple[str, list[Event]]]:
         for i in range(len(runs) - 1):
             (a, ra), (b, rb) = runs[i], runs[i + 1]
             if _PHASE.get(b, 9) < _PHASE.get(a, 9) and a in MAY_PASS.get(b, frozenset()) and not (
-                    b in _LEAD_TYPES and {e.data.id for e in rb} & _deal_leads(a, ra)):
+                    b in _LEAD_TYPES and not deal_leads.get(id(ra), set()).isdisjoint(e.data.id for e in rb)):
                 runs[i], runs[i + 1] = runs[i + 1], runs[i]
                 moved = True
     merged: list[tuple[str, list[Event]]] = []
@@ -289,15 +279,3 @@ def runs_for_handling(events: list[Event]) -> list[tuple[str, list[Event]]]:
 
 _PHASE = {"campaign.upserted": 0, "lead.upserted": 1, "lead.qualified": 1, "campaign.touch": 2,
           "lead.touched": 3, "deal.closed_won": 4, "schedule.upserted": 5}
-
-
-def runs_by_type(events: list[Event]) -> list[tuple[str, list[Event]]]:
-    """Split events into consecutive runs of one type, keeping their order (a batch may create
-    a campaign, then leads that name it, then touches of both)."""
-    runs: list[tuple[str, list[Event]]] = []
-    for e in events:
-        if runs and runs[-1][0] == e.type:
-            runs[-1][1].append(e)
-        else:
-            runs.append((e.type, [e]))
-    return runs

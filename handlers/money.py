@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale
 from babel.numbers import format_currency, get_currency_precision, is_currency as _babel_is_currency
@@ -10,8 +11,10 @@ from babel.numbers import format_currency, get_currency_precision, is_currency a
 LOCALE = "en_US"
 
 
+@lru_cache(maxsize=1024)
 def is_currency(code: str) -> bool:
-    """True for a current ISO 4217 code that CLDR knows (USD, EUR, JPY, ...)."""
+    """True for a current ISO 4217 code that CLDR knows (USD, EUR, JPY, ...). Cached: Babel
+    reads its locale data on each check (~0.25 ms), and a webhook batch checks every deal."""
     return bool(code) and len(code) == 3 and code.isalpha() and code.isupper() and _babel_is_currency(code, LOCALE)
 
 

@@ -74,6 +74,17 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def recreate(engine: Engine) -> None:
+    """An empty database at the newest revision, for tests and benchmarks: on PostgreSQL the
+    ``public`` schema is dropped and created again (everything in it is lost); a SQLite caller
+    starts from a new file. Never point it at a database you care about."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    migrate(engine)
+
+
 def ping(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:

@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 
 from bot.settings import Settings
 from handlers.ports import FixedClock
-from storage.db import make_engine, migrate
+from storage.db import make_engine, migrate, recreate
 from tests.slack_mock import SlackMock
 
 SIGNING_SECRET = "test-signing-secret"
@@ -48,11 +48,7 @@ def database_url(tmp_path_factory) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         engine = make_engine(url)
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-                conn.execute(sa.text("CREATE SCHEMA public"))
-        migrate(engine)
+        recreate(engine)
         engine.dispose()
         return url
     path = tmp_path_factory.mktemp("db") / "test.db"

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.logs import new_id, request_id
+from bot.server import TooLarge, read_limited
 from bot.teams.cards import CANCEL_VERB, META, markdown, parse_submission, render_form, render_message, summary_text
 from bot.teams.deliver import TeamsDeliverer, card_activity, make_api, teams_resolver
 from handlers.commands import run_action, run_command, run_form
@@ -133,11 +134,9 @@ class TeamsAdapter:
 
         @api.post("/api/messages")
         async def teams_messages(request: Request):
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > MAX_BODY:
-                return PlainTextResponse("activity too large", status_code=413)
-            raw = await request.body()
-            if len(raw) > MAX_BODY:
+            try:
+                raw = await read_limited(request, MAX_BODY)  # refused as soon as it passes the limit
+            except TooLarge:
                 return PlainTextResponse("activity too large", status_code=413)
             try:
                 body = json.loads(raw)

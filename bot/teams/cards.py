@@ -436,8 +436,3 @@ def parse_submission(data: dict[str, Any], tz: str | None = None) -> tuple[dict[
         text = value if isinstance(value, str) else (None if value is None else str(value))
         values[name] = text if text not in (None, "") else None
     return meta, values
-
-
-def attachment(card: dict) -> dict:
-    """An activity attachment holding the card."""
-    return {"contentType": CARD_TYPE, "content": card}

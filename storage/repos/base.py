@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from operator import itemgetter
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,6 +38,23 @@ class Repo:
         else:
             rows = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(None, json.dumps(values))))
         return expr.in_(rows)
+
+    def _expire_loaded(self, model: type, where: Callable[[Any], bool] = lambda obj: True) -> None:
+        """Objects of ``model`` loaded in this unit of work (those ``where`` accepts) read their
+        values again: for writes that went past the ORM (bulk UPDATE, upsert, executemany)."""
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, model) and where(obj):
+                self.session.expire(obj)
+
+    def ids_by(self, key: Any, values: Iterable[Any]) -> dict[Any, int]:
+        """``{value: id}`` of the rows of ``key``'s table whose ``key`` is one of ``values``, in one
+        query (absent values are left out)."""
+        values = set(values)
+        if not values:
+            return {}
+        expr = getattr(key, "expression", key)
+        id_col = expr.table.c.id
+        return {v: i for v, i in self.session.execute(sa.select(expr, id_col).where(self.one_of(expr, values)))}
 
     def _insert(self, table: sa.Table, *, index: Iterable[str] | None = None, update: Iterable[str] = (),
                 returning: Any | None = None):
@@ -117,7 +134,7 @@ class Repo:
             params.append(tuple(values))
         return self.session.connection().exec_driver_sql(sql, params).rowcount
 
-    def insert_ignore_bulk(self, table: sa.Table, rows: Sequence[dict], returning: Any) -> list:
+    def insert_ignore_bulk(self, table: sa.Table, rows: Sequence[dict], returning: Any | None = None) -> list:
         """``insert_ignore`` for hundreds of rows at a time (every row has the same keys).
 
         On PostgreSQL the rows travel as one JSON document expanded by ``jsonb_to_recordset``:
@@ -128,6 +145,24 @@ class Repo:
         if self.dialect != "postgresql":
             return self.insert_ignore(table, rows, returning=returning)
         return self._pg_recordset_insert(table, rows, "ON CONFLICT DO NOTHING", returning=returning)
+
+    def insert_unseen(self, table: sa.Table, rows: Sequence[dict], key: str, where: Sequence[Any] = ()) -> set:
+        """Insert the rows whose ``key`` (a unique column, alone or with the ``where`` conditions)
+        is not stored yet; returns the keys inserted. SQLite has one writer, holding the lock
+        since the unit of work's BEGIN IMMEDIATE, so "which are stored, then insert the rest"
+        cannot race there, and a plain executemany is several times cheaper than INSERT ..
+        RETURNING; elsewhere ON CONFLICT DO NOTHING RETURNING keeps each key once."""
+        rows = list(rows)
+        if not rows:
+            return set()
+        column = table.c[key]
+        if self.dialect != "sqlite":
+            return set(self.insert_ignore_bulk(table, rows, returning=column))
+        stored = set(self.session.execute(
+            sa.select(column).where(*where, self.one_of(column, [r[key] for r in rows]))).scalars())
+        fresh = [r for r in rows if r[key] not in stored]
+        self.insert_ignore(table, fresh)
+        return {r[key] for r in fresh}
 
     def _pg_recordset_insert(self, table: sa.Table, rows: Sequence[dict], conflict: str,
                              returning: Any | None = None) -> list:

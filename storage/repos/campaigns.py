@@ -18,11 +18,19 @@ class CampaignsRepo(Repo):
         return self.session.exec(select(Campaign).where(Campaign.crm_id == crm_id)).first()
 
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
+        return self.ids_by(Campaign.crm_id, crm_ids)
+
+    def ensure(self, crm_ids: Iterable[str]) -> dict[str, int]:
+        """The ids of these campaigns by CRM id, creating a placeholder (named by its CRM id,
+        kind ``other``) for any not seen yet, so a touch or a lead naming a campaign before the
+        campaign itself arrives keeps its link; ``campaign.upserted`` fills it in."""
         crm_ids = set(crm_ids)
-        if not crm_ids:
-            return {}
-        rows = self.session.exec(select(Campaign.crm_id, Campaign.id).where(self.one_of(Campaign.crm_id, crm_ids)))
-        return {c: i for c, i in rows}
+        found = self.ids_by_crm_id(crm_ids)
+        missing = [{"crm_id": c, "name": c, "kind": "other"} for c in sorted(crm_ids - found.keys())]
+        if missing:
+            self.upsert_many(missing)
+            found.update(self.ids_by_crm_id(m["crm_id"] for m in missing))
+        return found
 
     def many(self, ids: Iterable[int]) -> dict[int, Campaign]:
         ids = list(set(ids))
@@ -50,11 +58,8 @@ class CampaignsRepo(Repo):
 
     def add_touches(self, rows: list[dict]) -> None:
         """Insert touches in one statement; a touch id seen before is ignored."""
-        t = CampaignTouch.__table__
-        if self.dialect == "postgresql":
-            self.insert_ignore_bulk(t, rows, returning=t.c.id)  # one JSON parameter: fastest there
-        else:
-            self.insert_ignore(t, rows)  # a plain executemany: fastest on SQLite
+        # One JSON parameter on PostgreSQL, a plain executemany on SQLite: the fastest on each.
+        self.insert_ignore_bulk(CampaignTouch.__table__, rows)
 
     def touches_for(self, *, lead_ids: Iterable[int], emails: Iterable[str], until: datetime) -> list:
         """Touches (rows with ``id``, ``campaign_id``, ``lead_id``, ``contact_email``,

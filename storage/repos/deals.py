@@ -22,13 +22,6 @@ class DealsRepo(Repo):
         self.session.flush()
         return deal
 
-    def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
-        crm_ids = set(crm_ids)
-        if not crm_ids:
-            return {}
-        rows = self.session.exec(select(Deal.crm_id, Deal.id).where(self.one_of(Deal.crm_id, crm_ids)))
-        return {c: i for c, i in rows}
-
     def seen(self, *, crm_ids: Iterable[str], name_keys: Iterable[str],
              announced_since: datetime) -> tuple[set[str], dict[str, Any]]:
         """In one query: which of these CRM ids are stored, and for each name key the newest deal
@@ -54,8 +47,7 @@ class DealsRepo(Repo):
         """Insert deals (every row has the same keys) in one statement, skipping any whose
         ``crm_id`` is already stored (a concurrent request may have won the race). Returns the
         CRM ids of the rows inserted."""
-        t = Deal.__table__
-        return set(self.insert_ignore_bulk(t, list(rows), returning=t.c.crm_id))
+        return self.insert_unseen(Deal.__table__, rows, "crm_id")
 
     def recent_by_name_key(self, name_keys: Iterable[str], *, since: datetime,
                            source: str | None = None) -> dict[str, Deal]:
@@ -81,9 +73,7 @@ class DealsRepo(Repo):
         cols = [k for k in updates[0] if k != "_id"]
         stmt = sa.update(t).where(t.c.id == sa.bindparam("_id")).values({c: sa.bindparam(c) for c in cols})
         self.session.connection().execute(stmt, list(updates))
-        for d in list(self.session.identity_map.values()):
-            if isinstance(d, Deal):
-                self.session.expire(d)
+        self._expire_loaded(Deal)
 
     def totals(self, *, start: datetime, end: datetime) -> dict[str, int]:
         """Won amounts (minor units) by currency for deals closed in [start, end)."""

@@ -39,11 +39,7 @@ class LeadsRepo(Repo):
         ).all()
 
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
-        crm_ids = set(crm_ids)
-        if not crm_ids:
-            return {}
-        rows = self.session.exec(select(Lead.crm_id, Lead.id).where(self.one_of(Lead.crm_id, crm_ids)))
-        return {c: i for c, i in rows}
+        return self.ids_by(Lead.crm_id, crm_ids)
 
     def ensure(self, crm_ids: Iterable[str], *, at: datetime) -> dict[str, int]:
         """The ids of these leads by CRM id, creating a bare placeholder (status ``new``) for
@@ -51,11 +47,14 @@ class LeadsRepo(Repo):
         Two queries at most, whatever the number of leads; ``lead.upserted`` fills them in."""
         crm_ids = set(crm_ids)
         found = self.ids_by_crm_id(crm_ids)
-        missing = crm_ids - found.keys()
-        if missing:
-            self.insert_ignore(Lead.__table__, [dict(crm_id=c, created_at=at, updated_at=at) for c in sorted(missing)])
-            found.update(self.ids_by_crm_id(missing))
-        return found
+        return {**found, **self._add_placeholders(crm_ids - found.keys(), at=at)}
+
+    def _add_placeholders(self, crm_ids: set[str], *, at: datetime) -> dict[str, int]:
+        """Bare leads (status ``new``) for CRM ids not stored; their ids by CRM id."""
+        if not crm_ids:
+            return {}
+        self.insert_ignore(Lead.__table__, [dict(crm_id=c, created_at=at, updated_at=at) for c in sorted(crm_ids)])
+        return self.ids_by_crm_id(crm_ids)
 
     def ensure_with_emails(self, crm_ids: Iterable[str], *, at: datetime) -> dict[str, tuple[int, str | None]]:
         """``ensure`` and each lead's (lower-cased) email too: (id, email) by CRM id, in one query
@@ -66,10 +65,8 @@ class LeadsRepo(Repo):
         t = Lead.__table__
         q = sa.select(t.c.crm_id, t.c.id, t.c.email).where(self.one_of(t.c.crm_id, crm_ids))
         found = {c: (i, e.lower() if e else None) for c, i, e in self.session.execute(q)}
-        missing = crm_ids - found.keys()
-        if missing:
-            for c, i in self.ensure(missing, at=at).items():
-                found[c] = (i, None)
+        for c, i in self._add_placeholders(crm_ids - found.keys(), at=at).items():
+            found[c] = (i, None)
         return found
 
     def many_by_crm_id(self, crm_ids: Iterable[str], *, for_update: bool = False) -> dict[str, Lead]:
@@ -123,9 +120,7 @@ class LeadsRepo(Repo):
         for i in range(0, len(rows), 500):
             self.upsert(Lead.__table__, rows[i : i + 500], ["crm_id"], update)
         crm_ids = {r["crm_id"] for r in rows}
-        for obj in list(self.session.identity_map.values()):
-            if isinstance(obj, Lead) and obj.crm_id in crm_ids:
-                self.session.expire(obj)
+        self._expire_loaded(Lead, lambda lead: lead.crm_id in crm_ids)
         known = {c: i for c, i in (known or {}).items() if c in crm_ids}
         return {**known, **self.ids_by_crm_id(crm_ids - known.keys())}
 
@@ -197,9 +192,7 @@ class LeadsRepo(Repo):
             sa.update(t).where(self.one_of(t.c.id, ids), t.c.status != "converted")
             .values(status="converted", sla_due_at=None, next_alert_at=None, snoozed_until=None, updated_at=at)
         )
-        for obj in list(self.session.identity_map.values()):
-            if isinstance(obj, Lead) and obj.id in ids:
-                self.session.expire(obj)
+        self._expire_loaded(Lead, lambda lead: lead.id in ids)
         return res.rowcount
 
     def claim(self, lead_id: int, *, person_id: int, email: str | None, at: datetime) -> bool:

@@ -54,15 +54,8 @@ class OutboxRepo(Repo):
         rows = [dict(key=m["key"], op="post", destination=m["destination"], target_key=None,
                      payload=m["payload"], status="pending", attempts=0, next_attempt_at=at, created_at=at)
                 for m in messages]
-        if self.dialect == "sqlite" and rows:
-            # One writer, holding the lock since BEGIN IMMEDIATE: "which are stored, then insert
-            # the rest" cannot race, and a plain executemany beats INSERT .. RETURNING.
-            seen = set(self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, [r["key"] for r in rows]))).scalars())
-            fresh = [r for r in rows if r["key"] not in seen]
-            self.insert_ignore(t, fresh)
-            return {r["key"] for r in fresh}
-        if not rows:
-            return set()
+        if self.dialect == "sqlite" or not rows:
+            return self.insert_unseen(t, rows, "key")
         # PostgreSQL: the posts travel as one JSON document of what differs between them (key,
         # destination, payload), expanded by jsonb_to_recordset; the columns every post shares
         # are parameters. Half the document ``insert_ignore_bulk`` would send (~10 ms less per

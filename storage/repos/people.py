@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from storage.models import Person
 from storage.repos.base import Repo
@@ -36,11 +36,7 @@ class PeopleRepo(Repo):
         return {p.id: p for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids)))}
 
     def ids_by_email(self, emails: Iterable[str]) -> dict[str, int]:
-        emails = {e.strip().lower() for e in emails if e}
-        if not emails:
-            return {}
-        rows = self.session.exec(select(Person.email, Person.id).where(self.one_of(Person.email, emails)))
-        return {e: i for e, i in rows}
+        return self.ids_by(Person.email, {e.strip().lower() for e in emails if e})
 
     def add(self, person: Person) -> Person:
         self.session.add(person)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import select
 
 from storage.models import ScheduleItem
 from storage.repos.base import Repo
@@ -24,17 +24,14 @@ class ScheduleRepo(Repo):
         return self.session.exec(select(ScheduleItem).where(ScheduleItem.external_id == external_id)).first()
 
     def by_external_ids(self, external_ids: Iterable[str]) -> dict[str, ScheduleItem]:
-        """Items by external id, in one query per 500 ids."""
-        ids = sorted(set(external_ids))
-        found: dict[str, ScheduleItem] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            rows = self.session.exec(
-                select(ScheduleItem).where(self.one_of(ScheduleItem.external_id, chunk))
-                .execution_options(populate_existing=True)
-            )
-            found.update({r.external_id: r for r in rows})  # type: ignore[misc]
-        return found
+        """Items by external id, in one query (the ids travel as one parameter)."""
+        ids = set(external_ids)
+        if not ids:
+            return {}
+        rows = self.session.exec(
+            select(ScheduleItem).where(self.one_of(ScheduleItem.external_id, ids)).execution_options(populate_existing=True)
+        )
+        return {r.external_id: r for r in rows}  # type: ignore[misc]
 
     def overlapping(self, start: datetime, end: datetime, *, team: str | None = None,
                     source: str | None = None) -> Sequence[ScheduleItem]:
