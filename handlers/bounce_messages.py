@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 from handlers.messages import (
-    MENTION_RE,
     Actions,
     Button,
     Context,
@@ -24,6 +23,7 @@ from handlers.messages import (
     Message,
     Option,
     Section,
+    defuse_mentions,
     mention,
 )
 
@@ -34,7 +34,7 @@ MAX_NAME = 120  # a campaign or lead name as shown in a line of text
 
 def user_text(text: str | None) -> str:
     """Text a person typed, made safe to embed: a typed ``<person:12>`` must not become a mention."""
-    return MENTION_RE.sub(lambda m: m.group(0).replace("<", "‹"), text or "")
+    return defuse_mentions(text or "")
 
 
 def _short(text: str | None, limit: int = MAX_NAME) -> str:

@@ -20,6 +20,12 @@ from pydantic import BaseModel, Field, TypeAdapter
 MENTION_RE = re.compile(r"<person:(\d+)>")
 
 
+def defuse_mentions(text: str) -> str:
+    """Text from a person or the CRM made unable to mention anyone: a ``<person:12>`` in a lead
+    name, a deal name or a note stays text (``‹person:12>``), never a ping."""
+    return text.replace("<person:", "\u2039person:")
+
+
 def mention(person_id: int | None, fallback: str = "someone") -> str:
     """Markup for a mention of a person (or the fallback text when there is nobody)."""
     return f"<person:{person_id}>" if person_id else fallback

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.events import SCHEDULE_KINDS
-from handlers.messages import Block, Context, Divider, Form, Header, Input, Message, Option, Section, mention
+from handlers.messages import Block, Context, Divider, Form, Header, Input, Message, Option, Section, defuse_mentions, mention
 from handlers.schedule_rules import (
     PROMOTION_LAUNCH,
     SAME_DAY_EVENTS,
@@ -66,7 +66,7 @@ assert set(KIND_LABELS) == set(SCHEDULE_KINDS)
 def safe(text: str, limit: int = TITLE_MAX) -> str:
     """User text on one line, shortened, and unable to mention anyone (``<person:1>`` in a title
     must not ping the admin)."""
-    text = " ".join((text or "").split()).replace("<person:", "‹person:")
+    text = defuse_mentions(" ".join((text or "").split()))
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from handlers.messages import Context, Divider, Header, Message, Section
+from handlers.messages import Context, Divider, Header, Message, Section, defuse_mentions
 
 ELLIPSIS = "…"
 HEADER_NAME_MAX = 100  # header limit 150, with room for the amount
@@ -22,8 +22,7 @@ def user_text(text: str | None, limit: int) -> str:
     text = " ".join((text or "").split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + ELLIPSIS
-    # A zero-width space after "<" keeps "<person:3>" in a deal name from becoming a mention.
-    return text.replace("<person:", "<\u200bperson:")
+    return defuse_mentions(text)
 
 
 KIND_LABELS = {"webinar": "webinar", "ebook": "e-book", "event": "event", "paid": "paid campaign",

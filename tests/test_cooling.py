@@ -639,3 +639,14 @@ def test_two_follow_ups_from_the_crm_at_once_are_both_counted(c):
     assert got.touch_count == 2
     with c.uow_factory() as uow:
         assert len(uow.leads.touches(got.id)) == 2
+
+
+def test_a_lead_name_or_note_from_the_crm_cannot_mention_anyone(c):
+    ingest(c, hot_lead(name="<person:98> boss", company="<person:99> Inc"))
+    move_to(c, at_ny(2026, 11, 23, 11))
+    job(c)
+    texts = [text_of(r.payload) for r in outbox(c, key="cooling:")]
+    assert len(texts) >= 2  # the handoff and the breach alert
+    for text in texts:
+        assert "<person:98>" not in text and "<person:99>" not in text
+        assert "person:98> boss" in text
