@@ -192,6 +192,14 @@ def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | 
     return Message(text=fallback, blocks=blocks)
 
 
+def post_for(bounce, reason_label: str) -> Message:
+    """The marketing post of a ``Bounce`` row as it reads in the bounce's current state."""
+    state = PostState(acknowledged_by_id=bounce.acknowledged_by_id, sent_back_by_id=bounce.requalified_by_id,
+                      requalified=bounce.requalified_at is not None)
+    return marketing_post(bounce.context, bounce_id=bounce.id, reason_label=reason_label, note=bounce.note,
+                          by_id=bounce.by_person_id, repeat=bounce.repeat, state=state)
+
+
 # --- the weekly post --------------------------------------------------------------------------
 
 
