@@ -68,11 +68,13 @@ def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     if not words:
         return Reply.say(_listing(uow, deps, me, me))
     target = me
-    if words[0].lower() not in ("off", "today", "tomorrow") and not _DATE.match(words[0]):
-        target = uow.people.by_key(words[0].lower()) or uow.people.by_email(words[0])
-        if target is None:
-            raise NotFound(f"I don't know anyone called '{words[0][:60]}': use their key (like `ana`) or their "
-                           f"email. {USAGE}")
+    named = uow.people.by_key(words[0].lower()) or uow.people.by_email(words[0])
+    if named is None and words[0].lower() not in ("off", "today", "tomorrow") and not any(
+            ch.isdigit() for ch in words[0]):
+        raise NotFound(f"I don't know anyone called '{words[0][:60]}': use their key (like `ana`) or their "
+                       f"email. {USAGE}")
+    if named is not None:
+        target = named
         words = words[1:]
         if target.id != me.id and not (me.is_admin or target.manager_id == me.id):
             raise NotAllowed(f"Only {target.name.split()[0]}'s manager or an admin can set "
