@@ -181,3 +181,33 @@ def test_python_m_bot_jobs_run_cooling_alerts_once(make_container, database_url)
     assert [r.key.split(":")[3] for r in outbox(c, key=f"cooling:{lead_id}:")] == [
         "handoff", "breach", "manager", "channel"]
     assert all(r.status == "sent" for r in outbox(c))
+
+
+def test_a_follow_up_from_the_managers_dm_updates_every_message_about_the_lead_through_signed_requests(app, slack):
+    import copy
+
+    c = app.container
+    with app.client() as http:
+        post_crm(http, hot_lead("L-11", at="2026-11-02T15:00:00Z"))  # long past: breach, manager, channel at once
+        assert run_cooling(c) == 3
+        for step in ("handoff", "breach", "manager", "channel"):
+            recorded(c, "L-11", step)
+        [to_maya] = slack.messages("U_MAYA")
+        before = copy.deepcopy(to_maya)
+        followed = press(http, slack, to_maya, "Log follow-up", "U_MAYA", "maya")
+        assert followed["text"].startswith("Logged your follow-up on Jane Doe (Acme).")
+        slack.wait_for("chat.update", 4)  # the handoff, the breach, the manager's DM and the #sales post
+        # Maya's Slack had not refreshed yet: the old Snooze does nothing and says why.
+        late = press(http, slack, before, "Snooze 1 hour", "U_MAYA", "late")
+        assert late["text"].startswith("Maya Patel followed up at 10:00.") and "out of date" in late["text"]
+    for channel_id in ("U_MAYA", "C_SALES"):
+        [message] = slack.messages(channel_id)
+        assert "✅ Maya Patel followed up at 10:00" in rendered_text(message), channel_id
+        assert all(b["type"] != "actions" for b in message["blocks"]), channel_id
+    breach = the_message(slack, "U_ANA", "🔥 SLA breached")
+    assert "✅ Maya Patel followed up at 10:00" in rendered_text(breach)
+    assert "has none yet" not in rendered_text(breach)
+    assert all(b["type"] != "actions" for b in breach["blocks"])
+    got = lead(c, "L-11")
+    assert (got.touch_count, got.snooze_count, got.sla_clock) == (1, 0, "cadence")
+    assert len(slack.successful_calls("chat.postMessage")) == 4  # nothing new posted
