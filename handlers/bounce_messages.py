@@ -168,8 +168,8 @@ def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | 
         blocks.append(Section(text=f":repeat: *Bounced again for the same reason* — this is the lead's "
                                    f"{_ordinal(ctx.get('bounce_number') or 2)} bounce."))
     blocks.append(Section(fields=_fields(ctx)))
-    ids = [f"CRM id {_short(ctx.get('crm_id'), 80)}"] + ([_short(ctx['email'], 80)] if ctx.get("email") else [])
-    blocks.append(Context(text=" · ".join(ids)))
+    # How to name it in a command: its email, else its CRM id.
+    blocks.append(Context(text=_short(ctx["email"], 80) if ctx.get("email") else f"CRM id {_short(ctx.get('crm_id'), 80)}"))
     status = []
     if state.acknowledged_by_id:
         status.append(f":white_check_mark: Acknowledged by {mention(state.acknowledged_by_id)}")

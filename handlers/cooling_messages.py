@@ -389,7 +389,7 @@ def my_leads(lines: list[LeadLine], *, page: int, pages: int, total: int) -> Mes
         mark = "🔥" if ln.overdue else "⏳"
         due = f" (due {ln.due})" if ln.due else ""
         snooze = f" · 💤 snoozed until {ln.snoozed_until}" if ln.snoozed_until else ""
-        blocks.append(Section(text=f"{mark} {ln.lead.label} — {ln.left}{due}{snooze}\n`{ln.lead.crm_id}`"))
+        blocks.append(Section(text=f"{mark} {ln.lead.label} — {ln.left}{due}{snooze}\n`{ln.lead.email or ln.lead.crm_id}`"))
     foot = "Most urgent first; times are business hours."
     if pages > 1:
         foot += f" Page {page} of {pages}" + (f" — `/smarketing leads {page + 1}` for more." if page < pages else ".")

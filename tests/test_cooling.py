@@ -577,7 +577,7 @@ def test_my_leads_are_listed_most_urgent_first_with_business_hours_left(c):
 def test_my_leads_are_paged(c):
     ingest(c, *[hot_lead(f"L-{i}") for i in range(20)])
     first, second = command(c, "ana", "leads"), command(c, "ana", "leads 2")
-    assert reply_text(first).count("`L-") == 15 and reply_text(second).count("`L-") == 5
+    assert reply_text(first).count("@acme.example`") == 15 and reply_text(second).count("@acme.example`") == 5
     assert "`/smarketing leads 2` for more" in reply_text(first)
 
 
