@@ -32,7 +32,7 @@ from handlers.sla import (  # noqa: F401  (re-exported: the clock's names as the
     STEPS, StepTimes, calendar, hours_left, meets_definition, new_window, qualification, sla_hours, tier_for,
     timezone_of,
 )
-from storage.models import Lead, Person
+from storage.models import Lead
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from handlers.messages import Actions, Context, Header, Message, Section, defuse_mentions, mention
+from handlers.messages import Context, Header, Message, Section, defuse_mentions, mention
 
 Payload = dict  # a Message as JSON, ready for the outbox
 

@@ -4,7 +4,7 @@ is Monday 2026-11-23 10:00 in New York (Ana's timezone)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
