@@ -211,3 +211,33 @@ def test_a_follow_up_from_the_managers_dm_updates_every_message_about_the_lead_t
     got = lead(c, "L-11")
     assert (got.touch_count, got.snooze_count, got.sla_clock) == (1, 0, "cadence")
     assert len(slack.successful_calls("chat.postMessage")) == 4  # nothing new posted
+
+
+def test_after_a_bounce_from_an_alert_the_alert_has_no_buttons_and_an_old_one_says_what_happened(app, slack):
+    import copy
+
+    c = app.container
+    with app.client() as http:
+        post_crm(http, hot_lead("L-12", at="2026-11-23T14:00:00Z"))  # 09:00 in New York: due 10:00
+        assert run_cooling(c) == 1
+        recorded(c, "L-12", "breach")
+        breach = copy.deepcopy(the_message(slack, "U_ANA", "🔥 SLA breached"))
+        bounce = button(breach, "Bounce to marketing")
+        post_slack(http, sr.block_actions(bounce["action_id"], bounce["value"], user_id="U_ANA", message=breach))
+        [opened] = slack.calls("views.open")
+        values = {"reason": {"reason": {"type": "static_select", "selected_option": {"value": "no_budget"}}},
+                  "note": {"note": "Frozen until Q2"}}
+        resp = post_slack(http, sr.view_submission("bounce.submit", values, user_id="U_ANA",
+                                                    private_metadata=opened["view"]["private_metadata"]))
+        assert resp.status_code == 200
+        slack.wait_for("chat.update", 2)  # the handoff and the alert
+        now = the_message(slack, "U_ANA", "🔥 SLA breached")
+        assert "↩️ Ana Torres bounced this lead to marketing at 10:00 (No budget)" in rendered_text(now)
+        assert all(b["type"] != "actions" for b in now["blocks"])
+        # A client that still shows the old alert: neither button acts, each says what happened.
+        for label, who in (("Log follow-up", "follow"), ("Snooze 1 hour", "snooze")):
+            answer = press(http, slack, breach, label, "U_ANA", who)
+            assert answer["text"].startswith("Ana Torres bounced this lead to marketing at 10:00 (No budget)."), label
+            assert "nurture" not in answer["text"] and "L-12" not in answer["text"]
+    got = lead(c, "L-12")
+    assert (got.status, got.touch_count, got.snooze_count) == ("nurture", 0, 0)
