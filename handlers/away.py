@@ -231,7 +231,7 @@ def _line(event, people: dict[int, Person], tz: str) -> str:
         what = COVERED.get(detail.get("role"), "a message")
         return f"• 🌴 {at}: {what} went to {mention(detail['to']) if detail.get('to') else 'the team channel'}"
     phrase = notify.describe(event.model_dump(), people, tz, mentions=True)
-    return f"• {views.status_line(event.kind, phrase)} ({at[:10].rstrip(',')})"
+    return f"• {views.status_line(event.kind, phrase)} ({_day(event.at, tz)})"
 
 
 # --- the config's periods --------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Iterable
+from zoneinfo import ZoneInfo
 
 from handlers import bounce_messages as bounce_views
 from handlers import cooling_messages as views
@@ -84,7 +85,8 @@ def _covers(uow, deps: Deps, away: dict) -> dict[int, tuple[str, str, int | None
         person = people.get(pid)
         if person is None:
             continue
-        back = views.day(period.ends_at - timedelta(microseconds=1), timezone_of(person, config))
+        last = (period.ends_at - timedelta(microseconds=1)).astimezone(ZoneInfo(timezone_of(person, config)))
+        back = f"{views.DAYS[last.weekday()]} {last.day} {views.MONTHS[last.month - 1]}"  # the last day away
         cover = next((people[i] for i in (person.backup_id, person.manager_id)
                       if i and i in people and i not in also_away and i not in away), None)
         if cover is not None:

@@ -341,7 +341,7 @@ def test_an_away_owners_handoff_and_alerts_go_to_their_manager_and_nothing_to_th
     assert job(c, times=2) == [1, 0]
     assert sent(c) == [("handoff", dm_to(c, "maya")), ("breach", dm_to(c, "maya"))]
     breach = outbox(c)[-1]
-    assert f"<person:{person_id(c, 'ana')}> is away until 27 Nov 2026, so this comes to you." in text_of(breach.payload)
+    assert f"<person:{person_id(c, 'ana')}> is away until Fri 27 Nov, so this comes to you." in text_of(breach.payload)
     assert ("Log follow-up", "cooling.follow_up", ref(c)) in buttons(breach.payload)
     move_to(c, at_ny(2026, 11, 23, 15))
     job(c)
