@@ -61,6 +61,22 @@ class ChannelConfig(Strict):
     title: str | None = None  # shown in the local workspace
 
 
+class AwayConfig(Strict):
+    """An out-of-office period: ``from`` and ``to`` are dates (both days included) in the
+    person's timezone."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end < self.start:
+            raise ValueError(f"'to' ({self.end}) is before 'from' ({self.start})")
+        return self
+
+
 class PersonConfig(Strict):
     key: str = Field(pattern=r"^[a-z0-9_.-]+$")
     name: str
@@ -73,6 +89,8 @@ class PersonConfig(Strict):
     slack_id: str | None = None  # manual link when the email differs in Slack
     teams_id: str | None = None
     platform: Platform | None = None
+    backup: str | None = None  # another person's key: covers while this person is away
+    away: list[AwayConfig] = Field(default_factory=list)  # out-of-office periods
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_tz(v))
 
@@ -183,9 +201,14 @@ class QualifiedConfig(Strict):
         return v
 
 
+DEFAULT_CADENCE_DAYS = 3
+
+
 class TierConfig(Strict):
-    hours: float = Field(gt=0, le=24 * 30)
+    hours: float = Field(gt=0, le=24 * 30)  # business hours to the first follow-up (speed to lead)
     min_score: int | None = None  # the tier applies at or above this score
+    # After the first follow-up: a lead with no sales activity for this many business days is cooling.
+    cadence_days: float = Field(default=DEFAULT_CADENCE_DAYS, gt=0, le=60)
 
 
 class LadderConfig(Strict):
@@ -309,6 +332,14 @@ class Config(Strict):
                 problems.append(f"people.{i}.manager: no person with key {p.manager!r}")
             if p.manager == p.key:
                 problems.append(f"people.{i}.manager: a person cannot manage themselves")
+            if p.backup and p.backup not in keys:
+                problems.append(f"people.{i}.backup: no person with key {p.backup!r}")
+            if p.backup == p.key:
+                problems.append(f"people.{i}.backup: a person cannot be their own backup")
+            spans = sorted((a.start, a.end) for a in p.away)
+            for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+                if s2 <= e1:
+                    problems.append(f"people.{i}.away: {s1}..{e1} and {s2}..{e2} overlap")
         codes = [r.code for r in self.bounce.reasons]
         if len(set(codes)) != len(codes):
             problems.append("bounce.reasons: reason codes must be unique")

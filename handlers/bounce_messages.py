@@ -168,8 +168,8 @@ def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | 
         blocks.append(Section(text=f":repeat: *Bounced again for the same reason* — this is the lead's "
                                    f"{_ordinal(ctx.get('bounce_number') or 2)} bounce."))
     blocks.append(Section(fields=_fields(ctx)))
-    ids = [f"CRM id {_short(ctx.get('crm_id'), 80)}"] + ([_short(ctx['email'], 80)] if ctx.get("email") else [])
-    blocks.append(Context(text=" · ".join(ids)))
+    # How to name it in a command: its email, else its CRM id.
+    blocks.append(Context(text=_short(ctx["email"], 80) if ctx.get("email") else f"CRM id {_short(ctx.get('crm_id'), 80)}"))
     status = []
     if state.acknowledged_by_id:
         status.append(f":white_check_mark: Acknowledged by {mention(state.acknowledged_by_id)}")
@@ -190,6 +190,14 @@ def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | 
     if repeat:
         fallback += " (bounced again for the same reason)"
     return Message(text=fallback, blocks=blocks)
+
+
+def post_for(bounce, reason_label: str) -> Message:
+    """The marketing post of a ``Bounce`` row as it reads in the bounce's current state."""
+    state = PostState(acknowledged_by_id=bounce.acknowledged_by_id, sent_back_by_id=bounce.requalified_by_id,
+                      requalified=bounce.requalified_at is not None)
+    return marketing_post(bounce.context, bounce_id=bounce.id, reason_label=reason_label, note=bounce.note,
+                          by_id=bounce.by_person_id, repeat=bounce.repeat, state=state)
 
 
 # --- the weekly post --------------------------------------------------------------------------

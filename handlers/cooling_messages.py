@@ -18,12 +18,19 @@ from datetime import datetime
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from handlers.messages import Actions, Context, Header, Message, Section, defuse_mentions, mention
+from handlers.messages import Context, Header, Message, Section, defuse_mentions, mention
 
 Payload = dict  # a Message as JSON, ready for the outbox
 
 FOLLOW_UP, SNOOZE, CLAIM, BOUNCE = "cooling.follow_up", "cooling.snooze", "cooling.claim", "bounce.open"
-STATUS_MARKS = ("✅", "💤", "🙋")  # the first characters of the status lines buttons add
+# The first characters of a lead's status line (the last transition): the live part of a
+# message about a lead, with its buttons; everything else in it is what it said when posted.
+MARKS = {"handoff": "🆕", "claim": "🙋", "reassign": "➡️", "follow_up": "✅", "snooze": "💤", "bounce": "↩️",
+         "send_back": "↪️", "requalify": "↪️", "convert": "🏆"}
+STATUS_MARKS = tuple(set(MARKS.values()))
+# What a lead's status means to a person (never the raw status).
+STATUS_WORDS = {"new": "not handed to sales yet", "qualified": "with sales", "nurture": "back with marketing",
+                "converted": "won", "disqualified": "disqualified"}
 MAX_BOUNCES_SHOWN = 5
 # Names by hand: strftime's %a/%b cost ~40 µs a call here (glibc re-reads the timezone each time).
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -44,13 +51,19 @@ class LeadCard:
     email: str | None = None
     title: str | None = None
     score: int | None = None
+    version: int = 0  # the lead's state version: buttons carry it
+
+    @property
+    def ref(self) -> str:
+        """What a button's value names: the lead and the state it was shown in (``12@3``)."""
+        return f"{self.id}@{self.version}"
 
     @classmethod
     def of(cls, lead: Any) -> "LeadCard":
         """From a ``Lead`` or a dict of its columns; the CRM's text can mention no one."""
         g = lead.get if isinstance(lead, dict) else lambda name: getattr(lead, name)
         text = [defuse_mentions(v) if v else v for v in (g("crm_id"), g("name"), g("company"), g("email"), g("title"))]
-        return cls(g("id"), *text, g("score"))
+        return cls(g("id"), *text, g("score"), g("version") or 0)
 
     @property
     def label(self) -> str:
@@ -144,22 +157,48 @@ def _button(label: str, action: str, value: str, style: str | None = None) -> di
     return button
 
 
-def _follow_up(lead_id: int) -> dict:
-    return _button("Log follow-up", FOLLOW_UP, str(lead_id), "primary")
+def _follow_up(ref: str) -> dict:
+    return _button("Log follow-up", FOLLOW_UP, ref, "primary")
 
 
-def _snoozes(lead_id: int, snooze_hours: float) -> list[dict]:
+def _snoozes(ref: str, snooze_hours: float) -> list[dict]:
     short = f"{snooze_hours:g} hour" + ("" if snooze_hours == 1 else "s")
-    return [_button(f"Snooze {short}", SNOOZE, f"{lead_id}:{snooze_hours:g}h"),
-            _button("Snooze until tomorrow", SNOOZE, f"{lead_id}:morning")]
+    return [_button(f"Snooze {short}", SNOOZE, f"{ref}:{snooze_hours:g}h"),
+            _button("Snooze until tomorrow", SNOOZE, f"{ref}:morning")]
 
 
-def _bounce(lead_id: int) -> dict:
-    return _button("Bounce to marketing", BOUNCE, str(lead_id))
+def _bounce(ref: str) -> dict:
+    return _button("Bounce to marketing", BOUNCE, ref)
 
 
-def _claim(lead_id: int) -> dict:
-    return _button("Claim", CLAIM, str(lead_id), "primary")
+def _claim(ref: str) -> dict:
+    return _button("Claim", CLAIM, ref, "primary")
+
+
+# Which buttons each kind of message about a lead offers while the lead is with sales.
+ROLE_BUTTONS = {
+    "handoff": ("follow_up", "bounce"),
+    "warn": ("follow_up",),
+    "breach": ("follow_up", "snooze", "bounce"),
+    "reminder": ("follow_up", "snooze", "bounce"),
+    "manager": ("follow_up", "snooze", "bounce"),
+    "channel": (),
+    "claim": ("claim",),
+}
+
+
+def buttons_for(role: str, lead: "LeadCard", *, snooze_hours: float, snoozed: bool, owned: bool) -> list[dict]:
+    out: list[dict] = []
+    for kind in ROLE_BUTTONS.get(role, ()):
+        if kind == "claim" and not owned:
+            out.append(_claim(lead.ref))
+        elif kind == "follow_up" and owned:
+            out.append(_follow_up(lead.ref))
+        elif kind == "snooze" and owned and not snoozed:
+            out.extend(_snoozes(lead.ref, snooze_hours))
+        elif kind == "bounce" and owned:
+            out.append(_bounce(lead.ref))
+    return out
 
 
 def _details(lead: LeadCard, extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
@@ -170,7 +209,8 @@ def _details(lead: LeadCard, extra: Iterable[tuple[str, str]] = ()) -> list[tupl
         fields.append(("Email", lead.email))
     if lead.score is not None:
         fields.append(("Score", str(lead.score)))
-    fields.append(("CRM id", lead.crm_id))
+    if not lead.email:  # the only way to name it in a command
+        fields.append(("CRM id", lead.crm_id))
     return fields[:10]
 
 
@@ -179,16 +219,18 @@ def _details(lead: LeadCard, extra: Iterable[tuple[str, str]] = ()) -> list[tupl
 
 def handoff(lead: LeadCard, *, owner_id: int | None, tier: str, hours: float, due: str,
             campaign: str | None = None, bounces: list[BounceLine] = (), tz: str = "UTC",
-            requalified_by: int | None = None, note: str | None = None) -> Payload:
+            requalified_by: int | None = None, note: str | None = None, reassigned: bool = False) -> Payload:
     """The lead handed to sales: to its owner, or to the sales channel to be claimed."""
     if owner_id:
         intro = f"New qualified lead for {mention(owner_id)}: {lead.label}. Follow up by *{due}*."
-        buttons = [_follow_up(lead.id), _bounce(lead.id)]
+        if reassigned:
+            intro = f"{lead.label} is reassigned to {mention(owner_id)}. Its clock runs on: follow up by *{due}*."
+        buttons = [_follow_up(lead.ref), _bounce(lead.ref)]
     else:
         intro = f"New qualified lead with no owner: {lead.label}. Claim it and follow up by *{due}*."
-        buttons = [_claim(lead.id)]
+        buttons = [_claim(lead.ref)]
     blocks = [
-        _header(f"New qualified lead: {lead.plain}"),
+        _header(f"{'Lead reassigned' if reassigned and owner_id else 'New qualified lead'}: {lead.plain}"),
         _section(intro, _details(lead, [("SLA", f"{tier}: {hours_text(hours)} (business hours)"),
                                         ("Source campaign", campaign or "")])),
     ]
@@ -218,81 +260,112 @@ def bounce_history(bounces: list[BounceLine], tz: str) -> str:
 
 
 # --- the ladder -----------------------------------------------------------------------------
+# Each alert says what was true when it was sent ("was due by ..."), so it stays true; what
+# happened since is the status line under it, kept up to date in place.
 
 
-def warning(lead: LeadCard, *, left: str, due: str) -> Payload:
-    text = f"⏳ {lead.label} still needs a follow-up: {left} (due {due})."
-    return _payload(f"⏳ {lead.plain} still needs a follow-up: {left} (due {due}).",
-                    _section(text), _actions(_follow_up(lead.id)))
+def warning(lead: LeadCard, *, left: str, due: str, cadence: str | None = None) -> Payload:
+    """Before the breach. ``cadence``: the cadence clock runs (e.g. ``3 business days``)."""
+    if cadence:
+        text = f"⏳ {{}} has had no sales activity for a while: follow up by {due} to keep it warm ({left})."
+    else:
+        text = f"⏳ {{}} needs a first follow-up: {left} (due {due})."
+    return _payload(text.format(lead.plain), _section(text.format(lead.label)), _actions(_follow_up(lead.ref)))
 
 
-def breach(lead: LeadCard, *, due: str, snooze_hours: float, reminder: bool = False) -> Payload:
+def breach(lead: LeadCard, *, due: str, snooze_hours: float, reminder: bool = False,
+           cadence: str | None = None) -> Payload:
     """At breach (or when a snooze ends): the owner's DM with every way out."""
     if reminder:
-        text = f"💤 Snooze over: {lead.label} still has no follow-up (it was due {due})."
-        plain = f"💤 Snooze over: {lead.plain} still has no follow-up (it was due {due})."
+        text = "💤 Snooze over: {} was due for a follow-up by " + f"{due}."
+    elif cadence:
+        text = "🧊 Going cold: {} had no sales activity for " + f"{cadence} (due {due})."
     else:
-        text = f"🔥 SLA breached: {lead.label} was due for a follow-up {due} and has none yet."
-        plain = f"🔥 SLA breached: {lead.plain} was due for a follow-up {due} and has none yet."
-    return _payload(plain, _section(text, _details(lead)),
-                    _actions(_follow_up(lead.id), *_snoozes(lead.id, snooze_hours), _bounce(lead.id)))
+        text = "🔥 SLA breached: {} was due for a first follow-up by " + f"{due}."
+    return _payload(text.format(lead.plain), _section(text.format(lead.label), _details(lead)),
+                    _actions(_follow_up(lead.ref), *_snoozes(lead.ref, snooze_hours), _bounce(lead.ref)))
 
 
 def to_manager(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, snooze_hours: float,
-               away_until: str | None = None) -> Payload:
-    """The escalation to the owner's manager (straight away when the owner is out of office)."""
-    if away_until:
-        text = (f"{mention(owner_id)} is out of office until {away_until}, so this comes to you: "
-                f"{lead.label} needs a follow-up (due {due}).")
+               cadence: str | None = None) -> Payload:
+    """The escalation to the owner's manager."""
+    if cadence:
+        text = f"{lead.label} ({mention(owner_id)}'s) went cold: no sales activity for {cadence} (due {due})."
     else:
-        text = f"{lead.label} ({mention(owner_id)}'s) is past its SLA (due {due}) with no follow-up."
-    snoozed = f"Snoozed {_times(snooze_count)}." if snooze_count else "Not snoozed."
-    return _payload(f"Escalation: {lead.plain} has no follow-up", _section(f"🚩 {text}", _details(lead)),
-                    _context(snoozed),
-                    _actions(_follow_up(lead.id), *_snoozes(lead.id, snooze_hours), _bounce(lead.id)))
-
-
-def to_channel(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int,
-               away_until: str | None = None) -> Payload:
-    """The last step: the sales channel hears about it."""
-    if away_until:
-        text = f"🚨 {mention(owner_id)}'s lead {lead.label} has no follow-up and its owner is out of office until {away_until}."
-    else:
-        text = f"🚨 {mention(owner_id)}'s lead {lead.label} is past its SLA (due {due}) with no follow-up."
+        text = f"{lead.label} ({mention(owner_id)}'s) passed its SLA (due {due}) without a first follow-up."
+    blocks = [_section(f"🚩 {text}", _details(lead))]
     if snooze_count:
-        text += f" Snoozed {_times(snooze_count)}."
-    return _payload(f"SLA breach: {lead.plain} has no follow-up", _section(text))
+        blocks.append(_context(f"Snoozed {_times(snooze_count)} before this."))
+    return _payload(f"Escalation: {lead.plain} needs a follow-up", *blocks,
+                    _actions(_follow_up(lead.ref), *_snoozes(lead.ref, snooze_hours), _bounce(lead.ref)))
+
+
+def to_channel(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, cadence: str | None = None) -> Payload:
+    """The last step: the sales channel hears about it."""
+    if cadence:
+        text = f"🚨 {mention(owner_id)}'s lead {lead.label} went cold: no sales activity for {cadence} (due {due})."
+    else:
+        text = f"🚨 {mention(owner_id)}'s lead {lead.label} passed its SLA (due {due}) without a first follow-up."
+    if snooze_count:
+        text += f" Snoozed {_times(snooze_count)} before this."
+    return _payload(f"SLA breach: {lead.plain} needs a follow-up", _section(text))
 
 
 def unclaimed(lead: LeadCard, *, due: str) -> Payload:
-    """A past-due lead nobody owns, in the sales channel."""
-    return _payload(f"🚨 {lead.plain} has no owner and is past its SLA (due {due}). Who takes it?",
-                    _section(f"🚨 {lead.label} has no owner and is past its SLA (due {due}). Who takes it?",
+    """The Claim post of a lead nobody owns once its SLA has run out (the same post as the
+    handoff, updated in place)."""
+    return _payload(f"🚨 {lead.plain} has no owner and passed its SLA (due {due}). Who takes it?",
+                    _header(f"Unclaimed lead: {lead.plain}"),
+                    _section(f"🚨 {lead.label} has no owner and passed its SLA (due {due}). Who takes it?",
                              _details(lead)),
-                    _actions(_claim(lead.id)))
+                    _actions(_claim(lead.ref)))
 
 
-# --- button results -------------------------------------------------------------------------
+# --- what happened since: the status line and the buttons left -------------------------------
 
 
-def with_status(message: Message, line: str, *, keep: Iterable[str] = ()) -> Message:
-    """The message as a button press leaves it: buttons whose action is not in ``keep`` gone,
-    the previous status line replaced by ``line``."""
-    keep = set(keep)
-    blocks: list = []
-    for block in message.blocks:
-        if isinstance(block, Actions):
-            buttons = [b for b in block.buttons if b.action in keep]
-            if buttons:
-                blocks.append(Actions(buttons=buttons))
-        elif isinstance(block, Context) and block.text.startswith(STATUS_MARKS):
-            continue
-        else:
-            blocks.append(block)
-    # The status goes above the remaining buttons, where the pressed one was.
-    at = next((i for i, b in enumerate(blocks) if isinstance(b, Actions)), len(blocks))
-    blocks.insert(at, Context(text=line))
-    return Message(text=message.text, blocks=blocks, reaction=message.reaction)
+def event_phrase(kind: str, *, by: str | None, at: str, detail: dict, to: str | None = None) -> str:
+    """What a transition did, in plain words: ``Ana Torres bounced this lead to marketing at 10:05``.
+    ``by`` and ``to`` are names or mentions (None: nobody, i.e. the CRM)."""
+    who = by or "The CRM"
+    if kind == "handoff":
+        return f"{who} handed this lead to sales at {at}" if by else f"Handed to sales at {at}"
+    if kind == "claim":
+        return f"{who} claimed this lead at {at}"
+    if kind == "reassign":
+        return f"{who} reassigned this lead to {to or 'nobody'} at {at}"
+    if kind == "follow_up":
+        return f"{by} followed up at {at}" if by else f"A follow-up was logged in the CRM at {at}"
+    if kind == "snooze":
+        return f"{who} snoozed this lead until {detail.get('until_text') or at}"
+    if kind == "bounce":
+        reason = f" ({defuse_mentions(detail['reason_label'])})" if detail.get("reason_label") else ""
+        return f"{who} bounced this lead to marketing at {at}{reason}"
+    if kind == "send_back":
+        return f"{who} sent this lead back to sales at {at}"
+    if kind == "requalify":
+        return f"The CRM qualified this lead again at {at}"
+    if kind == "convert":
+        deal = f": {defuse_mentions(detail['deal'])}" if detail.get("deal") else ""
+        return f"Won at {at}{deal}"
+    return f"{who} changed this lead at {at}"
+
+
+def status_line(kind: str, phrase: str) -> str:
+    return f"{MARKS.get(kind, '•')} {phrase}"
+
+
+def live(payload: Payload, *, line: str | None, buttons: list[dict]) -> Payload:
+    """A message about a lead as it should read now: what it said when posted, then the
+    lead's status line (the last transition) and the buttons that still apply."""
+    blocks = [b for b in payload.get("blocks", [])
+              if b.get("type") != "actions" and not (b.get("type") == "context"
+                                                     and str(b.get("text", "")).startswith(STATUS_MARKS))]
+    if line:
+        blocks.append(_context(line))
+    if buttons:
+        blocks.append(_actions(*buttons))
+    return {**payload, "blocks": blocks}
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -316,7 +389,7 @@ def my_leads(lines: list[LeadLine], *, page: int, pages: int, total: int) -> Mes
         mark = "🔥" if ln.overdue else "⏳"
         due = f" (due {ln.due})" if ln.due else ""
         snooze = f" · 💤 snoozed until {ln.snoozed_until}" if ln.snoozed_until else ""
-        blocks.append(Section(text=f"{mark} {ln.lead.label} — {ln.left}{due}{snooze}\n`{ln.lead.crm_id}`"))
+        blocks.append(Section(text=f"{mark} {ln.lead.label} — {ln.left}{due}{snooze}\n`{ln.lead.email or ln.lead.crm_id}`"))
     foot = "Most urgent first; times are business hours."
     if pages > 1:
         foot += f" Page {page} of {pages}" + (f" — `/smarketing leads {page + 1}` for more." if page < pages else ".")

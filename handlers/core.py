@@ -52,7 +52,11 @@ def sync_people(uow, config) -> int:
     for pc in config.people:
         person = by_key[pc.key]
         person.manager_id = by_key[pc.manager].id if pc.manager else None
+        person.backup_id = by_key[pc.backup].id if pc.backup else None
         uow.people.add(person)
+    from handlers.away import sync_config_periods
+
+    sync_config_periods(uow, config, {k: p.id for k, p in by_key.items()})
     return len(config.people)
 
 

@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from handlers import lifecycle
 from handlers.errors import Invalid, NotAllowed
 from handlers.events import Event
 from handlers.messages import Reply, mention
@@ -105,8 +106,7 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
     uow.deals.adopt(adopt)
     _record_and_celebrate(uow, deps, wins)
     # The lead closed won: it is a customer, no longer sales' to follow up (the ladder stops).
-    uow.leads.mark_converted({row["lead_id"] for row in [*adopt, *(w.row for w in wins)] if row["lead_id"]},
-                             at=deps.now())
+    lifecycle.convert(uow, deps, {row["lead_id"]: row["name"] for row in [*adopt, *(w.row for w in wins)] if row["lead_id"]})
 
 
 def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]

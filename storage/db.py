@@ -119,6 +119,7 @@ class UnitOfWork:
         self.schedule = repos.ScheduleRepo(s)
         self.bounces = repos.BouncesRepo(s)
         self.alerts = repos.AlertsRepo(s)
+        self.away = repos.AwayRepo(s)
         self.outbox = repos.OutboxRepo(s)
         self.inbound = repos.InboundRepo(s)
         self.kv = repos.KeyValueRepo(s)

@@ -32,7 +32,8 @@ class Person(SQLModel, table=True):
     is_admin: bool = False
     manager_id: Optional[int] = Field(default=None, foreign_key="person.id")
     timezone: str = Field(default="UTC", max_length=64)
-    out_of_office_until: Optional[datetime] = None
+    # Who covers while this person is away (``people[].backup`` in the config); else their manager.
+    backup_id: Optional[int] = Field(default=None, foreign_key="person.id")
     slack_user_id: Optional[str] = Field(default=None, index=True, max_length=40)
     slack_lookup_at: Optional[datetime] = None  # last users.lookupByEmail try (cached misses)
     teams_user_id: Optional[str] = Field(default=None, index=True, max_length=200)
@@ -99,6 +100,9 @@ class Lead(SQLModel, table=True):
     first_touch_at: Optional[datetime] = None  # first sales follow-up after the handoff
     sla_started_at: Optional[datetime] = None  # handoff or last sales follow-up
     sla_due_at: Optional[datetime] = None  # breach time, in business hours from sla_started_at
+    # Which clock runs: ``first_touch`` (speed to lead, until the first follow-up) or
+    # ``cadence`` (no sales activity for the tier's cadence_days business days).
+    sla_clock: str = Field(default="first_touch", max_length=20)
     sla_window: int = 0  # bumped each time the clock restarts; alert keys include it
     ladder_step: int = 0  # the last ladder step that fired in this window
     next_alert_at: Optional[datetime] = None
@@ -107,9 +111,50 @@ class Lead(SQLModel, table=True):
     last_touch_at: Optional[datetime] = None  # last sales follow-up
     touch_count: int = 0
     bounce_count: int = 0
+    # Bumped by every lifecycle transition; buttons carry it, so a press on a message from
+    # before the last transition is recognised as out of date.
+    version: int = 0
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
     attrs: dict = json_field()
+
+
+class LeadEvent(SQLModel, table=True):
+    """One lifecycle transition of a lead (``handlers.lifecycle``): what, by whom, when, and who
+    owned the lead then. The newest one is what an out-of-date button press is told; a person
+    back from time away is told those on their leads while they were away."""
+
+    __table_args__ = (
+        sa.Index("ix_leadevent_lead_version", "lead_id", "version"),
+        sa.Index("ix_leadevent_owner_at", "owner_id", "at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id")
+    version: int  # the lead's version after the transition
+    kind: str = Field(max_length=30)  # handoff | claim | reassign | follow_up | snooze | escalate | bounce | ...
+    by_person_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    owner_id: Optional[int] = Field(default=None, foreign_key="person.id")  # the owner at the time
+    at: datetime
+    detail: dict = json_field()
+
+
+class AwayPeriod(SQLModel, table=True):
+    """Someone out of office from ``starts_at`` until ``ends_at`` (exclusive; aware UTC, from
+    dates in their timezone). ``source``: ``config`` (``people[].away``, replaced at every start)
+    or ``command`` (``/smarketing away``, kept). ``summary_at``: when the "while you were away"
+    message was queued."""
+
+    __table_args__ = (sa.Index("ix_awayperiod_person_span", "person_id", "starts_at", "ends_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    starts_at: datetime
+    ends_at: datetime
+    source: str = Field(default="command", max_length=20)
+    created_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    created_at: Optional[datetime] = None
+    summary_at: Optional[datetime] = None
 
 
 class LeadTouch(SQLModel, table=True):
@@ -241,6 +286,14 @@ class Outbox(SQLModel, table=True):
             sqlite_where=sa.text("target_key IS NOT NULL"),
             postgresql_where=sa.text("target_key IS NOT NULL"),
         ),
+        # The messages about a subject (``lead:12``) that still follow it: a transition finds
+        # them here and updates each in place. Settled messages have no subject.
+        sa.Index(
+            "ix_outbox_subject",
+            "subject",
+            sqlite_where=sa.text("subject IS NOT NULL"),
+            postgresql_where=sa.text("subject IS NOT NULL"),
+        ),
         sa.Index(
             "ix_outbox_platform_ref",
             "platform_ref",
@@ -254,6 +307,8 @@ class Outbox(SQLModel, table=True):
     op: str = Field(default="post", max_length=20)
     destination: str = Field(max_length=200)  # channel:wins | dm:12 | webhook:crm
     target_key: Optional[str] = Field(default=None, max_length=300)  # ix_outbox_target_key
+    subject: Optional[str] = Field(default=None, max_length=100)  # lead:12 while the message follows it
+    role: Optional[str] = Field(default=None, max_length=30)  # handoff | warn | breach | manager | claim | ...
     payload: dict = json_field()
     status: str = Field(default="pending", max_length=20)  # pending | sending | sent | dead
     attempts: int = 0

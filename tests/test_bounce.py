@@ -131,7 +131,7 @@ def test_a_lead_already_with_marketing_cannot_be_bounced_again(c):
 def test_without_a_reason_the_command_opens_the_form_with_the_reasons_from_the_config(c):
     lead_id = seed_lead(c)
     form = command(c, "ana", "bounce L-1").form
-    assert form.action == "bounce.submit" and form.state == str(lead_id)
+    assert form.action == "bounce.submit" and form.state == f"{lead_id}@0"
     reason, note = form.inputs
     assert reason.required and reason.kind == "select"
     assert [(o.value, o.label) for o in reason.options] == [(r.code, r.label) for r in c.config.bounce.reasons]
@@ -176,8 +176,8 @@ def test_a_note_over_the_limit_on_the_command_line_changes_nothing(c):
 
 def test_the_bounce_button_on_a_cooling_alert_opens_the_same_form(c):
     lead_id = seed_lead(c)
-    form = press(c, "ana", "bounce.open", str(lead_id)).form
-    assert form.action == "bounce.submit" and form.state == str(lead_id)
+    form = press(c, "ana", "bounce.open", f"{lead_id}@0").form
+    assert form.action == "bounce.submit" and form.state == f"{lead_id}@0"
 
 
 # --- bad input ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from freezegun import freeze_time
 from bot.config import load_config
 from bot.scheduler import run_job
 from handlers.commands import run_action, run_command
-from handlers.cooling import qualify_lead, stop_sla
+from handlers.lifecycle import requalify
+from handlers.sla import stopped
 from handlers.ports import Actor, OffsetClock
 from handlers.registry import MessageRef
 from storage.models import Bounce
@@ -59,6 +60,12 @@ def press(c, who: str, action: str, value: str, ref_key: str | None = None):
 
 def dm_to(c, key: str) -> str:
     return f"dm:{person_id(c, key)}"
+
+
+def ref(c, crm_id: str = "L-1") -> str:
+    """What a button on the lead's latest messages names: the lead and its state version."""
+    got = lead(c, crm_id)
+    return f"{got.id}@{got.version}"
 
 
 def reply_text(reply) -> str:
@@ -255,7 +262,7 @@ def test_the_breach_dm_offers_follow_up_snooze_and_bounce(c):
     move_to(c, at_ny(2026, 11, 23, 11))
     job(c)
     [breach] = outbox(c, key=f"cooling:{lead(c).id}:1:breach")
-    lead_id = str(lead(c).id)
+    lead_id = ref(c)
     assert buttons(breach.payload) == [
         ("Log follow-up", "cooling.follow_up", lead_id), ("Snooze 1 hour", "cooling.snooze", f"{lead_id}:1h"),
         ("Snooze until tomorrow", "cooling.snooze", f"{lead_id}:morning"),
@@ -268,7 +275,7 @@ def test_a_lead_qualified_long_ago_escalates_at_once_without_a_stale_warning(c):
     assert job(c, times=2) == [3, 0]
     assert [step for step, _ in sent(c)] == ["handoff", "breach", "manager", "channel"]
     manager = outbox(c, key=f"cooling:{lead(c).id}:1:manager")[0]
-    assert "past its SLA" in text_of(manager.payload) and "Not snoozed" in text_of(manager.payload)
+    assert "passed its SLA" in text_of(manager.payload) and "snoozed" not in text_of(manager.payload).lower()
 
 
 def test_an_alert_is_not_a_follow_up(c):
@@ -279,37 +286,40 @@ def test_an_alert_is_not_a_follow_up(c):
     assert (got.touch_count, got.last_touch_at, got.sla_window) == (0, None, 1)
 
 
-def test_a_follow_up_stops_the_ladder_and_starts_a_new_window(c):
+def test_a_follow_up_satisfies_the_first_touch_clock_and_the_cadence_runs_from_it(c):
     ingest(c, hot_lead())
     move_to(c, at_ny(2026, 11, 23, 10, 45))
     job(c)
     move_to(c, at_ny(2026, 11, 23, 10, 50))
     reply = command(c, "ana", "touch L-1 left a voicemail")
     assert "Logged your follow-up on Jane Doe (Acme)" in reply.text
-    assert "next follow-up due by Mon 23 Nov, 11:50 EST" in reply.text
-    for h, m in [(11, 0), (11, 30)]:  # the old window's breach never comes
-        move_to(c, at_ny(2026, 11, 23, h, m))
+    # 3 business days (24 business hours) later; Thursday 26 November is Thanksgiving.
+    assert "Next follow-up due by Fri 27 Nov, 10:50 EST" in reply.text
+    for day, h, m in [(23, 11, 0), (23, 11, 30), (24, 16, 0)]:  # no new first-touch window, no breach
+        move_to(c, at_ny(2026, 11, day, h, m))
         assert job(c) == [0]
-    move_to(c, at_ny(2026, 11, 23, 11, 35))  # 75% of the new window
+    move_to(c, at_ny(2026, 11, 25, 12, 50))  # 75% of the cadence: 18 business hours
     assert job(c) == [1]
     assert [step for step, _ in sent(c)] == ["handoff", "warn", "warn"]
     assert outbox(c)[-1].key == f"cooling:{lead(c).id}:2:warn"
+    assert "no sales activity" in text_of(outbox(c)[-1].payload)
     got = lead(c)
-    assert (got.touch_count, got.first_touch_at, got.sla_window) == (1, at_ny(2026, 11, 23, 10, 50), 2)
+    assert (got.touch_count, got.first_touch_at, got.sla_window, got.sla_clock) == (
+        1, at_ny(2026, 11, 23, 10, 50), 2, "cadence")
     with c.uow_factory() as uow:
         [touch] = uow.leads.touches(got.id)
     assert (touch.source, touch.note, touch.person_id) == ("command", "left a voicemail", person_id(c, "ana"))
 
 
-def test_a_follow_up_from_the_crm_restarts_the_clock_from_when_it_happened(c):
+def test_a_follow_up_from_the_crm_starts_the_cadence_from_when_it_happened(c):
     ingest(c, hot_lead())
     move_to(c, at_ny(2026, 11, 23, 10, 40))
     ingest(c, touched("L-1", at=at_ny(2026, 11, 23, 10, 30), note="call"))
     got = lead(c)
     assert (got.sla_window, got.sla_started_at, got.sla_due_at) == (2, at_ny(2026, 11, 23, 10, 30),
-                                                                    at_ny(2026, 11, 23, 11, 30))
+                                                                    at_ny(2026, 11, 27, 10, 30))
     ingest(c, touched("L-1", at=at_ny(2026, 11, 23, 10, 10)))  # arrives late: counted, moves nothing
-    assert (lead(c).touch_count, lead(c).sla_due_at) == (2, at_ny(2026, 11, 23, 11, 30))
+    assert (lead(c).touch_count, lead(c).sla_due_at) == (2, at_ny(2026, 11, 27, 10, 30))
 
 
 def test_reassigning_a_lead_does_not_reset_its_clock(c):
@@ -324,22 +334,19 @@ def test_reassigning_a_lead_does_not_reset_its_clock(c):
     assert sent(c)[-1] == ("breach", dm_to(c, "ben"))
 
 
-def test_an_out_of_office_owner_is_skipped_straight_to_the_manager(c):
-    with c.uow_factory() as uow:
-        ana = uow.people.by_key("ana")
-        ana.out_of_office_until = at_ny(2026, 11, 27, 9)
-        uow.people.add(ana)
-        uow.commit()
+def test_an_away_owners_handoff_and_alerts_go_to_their_manager_and_nothing_to_them(c):
+    assert "away" in command(c, "ana", "away 2026-11-23 2026-11-27").text
     ingest(c, hot_lead())
-    move_to(c, at_ny(2026, 11, 23, 10, 45))
+    move_to(c, at_ny(2026, 11, 23, 11))
     assert job(c, times=2) == [1, 0]
-    assert sent(c)[1:] == [("manager", dm_to(c, "maya"))]
-    manager = outbox(c)[-1]
-    assert "out of office until Fri 27 Nov, 09:00 EST" in text_of(manager.payload)
-    assert ("Log follow-up", "cooling.follow_up", str(lead(c).id)) in buttons(manager.payload)
+    assert sent(c) == [("handoff", dm_to(c, "maya")), ("breach", dm_to(c, "maya"))]
+    breach = outbox(c)[-1]
+    assert f"<person:{person_id(c, 'ana')}> is away until Fri 27 Nov, so this comes to you." in text_of(breach.payload)
+    assert ("Log follow-up", "cooling.follow_up", ref(c)) in buttons(breach.payload)
     move_to(c, at_ny(2026, 11, 23, 15))
     job(c)
-    assert [step for step, _ in sent(c)] == ["handoff", "manager", "channel"]
+    assert [step for step, _ in sent(c)] == ["handoff", "breach", "manager", "channel"]
+    assert not [r for r in outbox(c) if r.destination == dm_to(c, "ana")]
 
 
 def test_a_snooze_pauses_the_ladder_and_the_manager_sees_it_counted(c):
@@ -348,7 +355,7 @@ def test_a_snooze_pauses_the_ladder_and_the_manager_sees_it_counted(c):
     job(c)
     breach_key = outbox(c)[-1].key
     move_to(c, at_ny(2026, 11, 23, 11, 5))
-    reply = press(c, "ana", "cooling.snooze", f"{lead(c).id}:1h", breach_key)
+    reply = press(c, "ana", "cooling.snooze", f"{ref(c)}:1h", breach_key)
     assert reply.text == "Snoozed until Mon 23 Nov, 12:05 EST. I'll remind you then."
     got = lead(c)
     assert (got.snoozed_until, got.next_alert_at, got.snooze_count) == (at_ny(2026, 11, 23, 12, 5),) * 2 + (1,)
@@ -361,20 +368,20 @@ def test_a_snooze_pauses_the_ladder_and_the_manager_sees_it_counted(c):
     move_to(c, at_ny(2026, 11, 23, 13))
     job(c)
     assert sent(c)[-1] == ("manager", dm_to(c, "maya"))
-    assert "Snoozed 1 time." in text_of(outbox(c)[-1].payload)
+    assert "Snoozed 1 time before this." in text_of(outbox(c)[-1].payload)
 
 
 def test_snooze_until_tomorrow_waits_for_the_next_morning_in_the_owners_timezone(c):
     ingest(c, hot_lead())
     move_to(c, at_ny(2026, 11, 23, 11))
     job(c)
-    press(c, "ana", "cooling.snooze", f"{lead(c).id}:morning")
+    press(c, "ana", "cooling.snooze", f"{ref(c)}:morning")
     assert lead(c).snoozed_until == at_ny(2026, 11, 24, 9)
 
 
 def test_a_stale_snooze_button_changes_nothing(c):
     ingest(c, hot_lead())
-    reply = press(c, "ana", "cooling.snooze", f"{lead(c).id}:5h")
+    reply = press(c, "ana", "cooling.snooze", f"{ref(c)}:5h")
     assert "out of date" in reply.text
     assert lead(c).snooze_count == 0
 
@@ -383,44 +390,53 @@ def test_an_unowned_lead_goes_to_the_sales_channel_and_the_first_claim_wins(c):
     ingest(c, hot_lead(owner=None))
     [handoff] = outbox(c)
     assert handoff.destination == "channel:sales"
-    assert buttons(handoff.payload) == [("Claim", "cooling.claim", str(lead(c).id))]
+    claim = ref(c)
+    assert buttons(handoff.payload) == [("Claim", "cooling.claim", claim)]
     move_to(c, at_ny(2026, 11, 23, 10, 42))
-    reply = press(c, "ben", "cooling.claim", str(lead(c).id), handoff.key)
+    reply = press(c, "ben", "cooling.claim", claim, handoff.key)
     assert reply.text == "Jane Doe (Acme) is yours. Follow up by Mon 23 Nov, 11:00 EST."
     assert lead(c).owner_id == person_id(c, "ben")
     [update] = outbox(c, op="update")
     assert update.target_key == handoff.key and update.destination == "channel:sales"
-    assert f"Claimed by <person:{person_id(c, 'ben')}> at 10:42" in text_of(update.payload)
+    assert f"🙋 <person:{person_id(c, 'ben')}> claimed this lead at 10:42" in text_of(update.payload)
     assert buttons(update.payload) == []
-    assert press(c, "erin", "cooling.claim", str(lead(c).id), handoff.key).text == "Already claimed by Ben Okafor."
+    # Erin's screen still showed the button: nothing happens, and she is told why.
+    assert press(c, "erin", "cooling.claim", claim, handoff.key).text.startswith(
+        "Ben Okafor claimed this lead at 10:42.")
     assert len(outbox(c, op="update")) == 1
 
 
 def test_only_sales_may_claim_a_lead(c):
     ingest(c, hot_lead(owner=None))
-    assert press(c, "kira", "cooling.claim", str(lead(c).id)).text == "Only the sales team can claim leads."
+    assert press(c, "kira", "cooling.claim", ref(c)).text == "Only the sales team can claim leads."
     assert lead(c).owner_id is None
 
 
-def test_an_unowned_lead_past_its_sla_is_posted_to_the_channel_to_be_claimed(c):
+def test_an_unowned_lead_past_its_sla_has_one_claim_post_which_becomes_the_escalation(c):
     ingest(c, hot_lead(owner=None))
+    [post] = outbox(c)
     move_to(c, at_ny(2026, 11, 23, 16))
     assert job(c, times=2) == [1, 0]
-    assert sent(c)[-1] == ("breach", "channel:sales")
-    assert "has no owner" in text_of(outbox(c)[-1].payload)
+    assert sent(c) == [("handoff", "channel:sales")]  # no second post
+    [escalation] = outbox(c, op="update")
+    assert escalation.target_key == post.key
+    assert "has no owner and passed its SLA" in text_of(escalation.payload)
+    assert buttons(escalation.payload) == [("Claim", "cooling.claim", ref(c))]
 
 
 def test_log_follow_up_updates_the_message_in_place_in_the_owners_timezone(c):
     ingest(c, hot_lead())
     move_to(c, at_ny(2026, 11, 23, 10, 42))
     handoff = outbox(c)[0]
-    reply = press(c, "ana", "cooling.follow_up", str(lead(c).id), handoff.key)
+    reply = press(c, "ana", "cooling.follow_up", ref(c), handoff.key)
     assert reply.text.startswith("Logged your follow-up on Jane Doe (Acme).")
     [update] = outbox(c, op="update")
     assert update.target_key == handoff.key and update.destination == dm_to(c, "ana")
-    assert f"Followed up by <person:{person_id(c, 'ana')}> at 10:42" in text_of(update.payload)
+    assert f"✅ <person:{person_id(c, 'ana')}> followed up at 10:42" in text_of(update.payload)
     assert "New qualified lead" in text_of(update.payload)  # the rest of the message stays
-    assert buttons(update.payload) == []
+    # The handoff card follows the lead: its buttons now carry the new state.
+    assert buttons(update.payload) == [("Log follow-up", "cooling.follow_up", ref(c)),
+                                       ("Bounce to marketing", "bounce.open", ref(c))]
     assert lead(c).sla_window == 2
 
 
@@ -428,18 +444,18 @@ def test_log_follow_up_updates_the_message_in_place_in_the_owners_timezone(c):
                                           ("kira", False)])
 def test_only_the_owner_their_manager_or_an_admin_may_follow_up_or_snooze(c, who, allowed):
     ingest(c, hot_lead())
-    lead_id = str(lead(c).id)
-    follow = press(c, who, "cooling.follow_up", lead_id)
-    snooze = press(c, who, "cooling.snooze", f"{lead_id}:morning")
-    refused = "Only Ana Torres (its owner), their manager or an admin can do that for this lead."
-    assert (follow.text == refused, snooze.text == refused) == (not allowed, not allowed)
+    snooze = press(c, who, "cooling.snooze", f"{ref(c)}:morning")
+    follow = press(c, who, "cooling.follow_up", ref(c))
+    refused = "Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can {} this lead."
+    assert (follow.text == refused.format("follow up on"), snooze.text == refused.format("snooze")) == (
+        not allowed, not allowed)
     assert (lead(c).touch_count > 0) == allowed
 
 
 def test_a_person_the_bot_does_not_know_is_told_so(c):
     ingest(c, hot_lead())
     reply = run_action(c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_NOBODY"),
-                       "cooling.follow_up", str(lead(c).id), None)
+                       "cooling.follow_up", ref(c), None)
     assert "I don't know who you are yet" in reply.text
 
 
@@ -453,7 +469,8 @@ def test_a_requalified_lead_returns_to_sales_with_its_bounce_history(c):
         got = uow.leads.by_crm_id("L-1")
         uow.bounces.add(Bounce(lead_id=got.id, reason="no_budget", note="Q3 maybe", by_person_id=ben,
                                at=at_ny(2026, 11, 12, 11)))
-        stop_sla(got)
+        for k, v in stopped().items():
+            setattr(got, k, v)
         got.status = "nurture"
         uow.commit()
     assert lead(c).next_alert_at is None and lead(c).sla_due_at is None
@@ -461,7 +478,7 @@ def test_a_requalified_lead_returns_to_sales_with_its_bounce_history(c):
     lead_id, kira = lead(c).id, person_id(c, "kira")
     with c.uow_factory() as uow:
         got = uow.leads.get_for_update(lead_id)
-        qualify_lead(uow, c.deps, got, at=c.deps.now(), by_person_id=kira, note="budget is back")
+        requalify(uow, c.deps, uow.people.get(kira), got, note="budget is back")
         uow.commit()
     got = lead(c)
     assert (got.status, got.qualified_at, got.sla_window) == ("qualified", c.deps.now(), 2)
@@ -480,7 +497,8 @@ def test_a_bounced_lead_comes_back_only_when_the_crm_qualifies_it_again(c):
         uow.bounces.add(Bounce(lead_id=got.id, reason="not_ready", by_person_id=ana,
                                at=at_ny(2026, 11, 23, 10, 30)))
         got.status = "nurture"
-        stop_sla(got)
+        for k, v in stopped().items():
+            setattr(got, k, v)
         uow.commit()
     ingest(c, hot_lead(type="lead.upserted", status="SQL", title="CTO"))  # unchanged status: stays
     assert lead(c).status == "nurture"
@@ -510,7 +528,7 @@ def test_the_bulk_built_payloads_are_exactly_what_the_message_model_would_store(
         views.warning(card, left="15 min left", due="Mon"),
         views.breach(card, due="Mon", snooze_hours=1),
         views.breach(card, due="Mon", snooze_hours=2, reminder=True),
-        views.to_manager(card, owner_id=2, due="Mon", snooze_count=2, snooze_hours=1, away_until="Fri"),
+        views.to_manager(card, owner_id=2, due="Mon", snooze_count=2, snooze_hours=1, cadence="3 business days"),
         views.to_channel(card, owner_id=2, due="Mon", snooze_count=1),
         views.unclaimed(card, due="Mon"),
     ]
@@ -540,7 +558,7 @@ def test_touch_names_the_lead_by_crm_id_or_email_and_says_when_none_or_several_m
 
 def test_touch_by_someone_else_is_refused_and_changes_nothing(c):
     ingest(c, hot_lead())
-    assert "Only Ana Torres" in command(c, "ben", "touch L-1").text
+    assert "Only Ana Torres (its owner)" in command(c, "ben", "touch L-1").text
     assert lead(c).touch_count == 0
 
 
@@ -559,7 +577,7 @@ def test_my_leads_are_listed_most_urgent_first_with_business_hours_left(c):
 def test_my_leads_are_paged(c):
     ingest(c, *[hot_lead(f"L-{i}") for i in range(20)])
     first, second = command(c, "ana", "leads"), command(c, "ana", "leads 2")
-    assert reply_text(first).count("`L-") == 15 and reply_text(second).count("`L-") == 5
+    assert reply_text(first).count("@acme.example`") == 15 and reply_text(second).count("@acme.example`") == 5
     assert "`/smarketing leads 2` for more" in reply_text(first)
 
 

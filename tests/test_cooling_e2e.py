@@ -100,7 +100,7 @@ def test_a_lead_qualified_long_ago_is_alerted_once_however_many_times_the_job_ru
     [to_maya] = slack.messages("U_MAYA")
     assert "Escalation" in to_maya["text"] and "Ana Torres's" in rendered_text(to_maya)
     [in_channel] = slack.messages("C_SALES")
-    assert "past its SLA (due Mon 2 Nov, 11:00 EST) with no follow-up" in rendered_text(in_channel)
+    assert "passed its SLA (due Mon 2 Nov, 11:00 EST) without a first follow-up" in rendered_text(in_channel)
     assert len(slack.successful_calls("chat.postMessage")) == 4
     with c.uow_factory() as uow:
         assert [a.step for a in uow.alerts.for_lead(lead(c, "L-7").id)] == ["breach", "manager", "channel"]
@@ -117,22 +117,23 @@ def test_the_breach_buttons_work_through_signed_block_actions_and_update_the_mes
             "cooling.follow_up", "cooling.snooze", "cooling.snooze", "bounce.open"]
 
         refused = press(http, slack, breach, "Snooze 1 hour", "U_BEN", "ben")
-        assert refused["text"] == "Only Ana Torres (its owner), their manager or an admin can do that for this lead."
+        assert refused["text"] == ("Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can snooze "
+                                   "this lead.")
         assert refused["response_type"] == "ephemeral" and refused["replace_original"] is False
 
         snoozed = press(http, slack, breach, "Snooze 1 hour", "U_ANA", "snooze")
         assert snoozed["text"] == "Snoozed until Mon 23 Nov, 11:00 EST. I'll remind you then."
-        slack.wait_for("chat.update", 1)
+        slack.wait_for("chat.update", 2)  # the alert and the handoff: every message about the lead
         breach = the_message(slack, "U_ANA", "🔥 SLA breached")
-        assert "Snoozed until Mon 23 Nov, 11:00 EST by Ana Torres" in rendered_text(breach)
+        assert "💤 Ana Torres snoozed this lead until Mon 23 Nov, 11:00 EST" in rendered_text(breach)
         assert [b["text"]["text"] for b in breach["blocks"][-1]["elements"]] == ["Log follow-up", "Bounce to marketing"]
 
         followed = press(http, slack, breach, "Log follow-up", "U_ANA", "follow")
         assert followed["text"].startswith("Logged your follow-up on Jane Doe (Acme).")
-        slack.wait_for("chat.update", 2)
+        slack.wait_for("chat.update", 4)
     breach = the_message(slack, "U_ANA", "🔥 SLA breached")
     text = rendered_text(breach)
-    assert "Followed up by Ana Torres at 10:00" in text and "Snoozed" not in text
+    assert "✅ Ana Torres followed up at 10:00" in text and "snoozed" not in text
     assert all(b["type"] != "actions" for b in breach["blocks"])
     assert len(slack.messages("U_ANA")) == 2  # updated in place, nothing new posted
     got = lead(c, "L-8")
@@ -150,11 +151,11 @@ def test_an_unowned_lead_is_claimed_through_the_button_and_the_first_claim_wins(
         assert claimed["text"] == "Jane Doe (Acme) is yours. Follow up by Mon 23 Nov, 11:00 EST."
         slack.wait_for("chat.update", 1)
         [post] = slack.messages("C_SALES")
-        assert "Claimed by Ben Okafor at 10:00" in rendered_text(post)
+        assert "🙋 Ben Okafor claimed this lead at 10:00" in rendered_text(post)
         assert all(b["type"] != "actions" for b in post["blocks"])
         # Chloe's Slack still showed the button when she pressed it.
         late = press(http, slack, original, "Claim", "U_CHLOE", "chloe")
-        assert late["text"] == "Already claimed by Ben Okafor."
+        assert late["text"].startswith("Ben Okafor claimed this lead at 10:00.")
     assert lead(c, "L-9").owner_email == "ben@northwind.example"
     assert len(slack.successful_calls("chat.update")) == 1
 
@@ -180,3 +181,63 @@ def test_python_m_bot_jobs_run_cooling_alerts_once(make_container, database_url)
     assert [r.key.split(":")[3] for r in outbox(c, key=f"cooling:{lead_id}:")] == [
         "handoff", "breach", "manager", "channel"]
     assert all(r.status == "sent" for r in outbox(c))
+
+
+def test_a_follow_up_from_the_managers_dm_updates_every_message_about_the_lead_through_signed_requests(app, slack):
+    import copy
+
+    c = app.container
+    with app.client() as http:
+        post_crm(http, hot_lead("L-11", at="2026-11-02T15:00:00Z"))  # long past: breach, manager, channel at once
+        assert run_cooling(c) == 3
+        for step in ("handoff", "breach", "manager", "channel"):
+            recorded(c, "L-11", step)
+        [to_maya] = slack.messages("U_MAYA")
+        before = copy.deepcopy(to_maya)
+        followed = press(http, slack, to_maya, "Log follow-up", "U_MAYA", "maya")
+        assert followed["text"].startswith("Logged your follow-up on Jane Doe (Acme).")
+        slack.wait_for("chat.update", 4)  # the handoff, the breach, the manager's DM and the #sales post
+        # Maya's Slack had not refreshed yet: the old Snooze does nothing and says why.
+        late = press(http, slack, before, "Snooze 1 hour", "U_MAYA", "late")
+        assert late["text"].startswith("Maya Patel followed up at 10:00.") and "out of date" in late["text"]
+    for channel_id in ("U_MAYA", "C_SALES"):
+        [message] = slack.messages(channel_id)
+        assert "✅ Maya Patel followed up at 10:00" in rendered_text(message), channel_id
+        assert all(b["type"] != "actions" for b in message["blocks"]), channel_id
+    breach = the_message(slack, "U_ANA", "🔥 SLA breached")
+    assert "✅ Maya Patel followed up at 10:00" in rendered_text(breach)
+    assert "has none yet" not in rendered_text(breach)
+    assert all(b["type"] != "actions" for b in breach["blocks"])
+    got = lead(c, "L-11")
+    assert (got.touch_count, got.snooze_count, got.sla_clock) == (1, 0, "cadence")
+    assert len(slack.successful_calls("chat.postMessage")) == 4  # nothing new posted
+
+
+def test_after_a_bounce_from_an_alert_the_alert_has_no_buttons_and_an_old_one_says_what_happened(app, slack):
+    import copy
+
+    c = app.container
+    with app.client() as http:
+        post_crm(http, hot_lead("L-12", at="2026-11-23T14:00:00Z"))  # 09:00 in New York: due 10:00
+        assert run_cooling(c) == 1
+        recorded(c, "L-12", "breach")
+        breach = copy.deepcopy(the_message(slack, "U_ANA", "🔥 SLA breached"))
+        bounce = button(breach, "Bounce to marketing")
+        post_slack(http, sr.block_actions(bounce["action_id"], bounce["value"], user_id="U_ANA", message=breach))
+        [opened] = slack.calls("views.open")
+        values = {"reason": {"reason": {"type": "static_select", "selected_option": {"value": "no_budget"}}},
+                  "note": {"note": "Frozen until Q2"}}
+        resp = post_slack(http, sr.view_submission("bounce.submit", values, user_id="U_ANA",
+                                                    private_metadata=opened["view"]["private_metadata"]))
+        assert resp.status_code == 200
+        slack.wait_for("chat.update", 2)  # the handoff and the alert
+        now = the_message(slack, "U_ANA", "🔥 SLA breached")
+        assert "↩️ Ana Torres bounced this lead to marketing at 10:00 (No budget)" in rendered_text(now)
+        assert all(b["type"] != "actions" for b in now["blocks"])
+        # A client that still shows the old alert: neither button acts, each says what happened.
+        for label, who in (("Log follow-up", "follow"), ("Snooze 1 hour", "snooze")):
+            answer = press(http, slack, breach, label, "U_ANA", who)
+            assert answer["text"].startswith("Ana Torres bounced this lead to marketing at 10:00 (No budget)."), label
+            assert "nurture" not in answer["text"] and "L-12" not in answer["text"]
+    got = lead(c, "L-12")
+    assert (got.status, got.touch_count, got.snooze_count) == ("nurture", 0, 0)

@@ -96,14 +96,14 @@ def test_pressing_log_follow_up_on_a_cooling_alert_updates_the_card_in_place(app
                    act=action(only_card(alert), "Log follow-up"))
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
     new_card = answer["value"]
-    assert "Followed up by <at>Ana Torres</at>" in ts.card_text(new_card)
+    assert "✅ <at>Ana Torres</at> followed up at" in ts.card_text(new_card)
     assert "Log follow-up" not in [a.get("title") for a in ts.actions_of(new_card)]
     with app.container.uow_factory() as uow:
         assert uow.leads.by_crm_id("L-7").touch_count >= 1
     # The dispatcher updates the posted activity too (PUT), for everyone in the chat.
     teams.wait_for(lambda: teams.calls("PUT", f"/activities/{alert['id']}"))
     now = next(a for a in teams.sent(ANA_DM) if a["id"] == alert["id"])
-    assert "Followed up by" in ts.card_text(only_card(now))
+    assert "followed up at" in ts.card_text(only_card(now))
 
 
 def test_someone_else_pressing_a_button_gets_a_short_answer_and_the_card_stays(app, teams):

@@ -104,7 +104,7 @@ def test_a_batch_upsert_stores_every_value_and_the_later_of_two_rows_for_one_key
         uow.campaigns.upsert_many([{"crm_id": "c1", "name": "First", "kind": "webinar"},
                                    {"crm_id": "c1", "name": "It's \"second\" ✓", "kind": "event"}])
         base = {col.name: None for col in Lead.__table__.columns if col.name != "id"}
-        rows = [{**base, "crm_id": f"L{i}", "name": f"Lead {i}", "status": "new", "sla_window": 0, "ladder_step": 0,
+        rows = [{**base, "crm_id": f"L{i}", "name": f"Lead {i}", "status": "new", "sla_clock": "first_touch", "version": 0, "sla_window": 0, "ladder_step": 0,
                  "snooze_count": 0, "touch_count": 0, "bounce_count": 0, "attrs": {"n": i, "tags": ["a", None]},
                  "qualified_at": qualified if i % 2 else None, "created_at": qualified, "updated_at": qualified}
                 for i in range(300)]

@@ -1,6 +1,7 @@
 """Repositories: the only place handlers' questions become SQL. One module per table family."""
 
 from storage.repos.alerts import AlertsRepo
+from storage.repos.away import AwayRepo
 from storage.repos.bounces import BouncesRepo
 from storage.repos.campaigns import CampaignsRepo
 from storage.repos.deals import DealsRepo
@@ -14,6 +15,7 @@ from storage.repos.teams import TeamsRepo
 
 __all__ = [
     "AlertsRepo",
+    "AwayRepo",
     "BouncesRepo",
     "CampaignsRepo",
     "DealsRepo",

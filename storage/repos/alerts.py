@@ -20,6 +20,9 @@ class LadderStep:
     created_at: datetime
 
 
+LADDER = ("warn", "breach", "manager", "channel")
+
+
 class AlertsRepo(Repo):
     """The cooling ladder's steps, read from the outbox.
 
@@ -39,7 +42,7 @@ class AlertsRepo(Repo):
         steps = []
         for key, created_at in rows:
             window, _, step = key[len(prefix):].partition(":")
-            if step and step != "handoff" and ":" not in step:
+            if step in LADDER or step.startswith("snooze") and step[6:].isdigit():
                 steps.append(LadderStep(key=key, lead_id=lead_id, window=int(window), step=step,
                                         created_at=created_at))
         return steps

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlmodel import col, func, or_, select
 
-from storage.models import Lead, LeadTouch
+from storage.models import Lead, LeadEvent, LeadTouch
 from storage.repos.base import Repo
 
 
@@ -125,8 +125,8 @@ class LeadsRepo(Repo):
         return {**known, **self.ids_by_crm_id(crm_ids - known.keys())}
 
     DUE_COLUMNS = ("id", "crm_id", "name", "company", "email", "title", "score", "tier", "owner_id",
-                   "sla_started_at", "sla_due_at", "sla_window", "ladder_step", "next_alert_at", "snoozed_until",
-                   "snooze_count")
+                   "sla_clock", "sla_started_at", "sla_due_at", "sla_window", "ladder_step", "next_alert_at",
+                   "snoozed_until", "snooze_count", "last_touch_at", "version")
 
     def due(self, *, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Qualified leads whose next ladder step is due, most overdue first, as dicts of
@@ -180,32 +180,44 @@ class LeadsRepo(Repo):
         self.session.execute(stmt, [dict(_id=r["id"], _step=r["ladder_step"], _next=r["next_alert_at"],
                                          _snoozed=r["snoozed_until"]) for r in rows])
 
-    def mark_converted(self, lead_ids: Iterable[int], *, at: datetime) -> int:
-        """A won deal's leads are customers now: status ``converted``, no SLA due time and no
-        further ladder steps. One UPDATE; returns how many leads changed."""
+    def many_for_update(self, lead_ids: Iterable[int]) -> dict[int, Lead]:
+        """Leads by id, locked until the transaction ends (re-read, so one loaded earlier in this
+        unit of work is not stale): a batch of transitions that requests may make at once."""
         ids = set(lead_ids)
         if not ids:
-            return 0
+            return {}
         self.session.flush()
-        t = Lead.__table__
-        res = self.session.execute(
-            sa.update(t).where(self.one_of(t.c.id, ids), t.c.status != "converted")
-            .values(status="converted", sla_due_at=None, next_alert_at=None, snoozed_until=None, updated_at=at)
-        )
-        self._expire_loaded(Lead, lambda lead: lead.id in ids)
-        return res.rowcount
+        q = select(Lead).where(self.one_of(Lead.id, ids)).execution_options(populate_existing=True)
+        if self.dialect == "postgresql":
+            q = q.with_for_update()
+        return {lead.id: lead for lead in self.session.exec(q)}
 
-    def claim(self, lead_id: int, *, person_id: int, email: str | None, at: datetime) -> bool:
-        """Make an unowned lead this person's; False when someone else claimed it first."""
-        t = Lead.__table__
-        res = self.session.execute(
-            sa.update(t).where(t.c.id == lead_id, t.c.owner_id.is_(None))
-            .values(owner_id=person_id, owner_email=email, updated_at=at)
-        )
-        lead = self.session.identity_map.get(self.session.identity_key(Lead, lead_id))  # type: ignore[arg-type]
-        if lead is not None:
-            self.session.expire(lead)
-        return res.rowcount == 1
+    # -- the lifecycle's record ---------------------------------------------------------------
+
+    def add_events(self, rows: list[dict[str, Any]]) -> None:
+        """Record lifecycle transitions (``LeadEvent`` columns) in one statement."""
+        if rows:
+            self.session.flush()  # the leads they are about first
+            self.session.execute(sa.insert(LeadEvent.__table__), rows)
+
+    def last_events(self, lead_ids: Iterable[int], kinds: Sequence[str]) -> dict[int, LeadEvent]:
+        """Each lead's newest event of one of ``kinds``, in one query."""
+        ids = list(set(lead_ids))
+        if not ids:
+            return {}
+        self.session.flush()
+        newest = (sa.select(LeadEvent.lead_id, func.max(LeadEvent.id).label("id"))
+                  .where(self.one_of(LeadEvent.lead_id, ids), col(LeadEvent.kind).in_(list(kinds)))
+                  .group_by(LeadEvent.lead_id).subquery())
+        rows = self.session.exec(select(LeadEvent).join(newest, col(LeadEvent.id) == newest.c.id))
+        return {e.lead_id: e for e in rows}
+
+    def events_while_owned(self, owner_id: int, *, since: datetime, until: datetime) -> Sequence[LeadEvent]:
+        """What happened to a person's leads in [since, until), oldest first."""
+        return self.session.exec(
+            select(LeadEvent).where(LeadEvent.owner_id == owner_id, LeadEvent.at >= since, LeadEvent.at < until)
+            .order_by(LeadEvent.at, LeadEvent.id)
+        ).all()
 
     def add_touches(self, rows: list[dict[str, Any]]) -> None:
         """Record many sales follow-ups (``lead_id``, ``person_id``, ``source``, ``note``,

@@ -22,6 +22,8 @@ class OutboxRepo(Repo):
         op: str = "post",
         target_key: str | None = None,
         not_before: datetime | None = None,
+        subject: str | None = None,
+        role: str | None = None,
     ) -> bool:
         """Enqueue a message in the caller's transaction. False if ``key`` was enqueued before.
 
@@ -36,6 +38,8 @@ class OutboxRepo(Repo):
                     op=op,
                     destination=destination,
                     target_key=target_key,
+                    subject=subject,
+                    role=role,
                     payload=payload,
                     status="pending",
                     attempts=0,
@@ -48,27 +52,55 @@ class OutboxRepo(Repo):
         return bool(ids)
 
     def add_many(self, messages: list[dict], *, at: datetime) -> set[str]:
-        """Enqueue many posts in one executemany; each dict has ``key``, ``destination`` and
-        ``payload``. Returns the keys actually enqueued (the others were enqueued before)."""
+        """Enqueue many messages in one statement; each dict has ``key``, ``destination`` and
+        ``payload``, and may have ``op`` (default ``post``), ``target_key``, ``subject`` and
+        ``role``. Returns the keys actually enqueued (the others were enqueued before)."""
         t = Outbox.__table__
-        rows = [dict(key=m["key"], op="post", destination=m["destination"], target_key=None,
+        rows = [dict(key=m["key"], op=m.get("op", "post"), destination=m["destination"],
+                     target_key=m.get("target_key"), subject=m.get("subject"), role=m.get("role"),
                      payload=m["payload"], status="pending", attempts=0, next_attempt_at=at, created_at=at)
                 for m in messages]
         if self.dialect == "sqlite" or not rows:
             return self.insert_unseen(t, rows, "key")
-        # PostgreSQL: the posts travel as one JSON document of what differs between them (key,
-        # destination, payload), expanded by jsonb_to_recordset; the columns every post shares
-        # are parameters. Half the document ``insert_ignore_bulk`` would send (~10 ms less per
-        # 1,000 cooling alerts); ON CONFLICT keeps each key once under concurrent writers.
-        document = json.dumps([{"k": m["key"], "d": m["destination"], "p": m["payload"]} for m in messages],
+        # PostgreSQL: the messages travel as one JSON document of what differs between them,
+        # expanded by jsonb_to_recordset; the columns every message shares are parameters. Half
+        # the document ``insert_ignore_bulk`` would send (~10 ms less per 1,000 cooling alerts);
+        # ON CONFLICT keeps each key once under concurrent writers.
+        # Absent fields are NULL (op: 'post'), so a plain post carries no more than it used to.
+        document = json.dumps([{"k": r["key"], "d": r["destination"], "p": r["payload"],
+                                **({"o": r["op"]} if r["op"] != "post" else {}),
+                                **{f: r[c] for f, c in (("t", "target_key"), ("s", "subject"), ("r", "role"))
+                                   if r[c] is not None}} for r in rows],
                               ensure_ascii=False, separators=(",", ":"))
         sql = sa.text(
-            "INSERT INTO outbox (key, op, destination, payload, status, attempts, next_attempt_at, created_at) "
-            "SELECT r.k, 'post', r.d, r.p, 'pending', 0, :at, :at "
-            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(k varchar, d varchar, p jsonb) "
+            "INSERT INTO outbox (key, op, destination, target_key, subject, role, payload, status, attempts, "
+            "next_attempt_at, created_at) "
+            "SELECT r.k, COALESCE(r.o, 'post'), r.d, r.t, r.s, r.r, r.p, 'pending', 0, :at, :at "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+            "AS r(k varchar, o varchar, d varchar, t varchar, s varchar, r varchar, p jsonb) "
             "ON CONFLICT DO NOTHING RETURNING key"
         ).bindparams(sa.bindparam("at", type_=t.c.created_at.type))  # aware UTC, as the model stores it
         return {r[0] for r in self.session.execute(sql, {"rows": document, "at": at})}
+
+    def about(self, subjects: Iterable[str]) -> Sequence[Outbox]:
+        """The posted messages that still follow these subjects (``lead:12``), oldest first:
+        one look-up of the partial index ``ix_outbox_subject``."""
+        subjects = list(set(subjects))
+        if not subjects:
+            return []
+        self.session.flush()
+        return self.session.exec(
+            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post")
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+        ).all()
+
+    def settle(self, keys: Iterable[str]) -> None:
+        """These messages no longer follow their subject: their last update is final."""
+        keys = list(set(keys))
+        if keys:
+            t = Outbox.__table__
+            self.session.execute(sa.update(t).where(self.one_of(t.c.key, keys)).values(subject=None))
+            self._expire_loaded(Outbox, lambda row: row.key in keys)
 
     def by_key(self, key: str) -> Outbox | None:
         return self.session.exec(select(Outbox).where(Outbox.key == key)).first()
