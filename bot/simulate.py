@@ -11,7 +11,8 @@ ways a message can fail its reader:
 - *to away*: sent to someone while they were out of office;
 - *alerts without an action*: a cooling alert with no button to act on it;
 - *untrue, not updated*: a message about a lead that the lead's later history made untrue (a
-  follow-up, a bounce, a win after it was posted) and that was never updated in place since.
+  follow-up, a bounce, a win after it was posted) and that was not brought up to date in place: no
+  update after the first such event, or buttons still offered after a later one.
 """
 
 from __future__ import annotations
@@ -139,6 +140,8 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
         cursor = rows[-1].id
     with container.uow_factory() as uow:
         people = {p.id: p for p in uow.people.all()}
+        away_periods = {pid: [(a.starts_at, a.ends_at) for a in uow.away.for_person(pid, ending_after=start)]
+                        for pid in people}
 
     def zone_of_channel(name: str) -> str:
         for team, tc in config.teams.items():
@@ -160,7 +163,7 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
         if kind == "dm" and name.isdigit() and int(name) in people:
             person = people[int(name)]
             who, tz = f"dm:{person.id}", person.timezone
-            if person.out_of_office_until and person.out_of_office_until > at:
+            if any(a <= at < b for a, b in away_periods[person.id]):
                 away[who] += 1
         elif kind == "channel":
             who, tz = f"channel:{name}", zone_of_channel(name)
@@ -196,7 +199,8 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
 
 def _untrue(container, posts, updates) -> tuple[int, list[str]]:
     """Messages about a lead posted before something happened to it (a follow-up, a bounce, a win)
-    and not updated in place since."""
+    and not brought up to date since: never updated after the first such event, or still offering
+    buttons after a later one."""
     lead_ids = {int(m.group(1)) for r in posts if (m := LEAD_KEY.match(r.key))}
     happened: dict[int, list[datetime]] = {}
     with container.uow_factory() as uow:
@@ -208,6 +212,8 @@ def _untrue(container, posts, updates) -> tuple[int, list[str]]:
             if lead is not None and lead.status == "converted" and lead.updated_at:
                 times.append(lead.updated_at)
             happened[lead_id] = sorted(times)
+    from handlers.messages import Actions, Message
+
     count, examples = 0, []
     for r in posts:
         m = LEAD_KEY.match(r.key)
@@ -217,7 +223,15 @@ def _untrue(container, posts, updates) -> tuple[int, list[str]]:
         later = [t for t in happened.get(int(m.group(1)), []) if t > sent]
         if not later:
             continue
-        if not any(u >= later[-1] for u in updates.get(r.key, [])):
+        updated = sorted(updates.get(r.key, []))
+        # Untrue: nothing brought it up to date after the first thing that happened to the lead, or
+        # it still offers buttons although the lead moved on after its last update.
+        stale = not any(u >= later[0] for u in updated)
+        if not stale and later[-1] > updated[-1]:
+            with container.uow_factory() as uow:
+                shown = Message.from_json(uow.outbox.current_payload(r.key) or r.payload)
+            stale = any(isinstance(b, Actions) and b.buttons for b in shown.blocks)
+        if stale:
             count += 1
             if len(examples) < 5:
                 examples.append(f"{r.key} to {r.destination}")
