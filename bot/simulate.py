@@ -202,16 +202,12 @@ def _untrue(container, posts, updates) -> tuple[int, list[str]]:
     and not brought up to date since: never updated after the first such event, or still offering
     buttons after a later one."""
     lead_ids = {int(m.group(1)) for r in posts if (m := LEAD_KEY.match(r.key))}
-    happened: dict[int, list[datetime]] = {}
     with container.uow_factory() as uow:
-        bounces = uow.bounces.for_leads(lead_ids)
-        for lead_id in lead_ids:
-            times = [t.occurred_at for t in uow.leads.touches(lead_id)]
-            times += [b.at for b in bounces.get(lead_id, [])]
-            lead = uow.leads.get(lead_id)
-            if lead is not None and lead.status == "converted" and lead.updated_at:
-                times.append(lead.updated_at)
-            happened[lead_id] = sorted(times)
+        events = uow.leads.events_of(lead_ids)
+    # What changes what a message about a lead says: everything but the handoff itself and the
+    # ladder climbing (an escalation leaves the rep's alert as true as it was).
+    happened = {lead_id: [e.at for e in evs if e.kind not in ("handoff", "escalate")]
+                for lead_id, evs in events.items()}
     from handlers.messages import Actions, Message
 
     count, examples = 0, []

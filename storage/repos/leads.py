@@ -212,6 +212,17 @@ class LeadsRepo(Repo):
         rows = self.session.exec(select(LeadEvent).join(newest, col(LeadEvent.id) == newest.c.id))
         return {e.lead_id: e for e in rows}
 
+    def events_of(self, lead_ids: Iterable[int]) -> dict[int, list[LeadEvent]]:
+        """Every lifecycle event of the given leads, oldest first per lead (the simulator's judge)."""
+        out: dict[int, list[LeadEvent]] = {}
+        ids = list(set(lead_ids))
+        if not ids:
+            return out
+        for e in self.session.exec(select(LeadEvent).where(self.one_of(LeadEvent.lead_id, ids))
+                                   .order_by(LeadEvent.lead_id, LeadEvent.at, LeadEvent.id)):
+            out.setdefault(e.lead_id, []).append(e)
+        return out
+
     def events_while_owned(self, owner_id: int, *, since: datetime, until: datetime) -> Sequence[LeadEvent]:
         """What happened to a person's leads in [since, until), oldest first."""
         return self.session.exec(
