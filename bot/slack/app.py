@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import Any, Callable
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from bot.logs import new_id, request_id
+from bot.logs import NoRequestDetails, new_id, request_id
 from bot.slack.blocks import parse_action_id, parse_view_values, render_errors, render_form, render_reply
 from bot.slack.deliver import SlackPeople
 from handlers.commands import run_action, run_command, run_form
@@ -31,18 +32,30 @@ SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Pl
 EVENTS = ["app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked"]
 
 
+def _bolt_logger() -> logging.Logger:
+    """bolt's base logger: its loggers copy this one's filters, so none logs a request body."""
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, NoRequestDetails) for f in logger.filters):
+        logger.addFilter(NoRequestDetails())
+    return logger
+
+
 class SlackAdapter:
     def __init__(self, services, *, signing_secret: str | None, client: WebClient):
         self.s = services
         self.client = client
         self.people = SlackPeople(client, services.uow_factory, services.deps.clock)
+        self.http_enabled = bool(signing_secret)
         self.app = App(
             token=None,  # the client carries the token (bolt warns when given both)
-            signing_secret=signing_secret or "socket-mode-no-signature",
+            # Without a signing secret there is no HTTP route (Socket Mode only, where bolt does
+            # not verify); bolt's own check stays on, with a secret nobody knows.
+            signing_secret=signing_secret or secrets.token_hex(32),
             client=client,
             process_before_response=True,
             token_verification_enabled=False,
-            request_verification_enabled=bool(signing_secret),
+            request_verification_enabled=True,
+            logger=_bolt_logger(),
         )
         self.app.use(self._dedupe_events)
         self.app.error(self._on_error)

@@ -19,7 +19,6 @@ transaction, so they run in the thread pool (``run_in_threadpool``).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from contextvars import ContextVar
@@ -30,7 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.logs import new_id, request_id
-from bot.server import TooLarge, read_limited
+from bot.inbound import CHAT_MAX_BYTES, Malformed, TooLarge, parse_json, read_limited
 from bot.teams.cards import CANCEL_VERB, META, markdown, parse_submission, render_form, render_message, summary_text
 from bot.teams.deliver import TeamsDeliverer, card_activity, make_api, teams_resolver
 from handlers.commands import run_action, run_command, run_form
@@ -45,7 +44,7 @@ WELCOME = ("Hi{name}! I'm Smarketing Bot: I keep sales and marketing in step —
            "bounce-backs and the week ahead. Send me **help** to see what I can do.")
 WELCOME_TEAM = ("Thanks for adding Smarketing Bot to **{team}**. I post wins, alerts and the weekly schedule "
                 "to the channels set up for me; mention me with **help** to see my commands.")
-MAX_BODY = 1024 * 1024  # activities are a few KB; anything near this is not from Teams
+MAX_BODY = CHAT_MAX_BYTES  # activities are a few KB; anything near this is not from Teams
 _PREFIX_RE = re.compile(r"^/?smarketing\b\s*", re.I)
 _AT_TAG_RE = re.compile(r"</?at>")  # other people's mentions read as their names
 _actor: ContextVar[Actor | None] = ContextVar("teams_actor", default=None)
@@ -139,9 +138,11 @@ class TeamsAdapter:
             except TooLarge:
                 return PlainTextResponse("activity too large", status_code=413)
             try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+                # Parsed before the token check (the SDK's validator takes the parsed activity),
+                # so the nesting bound matters here: deep JSON is a 400, not a RecursionError.
+                body = parse_json(raw)
+            except Malformed as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
             if not isinstance(body, dict):
                 return JSONResponse({"error": "an activity is a JSON object"}, status_code=400)
             await self._ensure_ready()
