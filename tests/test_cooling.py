@@ -16,6 +16,7 @@ from bot.scheduler import run_job
 from handlers.commands import run_action, run_command
 from handlers.cooling import qualify_lead, stop_sla
 from handlers.ports import Actor, OffsetClock
+from handlers.messages import mention
 from handlers.registry import MessageRef
 from storage.models import Bounce
 from tests.cooling_helpers import (
@@ -390,7 +391,7 @@ def test_an_unowned_lead_goes_to_the_sales_channel_and_the_first_claim_wins(c):
     assert lead(c).owner_id == person_id(c, "ben")
     [update] = outbox(c, op="update")
     assert update.target_key == handoff.key and update.destination == "channel:sales"
-    assert f"Claimed by <person:{person_id(c, 'ben')}> at 10:42" in text_of(update.payload)
+    assert f"Claimed by {mention(person_id(c, 'ben'))} at 10:42" in text_of(update.payload)
     assert buttons(update.payload) == []
     assert press(c, "erin", "cooling.claim", str(lead(c).id), handoff.key).text == "Already claimed by Ben Okafor."
     assert len(outbox(c, op="update")) == 1
@@ -418,7 +419,7 @@ def test_log_follow_up_updates_the_message_in_place_in_the_owners_timezone(c):
     assert reply.text.startswith("Logged your follow-up on Jane Doe (Acme).")
     [update] = outbox(c, op="update")
     assert update.target_key == handoff.key and update.destination == dm_to(c, "ana")
-    assert f"Followed up by <person:{person_id(c, 'ana')}> at 10:42" in text_of(update.payload)
+    assert f"Followed up by {mention(person_id(c, 'ana'))} at 10:42" in text_of(update.payload)
     assert "New qualified lead" in text_of(update.payload)  # the rest of the message stays
     assert buttons(update.payload) == []
     assert lead(c).sla_window == 2
@@ -468,8 +469,8 @@ def test_a_requalified_lead_returns_to_sales_with_its_bounce_history(c):
     assert got.sla_due_at == at_ny(2026, 11, 24, 11) and got.next_alert_at == at_ny(2026, 11, 24, 10, 45)
     handoff = outbox(c, key=f"cooling:{got.id}:2:handoff")[0]
     text = text_of(handoff.payload)
-    assert f"Bounced before: 12 Nov 2026 — No budget by <person:{person_id(c, 'ben')}>: Q3 maybe" in text
-    assert f"Sent back to sales by <person:{person_id(c, 'kira')}>: budget is back" in text
+    assert f"Bounced before: 12 Nov 2026 — No budget by {mention(person_id(c, 'ben'))}: Q3 maybe" in text
+    assert f"Sent back to sales by {mention(person_id(c, 'kira'))}: budget is back" in text
 
 
 def test_a_bounced_lead_comes_back_only_when_the_crm_qualifies_it_again(c):
@@ -648,5 +649,5 @@ def test_a_lead_name_or_note_from_the_crm_cannot_mention_anyone(c):
     texts = [text_of(r.payload) for r in outbox(c, key="cooling:")]
     assert len(texts) >= 2  # the handoff and the breach alert
     for text in texts:
-        assert "<person:98>" not in text and "<person:99>" not in text
-        assert "person:98> boss" in text
+        assert mention(98) not in text and mention(99) not in text
+        assert "<person:98> boss" in text  # shown as the CRM wrote it

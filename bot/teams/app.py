@@ -30,7 +30,16 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.logs import new_id, request_id
 from bot.inbound import CHAT_MAX_BYTES, Malformed, TooLarge, parse_json, read_limited
-from bot.teams.cards import CANCEL_VERB, META, markdown, parse_submission, render_form, render_message, summary_text
+from bot.teams.cards import (
+    CANCEL_VERB,
+    META,
+    markdown,
+    parse_submission,
+    plain_text,
+    render_form,
+    render_message,
+    summary_text,
+)
 from bot.teams.deliver import TeamsDeliverer, card_activity, make_api, teams_resolver
 from handlers.commands import run_action, run_command, run_form
 from handlers.messages import Form, Message, Reply
@@ -461,7 +470,7 @@ class TeamsAdapter:
             return self._card_response(render_message(Message.from_json(after), resolve, key=key))
         msg = reply.as_message() if reply is not None else None
         if msg is not None:
-            return self._text_response(msg.text or "Done.")
+            return self._text_response(plain_text(msg.text, resolve) if msg.text else "Done.")
         if after is not None:
             return self._card_response(render_message(Message.from_json(after), resolve, key=key))
         return self._text_response("Done.")
@@ -483,7 +492,8 @@ class TeamsAdapter:
             if form is not None and reply.errors:
                 return self._card_response(self._form_card(form, people, key=key, tz=tz, errors=reply.errors,
                                                            values=values))
-            return self._text_response(reply.text or next(iter(reply.errors.values()), "Please check the form."))
+            text = reply.text or next(iter(reply.errors.values()), "Please check the form.")
+            return self._text_response(plain_text(text, teams_resolver(people)))
         if reply is not None and reply.form is not None:
             return self._card_response(self._form_card(reply.form, people, key=key, tz=tz))
         msg = reply.as_message() if reply is not None else None
