@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from handlers import bounce_messages as views
 from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel, webhook
+from handlers.ports import Actor, Deps, channel, row_id, webhook
 from handlers.registry import Flow, JobResult, MessageRef
 from storage.models import Bounce, Lead
 
@@ -238,14 +238,14 @@ def _person(uow, actor: Actor):
 
 
 def _lead_by_id(uow, value: str) -> Lead:
-    lead = uow.leads.get_for_update(int(value)) if value.strip().isdigit() else None
+    lead = uow.leads.get_for_update(row_id(value)) if row_id(value) else None
     if lead is None:
         raise NotFound("That lead is no longer in the system; it may have been removed in the CRM.")
     return lead
 
 
 def _bounce_by_id(uow, value: str) -> Bounce:
-    bounce = uow.bounces.get_for_update(int(value)) if value.strip().isdigit() else None
+    bounce = uow.bounces.get_for_update(row_id(value)) if row_id(value) else None
     if bounce is None:
         raise NotFound("That bounce is no longer in the system.")
     return bounce

@@ -29,7 +29,7 @@ from handlers.business_time import BusinessCalendar
 from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.events import Event
 from handlers.messages import Message, Reply, mention
-from handlers.ports import Actor, Deps, channel, dm
+from handlers.ports import Actor, Deps, channel, dm, row_id
 from handlers.registry import Flow, JobResult, MessageRef
 from storage.models import Lead, Person
 
@@ -39,6 +39,7 @@ STEPS = ("warn", "breach", "manager", "channel")  # ladder_step 1..4 names the l
 CHUNK = 500  # due leads per transaction
 MAX_CHUNKS = 200  # per job run; the next tick carries on
 PAGE = 15  # leads per page of `/smarketing leads`
+MAX_PAGE = 100_000
 NOTE_MAX = 3000
 LEAD_FIELDS = ("email", "name", "company", "title", "score")
 
@@ -507,7 +508,10 @@ def touch_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
 def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing leads [page]``: my qualified leads, most urgent first, with time left."""
     person = _person(uow, actor)
-    page = int(args.strip()) if args.strip().isdigit() and int(args.strip()) > 0 else 1
+    words = args.split()
+    # Past the last page means the last page; a page number is read no further than MAX_PAGE.
+    page = min(int(words[0][:9]), MAX_PAGE) if words and words[0].isascii() and words[0].isdigit() else 1
+    page = max(page, 1)
     rows, total = uow.leads.qualified_for_owner(person.id, limit=PAGE, offset=(page - 1) * PAGE)
     pages = max(1, -(-total // PAGE))
     if page > pages:  # past the end: the last page
@@ -565,7 +569,7 @@ def _person(uow, actor: Actor) -> Person:
 
 def _lead_and_actor(uow, actor: Actor, value: str) -> tuple[Lead, Person, Person | None]:
     person = _person(uow, actor)
-    lead = uow.leads.get_for_update(int(value)) if value.strip().isdigit() else None
+    lead = uow.leads.get_for_update(row_id(value)) if row_id(value) else None
     if lead is None:
         raise NotFound("That lead is gone from Smarketing; the message is out of date.")
     return lead, person, uow.people.get(lead.owner_id) if lead.owner_id else None
