@@ -27,6 +27,8 @@ def split_command(text: str) -> tuple[str, str]:
 
 
 def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, text: str) -> Reply:
+    if actor.refused:
+        return Reply.say(actor.refused)
     sub, args = split_command(inert(text or ""))
     fn = registry.commands.get(sub)
     if fn is None:
@@ -41,6 +43,8 @@ def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: 
 
 def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, action: str,
                value: str, ref: MessageRef | None = None) -> Reply | None:
+    if actor.refused:
+        return Reply.say(actor.refused)
     fn = registry.actions.get(action)
     if fn is None:
         log.warning("no handler for action %r", action)
@@ -54,6 +58,8 @@ def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: A
 
 def run_form(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, action: str,
              state: str, values: dict[str, str | None]) -> Reply | None:
+    if actor.refused:
+        return Reply(errors={}, text=actor.refused)
     fn = registry.forms.get(action)
     if fn is None:
         log.warning("no handler for form %r", action)

@@ -87,6 +87,7 @@ class Actor:
     platform: str = "local"
     platform_user_id: str | None = None
     display_name: str | None = None
+    refused: str | None = None  # why this account may not act (handlers/identity.py); None: it may
 
 
 @dataclass

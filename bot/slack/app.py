@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from bot.logs import NoRequestDetails, new_id, request_id
 from bot.slack.blocks import parse_action_id, parse_view_values, render_errors, render_form, render_reply
 from bot.slack.deliver import SlackPeople
+from handlers import identity
 from handlers.commands import run_action, run_command, run_form
 from handlers.messages import Reply
 from handlers.ports import Actor
@@ -112,22 +113,18 @@ class SlackAdapter:
         log.info("Slack event %s", event.get("type"))
 
     def actor(self, user_id: str | None) -> Actor:
-        """The person behind a Slack user id: linked already, or matched by email now."""
-        if not user_id:
-            return Actor(None, "slack")
-        with self.s.uow_factory() as uow:
-            person = uow.people.by_slack_id(user_id)
-            if person is None:
-                try:
-                    email = self.client.users_info(user=user_id)["user"]["profile"].get("email")
-                except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
-                    email = None
-                person = uow.people.by_email(email) if email else None
-                if person is not None and not person.slack_user_id:
-                    person.slack_user_id = user_id
-                    uow.people.add(person)
-                    uow.commit()
-        return Actor(person.id if person else None, "slack", user_id, person.name if person else None)
+        """The person behind a Slack user id: linked already, or matched by email now
+        (``handlers.identity``: the first link sticks; a second account is refused)."""
+        return identity.resolve(self.s.uow_factory, "slack", user_id if isinstance(user_id, str) else None,
+                                self._email_of)
+
+    def _email_of(self, user_id: str) -> str | None:
+        try:
+            profile = (self.client.users_info(user=user_id).get("user") or {}).get("profile") or {}
+        except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
+            return None
+        email = profile.get("email")
+        return email if isinstance(email, str) else None
 
     def _open_form(self, reply: Reply, trigger_id: str | None) -> None:
         assert reply.form is not None

@@ -41,6 +41,7 @@ from bot.teams.cards import (
     summary_text,
 )
 from bot.teams.deliver import TeamsDeliverer, card_activity, make_api, teams_resolver
+from handlers import identity
 from handlers.commands import run_action, run_command, run_form
 from handlers.messages import Form, Message, Reply
 from handlers.ports import Actor
@@ -176,37 +177,30 @@ class TeamsAdapter:
         if frm is None or not frm.id or frm.role == "bot":
             return Actor(None, "teams")
         aad, uid = frm.aad_object_id, frm.id
-        person = await run_in_threadpool(self._person_by_ids, aad, uid)
-        if person is None:
-            email = None
-            try:
-                member = await ctx.api.conversations.get_member_by_id(conversation_id(ctx.activity), uid)
-                email = member.email or member.user_principal_name
-                aad = aad or member.aad_object_id
-            except Exception as e:  # noqa: BLE001 - unknown user: handlers answer "who are you"
-                log.warning("could not look up Teams user %s: %s", uid, e)
-            if email:
-                person = await run_in_threadpool(self._link, email, aad or uid)
-        return Actor(person.id if person else None, "teams", aad or uid,
-                     person.name if person else frm.name)
+        found = await run_in_threadpool(self._known, aad, uid)
+        if found is not None:
+            return found.actor("teams", aad or uid, frm.name)
+        email = None
+        try:  # the member look-up is a remote call: no transaction is open meanwhile
+            member = await ctx.api.conversations.get_member_by_id(conversation_id(ctx.activity), uid)
+            email = member.email or member.user_principal_name
+            aad = aad or member.aad_object_id
+        except Exception as e:  # noqa: BLE001 - unknown user: handlers answer "who are you"
+            log.warning("could not look up Teams user %s: %s", uid, e)
+        if not email:
+            return Actor(None, "teams", aad or uid, frm.name)
+        found = await run_in_threadpool(self._link, email, aad or uid)
+        return found.actor("teams", aad or uid, frm.name)
 
-    def _person_by_ids(self, *ids: str | None):
+    def _known(self, *ids: str | None):
         with self.s.uow_factory() as uow:
-            for value in ids:
-                if value:
-                    person = uow.people.by_teams_id(value)
-                    if person is not None:
-                        return person
-        return None
+            return identity.known(uow, "teams", *ids)
 
     def _link(self, email: str, teams_id: str):
         with self.s.uow_factory() as uow:
-            person = uow.people.by_email(email)
-            if person is not None and not person.teams_user_id:
-                person.teams_user_id = teams_id
-                uow.people.add(person)
-                uow.commit()
-        return person
+            found = identity.link_by_email(uow, "teams", teams_id, email)
+            uow.commit()
+        return found
 
     async def _capture(self, ctx) -> None:
         """Middleware: remember where this activity came from (so the outbox can post there later),
@@ -297,13 +291,10 @@ class TeamsAdapter:
                                             tenant_id=tenant, bot_id=bot_id, team_id=team_id, team_name=team_name,
                                             name=name)
             emails = {(m.email or m.user_principal_name or "").lower(): m for m in members}
-            ids = uow.people.ids_by_email(e for e in emails if e)
+            emails.pop("", None)
+            ids = identity.link_by_email_many(uow, "teams", {e: m.aad_object_id or m.id for e, m in emails.items()})
             for email, pid in ids.items():
                 m = emails[email]
-                person = uow.people.get(pid)
-                if person is not None and not person.teams_user_id:
-                    person.teams_user_id = m.aad_object_id or m.id
-                    uow.people.add(person)
                 uow.teams.save_member(person_id=pid, user_id=m.id, aad_object_id=m.aad_object_id,
                                       service_url=service_url, tenant_id=tenant, bot_id=bot_id, at=now)
                 linked += 1
