@@ -121,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error in the environment settings: {e}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
+    from storage.schema import SchemaMismatch
+
     try:
         return _run(args, settings)
-    except ConfigError as e:
+    except (ConfigError, SchemaMismatch) as e:
         print(str(e), file=sys.stderr)
         return 2
 
@@ -136,9 +138,16 @@ def _run(args, settings: Settings) -> int:
         return serve(settings)
     if cmd == "migrate":
         from storage.db import make_engine, migrate
+        from storage.schema import current_revision
 
-        migrate(make_engine(settings.database_url))
-        print("database is up to date")
+        engine = make_engine(settings.database_url)
+        try:
+            migrate(engine, thorough=True)
+            with engine.connect() as conn:
+                revision = current_revision(conn)
+        finally:
+            engine.dispose()
+        print(f"database is up to date: revision {revision}, and its schema matches this version's")
         return 0
     if cmd == "manifest":
         from bot.slack.manifest import manifest
