@@ -145,8 +145,9 @@ def create_api(container) -> FastAPI:
 
         @api.post("/api/messages")
         async def teams_not_configured():
+            # Like Slack's: not served, nothing read (404), and the answer says how to turn it on.
             return PlainTextResponse("Microsoft Teams is not configured: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET "
-                                     "and TEAMS_TENANT_ID", status_code=503)
+                                     "and TEAMS_TENANT_ID", status_code=404)
 
     return api
 

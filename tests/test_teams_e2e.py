@@ -43,7 +43,7 @@ def test_without_teams_credentials_the_endpoint_says_how_to_configure_it(make_co
     app = live_server(make_container())
     with app.client() as http:
         resp = http.post("/api/messages", json={})
-    assert resp.status_code == 503 and "TEAMS_CLIENT_ID" in resp.text
+    assert resp.status_code == 404 and "TEAMS_CLIENT_ID" in resp.text
 
 
 # --- commands -----------------------------------------------------------------------------------

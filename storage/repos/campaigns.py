@@ -87,7 +87,7 @@ class CampaignsRepo(Repo):
         ids, names = set(wanted.values()), {v.lower() for v in wanted.values()}
         rows = self.session.exec(
             select(Campaign).where(sa.or_(self.one_of(Campaign.crm_id, ids),
-                                          self.one_of(func.lower(Campaign.name), names)))
+                                          self.one_of(func.lower(Campaign.name, type_=sa.String()), names)))
             .order_by(col(Campaign.id))
         ).all()
         by_id = {c.crm_id: c for c in rows}
