@@ -214,3 +214,43 @@ def test_deeply_nested_json_is_a_400_in_the_local_workspace(make_container, live
     with app.client() as http:
         resp = http.post("/local/api/command", content=DEEP_OBJECT, headers={"Content-Type": "application/json"})
     assert resp.status_code == 400 and "nested deeper than" in resp.json()["error"]
+
+
+def test_an_activity_the_teams_sdk_cannot_read_is_a_400_after_the_token_check(make_teams_app, teams):
+    from tests import teams_standin as ts
+
+    user = teams.user("ana@northwind.example")
+    bad = [dict(ts.message(teams.service_url, "help", user=user), type=5),
+           dict(ts.message(teams.service_url, "help", user=user), conversation=[]),
+           dict(ts.card_action(teams.service_url, user=user, verb="x", data={}), value="x")]
+    open_app = make_teams_app()
+    checked = make_teams_app(dangerously_allow_unauthenticated_requests=False)
+    for activity in bad:
+        with open_app.client() as http:
+            resp = http.post("/api/messages", json=activity)
+        assert resp.status_code == 400 and resp.json()["error"].startswith("malformed activity"), resp.text
+        with checked.client() as http:
+            assert http.post("/api/messages", json=activity).status_code == 401  # the token first
+    assert teams.requests == []
+
+
+def test_a_teams_form_submission_carrying_an_unusable_or_crafted_form_gets_a_plain_answer(make_teams_app, teams):
+    from tests import teams_standin as ts
+
+    app = make_teams_app()
+    with app.container.uow_factory() as uow:
+        leo = uow.people.by_key("leo")
+        leo.teams_user_id = "aad-leo"
+        uow.people.add(leo)
+        uow.commit()
+    user = teams.user("ana@northwind.example")
+    crafted = {"title": "Add", "action": "schedule.add", "blocks": [
+        {"type": "section", "text": f"hello \ue000person:{leo.id}\ue001"}], "inputs": [{"name": "title", "label": "T"}]}
+    for form_def in ({"nope": True}, crafted):
+        data = {"_smarketing": {"form": "schedule.add", "def": form_def}, "title": ""}
+        with app.client() as http:
+            resp = http.post("/api/messages", json=ts.card_action(teams.service_url, user=user, verb="schedule.add",
+                                                                  data=data))
+        assert resp.status_code == 200, resp.text
+        assert "Something went wrong" not in resp.text
+        assert "aad-leo" not in resp.text  # a mention smuggled in the card's data stays text

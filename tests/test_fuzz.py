@@ -7,7 +7,9 @@ endpoints on the suite's database (SQLite or PostgreSQL):
 - the same bodies unsigned, and garbage bodies, on every endpoint;
 - ``/webhooks/crm``, signed: valid batches of every event type mutated field by field with
   values of other types, extreme dates, NUL and lone surrogates, huge numbers;
-- the local workspace's command and form endpoints.
+- the local workspace's command and form endpoints;
+- ``/api/messages`` with the Teams SDK's token check off (what a valid token would let in):
+  commands, card actions and form submissions of every registered verb, and mutated activities.
 
 Every answer must be below 500 and none may say "Something went wrong"; no error may be counted
 (``smarketing_errors_total``). The budget is small by default (derandomized, a few hundred
@@ -26,7 +28,9 @@ from hypothesis import strategies as st
 from bot.signing import HEADER, sign
 from handlers.registry import load_registry
 from tests import slack_requests as sr
+from tests import teams_standin as ts
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
+from tests.teams_helpers import make_teams_app, teams, teams_server  # noqa: F401 - fixtures
 
 REGISTRY = load_registry()
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -264,3 +268,56 @@ def test_the_local_workspace_never_fails(server, slack, text, who, form):
                                                     "values": flat}), name)
     finish(server, slack)
 
+
+
+# --- Teams (token checks off, as with the Agents Playground: what a valid token would let in) ------
+
+@pytest.fixture
+def teams_app(make_teams_app, teams):
+    from tests.cooling_helpers import hot_lead, ingest
+
+    app = make_teams_app()
+    ingest(app.container, hot_lead("L-1", owner="ana", email="jane@acme.example"))
+    app.http = app.client()
+    yield app
+    app.http.close()
+
+
+_verbs = st.one_of(st.sampled_from(sorted(REGISTRY.actions) + sorted(REGISTRY.forms) + ["smarketing.cancel", ""]),
+                   st.text(max_size=10))
+_card_data = st.one_of(
+    st.fixed_dictionaries({"value": _value}, optional={"key": st.one_of(_word, st.integers())}),
+    st.fixed_dictionaries({"_smarketing": st.one_of(_json, st.fixed_dictionaries(
+        {"form": _verbs}, optional={"state": _value, "key": _word, "def": _json, "cancel": st.booleans()}))},
+        optional={"reason": _value, "note": _args, "title": _args, "start": _dates, "end": _dates, "team": _value,
+                  "kind": _value}),
+    _json.filter(lambda v: isinstance(v, dict)),
+)
+
+
+@st.composite
+def teams_activities(draw, service_url: str, user: dict):
+    kind = draw(st.sampled_from(["message", "invoke", "mutated"]))
+    if kind == "message":
+        activity = ts.message(service_url, draw(command_text), user=user)
+    else:
+        activity = ts.card_action(service_url, user=user, verb=draw(_verbs), data=draw(_card_data))
+    if kind == "mutated":
+        for _ in range(draw(st.integers(1, 3))):
+            field = draw(st.sampled_from(sorted(activity) + ["value", "entities", "channelData"]))
+            activity[field] = draw(_bad_values)
+    return activity
+
+
+@FUZZ
+@given(data=st.data())
+def test_teams_activities_never_fail(teams_app, teams, data):
+    user = teams.user(data.draw(st.sampled_from(["ana@northwind.example", "maya@northwind.example",
+                                                 "kira@northwind.example"])))
+    activity = data.draw(teams_activities(teams.service_url, user))
+    resp = teams_app.http.post("/api/messages", content=json.dumps(activity).encode(),
+                               headers={"Content-Type": "application/json"})
+    check(resp, json.dumps(activity)[:300])
+    said = json.dumps([teams.sent(conv) for conv in list(teams.activities)])
+    assert SORRY not in said
+    assert errors_counted(teams_app) == 0

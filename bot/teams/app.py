@@ -43,7 +43,7 @@ from bot.teams.cards import (
 from bot.teams.deliver import TeamsDeliverer, card_activity, make_api, teams_resolver
 from handlers import identity
 from handlers.commands import run_action, run_command, run_form
-from handlers.messages import Form, Message, Reply
+from handlers.messages import Form, Message, Reply, inert_value
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 
@@ -80,6 +80,53 @@ class _RouteAdapter:
 
     async def stop(self) -> None:  # pragma: no cover
         pass
+
+
+def _activity_problem(body: dict) -> str | None:
+    """Where ``body`` fails the SDK's own activity models (None when it does not)."""
+    from microsoft_teams.api import ActivityTypeAdapter
+    from microsoft_teams.apps.events import CoreActivity
+    from pydantic import ValidationError
+
+    try:
+        core = CoreActivity.model_validate(body)
+        ActivityTypeAdapter.validate_python(core.model_dump(by_alias=True, exclude_none=True))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("tagged-union", "function-")))
+        return f"{where or 'activity'}: {first['msg']}"[:200]
+    return None
+
+
+class _NoActivityDetails(logging.Filter):
+    """The SDK logs an unreadable activity's validation error, which quotes the activity: keep
+    one line saying so, without the quotes or the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        err = record.exc_info[1] if record.exc_info else None
+        if isinstance(err, ValidationError):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "an activity failed the SDK's validation (details not logged)", (), None, None)
+        return True
+
+
+_sdk_log = logging.getLogger("microsoft_teams.apps.http.http_server")
+if not any(isinstance(f, _NoActivityDetails) for f in _sdk_log.filters):
+    _sdk_log.addFilter(_NoActivityDetails())
+
+
+def _form_def(value) -> Form | None:
+    """The form a submission carried along (to show again with its errors); None if unusable."""
+    from pydantic import ValidationError
+
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Form.model_validate(value)
+    except ValidationError:
+        return None
 
 
 def _no_token(*_args, **_kwargs) -> None:
@@ -162,6 +209,12 @@ class TeamsAdapter:
             finally:
                 request_id.reset(token)
             status, payload = result["status"], result.get("body")
+            if status >= 500:
+                # The SDK answers 500 for an activity it cannot read (after its token check):
+                # that is the sender's mistake, a 400 saying where.
+                problem = _activity_problem(body)
+                if problem:
+                    return JSONResponse({"error": f"malformed activity: {problem}"}, status_code=400)
             if payload is not None:
                 return JSONResponse(payload, status_code=status)
             return Response(status_code=status)
@@ -413,7 +466,9 @@ class TeamsAdapter:
         """``Action.Execute``: a button press, a form submission or a form's Cancel."""
         a = ctx.activity
         action = a.value.action
-        data = dict(action.data or {})
+        # Everything in a card's data came back from the client, the form riding along included:
+        # inbound text like any other (it can form no mention).
+        data = inert_value(dict(action.data or {}))
         actor = _actor.get() or Actor(None, "teams")
         tz = _client_timezone(a)
         try:
@@ -479,7 +534,7 @@ class TeamsAdapter:
         reply, values, tz, current, people = await run_in_threadpool(submit)
         self.s.wake()
         if reply is not None and reply.errors is not None:
-            form = Form.model_validate(meta["def"]) if isinstance(meta.get("def"), dict) else None
+            form = _form_def(meta.get("def"))
             if form is not None and reply.errors:
                 return self._card_response(self._form_card(form, people, key=key, tz=tz, errors=reply.errors,
                                                            values=values))
