@@ -140,7 +140,7 @@ class SlackAdapter:
     # -- listeners -------------------------------------------------------------------------
     def on_command(self, ack, body: dict, **_):
         actor = self.actor(body.get("user_id"))
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text", ""))
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text") or "")
         self.s.wake()
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
@@ -198,7 +198,7 @@ class SlackAdapter:
 
     def on_mention(self, ack, event: dict, say, **_):
         ack()
-        text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text", "")).strip()
+        text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text") or "").strip()
         self._answer_text(event, text, say)
 
     def on_message(self, ack, event: dict, say, **_):
@@ -206,7 +206,7 @@ class SlackAdapter:
         # Only direct messages from people: the same words as the slash command.
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        self._answer_text(event, event.get("text", ""), say)
+        self._answer_text(event, event.get("text") or "", say)
 
     def _answer_text(self, event: dict, text: str, say) -> None:
         actor = self.actor(event.get("user"))
