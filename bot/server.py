@@ -13,7 +13,7 @@ from bot import signing
 from bot.inbound import CHAT_MAX_BYTES, Malformed, TooLarge, parse_json, read_limited
 from bot.logs import new_id, request_id
 from handlers.errors import UserError
-from handlers.events import validate_events
+from handlers.events import needs_scan, validate_events
 from handlers.ingest import ingest_events
 from storage.db import ping
 
@@ -92,7 +92,7 @@ def create_api(container) -> FastAPI:
         if len(items) > c.settings.webhook_max_events:
             return JSONResponse({"error": f"{len(items)} events in one request; the limit is "
                                           f"{c.settings.webhook_max_events}"}, status_code=413)
-        events, problems = validate_events(items)
+        events, problems = validate_events(items, scan=needs_scan(body))
         if problems:
             c.metrics.webhook_events.labels("rejected").inc(len(items))
             return JSONResponse({"error": f"{len({p.index for p in problems})} of {len(items)} events are invalid; "

@@ -241,8 +241,19 @@ def _inbound(value: Any, where: str, found: list[tuple[str, str]]) -> Any:
     return value
 
 
-def validate_events(raw: list[Any]) -> tuple[list[Event], list[Problem]]:
-    """Parse every event; return the events, or every problem found (envelope and data together)."""
+# In a JSON body: an escaped NUL, surrogate or mention marker, or one of the last two raw (json.loads
+# decodes bytes with "surrogatepass"). A body without any needs no walk through its strings.
+_SUSPECT_RE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2}|[eE]00[01])|\xee\x80[\x80\x81]|\xed[\xa0-\xbf]")
+
+
+def needs_scan(body: bytes) -> bool:
+    """Whether a JSON body may hold a string ``inert`` would change (cheap: one regex over bytes)."""
+    return _SUSPECT_RE.search(body) is not None
+
+
+def validate_events(raw: list[Any], *, scan: bool = True) -> tuple[list[Event], list[Problem]]:
+    """Parse every event; return the events, or every problem found (envelope and data together).
+    ``scan=False`` skips the walk through every string, for a body ``needs_scan`` cleared."""
     events: list[Event] = []
     problems: list[Problem] = []
     for i, item in enumerate(raw):
@@ -250,7 +261,8 @@ def validate_events(raw: list[Any]) -> tuple[list[Event], list[Problem]]:
             problems.append(Problem(i, None, "(event)", "must be a JSON object"))
             continue
         unstorable: list[tuple[str, str]] = []
-        item = _inbound(item, "", unstorable)
+        if scan:
+            item = _inbound(item, "", unstorable)
         ev_id = item.get("id") if isinstance(item.get("id"), str) else None
         if unstorable:
             problems.extend(Problem(i, ev_id, field, problem) for field, problem in unstorable)
