@@ -14,9 +14,8 @@ import pytest
 from bot.dispatch import wait_until_delivered
 from bot.local.render import render_message as local_render
 from bot.signing import HEADER, sign
-from bot.slack.blocks import render_message as slack_render
 from bot.teams.cards import render_message as teams_render
-from handlers.messages import Message, mention
+from handlers.messages import Message
 from tests import slack_requests as sr
 from tests import teams_standin as ts
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
