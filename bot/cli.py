@@ -8,6 +8,8 @@ import json
 import logging
 import sys
 
+from pydantic import ValidationError
+
 from bot import logs
 from bot.config import ConfigError
 from bot.settings import Settings
@@ -67,8 +69,14 @@ def _banner(settings: Settings, container) -> None:
     url = f"http://{settings.host}:{settings.port}"
     lines = [f"Smarketing Bot serving on {url} (database: {settings.database_url.split('@')[-1]})"]
     if container.slack is not None:
-        mode = "Socket Mode" if settings.slack_app_token else f"HTTP at {url}/slack/events"
-        lines.append(f"  Slack: {mode}")
+        modes = settings.slack_modes
+        http = f"HTTP at {url}/slack/events (signed requests only)"
+        if modes == ["socket"]:
+            lines.append("  Slack: Socket Mode (POST /slack/events is off: no SLACK_SIGNING_SECRET)")
+        elif modes == ["http"]:
+            lines.append(f"  Slack: {http} (no Socket Mode: no SLACK_APP_TOKEN)")
+        else:
+            lines.append(f"  Slack: Socket Mode, and {http}")
     if settings.local_enabled:
         lines.append(f"  Local workspace: open {url}/ in a browser")
     if getattr(container, "teams", None) is not None:
@@ -103,13 +111,21 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings()
+    except ValidationError as e:
+        for err in e.errors():
+            where = ".".join(str(p) for p in err["loc"]).upper()
+            msg = err["msg"].removeprefix("Value error, ")
+            print(f"error in the environment settings: {where + ': ' if where else ''}{msg}", file=sys.stderr)
+        return 2
     except Exception as e:  # noqa: BLE001 - pydantic's message names the variable
         print(f"error in the environment settings: {e}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
+    from storage.schema import SchemaMismatch
+
     try:
         return _run(args, settings)
-    except ConfigError as e:
+    except (ConfigError, SchemaMismatch) as e:
         print(str(e), file=sys.stderr)
         return 2
 
@@ -122,9 +138,16 @@ def _run(args, settings: Settings) -> int:
         return serve(settings)
     if cmd == "migrate":
         from storage.db import make_engine, migrate
+        from storage.schema import current_revision
 
-        migrate(make_engine(settings.database_url))
-        print("database is up to date")
+        engine = make_engine(settings.database_url)
+        try:
+            migrate(engine, thorough=True)
+            with engine.connect() as conn:
+                revision = current_revision(conn)
+        finally:
+            engine.dispose()
+        print(f"database is up to date: revision {revision}, and its schema matches this version's")
         return 0
     if cmd == "manifest":
         from bot.slack.manifest import manifest

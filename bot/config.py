@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from handlers.messages import inert_value
+
 DEMO_CONFIG = Path(__file__).parent / "demo_config.yaml"
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Platform = Literal["slack", "teams", "local"]
@@ -387,7 +389,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"config error in {source}: the file must be a mapping of keys (channels:, teams:, ...)")
     try:
-        return Config.model_validate(data)
+        # Names and labels are shown in messages: like any inbound text they can form no mention.
+        return Config.model_validate(inert_value(data))
     except ValidationError as e:
         raise ConfigError(_format_errors(source, e)) from None
 

@@ -20,6 +20,7 @@ import icalendar
 import recurring_ical_events
 
 from handlers.events import SCHEDULE_KINDS
+from handlers.messages import inert_value
 from handlers.schedule_rules import clean_regions
 
 UTC = timezone.utc
@@ -147,7 +148,7 @@ def read_calendar(data: bytes, *, start: datetime, end: datetime, tz: ZoneInfo, 
         external_id = f"ical:{uid}{recurrence}"
         item_kind, item_regions = _kind_and_regions(_categories(ev) or _categories(master), kind)
         link = str(ev.get("URL") or master.get("URL") or "").strip() or None
-        out.rows.append(dict(
+        out.rows.append(inert_value(dict(  # text from a file: it can form no mention
             external_id=external_id,
             kind=item_kind,
             title=(" ".join(str(ev.get("SUMMARY") or master.get("SUMMARY") or "(no title)").split()))[:500],
@@ -157,7 +158,7 @@ def read_calendar(data: bytes, *, start: datetime, end: datetime, tz: ZoneInfo, 
             all_day=all_day,
             owner_email=owner_email or _email(ev.get("ORGANIZER") or master.get("ORGANIZER")),
             link=link if link and link.startswith(("http://", "https://")) and len(link) <= 3000 else None,
-        ))
+        )))
     # The same occurrence twice (a file that repeats an event) counts once: the last wins.
     out.rows = list({r["external_id"]: r for r in out.rows}.values())
     return out

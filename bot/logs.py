@@ -48,3 +48,22 @@ def setup(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class NoRequestDetails(logging.Filter):
+    """For libraries that put request bodies in their log lines (bolt logs a badly signed body in
+    full at INFO, and the filtered body of an unhandled request): keep the sentence, drop the
+    details in parentheses and anything after the first line, and cap the length."""
+
+    MAX = 200
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a message that cannot be formatted is dropped whole
+            text = "(unformattable log message)"
+        short = text.split("\n", 1)[0].split("(", 1)[0].rstrip()[: self.MAX]
+        if short != text:
+            short += " (request details not logged)"
+        record.msg, record.args = short, ()
+        return True

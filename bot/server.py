@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -11,31 +10,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot import signing
+from bot.inbound import CHAT_MAX_BYTES, Malformed, TooLarge, parse_json, read_limited
 from bot.logs import new_id, request_id
 from handlers.errors import UserError
-from handlers.events import validate_events
+from handlers.events import needs_scan, validate_events
 from handlers.ingest import ingest_events
 from storage.db import ping
 
 log = logging.getLogger(__name__)
 
 
-class TooLarge(Exception):
-    pass
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing (TooLarge) as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+__all__ = ["create_api", "read_limited", "TooLarge"]
 
 
 def create_api(container) -> FastAPI:
@@ -98,16 +83,16 @@ def create_api(container) -> FastAPI:
         except signing.SignatureError as e:
             return JSONResponse({"error": str(e)}, status_code=401)
         try:
-            raw = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+            raw = parse_json(body)
+        except Malformed as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
         items = raw if isinstance(raw, list) else [raw]
         if not items:
             return JSONResponse({"error": "empty batch: send one event or a non-empty array"}, status_code=400)
         if len(items) > c.settings.webhook_max_events:
             return JSONResponse({"error": f"{len(items)} events in one request; the limit is "
                                           f"{c.settings.webhook_max_events}"}, status_code=413)
-        events, problems = validate_events(items)
+        events, problems = validate_events(items, scan=needs_scan(body))
         if problems:
             c.metrics.webhook_events.labels("rejected").inc(len(items))
             return JSONResponse({"error": f"{len({p.index for p in problems})} of {len(items)} events are invalid; "
@@ -123,21 +108,36 @@ def create_api(container) -> FastAPI:
             c.wake()
         return {"accepted": accepted, "duplicates": duplicates}
 
-    if c.slack is not None:
-        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+    if c.slack is not None and c.slack.http_enabled:
+        from slack_bolt.adapter.starlette.handler import to_starlette_response
+        from slack_sdk.signature import SignatureVerifier
+
+        from bot.slack.http import Refused, verified_request
+
+        verifier = SignatureVerifier(c.settings.slack_signing_secret)
 
         @api.post("/slack/events")
         async def slack_events(request: Request):
-            body = await request.body()
+            try:
+                raw = await read_limited(request, CHAT_MAX_BYTES)
+            except TooLarge:
+                return JSONResponse({"error": f"body larger than {CHAT_MAX_BYTES} bytes"}, status_code=413)
+            try:
+                bolt_request = verified_request(verifier, raw, request.headers, request.query_params)
+            except Refused as e:
+                return JSONResponse({"error": e.reason}, status_code=e.status)
             # bolt's App is synchronous: run it off the event loop.
-            resp = await run_in_threadpool(c.slack.app.dispatch, to_bolt_request(request, body))
+            resp = await run_in_threadpool(c.slack.app.dispatch, bolt_request)
             return to_starlette_response(resp)
     else:
+        why = ("Slack is connected over Socket Mode" if c.slack is not None else "Slack is not configured")
 
         @api.post("/slack/events")
-        async def slack_not_configured():
-            return PlainTextResponse("Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
-                                     status_code=503)
+        async def slack_http_off():
+            # Served only with a signing secret: nothing sent here is read, let alone processed.
+            return JSONResponse({"error": f"{why}: this server takes no Slack requests over HTTP "
+                                          "(set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable them)"},
+                                status_code=404)
 
     if c.teams is not None:
         c.teams.mount(api)  # POST /api/messages, with the Teams SDK's token validation
@@ -145,8 +145,9 @@ def create_api(container) -> FastAPI:
 
         @api.post("/api/messages")
         async def teams_not_configured():
+            # Like Slack's: not served, nothing read (404), and the answer says how to turn it on.
             return PlainTextResponse("Microsoft Teams is not configured: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET "
-                                     "and TEAMS_TENANT_ID", status_code=503)
+                                     "and TEAMS_TENANT_ID", status_code=404)
 
     return api
 

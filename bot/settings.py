@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     delivery_poll: float = Field(default=0.5, gt=0)
     scheduler: bool = True  # run the in-process scheduler when serving
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _slack_mode(self) -> "Settings":
+        # A token alone once served /slack/events without checking signatures: refuse it.
+        if self.slack_bot_token and not (self.slack_signing_secret or self.slack_app_token):
+            raise ValueError("SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET (Slack over HTTP at "
+                             "POST /slack/events) or SLACK_APP_TOKEN (Socket Mode): set one of them")
+        return self
+
+    @property
+    def slack_modes(self) -> list[str]:
+        """How Slack reaches this process: "http" (signed requests to /slack/events), "socket"."""
+        if not self.slack_bot_token:
+            return []
+        return [m for m, on in (("socket", self.slack_app_token), ("http", self.slack_signing_secret)) if on]
 
     @property
     def slack_enabled(self) -> bool:

@@ -17,7 +17,7 @@ from handlers import bounce_messages as views
 from handlers import lifecycle
 from handlers.errors import Invalid, NotFound
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel
+from handlers.ports import Actor, Deps, channel, row_id
 from handlers.registry import Flow, JobResult, MessageRef
 from storage.models import Bounce, Lead
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -167,7 +167,7 @@ def _checked_note(deps: Deps, note: str | None, field: str | None = None) -> str
 
 
 def _bounce_by_id(uow, value: str) -> Bounce:
-    bounce = uow.bounces.get_for_update(int(value)) if value.strip().isdigit() else None
+    bounce = uow.bounces.get_for_update(row_id(value)) if row_id(value) else None
     if bounce is None:
         raise NotFound("That bounce is no longer in the system.")
     return bounce

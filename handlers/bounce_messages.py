@@ -23,7 +23,6 @@ from handlers.messages import (
     Message,
     Option,
     Section,
-    defuse_mentions,
     mention,
 )
 
@@ -33,8 +32,8 @@ MAX_NAME = 120  # a campaign or lead name as shown in a line of text
 
 
 def user_text(text: str | None) -> str:
-    """Text a person typed, made safe to embed: a typed ``<person:12>`` must not become a mention."""
-    return defuse_mentions(text or "")
+    """Text a person typed (it can form no mention: see ``handlers.messages``)."""
+    return text or ""
 
 
 def _short(text: str | None, limit: int = MAX_NAME) -> str:

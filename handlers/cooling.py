@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500  # due leads per transaction
 MAX_CHUNKS = 200  # per job run; the next tick carries on
 PAGE = 15  # leads per page of `/smarketing leads`
+MAX_PAGE = 100_000
 NOTE_MAX = 3000
 LEAD_FIELDS = ("email", "name", "company", "title", "score")
 
@@ -229,7 +230,10 @@ def reassign_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
 def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing leads [page]``: my qualified leads, most urgent first, with time left."""
     person = lifecycle.person_of(uow, actor)
-    page = int(args.strip()) if args.strip().isdigit() and int(args.strip()) > 0 else 1
+    words = args.split()
+    # Past the last page means the last page; a page number is read no further than MAX_PAGE.
+    page = min(int(words[0][:9]), MAX_PAGE) if words and words[0].isascii() and words[0].isdigit() else 1
+    page = max(page, 1)
     rows, total = uow.leads.qualified_for_owner(person.id, limit=PAGE, offset=(page - 1) * PAGE)
     pages = max(1, -(-total // PAGE))
     if page > pages:  # past the end: the last page

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from handlers.messages import Context, Header, Message, Section, defuse_mentions, mention
+from handlers.messages import Context, Header, Message, Section, mention
 
 Payload = dict  # a Message as JSON, ready for the outbox
 
@@ -60,10 +60,10 @@ class LeadCard:
 
     @classmethod
     def of(cls, lead: Any) -> "LeadCard":
-        """From a ``Lead`` or a dict of its columns; the CRM's text can mention no one."""
+        """From a ``Lead`` or a dict of its columns."""
         g = lead.get if isinstance(lead, dict) else lambda name: getattr(lead, name)
-        text = [defuse_mentions(v) if v else v for v in (g("crm_id"), g("name"), g("company"), g("email"), g("title"))]
-        return cls(g("id"), *text, g("score"), g("version") or 0)
+        return cls(g("id"), g("crm_id"), g("name"), g("company"), g("email"), g("title"), g("score"),
+                   g("version") or 0)
 
     @property
     def label(self) -> str:
@@ -236,7 +236,7 @@ def handoff(lead: LeadCard, *, owner_id: int | None, tier: str, hours: float, du
     ]
     if requalified_by or note:
         by = f" by {mention(requalified_by)}" if requalified_by else ""
-        blocks.append(_context(f"Sent back to sales{by}" + (f": {defuse_mentions(note)}" if note else ".")))
+        blocks.append(_context(f"Sent back to sales{by}" + (f": {note}" if note else ".")))
     if bounces:
         blocks.append(_section(bounce_history(bounces, tz)))
     blocks.append(_actions(*buttons))
@@ -252,8 +252,8 @@ def bounce_history(bounces: list[BounceLine], tz: str) -> str:
     lines = []
     for b in shown:
         by = f" by {mention(b.by_person_id)}" if b.by_person_id else ""
-        note = f": {defuse_mentions(b.note)}" if b.note else ""
-        lines.append(f"Bounced before: {day(b.at, tz)} — {defuse_mentions(b.reason)}{by}{note}")
+        note = f": {b.note}" if b.note else ""
+        lines.append(f"Bounced before: {day(b.at, tz)} — {b.reason}{by}{note}")
     if len(bounces) > len(shown):
         lines.insert(0, f"_{len(bounces) - len(shown)} earlier bounces not shown_")
     return "\n".join(lines)
@@ -339,14 +339,14 @@ def event_phrase(kind: str, *, by: str | None, at: str, detail: dict, to: str | 
     if kind == "snooze":
         return f"{who} snoozed this lead until {detail.get('until_text') or at}"
     if kind == "bounce":
-        reason = f" ({defuse_mentions(detail['reason_label'])})" if detail.get("reason_label") else ""
+        reason = f" ({detail['reason_label']})" if detail.get("reason_label") else ""
         return f"{who} bounced this lead to marketing at {at}{reason}"
     if kind == "send_back":
         return f"{who} sent this lead back to sales at {at}"
     if kind == "requalify":
         return f"The CRM qualified this lead again at {at}"
     if kind == "convert":
-        deal = f": {defuse_mentions(detail['deal'])}" if detail.get("deal") else ""
+        deal = f": {detail['deal']}" if detail.get("deal") else ""
         return f"Won at {at}{deal}"
     return f"{who} changed this lead at {at}"
 

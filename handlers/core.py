@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import identity
 from handlers.messages import Context, Header, Message, Reply, Section
 from handlers.ports import Actor, Deps
 from handlers.registry import Flow
@@ -44,11 +45,13 @@ def sync_people(uow, config) -> int:
         person.name, person.email, person.team, person.role = pc.name, pc.email, pc.team, pc.role
         person.is_admin = pc.admin or pc.role == "admin"
         person.timezone = config.person_timezone(pc)
-        if pc.slack_id:
-            person.slack_user_id, person.linked_manually = pc.slack_id, True
-        if pc.teams_id:
-            person.teams_user_id = pc.teams_id
         by_key[pc.key] = uow.people.add(person)
+        if pc.slack_id:
+            identity.link_by_hand(uow, "slack", person, pc.slack_id)
+            person.linked_manually = True
+        if pc.teams_id:
+            identity.link_by_hand(uow, "teams", person, pc.teams_id)
+        uow.people.add(person)
     for pc in config.people:
         person = by_key[pc.key]
         person.manager_id = by_key[pc.manager].id if pc.manager else None

@@ -3,10 +3,16 @@
 An event is ``{"id", "type", "occurred_at", "data"}``. ``validate_events`` checks a whole request
 and returns every problem at once (event index, id, field, what is wrong), so the CRM's admin can
 fix a batch in one go; the webhook stores nothing of a request with any problem.
+
+Refused alike on SQLite and PostgreSQL: a NUL character or a lone surrogate in any string
+(PostgreSQL can store neither, and they are no one's data), and dates outside ``EARLIEST`` ..
+``LATEST`` (a year 1 or 9999 breaks the arithmetic of SLAs and months). Every string is passed
+through ``messages.inert``, so text from the CRM can never form a mention.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -14,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
+from handlers.messages import inert
 from handlers.money import is_currency
 
 SCHEDULE_KINDS = (
@@ -35,10 +42,23 @@ class Data(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)  # exclusive
+_RANGE = f"must be between {EARLIEST:%Y-%m-%d} and {LATEST.year - 1}-12-31 (UTC)"
+
+
 def _aware(v: datetime | None) -> datetime | None:
-    if v is not None and v.tzinfo is None:
+    if v is None:
+        return None
+    if v.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-23T10:00:00Z")
-    return v.astimezone(timezone.utc) if v is not None else None
+    # The year first: converting year 1 or 9999 with an offset would itself overflow.
+    if not EARLIEST.year - 1 <= v.year <= LATEST.year:
+        raise ValueError(_RANGE)
+    v = v.astimezone(timezone.utc)
+    if not EARLIEST <= v < LATEST:
+        raise ValueError(_RANGE)
+    return v
 
 
 class LeadData(Data):
@@ -182,15 +202,71 @@ TYPED_ENVELOPES: dict[str, type[Envelope]] = {
 }
 
 
-def validate_events(raw: list[Any]) -> tuple[list[Event], list[Problem]]:
-    """Parse every event; return the events, or every problem found (envelope and data together)."""
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+_INERT_RE = re.compile("[\x00\ud800-\udfff\ue000\ue001]")
+
+
+def _unstorable(text: str) -> str | None:
+    m = _UNSTORABLE_RE.search(text)
+    if m is None:
+        return None
+    if m.group() == "\x00":
+        return "contains a NUL character (\\u0000), which cannot be stored: remove it"
+    return (f"contains a lone surrogate (\\u{ord(m.group()):04x}), which is not valid Unicode: "
+            "send the text as UTF-8")
+
+
+def _inbound(value: Any, where: str, found: list[tuple[str, str]]) -> Any:
+    """``value`` with its strings made inert; (field, problem) of each string that cannot be stored."""
+    if isinstance(value, str):
+        if not _INERT_RE.search(value):
+            return value
+        problem = _unstorable(value)
+        if problem:
+            found.append((where or "(event)", problem))
+        return inert(value)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            name = f"{where}.{k}" if where else str(k)
+            if isinstance(k, str) and _INERT_RE.search(k):
+                problem = _unstorable(k)
+                if problem:
+                    found.append((inert(name), "the field's name " + problem))
+                k = inert(k)
+            out[k] = _inbound(v, inert(name), found)
+        return out
+    if isinstance(value, list):
+        return [_inbound(v, f"{where}.{n}", found) for n, v in enumerate(value)]
+    return value
+
+
+# In a JSON body: an escaped NUL, surrogate or mention marker, or one of the last two raw (json.loads
+# decodes bytes with "surrogatepass"). A body without any needs no walk through its strings.
+_SUSPECT_RE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2}|[eE]00[01])|\xee\x80[\x80\x81]|\xed[\xa0-\xbf]")
+
+
+def needs_scan(body: bytes) -> bool:
+    """Whether a JSON body may hold a string ``inert`` would change (cheap: one regex over bytes)."""
+    return _SUSPECT_RE.search(body) is not None
+
+
+def validate_events(raw: list[Any], *, scan: bool = True) -> tuple[list[Event], list[Problem]]:
+    """Parse every event; return the events, or every problem found (envelope and data together).
+    ``scan=False`` skips the walk through every string, for a body ``needs_scan`` cleared."""
     events: list[Event] = []
     problems: list[Problem] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(Problem(i, None, "(event)", "must be a JSON object"))
             continue
+        unstorable: list[tuple[str, str]] = []
+        if scan:
+            item = _inbound(item, "", unstorable)
         ev_id = item.get("id") if isinstance(item.get("id"), str) else None
+        if unstorable:
+            problems.extend(Problem(i, ev_id, field, problem) for field, problem in unstorable)
+            continue
         type_ = item.get("type")
         model = TYPED_ENVELOPES.get(type_) if isinstance(type_, str) else None
         try:

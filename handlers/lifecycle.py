@@ -27,7 +27,7 @@ from handlers import cooling_messages as views
 from handlers import notify
 from handlers.errors import Invalid, NotAllowed, NotFound, UserError
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel, dm, webhook
+from handlers.ports import Actor, Deps, channel, dm, row_id, webhook
 from handlers.sla import (
     CADENCE, STEPS, StepTimes, cadence_days, calendar, hours_left, new_window, qualification, sla_hours, stopped,
     timezone_of,
@@ -150,7 +150,7 @@ def parse_ref(value: str) -> tuple[int | None, int | None, str]:
     """A button's value: ``<lead id>@<version>[:<more>]`` (older messages: without the version)."""
     head, _, rest = (value or "").strip().partition(":")
     lead_id, _, version = head.partition("@")
-    return (int(lead_id) if lead_id.isdigit() else None, int(version) if version.isdigit() else None, rest)
+    return row_id(lead_id), (row_id(version) if version != "0" else 0), rest
 
 
 class OutOfDate(UserError):

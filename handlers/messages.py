@@ -6,8 +6,15 @@ that round-trips through JSON, because messages wait in the outbox before they a
 
 Text uses a small markup every renderer understands:
 - ``*bold*`` and ``_italic_`` (Slack's mrkdwn subset);
-- ``<person:ID>`` mentions a person by their id in the people table; renderers turn it into a
-  real mention where the person is linked to the platform, and into their name otherwise.
+- ``mention(person_id)`` mentions a person by their id in the people table; renderers turn it
+  into a real mention where the person is linked to the platform, and into their name otherwise.
+
+Mentions come only from ``mention()``: its token is wrapped in two private-use characters
+(U+E000, U+E001) that no inbound text keeps, because every edge where text enters (commands,
+buttons and forms of every platform, the CRM webhook, calendar files, the config) passes it
+through ``inert()``. Everything else in a text is shown as text by the renderers, which escape
+each platform's own syntax (Slack ``<@U…>``/``<!here>``, Teams ``<at>``, HTML). So a CRM campaign
+named ``Spring webinar <person:8>`` or a typed ``<@U123>`` pings nobody, wherever it is shown.
 """
 
 from __future__ import annotations
@@ -17,18 +24,42 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-MENTION_RE = re.compile(r"<person:(\d+)>")
-
-
-def defuse_mentions(text: str) -> str:
-    """Text from a person or the CRM made unable to mention anyone: a ``<person:12>`` in a lead
-    name, a deal name or a note stays text (``‹person:12>``), never a ping."""
-    return text.replace("<person:", "\u2039person:")
+MENTION_OPEN, MENTION_CLOSE = "\ue000", "\ue001"
+MENTION_RE = re.compile(f"{MENTION_OPEN}person:(\\d+){MENTION_CLOSE}")
+# What ``inert`` takes out of inbound text: the mention markers, NUL (PostgreSQL stores no NUL in
+# text or JSON) and lone surrogates (not encodable as UTF-8), so text is stored alike everywhere.
+_NOT_INBOUND_RE = re.compile("[\x00\ud800-\udfff\ue000\ue001]")
 
 
 def mention(person_id: int | None, fallback: str = "someone") -> str:
     """Markup for a mention of a person (or the fallback text when there is nobody)."""
-    return f"<person:{person_id}>" if person_id else fallback
+    return f"{MENTION_OPEN}person:{person_id}{MENTION_CLOSE}" if person_id else fallback
+
+
+def not_inbound(text: str) -> str | None:
+    """The first character ``inert`` would change in ``text`` (None when there is none)."""
+    m = _NOT_INBOUND_RE.search(text)
+    return m.group() if m else None
+
+
+def inert(text: str) -> str:
+    """Text that came from a person, the CRM or a file, as it may enter: unable to form a
+    mention (the markers removed), with no NUL, and a lone surrogate replaced by U+FFFD.
+    Everything else is kept exactly; the renderers show it as text."""
+    if not _NOT_INBOUND_RE.search(text):
+        return text
+    return _NOT_INBOUND_RE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
+
+
+def inert_value(value):
+    """``inert`` on every string in a JSON-like value (dict keys too)."""
+    if isinstance(value, str):
+        return inert(value)
+    if isinstance(value, dict):
+        return {inert(k) if isinstance(k, str) else k: inert_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [inert_value(v) for v in value]
+    return value
 
 
 class Header(BaseModel):

@@ -51,6 +51,19 @@ class FixedClock:
         self.at += delta
 
 
+MAX_ROW_ID = 2**31 - 1  # an INTEGER primary key on PostgreSQL
+
+
+def row_id(value: str | None) -> int | None:
+    """A row id from a button value or a form's state: ASCII digits within the id column's range
+    (a huge or odd number is no row, never an overflow in the database)."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    n = int(text)
+    return n if 0 < n <= MAX_ROW_ID else None
+
+
 def channel(name: str) -> str:
     """Destination: a channel by its logical name in the config (``wins``, ``sales``, ...)."""
     return f"channel:{name}"
@@ -74,6 +87,7 @@ class Actor:
     platform: str = "local"
     platform_user_id: str | None = None
     display_name: str | None = None
+    refused: str | None = None  # why this account may not act (handlers/identity.py); None: it may
 
 
 @dataclass

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.events import SCHEDULE_KINDS
-from handlers.messages import Block, Context, Divider, Form, Header, Input, Message, Option, Section, defuse_mentions, mention
+from handlers.messages import Block, Context, Divider, Form, Header, Input, Message, Option, Section, MENTION_OPEN, mention
 from handlers.schedule_rules import (
     PROMOTION_LAUNCH,
     SAME_DAY_EVENTS,
@@ -64,9 +64,8 @@ assert set(KIND_LABELS) == set(SCHEDULE_KINDS)
 
 
 def safe(text: str, limit: int = TITLE_MAX) -> str:
-    """User text on one line, shortened, and unable to mention anyone (``<person:1>`` in a title
-    must not ping the admin)."""
-    text = defuse_mentions(" ".join((text or "").split()))
+    """User text on one line, shortened (it can form no mention: see ``handlers.messages``)."""
+    text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -164,7 +163,7 @@ def cost(text: str) -> int:
     # Mention tokens are counted on top of their own characters: a little over, never under.
     units = len(text.encode("utf-16-le")) // 2
     return (units + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
-            + MENTION_COST * text.count("<person:"))
+            + MENTION_COST * text.count(MENTION_OPEN))
 
 
 def pack(title: str | None, lines: list[str], budget: int = SECTION_BUDGET) -> list[Section]:

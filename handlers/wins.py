@@ -146,11 +146,11 @@ def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     cfg, now = deps.config.wins, deps.now()
     campaigns: dict[str, object] = {}
 
-    def is_campaign(ref: str) -> bool:
-        campaigns[ref] = campaigns.get(ref) or uow.campaigns.find(ref)
-        return campaigns[ref] is not None
+    def known_campaigns(refs: list[str]) -> set[str]:
+        campaigns.update(uow.campaigns.find_many(refs))
+        return set(campaigns)
 
-    won = parse_won(args, default_currency=cfg.currency, is_campaign=is_campaign)
+    won = parse_won(args, default_currency=cfg.currency, known_campaigns=known_campaigns)
     if len(won.deal) > 10_000:
         raise Invalid("That deal name is too long (10,000 characters at most).", field="deal")
     key = name_key(won.deal)

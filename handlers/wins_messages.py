@@ -2,13 +2,13 @@
 
 Every text a customer's CRM or a rep typed (deal and campaign names, emails) goes through
 ``user_text``: shortened here to a length that reads well (the renderers would cut it anyway,
-but mid-sentence) and kept from forming a ``<person:ID>`` mention."""
+but mid-sentence). It can form no mention: see ``handlers.messages``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from handlers.messages import Context, Divider, Header, Message, Section, defuse_mentions
+from handlers.messages import Context, Divider, Header, Message, Section
 
 ELLIPSIS = "…"
 HEADER_NAME_MAX = 100  # header limit 150, with room for the amount
@@ -22,7 +22,7 @@ def user_text(text: str | None, limit: int) -> str:
     text = " ".join((text or "").split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + ELLIPSIS
-    return defuse_mentions(text)
+    return text
 
 
 KIND_LABELS = {"webinar": "webinar", "ebook": "e-book", "event": "event", "paid": "paid campaign",

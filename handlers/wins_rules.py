@@ -16,6 +16,8 @@ from handlers.errors import Invalid
 from handlers.money import from_minor, is_currency
 
 NAME_KEY_MAX = 200
+MAX_WON_WORDS = 40  # words `won` reads: deal, amount and campaign need a handful (quotes make one)
+MAX_CAMPAIGN_REF = 500  # a campaign's name is at most this long
 MAX_AMOUNT = Decimal("1e13")  # what fits DealData's 18 digits with cents, with room to spare
 USAGE = '`/smarketing won <deal> <amount> [campaign]`, e.g. `/smarketing won "Acme renewal" $48,000 webinar-q4`'
 
@@ -153,7 +155,7 @@ def split_words(text: str) -> list[str]:
     return [next(g for g in m.groups() if g is not None) for m in _WORD_RE.finditer(text or "")]
 
 
-def parse_won(args: str, *, default_currency: str, is_campaign: Callable[[str], bool]) -> WonArgs:
+def parse_won(args: str, *, default_currency: str, known_campaigns: Callable[[list[str]], set[str]]) -> WonArgs:
     """Read ``<deal> <amount> [campaign]``.
 
     The deal's name comes first and may have several words (quote it when it has numbers in
@@ -161,10 +163,15 @@ def parse_won(args: str, *, default_currency: str, is_campaign: Callable[[str], 
     follows names the campaign (its CRM id or name). When several words could be the amount,
     the one followed by nothing or by a known campaign is taken, and one written as money
     (``$``, ``k``, ``,``, a code) is preferred over a bare number.
+
+    ``known_campaigns`` gets every phrase that could name the campaign at once and returns the
+    ones that do (one look-up however many words). At most ``MAX_WON_WORDS`` words are read.
     """
     words = split_words(args)
     if len(words) < 2:
         raise Invalid(f"Tell me the deal and the amount: {USAGE}.")
+    if len(words) > MAX_WON_WORDS:
+        raise Invalid(f"That is more than {MAX_WON_WORDS} words: put the deal's name in quotes, {USAGE}.")
     candidates: list[tuple[int, Amount, str]] = []  # (index of the amount, amount, campaign words)
     negative = False
     for i in range(1, len(words)):
@@ -182,7 +189,9 @@ def parse_won(args: str, *, default_currency: str, is_campaign: Callable[[str], 
             raise Invalid("The amount must be more than zero.", field="amount")
         raise Invalid(f"I couldn't find the amount: {USAGE}. The amount may be 48000, 48,000, $48k or 48000 EUR.",
                       field="amount")
-    valid = [c for c in candidates if not c[2] or is_campaign(c[2])]
+    refs = sorted({c[2] for c in candidates if c[2] and len(c[2]) <= MAX_CAMPAIGN_REF})
+    known = known_campaigns(refs) if refs else set()
+    valid = [c for c in candidates if not c[2] or c[2] in known]
     if not valid:
         raise Invalid(f"I don't know the campaign `{candidates[-1][2][:100]}`: give its CRM id or its exact name, "
                       "or leave it out.", field="campaign")

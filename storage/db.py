@@ -62,16 +62,34 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return sa.create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (``alembic upgrade head``)."""
-    from alembic import command
+def alembic_config():
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine, *, thorough: bool = False) -> None:
+    """Bring the schema to the newest revision (``alembic upgrade head``), then check that the
+    database really has the models' schema (``storage.schema``): ``SchemaMismatch`` when not,
+    saying what differs and what to do. ``thorough`` adds Alembic's full comparison."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
+    from storage.schema import SchemaMismatch, current_revision, quick_differences, thorough_differences
+
+    cfg = alembic_config()
+    where = engine.url.render_as_string(hide_password=True)
     with _migrate_lock, engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        try:
+            command.upgrade(cfg, "head")
+        except CommandError as e:  # a revision this version does not know: made by a newer one
+            raise SchemaMismatch(where, [f"Alembic: {e}"], current_revision(conn)) from None
+        differences = (thorough_differences if thorough else quick_differences)(conn)
+        if differences:
+            raise SchemaMismatch(where, differences, current_revision(conn))
 
 
 def recreate(engine: Engine) -> None:

@@ -12,6 +12,7 @@ import pytest
 from bot.config import ConfigError, load_config, parse_config
 from bot.scheduler import run_job
 from handlers.commands import run_command
+from handlers.messages import mention
 from handlers.ports import Actor
 from tests.cooling_helpers import hot_lead, ingest, lead, outbox, person_id, text_of
 
@@ -95,8 +96,8 @@ def test_away_off_ends_it_now_and_the_return_summary_is_sent_once(c):
     text = text_of(summary.payload)
     assert "While you were away (Mon 23 Nov), on 1 of your leads:" in text
     assert "*Jane Doe* (Acme) — now with sales" in text
-    assert f"the handoff went to <person:{person_id(c, 'maya')}>" in text
-    assert f"✅ <person:{person_id(c, 'maya')}> followed up at 10:30" in text
+    assert f"the handoff went to {mention(person_id(c, 'maya'))}" in text
+    assert f"✅ {mention(person_id(c, 'maya'))} followed up at 10:30" in text
     assert run_job(c, "away_return").done == 0  # once
     assert command(c, "ana", "away off") == "You are not marked away. Nothing changed."
 

@@ -10,7 +10,7 @@ import pytest
 from bot.config import OutboundWebhook
 from bot.slack.blocks import render_message
 from handlers.commands import run_action, run_command, run_form
-from handlers.messages import Actions, Message
+from handlers.messages import Actions, Message, mention
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 from tests.bounce_helpers import bounces, lead, outbox, person_id, seed_lead
@@ -79,10 +79,10 @@ def test_the_marketing_post_carries_the_leads_context_and_the_reason(c):
     [post] = marketing_posts(c)
     text = post_text(post)
     kira, ana = person_id(c, "kira"), person_id(c, "ana")
-    assert f"<person:{ana}> sent *Jane Doe* (Acme) back to marketing: *No budget*" in text
+    assert f"{mention(ana)} sent *Jane Doe* (Acme) back to marketing: *No budget*" in text
     assert "> They spent it all on a competitor" in text
     assert "Company: Acme" in text
-    assert f"Source campaign: Spring Webinar · <person:{kira}>" in text  # its owner mentioned
+    assert f"Source campaign: Spring Webinar · {mention(kira)}" in text  # its owner mentioned
     assert "Score: 85" in text
     assert "Days in sales: 3 days" in text
     assert "Follow-ups logged: 2" in text
@@ -247,7 +247,7 @@ def test_acknowledge_updates_the_marketing_post_in_place(c):
     [update] = outbox(c, op="update")
     assert update.target_key == row.key and update.destination == "channel:marketing"
     updated = Message.from_json(update.payload)
-    assert f"Acknowledged by <person:{person_id(c, 'kira')}>" in post_text(updated)
+    assert f"Acknowledged by {mention(person_id(c, 'kira'))}" in post_text(updated)
     assert [b.label for b in updated.blocks[-1].buttons] == ["Send back to sales"]
     again = press(c, "leo", "bounce.ack", bounce_id, MessageRef(outbox_key=row.key))
     assert again.text == "Kira Novak acknowledged this one already."
@@ -276,7 +276,7 @@ def test_send_back_to_sales_requalifies_the_lead_and_updates_the_post(c):
     assert b.requalified_at == c.deps.now() and b.requalified_by_id == person_id(c, "kira")
     [update] = outbox(c, op="update")
     text = post_text(Message.from_json(update.payload))
-    assert f"Sent back to sales by <person:{person_id(c, 'kira')}>" in text
+    assert f"Sent back to sales by {mention(person_id(c, 'kira'))}" in text
     assert not [blk for blk in Message.from_json(update.payload).blocks if isinstance(blk, Actions)]
     assert outbox(c, destination=f"dm:{person_id(c, 'ana')}"), "the owner gets the handoff"
     again = press(c, "leo", "bounce.send_back", bounce_id, MessageRef(outbox_key=row.key))

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 
 from bot.scheduler import run_job
 from bot.slack.blocks import render_message
-from handlers.messages import Message
+from handlers.messages import Message, mention
 from handlers.ports import OffsetClock
 from storage.models import Bounce, Campaign
 from tests.bounce_helpers import outbox, person_id, seed_lead
@@ -54,9 +54,9 @@ def test_the_weekly_post_counts_reasons_by_campaign_with_shares(make_container, 
     assert "By reason: Not ready to buy *3* (38%) · Duplicate *2* (25%) · Not our customer profile *2* (25%)" \
            " · No budget *1* (12%)" in sections[1]
     assert ":repeat: 1 bounced again for the same reason as before." in sections
-    assert (f"*Spring Webinar* · <person:{kira}> — *4* (50% of all)\n"
+    assert (f"*Spring Webinar* · {mention(kira)} — *4* (50% of all)\n"
             "• Not ready to buy: 3 (75%)\n• No budget: 1 (25%)") in sections
-    assert f"*Paid Search* · <person:{kira}> — *2* (25% of all)\n• Not our customer profile: 2 (100%)" in sections
+    assert f"*Paid Search* · {mention(kira)} — *2* (25% of all)\n• Not our customer profile: 2 (100%)" in sections
     assert "*No source campaign* — *2* (25% of all)\n• Duplicate: 2 (100%)" in sections
 
 

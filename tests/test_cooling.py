@@ -17,6 +17,7 @@ from handlers.commands import run_action, run_command
 from handlers.lifecycle import requalify
 from handlers.sla import stopped
 from handlers.ports import Actor, OffsetClock
+from handlers.messages import mention
 from handlers.registry import MessageRef
 from storage.models import Bounce
 from tests.cooling_helpers import (
@@ -341,7 +342,7 @@ def test_an_away_owners_handoff_and_alerts_go_to_their_manager_and_nothing_to_th
     assert job(c, times=2) == [1, 0]
     assert sent(c) == [("handoff", dm_to(c, "maya")), ("breach", dm_to(c, "maya"))]
     breach = outbox(c)[-1]
-    assert f"<person:{person_id(c, 'ana')}> is away until Fri 27 Nov, so this comes to you." in text_of(breach.payload)
+    assert f"{mention(person_id(c, 'ana'))} is away until Fri 27 Nov, so this comes to you." in text_of(breach.payload)
     assert ("Log follow-up", "cooling.follow_up", ref(c)) in buttons(breach.payload)
     move_to(c, at_ny(2026, 11, 23, 15))
     job(c)
@@ -398,7 +399,7 @@ def test_an_unowned_lead_goes_to_the_sales_channel_and_the_first_claim_wins(c):
     assert lead(c).owner_id == person_id(c, "ben")
     [update] = outbox(c, op="update")
     assert update.target_key == handoff.key and update.destination == "channel:sales"
-    assert f"🙋 <person:{person_id(c, 'ben')}> claimed this lead at 10:42" in text_of(update.payload)
+    assert f"🙋 {mention(person_id(c, 'ben'))} claimed this lead at 10:42" in text_of(update.payload)
     assert buttons(update.payload) == []
     # Erin's screen still showed the button: nothing happens, and she is told why.
     assert press(c, "erin", "cooling.claim", claim, handoff.key).text.startswith(
@@ -432,7 +433,7 @@ def test_log_follow_up_updates_the_message_in_place_in_the_owners_timezone(c):
     assert reply.text.startswith("Logged your follow-up on Jane Doe (Acme).")
     [update] = outbox(c, op="update")
     assert update.target_key == handoff.key and update.destination == dm_to(c, "ana")
-    assert f"✅ <person:{person_id(c, 'ana')}> followed up at 10:42" in text_of(update.payload)
+    assert f"✅ {mention(person_id(c, 'ana'))} followed up at 10:42" in text_of(update.payload)
     assert "New qualified lead" in text_of(update.payload)  # the rest of the message stays
     # The handoff card follows the lead: its buttons now carry the new state.
     assert buttons(update.payload) == [("Log follow-up", "cooling.follow_up", ref(c)),
@@ -485,8 +486,8 @@ def test_a_requalified_lead_returns_to_sales_with_its_bounce_history(c):
     assert got.sla_due_at == at_ny(2026, 11, 24, 11) and got.next_alert_at == at_ny(2026, 11, 24, 10, 45)
     handoff = outbox(c, key=f"cooling:{got.id}:2:handoff")[0]
     text = text_of(handoff.payload)
-    assert f"Bounced before: 12 Nov 2026 — No budget by <person:{person_id(c, 'ben')}>: Q3 maybe" in text
-    assert f"Sent back to sales by <person:{person_id(c, 'kira')}>: budget is back" in text
+    assert f"Bounced before: 12 Nov 2026 — No budget by {mention(person_id(c, 'ben'))}: Q3 maybe" in text
+    assert f"Sent back to sales by {mention(person_id(c, 'kira'))}: budget is back" in text
 
 
 def test_a_bounced_lead_comes_back_only_when_the_crm_qualifies_it_again(c):
@@ -666,5 +667,5 @@ def test_a_lead_name_or_note_from_the_crm_cannot_mention_anyone(c):
     texts = [text_of(r.payload) for r in outbox(c, key="cooling:")]
     assert len(texts) >= 2  # the handoff and the breach alert
     for text in texts:
-        assert "<person:98>" not in text and "<person:99>" not in text
-        assert "person:98> boss" in text
+        assert mention(98) not in text and mention(99) not in text
+        assert "<person:98> boss" in text  # shown as the CRM wrote it

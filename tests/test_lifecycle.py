@@ -16,6 +16,7 @@ from bot.config import OutboundWebhook, load_config
 from bot.scheduler import run_job
 from handlers import lifecycle
 from handlers.commands import run_action, run_command, run_form
+from handlers.messages import mention
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 from tests.cooling_helpers import buttons, hot_lead, ingest, lead, outbox, person_id, text_of, touched
@@ -98,11 +99,11 @@ def test_a_follow_up_updates_the_reps_alert_the_managers_dm_and_the_sales_post_i
     maya = person_id(c, "maya")
     for step in ("breach", "manager", "channel"):
         now = shown(c, keys[step])
-        assert f"✅ <person:{maya}> followed up at 15:02" in text_of(now), step
+        assert f"✅ {mention(maya)} followed up at 15:02" in text_of(now), step
         assert buttons(now) == [], step  # nothing left to press
         assert "has none yet" not in text_of(now) and "no follow-up" not in text_of(now)
     handoff = shown(c, keys["handoff"])  # the rep's card follows the lead on
-    assert f"✅ <person:{maya}> followed up at 15:02" in text_of(handoff)
+    assert f"✅ {mention(maya)} followed up at 15:02" in text_of(handoff)
     assert [b[0] for b in buttons(handoff)] == ["Log follow-up", "Bounce to marketing"]
     assert len(outbox(c, op="post", key="cooling:")) == 4  # updated in place, nothing new posted
 
@@ -118,7 +119,7 @@ def test_a_bounce_from_an_alert_takes_every_button_away_and_a_stale_press_does_n
     for step in ("handoff", "breach", "manager", "channel"):
         now = shown(c, keys[step])
         assert buttons(now) == [], step
-        assert f"↩️ <person:{person_id(c, 'ana')}> bounced this lead to marketing at 15:05 (Not ready to buy)" in \
+        assert f"↩️ {mention(person_id(c, 'ana'))} bounced this lead to marketing at 15:05 (Not ready to buy)" in \
             text_of(now)
     touches = lead(c).touch_count
     for action, value in [("cooling.follow_up", stale), ("cooling.snooze", f"{stale}:1h"), ("bounce.open", stale)]:
@@ -144,7 +145,7 @@ def test_an_unowned_lead_has_one_claim_post_that_becomes_the_escalation_and_then
     move_to(c, at_ny(2026, 11, 23, 16, 10))
     assert press(c, "ben", "cooling.claim", claim, post.key).text == "Jane Doe (Acme) is yours."
     now = shown(c, post.key)
-    assert f"🙋 <person:{person_id(c, 'ben')}> claimed this lead at 16:10" in text_of(now) and buttons(now) == []
+    assert f"🙋 {mention(person_id(c, 'ben'))} claimed this lead at 16:10" in text_of(now) and buttons(now) == []
     late = press(c, "chloe", "cooling.claim", claim, post.key)
     assert late.text.startswith("Ben Okafor claimed this lead at 16:10.")
     assert lead(c).owner_id == person_id(c, "ben")
@@ -174,7 +175,7 @@ def test_reassigning_gives_the_new_owner_the_lead_settles_the_old_owners_message
     got = lead(c)
     assert (got.owner_id, got.sla_due_at, got.sla_window) == (person_id(c, "ben"), due, 1)
     old = shown(c, keys["handoff"])
-    assert buttons(old) == [] and f"reassigned this lead to <person:{person_id(c, 'ben')}>" in text_of(old)
+    assert buttons(old) == [] and f"reassigned this lead to {mention(person_id(c, 'ben'))}" in text_of(old)
     [new] = [r for r in outbox(c, op="post") if r.destination == f"dm:{person_id(c, 'ben')}"]
     assert "reassigned to" in text_of(new.payload) and [b[0] for b in buttons(new.payload)] == [
         "Log follow-up", "Bounce to marketing"]

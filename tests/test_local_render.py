@@ -17,6 +17,7 @@ from handlers.messages import (
     Option,
     Reply,
     Section,
+    mention,
 )
 
 NAMES = {1: "Ana Torres", 2: "<b>Bob</b> & Co"}
@@ -32,12 +33,12 @@ def test_underscores_inside_words_and_lone_stars_stay_text():
 
 
 def test_a_mention_becomes_a_chip_with_the_persons_name():
-    html = markup("Congratulations <person:1>!", NAMES)
+    html = markup(f"Congratulations {mention(1)}!", NAMES)
     assert html == 'Congratulations <span class="mention" data-person="1">@Ana Torres</span>!'
 
 
 def test_a_mention_of_someone_unknown_reads_someone():
-    assert "@someone" in markup("<person:99> closed it", NAMES)
+    assert "@someone" in markup(f"{mention(99)} closed it", NAMES)
 
 
 def test_user_content_is_escaped_everywhere():
@@ -45,7 +46,7 @@ def test_user_content_is_escaped_everywhere():
         text="fallback",
         blocks=[
             Header(text="<script>alert(1)</script>"),
-            Section(text="Deal <img src=x onerror=alert(1)> by <person:2>", fields=[("<i>k</i>", "\"v\" & 'w'")]),
+            Section(text=f"Deal <img src=x onerror=alert(1)> by {mention(2)}", fields=[("<i>k</i>", "\"v\" & 'w'")]),
             Context(text="</div><div>"),
             Actions(buttons=[Button(label="<b>Go</b>", action="x.y", value='"><script>')]),
         ],
@@ -58,7 +59,7 @@ def test_user_content_is_escaped_everywhere():
 
 
 def test_emphasis_spans_a_mention_and_emoji_names_become_emoji():
-    html = markup(":tada: *<person:1> won*", NAMES)
+    html = markup(f":tada: *{mention(1)} won*", NAMES)
     assert html.startswith("🎉 <strong><span class=\"mention\"")
     assert html.endswith("won</strong>")
 
@@ -74,7 +75,7 @@ def test_fields_dividers_and_buttons_render_like_a_chat_message():
     message = Message(
         text="Lead cooling",
         blocks=[
-            Section(text="*Lead* is cooling", fields=[("Owner", "<person:1>"), ("Score", "92")]),
+            Section(text="*Lead* is cooling", fields=[("Owner", f"{mention(1)}"), ("Score", "92")]),
             Divider(),
             Actions(buttons=[Button(label="Log follow-up", action="cooling.follow_up", value="12", style="primary"),
                              Button(label="Bounce", action="bounce.open", value="12", style="danger")]),

@@ -16,7 +16,7 @@ from bot.slack.blocks import render_message, render_text
 from handlers.commands import run_command, run_form
 from handlers.events import validate_events
 from handlers.ingest import ingest_events
-from handlers.messages import Header, Message, Section
+from handlers.messages import Header, Message, Section, mention
 from handlers.ports import Actor
 from storage.models import Outbox, ScheduleItem
 from tests.slack_mock import message_problem
@@ -99,7 +99,7 @@ def test_the_post_lists_both_teams_week_by_day_in_the_teams_timezone(c, clock):
     s, m = text_of(sales), text_of(marketing)
     for text in (s, m):
         assert "Winter launch webinar" in text and "Chicago call blitz" in text
-        assert f"<person:{pid(c, 'ana')}>" in text and f"<person:{pid(c, 'kira')}>" in text
+        assert f"{mention(pid(c, 'ana'))}" in text and f"{mention(pid(c, 'kira'))}" in text
     assert "*Thursday 26 Nov*\n• 21:00" in s  # the demo, on Thursday evening in New York
     assert "*Friday 27 Nov*\n• 02:00" in m  # and early on Friday in London
     assert "*Wednesday 25 Nov*\n• 10:00–11:00" in s and "*Wednesday 25 Nov*\n• 15:00–16:00" in m
@@ -225,12 +225,12 @@ def test_the_post_names_both_items_and_both_owners_of_each_conflict(c, clock):
         assert ":warning: Conflicts (3)" in text
         lines = {line for line in text.splitlines() if line.startswith("• :warning:")}
         promo = next(x for x in lines if "Black Friday" in x)
-        assert "Winter launch" in promo and f"<person:{ana}>" in promo and f"<person:{kira}>" in promo
+        assert "Winter launch" in promo and f"{mention(ana)}" in promo and f"{mention(kira)}" in promo
         gap = next(x for x in lines if "LATAM push" in x)
-        assert "where marketing has nothing this week" in gap and f"<person:{ben}>" in gap and f"<person:{jonas}>" in gap
+        assert "where marketing has nothing this week" in gap and f"{mention(ben)}" in gap and f"{mention(jonas)}" in gap
         events = next(x for x in lines if "Two events on Thu 26 Nov in DACH" in x)
         assert "Trade fair Munich" in events and "Customer dinner Munich" in events
-        assert f"<person:{leo}>" in events and f"<person:{ana}>" in events
+        assert f"{mention(leo)}" in events and f"{mention(ana)}" in events
 
 
 def test_what_the_other_team_is_doing_that_touches_you_lists_their_items_in_your_regions(c, clock):
@@ -391,7 +391,7 @@ def test_adding_a_conflicting_item_tells_both_owners_at_once_and_only_once(c):
     assert sorted(r.destination for r in dms) == sorted([f"dm:{pid(c, 'ana')}", f"dm:{pid(c, 'kira')}"])
     warning = Message.from_json(dms[0].payload)
     assert "Black Friday 20% off" in warning.text and "Winter launch" in warning.text
-    assert f"<person:{pid(c, 'ana')}>" in warning.text and f"<person:{pid(c, 'kira')}>" in warning.text
+    assert f"{mention(pid(c, 'ana'))}" in warning.text and f"{mention(pid(c, 'kira'))}" in warning.text
     # A second promotion on the same launch is a new pair: new warnings; the first pair is not repeated.
     submit(c, "ben", title="Cyber Monday")
     assert len(outbox(c, "schedule:conflict:")) == 4

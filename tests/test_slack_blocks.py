@@ -46,6 +46,7 @@ from handlers.messages import (  # noqa: E402
     Option,
     Reply,
     Section,
+    mention,
 )
 
 PEOPLE = {
@@ -172,30 +173,30 @@ def all_mrkdwn(rendered: dict) -> str:
 
 
 def test_mention_of_linked_person_is_a_real_slack_mention():
-    assert render_text("Nice one <person:1>!", resolve) == "Nice one <@U0ALICE>!"
-    assert render_text("<person:4>", resolve) == "<@W0DORA>"
+    assert render_text(f"Nice one {mention(1)}!", resolve) == "Nice one <@U0ALICE>!"
+    assert render_text(f"{mention(4)}", resolve) == "<@W0DORA>"
 
 
 def test_mention_of_unlinked_person_shows_their_name_escaped():
-    assert render_text("Ping <person:2>", resolve) == "Ping Bob &lt;b&gt; &amp; Co"
+    assert render_text(f"Ping {mention(2)}", resolve) == "Ping Bob &lt;b&gt; &amp; Co"
 
 
 def test_hostile_names_and_ids_cannot_ping():
     # A display name "<!channel>" and a slack id that tries to close the token both fall back
     # to harmless text.
-    assert render_text("<person:3>", resolve) == "&lt;!channel&gt;"
-    assert render_text("<person:5>", resolve) == "Eve"
+    assert render_text(f"{mention(3)}", resolve) == "&lt;!channel&gt;"
+    assert render_text(f"{mention(5)}", resolve) == "Eve"
 
 
 def test_ids_not_in_slack_format_show_the_name():
     # Real ids are U/W + uppercase letters and digits; the Slack mock's U_ANA is not one, so the
     # e2e tests see names (tests/test_bounce_e2e.py relies on this).
-    assert render_text("<person:1>", lambda pid: ("Ana Torres", "U_ANA")) == "Ana Torres"
-    assert render_text("<person:1>", lambda pid: ("Ana", "u0ana")) == "Ana"
+    assert render_text(f"{mention(1)}", lambda pid: ("Ana Torres", "U_ANA")) == "Ana Torres"
+    assert render_text(f"{mention(1)}", lambda pid: ("Ana", "u0ana")) == "Ana"
 
 
 def test_unknown_person_is_someone_rather_than_an_error():
-    assert render_text("by <person:999>", resolve) == "by someone"
+    assert render_text(f"by {mention(999)}", resolve) == "by someone"
 
 
 def test_user_text_is_escaped_and_cannot_ping_or_inject():
@@ -216,7 +217,7 @@ def test_user_text_is_escaped_and_cannot_ping_or_inject():
 
 
 def test_plain_text_fallback_mentions():
-    assert plain_text("*Won* by <person:1> and <person:2>", resolve) == (
+    assert plain_text(f"*Won* by {mention(1)} and {mention(2)}", resolve) == (
         "*Won* by <@U0ALICE> and @Bob &lt;b&gt; &amp; Co"
     )
 
@@ -224,7 +225,7 @@ def test_plain_text_fallback_mentions():
 def test_header_and_button_show_names_not_mention_syntax():
     msg = Message(
         text="x",
-        blocks=[Header(text="Deal won by <person:1>"), Actions(buttons=[Button(label="Thank <person:2>", action="t")])],
+        blocks=[Header(text=f"Deal won by {mention(1)}"), Actions(buttons=[Button(label=f"Thank {mention(2)}", action="t")])],
     )
     out = render_message(msg, resolve)
     assert out["blocks"][0]["text"] == {"type": "plain_text", "text": "Deal won by Alice Archer", "emoji": True}
@@ -252,10 +253,10 @@ def test_truncation_never_splits_an_escape_or_a_mention():
     section = out["blocks"][0]["text"]["text"]
     assert re.fullmatch(r"(&amp;)+…", section)
     # A mention that would straddle the cut is dropped whole, never left as "<@U0AL".
-    text = "y" * 2995 + "<person:1> thanks"
+    text = "y" * 2995 + f"{mention(1)} thanks"
     rendered = render_message(Message(text=text, blocks=[Section(text=text)]), resolve)
     assert rendered["blocks"][0]["text"]["text"] == "y" * 2995 + "…"
-    assert truncate("ab<person:12>cd", 8) == "ab…"
+    assert truncate(f"ab{mention(12)}cd", 8) == "ab…"
     assert truncate("short", 5) == "short"
 
 
@@ -350,7 +351,7 @@ def test_button_value_too_long_is_a_handler_bug():
 
 
 def test_fallback_text_is_always_present():
-    blocks = [Header(text="Deal won"), Section(text="by <person:1>", fields=[("Amount", "$5")])]
+    blocks = [Header(text="Deal won"), Section(text=f"by {mention(1)}", fields=[("Amount", "$5")])]
     built = render_message(Message(text="", blocks=blocks), resolve)
     assert built["text"] == "Deal won\nby <@U0ALICE>\nAmount: $5"
     nothing = render_message(Message(text=" ", blocks=[Divider()]), resolve)
@@ -363,7 +364,7 @@ def test_fallback_text_is_always_present():
 
 
 def test_render_reply_is_ephemeral_and_refuses_forms():
-    out = render_reply(Reply.say("Claimed <person:1>'s lead & done"), resolve)
+    out = render_reply(Reply.say(f"Claimed {mention(1)}'s lead & done"), resolve)
     assert out["response_type"] == "ephemeral"
     assert out["text"] == "Claimed <@U0ALICE>'s lead &amp; done"
     assert out["blocks"][0]["text"]["text"] == "Claimed <@U0ALICE>'s lead &amp; done"
@@ -386,11 +387,11 @@ def test_render_errors():
 
 def _deal_form(**overrides) -> Form:
     fields = dict(
-        title="Log a deal for <person:2> and everyone else",
+        title=f"Log a deal for {mention(2)} and everyone else",
         action="deal.log",
         submit_label="Save",
         state="lead:42",
-        blocks=[Section(text="Logging for <person:1>")],
+        blocks=[Section(text=f"Logging for {mention(1)}")],
         inputs=[
             Input(name="name", label="Deal name", placeholder="Acme renewal", max_length=200, initial="Acme"),
             Input(name="notes", label="Notes", kind="textarea", required=False, hint="Visible to the team"),
@@ -493,7 +494,7 @@ def test_parse_view_values_from_a_view_submission():
 # Strategies are built to be cheap in hypothesis' entropy budget: long texts come from
 # repeating a short one.
 _tricky = st.sampled_from(["<", ">", "&", "&amp;", "<!channel>", "<@U0BOSS>", "*", "_", "\n", " ", "🎉", "é"])
-_token = st.sampled_from([1, 2, 3, 4, 5, 99]).map(lambda i: f"<person:{i}>")
+_token = st.sampled_from([1, 2, 3, 4, 5, 99]).map(lambda i: f"{mention(i)}")
 _chunk = st.one_of(st.text(max_size=20), _tricky, _token)
 _text = st.lists(_chunk, max_size=12).map("".join)
 _long_text = st.one_of(_text, st.builds(lambda t, n: t * n, _text, st.integers(1, 40)))

@@ -17,7 +17,7 @@ from bot.teams.cards import (
     render_message,
     summary_text,
 )
-from handlers.messages import Actions, Button, Context, Divider, Form, Header, Input, Message, Option, Section
+from handlers.messages import Actions, Button, Context, Divider, Form, Header, Input, Message, Option, Section, mention
 
 PEOPLE = {1: ("Ana Torres", "aad-ana"), 2: ("Ben Okafor", None)}
 
@@ -35,7 +35,7 @@ def texts(card: dict) -> list[str]:
 def test_a_message_becomes_an_adaptive_card_1_5_with_its_blocks_in_order():
     msg = Message(text="Deal won", blocks=[
         Header(text="🎉 Acme — $12,000"),
-        Section(text="*Acme* closed won", fields=[("Owner", "<person:1>"), ("Amount", "$12,000")]),
+        Section(text="*Acme* closed won", fields=[("Owner", f"{mention(1)}"), ("Amount", "$12,000")]),
         Divider(),
         Context(text="November: $40,000 of $250,000"),
     ])
@@ -51,14 +51,14 @@ def test_a_message_becomes_an_adaptive_card_1_5_with_its_blocks_in_order():
 
 
 def test_a_linked_person_is_a_real_mention_and_an_unlinked_one_is_their_name():
-    card = render_message(Message(text="x", blocks=[Section(text="<person:1> and <person:2> and <person:9>")]), resolve)
+    card = render_message(Message(text="x", blocks=[Section(text=f"{mention(1)} and {mention(2)} and {mention(9)}")]), resolve)
     assert texts(card) == ["<at>Ana Torres</at> and Ben Okafor and someone"]
     assert card["msteams"]["entities"] == [
         {"type": "mention", "text": "<at>Ana Torres</at>", "mentioned": {"id": "aad-ana", "name": "Ana Torres"}}]
 
 
 def test_bold_around_a_mention_still_pairs_up_and_lone_stars_stay():
-    card = render_message(Message(text="x", blocks=[Section(text="*<person:1>* won, 5 * 3 = 15")]), resolve)
+    card = render_message(Message(text="x", blocks=[Section(text=f"*{mention(1)}* won, 5 * 3 = 15")]), resolve)
     assert texts(card) == ["**<at>Ana Torres</at>** won, 5 * 3 = 15"]
 
 
@@ -91,16 +91,16 @@ def test_a_huge_message_is_cut_to_fit_with_a_note_saying_how_much():
 
 
 def test_a_long_text_is_cut_without_breaking_a_mention():
-    text = "x" * 2990 + " <person:1> tail"
+    text = "x" * 2990 + f" {mention(1)} tail"
     [block] = render_message(Message(text="x", blocks=[Section(text=text)]), resolve)["body"]
     assert block["text"].endswith("…") and "<at>" not in block["text"] and "<person" not in block["text"]
 
 
 def test_the_summary_is_plain_text_without_markup():
-    msg = Message(text="*Acme* won by <person:1>")
+    msg = Message(text=f"*Acme* won by {mention(1)}")
     assert summary_text(msg, resolve) == "Acme won by Ana Torres"
     assert plain_text("_quiet_ *loud*", resolve) == "_quiet_ loud"
-    assert markdown("*Acme* for <person:1>", resolve) == "**Acme** for Ana Torres"
+    assert markdown(f"*Acme* for {mention(1)}", resolve) == "**Acme** for Ana Torres"
 
 
 def test_a_message_with_only_text_still_shows_it():
@@ -170,5 +170,5 @@ def test_the_card_is_accepted_by_the_teams_sdks_card_model():
     from microsoft_teams.cards import AdaptiveCard
 
     for card in (render_form(FORM, resolve, key="k"),
-                 render_message(Message(text="x", blocks=[Header(text="h"), Section(text="<person:1>")]), resolve)):
+                 render_message(Message(text="x", blocks=[Header(text="h"), Section(text=f"{mention(1)}")]), resolve)):
         assert AdaptiveCard.model_validate(card).model_dump(by_alias=True, exclude_none=True)["version"] == "1.5"

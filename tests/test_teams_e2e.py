@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from handlers.messages import Actions, Button, Form, Input, Message, Option, Reply, Section
+from handlers.messages import Actions, Button, Form, Input, Message, Option, Reply, Section, mention
 from handlers.ports import channel, dm
 from handlers.registry import Flow
 from tests import teams_standin as ts
@@ -43,7 +43,7 @@ def test_without_teams_credentials_the_endpoint_says_how_to_configure_it(make_co
     app = live_server(make_container())
     with app.client() as http:
         resp = http.post("/api/messages", json={})
-    assert resp.status_code == 503 and "TEAMS_CLIENT_ID" in resp.text
+    assert resp.status_code == 404 and "TEAMS_CLIENT_ID" in resp.text
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_channels_created_renamed_and_deleted_are_followed(app, teams):
 
 def _ping(uow, deps, actor, args):
     """``ping``: posts a card with a button to the wins channel."""
-    msg = Message(text="Ping!", blocks=[Section(text=f"*Ping* from <person:{actor.person_id}>"),
+    msg = Message(text="Ping!", blocks=[Section(text=f"*Ping* from {mention(actor.person_id)}"),
                                         Actions(buttons=[Button(label="Ack", action="test.ack", value="42",
                                                                 style="primary")])])
     uow.outbox.add(key="ping:1", destination=channel("wins"), payload=msg.to_json(), at=deps.now())
@@ -150,7 +150,7 @@ def _ping(uow, deps, actor, args):
 
 def _ack(uow, deps, actor, value, source):
     """The button: replaces the card with who acknowledged it."""
-    msg = Message(text="Acked", blocks=[Section(text=f"Acknowledged by <person:{actor.person_id}> ({value})")])
+    msg = Message(text="Acked", blocks=[Section(text=f"Acknowledged by {mention(actor.person_id)} ({value})")])
     uow.outbox.add(key=f"{source.outbox_key}:ack", op="update", target_key=source.outbox_key,
                    destination=channel("wins"), payload=msg.to_json(), at=deps.now())
     uow.commit()

@@ -10,7 +10,7 @@ from bot.scheduler import run_job
 from bot.slack.blocks import render_message
 from handlers.commands import run_command
 from handlers.events import validate_events
-from handlers.messages import Header, Message
+from handlers.messages import Header, Message, mention
 from handlers.ports import Actor
 from tests.slack_mock import message_problem
 from tests.wins_helpers import campaign, deal, ingest, messages, outbox, person_id, text_of, touch
@@ -49,7 +49,7 @@ def test_a_won_deal_is_celebrated_once_in_the_wins_channel_with_its_campaigns(c)
     ingest(c, deal("D-1", amount=48000))
     [post] = messages(c, "channel:wins")
     text = text_of(post)
-    kira, leo, ana = (f"<person:{person_id(c, k)}>" for k in ("kira", "leo", "ana"))
+    kira, leo, ana = (f"{mention(person_id(c, k))}" for k in ("kira", "leo", "ana"))
     assert "$48,000" in post.blocks[0].text and "Acme renewal" in post.blocks[0].text
     assert f"Owner: {ana}" in text
     assert f"Sourced by: Webinar *Data Summit Webinar* ({kira})" in text
@@ -65,7 +65,7 @@ def test_the_campaign_owners_hear_it_in_the_marketing_channel(c):
     ingest(c, touch("camp-1", at="2026-11-03T10:00:00Z"), touch("camp-2", at="2026-11-20T10:00:00Z"))
     ingest(c, deal("D-1", amount=48000))
     [note] = messages(c, "channel:marketing")
-    kira, leo = (f"<person:{person_id(c, k)}>" for k in ("kira", "leo"))
+    kira, leo = (f"{mention(person_id(c, k))}" for k in ("kira", "leo"))
     assert f"{kira}: your webinar *Data Summit Webinar* sourced a $48,000 win" in note.text
     assert f"{leo}: your e-book *Pricing Guide* converted a $48,000 win" in note.text
 
@@ -158,12 +158,12 @@ def test_a_rep_announces_a_win_and_it_is_celebrated_as_theirs(c):
     seed_campaigns(c)
     reply = won(c, "ana", '"Globex 2027 expansion" $62.5k Data Summit Webinar')
     assert reply.text == ("🎉 Recorded *Globex 2027 expansion*: $62,500, sourced by Webinar *Data Summit Webinar* "
-                          f"(<person:{person_id(c, 'kira')}>). The wins channel is celebrating it now.")
+                          f"({mention(person_id(c, 'kira'))}). The wins channel is celebrating it now.")
     [d] = deals(c)
     assert (d.source, d.announced_by_id, d.owner_id) == ("command", person_id(c, "ana"), person_id(c, "ana"))
     assert d.crm_id == "manual:globex 2027 expansion:2026-11-23"
     [post] = messages(c, "channel:wins")
-    assert f"announced by <person:{person_id(c, 'ana')}>" in post.blocks[-1].text
+    assert f"announced by {mention(person_id(c, 'ana'))}" in post.blocks[-1].text
     assert len(messages(c, "channel:company")) == 1  # $62,500 is at or above wide_at
     assert len(messages(c, "channel:marketing")) == 1
 

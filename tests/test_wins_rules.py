@@ -111,42 +111,42 @@ def test_an_amount_with_an_unknown_currency_code_is_refused_by_name():
 # --- the won command --------------------------------------------------------------------------
 
 
-def no_campaigns(ref: str) -> bool:
-    return False
+def no_campaigns(refs: list[str]) -> set[str]:
+    return set()
 
 
 def known(*names: str):
-    return lambda ref: ref.lower() in {n.lower() for n in names}
+    return lambda refs: {r for r in refs if r.lower() in {n.lower() for n in names}}
 
 
 def test_won_reads_a_deal_of_several_words_and_its_amount():
-    w = parse_won("Acme renewal 48,000", default_currency="USD", is_campaign=no_campaigns)
+    w = parse_won("Acme renewal 48,000", default_currency="USD", known_campaigns=no_campaigns)
     assert (w.deal, w.amount, w.currency, w.campaign) == ("Acme renewal", Decimal(48000), "USD", None)
 
 
 def test_won_reads_a_campaign_after_the_amount():
-    w = parse_won("Acme renewal $48k Webinar Q4", default_currency="USD", is_campaign=known("webinar q4"))
+    w = parse_won("Acme renewal $48k Webinar Q4", default_currency="USD", known_campaigns=known("webinar q4"))
     assert (w.deal, w.amount, w.campaign) == ("Acme renewal", Decimal(48000), "Webinar Q4")
 
 
 def test_won_takes_a_currency_code_written_after_the_amount():
-    w = parse_won("Globex 48000 EUR", default_currency="USD", is_campaign=no_campaigns)
+    w = parse_won("Globex 48000 EUR", default_currency="USD", known_campaigns=no_campaigns)
     assert (w.deal, w.amount, w.currency) == ("Globex", Decimal(48000), "EUR")
 
 
 def test_won_sees_a_number_inside_the_deal_name_when_the_real_amount_ends_the_line():
-    w = parse_won("Acme 2026 renewal 48000", default_currency="USD", is_campaign=no_campaigns)
+    w = parse_won("Acme 2026 renewal 48000", default_currency="USD", known_campaigns=no_campaigns)
     assert (w.deal, w.amount) == ("Acme 2026 renewal", Decimal(48000))
 
 
 def test_won_prefers_the_word_written_as_money():
     either = known("cmp-7", "seats $48,000 cmp-7")  # "500" could be the amount too
-    w = parse_won("Acme 500 seats $48,000 cmp-7", default_currency="USD", is_campaign=either)
+    w = parse_won("Acme 500 seats $48,000 cmp-7", default_currency="USD", known_campaigns=either)
     assert (w.deal, w.amount, w.campaign) == ("Acme 500 seats", Decimal(48000), "cmp-7")
 
 
 def test_won_reads_quoted_names_with_straight_or_curly_quotes():
-    w = parse_won('"Acme 2026 renewal" 48000 “Webinar 2026”', default_currency="USD", is_campaign=known("webinar 2026"))
+    w = parse_won('"Acme 2026 renewal" 48000 “Webinar 2026”', default_currency="USD", known_campaigns=known("webinar 2026"))
     assert (w.deal, w.amount, w.campaign) == ("Acme 2026 renewal", Decimal(48000), "Webinar 2026")
 
 
@@ -165,8 +165,22 @@ def test_won_reads_quoted_names_with_straight_or_curly_quotes():
 )
 def test_won_with_bad_input_gets_a_specific_answer(args, says):
     with pytest.raises(Invalid) as err:
-        parse_won(args, default_currency="USD", is_campaign=no_campaigns)
+        parse_won(args, default_currency="USD", known_campaigns=no_campaigns)
     assert says in err.value.text
+
+
+def test_won_asks_about_every_possible_campaign_at_once_and_reads_at_most_40_words():
+    asked = []
+
+    def record(refs):
+        asked.append(refs)
+        return set()
+
+    w = parse_won("Acme 2026 renewal 48000", default_currency="USD", known_campaigns=record)
+    assert w.amount == Decimal(48000) and asked == [["renewal 48000"]]
+    with pytest.raises(Invalid, match="more than 40 words"):
+        parse_won("Acme " + " ".join(str(n) for n in range(40)), default_currency="USD", known_campaigns=record)
+    assert len(asked) == 1
 
 
 def test_deal_names_match_whatever_their_case_and_spacing():

@@ -26,7 +26,7 @@ from bot.local import clock, demo_data
 from bot.local.render import esc
 from bot.local.workspace import BadInput, LocalWorkspace
 from bot.logs import request_id
-from bot.server import TooLarge, read_limited
+from bot.inbound import Malformed, TooLarge, parse_json, read_limited
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ async def _parse(request: Request, model: type[Body]) -> Body:
     except TooLarge:
         raise BadInput(f"The request is larger than {MAX_BODY // 1024} KB.", 413) from None
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput("The request body is not valid JSON.") from None
+        data = parse_json(raw)
+    except Malformed as e:
+        raise BadInput(f"The request body is not usable: {e}.") from None
     if not isinstance(data, dict):
         raise BadInput("The request body must be a JSON object.")
     try:

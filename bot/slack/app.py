@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import Any, Callable
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from bot.logs import new_id, request_id
+from bot.logs import NoRequestDetails, new_id, request_id
 from bot.slack.blocks import parse_action_id, parse_view_values, render_errors, render_form, render_reply
 from bot.slack.deliver import SlackPeople
+from handlers import identity
 from handlers.commands import run_action, run_command, run_form
 from handlers.messages import Reply
 from handlers.ports import Actor
@@ -31,18 +33,30 @@ SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Pl
 EVENTS = ["app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked"]
 
 
+def _bolt_logger() -> logging.Logger:
+    """bolt's base logger: its loggers copy this one's filters, so none logs a request body."""
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, NoRequestDetails) for f in logger.filters):
+        logger.addFilter(NoRequestDetails())
+    return logger
+
+
 class SlackAdapter:
     def __init__(self, services, *, signing_secret: str | None, client: WebClient):
         self.s = services
         self.client = client
         self.people = SlackPeople(client, services.uow_factory, services.deps.clock)
+        self.http_enabled = bool(signing_secret)
         self.app = App(
             token=None,  # the client carries the token (bolt warns when given both)
-            signing_secret=signing_secret or "socket-mode-no-signature",
+            # Without a signing secret there is no HTTP route (Socket Mode only, where bolt does
+            # not verify); bolt's own check stays on, with a secret nobody knows.
+            signing_secret=signing_secret or secrets.token_hex(32),
             client=client,
             process_before_response=True,
             token_verification_enabled=False,
-            request_verification_enabled=bool(signing_secret),
+            request_verification_enabled=True,
+            logger=_bolt_logger(),
         )
         self.app.use(self._dedupe_events)
         self.app.error(self._on_error)
@@ -99,22 +113,18 @@ class SlackAdapter:
         log.info("Slack event %s", event.get("type"))
 
     def actor(self, user_id: str | None) -> Actor:
-        """The person behind a Slack user id: linked already, or matched by email now."""
-        if not user_id:
-            return Actor(None, "slack")
-        with self.s.uow_factory() as uow:
-            person = uow.people.by_slack_id(user_id)
-            if person is None:
-                try:
-                    email = self.client.users_info(user=user_id)["user"]["profile"].get("email")
-                except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
-                    email = None
-                person = uow.people.by_email(email) if email else None
-                if person is not None and not person.slack_user_id:
-                    person.slack_user_id = user_id
-                    uow.people.add(person)
-                    uow.commit()
-        return Actor(person.id if person else None, "slack", user_id, person.name if person else None)
+        """The person behind a Slack user id: linked already, or matched by email now
+        (``handlers.identity``: the first link sticks; a second account is refused)."""
+        return identity.resolve(self.s.uow_factory, "slack", user_id if isinstance(user_id, str) else None,
+                                self._email_of)
+
+    def _email_of(self, user_id: str) -> str | None:
+        try:
+            profile = (self.client.users_info(user=user_id).get("user") or {}).get("profile") or {}
+        except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
+            return None
+        email = profile.get("email")
+        return email if isinstance(email, str) else None
 
     def _open_form(self, reply: Reply, trigger_id: str | None) -> None:
         assert reply.form is not None
@@ -130,7 +140,7 @@ class SlackAdapter:
     # -- listeners -------------------------------------------------------------------------
     def on_command(self, ack, body: dict, **_):
         actor = self.actor(body.get("user_id"))
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text", ""))
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text") or "")
         self.s.wake()
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
@@ -188,7 +198,7 @@ class SlackAdapter:
 
     def on_mention(self, ack, event: dict, say, **_):
         ack()
-        text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text", "")).strip()
+        text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text") or "").strip()
         self._answer_text(event, text, say)
 
     def on_message(self, ack, event: dict, say, **_):
@@ -196,7 +206,7 @@ class SlackAdapter:
         # Only direct messages from people: the same words as the slash command.
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        self._answer_text(event, event.get("text", ""), say)
+        self._answer_text(event, event.get("text") or "", say)
 
     def _answer_text(self, event: dict, text: str, say) -> None:
         actor = self.actor(event.get("user"))

@@ -9,8 +9,8 @@ input names, form state) raise ``ValueError`` instead, because that is a bug in 
 Three kinds of text leave this module:
 
 - mrkdwn (section, context, field text): ``render_text`` escapes ``&``, ``<`` and ``>`` so
-  user text such as ``<!channel>`` shows literally and can never ping anyone, and turns our
-  ``<person:ID>`` tokens into real mentions;
+  user text such as ``<!channel>`` or ``<@U123>`` shows literally and can never ping anyone, and
+  turns our mention tokens (``handlers.messages.mention``) into real mentions;
 - the top-level fallback ``text`` (notifications, screen readers): ``plain_text``. Slack
   parses that field too, so it is escaped the same way;
 - ``plain_text`` objects (headers, buttons, modal titles, labels): Slack shows them verbatim
@@ -27,6 +27,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable
 
 from handlers.messages import (
+    MENTION_OPEN,
     MENTION_RE,
     Actions,
     Block,
@@ -81,7 +82,7 @@ _SLACK_USER_ID_RE = re.compile(r"[UW][A-Z0-9]+")
 # Sequences a truncation must keep whole: our mention tokens in source text, Slack's
 # ``<...>`` tokens and the three entities in rendered text. Cutting ``&amp;`` to ``&am`` or
 # ``<@U123>`` to ``<@U1`` would show garbage or, worse, leave a dangling ``<``.
-_ATOMIC_RE = re.compile(r"<person:\d+>|<[@#!][^<>]{0,200}>|&(?:amp|lt|gt);")
+_ATOMIC_RE = re.compile(MENTION_RE.pattern + r"|<[@#!][^<>]{0,200}>|&(?:amp|lt|gt);")
 
 _ACTION_SUFFIX_RE = re.compile(r"#\d+\Z")
 
@@ -97,7 +98,7 @@ def slack_len(text: str) -> int:
 def truncate(text: str, limit: int) -> str:
     """``text`` if it fits in ``limit`` (UTF-16 units), else its longest fitting prefix + "…".
 
-    The cut never falls inside a mention token (``<person:12>``, ``<@U123>``) or an escape
+    The cut never falls inside a mention token (ours, or Slack's ``<@U123>``) or an escape
     sequence (``&amp;``): it moves back to before the token instead.
     """
     if limit < 1:
@@ -111,9 +112,9 @@ def truncate(text: str, limit: int) -> str:
         if units + width > budget:
             break
         units += width
-    # Only a token that starts before the cut can straddle it; tokens contain no inner "<"
+    # Only a token that starts before the cut can straddle it; tokens contain no inner opener
     # and entities no inner "&", so the last of each before the cut are the only candidates.
-    for opener in ("<", "&"):
+    for opener in ("<", "&", MENTION_OPEN):
         start = text.rfind(opener, 0, cut)
         if start >= 0:
             token = _ATOMIC_RE.match(text, start)
@@ -177,7 +178,7 @@ def _substitute(
 
 
 def render_text(text: str, resolve: PersonResolver) -> str:
-    """Our markup as Slack mrkdwn: ``&<>`` escaped, ``<person:ID>`` as ``<@U...>`` when the
+    """Our markup as Slack mrkdwn: ``&<>`` escaped, mentions as ``<@U...>`` when the
     person is linked to Slack, else as their (escaped) name."""
     return _substitute(text, _cached(resolve), escaped=True, link=True, at="")
 

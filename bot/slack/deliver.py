@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.dispatch import Delivered, PermanentError
 from bot.slack.blocks import render_message
 from bot.slack.client import classify
+from handlers import identity
 from handlers.messages import Message
 from handlers.ports import Clock
 from storage.db import UowFactory
@@ -24,7 +25,7 @@ LOOKUP_RETRY = timedelta(days=1)  # how long a failed users.lookupByEmail is tru
 
 class SlackPeople:
     """Matches people to Slack users by email (``users.lookupByEmail``), remembering the answer
-    in the people table: hits for good, misses for a day."""
+    in the people table: hits for good (by ``handlers.identity``'s rule), misses for a day."""
 
     def __init__(self, client: WebClient, uow_factory: UowFactory, clock: Clock):
         self.client = client
@@ -44,12 +45,14 @@ class SlackPeople:
             if e.response.get("error") not in ("users_not_found", "user_not_found"):
                 log.warning("users.lookupByEmail for %s failed: %s", person.email, e.response.get("error"))
                 return None  # not a verdict: ask again next time
-        with self.uow_factory() as uow:
+        with self.uow_factory() as uow:  # after the call: no transaction waits on Slack
             row = uow.people.get(person.id)
             if row is not None:
-                row.slack_user_id = row.slack_user_id or found
+                if found and not identity.link_person(uow, "slack", row.id, found):
+                    found = None  # the account or the person is linked otherwise: not them
                 row.slack_lookup_at = now
                 uow.people.add(row)
+                found = row.slack_user_id or found
                 uow.commit()
         person.slack_user_id, person.slack_lookup_at = found, now
         if not found:

@@ -19,7 +19,6 @@ transaction, so they run in the thread pool (``run_in_threadpool``).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from contextvars import ContextVar
@@ -30,11 +29,21 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.logs import new_id, request_id
-from bot.server import TooLarge, read_limited
-from bot.teams.cards import CANCEL_VERB, META, markdown, parse_submission, render_form, render_message, summary_text
+from bot.inbound import CHAT_MAX_BYTES, Malformed, TooLarge, parse_json, read_limited
+from bot.teams.cards import (
+    CANCEL_VERB,
+    META,
+    markdown,
+    parse_submission,
+    plain_text,
+    render_form,
+    render_message,
+    summary_text,
+)
 from bot.teams.deliver import TeamsDeliverer, card_activity, make_api, teams_resolver
+from handlers import identity
 from handlers.commands import run_action, run_command, run_form
-from handlers.messages import Form, Message, Reply
+from handlers.messages import Form, Message, Reply, inert_value
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 
@@ -45,7 +54,7 @@ WELCOME = ("Hi{name}! I'm Smarketing Bot: I keep sales and marketing in step —
            "bounce-backs and the week ahead. Send me **help** to see what I can do.")
 WELCOME_TEAM = ("Thanks for adding Smarketing Bot to **{team}**. I post wins, alerts and the weekly schedule "
                 "to the channels set up for me; mention me with **help** to see my commands.")
-MAX_BODY = 1024 * 1024  # activities are a few KB; anything near this is not from Teams
+MAX_BODY = CHAT_MAX_BYTES  # activities are a few KB; anything near this is not from Teams
 _PREFIX_RE = re.compile(r"^/?smarketing\b\s*", re.I)
 _AT_TAG_RE = re.compile(r"</?at>")  # other people's mentions read as their names
 _actor: ContextVar[Actor | None] = ContextVar("teams_actor", default=None)
@@ -71,6 +80,53 @@ class _RouteAdapter:
 
     async def stop(self) -> None:  # pragma: no cover
         pass
+
+
+def _activity_problem(body: dict) -> str | None:
+    """Where ``body`` fails the SDK's own activity models (None when it does not)."""
+    from microsoft_teams.api import ActivityTypeAdapter
+    from microsoft_teams.apps.events import CoreActivity
+    from pydantic import ValidationError
+
+    try:
+        core = CoreActivity.model_validate(body)
+        ActivityTypeAdapter.validate_python(core.model_dump(by_alias=True, exclude_none=True))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("tagged-union", "function-")))
+        return f"{where or 'activity'}: {first['msg']}"[:200]
+    return None
+
+
+class _NoActivityDetails(logging.Filter):
+    """The SDK logs an unreadable activity's validation error, which quotes the activity: keep
+    one line saying so, without the quotes or the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        err = record.exc_info[1] if record.exc_info else None
+        if isinstance(err, ValidationError):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "an activity failed the SDK's validation (details not logged)", (), None, None)
+        return True
+
+
+_sdk_log = logging.getLogger("microsoft_teams.apps.http.http_server")
+if not any(isinstance(f, _NoActivityDetails) for f in _sdk_log.filters):
+    _sdk_log.addFilter(_NoActivityDetails())
+
+
+def _form_def(value) -> Form | None:
+    """The form a submission carried along (to show again with its errors); None if unusable."""
+    from pydantic import ValidationError
+
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Form.model_validate(value)
+    except ValidationError:
+        return None
 
 
 def _no_token(*_args, **_kwargs) -> None:
@@ -139,9 +195,11 @@ class TeamsAdapter:
             except TooLarge:
                 return PlainTextResponse("activity too large", status_code=413)
             try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+                # Parsed before the token check (the SDK's validator takes the parsed activity),
+                # so the nesting bound matters here: deep JSON is a 400, not a RecursionError.
+                body = parse_json(raw)
+            except Malformed as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
             if not isinstance(body, dict):
                 return JSONResponse({"error": "an activity is a JSON object"}, status_code=400)
             await self._ensure_ready()
@@ -151,6 +209,12 @@ class TeamsAdapter:
             finally:
                 request_id.reset(token)
             status, payload = result["status"], result.get("body")
+            if status >= 500:
+                # The SDK answers 500 for an activity it cannot read (after its token check):
+                # that is the sender's mistake, a 400 saying where.
+                problem = _activity_problem(body)
+                if problem:
+                    return JSONResponse({"error": f"malformed activity: {problem}"}, status_code=400)
             if payload is not None:
                 return JSONResponse(payload, status_code=status)
             return Response(status_code=status)
@@ -166,37 +230,30 @@ class TeamsAdapter:
         if frm is None or not frm.id or frm.role == "bot":
             return Actor(None, "teams")
         aad, uid = frm.aad_object_id, frm.id
-        person = await run_in_threadpool(self._person_by_ids, aad, uid)
-        if person is None:
-            email = None
-            try:
-                member = await ctx.api.conversations.get_member_by_id(conversation_id(ctx.activity), uid)
-                email = member.email or member.user_principal_name
-                aad = aad or member.aad_object_id
-            except Exception as e:  # noqa: BLE001 - unknown user: handlers answer "who are you"
-                log.warning("could not look up Teams user %s: %s", uid, e)
-            if email:
-                person = await run_in_threadpool(self._link, email, aad or uid)
-        return Actor(person.id if person else None, "teams", aad or uid,
-                     person.name if person else frm.name)
+        found = await run_in_threadpool(self._known, aad, uid)
+        if found is not None:
+            return found.actor("teams", aad or uid, frm.name)
+        email = None
+        try:  # the member look-up is a remote call: no transaction is open meanwhile
+            member = await ctx.api.conversations.get_member_by_id(conversation_id(ctx.activity), uid)
+            email = member.email or member.user_principal_name
+            aad = aad or member.aad_object_id
+        except Exception as e:  # noqa: BLE001 - unknown user: handlers answer "who are you"
+            log.warning("could not look up Teams user %s: %s", uid, e)
+        if not email:
+            return Actor(None, "teams", aad or uid, frm.name)
+        found = await run_in_threadpool(self._link, email, aad or uid)
+        return found.actor("teams", aad or uid, frm.name)
 
-    def _person_by_ids(self, *ids: str | None):
+    def _known(self, *ids: str | None):
         with self.s.uow_factory() as uow:
-            for value in ids:
-                if value:
-                    person = uow.people.by_teams_id(value)
-                    if person is not None:
-                        return person
-        return None
+            return identity.known(uow, "teams", *ids)
 
     def _link(self, email: str, teams_id: str):
         with self.s.uow_factory() as uow:
-            person = uow.people.by_email(email)
-            if person is not None and not person.teams_user_id:
-                person.teams_user_id = teams_id
-                uow.people.add(person)
-                uow.commit()
-        return person
+            found = identity.link_by_email(uow, "teams", teams_id, email)
+            uow.commit()
+        return found
 
     async def _capture(self, ctx) -> None:
         """Middleware: remember where this activity came from (so the outbox can post there later),
@@ -287,13 +344,10 @@ class TeamsAdapter:
                                             tenant_id=tenant, bot_id=bot_id, team_id=team_id, team_name=team_name,
                                             name=name)
             emails = {(m.email or m.user_principal_name or "").lower(): m for m in members}
-            ids = uow.people.ids_by_email(e for e in emails if e)
+            emails.pop("", None)
+            ids = identity.link_by_email_many(uow, "teams", {e: m.aad_object_id or m.id for e, m in emails.items()})
             for email, pid in ids.items():
                 m = emails[email]
-                person = uow.people.get(pid)
-                if person is not None and not person.teams_user_id:
-                    person.teams_user_id = m.aad_object_id or m.id
-                    uow.people.add(person)
                 uow.teams.save_member(person_id=pid, user_id=m.id, aad_object_id=m.aad_object_id,
                                       service_url=service_url, tenant_id=tenant, bot_id=bot_id, at=now)
                 linked += 1
@@ -412,7 +466,9 @@ class TeamsAdapter:
         """``Action.Execute``: a button press, a form submission or a form's Cancel."""
         a = ctx.activity
         action = a.value.action
-        data = dict(action.data or {})
+        # Everything in a card's data came back from the client, the form riding along included:
+        # inbound text like any other (it can form no mention).
+        data = inert_value(dict(action.data or {}))
         actor = _actor.get() or Actor(None, "teams")
         tz = _client_timezone(a)
         try:
@@ -460,7 +516,7 @@ class TeamsAdapter:
             return self._card_response(render_message(Message.from_json(after), resolve, key=key))
         msg = reply.as_message() if reply is not None else None
         if msg is not None:
-            return self._text_response(msg.text or "Done.")
+            return self._text_response(plain_text(msg.text, resolve) if msg.text else "Done.")
         if after is not None:
             return self._card_response(render_message(Message.from_json(after), resolve, key=key))
         return self._text_response("Done.")
@@ -478,11 +534,12 @@ class TeamsAdapter:
         reply, values, tz, current, people = await run_in_threadpool(submit)
         self.s.wake()
         if reply is not None and reply.errors is not None:
-            form = Form.model_validate(meta["def"]) if isinstance(meta.get("def"), dict) else None
+            form = _form_def(meta.get("def"))
             if form is not None and reply.errors:
                 return self._card_response(self._form_card(form, people, key=key, tz=tz, errors=reply.errors,
                                                            values=values))
-            return self._text_response(reply.text or next(iter(reply.errors.values()), "Please check the form."))
+            text = reply.text or next(iter(reply.errors.values()), "Please check the form.")
+            return self._text_response(plain_text(text, teams_resolver(people)))
         if reply is not None and reply.form is not None:
             return self._card_response(self._form_card(reply.form, people, key=key, tz=tz))
         msg = reply.as_message() if reply is not None else None

@@ -16,9 +16,10 @@ to version 1.5). Layout:
   (``META``), and Teams merges the input values, keyed by input id, into the same ``data``.
 
 Text: our markup is Slack's mrkdwn subset. Teams cards speak a small Markdown: ``*bold*``
-becomes ``**bold**`` (``_italic_`` is the same in both). ``<person:ID>`` becomes a real
-``<at>Name</at>`` mention (with its entity under ``msteams.entities``) when the person is linked
-to Teams, and their name otherwise. Teams refuses activities over about 28 KB, so long texts are
+becomes ``**bold**`` (``_italic_`` is the same in both). A mention (``handlers.messages.mention``)
+becomes a real ``<at>Name</at>`` mention (with its entity under ``msteams.entities``) when the
+person is linked to Teams, and their name otherwise; an ``<at>`` that is text (a lead called
+``<at>Maya</at>``) is broken with an invisible word joiner, so it can never match an entity. Teams refuses activities over about 28 KB, so long texts are
 cut with "…" and a card too big drops its last elements for a "… N more not shown" note.
 """
 
@@ -31,6 +32,7 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.messages import (
+    MENTION_OPEN,
     MENTION_RE,
     Actions,
     Block,
@@ -66,18 +68,19 @@ ELLIPSIS = "…"
 
 _BOLD_RE = re.compile(r"(?<![\w*\\])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _PLACEHOLDER_RE = re.compile(r"\x00(\d+)\x00")
+_AT_TAG_RE = re.compile(r"<(/?at)(?=[\s>])", re.I)  # Teams' mention markup, when it is only text
 
 
 # --- text -------------------------------------------------------------------------------------
 
 
 def truncate(text: str, limit: int) -> str:
-    """``text`` if it fits in ``limit`` characters, else a prefix and "…"; a ``<person:ID>``
-    token is never cut in half."""
+    """``text`` if it fits in ``limit`` characters, else a prefix and "…"; a mention token is
+    never cut in half."""
     if len(text) <= limit:
         return text
     cut = max(limit - len(ELLIPSIS), 0)
-    start = text.rfind("<", 0, cut)
+    start = text.rfind(MENTION_OPEN, 0, cut)
     if start >= 0:
         token = MENTION_RE.match(text, start)
         if token and token.end() > cut:
@@ -125,6 +128,7 @@ def _convert(text: str, mentions: _Mentions, *, link: bool) -> str:
         return f"\x00{len(found) - 1}\x00"
 
     held = MENTION_RE.sub(hold, text.replace("\x00", ""))
+    held = _AT_TAG_RE.sub("<\u2060\\1", held)
     held = _BOLD_RE.sub(r"**\1**", held)
 
     def put(m: re.Match) -> str:
@@ -142,6 +146,7 @@ def markdown(text: str, resolve: PersonResolver) -> str:
 def plain_text(text: str, resolve: PersonResolver) -> str:
     """Our markup as plain text: notification previews and fallbacks (no markers, names)."""
     mentions = _Mentions(resolve)
+    text = _AT_TAG_RE.sub("<\u2060\\1", text)
     return _BOLD_RE.sub(r"\1", MENTION_RE.sub(lambda m: mentions.person(int(m.group(1)))[0], text))
 
 

@@ -78,6 +78,29 @@ class CampaignsRepo(Repo):
              .where(or_(*conds), t.c.occurred_at <= until).order_by(t.c.occurred_at, t.c.id))
         return list(self.session.execute(q))
 
+    def find_many(self, refs: Iterable[str]) -> dict[str, Campaign]:
+        """``find`` for many phrases in one query: phrase -> the campaign it names (its CRM id,
+        else its name, case-insensitive, the oldest of a repeated name); unknown ones left out."""
+        wanted = {r: r.strip() for r in refs if r and r.strip()}
+        if not wanted:
+            return {}
+        ids, names = set(wanted.values()), {v.lower() for v in wanted.values()}
+        rows = self.session.exec(
+            select(Campaign).where(sa.or_(self.one_of(Campaign.crm_id, ids),
+                                          self.one_of(func.lower(Campaign.name, type_=sa.String()), names)))
+            .order_by(col(Campaign.id))
+        ).all()
+        by_id = {c.crm_id: c for c in rows}
+        by_name: dict[str, Campaign] = {}
+        for c in rows:
+            by_name.setdefault(c.name.lower(), c)
+        found = {}
+        for ref, clean in wanted.items():
+            c = by_id.get(clean) or by_name.get(clean.lower())
+            if c is not None:
+                found[ref] = c
+        return found
+
     def find(self, ref: str) -> Campaign | None:
         """The campaign a person named: its CRM id, else its name (case-insensitive)."""
         ref = ref.strip()

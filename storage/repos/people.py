@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from storage.models import Person
@@ -21,10 +22,51 @@ class PeopleRepo(Repo):
         return self.session.exec(select(Person).where(Person.email == email.strip().lower())).first()
 
     def by_slack_id(self, slack_user_id: str) -> Person | None:
-        return self.session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+        return self.by_account("slack", slack_user_id)
 
     def by_teams_id(self, teams_user_id: str) -> Person | None:
-        return self.session.exec(select(Person).where(Person.teams_user_id == teams_user_id)).first()
+        return self.by_account("teams", teams_user_id)
+
+    # -- chat accounts (the rules are in handlers/identity.py) ---------------------------------
+    ACCOUNT_COLUMNS = {"slack": "slack_user_id", "teams": "teams_user_id"}
+
+    def _account(self, platform: str):
+        return getattr(Person, self.ACCOUNT_COLUMNS[platform])
+
+    def by_account(self, platform: str, *account_ids: str | None) -> Person | None:
+        """The person linked to any of ``account_ids`` on ``platform`` (the first id wins)."""
+        for account_id in account_ids:
+            if account_id:
+                found = self.session.exec(select(Person).where(self._account(platform) == account_id)
+                                          .order_by(Person.id)).first()
+                if found is not None:
+                    return found
+        return None
+
+    def claim_account(self, person_id: int, platform: str, account_id: str) -> bool:
+        """Link the person to the account unless they are linked already (to it: True; to another
+        account: False). One conditional UPDATE, so of two requests at once only one links."""
+        column = self._account(platform)
+        self.session.execute(sa.update(Person).where(Person.id == person_id, column.is_(None))
+                             .values({column.key: account_id}))
+        current = self.session.execute(sa.select(column).where(Person.id == person_id)).scalar()
+        person = self.session.get(Person, person_id)
+        if person is not None:
+            self.session.refresh(person)
+        return current == account_id
+
+    def release_account(self, platform: str, account_id: str, *, keep_person_id: int) -> list[int]:
+        """Unlink the account from everyone but ``keep_person_id`` (an admin's link by hand wins);
+        returns who lost it."""
+        column = self._account(platform)
+        ids = list(self.session.exec(select(Person.id).where(column == account_id, Person.id != keep_person_id)))
+        if ids:
+            self.session.execute(sa.update(Person).where(Person.id.in_(ids)).values({column.key: None}))
+            for pid in ids:
+                person = self.session.get(Person, pid)
+                if person is not None:
+                    self.session.refresh(person)
+        return ids
 
     def all(self) -> Sequence[Person]:
         return self.session.exec(select(Person).order_by(Person.team, Person.name)).all()
