@@ -81,15 +81,31 @@ def migrate(engine: Engine, *, thorough: bool = False) -> None:
 
     cfg = alembic_config()
     where = engine.url.render_as_string(hide_password=True)
-    with _migrate_lock, engine.begin() as conn:
-        cfg.attributes["connection"] = conn
+    sqlite = engine.dialect.name == "sqlite"
+    with _migrate_lock, engine.connect() as conn:
+        if sqlite:
+            # SQLite alters a table by rebuilding it (batch mode): with foreign keys on, dropping the
+            # old copy of a table that others point at fails. Off for the migration (it can only be
+            # switched outside a transaction), every reference checked before it commits.
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         try:
-            command.upgrade(cfg, "head")
-        except CommandError as e:  # a revision this version does not know: made by a newer one
-            raise SchemaMismatch(where, [f"Alembic: {e}"], current_revision(conn)) from None
-        differences = (thorough_differences if thorough else quick_differences)(conn)
-        if differences:
-            raise SchemaMismatch(where, differences, current_revision(conn))
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                try:
+                    command.upgrade(cfg, "head")
+                except CommandError as e:  # a revision this version does not know: made by a newer one
+                    raise SchemaMismatch(where, [f"Alembic: {e}"], current_revision(conn)) from None
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise SchemaMismatch(where, [f"table {r[0]}: row {r[1]} points at a missing {r[2]} row"
+                                                     for r in broken[:20]], current_revision(conn))
+                differences = (thorough_differences if thorough else quick_differences)(conn)
+                if differences:
+                    raise SchemaMismatch(where, differences, current_revision(conn))
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def recreate(engine: Engine) -> None:
