@@ -267,7 +267,8 @@ def test_moving_time_runs_the_jobs_and_shows_the_new_simulated_time(local):
 
 def test_next_monday_goes_to_nine_oclock_in_the_last_teams_timezone(local):
     with local.client() as http:
-        body = http.post("/local/api/clock", json={"to": "monday"}).json()
+        # A week of 30-minute steps, every job at each: slow on a loaded machine, not a hang.
+        body = http.post("/local/api/clock", json={"to": "monday"}, timeout=120).json()
     # Monday 30 Nov 09:00 in New York is 14:00 UTC (London's 09:00 has passed by then).
     assert body["clock"]["now"].startswith("2026-11-30T14:00")
 
