@@ -3,6 +3,7 @@
 from storage.repos.alerts import AlertsRepo
 from storage.repos.bounces import BouncesRepo
 from storage.repos.campaigns import CampaignsRepo
+from storage.repos.connectors import ConnectorChangesRepo
 from storage.repos.deals import DealsRepo
 from storage.repos.inbound import InboundRepo
 from storage.repos.kv import KeyValueRepo
@@ -16,6 +17,7 @@ __all__ = [
     "AlertsRepo",
     "BouncesRepo",
     "CampaignsRepo",
+    "ConnectorChangesRepo",
     "DealsRepo",
     "InboundRepo",
     "KeyValueRepo",
