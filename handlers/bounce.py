@@ -5,8 +5,8 @@
 - Only the lead's owner, the owner's manager or an admin may bounce it.
 - A bounce sends the lead to nurture and stops its SLA ladder, records reason, note, who and when,
   posts the lead with its context to the marketing channel (*Acknowledge*, *Send back to sales*)
-  and, when ``outbound_webhook`` is configured, tells the CRM (``lead.bounced``,
-  ``lead.requalified``) through the outbox.
+  and, when a CRM writeback is configured (a connector or ``outbound_webhook``), tells the CRM
+  (``lead.bounced``, ``lead.requalified``) through the outbox.
 - Every week marketing gets the bounce reasons by campaign (job ``bounce_report``).
 """
 
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from handlers import bounce_messages as views
 from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel, webhook
+from handlers.ports import Actor, Deps, channel
 from handlers.registry import Flow, JobResult, MessageRef
 from storage.models import Bounce, Lead
 
@@ -328,12 +328,10 @@ def _update_post(uow, deps: Deps, bounce: Bounce, source: MessageRef | None, wha
 
 
 def _to_crm(uow, deps: Deps, type_: str, *, key: str, lead: Lead, at: datetime, data: dict) -> None:
-    """Queue an outbound webhook event for the CRM (only when one is configured)."""
-    if deps.config.outbound_webhook is None:
-        return
-    payload = {"id": key, "type": type_, "occurred_at": at.isoformat(),
-               "data": {"lead_id": lead.crm_id, "email": lead.email, **data}}
-    uow.outbox.add(key=f"webhook:{key}", destination=webhook(), op="webhook", payload=payload, at=at)
+    """Queue the event for the CRM when a CRM writeback is configured (``handlers.crm.to_crm``)."""
+    from handlers.crm import to_crm
+
+    to_crm(uow, deps, type_, key=key, lead=lead, at=at, data=data)
 
 
 def _campaign_lines(deps: Deps, counts, campaigns) -> list[views.CampaignLine]:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import cooling_messages as views
 from handlers.business_time import BusinessCalendar
+from handlers.crm import crm_followed_up
 from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.events import Event
 from handlers.messages import Message, Reply, mention
@@ -147,6 +148,7 @@ def follow_up(uow, deps: Deps, lead: Lead, *, person_id: int | None, source: str
     _followed_up(lead, at=at, tz=timezone_of(owner, deps.config), config=deps.config)
     lead.updated_at = deps.now()
     uow.leads.add(lead)
+    crm_followed_up(uow, deps, lead, person_id=person_id, source=source, at=at, note=note)
 
 
 def _followed_up(lead: Lead, *, at: datetime, tz: str, config) -> None:

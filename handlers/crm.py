@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from handlers.events import Event
-from handlers.ports import Deps
+from handlers.ports import Deps, webhook
 from handlers.registry import Flow
 
 
@@ -34,6 +36,26 @@ def campaign_touches(uow, deps: Deps, events: list[Event]) -> None:
         for e in events
     ]
     uow.campaigns.add_touches(rows)
+
+
+def to_crm(uow, deps: Deps, type_: str, *, key: str, lead, at: datetime, data: dict) -> None:
+    """Queue a neutral event for the CRM (``lead.bounced``, ``lead.requalified``,
+    ``lead.followed_up``) when a CRM writeback is configured; the outbox delivers it (a connector
+    such as HubSpot, or the outbound webhook). The caller commits."""
+    if not deps.writes_to_crm():
+        return
+    payload = {"id": key, "type": type_, "occurred_at": at.isoformat(),
+               "data": {"lead_id": lead.crm_id, "email": lead.email, **data}}
+    uow.outbox.add(key=f"webhook:{key}", destination=webhook(), op="webhook", payload=payload, at=at)
+
+
+def crm_followed_up(uow, deps: Deps, lead, *, person_id: int | None, source: str, at: datetime,
+                    note: str | None) -> None:
+    """A follow-up logged in chat (``touch``, *Log follow-up*) goes to the CRM as ``lead.followed_up``."""
+    person = uow.people.get(person_id) if person_id else None
+    to_crm(uow, deps, "lead.followed_up", key=f"lead:{lead.id}:followup:{lead.touch_count}", lead=lead, at=at,
+           data={"by_email": person.email if person else None, "by_name": person.name if person else None,
+                 "note": note, "source": source})
 
 
 FLOW = Flow(
