@@ -34,7 +34,7 @@ def hubspot(hubspot_server) -> HubSpotStandIn:
 
 
 def hubspot_settings(hubspot: HubSpotStandIn, **over) -> dict:
-    return dict(hubspot_access_token=TOKEN, hubspot_client_secret=CLIENT_SECRET, hubspot_api_url=hubspot.url, **over)
+    return {**dict(hubspot_access_token=TOKEN, hubspot_client_secret=CLIENT_SECRET, hubspot_api_url=hubspot.url), **over}
 
 
 def ms(t: datetime) -> int:

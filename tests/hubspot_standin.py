@@ -139,6 +139,7 @@ class HubSpotStandIn:
             self.requests: list[dict] = []
             self.rate_limited = 0
             self._force_429 = 0
+            self._fail: list[list] = []  # [path part, status, matching requests to let through first]
             self._window = Window(self.burst, self.burst_seconds)
             self._search = Window(self.search_per_second, 1.0)
             self._used_today = 0
@@ -216,6 +217,12 @@ class HubSpotStandIn:
         """The next ``n`` API requests answer 429 (ten-secondly policy)."""
         with self.lock:
             self._force_429 += n
+
+    def fail_next(self, n: int = 1, *, status: int = 502, path: str = "", after: int = 0) -> None:
+        """The next ``n`` API requests whose path contains ``path`` answer ``status`` (HubSpot down),
+        once ``after`` such requests have gone through."""
+        with self.lock:
+            self._fail.extend([[path, status, after] for _ in range(n)])
 
     def add_owner(self, owner_id: str, email: str, first: str, last: str, *, archived: bool = False,
                   teams: list[str] = ("Sales",)) -> dict:
@@ -396,6 +403,16 @@ class HubSpotStandIn:
                 raise error(401, "Authentication credentials not found. This API supports OAuth 2.0 "
                                  "authentication and you can find more details at https://developers.hubspot.com/"
                                  "docs/methods/auth/oauth-overview", "INVALID_AUTHENTICATION")
+            with self.lock:
+                matching = [f for f in self._fail if f[0] in path]
+                failing = matching[0] if matching and matching[0][2] <= 0 else None
+                if failing:
+                    self._fail.remove(failing)
+                for f in matching if failing is None else ():
+                    f[2] -= 1
+            if failing:
+                raise Problem(failing[1], {"status": "error", "message": "internal error",
+                                           "correlationId": str(uuid.uuid4()), "category": "INTERNAL_ERROR"})
             is_search = path.endswith("/search")
             limit_headers = self._rate_limit(is_search)
             status, data = self._route(method, path, query, payload, scopes)

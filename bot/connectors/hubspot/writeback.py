@@ -15,6 +15,7 @@ written (each carries its outbox key), so a note is never written twice.
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 import logging
 
 from bot.connectors.hubspot.api import (
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 class HubSpotDeliverer:
     platform = "hubspot"
-    spacing = 0.0  # HubSpot's own limits are kept by the API client's rate limiter
+    spacing = timedelta(0)  # HubSpot's own limits are kept by the API client's rate limiter
 
     def __init__(self, api, config, owner_ids=lambda email: None):
         self.api = api
