@@ -376,3 +376,20 @@ hubspot:
     ana.torres@old-domain.example: ana
   follow_ups: task
 """)
+
+
+def test_merges_and_association_changes_queue_the_record_they_are_about(app):
+    from bot.connectors.hubspot.webhook import changes_from, problems_in
+
+    notes = [{"subscriptionType": "contact.merge", "objectId": 5, "primaryObjectId": 7, "mergedObjectIds": [5],
+              "occurredAt": 1},
+             {"subscriptionType": "deal.associationChange", "fromObjectId": 9, "toObjectId": 7,
+              "associationType": "DEAL_TO_CONTACT", "occurredAt": 1},
+             {"subscriptionType": "object.propertyChange", "objectTypeId": "0-3", "objectId": 11, "occurredAt": 1},
+             {"subscriptionType": "contact.deletion", "objectId": 12, "occurredAt": 1},
+             {"subscriptionType": "company.creation", "objectId": 13, "occurredAt": 1}]
+    assert problems_in(notes) == []
+    found, ignored = changes_from(notes)
+    assert [(k, i) for k, i, _ in found] == [("contact", "7"), ("deal", "9"), ("deal", "11")] and ignored == 2
+    assert problems_in([{"subscriptionType": "contact.creation"}]) == [
+        "[0].objectId: must be a number", "[0].occurredAt: must be milliseconds since the epoch"]

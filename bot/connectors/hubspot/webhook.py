@@ -67,12 +67,21 @@ def problems_in(raw: Any) -> list[str]:
             continue
         if not isinstance(n.get("subscriptionType"), str):
             out.append(f"[{i}].subscriptionType: missing")
-        oid = n.get("primaryObjectId", n.get("objectId"))
+        oid = _object_id(n)
         if not isinstance(oid, (int, str)) or not str(oid).isdigit():
             out.append(f"[{i}].objectId: must be a number")
         if not isinstance(n.get("occurredAt"), int):
             out.append(f"[{i}].occurredAt: must be milliseconds since the epoch")
     return out
+
+
+def _object_id(n: dict):
+    """The object a notification is about: a merge's surviving record, an association change's
+    ``from`` object, else ``objectId``."""
+    for key in ("primaryObjectId", "fromObjectId", "objectId"):
+        if n.get(key) is not None:
+            return n[key]
+    return None
 
 
 def changes_from(notifications: list[dict]) -> tuple[list[tuple[str, str, datetime]], int]:
@@ -87,7 +96,7 @@ def changes_from(notifications: list[dict]) -> tuple[list[tuple[str, str, dateti
         if kind not in KINDS or what in ("deletion", "privacyDeletion"):
             ignored += 1
             continue
-        oid = n.get("primaryObjectId") if what == "merge" else n.get("objectId")
+        oid = _object_id(n)
         at = datetime.fromtimestamp(n["occurredAt"] / 1000, timezone.utc)
         changes.append((kind, str(oid), at))
     return changes, ignored
