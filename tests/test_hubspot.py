@@ -393,3 +393,37 @@ def test_merges_and_association_changes_queue_the_record_they_are_about(app):
     assert [(k, i) for k, i, _ in found] == [("contact", "7"), ("deal", "9"), ("deal", "11")] and ignored == 2
     assert problems_in([{"subscriptionType": "contact.creation"}]) == [
         "[0].objectId: must be a number", "[0].occurredAt: must be milliseconds since the epoch"]
+
+
+def test_a_sales_activity_logged_in_hubspot_is_a_follow_up_and_a_new_owner_follows(app, hubspot, clock):
+    cid = contact(hubspot, app, lifecyclestage="salesqualifiedlead")
+    notify(app, "contact", cid)
+    connector(app).sync()
+    handed = lead(app, cid)
+    assert handed.status == "qualified" and handed.touch_count == 0 and handed.owner_email == "ana@northwind.example"
+    clock.advance(timedelta(hours=1))
+    called = app.deps.now() - timedelta(minutes=5)
+    hubspot.update_contact(cid, {"notes_last_contacted": called.isoformat(), "hubspot_owner_id": "102"},
+                           at_ms=ms(app.deps.now()))
+    notify(app, "contact", cid)
+    connector(app).sync()
+    after = lead(app, cid)
+    assert after.touch_count == 1 and after.first_touch_at == called  # the SLA clock restarted
+    assert after.owner_email == "ben@northwind.example"
+    assert after.sla_window == handed.sla_window + 1
+    notify(app, "contact", cid)  # read again, nothing new: no second follow-up
+    connector(app).sync()
+    assert lead(app, cid).touch_count == 1
+
+
+def test_follow_ups_can_be_written_as_completed_tasks(app, hubspot):
+    app.config.hubspot.follow_ups = "task"
+    cid = contact(hubspot, app)
+    deliverer = HubSpotDeliverer(connector(app).api, app.config, owner_ids=connector(app).owner_id_for)
+    event = {"id": "f", "type": "lead.followed_up", "occurred_at": app.deps.now().isoformat(),
+             "data": {"lead_id": cid, "note": "demo booked", "by_email": "ana@northwind.example"}}
+    deliverer.post("webhook:crm", event, key="webhook:f2", maybe_sent=False, people={})
+    assert hubspot.notes_of(cid) == []
+    [task] = hubspot.notes_of(cid, kind="tasks")
+    assert task["properties"]["hs_task_status"] == "COMPLETED" and task["properties"]["hubspot_owner_id"] == "101"
+    assert "demo booked" in task["properties"]["hs_task_subject"]
