@@ -28,12 +28,13 @@ class ConfigRouter:
     def __init__(self, config: Config, default: str):
         self.config = config
         self.default = default
+        self.crm_platform = "webhook"  # who delivers ``webhook:crm``: a CRM connector once one is attached
         self._person_platform = {p.email: p.platform for p in config.people if p.platform}
 
     def platform_for(self, destination: str, people: dict[int, Person]) -> str:
         kind, _, name = destination.partition(":")
         if kind == "webhook":
-            return "webhook"
+            return self.crm_platform if name == "crm" else "webhook"
         if kind == "channel":
             ch = self.config.channels.get(name)
             return (ch.platform if ch and ch.platform else None) or self.default
@@ -58,12 +59,15 @@ class Container:
     teams: Any = None  # bot.teams.app.TeamsAdapter
     scheduler: Any = None  # bot.scheduler.Scheduler
     extras: dict[str, Any] = field(default_factory=dict)
+    connectors: list[Any] = field(default_factory=list)  # bot.connectors.base.Connector (HubSpot, ...)
 
     def wake(self) -> None:
         """Something was enqueued: deliver it now rather than at the next poll."""
         self.dispatcher.wake()
 
     def close(self) -> None:
+        for connector in self.connectors:
+            connector.stop()
         self.dispatcher.stop()
         if self.teams:
             self.teams.close()
@@ -123,6 +127,13 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
                                client=client)
         delivery_client = make_client(settings.slack_bot_token, settings.slack_api_url, for_delivery=True)
         dispatcher.deliverers["slack"] = SlackDeliverer(delivery_client, config, c.slack.people)
+    if settings.hubspot_access_token:
+        from bot.connectors.hubspot import attach
+
+        attach(c)
+        if config.outbound_webhook:
+            log.warning("outbound_webhook is set but HubSpot is connected: lead changes are written to HubSpot, "
+                        "not posted to %s", config.outbound_webhook.url)
     if settings.teams_client_id:
         from bot.teams.app import TeamsAdapter
 

@@ -48,6 +48,8 @@ def serve(settings: Settings) -> int:
 
             mount_local_workspace(api, container)
     container.dispatcher.start(poll=settings.delivery_poll)
+    for connector in container.connectors:
+        connector.start()
     if settings.scheduler:
         container.scheduler = Scheduler(container)
         container.scheduler.start()
@@ -87,6 +89,10 @@ def _banner(settings: Settings, container) -> None:
                      "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode). See the README.")
     if not settings.webhook_secret:
         lines.append("  CRM webhook: off until WEBHOOK_SECRET is set")
+    if "hubspot" in container.extras:
+        from bot.connectors.hubspot.connector import startup_lines
+
+        lines.extend("  " + line for line in startup_lines(container.extras["hubspot"], url))
     for line in lines:
         print(line, flush=True)
 
@@ -197,7 +203,7 @@ def _extensions(sub) -> None:
     import importlib
     import importlib.util
 
-    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.simulate"):
+    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.simulate", "bot.connectors.hubspot.cli"):
         try:
             if importlib.util.find_spec(module) is None:
                 continue

@@ -299,6 +299,50 @@ class OutboundWebhook(Strict):
     secret: str = Field(min_length=8)
 
 
+class CrmWrite(Strict):
+    """What a CRM connector writes to the contact when a lead changes hands (``None``: leave it)."""
+
+    lead_status: str | None = None
+    lifecycle_stage: str | None = None
+    # Per bounce reason (a code of ``bounce.reasons``), instead of ``lead_status``.
+    lead_status_by_reason: dict[str, str] = Field(default_factory=dict)
+    note: bool = True  # and a note on the contact saying who, why and when
+
+
+class HubSpotQualified(Strict):
+    """Which HubSpot values mean "qualified: hand it to sales" (either property matching is enough)."""
+
+    lifecycle_stages: list[str] = Field(default_factory=lambda: ["salesqualifiedlead"])
+    lead_statuses: list[str] = Field(default_factory=list)
+
+
+class HubSpotConfig(Strict):
+    """How HubSpot's records map onto the product's own (README: "Connecting HubSpot")."""
+
+    qualified: HubSpotQualified = Field(default_factory=HubSpotQualified)
+    # Deal stage ids that mean closed won; empty: the won stage of every pipeline (HubSpot's
+    # own ``hs_is_closed_won``).
+    closed_won_stages: list[str] = Field(default_factory=list)
+    # HubSpot owners whose email differs from the person's in ``people``: owner email or owner id
+    # -> person key. Everyone else is matched by email.
+    owners: dict[str, str] = Field(default_factory=dict)
+    # The contact property whose value is the lead's score (the shared definition's ``min_score``
+    # and the SLA tiers read it); null: no score from HubSpot.
+    score_property: str | None = "hubspotscore"
+    # Written back to the contact: a bounce (back to marketing) and a send-back (back to sales).
+    on_bounce: CrmWrite = Field(default_factory=lambda: CrmWrite(lead_status="UNQUALIFIED",
+                                                                   lifecycle_stage="marketingqualifiedlead"))
+    on_requalify: CrmWrite = Field(default_factory=lambda: CrmWrite(lead_status="OPEN",
+                                                                      lifecycle_stage="salesqualifiedlead"))
+    # A follow-up logged in chat becomes a note or a completed task on the contact, or nothing.
+    follow_ups: Literal["note", "task", "off"] = "note"
+    # Credit the contact's original source (e.g. "Organic search") when no campaign converted it.
+    credit_original_source: bool = True
+    # Poll the search API for changes: ``auto`` polls when webhooks cannot be used (no client secret).
+    poll: Literal["auto", "on", "off"] = "auto"
+    poll_seconds: int = Field(default=60, ge=10, le=3600)
+
+
 class Config(Strict):
     company: str = "Your company"
     platform: Platform | None = None  # default: from the credentials present
@@ -311,6 +355,7 @@ class Config(Strict):
     bounce: BounceConfig = Field(default_factory=BounceConfig)
     wins: WinsConfig = Field(default_factory=WinsConfig)
     outbound_webhook: OutboundWebhook | None = None
+    hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
 
     @model_validator(mode="after")
     def _references(self):
@@ -345,6 +390,15 @@ class Config(Strict):
         codes = [r.code for r in self.bounce.reasons]
         if len(set(codes)) != len(codes):
             problems.append("bounce.reasons: reason codes must be unique")
+        for owner, key in self.hubspot.owners.items():
+            if key not in keys:
+                problems.append(f"hubspot.owners.{owner}: no person with key {key!r}")
+        for code in self.hubspot.on_bounce.lead_status_by_reason:
+            if code not in codes:
+                problems.append(f"hubspot.on_bounce.lead_status_by_reason.{code}: no bounce reason {code!r}")
+        if "hubspot" in self.model_fields_set and not self.qualified.statuses:
+            problems.append("qualified.statuses: name at least one status; HubSpot contacts that reach a "
+                            "qualified stage are marked with the first")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -18,6 +18,18 @@ class Metrics:
         self.outbox_depth = Gauge("smarketing_outbox_messages", "Outbox messages by status", ["status"], registry=r)
         self.jobs = Counter("smarketing_job_runs", "Scheduled job runs", ["job", "outcome"], registry=r)
         self.errors = Counter("smarketing_errors", "Unexpected errors", ["where"], registry=r)
+        # CRM connectors (HubSpot, ...): API calls, events made from CRM records, objects that could
+        # not be read (gone, or hidden from the token), changes waiting to be read.
+        self.connector_requests = Counter("smarketing_connector_requests", "CRM API requests",
+                                          ["source", "outcome"], registry=r)
+        self.connector_events = Counter("smarketing_connector_events", "Events read from a CRM",
+                                        ["source", "outcome"], registry=r)
+        self.connector_unreadable = Counter("smarketing_connector_unreadable", "CRM objects that could not be read",
+                                            ["source", "kind", "reason"], registry=r)
+        self.connector_notifications = Counter("smarketing_connector_notifications", "CRM webhook notifications",
+                                               ["source", "outcome"], registry=r)
+        self.connector_queue = Gauge("smarketing_connector_changes", "CRM changes waiting to be read",
+                                     ["source", "state"], registry=r)
 
     def set_outbox_depth(self, counts: dict[str, int]) -> None:
         """The outbox gauge from counts by status (a status with no messages reads 0)."""

@@ -55,6 +55,7 @@ def create_api(container) -> FastAPI:
             "slack": c.slack is not None,
             "teams": c.teams is not None,
             "local": "local" in c.extras,
+            **{f"{k.source}_connector": k.running for k in c.connectors},
         }
         ok = db and c.dispatcher.running
         return JSONResponse({"ok": ok, "database": db, "adapters": adapters}, status_code=200 if ok else 503)
@@ -66,6 +67,9 @@ def create_api(container) -> FastAPI:
                 return uow.outbox.counts()
 
         c.metrics.set_outbox_depth(await run_in_threadpool(counts))  # read when scraped, not per delivery
+        for connector in c.connectors:
+            for state, n in (await run_in_threadpool(connector.queue_counts)).items():
+                c.metrics.connector_queue.labels(connector.source, state).set(n)
         return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @api.post("/webhooks/crm")
@@ -107,6 +111,41 @@ def create_api(container) -> FastAPI:
         if accepted:
             c.wake()
         return {"accepted": accepted, "duplicates": duplicates}
+
+    @api.post("/webhooks/hubspot")
+    async def hubspot_webhook(request: Request):
+        """HubSpot's webhook notifications: verified (v3 signature) before parsing, queued, 200 at
+        once; the connector reads the objects they name in the background."""
+        from bot.connectors.hubspot import webhook as hw
+
+        connector = c.extras.get("hubspot")
+        secret = c.settings.hubspot_client_secret
+        if connector is None or not secret:
+            return JSONResponse({"error": "HubSpot webhooks are not configured: set HUBSPOT_ACCESS_TOKEN and "
+                                          "HUBSPOT_CLIENT_SECRET"}, status_code=503)
+        limit = c.settings.hubspot_webhook_max_bytes
+        try:
+            body = await read_limited(request, limit)
+        except TooLarge:
+            return JSONResponse({"error": f"body larger than {limit} bytes"}, status_code=413)
+        try:
+            hw.verify(secret, method=request.method, uri=c.settings.hubspot_webhook_url or str(request.url),
+                      body=body, signature=request.headers.get(hw.SIGNATURE),
+                      timestamp=request.headers.get(hw.TIMESTAMP))
+        except hw.SignatureError as e:
+            c.metrics.connector_notifications.labels("hubspot", "unauthorized").inc()
+            return JSONResponse({"error": str(e)}, status_code=401)
+        try:
+            raw = parse_json(body)
+        except Malformed as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        problems = hw.problems_in(raw)
+        if problems:
+            c.metrics.connector_notifications.labels("hubspot", "rejected").inc()
+            return JSONResponse({"error": "not HubSpot notifications; nothing was stored", "problems": problems[:50]},
+                                status_code=400)
+        queued, ignored = await run_in_threadpool(connector.accept_notifications, raw)
+        return {"queued": queued, "ignored": ignored}
 
     if c.slack is not None and c.slack.http_enabled:
         from slack_bolt.adapter.starlette.handler import to_starlette_response
@@ -152,4 +191,4 @@ def create_api(container) -> FastAPI:
     return api
 
 
-_ROUTES = {"/healthz", "/metrics", "/webhooks/crm", "/slack/events", "/api/messages", "/"}
+_ROUTES = {"/healthz", "/metrics", "/webhooks/crm", "/webhooks/hubspot", "/slack/events", "/api/messages", "/"}

@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     webhook_max_events: int = Field(default=1000, gt=0)
 
+    # HubSpot (README: "Connecting HubSpot"): a private app's (or service key's) access token; the
+    # app's client secret verifies its webhooks (X-HubSpot-Signature-v3).
+    hubspot_access_token: str | None = None
+    hubspot_client_secret: str | None = None
+    hubspot_api_url: str = "https://api.hubapi.com"  # tests point it at a local stand-in
+    # The webhook URL exactly as entered in HubSpot (the v3 signature covers it); behind a proxy
+    # the URL this server sees differs. Default: the URL of the request as received.
+    hubspot_webhook_url: str | None = None
+    hubspot_webhook_max_bytes: int = Field(default=1024 * 1024, gt=0)
+    # HubSpot's limits for the account: requests per 10 seconds (burst) and CRM searches per second.
+    hubspot_burst_limit: int = Field(default=100, gt=0)
+    hubspot_search_limit: int = Field(default=5, gt=0)
+
     # The local workspace serves when no chat credentials are set; these override that.
     local_workspace: bool | None = None  # force on (true) or off (false)
     allow_remote_local_workspace: bool = False  # allow a non-loopback HOST for it
@@ -66,6 +79,10 @@ class Settings(BaseSettings):
     @property
     def teams_enabled(self) -> bool:
         return bool(self.teams_client_id)
+
+    @property
+    def hubspot_enabled(self) -> bool:
+        return bool(self.hubspot_access_token)
 
     @property
     def local_enabled(self) -> bool:

@@ -192,8 +192,9 @@ def _done(uow, deps: Deps, lead: Lead, event: dict, settle) -> None:
 
 def emit(uow, deps: Deps, type_: str, *, key: str, lead, at: datetime, data: dict) -> None:
     """One neutral event for the CRM (``lead.bounced``, ``lead.requalified``, ``lead.followed_up``),
-    queued for ``webhook:crm`` when an outbound webhook is configured."""
-    if deps.config.outbound_webhook is None:
+    queued for ``webhook:crm`` when a CRM writeback is configured (a connector such as HubSpot writes
+    it, or the outbound webhook posts it). The caller commits."""
+    if not deps.writes_to_crm():
         return
     payload = {"id": key, "type": type_, "occurred_at": at.isoformat(),
                "data": {"lead_id": lead.crm_id, "email": lead.email, **data}}
@@ -338,7 +339,7 @@ def follow_up(uow, deps: Deps, by: Person, lead: Lead, *, source: str, note: str
     else:
         uow.leads.add(lead)
     emit(uow, deps, "lead.followed_up", key=f"lead:{lead.id}:followed_up:{lead.touch_count}", lead=lead, at=at,
-         data={"by_email": by.email, "note": note, "source": source, "status": lead.status})
+         data={"by_email": by.email, "by_name": by.name, "note": note, "source": source, "status": lead.status})
 
 
 def followed_up_in_crm(uow, deps: Deps, touches: list[tuple[Lead, int | None, datetime]],

@@ -98,6 +98,11 @@ class Deps:
     clock: Clock = field(default_factory=SystemClock)
     extras: dict[str, Any] = field(default_factory=dict)
     help: list[tuple[str, str]] = field(default_factory=list)  # (usage, what it does) of every command
+    crm_writeback: bool = False  # a CRM connector (HubSpot, ...) writes lead changes back
+
+    def writes_to_crm(self) -> bool:
+        """Lead changes go back to the CRM: a connector writes them, or ``outbound_webhook`` posts them."""
+        return self.crm_writeback or self.config.outbound_webhook is not None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -158,6 +158,7 @@ class UnitOfWork:
         self.inbound = repos.InboundRepo(s)
         self.kv = repos.KeyValueRepo(s)
         self.teams = repos.TeamsRepo(s)
+        self.changes = repos.ConnectorChangesRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

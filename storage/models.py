@@ -356,6 +356,30 @@ class ProcessedInbound(SQLModel, table=True):
     received_at: datetime
 
 
+class ConnectorChange(SQLModel, table=True):
+    """A CRM object that changed (a webhook notification, a poll) and is still to be read and
+    turned into events. One row per object: later notifications about it bump ``version``, so a
+    change arriving while the object is being read is read again, never lost. Claimed like the
+    outbox (a lease); deleted once its events are ingested."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("source", "kind", "object_id", name="uq_connectorchange_object"),
+        sa.Index("ix_connectorchange_due", "source", "due_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40)  # hubspot | salesforce | ...
+    kind: str = Field(max_length=40)  # contact | deal | ...
+    object_id: str = Field(max_length=100)
+    version: int = 1
+    changed_at: datetime  # when the CRM says it last changed
+    due_at: datetime  # when to read it (later after a rate limit or an error)
+    attempts: int = 0
+    claimed_by: Optional[str] = Field(default=None, max_length=100)
+    claimed_until: Optional[datetime] = None
+    last_error: Optional[str] = None
+
+
 class KeyValue(SQLModel, table=True):
     """Small pieces of state: the local workspace's simulated clock offset, cursors."""
 

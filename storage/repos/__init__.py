@@ -4,6 +4,7 @@ from storage.repos.alerts import AlertsRepo
 from storage.repos.away import AwayRepo
 from storage.repos.bounces import BouncesRepo
 from storage.repos.campaigns import CampaignsRepo
+from storage.repos.connectors import ConnectorChangesRepo
 from storage.repos.deals import DealsRepo
 from storage.repos.inbound import InboundRepo
 from storage.repos.kv import KeyValueRepo
@@ -18,6 +19,7 @@ __all__ = [
     "AwayRepo",
     "BouncesRepo",
     "CampaignsRepo",
+    "ConnectorChangesRepo",
     "DealsRepo",
     "InboundRepo",
     "KeyValueRepo",

@@ -112,3 +112,12 @@ class CampaignsRepo(Repo):
                 select(Campaign).where(func.lower(Campaign.name) == ref.lower()).order_by(col(Campaign.id))
             ).first()
         return found
+
+    def named(self, crm_ids: Iterable[str]) -> set[str]:
+        """Which of these campaigns are known by a real name (not a placeholder named by its id)."""
+        crm_ids = set(crm_ids)
+        if not crm_ids:
+            return set()
+        t = Campaign.__table__
+        q = sa.select(t.c.crm_id).where(self.one_of(t.c.crm_id, crm_ids), t.c.name != t.c.crm_id)
+        return set(self.session.execute(q).scalars())
