@@ -174,7 +174,7 @@ def _extensions(sub) -> None:
     import importlib
     import importlib.util
 
-    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli"):
+    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.imports.cli"):
         try:
             if importlib.util.find_spec(module) is None:
                 continue
