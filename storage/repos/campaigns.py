@@ -31,8 +31,8 @@ class CampaignsRepo(Repo):
         rest = {r.lower(): r for r in refs - found.keys()}
         if rest:
             t = Campaign.__table__
-            q = (sa.select(sa.func.lower(t.c.name), t.c.crm_id)
-                 .where(self.one_of(sa.func.lower(t.c.name), rest)).order_by(t.c.id.desc()))
+            lowered = sa.func.lower(t.c.name, type_=sa.String)
+            q = sa.select(lowered, t.c.crm_id).where(self.one_of(lowered, rest)).order_by(t.c.id.desc())
             for name, crm_id in self.session.execute(q):
                 found[rest[name]] = crm_id  # the oldest is read last and wins
         return found
