@@ -140,12 +140,17 @@ def _import_options(request: Request) -> ImportIn:
     return ImportIn(filename, kind, dry in ("1", "true"), order)
 
 
+def _size(n: int) -> str:
+    return f"{n / 1048576:g} MB" if n >= 1048576 else f"{n / 1024:g} KB" if n >= 1024 else f"{n} bytes"
+
+
 async def _spool(request: Request, limit: int) -> Path:
     """The request body into a temporary file, refusing (413) past ``limit`` bytes."""
+    too_large = BadInput(f"The file is larger than {_size(limit)}: import it with `python -m bot import FILE` "
+                         "instead.", 413)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise BadInput(f"The file is larger than {limit // (1024 * 1024)} MB: import it with "
-                       "`python -m bot import FILE` instead.", 413)
+        raise too_large
     fd, name = tempfile.mkstemp(prefix="smarketing-import-")
     path = Path(name)
     size = 0
@@ -154,8 +159,7 @@ async def _spool(request: Request, limit: int) -> Path:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise BadInput(f"The file is larger than {limit // (1024 * 1024)} MB: import it with "
-                                   "`python -m bot import FILE` instead.", 413)
+                    raise too_large
                 f.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
