@@ -48,7 +48,7 @@ def register(sub) -> dict:
     p.add_argument("--currency", help="currency of amounts written without one (default: the config's wins.currency)")
     p.add_argument("--team", choices=["sales", "marketing"], help="schedule: the team of rows without a team column")
     p.add_argument("--sheet", help="XLSX: the sheet to read (default: the first)")
-    p.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
+    p.add_argument("--batch-size", type=int, default=2000, help="rows per transaction (default 2000)")
     p.add_argument("--deliver", action="store_true",
                    help="deliver the messages the import causes now (default: a running `python -m bot` does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal anyway)")

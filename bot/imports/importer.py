@@ -40,7 +40,7 @@ from handlers.money import is_currency
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 2000
 SINGULAR = {"leads": "lead", "deals": "deal", "campaigns": "campaign", "touches": "touch", "schedule": "schedule item"}
 DATE_FIELDS = {"deals": ("closed_at",), "touches": ("touched_at",), "schedule": ("start", "end")}
 

@@ -12,7 +12,6 @@ the kind and the row's id, so importing a file again is recognised (``ProcessedI
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +48,7 @@ class Context:
     team_dates: dict[str, Dates] = field(default_factory=dict)  # schedule: each team's timezone
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     number: int
     id: str = ""
@@ -78,8 +77,9 @@ def derived(*parts: Any) -> str:
 
 
 def _hash(type_: str, data: dict) -> str:
-    blob = json.dumps([type_, data], sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+    """A digest of the event's content (stable across runs: no ``hash()``)."""
+    blob = "\x1e".join(f"{k}\x1f{v!r}" for k, v in sorted(data.items()))
+    return hashlib.sha1(f"{type_}\x1e{blob}".encode()).hexdigest()[:16]
 
 
 def _put(data: dict, **values: Any) -> dict:
