@@ -238,3 +238,27 @@ def test_a_kind_without_its_required_column_names_what_it_needs():
         build_mapping(["Opportunity Name", "Stage"], "deals")
     assert str(e.value).startswith("deals need a column for amount, and none of this file's columns is recognised")
     assert '--map "Your header=amount"' in str(e.value)
+
+
+def test_the_readme_lists_every_recognised_header_and_field():
+    import re
+
+    from bot.imports.headers import FIELDS
+    from tests.conftest import ROOT
+
+    section = (ROOT / "README.md").read_text().split("## Loading a spreadsheet", 1)[1].split("\n## ", 1)[0]
+    listed: dict[str, set[str]] = {}
+    kind = ""
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].startswith("`"):
+            continue
+        kind = cells[0] or kind
+        headers = re.sub(r"\s*\([^()]*\s[^()]*\)", "", cells[2])  # notes, not headers
+        for field in re.findall(r"`(\w+)`", cells[1]):
+            listed.setdefault(kind, set()).add(field)
+        listed.setdefault(f"{kind} headers", set()).update(normalise(h) for h in re.split(r"[;,]", headers))
+    for kind, fields in FIELDS.items():
+        assert set(fields) <= listed[kind], (kind, set(fields) - listed[kind])
+        aliases = {a for names in fields.values() for a in names}
+        assert aliases <= listed[f"{kind} headers"], (kind, aliases - listed[f"{kind} headers"])
