@@ -365,3 +365,15 @@ def test_an_import_that_cannot_start_says_why_and_writes_nothing(make_container,
             run(c, tmp_path, content, name, **opts)
         assert str(e.value).startswith(problem), (name, str(e.value))
     assert count(engine, Lead) == 0 and count(engine, ProcessedInbound) == 0
+
+
+def test_an_unknown_column_named_like_a_field_is_kept_beside_it_never_in_its_place(make_container, engine, tmp_path):
+    c = make_container()
+    text = "Lead ID,Email,Lifecycle Stage,status,score (2)\nL-1,a@acme.example,,SQL,7\n"
+    report, errors = run(c, tmp_path, text, "leads.csv", overrides={"status": None})
+    lead = one(engine, Lead, crm_id="L-1")
+    assert (lead.crm_status, lead.status) == (None, "new")  # the column left out with --map is not the status
+    text = "Lead ID,Email,Lifecycle Stage,status\nL-2,b@acme.example,,SQL\n"
+    run(c, tmp_path, text, "leads.csv")
+    lead = one(engine, Lead, crm_id="L-2")
+    assert (lead.crm_status, lead.attrs) == (None, {"status (column)": "SQL"})  # "Lifecycle Stage" is the status

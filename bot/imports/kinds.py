@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.imports.values import BadValue, Dates, People, When, amount, boolean, email, text, whole_number
-from handlers.events import SCHEDULE_KINDS
+from handlers.events import SCHEDULE_KINDS, LeadData
 from handlers.money import is_currency
 
 ID_MAX = 150  # longer ids are hashed: event ids (and touch ids) must fit 200 characters
@@ -142,7 +142,7 @@ class Leads(Kind):
                     status=v["status"], score=v["score"], tier=v["tier"], owner_email=v["owner_email"],
                     source_campaign_id=campaigns.get(v["campaign"]) if v["campaign"] else None)
         for k, value in row.extras.items():  # unknown columns: kept as the lead's attributes
-            data.setdefault(k, value)
+            data[k if k not in LeadData.model_fields else f"{k} (column)"] = value
         type_ = "lead.qualified" if v["qualified"] else "lead.upserted"
         return {"id": f"leads:{row.id}:{_hash(type_, data)}", "type": type_, "occurred_at": ctx.now, "data": data}
 
