@@ -8,7 +8,6 @@ events would change. Both only read, so a dry run can ask them too.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from handlers.events import Event
@@ -77,7 +76,3 @@ def _record(e: Event) -> str | None:
     if e.type == "schedule.upserted":
         return f"schedule:{e.data.id}"
     return None  # touches and follow-ups: each one is a new record
-
-
-def count(statuses: dict[str, str]) -> Counter:
-    return Counter(statuses.values())

@@ -377,3 +377,16 @@ def test_an_unknown_column_named_like_a_field_is_kept_beside_it_never_in_its_pla
     run(c, tmp_path, text, "leads.csv")
     lead = one(engine, Lead, crm_id="L-2")
     assert (lead.crm_status, lead.attrs) == (None, {"status (column)": "SQL"})  # "Lifecycle Stage" is the status
+
+
+def test_progress_is_reported_batch_by_batch_up_to_the_whole_file(make_container, tmp_path):
+    c = make_container()
+    text = "Email,Name\n" + "".join(f"p{i}@acme.example,Person {i}\n" for i in range(50))
+    path = tmp_path / "people.csv"
+    path.write_text(text)
+    seen, totals = [], []
+    Importer(registry=c.registry, uow_factory=c.uow_factory, deps=c.deps).run(
+        path, Options(batch_size=10, dry_run=True), on_error=lambda e: None, on_progress=seen.append,
+        on_start=lambda report, sheet: totals.append((sheet.total, sheet.unit)))
+    assert totals == [(len(text.encode()), "B")]
+    assert len(seen) == 6 and seen == sorted(seen) and seen[-1] == len(text.encode())

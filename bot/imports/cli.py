@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot.imports.headers import ABOUT, FIELDS, KINDS
+from bot.imports.headers import FIELDS, KINDS
 
 EPILOG = "fields of each kind (for --map \"Your header=field\"):\n" + "\n".join(
     f"  {kind}: {', '.join(FIELDS[kind])}" for kind in KINDS) + """

@@ -86,40 +86,6 @@ FIELDS: dict[str, dict[str, list[str]]] = {
     },
 }
 
-# What each field is, for --help, the README and error messages.
-ABOUT = {
-    "id": "the record's id in your CRM (leads: the email when there is no id column)",
-    "email": "email address",
-    "first_name": "first name (joined with last_name into name)",
-    "last_name": "last name",
-    "name": "name",
-    "company": "company",
-    "title": "job title",
-    "status": "CRM status; the config's qualified.statuses decide the hand-off",
-    "score": "lead score (whole number)",
-    "tier": "SLA tier hint (Salesforce Rating: Hot, Warm)",
-    "owner_email": "owner: an email, or a name of someone in the config",
-    "source_campaign_id": "source campaign: its id or name",
-    "qualified": "yes/no: yes hands the lead to sales whatever its status",
-    "amount": "amount: 48000, 48,000.00, $48k, €1.200,50",
-    "currency": "ISO currency code (default --currency, else the config's wins.currency)",
-    "closed_at": "close date",
-    "stage": "stage or status: rows not won (Closed Lost, open) are skipped",
-    "won": "yes/no: rows not won are skipped",
-    "lead_id": "the lead's CRM id",
-    "contact_email": "the contact's email (campaign touches credit the deal through it)",
-    "campaign_id": "campaign: its id or name",
-    "kind": "type",
-    "touched_at": "when",
-    "by_email": "the rep who followed up (a row without a campaign is a sales follow-up)",
-    "note": "note",
-    "team": "sales or marketing (default --team)",
-    "start": "start (a date, or a date and time)",
-    "end": "end (a date is inclusive)",
-    "regions": "regions, comma-separated",
-    "link": "a link (http/https)",
-}
-
 # Unknown columns: kept as attributes of the lead; other kinds have nowhere to keep them.
 EXTRAS_KEPT = {"leads"}
 

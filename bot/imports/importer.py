@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.imports import headers as H
 from bot.imports.kinds import KINDS, Context, Kind, Row, team_dates
-from bot.imports.read import FileProblem, Sheet, _is_blank, open_sheet
+from bot.imports.read import FileProblem, Sheet, is_blank, open_sheet
 from bot.imports.values import Dates, People, day_order_hint, shown, text
 from handlers.errors import UserError
 from handlers.events import validate_events
@@ -237,7 +237,7 @@ class Importer:
         batch: list[Row] = []
         derived = 0
         for number, cells in sheet.rows:
-            if _is_blank(cells):
+            if is_blank(cells):
                 continue
             report.rows += 1
             n = len(cells)

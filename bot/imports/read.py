@@ -109,7 +109,7 @@ def _dialect(sample: str) -> str:
     return best if counts[best] else ","
 
 
-def _is_blank(cells: list[Any]) -> bool:
+def is_blank(cells: list[Any]) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
@@ -148,7 +148,7 @@ def open_csv(path: Path) -> Sheet:
     try:
         for cells in reader:
             number += 1
-            if not _is_blank(cells):
+            if not is_blank(cells):
                 headers = _headers(cells)
                 break
         else:
@@ -189,7 +189,7 @@ def open_xlsx(path: Path, sheet: str | None = None) -> Sheet:
     headers: list[str] | None = None
     for cells in it:
         number += 1
-        if not _is_blank(list(cells)):
+        if not is_blank(list(cells)):
             headers = _headers(list(cells))
             break
     if not headers:

@@ -263,9 +263,6 @@ class Dates:
             at = naive.replace(tzinfo=self.tz)
         return When(at.astimezone(UTC), m["h"] is None)
 
-    def start_of_day(self, w: When) -> datetime:
-        return w.at
-
     def end_of_day(self, w: When) -> datetime:
         """The last second of a date-only value's day (in this reader's timezone); a time as given."""
         if not w.date_only:
