@@ -180,7 +180,8 @@ def _extensions(sub) -> None:
     import importlib
     import importlib.util
 
-    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.connectors.hubspot.cli"):
+    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.connectors.hubspot.cli",
+                   "bot.imports.cli"):
         try:
             if importlib.util.find_spec(module) is None:
                 continue

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     webhook_max_events: int = Field(default=1000, gt=0)
+    # A spreadsheet dropped on the local workspace (larger files: `python -m bot import FILE`)
+    import_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
     # HubSpot (README: "Connecting HubSpot"): a private app's (or service key's) access token; the
     # app's client secret verifies its webhooks (X-HubSpot-Signature-v3).
