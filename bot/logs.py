@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
 import uuid
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -19,11 +20,27 @@ def new_id(prefix: str = "req") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record, not the one there was when
+    logging was set up (a test harness or a daemon may swap it, and the old one may be closed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup(level: str = "INFO") -> None:
     root = logging.getLogger()
     if any(getattr(h, "_smarketing", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler._smarketing = True  # type: ignore[attr-defined]
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
