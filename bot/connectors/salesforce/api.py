@@ -209,6 +209,7 @@ class SalesforceApi:
         self.limited = 0
         self.usage: tuple[int, int] | None = None  # (used, max) from Sforce-Limit-Info
         self.instance_url: str | None = None
+        self._usage_asked = float("-inf")
         self._sf = None
         self._lock = threading.Lock()
 
@@ -287,9 +288,22 @@ class SalesforceApi:
                     raise _error(Unavailable, f"Salesforce did not answer {what} ({type(e).__name__})") from None
                 self.sleep(0.5 * 2 ** (errors - 1))
 
+    def over_share(self) -> bool:
+        return bool(self.usage and self.usage[1] and self.usage[0] >= self.api_share * self.usage[1])
+
     def check_budget(self, what: str) -> None:
-        """Refuse to start more reading once our share of the daily API requests is used."""
-        if self.usage and self.usage[1] and self.usage[0] >= self.api_share * self.usage[1]:
+        """Refuse to start more reading once our share of the daily API requests is used. The
+        usage last seen is asked again (``/limits``) at most once a minute: the 24-hour window
+        moves on, and other integrations' requests count too."""
+        if self.over_share() and time.monotonic() - self._usage_asked > 60:
+            self._usage_asked = time.monotonic()
+            try:
+                daily = self.limits().get("DailyApiRequests") or {}
+                if daily.get("Max"):
+                    self.usage = (int(daily["Max"]) - int(daily.get("Remaining", 0)), int(daily["Max"]))
+            except SalesforceError as e:
+                log.info("Salesforce limits could not be read: %s", e)
+        if self.over_share():
             raise _error(LimitExceeded, f"Salesforce API usage is at {self.usage[0]:,} of the org's {self.usage[1]:,} "
                                         f"daily requests (salesforce.api_share: {self.api_share:g}); {what} waits",
                          code="API_SHARE", retry_after=self.limit_wait)

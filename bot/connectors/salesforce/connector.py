@@ -287,9 +287,9 @@ class SalesforceConnector(Connector):
                 state[sobject] = now.isoformat()
                 continue
             try:
+                self.api.check_budget("polling")
                 if not isinstance(self.describe(sobject), dict):
                     continue
-                self.api.check_budget("polling")
                 total += self._poll_object(sobject, extra, since, state)
             except LimitExceeded as e:
                 self._log_once(("poll", "limit", now.date()), "Salesforce poll paused: %s", e)
