@@ -54,5 +54,5 @@ def attach(container):
     c.dispatcher.deliverers["salesforce"] = SalesforceDeliverer(api, connector)
     c.dispatcher.router.crm_platform = "salesforce"
     c.registry.jobs["salesforce_poll"] = lambda uow_factory, deps: JobResult(
-        "salesforce_poll", connector.poll_once(), "records read from Salesforce")
+        "salesforce_poll", connector.poll_if_due(), "records read from Salesforce")
     return connector

@@ -15,6 +15,7 @@ may see); the others are left out of the queries and named at start and by ``sal
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -84,6 +85,7 @@ class SalesforceConnector(Connector):
         self.api = api
         self.settings = settings
         self._described: dict[str, dict | SalesforceError] = {}
+        self._polling = threading.Lock()
         self._user_ids: dict[str, str | None] = {}
 
     @property
@@ -277,7 +279,18 @@ class SalesforceConnector(Connector):
         return self.poll_once()
 
     def poll_once(self) -> int:
-        """Read what changed since each object's cursor. Returns how many records were read."""
+        """Read what changed since each object's cursor. Returns how many records were read (0
+        when another poll of this process is running: the worker's and the scheduler's). Replicas
+        may poll together: a cursor saved is always backed by stored events, and the events of a
+        page read twice are known."""
+        if not self._polling.acquire(blocking=False):
+            return 0
+        try:
+            return self._poll()
+        finally:
+            self._polling.release()
+
+    def _poll(self) -> int:
         state = self.cursor("poll") or {}
         now = self.deps.now()
         total = 0
