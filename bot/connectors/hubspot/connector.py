@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from bot.connectors.base import Connector, Stage, iter_chunks, quarter_start  # noqa: F401 - re-exported
+from bot.connectors.base import Connector, Stage
 from bot.connectors.hubspot import translate as tr
 from bot.connectors.hubspot.api import (
     SEARCH_PAGE,
