@@ -115,6 +115,18 @@ def test_hubspot_and_salesforce_together_are_refused_clearly(make_container, sal
     assert "HubSpot and Salesforce are both configured" in str(e.value) and "connect one CRM at a time" in str(e.value)
 
 
+def test_the_commands_refuse_both_crms_at_once_saying_why(salesforce, app_keys, monkeypatch, capsys, database_url):
+    for k, v in {"DATABASE_URL": database_url, "SALESFORCE_CLIENT_ID": CONSUMER_KEY, "SALESFORCE_CLIENT_SECRET":
+                 CONSUMER_SECRET, "SALESFORCE_LOGIN_URL": salesforce.url, "HUBSPOT_ACCESS_TOKEN": "pat-x",
+                 "LOCAL_WORKSPACE": "false"}.items():
+        monkeypatch.setenv(k, v)
+    assert main(["salesforce", "check"]) == 2
+    assert "connect one CRM at a time" in capsys.readouterr().err
+    monkeypatch.delenv("SALESFORCE_CLIENT_ID")
+    assert main(["salesforce", "check"]) == 2
+    assert "Salesforce is not configured: set SALESFORCE_CLIENT_ID" in capsys.readouterr().err
+
+
 # --- polling ---------------------------------------------------------------------------------------
 
 
