@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 QUERY_BATCH = 2000  # records per REST query page (Salesforce's largest batchSize)
 BULK_PAGE = 10_000  # records per Bulk API 2.0 results page
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-ID_PREFIX = {"00Q": "Lead", "003": "Contact", "006": "Opportunity", "701": "Campaign", "005": "User",
-             "00v": "CampaignMember", "00T": "Task"}
 
 
 class SalesforceError(Exception):
