@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bot.config import Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.dispatch import Dispatcher
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -89,6 +89,9 @@ def default_platform(settings: Settings, config: Config) -> str:
 def build(settings: Settings | None = None, *, config: Config | None = None, clock: Clock | None = None,
           do_migrate: bool = True) -> Container:
     settings = settings or Settings()
+    if settings.hubspot_access_token and settings.salesforce_client_id:
+        raise ConfigError("HubSpot and Salesforce are both configured (HUBSPOT_ACCESS_TOKEN and SALESFORCE_CLIENT_ID): "
+                          "connect one CRM at a time (lead changes are written back to one CRM); unset one of them")
     config = config or load_config(settings.smarketing_config)
     engine = make_engine(settings.database_url)
     if do_migrate:
@@ -133,6 +136,13 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         attach(c)
         if config.outbound_webhook:
             log.warning("outbound_webhook is set but HubSpot is connected: lead changes are written to HubSpot, "
+                        "not posted to %s", config.outbound_webhook.url)
+    if settings.salesforce_client_id:
+        from bot.connectors.salesforce import attach as attach_salesforce
+
+        attach_salesforce(c)
+        if config.outbound_webhook:
+            log.warning("outbound_webhook is set but Salesforce is connected: lead changes are written to Salesforce, "
                         "not posted to %s", config.outbound_webhook.url)
     if settings.teams_client_id:
         from bot.teams.app import TeamsAdapter

@@ -89,10 +89,8 @@ def _banner(settings: Settings, container) -> None:
                      "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode). See the README.")
     if not settings.webhook_secret:
         lines.append("  CRM webhook: off until WEBHOOK_SECRET is set")
-    if "hubspot" in container.extras:
-        from bot.connectors.hubspot.connector import startup_lines
-
-        lines.extend("  " + line for line in startup_lines(container.extras["hubspot"], url))
+    for connector in container.connectors:  # HubSpot, Salesforce: their check, how changes arrive
+        lines.extend("  " + line for line in connector.startup_lines(url))
     for line in lines:
         print(line, flush=True)
 
@@ -203,7 +201,8 @@ def _extensions(sub) -> None:
     import importlib
     import importlib.util
 
-    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.simulate", "bot.connectors.hubspot.cli"):
+    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.simulate", "bot.connectors.hubspot.cli",
+                   "bot.connectors.salesforce.cli", "bot.imports.cli"):
         try:
             if importlib.util.find_spec(module) is None:
                 continue

@@ -343,6 +343,51 @@ class HubSpotConfig(Strict):
     poll_seconds: int = Field(default=60, ge=10, le=3600)
 
 
+ApiName = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=80)  # a Salesforce field's API name
+
+
+class SalesforceQualified(Strict):
+    """Which Salesforce leads mean "qualified: hand it to sales"."""
+
+    lead_statuses: list[str] = Field(default_factory=lambda: ["Qualified"])  # Lead.Status values
+    converted: bool = True  # a converted lead (sales accepted it) is qualified too
+
+
+class SalesforceWrite(Strict):
+    """What the Salesforce connector writes when a lead changes hands (``None``: leave it)."""
+
+    lead_status: str | None = None  # Lead.Status
+    lead_status_by_reason: dict[str, str] = Field(default_factory=dict)  # bounce reason code -> Lead.Status
+    reason_field: str | None = ApiName  # a Lead text field given the reason (e.g. Bounce_Reason__c)
+    task: bool = True  # and a completed Task on the lead saying who, why and when
+
+
+class SalesforceConfig(Strict):
+    """How Salesforce's records map onto the product's own (README: "Connecting Salesforce")."""
+
+    qualified: SalesforceQualified = Field(default_factory=SalesforceQualified)
+    # Salesforce users whose email differs from the person's in ``people``: user email or user
+    # id (005...) -> person key. Everyone else is matched by their User record's email.
+    owners: dict[str, str] = Field(default_factory=dict)
+    score_field: str | None = ApiName  # a Lead number field read as the score (e.g. Lead_Score__c)
+    tier_field: str | None = Field(default="Rating", pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=80)
+    # Credit the opportunity's Primary Campaign Source when no campaign touch came before the close.
+    primary_campaign: bool = True
+    # CampaignMember statuses that count as campaign touches; empty: every member.
+    touch_statuses: list[str] = Field(default_factory=list)
+    # Task Type or TaskSubtype values that are sales follow-ups; empty: every completed Task on a lead.
+    follow_up_types: list[str] = Field(default_factory=list)
+    # Contacts that did not come from a lead are leads of their own (orgs that work contacts only).
+    contacts_as_leads: bool = False
+    on_bounce: SalesforceWrite = Field(default_factory=lambda: SalesforceWrite(lead_status="Nurturing"))
+    on_requalify: SalesforceWrite = Field(default_factory=lambda: SalesforceWrite(lead_status="Qualified",
+                                                                                  task=False))
+    follow_ups: Literal["task", "off"] = "task"  # a follow-up logged in chat: a completed Task
+    poll_seconds: int = Field(default=60, ge=10, le=3600)
+    # The share of the org's daily API requests the bot may use before it stops reading until later.
+    api_share: float = Field(default=0.8, gt=0, le=1)
+
+
 class Config(Strict):
     company: str = "Your company"
     platform: Platform | None = None  # default: from the credentials present
@@ -356,6 +401,7 @@ class Config(Strict):
     wins: WinsConfig = Field(default_factory=WinsConfig)
     outbound_webhook: OutboundWebhook | None = None
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
+    salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)
 
     @model_validator(mode="after")
     def _references(self):
@@ -396,6 +442,16 @@ class Config(Strict):
         for code in self.hubspot.on_bounce.lead_status_by_reason:
             if code not in codes:
                 problems.append(f"hubspot.on_bounce.lead_status_by_reason.{code}: no bounce reason {code!r}")
+        for owner, key in self.salesforce.owners.items():
+            if key not in keys:
+                problems.append(f"salesforce.owners.{owner}: no person with key {key!r}")
+        for which in ("on_bounce", "on_requalify"):
+            for code in getattr(self.salesforce, which).lead_status_by_reason:
+                if code not in codes:
+                    problems.append(f"salesforce.{which}.lead_status_by_reason.{code}: no bounce reason {code!r}")
+        if "salesforce" in self.model_fields_set and not self.qualified.statuses:
+            problems.append("qualified.statuses: name at least one status; Salesforce leads that are qualified "
+                            "are marked with the first")
         if "hubspot" in self.model_fields_set and not self.qualified.statuses:
             problems.append("qualified.statuses: name at least one status; HubSpot contacts that reach a "
                             "qualified stage are marked with the first")

@@ -28,6 +28,8 @@ class Metrics:
                                             ["source", "kind", "reason"], registry=r)
         self.connector_notifications = Counter("smarketing_connector_notifications", "CRM webhook notifications",
                                                ["source", "outcome"], registry=r)
+        self.connector_api_usage = Gauge("smarketing_connector_api_usage", "CRM API requests used in the CRM's "
+                                         "window (Salesforce: 24 hours) and its maximum", ["source", "kind"], registry=r)
         self.connector_queue = Gauge("smarketing_connector_changes", "CRM changes waiting to be read",
                                      ["source", "state"], registry=r)
 

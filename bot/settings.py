@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     webhook_max_events: int = Field(default=1000, gt=0)
+    # A spreadsheet dropped on the local workspace (larger files: `python -m bot import FILE`)
+    import_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
     # HubSpot (README: "Connecting HubSpot"): a private app's (or service key's) access token; the
     # app's client secret verifies its webhooks (X-HubSpot-Signature-v3).
@@ -42,6 +44,17 @@ class Settings(BaseSettings):
     # HubSpot's limits for the account: requests per 10 seconds (burst) and CRM searches per second.
     hubspot_burst_limit: int = Field(default=100, gt=0)
     hubspot_search_limit: int = Field(default=5, gt=0)
+
+    # Salesforce (README: "Connecting Salesforce"): a connected app's consumer key, and either the
+    # JWT bearer flow (the integration user's username and the app's private key, PEM text or a
+    # file) or the client credentials flow (the consumer secret; needs the My Domain login URL).
+    salesforce_client_id: str | None = None
+    salesforce_username: str | None = None
+    salesforce_private_key: str | None = None
+    salesforce_private_key_file: str | None = None
+    salesforce_client_secret: str | None = None
+    salesforce_login_url: str = Field(default="https://login.salesforce.com", pattern=r"^https?://")
+    salesforce_api_version: str = Field(default="64.0", pattern=r"^v?\d+\.\d$")
 
     # The local workspace serves when no chat credentials are set; these override that.
     local_workspace: bool | None = None  # force on (true) or off (false)
@@ -83,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def hubspot_enabled(self) -> bool:
         return bool(self.hubspot_access_token)
+
+    @property
+    def salesforce_enabled(self) -> bool:
+        return bool(self.salesforce_client_id)
 
     @property
     def local_enabled(self) -> bool:

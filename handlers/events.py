@@ -118,6 +118,9 @@ class DealData(Data):
     lead_id: str | None = Field(default=None, max_length=200)
     contact_email: str | None = Email
     closed_at: datetime | None = None
+    # The CRM's own credit (Salesforce's Primary Campaign Source): used when no campaign touch of
+    # the deal's lead or contact came before the close.
+    campaign_id: str | None = Field(default=None, max_length=200)
 
     _aw = field_validator("closed_at")(lambda v: _aware(v))
 

@@ -112,7 +112,8 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
 def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]
             ) -> tuple[dict[str, int], dict[str, Attribution]]:
     """The deals' lead ids (by lead CRM id) and their attributions (by deal CRM id), from the
-    touches of their leads and contact emails: three queries for the whole batch."""
+    touches of their leads and contact emails, else the campaign the CRM credits
+    (``campaign_id``): a few queries for the whole batch."""
     refs = uow.leads.ensure_with_emails((e.data.lead_id for e in events if e.data.lead_id), at=deps.now())
     leads = {c: i for c, (i, _) in refs.items()}
     lead_emails = {i: e for i, e in refs.values() if e}
@@ -128,12 +129,15 @@ def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]
             by_lead[t.lead_id].append(touch)
         if t.contact_email:
             by_email[t.contact_email.lower()].append(touch)
+    named = uow.campaigns.ensure(e.data.campaign_id for e in events if e.data.campaign_id)
     credit = {}
     for e in events:
         lead_id = leads.get(e.data.lead_id or "")
         emails = {x.lower() for x in (e.data.contact_email, lead_emails.get(lead_id or 0)) if x}
         touches = set(by_lead.get(lead_id or 0, ())) | {t for x in emails for t in by_email.get(x, ())}
         credit[e.data.id] = attribute(touches, closes[e.data.id])
+        if credit[e.data.id].by_sales and e.data.campaign_id:  # no touch: the CRM's primary campaign
+            credit[e.data.id] = Attribution.named(named[e.data.campaign_id], closes[e.data.id])
     return leads, credit
 
 

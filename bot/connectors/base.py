@@ -1,4 +1,4 @@
-"""What every CRM connector shares (HubSpot now; Salesforce next).
+"""What every CRM connector shares (HubSpot, Salesforce).
 
 A connector reads a CRM and speaks the product's own CRM events (``handlers/events.py``), so every
 flow works unchanged:
@@ -27,7 +27,7 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator
 
 from handlers.events import validate_events
@@ -72,6 +72,14 @@ class ImportReport:
     @property
     def accepted(self) -> int:
         return sum(s.get("accepted", 0) for s in self.stages.values())
+
+    def lines(self, crm: str) -> list[str]:
+        """What ``python -m bot <crm> import`` prints."""
+        out = [f"{crm} import since {self.since}{' (resumed)' if self.resumed else ''}:"]
+        for name, counts in self.stages.items():
+            out.append(f"  {name}: {counts['read']} read, {counts['accepted']} new events, {counts['duplicates']} "
+                       f"already known" + (f", {counts['invalid']} skipped" if counts["invalid"] else ""))
+        return out
 
 
 class Connector:
@@ -277,6 +285,16 @@ class Connector:
         with self.uow_factory() as uow:
             return uow.changes.counts(self.source, now=self.deps.now())
 
+    def startup_lines(self, base_url: str) -> list[str]:  # pragma: no cover - each connector's own
+        """What ``python -m bot`` prints about this connector at start (its check, how changes arrive)."""
+        return []
+
+    def _log_once(self, key: tuple, message: str, *args) -> None:
+        """Log a warning the first time ``key`` is seen (a missing scope or field, a CRM down)."""
+        if key not in self._logged_once:
+            self._logged_once.add(key)
+            log.warning(message, *args)
+
 
 def _prefetched(pages: Iterator, ahead: int = 1) -> Iterator:
     """The pages, read ``ahead`` in a thread while the caller ingests the current one: the CRM's
@@ -315,6 +333,17 @@ def _prefetched(pages: Iterator, ahead: int = 1) -> Iterator:
     finally:
         stop.set()
         thread.join(5)
+
+
+def quarter_start(now: datetime) -> datetime:
+    """The first day of ``now``'s quarter, at midnight UTC (an import's default start)."""
+    month = 3 * ((now.month - 1) // 3) + 1
+    return datetime(now.year, month, 1, tzinfo=timezone.utc)
+
+
+def iter_chunks(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
 
 
 def dumps(value) -> str:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Literal
@@ -108,6 +111,63 @@ async def _parse(request: Request, model: type[Body]) -> Body:
         return model.model_validate(data)
     except ValidationError as e:
         raise BadInput(f"Bad request: {_problem(e)}.") from None
+
+
+@dataclass
+class ImportIn:
+    filename: str
+    kind: str | None
+    dry_run: bool
+    order: str | None
+
+
+def _import_options(request: Request) -> ImportIn:
+    from bot.imports.headers import KINDS
+
+    q = request.query_params
+    filename = (q.get("filename") or "").strip()
+    if not filename or len(filename) > 255 or any(c in filename for c in "/\\\0"):
+        raise BadInput("Give the file's name (filename=leads.csv), without folders.")
+    kind = q.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise BadInput(f"kind must be one of {', '.join(KINDS)} (or left out to guess).")
+    dry = (q.get("dry_run") or "0").lower()
+    if dry not in ("0", "1", "true", "false"):
+        raise BadInput("dry_run must be 0 or 1.")
+    order = q.get("order") or None
+    if order not in (None, "dmy", "mdy"):
+        raise BadInput("order must be dmy (day first) or mdy (month first).")
+    return ImportIn(filename, kind, dry in ("1", "true"), order)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:g} MB" if n >= 1048576 else f"{n / 1024:g} KB" if n >= 1024 else f"{n} bytes"
+
+
+async def _spool(request: Request, limit: int) -> Path:
+    """The request body into a temporary file, refusing (413) past ``limit`` bytes."""
+    too_large = BadInput(f"The file is larger than {_size(limit)}: import it with `python -m bot import FILE` "
+                         "instead.", 413)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    fd, name = tempfile.mkstemp(prefix="smarketing-import-")
+    path = Path(name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                f.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise BadInput("The file is empty.")
+    return path
 
 
 def _int_param(request: Request, name: str, *, default: int | None = None, low: int = 0,
@@ -228,6 +288,25 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
     @api.post("/local/api/simulate")
     async def simulate(request: Request):
         return await call(request, lambda b: ws.simulate(b.what), model=SimulateIn)
+
+    @api.post("/local/api/import")
+    async def import_file(request: Request):
+        """A spreadsheet dropped on the page: the raw file as the body (streamed to a temporary
+        file, up to IMPORT_MAX_BYTES), its name and the options in the query string."""
+        if not host_ok(request):
+            return JSONResponse({"error": "The local workspace answers only on 127.0.0.1 or localhost."},
+                                status_code=403)
+        if not origin_ok(request):
+            return JSONResponse({"error": "Cross-site requests are refused."}, status_code=403)
+        try:
+            opts = _import_options(request)
+            path = await _spool(request, settings.import_max_bytes)
+        except BadInput as e:
+            return JSONResponse({"error": e.text}, status_code=e.status)
+        try:
+            return await call(request, ws.import_file, path, opts)
+        finally:
+            path.unlink(missing_ok=True)
 
     api.mount("/local/static", StaticFiles(directory=STATIC), name="local-static")
     return ws

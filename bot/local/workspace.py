@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 PAGE = 50
 MAX_PAGE = 200
 FEED_LIMIT = 500
+IMPORT_ERRORS = 500  # problems a dropped file's answer lists (all are counted)
 ROLE_LABELS = {"rep": "Sales rep", "sdr": "SDR", "manager": "Manager", "marketer": "Marketer", "admin": "Admin"}
 CHANNEL_ABOUT = {
     "wins": "Deals won, and the campaigns that sourced them",
@@ -311,6 +312,30 @@ class LocalWorkspace:
             notice = f"{data['name']} of {data['company']} was handed to sales as qualified: watch the owner's DM."
         demo_data.feed(self.c, events)
         return {"notice": notice}
+
+    def import_file(self, path, opts) -> dict:
+        """A dropped spreadsheet, through the same importer as ``python -m bot import``: the
+        summary and the first ``IMPORT_ERRORS`` problems (row, column, value, problem)."""
+        from bot.imports.importer import Importer, ImportProblem, Options
+
+        errors: list[dict] = []
+        total = 0
+
+        def on_error(e) -> None:
+            nonlocal total
+            total += 1
+            if len(errors) < IMPORT_ERRORS:
+                errors.append(e.as_dict())
+
+        importer = Importer(registry=self.c.registry, uow_factory=self.c.uow_factory, deps=self.c.deps)
+        try:
+            report = importer.run(path, Options(kind=opts.kind, dry_run=opts.dry_run, order=opts.order),
+                                  on_error=on_error, filename=opts.filename)
+        except ImportProblem as e:
+            raise BadInput(f"{opts.filename}: {e}. Nothing was imported.") from None
+        if not opts.dry_run and report.loaded:
+            self.c.wake()
+        return {**report.as_dict(), "errors": errors, "errors_total": total}
 
     def preview(self, row: Outbox, names: dict[int, str]) -> str:
         """One line of a message (the CLI's summary)."""

@@ -20,6 +20,23 @@ class CampaignsRepo(Repo):
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Campaign.crm_id, crm_ids)
 
+    def crm_ids_for_refs(self, refs: Iterable[str]) -> dict[str, str]:
+        """The CRM id each reference names: a campaign's CRM id, else its name (case-insensitive;
+        the oldest campaign of that name). References that name no campaign are left out. Two
+        queries (the second scans the names: campaigns are few)."""
+        refs = {r for r in refs if r}
+        if not refs:
+            return {}
+        found = {c: c for c in self.ids_by_crm_id(refs)}
+        rest = {r.lower(): r for r in refs - found.keys()}
+        if rest:
+            t = Campaign.__table__
+            lowered = sa.func.lower(t.c.name, type_=sa.String)
+            q = sa.select(lowered, t.c.crm_id).where(self.one_of(lowered, rest)).order_by(t.c.id.desc())
+            for name, crm_id in self.session.execute(q):
+                found[rest[name]] = crm_id  # the oldest is read last and wins
+        return found
+
     def ensure(self, crm_ids: Iterable[str]) -> dict[str, int]:
         """The ids of these campaigns by CRM id, creating a placeholder (named by its CRM id,
         kind ``other``) for any not seen yet, so a touch or a lead naming a campaign before the

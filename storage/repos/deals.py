@@ -17,6 +17,9 @@ class DealsRepo(Repo):
     def by_crm_id(self, crm_id: str) -> Deal | None:
         return self.session.exec(select(Deal).where(Deal.crm_id == crm_id)).first()
 
+    def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
+        return self.ids_by(Deal.crm_id, crm_ids)
+
     def add(self, deal: Deal) -> Deal:
         self.session.add(deal)
         self.session.flush()

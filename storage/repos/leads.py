@@ -41,6 +41,21 @@ class LeadsRepo(Repo):
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Lead.crm_id, crm_ids)
 
+    def crm_ids_for_refs(self, refs: Iterable[str]) -> dict[str, str]:
+        """The CRM id of the lead each reference names (its CRM id, or its email), in two
+        indexed queries; references naming no lead are left out."""
+        refs = {r for r in refs if r}
+        if not refs:
+            return {}
+        found = {c: c for c in self.ids_by_crm_id(refs)}
+        emails = {r.lower(): r for r in refs - found.keys() if "@" in r}
+        if emails:
+            t = Lead.__table__
+            q = sa.select(t.c.email, t.c.crm_id).where(self.one_of(t.c.email, emails)).order_by(t.c.id.desc())
+            for address, crm_id in self.session.execute(q):
+                found[emails[address]] = crm_id  # the oldest lead with that email wins
+        return found
+
     def ensure(self, crm_ids: Iterable[str], *, at: datetime) -> dict[str, int]:
         """The ids of these leads by CRM id, creating a bare placeholder (status ``new``) for
         any not seen yet, so a touch or a deal that arrives before its lead keeps its link.

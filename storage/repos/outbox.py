@@ -220,6 +220,13 @@ class OutboxRepo(Repo):
             .order_by(Outbox.id).limit(limit)  # type: ignore[union-attr]
         ).all()
 
+    def last_id(self) -> int:
+        return self.session.exec(select(func.max(Outbox.id))).first() or 0
+
+    def count_since(self, after_id: int) -> int:
+        """How many messages were queued after ``after_id`` (an import's hand-offs and celebrations)."""
+        return self.session.exec(select(func.count()).where(Outbox.id > after_id)).one()
+
     def many_by_key(self, keys: Iterable[str]) -> dict[str, Outbox]:
         keys = list(set(keys))
         if not keys:

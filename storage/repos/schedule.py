@@ -23,6 +23,9 @@ class ScheduleRepo(Repo):
     def by_external_id(self, external_id: str) -> ScheduleItem | None:
         return self.session.exec(select(ScheduleItem).where(ScheduleItem.external_id == external_id)).first()
 
+    def ids_by_external_id(self, external_ids: Iterable[str]) -> dict[str, int]:
+        return self.ids_by(ScheduleItem.external_id, external_ids)
+
     def by_external_ids(self, external_ids: Iterable[str]) -> dict[str, ScheduleItem]:
         """Items by external id, in one query (the ids travel as one parameter)."""
         ids = set(external_ids)

@@ -23,7 +23,7 @@ def register(sub) -> dict:
 
 def run(args, settings) -> int:
     from bot.app import build
-    from bot.connectors.hubspot.connector import quarter_start
+    from bot.connectors.base import quarter_start
 
     if not settings.hubspot_access_token:
         print("HubSpot is not configured: set HUBSPOT_ACCESS_TOKEN (see the README, \"Connecting HubSpot\")",
@@ -48,11 +48,8 @@ def run(args, settings) -> int:
                      else quarter_start(container.deps.now()))
             result = connector.run_import(connector.import_stages(since), since=since.date().isoformat(),
                                           restart=args.restart, progress=not args.no_progress)
-            print(f"HubSpot import since {result.since}{' (resumed)' if result.resumed else ''}:")
-            for name, counts in result.stages.items():
-                print(f"  {name}: {counts['read']} read, {counts['accepted']} new events, "
-                      f"{counts['duplicates']} already known" + (f", {counts['invalid']} skipped" if counts[
-                          'invalid'] else ""))
+            for line in result.lines("HubSpot"):
+                print(line)
             return 0
         if args.hubspot_cmd == "sync":
             print(f"HubSpot: {connector.sync()} change(s) read")

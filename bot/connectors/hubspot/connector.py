@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Iterable
 
 from bot.connectors.base import Connector, Stage
 from bot.connectors.hubspot import translate as tr
@@ -377,11 +377,8 @@ class HubSpotConnector(Connector):
             report.missing["crm.objects.contacts.write"] = SCOPES["crm.objects.contacts.write"]
         return report
 
-    # -- helpers -------------------------------------------------------------------------------
-    def _log_once(self, key: tuple, message: str, *args) -> None:
-        if key not in self._logged_once:
-            self._logged_once.add(key)
-            log.warning(message, *args)
+    def startup_lines(self, base_url: str) -> list[str]:
+        return startup_lines(self, base_url)
 
 
 def startup_lines(connector: HubSpotConnector, base_url: str) -> list[str]:
@@ -398,14 +395,3 @@ def startup_lines(connector: HubSpotConnector, base_url: str) -> list[str]:
     if connector.polling:
         lines.append(f"HubSpot polling every {connector.config.hubspot.poll_seconds} s")
     return lines
-
-
-def quarter_start(now: datetime) -> datetime:
-    """The first day of ``now``'s quarter, at midnight UTC."""
-    month = 3 * ((now.month - 1) // 3) + 1
-    return datetime(now.year, month, 1, tzinfo=timezone.utc)
-
-
-def iter_chunks(items: list, n: int) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]

@@ -27,6 +27,7 @@ from bot.connectors.hubspot.api import (
     Rejected,
     Unavailable,
 )
+from bot.connectors.writeback import bounce_text, follow_up_text, requalified_text, with_people
 from bot.dispatch import Delivered, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -43,24 +44,22 @@ class HubSpotDeliverer:
 
     def post(self, destination: str, message, *, key: str, maybe_sent: bool, people) -> Delivered:
         event = dict(message)
-        kind, data = event.get("type"), dict(event.get("data") or {})
-        if data.get("by_email") and not data.get("by_name"):
-            data["by_name"] = next((p.name for p in people.values() if p.email == data["by_email"]), None)
+        kind, data = event.get("type"), with_people(event.get("data") or {}, people)
         try:
             contact = self._contact(data)
             if kind == "lead.bounced":
                 self._write(contact, self.config.hubspot.on_bounce, reason=data.get("reason"))
                 if self.config.hubspot.on_bounce.note:
-                    self._activity("notes", contact, key, maybe_sent, _bounce_note(data), data, event)
+                    self._activity("notes", contact, key, maybe_sent, bounce_text(data), data, event)
             elif kind == "lead.requalified":
                 self._write(contact, self.config.hubspot.on_requalify)
                 if self.config.hubspot.on_requalify.note:
-                    self._activity("notes", contact, key, maybe_sent, _requalified_note(data), data, event)
+                    self._activity("notes", contact, key, maybe_sent, requalified_text(data), data, event)
             elif kind == "lead.followed_up":
                 mode = self.config.hubspot.follow_ups
                 if mode != "off":
                     self._activity("notes" if mode == "note" else "tasks", contact, key, maybe_sent,
-                                   _follow_up_note(data), data, event)
+                                   follow_up_text(data), data, event)
             else:
                 raise PermanentError(f"HubSpot does not take {kind!r} events")
         except RateLimited as e:
@@ -126,26 +125,3 @@ class HubSpotDeliverer:
         except HubSpotError as e:
             log.warning("could not look for an earlier %s on contact %s: %s", kind[:-1], contact, e)
         return False
-
-
-def _by(data: dict) -> str:
-    return data.get("by_name") or data.get("by_email") or "someone"
-
-
-def _bounce_note(data: dict) -> str:
-    reason = data.get("reason_label") or data.get("reason") or "no reason given"
-    text = f"Bounced back to marketing by {_by(data)} in Smarketing: {reason}."
-    if data.get("note"):
-        text += f" Note: {data['note']}"
-    if data.get("bounce_count") and int(data["bounce_count"]) > 1:
-        text += f" (bounce #{data['bounce_count']})"
-    return text
-
-
-def _requalified_note(data: dict) -> str:
-    return f"Sent back to sales by {_by(data)} in Smarketing."
-
-
-def _follow_up_note(data: dict) -> str:
-    text = f"Follow-up logged by {_by(data)} in Smarketing"
-    return text + (f": {data['note']}" if data.get("note") else ".")

@@ -516,6 +516,108 @@
     }
   }
 
+  // -- a spreadsheet dropped on the page -------------------------------------------------------
+  async function importFile(file) {
+    if (!file) return;
+    const zone = $("dropzone");
+    const box = $("import-result");
+    const dry = $("import-dry").checked;
+    const params = new URLSearchParams({ filename: file.name, dry_run: dry ? "1" : "0" });
+    if ($("import-kind").value) params.set("kind", $("import-kind").value);
+    zone.classList.add("busy");
+    box.hidden = false;
+    box.replaceChildren(text(document.createElement("p"), `${dry ? "Checking" : "Importing"} ${file.name}…`));
+    let result;
+    try {
+      const resp = await fetch(`/local/api/import?${params}`, {
+        method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file,
+      });
+      let data = null;
+      try { data = await resp.json(); } catch (e) { /* not JSON */ }
+      if (!resp.ok) throw new Error((data && data.error) || `The server answered ${resp.status}.`);
+      result = data;
+    } catch (e) {
+      const p = text(document.createElement("p"), e.message || "The server is not answering.");
+      p.className = "summary bad";
+      box.replaceChildren(p);
+      toast(e.message, "error");
+      return;
+    } finally {
+      zone.classList.remove("busy");
+      $("import-file").value = "";
+    }
+    showImport(result, file.name);
+    if (!result.dry_run) pollSoon();
+  }
+
+  function showImport(r, name) {
+    const box = $("import-result");
+    const head = text(document.createElement("p"), (r.dry_run ? "Check only, nothing written: " : "") + r.summary);
+    head.className = "summary" + (r.error_rows || r.stopped ? " bad" : "");
+    const about = text(document.createElement("p"), `${name}: ${r.rows} rows, read as ${r.kind} (${r.guessed_by}).`);
+    const parts = [head, about];
+    const notes = [...r.warnings, ...(r.stopped ? [r.stopped] : [])];
+    if (notes.length) {
+      const ul = document.createElement("ul");
+      ul.className = "notes";
+      for (const n of notes) ul.appendChild(text(document.createElement("li"), n));
+      parts.push(ul);
+    }
+    if (r.errors.length) {
+      const table = document.createElement("table");
+      table.className = "import-errors";
+      const headRow = table.createTHead().insertRow();
+      for (const h of ["Row", "Column", "Problem"]) headRow.appendChild(text(document.createElement("th"), h));
+      const body = table.createTBody();
+      for (const e of r.errors.slice(0, 50)) {
+        const tr = body.insertRow();
+        text(tr.insertCell(), String(e.row)).className = "row";
+        text(tr.insertCell(), e.column);
+        text(tr.insertCell(), e.value ? `${e.problem} (${e.value})` : e.problem);
+      }
+      parts.push(table);
+      const csv = ["row,id,column,value,problem", ...r.errors.map((e) =>
+        [e.row, e.id, e.column, e.value, e.problem].map((v) => `"${String(v).replace(/"/g, '""')}"`).join(","))].join("\n");
+      const link = text(document.createElement("a"), r.errors_total > r.errors.length
+        ? `Download the first ${r.errors.length} of ${r.errors_total} problems (CSV)` : "Download the problems (CSV)");
+      link.href = URL.createObjectURL(new Blob([csv + "\n"], { type: "text/csv" }));
+      link.download = name.replace(/\.[^.]+$/, "") + ".errors.csv";
+      parts.push(link);
+    }
+    box.replaceChildren(...parts);
+    if (!r.dry_run) toast(`${name}: ${r.summary}`);
+  }
+
+  function wireImport() {
+    const zone = $("dropzone");
+    $("import-choose").addEventListener("click", () => $("import-file").click());
+    $("import-file").addEventListener("change", (e) => importFile(e.target.files[0]));
+    let depth = 0;
+    const hasFiles = (e) => e.dataTransfer && Array.from(e.dataTransfer.types || []).includes("Files");
+    // The whole page takes a dropped file (the browser would otherwise open it in place of the page).
+    document.addEventListener("dragenter", (e) => {
+      if (!hasFiles(e)) return;
+      depth += 1;
+      document.body.classList.add("dragging");
+    });
+    document.addEventListener("dragleave", (e) => {
+      if (!hasFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (!depth) document.body.classList.remove("dragging");
+    });
+    document.addEventListener("dragover", (e) => { if (hasFiles(e)) e.preventDefault(); });
+    document.addEventListener("drop", (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      document.body.classList.remove("dragging");
+      zone.classList.remove("over");
+      importFile(e.dataTransfer.files[0]);
+    });
+    zone.addEventListener("dragover", () => zone.classList.add("over"));
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  }
+
   // -- wiring --------------------------------------------------------------------------------
   function wire() {
     $("composer").addEventListener("submit", (e) => {
@@ -578,6 +680,7 @@
       input.focus();
     }));
     window.addEventListener("hashchange", () => openConversation(decodeURIComponent(location.hash.slice(1))));
+    wireImport();
   }
 
   function start() {
