@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from bot.config import Config, load_config
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, PeopleSnapshot
 from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.core import sync_people
@@ -86,10 +86,12 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
           do_migrate: bool = True) -> Container:
     settings = settings or Settings()
     config = config or load_config(settings.smarketing_config)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, connect_timeout=settings.db_connect_timeout,
+                         statement_timeout=settings.db_statement_timeout)
     if do_migrate:
         migrate(engine)
-    uowf = uow_factory(engine)
+    wake: list = []  # a commit that queued messages wakes the dispatcher (set once it exists)
+    uowf = uow_factory(engine, on_enqueue=lambda: wake and wake[0]())
     with uowf() as uow:
         sync_people(uow, config)
         uow.commit()
@@ -99,11 +101,14 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
     metrics = Metrics()
     platform = default_platform(settings, config)
     router = ConfigRouter(config, platform)
+    people = PeopleSnapshot(uowf)
     dispatcher = Dispatcher(
         uowf, clock, router, {}, metrics=metrics,
         channel_interval=settings.delivery_channel_interval, retry_base=settings.delivery_retry_base,
         retry_max=settings.delivery_retry_max, max_attempts=settings.delivery_max_attempts,
+        lease=settings.delivery_lease, workers=settings.delivery_workers, people=people,
     )
+    wake.append(dispatcher.wake)
     c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform)
 
     from bot.local.deliver import LocalDeliverer
@@ -116,13 +121,18 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
     if settings.slack_bot_token:
         from bot.slack.app import SlackAdapter
         from bot.slack.client import make_client
-        from bot.slack.deliver import SlackDeliverer
+        from bot.slack.deliver import SlackDeliverer, SlackPeople
 
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
         c.slack = SlackAdapter(c, signing_secret=settings.slack_signing_secret,
                                client=client)
-        delivery_client = make_client(settings.slack_bot_token, settings.slack_api_url, for_delivery=True)
-        dispatcher.deliverers["slack"] = SlackDeliverer(delivery_client, config, c.slack.people)
+        # A post in flight must end before its claim's lease can run out (then nobody else can
+        # try the message while Slack may still be acting on it).
+        timeout = max(1, min(10, int(settings.delivery_lease / 3)))
+        poster = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="none")
+        reader = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="idempotent")
+        dispatcher.deliverers["slack"] = SlackDeliverer(poster, config, SlackPeople(reader, uowf, clock),
+                                                        reader=reader, metrics=metrics)
     if settings.teams_client_id:
         from bot.teams.app import TeamsAdapter
 

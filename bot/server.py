@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -15,7 +18,7 @@ from bot.logs import new_id, request_id
 from handlers.errors import UserError
 from handlers.events import validate_events
 from handlers.ingest import ingest_events
-from storage.db import ping
+from storage.db import write_probe
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,35 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class HealthProbe:
+    """The database write probe behind ``/healthz``, with a deadline: one probe runs at a time;
+    one that has not answered within ``timeout`` (a partitioned server, a locked file) is
+    reported as a failure at once, and the next check waits for it rather than piling up more."""
+
+    def __init__(self, engine, clock, timeout: float):
+        self.engine = engine
+        self.clock = clock
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="health-probe")
+        self._future: Future | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> tuple[bool, str | None]:
+        with self._lock:
+            if self._future is None or self._future.done():
+                self._future = self._pool.submit(write_probe, self.engine, self.clock.now())
+            future = self._future
+        try:
+            future.result(self.timeout)
+            return True, None
+        except FutureTimeout:
+            log.error("health: the database did not take a write within %.1fs", self.timeout)
+            return False, f"the database did not take a write within {self.timeout:g}s"
+        except Exception as e:  # noqa: BLE001 - reported, never raised
+            log.error("health: the database cannot take a write: %s", e)
+            return False, f"the database cannot take a write: {type(e).__name__}: {str(e)[:200]}"
 
 
 def create_api(container) -> FastAPI:
@@ -61,9 +93,13 @@ def create_api(container) -> FastAPI:
         request_id.reset(token)
         return response
 
+    probe = HealthProbe(c.engine, c.deps.clock, c.settings.health_timeout)
+
     @api.get("/healthz")
     async def healthz():
-        db = await run_in_threadpool(ping, c.engine)
+        # 200 only when the product can write (the outbox) and deliver (the dispatcher runs and
+        # its last claim reached the database); within ``HEALTH_TIMEOUT`` either way.
+        db, db_error = await run_in_threadpool(probe.check)
         adapters = {
             "dispatcher": c.dispatcher.running,
             "scheduler": bool(c.scheduler and c.scheduler.sched.running),
@@ -71,8 +107,13 @@ def create_api(container) -> FastAPI:
             "teams": c.teams is not None,
             "local": "local" in c.extras,
         }
-        ok = db and c.dispatcher.running
-        return JSONResponse({"ok": ok, "database": db, "adapters": adapters}, status_code=200 if ok else 503)
+        ok = db and c.dispatcher.running and c.dispatcher.last_error is None
+        body: dict = {"ok": ok, "database": db, "adapters": adapters}
+        if db_error:
+            body["database_error"] = db_error
+        if c.dispatcher.last_error:
+            body["dispatcher_error"] = c.dispatcher.last_error
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @api.get("/metrics")
     async def metrics():

@@ -23,17 +23,33 @@ def split_command(text: str) -> tuple[str, str]:
     return words[0].lower(), (words[1] if len(words) > 1 else "")
 
 
-def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, text: str) -> Reply:
+def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, text: str, *,
+                once: tuple[str, str] | None = None) -> Reply | None:
+    """Run a command. ``once=(source, id)`` names the inbound event that carries it (a Slack
+    event_id, a Teams activity id), which a platform may deliver again: the id is recorded in
+    the same transaction as the command's work, or right after a command that writes nothing,
+    so the event counts as handled only once its work is committed. None when it was handled
+    before (nothing is done)."""
     sub, args = split_command(text)
     fn = registry.commands.get(sub)
-    if fn is None:
-        known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
-        return Reply.say(f"I don't know `{sub[:40]}`. Try `{COMMAND} help` — I know {known}.")
     with uow_factory() as uow:
-        try:
-            return fn(uow, deps, actor, args)
-        except UserError as e:
-            return Reply.say(e.text)
+        if once is not None and not uow.inbound.claim(once[0], [once[1]], deps.now()):
+            return None
+        commits = uow.commits
+        if fn is None:
+            known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
+            reply = Reply.say(f"I don't know `{sub[:40]}`. Try `{COMMAND} help` — I know {known}.")
+        else:
+            try:
+                reply = fn(uow, deps, actor, args)
+            except UserError as e:
+                reply = Reply.say(e.text)
+        if once is not None and uow.commits == commits:
+            # Nothing committed (a read, or a refusal): drop what was left unsaved, keep the id.
+            uow.rollback()
+            uow.inbound.claim(once[0], [once[1]], deps.now())
+            uow.commit()
+        return reply
 
 
 def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, action: str,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -27,13 +30,20 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
+                statement_timeout: float = 10.0) -> Engine:
+    """The engine, with timeouts so that a database that cannot answer fails calls fast instead
+    of hanging them: PostgreSQL gets ``connect_timeout``, TCP keepalives and a user timeout (a
+    partitioned server is noticed in seconds), a server-side ``statement_timeout`` and, for what
+    the kernel cannot notice, a client-side deadline on every call (``_Deadlines``); SQLite waits
+    at most ``statement_timeout`` for another writer's lock. ``statement_timeout=0``: no limit."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        busy = statement_timeout or 30.0
         engine = sa.create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": busy},
         )
 
         @event.listens_for(engine, "connect")
@@ -44,7 +54,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cur.close()
 
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a unit
@@ -59,7 +69,107 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args: dict = {
+        "connect_timeout": max(2, round(connect_timeout)),  # libpq: whole seconds, at least 2
+        # A server that stops answering (a partition: no reset ever arrives) is noticed by the
+        # kernel: unacknowledged data for longer than tcp_user_timeout, or an idle connection
+        # whose keepalive probes go unanswered, fail the connection.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "tcp_user_timeout": int(max(statement_timeout, 5) * 1000),
+    }
+    if statement_timeout:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    engine = sa.create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                              pool_timeout=max(connect_timeout, 1.0) + 2.0, connect_args=connect_args)
+    _Deadlines.install(engine, statement=statement_timeout + 2.0 if statement_timeout else None,
+                       ping=max(connect_timeout, 1.0))
+    return engine
+
+
+class _Deadlines:
+    """Client-side deadlines on PostgreSQL calls: a call still waiting for the server past its
+    deadline has its socket shut down, so it fails (and SQLAlchemy discards the connection)
+    instead of hanging. The server's ``statement_timeout`` ends slow statements; this is for a
+    server that cannot answer at all (a partition, a stalled proxy), which no server setting
+    and, behind a proxy, no TCP timeout notices. One watchdog thread serves every engine."""
+
+    _busy: dict[int, tuple[float, int]] = {}  # id(dbapi connection) -> (deadline, socket fd)
+    _cond = threading.Condition()
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def install(cls, engine: Engine, *, statement: float | None, ping: float) -> None:
+        dialect = engine.dialect
+
+        def guarded(method: Callable, seconds: float | None, conn_of: Callable) -> Callable:
+            def call(target, *args, **kwargs):
+                context = kwargs.get("context", args[-1] if args else None)
+                options = getattr(context, "execution_options", None) or {}
+                if seconds is None or options.get("no_deadline"):
+                    return method(target, *args, **kwargs)
+                conn = conn_of(target)
+                cls._start(conn, seconds)
+                try:
+                    return method(target, *args, **kwargs)
+                finally:
+                    cls._end(conn)
+
+            return call
+
+        on_cursor = lambda cursor: cursor.connection  # noqa: E731
+        on_conn = lambda conn: conn  # noqa: E731
+        # The dialect object is this engine's own; these are the calls that wait for the server.
+        for name, seconds, conn_of in (("do_execute", statement, on_cursor),
+                                       ("do_executemany", statement, on_cursor),
+                                       ("do_execute_no_params", statement, on_cursor),
+                                       ("do_commit", statement, on_conn),
+                                       ("do_rollback", ping + 2.0, on_conn),
+                                       ("do_ping", ping, on_conn)):
+            setattr(dialect, name, guarded(getattr(dialect, name), seconds, conn_of))
+
+    @classmethod
+    def _start(cls, conn, seconds: float) -> None:
+        try:
+            fd = conn.pgconn.socket
+        except Exception:  # noqa: BLE001 - a closed connection fails on its own
+            return
+        with cls._cond:
+            cls._busy[id(conn)] = (time.monotonic() + seconds, fd)
+            if cls._thread is None:
+                cls._thread = threading.Thread(target=cls._watch, name="db-deadlines", daemon=True)
+                cls._thread.start()
+            cls._cond.notify()
+
+    @classmethod
+    def _end(cls, conn) -> None:
+        with cls._cond:
+            cls._busy.pop(id(conn), None)
+
+    @classmethod
+    def _watch(cls) -> None:
+        while True:
+            with cls._cond:
+                if not cls._busy:
+                    cls._cond.wait()
+                    continue
+                now = time.monotonic()
+                for key, (deadline, fd) in list(cls._busy.items()):
+                    if deadline <= now:
+                        del cls._busy[key]
+                        log.error("database call still unanswered at its deadline: closing its connection")
+                        try:
+                            sock = socket.socket(fileno=os.dup(fd))
+                            try:
+                                sock.shutdown(socket.SHUT_RDWR)
+                            finally:
+                                sock.close()
+                        except OSError:
+                            pass
+                wait = min(deadline for deadline, _ in cls._busy.values()) - now if cls._busy else None
+                cls._cond.wait(None if wait is None else max(wait, 0.05))
 
 
 def migrate(engine: Engine) -> None:
@@ -70,6 +180,10 @@ def migrate(engine: Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with _migrate_lock, engine.begin() as conn:
+        # A schema change on a big table may take longer than any request should.
+        conn.execution_options(no_deadline=True)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -95,6 +209,17 @@ def ping(engine: Engine) -> bool:
         return False
 
 
+HEALTH_KEY = "health.write_probe"
+
+
+def write_probe(engine: Engine, at) -> None:
+    """Write one small row and commit it; raises when the database cannot take a write (a
+    read-only or full disk, a lost connection). What the outbox needs to work, checked for real."""
+    with UnitOfWork(engine) as uow:
+        uow.kv.set(HEALTH_KEY, {"at": at.isoformat()})
+        uow.commit()
+
+
 class UnitOfWork:
     """One transaction with the repositories over it. Rolls back unless ``commit()`` is called.
 
@@ -103,9 +228,11 @@ class UnitOfWork:
     ...     uow.commit()
     """
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None):
         self.engine = engine
         self.session: Session | None = None
+        self.commits = 0  # how many times commit() was called (the inbound-once rule reads it)
+        self._on_enqueue = on_enqueue
 
     def __enter__(self) -> "UnitOfWork":
         from storage import repos
@@ -136,16 +263,21 @@ class UnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
+        """Commit; when the transaction queued outbox messages, tell the dispatcher (``on_enqueue``)."""
         assert self.session is not None
         self.session.commit()
+        self.commits += 1
+        if self.session.info.pop("enqueued", False) and self._on_enqueue is not None:
+            self._on_enqueue()
 
     def rollback(self) -> None:
         assert self.session is not None
         self.session.rollback()
+        self.session.info.pop("enqueued", None)
 
 
 UowFactory = Callable[[], UnitOfWork]
 
 
-def uow_factory(engine: Engine) -> UowFactory:
-    return lambda: UnitOfWork(engine)
+def uow_factory(engine: Engine, on_enqueue: Callable[[], None] | None = None) -> UowFactory:
+    return lambda: UnitOfWork(engine, on_enqueue)

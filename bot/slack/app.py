@@ -3,7 +3,7 @@
 Each listener reads the request, resolves who acted, calls ``handlers.commands`` and renders the
 answer. ``process_before_response=True``: the work (a short transaction that writes state and
 outbox) runs before bolt answers, which keeps the whole request well inside Slack's 3 seconds,
-and delivery is left to the dispatcher.
+and delivery is left to the dispatcher (a commit that queued messages wakes it).
 """
 
 from __future__ import annotations
@@ -83,13 +83,14 @@ class SlackAdapter:
         return BoltResponse(status=200, body="")
 
     def _dedupe_events(self, body: dict, next: Callable[[], Any]):
-        """Slack retries events it thinks failed; the same ``event_id`` is handled once."""
+        """Slack retries events it thinks failed; the same ``event_id`` is handled once. The id
+        is recorded by the listener, with its work (``run_command(once=...)``): an event whose
+        handling crashed halfway is handled again when Slack retries it."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if body.get("type") == "event_callback" and event_id:
             with self.s.uow_factory() as uow:
-                new = uow.inbound.claim("slack_event", [event_id], self.s.deps.now())
-                uow.commit()
-            if not new:
+                seen = uow.inbound.seen("slack_event", event_id)
+            if seen:
                 log.info("event %s already handled (retry %s)", event_id, body.get("retry_attempt"))
                 return BoltResponse(status=200, body="")
         return next()
@@ -131,7 +132,6 @@ class SlackAdapter:
     def on_command(self, ack, body: dict, **_):
         actor = self.actor(body.get("user_id"))
         reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text", ""))
-        self.s.wake()
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
             ack()
@@ -152,7 +152,6 @@ class SlackAdapter:
         name = parse_action_id(action.get("action_id", ""))
         reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, name,
                            action.get("value") or "", ref)
-        self.s.wake()
         if reply is None:
             return
         if reply.form is not None:
@@ -175,7 +174,6 @@ class SlackAdapter:
         values = parse_view_values((view.get("state") or {}).get("values") or {})
         reply = run_form(self.s.registry, self.s.uow_factory, self.s.deps, actor, view.get("callback_id", ""),
                          view.get("private_metadata") or "", values)
-        self.s.wake()
         if reply is not None and reply.errors:
             ack(**render_errors(reply.errors))
             return
@@ -186,23 +184,26 @@ class SlackAdapter:
             self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
                                          blocks=rendered.get("blocks"))
 
-    def on_mention(self, ack, event: dict, say, **_):
+    def on_mention(self, ack, body: dict, event: dict, say, **_):
         ack()
         text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text", "")).strip()
-        self._answer_text(event, text, say)
+        self._answer_text(body, event, text, say)
 
-    def on_message(self, ack, event: dict, say, **_):
+    def on_message(self, ack, body: dict, event: dict, say, **_):
         ack()
         # Only direct messages from people: the same words as the slash command.
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        self._answer_text(event, event.get("text", ""), say)
+        self._answer_text(body, event, event.get("text", ""), say)
 
-    def _answer_text(self, event: dict, text: str, say) -> None:
+    def _answer_text(self, body: dict, event: dict, text: str, say) -> None:
         actor = self.actor(event.get("user"))
         text = re.sub(r"^/?smarketing\s*", "", text.strip(), flags=re.I)
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
-        self.s.wake()
+        event_id = body.get("event_id")
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
+                            once=("slack_event", event_id) if event_id else None)
+        if reply is None:  # a retry of this event got here first
+            return
         if reply.form is not None:
             say(text="That one opens a form: use the `/smarketing` slash command for it.")
             return
