@@ -32,8 +32,8 @@ class ConfigRouter:
 
     def platform_for(self, destination: str, people: dict[int, Person]) -> str:
         kind, _, name = destination.partition(":")
-        if kind == "webhook":
-            return "webhook"
+        if kind in ("webhook", "slack", "teams"):  # an outbound webhook; a platform's own conversation id
+            return kind
         if kind == "channel":
             ch = self.config.channels.get(name)
             return (ch.platform if ch and ch.platform else None) or self.default

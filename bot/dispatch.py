@@ -70,6 +70,9 @@ class ClaimLost(Exception):
 class Delivered:
     channel: str | None
     ref: str | None
+    # What to do once the delivery is recorded (a reaction): best effort, never a reason to
+    # deliver again, and no longer holding up the destination's next message.
+    after: Callable[[], None] | None = None
 
 
 def no_begin() -> None:
@@ -356,8 +359,16 @@ class Dispatcher:
             if self.metrics:
                 self.metrics.errors.labels("dispatch").inc()
         log.info("delivered %s %s to %s on %s", row.op, row.key, row.destination, platform)
+        self._wake.set()  # the destination's next message may go now
         if self.metrics:
             self.metrics.deliveries.labels(platform, "sent").inc()
+        if result.after is not None:
+            try:
+                result.after()
+            except Exception:  # noqa: BLE001 - the message is delivered and recorded; this is extra
+                log.warning("after delivering %s", row.key, exc_info=True)
+                if self.metrics:
+                    self.metrics.side_effects.labels(platform, "after").inc()
 
     def _target(self, row: Outbox) -> Outbox | None:
         """The message an update replaces; waits while it is still on its way."""

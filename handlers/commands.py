@@ -4,9 +4,10 @@ unit of work. Domain errors become the short answer the person sees; nothing is 
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from handlers.errors import UserError
-from handlers.messages import Reply
+from handlers.messages import Message, Reply
 from handlers.ports import Actor, Deps
 from handlers.registry import MessageRef, Registry
 from storage.db import UowFactory
@@ -24,18 +25,24 @@ def split_command(text: str) -> tuple[str, str]:
 
 
 def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, text: str, *,
-                once: tuple[str, str] | None = None) -> Reply | None:
-    """Run a command. ``once=(source, id)`` names the inbound event that carries it (a Slack
-    event_id, a Teams activity id), which a platform may deliver again: the id is recorded in
-    the same transaction as the command's work, or right after a command that writes nothing,
-    so the event counts as handled only once its work is committed. None when it was handled
-    before (nothing is done)."""
+                once: tuple[str, str] | None = None, reply_to: str | None = None,
+                reply_message: Callable[[Reply], Message | None] = Reply.as_message) -> Reply | None:
+    """Run a command and return its reply.
+
+    ``once=(source, id)`` names the inbound event that carries the command (a Slack event_id, a
+    Teams activity id), which the platform may deliver again after a failure. The command's work
+    and the event's id are committed together (the handler's own commits are deferred to that
+    one): the event counts as handled exactly when its work is done. With ``reply_to`` (an
+    outbox destination) the reply (``reply_message(reply)``) is queued in that same transaction
+    too, so a crash can neither lose it nor say it twice. None when the event was handled before
+    (nothing is done)."""
     sub, args = split_command(text)
     fn = registry.commands.get(sub)
     with uow_factory() as uow:
-        if once is not None and not uow.inbound.claim(once[0], [once[1]], deps.now()):
-            return None
-        commits = uow.commits
+        if once is not None:
+            if not uow.inbound.claim(once[0], [once[1]], deps.now()):
+                return None
+            uow.defer_commits()
         if fn is None:
             known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
             reply = Reply.say(f"I don't know `{sub[:40]}`. Try `{COMMAND} help` — I know {known}.")
@@ -44,11 +51,15 @@ def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: 
                 reply = fn(uow, deps, actor, args)
             except UserError as e:
                 reply = Reply.say(e.text)
-        if once is not None and uow.commits == commits:
-            # Nothing committed (a read, or a refusal): drop what was left unsaved, keep the id.
-            uow.rollback()
-            uow.inbound.claim(once[0], [once[1]], deps.now())
-            uow.commit()
+                if once is not None:  # nothing of a refused command is kept, but the event is handled
+                    uow.rollback()
+                    uow.inbound.claim(once[0], [once[1]], deps.now())
+        if once is not None:
+            message = reply_message(reply) if reply_to is not None else None
+            if message is not None:
+                uow.outbox.add(key=f"reply:{once[0]}:{once[1]}"[:300], destination=reply_to,
+                               payload=message.to_json(), at=deps.now())
+            uow.commit_now()
         return reply
 
 

@@ -231,8 +231,9 @@ class UnitOfWork:
     def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None):
         self.engine = engine
         self.session: Session | None = None
-        self.commits = 0  # how many times commit() was called (the inbound-once rule reads it)
+        self.commits = 0  # how many times commit() was called
         self._on_enqueue = on_enqueue
+        self._deferred = False
 
     def __enter__(self) -> "UnitOfWork":
         from storage import repos
@@ -263,10 +264,23 @@ class UnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
-        """Commit; when the transaction queued outbox messages, tell the dispatcher (``on_enqueue``)."""
+        """Commit; when the transaction queued outbox messages, tell the dispatcher (``on_enqueue``).
+        After ``defer_commits()`` the work is only flushed, and committed by ``commit_now()``."""
+        assert self.session is not None
+        self.commits += 1
+        if self._deferred:
+            self.session.flush()
+            return
+        self.commit_now()
+
+    def defer_commits(self) -> None:
+        """From now on ``commit()`` keeps the work in this one transaction, for the caller to
+        commit with what it adds (an inbound event's id, its reply): all of it, or none."""
+        self._deferred = True
+
+    def commit_now(self) -> None:
         assert self.session is not None
         self.session.commit()
-        self.commits += 1
         if self.session.info.pop("enqueued", False) and self._on_enqueue is not None:
             self._on_enqueue()
 

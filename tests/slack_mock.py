@@ -334,6 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         mock = self.server.mock
+        mock._local.client = self.client_address
         if url.path.startswith("/api/"):
             reply = mock._api(url.path[len("/api/") :], url.query, self.headers, body)
         elif url.path.startswith("/response/"):
@@ -345,13 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply is RESET:  # a reset: the caller sees "connection reset by peer"
             self.close_connection = True
-            try:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.wfile.close()
-                self.rfile.close()
-                self.connection.close()
-            except OSError:
-                pass
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.server.resets.add(id(self.connection))  # closed without a FIN first: a bare RST
             return
         status, headers, payload = reply
         self.send_response(status)
@@ -366,6 +362,24 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     mock: "SlackMock"
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.resets: set[int] = set()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, ValueError)):
+            return  # a caller that went away (killed while a call was held): nothing to report
+        super().handle_error(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        if id(request) in self.resets:
+            self.resets.discard(id(request))
+            self.close_request(request)  # SO_LINGER 0: the close sends RST
+            return
+        super().shutdown_request(request)
+
 
 class SlackMock:
     """Slack Web API double; see the module docstring."""
@@ -379,6 +393,8 @@ class SlackMock:
         clock: Callable[[], float] = time.time,
     ):
         self.clock = clock  # message ts come from it, strictly increasing
+        self._local = threading.local()  # the client of the request being handled
+        self.held_clients: list[tuple[str, int] | None] = []  # (host, port) of each held call's caller
         self.tokens = set(tokens)
         self.missing_channels = set(missing_channels)
         self.host = host
@@ -620,6 +636,8 @@ class SlackMock:
             kind, arg = queue.popleft()
         if kind == "hold":
             arrived, release, act, timeout = arg
+            with self._cond:
+                self.held_clients.append(getattr(self._local, "client", None))
             arrived.set()
             release.wait(timeout)
             if act:

@@ -16,10 +16,11 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bot.logs import new_id, request_id
-from bot.slack.blocks import parse_action_id, parse_view_values, render_errors, render_form, render_reply
+from bot.slack.blocks import (parse_action_id, parse_view_values, render_errors, render_form, render_message,
+                              render_reply)
 from bot.slack.deliver import SlackPeople
 from handlers.commands import run_action, run_command, run_form
-from handlers.messages import Reply
+from handlers.messages import Message, Reply
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 
@@ -29,6 +30,16 @@ SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Pl
 # Events the manifest subscribes to; each has a listener (an event without one gets 404 and
 # Slack retries it, and repeated failures disable the subscription).
 EVENTS = ["app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked"]
+
+
+def _chat_reply(reply: Reply) -> Message | None:
+    """The answer to a command typed in a conversation (a DM, a mention)."""
+    if reply.form is not None:
+        return Message(text=FORM_IN_CHAT)
+    return reply.as_message()
+
+
+FORM_IN_CHAT = "That one opens a form: use the `/smarketing` slash command for it."
 
 
 class SlackAdapter:
@@ -199,16 +210,20 @@ class SlackAdapter:
     def _answer_text(self, body: dict, event: dict, text: str, say) -> None:
         actor = self.actor(event.get("user"))
         text = re.sub(r"^/?smarketing\s*", "", text.strip(), flags=re.I)
-        event_id = body.get("event_id")
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
-                            once=("slack_event", event_id) if event_id else None)
-        if reply is None:  # a retry of this event got here first
+        event_id, channel = body.get("event_id"), event.get("channel")
+        if event_id and channel:
+            # Slack delivers an event again when it thinks it failed: the command's work, the
+            # event's id and the answer (queued for the dispatcher, to this conversation) are
+            # committed together, so a crash anywhere neither loses the answer nor doubles it.
+            run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
+                        once=("slack_event", event_id), reply_to=f"slack:{channel}", reply_message=_chat_reply)
             return
-        if reply.form is not None:
-            say(text="That one opens a form: use the `/smarketing` slash command for it.")
-            return
-        rendered = render_reply(reply, self._resolver())
-        say(text=rendered["text"], blocks=rendered.get("blocks"))
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
+        assert reply is not None
+        message = _chat_reply(reply)
+        if message is not None:
+            rendered = render_message(message, self._resolver())
+            say(text=rendered["text"], blocks=rendered.get("blocks"))
 
     # -- Socket Mode -----------------------------------------------------------------------
     def start_socket_mode(self, app_token: str):

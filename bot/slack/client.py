@@ -9,6 +9,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from bot.dispatch import PermanentError, TransientError
 
@@ -22,6 +23,26 @@ PERMANENT = {
 }
 
 
+_SHORT = FixedValueRetryIntervalCalculator(0.2)
+
+
+class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Waits out a 429 only when Slack asks for at most ``longest`` seconds."""
+
+    def __init__(self, max_retry_count: int = 1, longest: float = 2.0):
+        super().__init__(max_retry_count=max_retry_count)
+        self.longest = longest
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
+        try:
+            return float(value[0] if isinstance(value, list) else value) <= self.longest
+        except (TypeError, ValueError):
+            return False
+
+
 # Answers that say Slack may have done part of the work before failing (its docs for
 # ``fatal_error``: "it's possible some aspect of the operation succeeded").
 MAYBE_DONE = {"fatal_error", "internal_error", "request_timeout", "service_unavailable"}
@@ -33,16 +54,17 @@ def make_client(token: str | None, base_url: str, *, timeout: int = 10, retries:
     ``retries``:
     - ``"all"`` (request path): dropped connections, rate limits (once) and server errors;
     - ``"idempotent"`` (the outbox's look-ups, searches, reactions, updates: calls that can be
-      repeated without harm): dropped connections and server errors, twice; a rate limit is
-      left to the dispatcher, which reschedules just that message instead of sleeping in a
-      delivery thread;
+      repeated without harm): dropped connections and server errors, twice, soon; a rate limit
+      of a second or two is waited out, a longer one left to the dispatcher, which reschedules
+      just that message instead of sleeping in a delivery thread;
     - ``"none"`` (the outbox's posts): a post whose connection dropped after Slack accepted it
       must not be sent blindly again; the dispatcher retries it after searching the channel."""
     handlers: list = {
         "all": lambda: [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=1),
                         ServerErrorRetryHandler(max_retry_count=1)],
-        "idempotent": lambda: [ConnectionErrorRetryHandler(max_retry_count=2),
-                               ServerErrorRetryHandler(max_retry_count=2)],
+        "idempotent": lambda: [ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=_SHORT),
+                               ServerErrorRetryHandler(max_retry_count=2, interval_calculator=_SHORT),
+                               ShortRateLimitRetryHandler(max_retry_count=1)],
         "none": lambda: [],
     }[retries]()
     return WebClient(

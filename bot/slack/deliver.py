@@ -117,6 +117,8 @@ class SlackDeliverer:
             if not uid:
                 raise PermanentError(f"{person.name} <{person.email}> is not in Slack")
             return uid
+        if kind == "slack" and name:  # a Slack conversation by its id (the answer to a DM or a mention)
+            return name
         raise PermanentError(f"Slack cannot deliver to {destination!r}")
 
     def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
@@ -135,8 +137,8 @@ class SlackDeliverer:
             if found is not None:
                 conversation, posted = found
                 log.info("%s was posted before a crash or lost answer (ts %s): not posting again", key, posted["ts"])
-                self._react(conversation, posted["ts"], message, key, posted)
-                return Delivered(conversation, posted["ts"])
+                return Delivered(conversation, posted["ts"],
+                                 after=lambda: self._react(conversation, posted["ts"], message, key, posted))
         rendered = render_message(message, self.people.resolver(people))
         begin()
         try:
@@ -150,8 +152,7 @@ class SlackDeliverer:
         except Exception as e:  # noqa: BLE001 - classified for the dispatcher
             raise classify(e) from e
         posted_channel, ts = resp.get("channel"), resp.get("ts")
-        self._react(posted_channel, ts, message, key)
-        return Delivered(posted_channel, ts)
+        return Delivered(posted_channel, ts, after=lambda: self._react(posted_channel, ts, message, key))
 
     def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
                people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
