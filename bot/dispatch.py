@@ -194,23 +194,30 @@ class Dispatcher:
         return self.running and self.last_pass_ok is not None and time.monotonic() - self.last_pass_ok <= within
 
     def _loop(self, poll: float) -> None:
+        failures = 0
         while not self._stop.is_set():
             timeout = poll
             free = self.workers - self._inflight_count()
             if free > 0:
                 try:
                     rows, next_at = self._claim(free, fresh_people=False)
+                    failures = 0
                 except Exception as e:  # noqa: BLE001 - the loop must survive a DB blip
-                    log.exception("dispatcher pass failed")
-                    self.last_error = f"{type(e).__name__}: {e}"
+                    failures += 1
+                    if failures == 1:
+                        log.exception("dispatcher pass failed")
+                    else:
+                        log.error("dispatcher pass failed again (%d in a row): %s", failures, e)
+                    self.last_error = f"{type(e).__name__}: {str(e)[:300]}"
                     if self.metrics:
                         self.metrics.errors.labels("dispatch").inc()
                     rows, next_at = [], None
+                    timeout = min(poll * 2 ** min(failures, 6), 5.0)  # the database is down: ask less often
                 for row, people in rows:
                     self._submit(row, people)
                 if rows and len(rows) == free:
                     continue  # more may be due: claim again as soon as a worker is free
-                if next_at is not None:
+                if next_at is not None and not failures:
                     # Sleep until the next head is due (a channel's slot frees, a retry's time
                     # comes), not a poll later: spacing is kept, not stretched.
                     timeout = min(poll, max((next_at - self.clock.now()).total_seconds(), 0.0))
