@@ -158,7 +158,7 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="outbox-deliver")
+        self._pool: ThreadPoolExecutor | None = None
         self._inflight: set[Future] = set()
         self._inflight_lock = threading.Lock()
         self._claim_lock = threading.Lock()  # one claim at a time per process (SQLite: one writer anyway)
@@ -180,6 +180,10 @@ class Dispatcher:
             self._thread.join(timeout)
             self._thread = None
         self._wait_inflight(timeout)
+        with self._inflight_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (called after a commit that enqueued)."""
@@ -238,8 +242,10 @@ class Dispatcher:
         return [(r, people) for r in rows], rows.next_at
 
     def _submit(self, row: Outbox, people: dict[int, Person]) -> Future:
-        future = self._pool.submit(self._deliver_safely, row, people)
         with self._inflight_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="outbox-deliver")
+            future = self._pool.submit(self._deliver_safely, row, people)
             self._inflight.add(future)
         future.add_done_callback(self._done)
         return future
