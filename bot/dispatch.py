@@ -27,6 +27,7 @@ How every failure is handled, by design rather than case by case:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -155,11 +156,13 @@ class Dispatcher:
         self.workers = max(1, workers)
         self.people = people or PeopleSnapshot(uow_factory)
         self.worker = f"dispatch-{uuid.uuid4().hex[:8]}"
+        self._claims = itertools.count(1)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: set[Future] = set()
+        self._inflight_ids: set[int] = set()
         self._inflight_lock = threading.Lock()
         self._claim_lock = threading.Lock()  # one claim at a time per process (SQLite: one writer anyway)
         self.last_pass_ok: float | None = None  # time.monotonic() of the last claim that worked
@@ -232,8 +235,14 @@ class Dispatcher:
     def _claim(self, limit: int, *, fresh_people: bool) -> tuple[list[tuple[Outbox, dict[int, Person]]], datetime | None]:
         with self._claim_lock:
             now = self.clock.now()
+            # Each claim has its own token: a claim that outlived its lease and was taken over —
+            # by another replica or by this one — is told apart from the new one. What this
+            # dispatcher is delivering right now is never claimed again meanwhile.
+            token = f"{self.worker}:{next(self._claims)}"
+            with self._inflight_lock:
+                busy = set(self._inflight_ids)
             with self.uow_factory() as uow:
-                rows = uow.outbox.claim(worker=self.worker, now=now, lease=self.lease, limit=limit)
+                rows = uow.outbox.claim(worker=token, now=now, lease=self.lease, limit=limit, exclude=busy)
                 uow.commit()
             self.last_pass_ok, self.last_error = time.monotonic(), None
         if not rows:
@@ -247,12 +256,14 @@ class Dispatcher:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="outbox-deliver")
             future = self._pool.submit(self._deliver_safely, row, people)
             self._inflight.add(future)
-        future.add_done_callback(self._done)
+            self._inflight_ids.add(row.id)  # type: ignore[arg-type]
+        future.add_done_callback(lambda f: self._done(f, row.id))
         return future
 
-    def _done(self, future: Future) -> None:
+    def _done(self, future: Future, row_id) -> None:
         with self._inflight_lock:
             self._inflight.discard(future)
+            self._inflight_ids.discard(row_id)
         self._wake.set()  # a worker is free, and its destination's next message may be due
 
     def _inflight_count(self) -> int:
@@ -342,7 +353,7 @@ class Dispatcher:
 
     def _begin(self, row: Outbox, spacing: timedelta) -> bool:
         with self.uow_factory() as uow:
-            ok = uow.outbox.begin_attempt(row.id, self.worker, now=self.clock.now(), lease=self.lease,
+            ok = uow.outbox.begin_attempt(row.id, row.claimed_by, now=self.clock.now(), lease=self.lease,
                                           destination=row.destination, spacing=spacing)
             uow.commit()
         return ok
@@ -354,7 +365,7 @@ class Dispatcher:
             time.sleep(pause)
             try:
                 with self.uow_factory() as uow:
-                    mine = uow.outbox.mark_sent(row.id, self.worker, at=self.clock.now(), platform=platform,
+                    mine = uow.outbox.mark_sent(row.id, row.claimed_by, at=self.clock.now(), platform=platform,
                                                 channel=result.channel, ref=result.ref)
                     if mine and row.op == "update" and row.target_key:
                         uow.outbox.set_payload(row.target_key, row.payload)
@@ -392,7 +403,7 @@ class Dispatcher:
             return None
         if target.status != "sent":
             with self.uow_factory() as uow:
-                uow.outbox.release(row.id, self.worker,
+                uow.outbox.release(row.id, row.claimed_by,
                                    next_at=self.clock.now() + timedelta(seconds=max(self.retry_base, 0.05)))
                 uow.commit()
             return None
@@ -410,7 +421,7 @@ class Dispatcher:
             delay = max(delay, retry_after)
         log.warning("delivery of %s failed (attempt %d), retry in %.1fs: %s", row.key, row.attempts, delay, error)
         with self.uow_factory() as uow:
-            uow.outbox.mark_retry(row.id, self.worker, next_at=self.clock.now() + timedelta(seconds=delay), error=error,
+            uow.outbox.mark_retry(row.id, row.claimed_by, next_at=self.clock.now() + timedelta(seconds=delay), error=error,
                                   forget_attempt=not reached and row.attempt_started_at is None,
                                   counts=not rate_limited)
             uow.commit()
@@ -420,7 +431,7 @@ class Dispatcher:
     def _dead(self, row: Outbox, platform: str | None, error: str) -> None:
         log.error("message %s is undeliverable: %s", row.key, error)
         with self.uow_factory() as uow:
-            uow.outbox.mark_dead(row.id, self.worker, error=error)
+            uow.outbox.mark_dead(row.id, row.claimed_by, error=error)
             uow.commit()
         if self.metrics:
             self.metrics.deliveries.labels(platform or "unknown", "dead").inc()

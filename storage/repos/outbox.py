@@ -126,7 +126,8 @@ class OutboxRepo(Repo):
     def get(self, outbox_id: int) -> Outbox | None:
         return self.session.get(Outbox, outbox_id)
 
-    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50) -> "Claimed":
+    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50,
+              exclude: Iterable[int] = ()) -> "Claimed":
         """Take up to ``limit`` messages for this worker: the head of each destination's queue,
         when it is due and its destination is free.
 
@@ -139,10 +140,14 @@ class OutboxRepo(Repo):
         queues are found by a skip-scan over the open rows' index, one step per destination.
         On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so replicas never
         take the same row; SQLite has one writer. The result's ``next_at`` is when the next
-        head not taken now becomes due (None: nothing is waiting)."""
+        head not taken now becomes due (None: nothing is waiting). ``exclude``: ids the caller
+        is delivering itself (their destinations wait for them, whatever their leases say)."""
         t = Outbox.__table__
         due, later = [], []
+        skip = set(exclude)
         for h in self.heads():
+            if h.id in skip:
+                continue
             # A head being sent is due only once its claim ran out; a pending one at its time.
             if h.status == "sending":
                 at, ok = h.claimed_until, h.claimed_until is None or h.claimed_until < now
