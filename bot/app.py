@@ -58,6 +58,7 @@ class Container:
     teams: Any = None  # bot.teams.app.TeamsAdapter
     scheduler: Any = None  # bot.scheduler.Scheduler
     extras: dict[str, Any] = field(default_factory=dict)
+    people: Any = None  # bot.dispatch.PeopleSnapshot: everyone, read at most every 2 s
 
     def wake(self) -> None:
         """Something was enqueued: deliver it now rather than at the next poll."""
@@ -109,7 +110,7 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         lease=settings.delivery_lease, workers=settings.delivery_workers, people=people,
     )
     wake.append(dispatcher.wake)
-    c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform)
+    c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform, people=people)
 
     from bot.local.deliver import LocalDeliverer
 

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Protocol
 
 from handlers.messages import Message
 from handlers.ports import Clock
-from storage.db import UowFactory
+from storage.db import UowFactory, read_uow
 from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class PeopleSnapshot:
         self.uow_factory = uow_factory
         self.max_age = max_age
         self._people: dict[int, Person] = {}
+        self._by_slack: dict[str, Person] = {}
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -122,10 +123,20 @@ class PeopleSnapshot:
         people = self._people
         if fresh or time.monotonic() - self._read_at > self.max_age or any(i not in people for i in need):
             with self._lock:
-                with self.uow_factory() as uow:
+                with read_uow(self.uow_factory) as uow:
                     people = {p.id: p for p in uow.people.all()}  # type: ignore[misc]
+                self._by_slack = {p.slack_user_id: p for p in people.values() if p.slack_user_id}
                 self._people, self._read_at = people, time.monotonic()
         return people
+
+    def by_slack_id(self, user_id: str) -> Person | None:
+        """The person linked to a Slack user id, as of the last read (None: not known then)."""
+        self.get()
+        return self._by_slack.get(user_id)
+
+    def invalidate(self) -> None:
+        """Read again next time (someone was just linked to their Slack or Teams account)."""
+        self._read_at = float("-inf")
 
 
 def _dm_ids(rows: Iterable[Outbox]) -> set[int]:
@@ -152,6 +163,10 @@ class Dispatcher:
         self.retry_max = retry_max
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease)
+        # How long after its claim an attempt may start without asking the database again: a
+        # small part of the lease, so the claim is certainly still valid (clocks of replicas
+        # may differ by a little).
+        self._fresh = min(self.lease / 4, timedelta(seconds=2))
         self.batch = batch
         self.workers = max(1, workers)
         self.people = people or PeopleSnapshot(uow_factory)
@@ -163,6 +178,7 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: set[Future] = set()
         self._inflight_ids: set[int] = set()
+        self._claimed_at: dict[int, datetime] = {}  # row id -> when this dispatcher claimed it
         self._inflight_lock = threading.Lock()
         self._claim_lock = threading.Lock()  # one claim at a time per process (SQLite: one writer anyway)
         self.last_pass_ok: float | None = None  # time.monotonic() of the last claim that worked
@@ -241,14 +257,34 @@ class Dispatcher:
             token = f"{self.worker}:{next(self._claims)}"
             with self._inflight_lock:
                 busy = set(self._inflight_ids)
-            with self.uow_factory() as uow:
-                rows = uow.outbox.claim(worker=token, now=now, lease=self.lease, limit=limit, exclude=busy)
-                uow.commit()
+            with read_uow(self.uow_factory) as uow:  # woken for nothing, it takes no write lock
+                ids, next_at = uow.outbox.due_heads(now=now, limit=limit, exclude=busy)
+            rows: list[Outbox] = []
+            people = self.people.get(fresh=fresh_people)
+            if ids:
+                with self.uow_factory() as uow:
+                    # The attempt begins at the claim (start recorded, slot taken): its post
+                    # follows at once, and the worker checks again only if it does not.
+                    rows = uow.outbox.take(ids, worker=token, now=now, lease=self.lease,
+                                           spacing=lambda d: self._spacing_of(d, people))
+                    uow.commit()
             self.last_pass_ok, self.last_error = time.monotonic(), None
         if not rows:
-            return [], rows.next_at
-        people = self.people.get(_dm_ids(rows), fresh=fresh_people)
-        return [(r, people) for r in rows], rows.next_at
+            return [], next_at
+        if _dm_ids(rows) - people.keys():
+            people = self.people.get(_dm_ids(rows))
+        self._claimed_at.update((r.id, now) for r in rows)
+        return [(r, people) for r in rows], next_at
+
+    def _spacing_of(self, destination: str, people: dict[int, Person]) -> timedelta:
+        if destination.startswith("webhook:"):
+            return timedelta(0)
+        try:
+            deliverer = self.deliverers.get(self.router.platform_for(destination, people))
+        except Exception:  # noqa: BLE001 - the delivery itself reports what is wrong
+            deliverer = None
+        spacing = getattr(deliverer, "spacing", None)  # the local workspace has no rate limit
+        return self.channel_interval if spacing is None else spacing
 
     def _submit(self, row: Outbox, people: dict[int, Person]) -> Future:
         with self._inflight_lock:
@@ -264,6 +300,7 @@ class Dispatcher:
         with self._inflight_lock:
             self._inflight.discard(future)
             self._inflight_ids.discard(row_id)
+            self._claimed_at.pop(row_id, None)
         self._wake.set()  # a worker is free, and its destination's next message may be due
 
     def _inflight_count(self) -> int:
@@ -323,8 +360,14 @@ class Dispatcher:
                 if target is None:
                     return
             spacing = self._spacing(deliverer, row)
+            claimed_at = self._claimed_at.get(row.id)  # type: ignore[arg-type]
 
             def begin() -> None:
+                # Right after the claim, the claim is this worker's (its lease has barely begun)
+                # and the attempt began with it. Later (look-ups, searches took time), the
+                # database is asked: still ours? Renew, record, take the slot.
+                if claimed_at is not None and self.clock.now() - claimed_at <= self._fresh:
+                    return
                 if not self._begin(row, spacing):
                     raise ClaimLost(row.key)
 

@@ -4,7 +4,7 @@ unit of work. Domain errors become the short answer the person sees; nothing is 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, TypeVar
 
 from handlers.errors import UserError
 from handlers.messages import Message, Reply
@@ -13,6 +13,7 @@ from handlers.registry import MessageRef, Registry
 from storage.db import UowFactory
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COMMAND = "/smarketing"
 
@@ -38,6 +39,18 @@ def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: 
     (nothing is done)."""
     sub, args = split_command(text)
     fn = registry.commands.get(sub)
+    if once is None:
+        if fn is None:
+            known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
+            return Reply.say(f"I don't know `{sub[:40]}`. Try `{COMMAND} help` — I know {known}.")
+
+        def command(uow) -> Reply:
+            try:
+                return fn(uow, deps, actor, args)
+            except UserError as e:
+                return Reply.say(e.text)
+
+        return _in_unit_of_work(uow_factory, command)
     with uow_factory() as uow:
         if once is not None:
             if not uow.inbound.claim(once[0], [once[1]], deps.now()):
@@ -69,11 +82,14 @@ def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: A
     if fn is None:
         log.warning("no handler for action %r", action)
         return Reply.say("That button no longer does anything — the message may be out of date.")
-    with uow_factory() as uow:
+
+    def action_(uow) -> Reply | None:
         try:
             return fn(uow, deps, actor, value, ref)
         except UserError as e:
             return Reply.say(e.text)
+
+    return _in_unit_of_work(uow_factory, action_)
 
 
 def run_form(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, action: str,
@@ -82,7 +98,8 @@ def run_form(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Act
     if fn is None:
         log.warning("no handler for form %r", action)
         return Reply(errors={}, text="This form is out of date; please open it again.")
-    with uow_factory() as uow:
+
+    def form(uow) -> Reply | None:
         try:
             return fn(uow, deps, actor, state, values)
         except UserError as e:
@@ -90,3 +107,14 @@ def run_form(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Act
             if field:
                 return Reply(errors={field: e.text})
             return Reply.say(e.text)
+
+    return _in_unit_of_work(uow_factory, form)
+
+
+def _in_unit_of_work(uow_factory: UowFactory, fn: Callable[..., T]) -> T:
+    """``fn(uow)`` in one unit of work; one that reads takes no write lock (``UowFactory.run``)."""
+    run = getattr(uow_factory, "run", None)
+    if run is not None:
+        return run(fn)
+    with uow_factory() as uow:
+        return fn(uow)

@@ -469,6 +469,11 @@ class SlackMock:
             self._fault_retry_after = 1
             self._random = random.Random(0)
             self.fault_counts: dict[str, int] = {k: 0 for k in FAULT_KINDS}
+            self._channel_rate: float | None = None
+            self._channel_burst = 2.0
+            self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, when)
+            self.post_times: dict[str, list[float]] = defaultdict(list)  # channel -> accepted posts (monotonic)
+            self.rate_limited: dict[str, int] = defaultdict(int)  # channel -> posts answered 429
 
     # ---- configuration -------------------------------------------------------------------------
 
@@ -522,6 +527,34 @@ class SlackMock:
         arrived, release = threading.Event(), threading.Event()
         self._inject(method, ("hold", (arrived, release, act, timeout)), 1)
         return arrived, release
+
+    def channel_rate_limit(self, rate: float | None = 1.0, burst: float = 2.0) -> None:
+        """Answer ``chat.postMessage`` with 429 (``Retry-After: 1``) when a channel posts faster
+        than Slack allows: ``rate`` messages a second, sustained, with short bursts of up to
+        ``burst`` (a token bucket per channel; Slack: "1 per second per channel ... bursts over
+        that limit for short periods"). ``None`` stops it."""
+        with self._cond:
+            self._channel_rate, self._channel_burst = rate, burst
+            self._buckets.clear()
+
+    def _over_channel_rate(self, params: dict[str, Any]) -> bool:
+        """Whether a post exceeds its channel's rate (recording it if not)."""
+        channel = params.get("channel")
+        if not isinstance(channel, str):
+            return False
+        channel = self._resolve_channel(channel)
+        now = time.monotonic()
+        with self._cond:
+            if self._channel_rate is not None:
+                tokens, at = self._buckets.get(channel, (self._channel_burst, now))
+                tokens = min(self._channel_burst, tokens + (now - at) * self._channel_rate)
+                if tokens < 1:
+                    self._buckets[channel] = (tokens, now)
+                    self.rate_limited[channel] += 1
+                    return True
+                self._buckets[channel] = (tokens - 1, now)
+            self.post_times[channel].append(now)
+            return False
 
     def faults(self, rate: float = 0.2, *, seed: int = 0, methods: Iterable[str] | None = None,
                kinds: Iterable[str] = FAULT_KINDS, retry_after: int = 1) -> None:
@@ -682,6 +715,10 @@ class SlackMock:
         if fault == "reset_before":
             self._record(method, params, "reset", "reset")
             return RESET
+
+        if method == "chat.postMessage" and self._over_channel_rate(params):
+            self._record(method, params, 429, "ratelimited")
+            return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
 
         impl = getattr(self, "_m_" + method.replace(".", "_"), None)
         if impl is None:

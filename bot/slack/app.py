@@ -99,7 +99,7 @@ class SlackAdapter:
         handling crashed halfway is handled again when Slack retries it."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if body.get("type") == "event_callback" and event_id:
-            with self.s.uow_factory() as uow:
+            with self.s.uow_factory.read() as uow:
                 seen = uow.inbound.seen("slack_event", event_id)
             if seen:
                 log.info("event %s already handled (retry %s)", event_id, body.get("retry_attempt"))
@@ -114,18 +114,25 @@ class SlackAdapter:
         """The person behind a Slack user id: linked already, or matched by email now."""
         if not user_id:
             return Actor(None, "slack")
-        with self.s.uow_factory() as uow:
+        known = self.s.people.by_slack_id(user_id) if self.s.people is not None else None
+        if known is not None:  # no database work for someone already linked
+            return Actor(known.id, "slack", user_id, known.name)
+        with self.s.uow_factory.read() as uow:
             person = uow.people.by_slack_id(user_id)
-            if person is None:
-                try:
-                    email = self.client.users_info(user=user_id)["user"]["profile"].get("email")
-                except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
-                    email = None
-                person = uow.people.by_email(email) if email else None
-                if person is not None and not person.slack_user_id:
-                    person.slack_user_id = user_id
-                    uow.people.add(person)
-                    uow.commit()
+        if person is None:
+            try:
+                email = self.client.users_info(user=user_id)["user"]["profile"].get("email")
+            except Exception:  # noqa: BLE001 - unknown user: handlers answer "who are you"
+                email = None
+            if email:
+                with self.s.uow_factory() as uow:
+                    person = uow.people.by_email(email)
+                    if person is not None and not person.slack_user_id:
+                        person.slack_user_id = user_id
+                        uow.people.add(person)
+                        uow.commit()
+                        if self.s.people is not None:
+                            self.s.people.invalidate()
         return Actor(person.id if person else None, "slack", user_id, person.name if person else None)
 
     def _open_form(self, reply: Reply, trigger_id: str | None) -> None:
@@ -135,7 +142,9 @@ class SlackAdapter:
         self.client.views_open(trigger_id=trigger_id, view=render_form(reply.form, self.people.resolver({})))
 
     def _resolver(self):
-        with self.s.uow_factory() as uow:
+        if self.s.people is not None:  # everyone, read at most every 2 s: not per reply
+            return self.people.resolver(self.s.people.get())
+        with self.s.uow_factory.read() as uow:
             people = {p.id: p for p in uow.people.all()}
         return self.people.resolver(people)
 
@@ -177,7 +186,7 @@ class SlackAdapter:
         key = (meta.get("event_payload") or {}).get("key")
         if key or not ts:
             return key
-        with self.s.uow_factory() as uow:
+        with self.s.uow_factory.read() as uow:
             return uow.outbox.key_for_ref("slack", ts)
 
     def on_view(self, ack, body: dict, view: dict, **_):

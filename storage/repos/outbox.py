@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Iterable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import func, select
@@ -142,7 +142,12 @@ class OutboxRepo(Repo):
         take the same row; SQLite has one writer. The result's ``next_at`` is when the next
         head not taken now becomes due (None: nothing is waiting). ``exclude``: ids the caller
         is delivering itself (their destinations wait for them, whatever their leases say)."""
-        t = Outbox.__table__
+        taken, next_at = self.due_heads(now=now, limit=limit, exclude=exclude)
+        return Claimed(self.take(taken, worker=worker, now=now, lease=lease), next_at)
+
+    def due_heads(self, *, now: datetime, limit: int, exclude: Iterable[int] = ()) -> tuple[list[int], datetime | None]:
+        """The ids of up to ``limit`` queue heads due now (oldest first), and when the next head
+        not among them becomes due. Reads only: a dispatcher woken for nothing takes no lock."""
         due, later = [], []
         skip = set(exclude)
         for h in self.heads():
@@ -156,14 +161,24 @@ class OutboxRepo(Repo):
             if h.next_free_at is not None and h.next_free_at > now:
                 ok = False
             if ok:
-                due.append((h.id, now))
+                due.append(h.id)
             else:
-                later.append((h.id, max(x for x in (at, h.next_free_at) if x is not None)))
+                later.append(max(x for x in (at, h.next_free_at) if x is not None))
         due.sort()
-        taken = [i for i, _ in due[:limit]]
-        waiting = [r for _, r in later if r is not None] + ([now] if len(due) > limit else [])
-        if not taken:
-            return Claimed([], min(waiting, default=None))
+        if len(due) > limit:
+            later.append(now)
+        return due[:limit], min(later, default=None)
+
+    def take(self, ids: Sequence[int], *, worker: str, now: datetime, lease: timedelta,
+             spacing: Callable[[str], timedelta] | None = None) -> list[Outbox]:
+        """Claim those of ``ids`` that are still due queue heads (see ``claim``). With
+        ``spacing`` (a destination's time between posts) the attempt begins now: its start is
+        recorded and each destination's slot taken, as ``begin_attempt`` would right before the
+        post. The rows come back detached, as claimed, with ``attempt_started_at`` as it was
+        before (the start of an earlier attempt that may have reached the platform, or None)."""
+        if not ids:
+            return []
+        t = Outbox.__table__
         still_due = sa.or_(
             sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
             sa.and_(t.c.status == "sending", t.c.claimed_until < now),
@@ -171,23 +186,23 @@ class OutboxRepo(Repo):
         earlier = Outbox.__table__.alias("earlier")
         is_head = ~sa.exists().where(earlier.c.destination == t.c.destination, earlier.c.id < t.c.id,
                                      earlier.c.status.in_(OPEN))
-        ids = sa.select(t.c.id).where(self.one_of(t.c.id, taken), still_due, is_head)
+        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(Outbox.id)  # type: ignore[union-attr]
         if self.dialect == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
-        stmt = (
-            sa.update(t)
-            .where(t.c.id.in_(ids.scalar_subquery()))
-            .values(status="sending", claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
-            .returning(t.c.id)
-        )
-        claimed = [r[0] for r in self.session.execute(stmt)]
-        if not claimed:
-            return Claimed([], min(waiting, default=None))
-        rows = self.session.exec(
-            select(Outbox).where(self.one_of(Outbox.id, claimed)).order_by(Outbox.id)  # type: ignore[union-attr]
-            .execution_options(populate_existing=True)
-        ).all()
-        return Claimed(rows, min(waiting, default=None))
+            q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
+        rows = list(self.session.exec(q.execution_options(populate_existing=True)).all())
+        if not rows:
+            return []
+        for r in rows:
+            self.session.expunge(r)
+        values: dict = dict(status="sending", claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
+        if spacing is not None:
+            values["attempt_started_at"] = sa.func.coalesce(t.c.attempt_started_at, now)
+        self.session.execute(sa.update(t).where(self.one_of(t.c.id, [r.id for r in rows])).values(**values))
+        for r in rows:
+            r.status, r.claimed_by, r.claimed_until, r.attempts = "sending", worker, now + lease, r.attempts + 1
+            if spacing is not None and (gap := spacing(r.destination)) > timedelta(0):
+                self.take_slot(r.destination, until=now + gap)
+        return rows
 
     def heads(self) -> list[Head]:
         """The head of every destination's queue (its oldest pending or sending message), with
