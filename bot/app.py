@@ -73,6 +73,10 @@ class Container:
         self.engine.dispose()
 
 
+def _nothing() -> None:
+    return None
+
+
 def default_platform(settings: Settings, config: Config) -> str:
     if config.platform:
         return config.platform
@@ -91,8 +95,11 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
                          statement_timeout=settings.db_statement_timeout)
     if do_migrate:
         migrate(engine)
-    wake: list = []  # a commit that queued messages wakes the dispatcher (set once it exists)
-    uowf = uow_factory(engine, on_enqueue=lambda: wake and wake[0]())
+    # A commit that queued messages wakes the dispatcher; one that changed people has everyone
+    # read again (both set once they exist).
+    hooks: dict = {}
+    uowf = uow_factory(engine, on_enqueue=lambda: hooks.get("wake", _nothing)(),
+                       on_people_change=lambda: hooks.get("people", _nothing)())
     with uowf() as uow:
         sync_people(uow, config)
         uow.commit()
@@ -109,7 +116,7 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         retry_max=settings.delivery_retry_max, max_attempts=settings.delivery_max_attempts,
         lease=settings.delivery_lease, workers=settings.delivery_workers, people=people,
     )
-    wake.append(dispatcher.wake)
+    hooks.update(wake=dispatcher.wake, people=people.invalidate)
     c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform, people=people)
 
     from bot.local.deliver import LocalDeliverer

@@ -269,9 +269,11 @@ class UnitOfWork:
     ...     uow.commit()
     """
 
-    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None):
+    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None,
+                 on_people_change: Callable[[], None] | None = None):
         self.engine = engine
         self.session: Session | None = None
+        self._on_people_change = on_people_change
         self.commits = 0  # how many times commit() was called
         self._on_enqueue = on_enqueue
         self._deferred = False
@@ -324,11 +326,23 @@ class UnitOfWork:
         self.session.commit()
         if self.session.info.pop("enqueued", False) and self._on_enqueue is not None:
             self._on_enqueue()
+        if self.session.info.pop("people_changed", False) and self._on_people_change is not None:
+            self._on_people_change()
 
     def rollback(self) -> None:
         assert self.session is not None
         self.session.rollback()
         self.session.info.pop("enqueued", None)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_people_changes(session, _context, _instances) -> None:
+    """Someone was added, linked to a platform or changed: whoever keeps people in memory reads
+    them again after the commit (``UowFactory(on_people_change=...)``)."""
+    from storage.models import Person
+
+    if any(isinstance(o, Person) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info["people_changed"] = True
 
 
 class UowFactory:
@@ -337,13 +351,15 @@ class UowFactory:
     reading without the write lock until it writes, and again, in turn, if another writer got
     in first (SQLite), so that reads never queue behind writers."""
 
-    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None):
+    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None,
+                 on_people_change: Callable[[], None] | None = None):
         self.engine = engine
         self.on_enqueue = on_enqueue
+        self.on_people_change = on_people_change
         self._deferred = engine.execution_options(deferred=True)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.on_enqueue)
+        return UnitOfWork(self.engine, self.on_enqueue, self.on_people_change)
 
     def read(self) -> UnitOfWork:
         return UnitOfWork(self._deferred)
@@ -352,7 +368,7 @@ class UowFactory:
         if self.engine.dialect.name != "sqlite":
             with self() as uow:
                 return fn(uow)
-        uow = UnitOfWork(self._deferred, self.on_enqueue)
+        uow = UnitOfWork(self._deferred, self.on_enqueue, self.on_people_change)
         try:
             with uow:
                 return fn(uow)
@@ -376,5 +392,6 @@ def _is_busy(e: sa.exc.OperationalError) -> bool:
     return code in (5, 517) or "database is locked" in str(e.orig)  # SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT
 
 
-def uow_factory(engine: Engine, on_enqueue: Callable[[], None] | None = None) -> UowFactory:
-    return UowFactory(engine, on_enqueue)
+def uow_factory(engine: Engine, on_enqueue: Callable[[], None] | None = None,
+                on_people_change: Callable[[], None] | None = None) -> UowFactory:
+    return UowFactory(engine, on_enqueue, on_people_change)
