@@ -89,11 +89,26 @@ class Observe:
         started = time.perf_counter()
         status = 500
 
+        done = False
+
+        def record() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            elapsed = time.perf_counter() - started
+            route = path if path in _ROUTES else "other"
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.request_seconds.labels(route).observe(elapsed)
+            log.info("%s %s -> %d in %.1f ms", scope["method"], path, status, elapsed * 1000)
+
         async def send_with_id(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid)]}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()  # logged before the caller has the answer
             await send(message)
 
         try:
@@ -105,11 +120,7 @@ class Observe:
                 status = 500
                 await JSONResponse({"error": "internal error", "ref": request_id.get()}, status_code=500,
                                    headers={"X-Request-Id": request_id.get()})(scope, receive, send)
-            elapsed = time.perf_counter() - started
-            route = path if path in _ROUTES else "other"
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.request_seconds.labels(route).observe(elapsed)
-            log.info("%s %s -> %d in %.1f ms", scope["method"], path, status, elapsed * 1000)
+            record()
         finally:
             request_id.reset(token)
 
