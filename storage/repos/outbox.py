@@ -198,10 +198,20 @@ class OutboxRepo(Repo):
         if spacing is not None:
             values["attempt_started_at"] = sa.func.coalesce(t.c.attempt_started_at, now)
         self.session.execute(sa.update(t).where(self.one_of(t.c.id, [r.id for r in rows])).values(**values))
+        slots = {}
+        if spacing is not None:
+            c = ChannelSlot.__table__.c
+            slots = dict(self.session.execute(sa.select(c.destination, c.next_free_at).where(
+                self.one_of(c.destination, {r.destination for r in rows}))).all())
         for r in rows:
             r.status, r.claimed_by, r.claimed_until, r.attempts = "sending", worker, now + lease, r.attempts + 1
             if spacing is not None and (gap := spacing(r.destination)) > timedelta(0):
-                self.take_slot(r.destination, until=now + gap)
+                # A channel working through a backlog keeps its schedule: the next slot is a gap
+                # after this one was due, not after this claim (which a busy process makes a few
+                # ms late each time), so it averages one post per gap; idle, a gap from now.
+                due = slots.get(r.destination)
+                start = due if due is not None and now - gap < due <= now else now
+                self.take_slot(r.destination, until=start + gap)
         return rows
 
     def heads(self) -> list[Head]:
