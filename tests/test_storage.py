@@ -212,3 +212,15 @@ def test_batch_inserted_timestamps_read_back_as_the_same_instant(engine):
     with pytest.raises(Exception, match="timezone"):
         with UnitOfWork(engine) as uow:
             uow.outbox.add_many([{"key": "naive", "destination": "x", "payload": {}}], at=datetime(2026, 1, 1))
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
