@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from bot.config import Config, ConfigError, load_config
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, PeopleSnapshot
 from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.core import sync_people
@@ -35,6 +35,8 @@ class ConfigRouter:
         kind, _, name = destination.partition(":")
         if kind == "webhook":
             return self.crm_platform if name == "crm" else "webhook"
+        if kind in ("slack", "teams"):  # a platform's own conversation id
+            return kind
         if kind == "channel":
             ch = self.config.channels.get(name)
             return (ch.platform if ch and ch.platform else None) or self.default
@@ -60,6 +62,7 @@ class Container:
     scheduler: Any = None  # bot.scheduler.Scheduler
     extras: dict[str, Any] = field(default_factory=dict)
     connectors: list[Any] = field(default_factory=list)  # bot.connectors.base.Connector (HubSpot, ...)
+    people: Any = None  # bot.dispatch.PeopleSnapshot: everyone, read at most every 2 s
 
     def wake(self) -> None:
         """Something was enqueued: deliver it now rather than at the next poll."""
@@ -74,6 +77,10 @@ class Container:
         if self.scheduler:
             self.scheduler.shutdown()
         self.engine.dispose()
+
+
+def _nothing() -> None:
+    return None
 
 
 def default_platform(settings: Settings, config: Config) -> str:
@@ -93,10 +100,15 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         raise ConfigError("HubSpot and Salesforce are both configured (HUBSPOT_ACCESS_TOKEN and SALESFORCE_CLIENT_ID): "
                           "connect one CRM at a time (lead changes are written back to one CRM); unset one of them")
     config = config or load_config(settings.smarketing_config)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, connect_timeout=settings.db_connect_timeout,
+                         statement_timeout=settings.db_statement_timeout)
     if do_migrate:
         migrate(engine)
-    uowf = uow_factory(engine)
+    # A commit that queued messages wakes the dispatcher; one that changed people has everyone
+    # read again (both set once they exist).
+    hooks: dict = {}
+    uowf = uow_factory(engine, on_enqueue=lambda: hooks.get("wake", _nothing)(),
+                       on_people_change=lambda: hooks.get("people", _nothing)())
     with uowf() as uow:
         sync_people(uow, config)
         uow.commit()
@@ -106,12 +118,15 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
     metrics = Metrics()
     platform = default_platform(settings, config)
     router = ConfigRouter(config, platform)
+    people = PeopleSnapshot(uowf)
     dispatcher = Dispatcher(
         uowf, clock, router, {}, metrics=metrics,
         channel_interval=settings.delivery_channel_interval, retry_base=settings.delivery_retry_base,
         retry_max=settings.delivery_retry_max, max_attempts=settings.delivery_max_attempts,
+        lease=settings.delivery_lease, workers=settings.delivery_workers, people=people,
     )
-    c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform)
+    hooks.update(wake=dispatcher.wake, people=people.invalidate)
+    c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform, people=people)
 
     from bot.local.deliver import LocalDeliverer
 
@@ -123,13 +138,18 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
     if settings.slack_bot_token:
         from bot.slack.app import SlackAdapter
         from bot.slack.client import make_client
-        from bot.slack.deliver import SlackDeliverer
+        from bot.slack.deliver import SlackDeliverer, SlackPeople
 
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
         c.slack = SlackAdapter(c, signing_secret=settings.slack_signing_secret,
                                client=client)
-        delivery_client = make_client(settings.slack_bot_token, settings.slack_api_url, for_delivery=True)
-        dispatcher.deliverers["slack"] = SlackDeliverer(delivery_client, config, c.slack.people)
+        # A post in flight must end before its claim's lease can run out (then nobody else can
+        # try the message while Slack may still be acting on it).
+        timeout = max(1, min(10, int(settings.delivery_lease / 3)))
+        poster = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="none")
+        reader = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="idempotent")
+        dispatcher.deliverers["slack"] = SlackDeliverer(poster, config, SlackPeople(reader, uowf, clock),
+                                                        reader=reader, metrics=metrics)
     if settings.hubspot_access_token:
         from bot.connectors.hubspot import attach
 

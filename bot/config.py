@@ -123,15 +123,17 @@ def _check_holidays(country: str | None, subdivision: str | None) -> None:
         if subdivision is not None:
             raise ValueError("subdivision needs a country")
         return
-    import holidays
+    from holidays.registry import COUNTRIES
 
-    try:
-        holidays.country_holidays(country, years=())
-    except NotImplementedError:
+    # The library's registry of country codes: checked without loading any country's calendar
+    # (loading one loads all ~270 of them; business hours do that when they are first needed).
+    if not any(country in names[1:] for names in COUNTRIES.values()):
         raise ValueError(f"unknown holiday country {country!r}: use an ISO code the holidays library "
-                         "knows, e.g. US, GB, DE, FR") from None
+                         "knows, e.g. US, GB, DE, FR")
     if subdivision is None:
         return
+    import holidays
+
     try:
         holidays.country_holidays(country, subdiv=subdivision, years=())
     except (NotImplementedError, ValueError):

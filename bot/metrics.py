@@ -15,6 +15,9 @@ class Metrics:
         self.request_seconds = Histogram("smarketing_request_seconds", "HTTP request time", ["route"], registry=r)
         self.webhook_events = Counter("smarketing_webhook_events", "CRM events", ["outcome"], registry=r)
         self.deliveries = Counter("smarketing_deliveries", "Delivery attempts", ["platform", "outcome"], registry=r)
+        self.side_effects = Counter("smarketing_delivery_side_effect_failures",
+                                    "What failed around a delivery without failing it (a reaction; a search "
+                                    "Slack refused, then posted anyway)", ["platform", "what"], registry=r)
         self.outbox_depth = Gauge("smarketing_outbox_messages", "Outbox messages by status", ["status"], registry=r)
         self.jobs = Counter("smarketing_job_runs", "Scheduled job runs", ["job", "outcome"], registry=r)
         self.errors = Counter("smarketing_errors", "Unexpected errors", ["where"], registry=r)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -15,7 +18,7 @@ from bot.logs import new_id, request_id
 from handlers.errors import UserError
 from handlers.events import needs_scan, validate_events
 from handlers.ingest import ingest_events
-from storage.db import ping
+from storage.db import write_probe
 
 log = logging.getLogger(__name__)
 
@@ -23,32 +26,103 @@ log = logging.getLogger(__name__)
 __all__ = ["create_api", "read_limited", "TooLarge"]
 
 
+class HealthProbe:
+    """The database write probe behind ``/healthz``, with a deadline: one probe runs at a time;
+    one that has not answered within ``timeout`` (a partitioned server, a locked file) is
+    reported as a failure at once, and the next check waits for it rather than piling up more."""
+
+    def __init__(self, engine, clock, timeout: float):
+        self.engine = engine
+        self.clock = clock
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="health-probe")
+        self._future: Future | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> tuple[bool, str | None]:
+        with self._lock:
+            if self._future is None or self._future.done():
+                self._future = self._pool.submit(write_probe, self.engine, self.clock.now())
+            future = self._future
+        try:
+            future.result(self.timeout)
+            return True, None
+        except FutureTimeout:
+            log.error("health: the database did not take a write within %.1fs", self.timeout)
+            return False, f"the database did not take a write within {self.timeout:g}s"
+        except Exception as e:  # noqa: BLE001 - reported, never raised
+            log.error("health: the database cannot take a write: %s", e)
+            return False, f"the database cannot take a write: {type(e).__name__}: {str(e)[:200]}"
+
+
+class Observe:
+    """Every request: its id (``X-Request-Id``, honoured and returned), a log line, metrics, and
+    a JSON 500 with the id instead of a traceback. A plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs each request an extra task and a body stream."""
+
+    def __init__(self, app, metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        token = request_id.set(given.decode("latin-1")[:200] if given else new_id())
+        rid = request_id.get().encode("latin-1", "replace")
+        path = scope["path"]
+        started = time.perf_counter()
+        status = 500
+
+        done = False
+
+        def record() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            elapsed = time.perf_counter() - started
+            route = path if path in _ROUTES else "other"
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.request_seconds.labels(route).observe(elapsed)
+            log.info("%s %s -> %d in %.1f ms", scope["method"], path, status, elapsed * 1000)
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid)]}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()  # logged before the caller has the answer
+            await send(message)
+
+        try:
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                log.exception("unhandled error on %s", path)
+                self.metrics.errors.labels("http").inc()
+                status = 500
+                await JSONResponse({"error": "internal error", "ref": request_id.get()}, status_code=500,
+                                   headers={"X-Request-Id": request_id.get()})(scope, receive, send)
+            record()
+        finally:
+            request_id.reset(token)
+
+
 def create_api(container) -> FastAPI:
     c = container
     api = FastAPI(title="Smarketing Bot", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @api.middleware("http")
-    async def observe(request: Request, call_next):
-        token = request_id.set(request.headers.get("x-request-id") or new_id())
-        started = time.perf_counter()
-        route = request.url.path if request.url.path in _ROUTES else "other"
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error on %s", request.url.path)
-            c.metrics.errors.labels("http").inc()
-            response = JSONResponse({"error": "internal error", "ref": request_id.get()}, status_code=500)
-        elapsed = time.perf_counter() - started
-        c.metrics.requests.labels(route, str(response.status_code)).inc()
-        c.metrics.request_seconds.labels(route).observe(elapsed)
-        log.info("%s %s -> %d in %.1f ms", request.method, request.url.path, response.status_code, elapsed * 1000)
-        response.headers["X-Request-Id"] = request_id.get()
-        request_id.reset(token)
-        return response
+    api.add_middleware(Observe, metrics=c.metrics)
+
+    probe = HealthProbe(c.engine, c.deps.clock, c.settings.health_timeout)
 
     @api.get("/healthz")
     async def healthz():
-        db = await run_in_threadpool(ping, c.engine)
+        # 200 only when the product can write (the outbox) and deliver (the dispatcher runs and
+        # its last claim reached the database); within ``HEALTH_TIMEOUT`` either way.
+        db, db_error = await run_in_threadpool(probe.check)
         adapters = {
             "dispatcher": c.dispatcher.running,
             "scheduler": bool(c.scheduler and c.scheduler.sched.running),
@@ -57,8 +131,13 @@ def create_api(container) -> FastAPI:
             "local": "local" in c.extras,
             **{f"{k.source}_connector": k.running for k in c.connectors},
         }
-        ok = db and c.dispatcher.running
-        return JSONResponse({"ok": ok, "database": db, "adapters": adapters}, status_code=200 if ok else 503)
+        ok = db and c.dispatcher.running and c.dispatcher.last_error is None
+        body: dict = {"ok": ok, "database": db, "adapters": adapters}
+        if db_error:
+            body["database_error"] = db_error
+        if c.dispatcher.last_error:
+            body["dispatcher_error"] = c.dispatcher.last_error
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @api.get("/metrics")
     async def metrics():

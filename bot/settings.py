@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     delivery_retry_max: float = Field(default=300.0, gt=0)
     delivery_max_attempts: int = Field(default=8, gt=0)
     delivery_poll: float = Field(default=0.5, gt=0)
+    # A claim on a message lasts this long (renewed right before each call to the platform);
+    # a crashed worker's messages are taken over when it runs out. Slack's post timeout is kept
+    # well under it, so a post in flight ends before anyone else can try the message.
+    delivery_lease: float = Field(default=60.0, ge=1)
+    delivery_workers: int = Field(default=4, gt=0)  # messages delivered at once (to different destinations)
+    # Database calls fail fast instead of hanging (a network partition, a locked SQLite file).
+    db_connect_timeout: float = Field(default=3.0, gt=0)  # PostgreSQL: seconds to connect
+    db_statement_timeout: float = Field(default=10.0, ge=0)  # PostgreSQL statement_timeout; SQLite busy timeout; 0: none
+    health_timeout: float = Field(default=3.0, gt=0)  # /healthz answers 503 when its write probe takes longer
     scheduler: bool = True  # run the in-process scheduler when serving
     log_level: str = "INFO"
 

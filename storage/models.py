@@ -300,6 +300,15 @@ class Outbox(SQLModel, table=True):
             sqlite_where=sa.text("platform_ref IS NOT NULL"),
             postgresql_where=sa.text("platform_ref IS NOT NULL"),
         ),
+        # Each destination's queue, oldest first: the dispatcher takes only a queue's head, so
+        # posts to one channel go out in the order they were queued (partial: only open rows).
+        sa.Index(
+            "ix_outbox_open",
+            "destination",
+            "id",
+            sqlite_where=sa.text("status IN ('pending', 'sending')"),
+            postgresql_where=sa.text("status IN ('pending', 'sending')"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -315,12 +324,24 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime
     claimed_by: Optional[str] = Field(default=None, max_length=100)
     claimed_until: Optional[datetime] = None
+    # When the earliest attempt that may have reached the platform began (None: no attempt did).
+    # After a crash or a lost answer, the platform is searched from here before posting again.
+    attempt_started_at: Optional[datetime] = None
     platform: Optional[str] = Field(default=None, max_length=20)
     platform_channel: Optional[str] = Field(default=None, max_length=200)
     platform_ref: Optional[str] = Field(default=None, max_length=200)  # Slack ts, Teams activity id
     last_error: Optional[str] = None
     created_at: datetime
     sent_at: Optional[datetime] = None
+
+
+class ChannelSlot(SQLModel, table=True):
+    """When a destination may next be posted to (one post per ``DELIVERY_CHANNEL_INTERVAL``),
+    shared by every replica: the dispatcher only claims a queue's head whose slot is free, and
+    moves the slot on when a post starts."""
+
+    destination: str = Field(primary_key=True, max_length=200)
+    next_free_at: datetime
 
 
 class TeamsConversation(SQLModel, table=True):

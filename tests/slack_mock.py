@@ -28,9 +28,20 @@ What it does
   for messages, ``invalid_arguments`` for views), so renderer bugs fail here and not in production.
   The error reply carries the reason in ``response_metadata.messages``, like Slack's.
 * Failure injection per method, consumed first-in first-out: ``fail_next`` (HTTP 5xx with an HTML
-  body), ``rate_limit_next`` (429 + ``Retry-After``), ``error_next`` (200 ``{"ok": false}``) and
-  ``drop_next`` (connection closed without an answer). Use ``"response_url"`` as the method name to
-  make response_url posts fail.
+  body), ``rate_limit_next`` (429 + ``Retry-After``), ``error_next`` (200 ``{"ok": false}``),
+  ``drop_next`` (connection closed without an answer), ``reset_next`` (the connection reset before
+  Slack acts), ``lose_answer_next`` (Slack acts, then the connection is reset: the caller cannot
+  tell) and ``hold_next`` (the call waits until released: a slow Slack, or one still busy with a
+  call while its caller is killed; released, it acts or, with ``act=False``, resets). Use
+  ``"response_url"`` as the method name to make response_url posts fail.
+* Random faults: ``faults(rate=0.2, seed=...)`` fails that share of calls, each one of 500, 429
+  with ``Retry-After``, a reset before acting and a reset after acting; ``fault_counts`` says how
+  many of each were injected.
+* ``conversations.history`` as Slack documents it: newest first, ``oldest``/``latest``
+  (exclusive unless ``inclusive``), ``limit``, ``cursor`` paging through
+  ``response_metadata.next_cursor`` with ``has_more``, and message metadata only with
+  ``include_all_metadata``. Message ``ts`` values come from the wall clock (``clock``), strictly
+  increasing, as Slack's do.
 * Records everything: ``calls(method)`` (every attempt, failed ones carrying ``_status`` - the HTTP
   status, or ``"dropped"`` - and ``_error``), ``messages(channel)`` (current state of posted
   messages, after updates/deletes/reactions), ``views()``, ``responses(name)`` for posts to
@@ -43,12 +54,17 @@ of tests.
 
 from __future__ import annotations
 
+import base64
 import copy
 import email.parser
 import email.policy
 import itertools
 import json
+import random
+import socket
+import struct
 import threading
+import time
 from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
@@ -300,6 +316,8 @@ def decode_json_params(params: dict[str, Any]) -> dict[str, Any]:
 
 Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
 DROP: Reply = (0, {}, b"")  # marker reply: close the connection without an answer
+RESET: Reply = (0, {}, b"reset")  # marker reply: reset the connection (TCP RST), no answer
+FAULT_KINDS = ("500", "429", "reset_before", "reset_after")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -316,6 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         mock = self.server.mock
+        mock._local.client = self.client_address
         if url.path.startswith("/api/"):
             reply = mock._api(url.path[len("/api/") :], url.query, self.headers, body)
         elif url.path.startswith("/response/"):
@@ -324,6 +343,11 @@ class _Handler(BaseHTTPRequestHandler):
             reply = (404, {"Content-Type": "text/plain"}, b"not found")
         if reply is DROP:  # drop_next: close the connection without answering
             self.close_connection = True
+            return
+        if reply is RESET:  # a reset: the caller sees "connection reset by peer"
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.server.resets.add(id(self.connection))  # closed without a FIN first: a bare RST
             return
         status, headers, payload = reply
         self.send_response(status)
@@ -338,6 +362,24 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     mock: "SlackMock"
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.resets: set[int] = set()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, ValueError)):
+            return  # a caller that went away (killed while a call was held): nothing to report
+        super().handle_error(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        if id(request) in self.resets:
+            self.resets.discard(id(request))
+            self.close_request(request)  # SO_LINGER 0: the close sends RST
+            return
+        super().shutdown_request(request)
+
 
 class SlackMock:
     """Slack Web API double; see the module docstring."""
@@ -348,7 +390,11 @@ class SlackMock:
         users: dict[str, str] | None = None,
         missing_channels: Iterable[str] = (),
         host: str = "127.0.0.1",
+        clock: Callable[[], float] = time.time,
     ):
+        self.clock = clock  # message ts come from it, strictly increasing
+        self._local = threading.local()  # the client of the request being handled
+        self.held_clients: list[tuple[str, int] | None] = []  # (host, port) of each held call's caller
         self.tokens = set(tokens)
         self.missing_channels = set(missing_channels)
         self.host = host
@@ -415,8 +461,19 @@ class SlackMock:
             self._lost_answers: dict[str, int] = {}
             self._views: dict[str, dict[str, Any]] = {}
             self._failures: dict[str, deque[tuple[str, Any]]] = defaultdict(deque)
-            self._ts_counter = itertools.count(1)
+            self._last_ts_us = 0
             self._view_counter = itertools.count(1)
+            self._fault_rate = 0.0
+            self._fault_methods: set[str] | None = None
+            self._fault_kinds: tuple[str, ...] = FAULT_KINDS
+            self._fault_retry_after = 1
+            self._random = random.Random(0)
+            self.fault_counts: dict[str, int] = {k: 0 for k in FAULT_KINDS}
+            self._channel_rate: float | None = None
+            self._channel_burst = 2.0
+            self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, when)
+            self.post_times: dict[str, list[float]] = defaultdict(list)  # channel -> accepted posts (monotonic)
+            self.rate_limited: dict[str, int] = defaultdict(int)  # channel -> posts answered 429
 
     # ---- configuration -------------------------------------------------------------------------
 
@@ -457,12 +514,70 @@ class SlackMock:
         """The next ``times`` calls of ``method`` have their connection closed unanswered."""
         self._inject(method, ("drop", None), times)
 
-    def hold_next(self, method: str) -> tuple[threading.Event, threading.Event]:
+    def reset_next(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` have their connection reset before Slack acts."""
+        self._inject(method, ("reset", None), times)
+
+    def hold_next(self, method: str, *, act: bool = True, timeout: float = 30) -> tuple[threading.Event, threading.Event]:
         """The next call of ``method`` waits before Slack does it: returns (``arrived``, set when
-        the call is in; ``release``, set it to let the call go on), a slow answer on demand."""
+        the call is in; ``release``, set it to let the call go on), a slow answer on demand.
+        Released, the call is done and answered as usual, even if its caller is gone by then (a
+        process killed mid-call); with ``act=False`` its connection is reset instead, undone.
+        Unreleased, it goes on after ``timeout`` seconds."""
         arrived, release = threading.Event(), threading.Event()
-        self._inject(method, ("hold", (arrived, release)), 1)
+        self._inject(method, ("hold", (arrived, release, act, timeout)), 1)
         return arrived, release
+
+    def channel_rate_limit(self, rate: float | None = 1.0, burst: float = 2.0) -> None:
+        """Answer ``chat.postMessage`` with 429 (``Retry-After: 1``) when a channel posts faster
+        than Slack allows: ``rate`` messages a second, sustained, with short bursts of up to
+        ``burst`` (a token bucket per channel; Slack: "1 per second per channel ... bursts over
+        that limit for short periods"). ``None`` stops it."""
+        with self._cond:
+            self._channel_rate, self._channel_burst = rate, burst
+            self._buckets.clear()
+
+    def _over_channel_rate(self, params: dict[str, Any]) -> bool:
+        """Whether a post exceeds its channel's rate (recording it if not)."""
+        channel = params.get("channel")
+        if not isinstance(channel, str):
+            return False
+        channel = self._resolve_channel(channel)
+        now = time.monotonic()
+        with self._cond:
+            if self._channel_rate is not None:
+                tokens, at = self._buckets.get(channel, (self._channel_burst, now))
+                tokens = min(self._channel_burst, tokens + (now - at) * self._channel_rate)
+                if tokens < 1:
+                    self._buckets[channel] = (tokens, now)
+                    self.rate_limited[channel] += 1
+                    return True
+                self._buckets[channel] = (tokens - 1, now)
+            self.post_times[channel].append(now)
+            return False
+
+    def faults(self, rate: float = 0.2, *, seed: int = 0, methods: Iterable[str] | None = None,
+               kinds: Iterable[str] = FAULT_KINDS, retry_after: int = 1) -> None:
+        """From now on fail a ``rate`` share of the calls (of ``methods``; all by default), each
+        with one of ``kinds`` picked at random: ``"500"`` (an HTML error page), ``"429"`` (with
+        ``Retry-After: retry_after``), ``"reset_before"`` (reset before acting) and
+        ``"reset_after"`` (act, then reset: the caller cannot tell it worked). ``rate=0`` stops."""
+        with self._cond:
+            self._fault_rate = rate
+            self._fault_methods = set(methods) if methods is not None else None
+            self._fault_kinds = tuple(kinds)
+            self._fault_retry_after = retry_after
+            self._random = random.Random(seed)
+
+    def _random_fault(self, method: str) -> str | None:
+        with self._cond:
+            if not self._fault_rate or (self._fault_methods is not None and method not in self._fault_methods):
+                return None
+            if self._random.random() >= self._fault_rate:
+                return None
+            kind = self._random.choice(self._fault_kinds)
+            self.fault_counts[kind] += 1
+            return kind
 
     def _inject(self, method: str, failure: tuple[str, Any], times: int) -> None:
         with self._cond:
@@ -553,10 +668,17 @@ class SlackMock:
                 return None
             kind, arg = queue.popleft()
         if kind == "hold":
-            arrived, release = arg
+            arrived, release, act, timeout = arg
+            with self._cond:
+                self.held_clients.append(getattr(self._local, "client", None))
             arrived.set()
-            release.wait(30)
-            return None  # then answered as usual
+            release.wait(timeout)
+            if act:
+                return None  # then done and answered as usual
+            kind = "reset"
+        if kind == "reset":
+            self._record(method, params, "reset", "reset")
+            return RESET
         if kind == "fail":
             html = f"<html><body><h1>{arg} Server Error</h1></body></html>".encode()
             reply, status, error = (arg, {"Content-Type": "text/html"}, html), arg, "injected"
@@ -583,6 +705,20 @@ class SlackMock:
         injected = self._injected(method, params)
         if injected is not None:
             return injected
+        fault = self._random_fault(method)
+        if fault == "500":
+            self._record(method, params, 500, "injected")
+            return (500, {"Content-Type": "text/html"}, b"<html><body><h1>500 Server Error</h1></body></html>")
+        if fault == "429":
+            self._record(method, params, 429, "ratelimited")
+            return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self._fault_retry_after)})
+        if fault == "reset_before":
+            self._record(method, params, "reset", "reset")
+            return RESET
+
+        if method == "chat.postMessage" and self._over_channel_rate(params):
+            self._record(method, params, 429, "ratelimited")
+            return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
 
         impl = getattr(self, "_m_" + method.replace(".", "_"), None)
         if impl is None:
@@ -602,8 +738,8 @@ class SlackMock:
                 data["response_metadata"] = {"messages": error.messages}
             return self._json(200, data)
         self._record(method, params)
-        if self._take_lost_answer(method):
-            return DROP  # the work was done, but the caller never hears back
+        if fault == "reset_after" or self._take_lost_answer(method):
+            return RESET  # the work was done, but the caller never hears back
         return self._json(200, {"ok": True, **result})
 
     def lose_answer_next(self, method: str, times: int = 1) -> None:
@@ -647,7 +783,8 @@ class SlackMock:
     # ---- helpers for method implementations (called with the lock held) ------------------------
 
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + next(self._ts_counter) * 100
+        micros = max(int(self.clock() * 1_000_000), self._last_ts_us + 1)
+        self._last_ts_us = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _resolve_channel(self, channel: str) -> str:
@@ -843,18 +980,39 @@ class SlackMock:
         }
 
     def _m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Newest first; ``oldest``/``latest`` bound the ts (exclusive unless ``inclusive``);
+        ``limit`` (default 100, at most 999) per page; ``cursor`` continues where the previous
+        page's ``response_metadata.next_cursor`` said."""
         channel = self._channel(params)
-        limit = int(params.get("limit") or 100)
-        include_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        found = sorted((m for (ch, _), m in self._messages.items() if ch == channel),
-                       key=lambda m: m["ts"], reverse=True)[:limit]
+        try:
+            limit = min(max(int(params.get("limit") or 100), 1), 999)
+            oldest = _ts_us(params.get("oldest") or "0")
+            latest = _ts_us(params["latest"]) if params.get("latest") else None
+            before = _ts_us(base64.b64decode(params["cursor"]).decode().removeprefix("next_ts:")) \
+                if params.get("cursor") else None
+        except (ValueError, TypeError):
+            raise SlackApiFailure("invalid_arguments") from None
+        inclusive = _flag(params.get("inclusive"))
+        include_meta = _flag(params.get("include_all_metadata"))
+
+        def wanted(ts: int) -> bool:
+            if ts < oldest or (ts == oldest and not inclusive and oldest):
+                return False
+            if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+                return False
+            return before is None or ts < before
+
+        found = sorted((m for (ch, _), m in self._messages.items() if ch == channel and wanted(_ts_us(m["ts"]))),
+                       key=lambda m: _ts_us(m["ts"]), reverse=True)
+        page, more = found[:limit], len(found) > limit
         out = []
-        for m in found:
+        for m in page:
             m = copy.deepcopy(m)
             if not include_meta:
                 m.pop("metadata", None)
             out.append(m)
-        return {"messages": out, "has_more": False}
+        cursor = base64.b64encode(f"next_ts:{page[-1]['ts']}".encode()).decode() if more else ""
+        return {"messages": out, "has_more": more, "pin_count": 0, "response_metadata": {"next_cursor": cursor}}
 
     def _m_reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params)
@@ -866,3 +1024,13 @@ class SlackMock:
             raise SlackApiFailure("already_reacted")
         reactions.append({"name": name, "users": [BOT_USER_ID], "count": 1})
         return {}
+
+
+def _ts_us(ts: Any) -> int:
+    """A Slack ts ("1700000000.000100") in microseconds."""
+    whole, _, frac = str(ts).partition(".")
+    return int(whole) * 1_000_000 + int((frac + "000000")[:6])
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")

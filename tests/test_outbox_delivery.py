@@ -184,3 +184,191 @@ def test_drain_beside_the_running_loop_returns_only_once_the_loops_delivery_is_r
     finally:
         release.set()
         c.dispatcher.stop()
+
+
+# --- every way a delivery can fail, by design (issue: nothing lost, nothing said twice) ----------
+
+
+@pytest.fixture
+def slack_on_test_time(slack, clock):
+    """Slack stamps messages with the test's clock (strictly increasing), as it would with ours."""
+    slack.clock = lambda: clock.now().timestamp()
+    yield slack
+    import time
+
+    slack.clock = time.time
+
+
+def other_posts(slack, channel_id: str, n: int) -> None:
+    """People and other apps posting in a busy channel."""
+    from slack_sdk import WebClient
+
+    client = WebClient(token="xoxb-test", base_url=slack.base_url)
+    for i in range(n):
+        client.chat_postMessage(channel=channel_id, text=f"chatter {i}")
+
+
+def texts(slack, channel_id: str, key_prefix: str = "") -> list[str]:
+    return [m["text"] for m in slack.messages(channel_id)
+            if ((m.get("metadata") or {}).get("event_payload") or {}).get("key", "").startswith(key_prefix)]
+
+
+def test_a_post_whose_answer_was_lost_is_found_in_a_busy_channel_by_searching_from_the_attempt(
+        c, slack_on_test_time, clock):
+    """The check reads the history from the attempt's start, page by page: 315 newer posts do not
+    hide the first one, and it is not posted again."""
+    slack = slack_on_test_time
+    other_posts(slack, "C_WINS", 250)  # the channel's older history: not read
+    clock.advance(timedelta(minutes=5))
+    slack.lose_answer_next("chat.postMessage")
+    enqueue(c, "busy:1", "Ana closed Acme")
+    attempt = clock.now()
+    c.dispatcher.run_once()  # posted, but the answer never came back
+    other_posts(slack, "C_WINS", 315)
+    clock.advance(timedelta(minutes=1))
+    c.dispatcher.run_once()
+    assert texts(slack, "C_WINS", "busy:") == ["Ana closed Acme"]
+    searches = slack.successful_calls("conversations.history")
+    assert len(searches) == 2 and all(s["channel"] == "C_WINS" for s in searches)
+    assert {float(s["oldest"]) for s in searches} == {(attempt - timedelta(seconds=60)).timestamp()}
+    assert searches[1]["cursor"]  # the second page, where the post is
+    [posted] = [m for m in slack.messages("C_WINS") if m["text"] == "Ana closed Acme"]
+    row = status(c, "busy:1")
+    assert row.status == "sent" and row.platform_ref == posted["ts"]
+
+
+def test_when_the_search_itself_fails_the_message_waits_and_is_not_posted_blind(c, slack_on_test_time, clock):
+    slack = slack_on_test_time
+    slack.lose_answer_next("chat.postMessage")
+    enqueue(c, "blind:1", "Celebrate once")
+    c.dispatcher.run_once()
+    slack.fail_next("conversations.history", status=500, times=3)  # 500 to the check and its 2 quick retries
+    clock.advance(timedelta(minutes=1))
+    c.dispatcher.run_once()
+    assert len(slack.successful_calls("chat.postMessage")) == 1  # no second post
+    row = status(c, "blind:1")
+    assert row.status == "pending" and "500" in row.last_error
+    clock.advance(timedelta(minutes=1))
+    c.dispatcher.run_once()  # the search works now and finds it
+    assert texts(slack, "C_WINS") == ["Celebrate once"] and status(c, "blind:1").status == "sent"
+
+
+def test_a_post_reset_before_slack_acted_is_searched_for_then_posted_once(c, slack_on_test_time, clock):
+    slack = slack_on_test_time
+    slack.reset_next("chat.postMessage")
+    enqueue(c, "reset:1", "Once")
+    c.dispatcher.run_once()
+    assert slack.messages("C_WINS") == [] and status(c, "reset:1").attempt_started_at is not None
+    clock.advance(timedelta(minutes=1))
+    c.dispatcher.run_once()
+    assert texts(slack, "C_WINS") == ["Once"]
+    assert len(slack.successful_calls("conversations.history")) == 1  # it looked before posting
+
+
+def test_a_429_on_a_post_is_known_not_to_have_posted_and_does_not_count_as_an_attempt(c, slack, clock):
+    slack.rate_limit_next("chat.postMessage", retry_after=5)
+    enqueue(c, "rl:2")
+    c.dispatcher.run_once()
+    row = status(c, "rl:2")
+    assert row.status == "pending" and row.attempts == 0 and row.attempt_started_at is None
+    clock.advance(timedelta(seconds=6))
+    c.dispatcher.run_once()
+    assert len(slack.messages("C_WINS")) == 1
+    assert slack.calls("conversations.history") == []  # nothing to look for
+
+
+def test_a_reaction_that_fails_after_the_post_never_causes_a_second_post(c, slack):
+    from handlers.messages import Message as Msg
+
+    slack.reset_next("reactions.add", times=3)  # the reaction and its two quick retries
+    with c.uow_factory() as uow:
+        uow.outbox.add(key="tada:1", destination=channel("wins"), at=c.deps.now(),
+                       payload=Msg(text="A win", blocks=[Section(text="A win")], reaction="tada").to_json())
+        uow.commit()
+    c.dispatcher.drain()
+    assert texts(slack, "C_WINS") == ["A win"] and len(slack.calls("chat.postMessage")) == 1
+    row = status(c, "tada:1")
+    assert row.status == "sent" and row.attempts == 1
+    assert b'smarketing_delivery_side_effect_failures_total{platform="slack",what="reaction"} 1.0' in c.metrics.render()
+
+
+def test_a_failed_look_up_by_email_keeps_the_dm_waiting_instead_of_calling_the_person_unknown(c, slack, clock):
+    with c.uow_factory() as uow:
+        ana = uow.people.by_key("ana")
+    slack.fail_next("users.lookupByEmail", status=500, times=3)
+    enqueue(c, "dm:lookup", "psst", destination=dm(ana.id))
+    c.dispatcher.run_once()
+    row = status(c, "dm:lookup")
+    assert row.status == "pending" and row.attempt_started_at is None  # nothing was posted
+    slack.rate_limit_next("users.lookupByEmail", retry_after=30)
+    clock.advance(timedelta(minutes=1))
+    c.dispatcher.run_once()
+    assert status(c, "dm:lookup").next_attempt_at >= clock.now() + timedelta(seconds=30)
+    clock.advance(timedelta(minutes=1))
+    c.dispatcher.run_once()
+    assert texts(slack, "D_ANA") == ["psst"] and status(c, "dm:lookup").status == "sent"
+    with c.uow_factory() as uow:
+        assert uow.people.by_key("ana").slack_user_id == "U_ANA"
+
+
+def test_someone_slack_says_is_not_there_gets_no_dm_and_the_message_is_dead(c, slack):
+    with c.uow_factory() as uow:
+        diego = uow.people.by_key("diego")  # not in the stand-in's directory
+    enqueue(c, "dm:nobody", "psst", destination=dm(diego.id))
+    c.dispatcher.drain()
+    row = status(c, "dm:nobody")
+    assert row.status == "dead" and "is not in Slack" in row.last_error
+
+
+def test_a_claim_whose_lease_ran_out_is_not_posted_by_the_worker_that_lost_it(make_container, slack, clock):
+    """A worker slow on one message keeps another claimed past its lease; the other replica takes
+    that one over and posts it; the first checks its claim right before posting, and lets it go."""
+    import threading
+
+    slow = make_container(slack_mock=slack, delivery_workers=1, delivery_lease=60)
+    other = make_container(slack_mock=slack)
+    with slow.uow_factory() as uow:
+        ana = uow.people.by_key("ana")
+    enqueue(slow, "lease:dm", "first", destination=dm(ana.id))
+    enqueue(slow, "lease:sales", "second", destination=channel("sales"))
+    lookup, let_lookup_go = slack.hold_next("users.lookupByEmail")
+    post, let_post_go = slack.hold_next("chat.postMessage")
+    done = threading.Event()
+    threading.Thread(target=lambda: (slow.dispatcher.run_once(), done.set()), daemon=True).start()
+    assert lookup.wait(10)  # "slow" claimed both and is busy with the first (Slack answers slowly)
+    clock.advance(timedelta(seconds=30))
+    let_lookup_go.set()
+    assert post.wait(10)  # the first's post began at +30 s: its claim runs to +90 s
+    clock.advance(timedelta(seconds=40))  # +70 s: the claim on the second (to +60 s) ran out
+    assert other.dispatcher.run_once() == 1  # the other replica takes the second over, posts it
+    let_post_go.set()
+    assert done.wait(10)
+    assert texts(slack, "C_SALES") == ["second"] and texts(slack, "D_ANA") == ["first"]
+    assert status(slow, "lease:sales").status == "sent" and status(slow, "lease:dm").status == "sent"
+
+
+def test_posts_to_one_channel_keep_their_order_through_failures_and_retries(c, slack, clock):
+    slack.faults(0.3, seed=3, methods=["chat.postMessage", "conversations.history"])
+    for i in range(40):
+        enqueue(c, f"order:{i:02d}", f"post {i:02d}")
+    for _ in range(400):
+        c.dispatcher.drain()
+        with c.uow_factory() as uow:
+            if uow.outbox.counts().get("pending", 0) == 0:
+                break
+        clock.advance(timedelta(seconds=5))
+    slack.faults(0)
+    assert sum(slack.fault_counts.values()) >= 10
+    assert texts(slack, "C_WINS") == [f"post {i:02d}" for i in range(40)]
+
+
+def test_replicas_share_a_channels_pace(make_container, slack, clock):
+    a = make_container(slack_mock=slack, delivery_channel_interval=1.0)
+    b = make_container(slack_mock=slack, delivery_channel_interval=1.0)
+    for i in range(3):
+        enqueue(a, f"pace:{i}", f"m{i}")
+    assert a.dispatcher.run_once() == 1
+    assert b.dispatcher.run_once() == 0  # the other replica waits for the channel's slot too
+    clock.advance(timedelta(seconds=1))
+    assert b.dispatcher.run_once() == 1 and a.dispatcher.run_once() == 0
+    assert texts(slack, "C_WINS") == ["m0", "m1"]

@@ -61,7 +61,7 @@ def test_two_workers_never_claim_the_same_outbox_message(engine):
     at = datetime(2026, 11, 23, tzinfo=timezone.utc)
     with UnitOfWork(engine) as uow:
         for i in range(10):
-            uow.outbox.add(key=f"k{i}", destination=channel("wins"), payload={"text": str(i)}, at=at)
+            uow.outbox.add(key=f"k{i}", destination=channel(f"c{i}"), payload={"text": str(i)}, at=at)
         uow.commit()
     with UnitOfWork(engine) as a:
         got_a = {r.key for r in a.outbox.claim(worker="a", now=at, lease=timedelta(minutes=1), limit=6)}
@@ -70,6 +70,92 @@ def test_two_workers_never_claim_the_same_outbox_message(engine):
         got_b = {r.key for r in b.outbox.claim(worker="b", now=at, lease=timedelta(minutes=1), limit=6)}
         b.commit()
     assert len(got_a) == 6 and len(got_b) == 4 and not got_a & got_b
+
+
+def _claim(engine, worker: str, at, limit: int = 10):
+    from datetime import timedelta
+
+    with UnitOfWork(engine) as uow:
+        rows = uow.outbox.claim(worker=worker, now=at, lease=timedelta(minutes=1), limit=limit)
+        uow.commit()
+    return rows
+
+
+def _finish(engine, row, worker: str, how: str, at=None) -> None:
+    with UnitOfWork(engine) as uow:
+        if how == "sent":
+            assert uow.outbox.mark_sent(row.id, worker, at=at, platform="slack", channel="C", ref="1")
+        elif how == "dead":
+            assert uow.outbox.mark_dead(row.id, worker, error="gone")
+        else:
+            assert uow.outbox.mark_retry(row.id, worker, next_at=how, error="500")
+        uow.commit()
+
+
+def test_a_destination_has_one_message_in_flight_and_they_go_in_the_order_queued(engine):
+    """Only the oldest open message of each destination is claimed, by any worker: the next
+    one waits until it is sent, dead, or back to pending (then it stays first in line)."""
+    from datetime import timedelta
+
+    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with UnitOfWork(engine) as uow:
+        for i in range(3):
+            uow.outbox.add(key=f"w{i}", destination=channel("wins"), payload={}, at=at)
+        uow.outbox.add(key="s0", destination=channel("sales"), payload={}, at=at)
+        uow.commit()
+    first = _claim(engine, "a", at)
+    assert [r.key for r in first] == ["w0", "s0"]
+    assert _claim(engine, "b", at) == []  # w1 waits behind w0, whoever asks
+    _finish(engine, first[0], "a", at + timedelta(seconds=30))  # w0 fails: back in 30 s
+    assert _claim(engine, "b", at + timedelta(seconds=10)) == []  # w1 still waits behind it
+    retried = _claim(engine, "b", at + timedelta(seconds=30))
+    assert [r.key for r in retried] == ["w0"]
+    _finish(engine, retried[0], "b", "dead")
+    after_dead = _claim(engine, "b", at + timedelta(seconds=30))
+    assert [r.key for r in after_dead] == ["w1"]  # a dead message no longer holds the line
+    _finish(engine, after_dead[0], "b", "sent", at)
+    assert [r.key for r in _claim(engine, "a", at + timedelta(seconds=30))] == ["w2"]
+
+
+def test_a_destination_is_claimed_again_only_once_its_slot_is_free_and_says_when(engine):
+    from datetime import timedelta
+
+    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with UnitOfWork(engine) as uow:
+        for i in range(2):
+            uow.outbox.add(key=f"w{i}", destination=channel("wins"), payload={}, at=at)
+        uow.commit()
+    [row] = _claim(engine, "a", at)
+    with UnitOfWork(engine) as uow:  # the post starts: the channel is busy for a second from now
+        assert uow.outbox.begin_attempt(row.id, "a", now=at, lease=timedelta(minutes=1), destination=row.destination,
+                                        spacing=timedelta(seconds=1))
+        uow.commit()
+    _finish(engine, row, "a", "sent", at)
+    waiting = _claim(engine, "a", at + timedelta(milliseconds=500))
+    assert waiting == [] and waiting.next_at == at + timedelta(seconds=1)
+    assert [r.key for r in _claim(engine, "b", at + timedelta(seconds=1))] == ["w1"]
+
+
+def test_a_claim_taken_over_after_its_lease_cannot_begin_an_attempt(engine):
+    from datetime import timedelta
+
+    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with UnitOfWork(engine) as uow:
+        uow.outbox.add(key="w0", destination=channel("wins"), payload={}, at=at)
+        uow.commit()
+    [mine] = _claim(engine, "slow", at)
+    later = at + timedelta(minutes=2)  # the lease (1 minute) ran out while "slow" was busy
+    [theirs] = _claim(engine, "other", later)
+    assert theirs.key == "w0" and theirs.attempts == 2
+    with UnitOfWork(engine) as uow:
+        assert not uow.outbox.begin_attempt(mine.id, "slow", now=later, lease=timedelta(minutes=1),
+                                            destination=mine.destination, spacing=timedelta(0))
+        assert uow.outbox.begin_attempt(theirs.id, "other", now=later, lease=timedelta(minutes=1),
+                                        destination=theirs.destination, spacing=timedelta(0))
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        row = uow.outbox.by_key("w0")
+    assert row.claimed_by == "other" and row.attempt_started_at == later
 
 
 def test_on_postgresql_a_claim_skips_rows_another_open_transaction_holds(engine):
@@ -81,7 +167,7 @@ def test_on_postgresql_a_claim_skips_rows_another_open_transaction_holds(engine)
     at = datetime(2026, 11, 23, tzinfo=timezone.utc)
     with UnitOfWork(engine) as uow:
         for i in range(10):
-            uow.outbox.add(key=f"k{i}", destination=channel("wins"), payload={"text": str(i)}, at=at)
+            uow.outbox.add(key=f"k{i}", destination=channel(f"c{i}"), payload={"text": str(i)}, at=at)
         uow.commit()
     with UnitOfWork(engine) as a, UnitOfWork(engine) as b:
         got_a = {r.key for r in a.outbox.claim(worker="a", now=at, lease=timedelta(minutes=1), limit=6)}
@@ -126,3 +212,15 @@ def test_batch_inserted_timestamps_read_back_as_the_same_instant(engine):
     with pytest.raises(Exception, match="timezone"):
         with UnitOfWork(engine) as uow:
             uow.outbox.add_many([{"key": "naive", "destination": "x", "payload": {}}], at=datetime(2026, 1, 1))
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []

@@ -288,6 +288,8 @@ def test_a_rate_limited_post_is_retried_after_the_time_teams_asks(test_app, team
         row = uow.outbox.by_key("ping:1")
     assert "rate limited by Teams" in row.last_error
     assert row.next_attempt_at - c.deps.now() >= timedelta(seconds=0.2)
+    # Teams refused it: nothing was posted, and "later" is not counted against the message.
+    assert row.attempts == 0 and row.attempt_started_at is None
     c.deps.clock.advance(timedelta(seconds=1))  # the test's clock only moves when told
     c.wake()
     teams.wait_for(lambda: teams.sent(WINS))

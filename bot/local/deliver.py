@@ -6,9 +6,10 @@ row by the dispatcher."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Callable
 
-from bot.dispatch import Delivered
+from bot.dispatch import Delivered, no_begin
 from handlers.messages import Message
 from storage.models import Person
 
@@ -18,10 +19,12 @@ class LocalDeliverer:
     # No platform rate limit to respect: posts to one conversation need no spacing.
     spacing = timedelta(0)
 
-    def post(self, destination: str, message: Message, *, key: str, maybe_sent: bool,
-             people: dict[int, Person]) -> Delivered:
+    def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
+             people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+        begin()
         return Delivered(destination, key)
 
     def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
-               people: dict[int, Person]) -> Delivered:
+               people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+        begin()
         return Delivered(channel, ref)

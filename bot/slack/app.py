@@ -3,7 +3,7 @@
 Each listener reads the request, resolves who acted, calls ``handlers.commands`` and renders the
 answer. ``process_before_response=True``: the work (a short transaction that writes state and
 outbox) runs before bolt answers, which keeps the whole request well inside Slack's 3 seconds,
-and delivery is left to the dispatcher.
+and delivery is left to the dispatcher (a commit that queued messages wakes it).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bot.logs import NoRequestDetails, new_id, request_id
-from bot.slack.blocks import parse_action_id, parse_view_values, render_errors, render_form, render_reply
+from bot.slack.blocks import (parse_action_id, parse_view_values, render_errors, render_form, render_message,
+                              render_reply)
 from bot.slack.deliver import SlackPeople
 from handlers import identity
 from handlers.commands import run_action, run_command, run_form
-from handlers.messages import Reply
+from handlers.messages import Message, Reply
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 
@@ -39,6 +40,16 @@ def _bolt_logger() -> logging.Logger:
     if not any(isinstance(f, NoRequestDetails) for f in logger.filters):
         logger.addFilter(NoRequestDetails())
     return logger
+
+
+def _chat_reply(reply: Reply) -> Message | None:
+    """The answer to a command typed in a conversation (a DM, a mention)."""
+    if reply.form is not None:
+        return Message(text=FORM_IN_CHAT)
+    return reply.as_message()
+
+
+FORM_IN_CHAT = "That one opens a form: use the `/smarketing` slash command for it."
 
 
 class SlackAdapter:
@@ -97,13 +108,14 @@ class SlackAdapter:
         return BoltResponse(status=200, body="")
 
     def _dedupe_events(self, body: dict, next: Callable[[], Any]):
-        """Slack retries events it thinks failed; the same ``event_id`` is handled once."""
+        """Slack retries events it thinks failed; the same ``event_id`` is handled once. The id
+        is recorded by the listener, with its work (``run_command(once=...)``): an event whose
+        handling crashed halfway is handled again when Slack retries it."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if body.get("type") == "event_callback" and event_id:
-            with self.s.uow_factory() as uow:
-                new = uow.inbound.claim("slack_event", [event_id], self.s.deps.now())
-                uow.commit()
-            if not new:
+            with self.s.uow_factory.read() as uow:
+                seen = bool(uow.inbound.seen("slack_event", [event_id]))
+            if seen:
                 log.info("event %s already handled (retry %s)", event_id, body.get("retry_attempt"))
                 return BoltResponse(status=200, body="")
         return next()
@@ -113,10 +125,18 @@ class SlackAdapter:
         log.info("Slack event %s", event.get("type"))
 
     def actor(self, user_id: str | None) -> Actor:
-        """The person behind a Slack user id: linked already, or matched by email now
-        (``handlers.identity``: the first link sticks; a second account is refused)."""
-        return identity.resolve(self.s.uow_factory, "slack", user_id if isinstance(user_id, str) else None,
-                                self._email_of)
+        """The person behind a Slack user id: linked already (read from the shared copy of
+        everyone, no database work), or matched by email now (``handlers.identity``: the first
+        link sticks; a second account is refused)."""
+        if not isinstance(user_id, str) or not user_id:
+            return Actor(None, "slack")
+        known = self.s.people.by_slack_id(user_id) if self.s.people is not None else None
+        if known is not None:
+            return Actor(known.id, "slack", user_id, known.name)
+        actor = identity.resolve(self.s.uow_factory, "slack", user_id, self._email_of)
+        if actor.person_id is not None and self.s.people is not None:
+            self.s.people.invalidate()  # linked just now
+        return actor
 
     def _email_of(self, user_id: str) -> str | None:
         try:
@@ -133,7 +153,9 @@ class SlackAdapter:
         self.client.views_open(trigger_id=trigger_id, view=render_form(reply.form, self.people.resolver({})))
 
     def _resolver(self):
-        with self.s.uow_factory() as uow:
+        if self.s.people is not None:  # everyone, read at most every 2 s: not per reply
+            return self.people.resolver(self.s.people.get())
+        with self.s.uow_factory.read() as uow:
             people = {p.id: p for p in uow.people.all()}
         return self.people.resolver(people)
 
@@ -141,7 +163,6 @@ class SlackAdapter:
     def on_command(self, ack, body: dict, **_):
         actor = self.actor(body.get("user_id"))
         reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text") or "")
-        self.s.wake()
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
             ack()
@@ -162,7 +183,6 @@ class SlackAdapter:
         name = parse_action_id(action.get("action_id", ""))
         reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, name,
                            action.get("value") or "", ref)
-        self.s.wake()
         if reply is None:
             return
         if reply.form is not None:
@@ -177,7 +197,7 @@ class SlackAdapter:
         key = (meta.get("event_payload") or {}).get("key")
         if key or not ts:
             return key
-        with self.s.uow_factory() as uow:
+        with self.s.uow_factory.read() as uow:
             return uow.outbox.key_for_ref("slack", ts)
 
     def on_view(self, ack, body: dict, view: dict, **_):
@@ -185,7 +205,6 @@ class SlackAdapter:
         values = parse_view_values((view.get("state") or {}).get("values") or {})
         reply = run_form(self.s.registry, self.s.uow_factory, self.s.deps, actor, view.get("callback_id", ""),
                          view.get("private_metadata") or "", values)
-        self.s.wake()
         if reply is not None and reply.errors:
             ack(**render_errors(reply.errors))
             return
@@ -196,28 +215,35 @@ class SlackAdapter:
             self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
                                          blocks=rendered.get("blocks"))
 
-    def on_mention(self, ack, event: dict, say, **_):
+    def on_mention(self, ack, body: dict, event: dict, say, **_):
         ack()
         text = re.sub(r"<@[A-Z0-9]+>", "", event.get("text") or "").strip()
-        self._answer_text(event, text, say)
+        self._answer_text(body, event, text, say)
 
-    def on_message(self, ack, event: dict, say, **_):
+    def on_message(self, ack, body: dict, event: dict, say, **_):
         ack()
         # Only direct messages from people: the same words as the slash command.
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        self._answer_text(event, event.get("text") or "", say)
+        self._answer_text(body, event, event.get("text") or "", say)
 
-    def _answer_text(self, event: dict, text: str, say) -> None:
+    def _answer_text(self, body: dict, event: dict, text: str, say) -> None:
         actor = self.actor(event.get("user"))
         text = re.sub(r"^/?smarketing\s*", "", text.strip(), flags=re.I)
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
-        self.s.wake()
-        if reply.form is not None:
-            say(text="That one opens a form: use the `/smarketing` slash command for it.")
+        event_id, channel = body.get("event_id"), event.get("channel")
+        if event_id and channel:
+            # Slack delivers an event again when it thinks it failed: the command's work, the
+            # event's id and the answer (queued for the dispatcher, to this conversation) are
+            # committed together, so a crash anywhere neither loses the answer nor doubles it.
+            run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
+                        once=("slack_event", event_id), reply_to=f"slack:{channel}", reply_message=_chat_reply)
             return
-        rendered = render_reply(reply, self._resolver())
-        say(text=rendered["text"], blocks=rendered.get("blocks"))
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
+        assert reply is not None
+        message = _chat_reply(reply)
+        if message is not None:
+            rendered = render_message(message, self._resolver())
+            say(text=rendered["text"], blocks=rendered.get("blocks"))
 
     # -- Socket Mode -----------------------------------------------------------------------
     def start_socket_mode(self, app_token: str):

@@ -452,13 +452,11 @@ class TeamsAdapter:
 
     def _command(self, activity_id: str | None, actor: Actor, text: str, client_tz: str | None):
         """A command, once per activity id (None when this activity was handled before)."""
-        if activity_id:
-            with self.s.uow_factory() as uow:
-                fresh = uow.inbound.claim("teams_activity", [activity_id], self.s.deps.now())
-                uow.commit()
-            if not fresh:
-                return None
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
+        # The activity counts as handled only once the command's work is committed with its id.
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
+                            once=("teams_activity", activity_id) if activity_id else None)
+        if reply is None:
+            return None
         tz = self._timezone(client_tz, actor) if reply.form is not None else "UTC"
         return reply, self._people(), tz
 

@@ -27,7 +27,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 import httpx
 
 from bot.config import Config
-from bot.dispatch import Delivered, PermanentError, TransientError
+from bot.dispatch import Delivered, PermanentError, TransientError, no_begin
 from bot.teams.cards import CARD_TYPE, render_message, summary_text
 from handlers.messages import Message
 from handlers.ports import Clock
@@ -113,7 +113,8 @@ def classify(err: BaseException) -> Exception:
     if isinstance(err, httpx.HTTPStatusError):
         status = err.response.status_code
         if status == 429:
-            return TransientError("rate limited by Teams", retry_after=retry_after(err.response.headers) or 1.0)
+            return TransientError("rate limited by Teams", retry_after=retry_after(err.response.headers) or 1.0,
+                                  reached=False)
         if status >= 500 or status == 408:
             return TransientError(f"Teams answered {status}", retry_after=retry_after(err.response.headers))
         if status in (401, 403):
@@ -123,8 +124,10 @@ def classify(err: BaseException) -> Exception:
             return PermanentError("the Teams conversation or message no longer exists (404)")
         return PermanentError(f"Teams rejected the message ({status}): {err.response.text[:300]}")
     # Connection failures, timeouts, a token endpoint that did not answer: worth another try
-    # (and the dispatcher gives up after its maximum attempts).
-    return TransientError(f"{type(err).__name__}: {err}")
+    # (and the dispatcher gives up after its maximum attempts). Refused before connecting, or
+    # no token: Teams never saw the call.
+    reached = not isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout))
+    return TransientError(f"{type(err).__name__}: {err}", reached=reached)
 
 
 def card_activity(card: dict, summary: str):
@@ -221,15 +224,23 @@ class TeamsDeliverer:
         resolve = teams_resolver(people)
         return card_activity(render_message(message, resolve, key=key), summary_text(message, resolve))
 
-    def post(self, destination: str, message: Message, *, key: str, maybe_sent: bool,
-             people: dict[int, Person]) -> Delivered:
+    def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
+             people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
         # Teams offers a bot no way to look for a message it may already have posted (no history
-        # without Graph permissions, no idempotency key), so a retry after a lost answer posts
-        # again: a duplicate beats a loss.
-        target = self._address(destination, people)
+        # without Graph permissions, no idempotency key), so a retry after an attempt that may
+        # have reached Teams (a dropped connection, a 5xx, a crash mid-call) posts again: a
+        # duplicate beats a loss. Everything else is as for Slack: order and pacing per
+        # conversation, the claim checked right before the call, a 429 or an error answer known
+        # not to have posted.
+        try:
+            target = self._address(destination, people)
+        except TransientError as e:
+            e.reached = False  # creating the 1:1 chat failed: nothing was posted
+            raise
         activity = self.activity(message, people, key=key)
-        if maybe_sent:
+        if since is not None:
             log.info("%s may have been posted before a crash or timeout; Teams cannot check, posting", key)
+        begin()
         try:
             sent = self.runner.run(lambda: self.api.conversations.create_activity(
                 target.conversation_id, activity, service_url=target.service_url))
@@ -238,7 +249,7 @@ class TeamsDeliverer:
         return Delivered(target.conversation_id, sent.id)
 
     def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
-               people: dict[int, Person]) -> Delivered:
+               people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
         if not channel or not ref:
             raise PermanentError("the original message has no Teams conversation/activity id")
         with self.uow_factory() as uow:
@@ -249,6 +260,7 @@ class TeamsDeliverer:
         # The updated card keeps the original's outbox key in its buttons: the next press must
         # find the same message.
         activity = self.activity(message, people, key=key)
+        begin()
         try:
             self.runner.run(lambda: self.api.conversations.update_activity(
                 channel, ref, activity, service_url=conv.service_url))

@@ -2,13 +2,56 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from storage.models import Outbox
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from storage.models import ChannelSlot, Outbox
 from storage.repos.base import Repo
+
+OPEN = ("pending", "sending")  # a message not yet delivered nor given up (ix_outbox_open)
+
+
+class Head(NamedTuple):
+    id: int
+    destination: str
+    status: str
+    next_attempt_at: datetime | None
+    claimed_until: datetime | None
+    next_free_at: datetime | None
+
+
+class Claimed(list):
+    """Claimed rows, and ``next_at``: when the next head not claimed now becomes due."""
+
+    def __init__(self, rows: Iterable[Outbox] = (), next_at: datetime | None = None):
+        super().__init__(rows)
+        self.next_at = next_at
+
+
+# The skip-scan: the first open destination, then each next one, one index seek apiece (both
+# databases), then each destination's oldest open row and its slot.
+_OPEN_SQL = "status IN ('pending', 'sending')"
+_HEADS = sa.text(f"""
+WITH RECURSIVE d(dest) AS (
+  SELECT (SELECT destination FROM outbox WHERE {_OPEN_SQL} ORDER BY destination LIMIT 1)
+  UNION ALL
+  SELECT (SELECT o.destination FROM outbox o WHERE o.{_OPEN_SQL} AND o.destination > d.dest
+          ORDER BY o.destination LIMIT 1)
+  FROM d WHERE d.dest IS NOT NULL
+)
+SELECT h.id, h.destination, h.status, h.next_attempt_at, h.claimed_until, s.next_free_at
+FROM d
+JOIN outbox h ON h.id = (SELECT x.id FROM outbox x WHERE x.destination = d.dest AND x.{_OPEN_SQL}
+                         ORDER BY x.id LIMIT 1)
+LEFT JOIN channelslot s ON s.destination = d.dest
+""").columns(sa.column("id", sa.Integer), sa.column("destination", sa.String), sa.column("status", sa.String),
+             sa.column("next_attempt_at", UTCDateTime), sa.column("claimed_until", UTCDateTime),
+             sa.column("next_free_at", UTCDateTime))
 
 
 class OutboxRepo(Repo):
@@ -49,6 +92,8 @@ class OutboxRepo(Repo):
             ],
             returning=t.c.id,
         )
+        if ids:
+            self.session.info["enqueued"] = True
         return bool(ids)
 
     def add_many(self, messages: list[dict], *, at: datetime) -> set[str]:
@@ -60,6 +105,8 @@ class OutboxRepo(Repo):
                      target_key=m.get("target_key"), subject=m.get("subject"), role=m.get("role"),
                      payload=m["payload"], status="pending", attempts=0, next_attempt_at=at, created_at=at)
                 for m in messages]
+        if rows:
+            self.session.info["enqueued"] = True
         if self.dialect == "sqlite" or not rows:
             return self.insert_unseen(t, rows, "key")
         # PostgreSQL: the messages travel as one JSON document of what differs between them,
@@ -111,48 +158,153 @@ class OutboxRepo(Repo):
     def get(self, outbox_id: int) -> Outbox | None:
         return self.session.get(Outbox, outbox_id)
 
-    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50) -> Sequence[Outbox]:
-        """Take up to ``limit`` due messages for this worker.
+    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50,
+              exclude: Iterable[int] = ()) -> "Claimed":
+        """Take up to ``limit`` messages for this worker: the head of each destination's queue,
+        when it is due and its destination is free.
 
-        A message is due when pending and its time has come, or when another worker claimed it
-        and its lease ran out (that worker crashed). On PostgreSQL the rows are locked with
-        ``FOR UPDATE SKIP LOCKED`` so replicas never take the same row; SQLite has one writer."""
+        A queue's head is its oldest message still pending or sending; nothing behind it goes
+        out before it, so one channel's posts keep the order they were queued in, and a channel
+        never has two messages in flight (whatever the number of replicas). The head is due
+        when pending and its time has come, or when another worker's claim on it ran out (that
+        worker crashed); its destination is free when its ``channelslot`` says so (one post
+        per interval, shared by replicas). A backlog waiting behind its head costs nothing: the
+        queues are found by a skip-scan over the open rows' index, one step per destination.
+        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so replicas never
+        take the same row; SQLite has one writer. The result's ``next_at`` is when the next
+        head not taken now becomes due (None: nothing is waiting). ``exclude``: ids the caller
+        is delivering itself (their destinations wait for them, whatever their leases say)."""
+        taken, next_at = self.due_heads(now=now, limit=limit, exclude=exclude)
+        return Claimed(self.take(taken, worker=worker, now=now, lease=lease), next_at)
+
+    def due_heads(self, *, now: datetime, limit: int, exclude: Iterable[int] = ()) -> tuple[list[int], datetime | None]:
+        """The ids of up to ``limit`` queue heads due now (oldest first), and when the next head
+        not among them becomes due. Reads only: a dispatcher woken for nothing takes no lock."""
+        due, later = [], []
+        skip = set(exclude)
+        for h in self.heads():
+            if h.id in skip:
+                continue
+            # A head being sent is due only once its claim ran out; a pending one at its time.
+            if h.status == "sending":
+                at, ok = h.claimed_until, h.claimed_until is None or h.claimed_until < now
+            else:
+                at, ok = h.next_attempt_at, h.next_attempt_at is None or h.next_attempt_at <= now
+            if h.next_free_at is not None and h.next_free_at > now:
+                ok = False
+            if ok:
+                due.append(h.id)
+            else:
+                later.append(max(x for x in (at, h.next_free_at) if x is not None))
+        due.sort()
+        if len(due) > limit:
+            later.append(now)
+        return due[:limit], min(later, default=None)
+
+    def take(self, ids: Sequence[int], *, worker: str, now: datetime, lease: timedelta,
+             spacing: Callable[[str], timedelta] | None = None) -> list[Outbox]:
+        """Claim those of ``ids`` that are still due queue heads (see ``claim``). With
+        ``spacing`` (a destination's time between posts) the attempt begins now: its start is
+        recorded and each destination's slot taken, as ``begin_attempt`` would right before the
+        post. The rows come back detached, as claimed, with ``attempt_started_at`` as it was
+        before (the start of an earlier attempt that may have reached the platform, or None)."""
+        if not ids:
+            return []
         t = Outbox.__table__
-        due = sa.or_(
+        still_due = sa.or_(
             sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
             sa.and_(t.c.status == "sending", t.c.claimed_until < now),
         )
-        inner = select(t.c.id).where(due).order_by(t.c.id).limit(limit)
+        earlier = Outbox.__table__.alias("earlier")
+        is_head = ~sa.exists().where(earlier.c.destination == t.c.destination, earlier.c.id < t.c.id,
+                                     earlier.c.status.in_(OPEN))
+        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(Outbox.id)  # type: ignore[union-attr]
         if self.dialect == "postgresql":
-            inner = inner.with_for_update(skip_locked=True)
-        stmt = (
-            sa.update(t)
-            .where(t.c.id.in_(inner.scalar_subquery()))
-            .values(status="sending", claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
-            .returning(t.c.id)
-        )
-        ids = [r[0] for r in self.session.execute(stmt)]
-        if not ids:
+            q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
+        rows = list(self.session.exec(q.execution_options(populate_existing=True)).all())
+        if not rows:
             return []
-        return self.session.exec(
-            select(Outbox).where(self.one_of(Outbox.id, ids)).order_by(Outbox.id)  # type: ignore[union-attr]
-            .execution_options(populate_existing=True)
-        ).all()
+        for r in rows:
+            self.session.expunge(r)
+        values: dict = dict(status="sending", claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
+        if spacing is not None:
+            values["attempt_started_at"] = sa.func.coalesce(t.c.attempt_started_at, now)
+        self.session.execute(sa.update(t).where(self.one_of(t.c.id, [r.id for r in rows])).values(**values))
+        slots = {}
+        if spacing is not None:
+            c = ChannelSlot.__table__.c
+            slots = dict(self.session.execute(sa.select(c.destination, c.next_free_at).where(
+                self.one_of(c.destination, {r.destination for r in rows}))).all())
+        for r in rows:
+            r.status, r.claimed_by, r.claimed_until, r.attempts = "sending", worker, now + lease, r.attempts + 1
+            if spacing is not None and (gap := spacing(r.destination)) > timedelta(0):
+                # A channel working through a backlog keeps its schedule: the next slot is a gap
+                # after this one was due, not after this claim (which a busy process makes a few
+                # ms late each time), so it averages one post per gap; idle, a gap from now.
+                due = slots.get(r.destination)
+                start = due if due is not None and now - gap < due <= now else now
+                self.take_slot(r.destination, until=start + gap)
+        return rows
+
+    def heads(self) -> list[Head]:
+        """The head of every destination's queue (its oldest pending or sending message), with
+        the destination's next free slot."""
+        return [Head(*r) for r in self.session.execute(_HEADS)]
+
+    def begin_attempt(self, row_id: int, worker: str, *, now: datetime, lease: timedelta,
+                      destination: str, spacing: timedelta) -> bool:
+        """Right before a message goes to the platform: check the claim is still this worker's
+        (a claim that outlived its lease may have been taken over), renew the lease, record
+        when the attempt began (kept when an earlier attempt may have reached the platform) and
+        take the destination's slot: the next post there waits ``spacing`` from this one's start.
+        False when the claim was lost: the message is someone else's now."""
+        t = Outbox.__table__
+        res = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
+            .values(claimed_until=now + lease, attempt_started_at=sa.func.coalesce(t.c.attempt_started_at, now))
+        )
+        if res.rowcount != 1:
+            return False
+        if spacing > timedelta(0):
+            self.take_slot(destination, until=now + spacing)
+        return True
+
+    def take_slot(self, destination: str, *, until: datetime) -> None:
+        """The destination is busy until ``until`` (never moved back by a shorter wait)."""
+        s = ChannelSlot.__table__
+        ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
+        self.session.execute(ins.values(destination=destination, next_free_at=until).on_conflict_do_update(
+            index_elements=[s.c.destination],
+            set_={"next_free_at": sa.case((s.c.next_free_at > ins.excluded.next_free_at, s.c.next_free_at),
+                                          else_=ins.excluded.next_free_at)},
+        ))
 
     def mark_sent(self, row_id: int, worker: str, *, at: datetime, platform: str,
                   channel: str | None, ref: str | None) -> bool:
         return self._finish(row_id, worker, status="sent", sent_at=at, platform=platform,
                             platform_channel=channel, platform_ref=ref, last_error=None)
 
-    def mark_retry(self, row_id: int, worker: str, *, next_at: datetime, error: str) -> bool:
-        return self._finish(row_id, worker, status="pending", next_attempt_at=next_at, last_error=error[:2000])
+    def mark_retry(self, row_id: int, worker: str, *, next_at: datetime, error: str,
+                   forget_attempt: bool = False, counts: bool = True) -> bool:
+        """Try again at ``next_at``. ``forget_attempt``: no attempt so far can have reached the
+        platform (this one was answered 429 or an error, and none before it was in doubt), so
+        there is nothing to search for next time. ``counts=False``: the attempt is given back
+        (the platform said "later", no sign that the message is undeliverable)."""
+        t = Outbox.__table__
+        values: dict = dict(status="pending", next_attempt_at=next_at, last_error=error[:2000])
+        if forget_attempt:
+            values["attempt_started_at"] = None
+        if not counts:
+            values["attempts"] = t.c.attempts - 1
+        return self._finish(row_id, worker, **values)
 
     def mark_dead(self, row_id: int, worker: str, *, error: str) -> bool:
         return self._finish(row_id, worker, status="dead", last_error=error[:2000])
 
     def release(self, row_id: int, worker: str, *, next_at: datetime) -> bool:
-        """Put a claimed message back untried (its channel is busy, or what it updates is not
-        delivered yet): the attempt taken at claim time is given back."""
+        """Put a claimed message back untried (what it updates is not delivered yet): the
+        attempt taken at claim time is given back."""
         t = Outbox.__table__
         return self._finish(row_id, worker, status="pending", next_attempt_at=next_at,
                             attempts=t.c.attempts - 1)
