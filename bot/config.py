@@ -269,6 +269,50 @@ class WinsConfig(Strict):
         return v
 
 
+class AgreementPost(DigestTime):
+    """When the weekly scoreboard is posted to each team's channel, in the team's timezone."""
+
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: Time = Time(9, 15)
+    weeks: int = Field(default=8, ge=2, le=26)  # the chart's trend: this many weeks
+
+
+class AgreementConfig(Strict):
+    """The smarketing agreement: what each team promises the other, per month.
+
+    Shares are fractions (``0.9``) or percentages (``"90%"``); money is in ``wins.currency``."""
+
+    leads_per_month: int | None = Field(default=None, ge=0)  # qualified leads marketing delivers
+    by_region: dict[str, int] = Field(default_factory=dict)  # the lead's ``region`` (CRM field)
+    by_segment: dict[str, int] = Field(default_factory=dict)  # the lead's ``segment`` (CRM field)
+    acceptance_rate: float | None = Field(default=None, ge=0, le=1)  # followed up rather than bounced
+    within_sla: float | None = Field(default=None, ge=0, le=1)  # first touches within the SLA
+    conversion: float | None = Field(default=None, ge=0, le=1)  # handed leads that end in a win
+    sourced_revenue: float | None = Field(default=None, ge=0)  # won revenue sourced by campaigns
+    weekly_post: AgreementPost = Field(default_factory=AgreementPost)
+    recognition: bool = True  # the monthly "a sales win is a marketing win too" post
+
+    @field_validator("acceptance_rate", "within_sla", "conversion", mode="before")
+    @classmethod
+    def _share(cls, v):
+        if isinstance(v, str) and v.strip().endswith("%"):
+            try:
+                return float(v.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError(f"expected a share like 0.9 or '90%', got {v!r}") from None
+        return v
+
+    @field_validator("by_region", "by_segment")
+    @classmethod
+    def _targets(cls, v: dict[str, int]) -> dict[str, int]:
+        for name, n in v.items():
+            if not str(name).strip():
+                raise ValueError("a region or segment name cannot be empty")
+            if n < 0:
+                raise ValueError(f"the target for {name!r} must not be negative (got {n})")
+        return v
+
+
 class OutboundWebhook(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=8)
@@ -286,6 +330,7 @@ class Config(Strict):
     bounce: BounceConfig = Field(default_factory=BounceConfig)
     wins: WinsConfig = Field(default_factory=WinsConfig)
     outbound_webhook: OutboundWebhook | None = None
+    agreement: AgreementConfig = Field(default_factory=AgreementConfig)
 
     @model_validator(mode="after")
     def _references(self):

@@ -218,6 +218,8 @@ def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dic
     if d.tier is not None and row["status"] != "qualified":
         row["tier"] = d.tier  # a hint for the handoff; a running window keeps its tier
     if d.owner_email is not None:  # a new owner does not reset the clock
+        if row["status"] == "qualified" and row.get("owner_id") is None and owner_ids.get(d.owner_email):
+            row["claimed_at"] = now  # handed over unowned: the scoreboard's wait for an owner ends
         row["owner_email"], row["owner_id"] = d.owner_email, owner_ids.get(d.owner_email)
     if d.source_campaign_id:
         row["source_campaign_id"] = campaign_ids[d.source_campaign_id]

@@ -79,6 +79,20 @@ class Lead(SQLModel, table=True):
             sqlite_where=sa.text("qualified_at IS NOT NULL"),
             postgresql_where=sa.text("qualified_at IS NOT NULL"),
         ),
+        # The agreement's scoreboard: a period's handoffs, counted by owner, campaign and outcome
+        # from the index alone (no lookups of the 1M lead rows).
+        sa.Index(
+            "ix_lead_scoreboard",
+            "qualified_at",
+            "owner_id",
+            "source_campaign_id",
+            "status",
+            "first_touch_at",
+            "handoff_due_at",
+            "claimed_at",
+            sqlite_where=sa.text("qualified_at IS NOT NULL"),
+            postgresql_where=sa.text("qualified_at IS NOT NULL"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -97,6 +111,9 @@ class Lead(SQLModel, table=True):
     qualified_at: Optional[datetime] = None  # the handoff to sales
     handoff_due_at: Optional[datetime] = None  # the handoff window's SLA due time (the scoreboard)
     first_touch_at: Optional[datetime] = None  # first sales follow-up after the handoff
+    # When a lead handed to sales without an owner got one (a claim, or the CRM assigning it):
+    # the scoreboard splits time to first touch into waiting for an owner and the rep's own time.
+    claimed_at: Optional[datetime] = None
     sla_started_at: Optional[datetime] = None  # handoff or last sales follow-up
     sla_due_at: Optional[datetime] = None  # breach time, in business hours from sla_started_at
     sla_window: int = 0  # bumped each time the clock restarts; alert keys include it
@@ -307,6 +324,29 @@ class KeyValue(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     value: dict = json_field()
     updated_at: Optional[datetime] = None
+
+
+class ChartImage(SQLModel, table=True):
+    """A picture a message shows (the weekly scoreboard chart), kept here so the outbox payload
+    only names it by ``key``; ``token`` is the unguessable name it is served under."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    token: str = Field(unique=True, max_length=64)
+    content_type: str = Field(default="image/png", max_length=40)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime
+
+
+class HomeView(SQLModel, table=True):
+    """A person's Home (Slack App Home): what was last published, so it is published again only
+    when what it shows changed — at most once per person per refresh pass."""
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    digest: str = Field(default="", max_length=64)  # hash of the last home queued for publishing
+    version: int = 0  # bumped per publish; part of the outbox key
+    opened_at: Optional[datetime] = None  # last app_home_opened
+    published_at: Optional[datetime] = None
 
 
 ALL_TABLES = SQLModel.metadata

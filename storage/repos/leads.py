@@ -200,7 +200,8 @@ class LeadsRepo(Repo):
         t = Lead.__table__
         res = self.session.execute(
             sa.update(t).where(t.c.id == lead_id, t.c.owner_id.is_(None))
-            .values(owner_id=person_id, owner_email=email, updated_at=at)
+            .values(owner_id=person_id, owner_email=email, updated_at=at,
+                    claimed_at=sa.case((t.c.status == "qualified", at), else_=t.c.claimed_at))
         )
         lead = self.session.identity_map.get(self.session.identity_key(Lead, lead_id))  # type: ignore[arg-type]
         if lead is not None:
