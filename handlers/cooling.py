@@ -20,9 +20,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from handlers import cooling_messages as views
 from handlers.business_time import BusinessCalendar
@@ -532,17 +531,6 @@ def _hours_left(config, now: datetime, due: datetime, tz: str) -> float:
     return cal.business_hours_between(now, due, tz) if due > now else -cal.business_hours_between(due, now, tz)
 
 
-def sla_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
-    """``/smarketing sla``: open and past-due qualified leads, and follow-ups in time this month."""
-    person = uow.people.get(actor.person_id) if actor.person_id else None
-    now, tz = deps.now(), deps.config.team_timezone("sales")
-    local = now.astimezone(ZoneInfo(tz))
-    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
-    counts = uow.leads.sla_counts(owner_id=person.id if person else None, now=now, since=month_start)
-    tiers = ", ".join(f"{name} {views.hours_text(t.hours)}" for name, t in deps.config.sla.tiers.items())
-    return Reply(message=views.sla_summary(counts, month=f"{local:%B}", mine=person is not None, tiers=tiers))
-
-
 # --- who may do what --------------------------------------------------------------------------
 
 
@@ -592,13 +580,12 @@ def _followed_up_text(lead: Lead, tz: str) -> str:
 
 FLOW = Flow(
     name="cooling",
-    commands={"touch": touch_command, "leads": leads_command, "sla": sla_command},
+    commands={"touch": touch_command, "leads": leads_command},  # `sla`: handlers/scoreboard.py
     actions={"cooling.follow_up": follow_up_button, "cooling.snooze": snooze_button, "cooling.claim": claim_button},
     events={"lead.upserted": leads_upserted, "lead.qualified": leads_qualified, "lead.touched": leads_touched},
     jobs={"cooling": cooling_job},
     help=[
         ("touch <lead> [note]", "log a follow-up on a lead (restarts its SLA clock)"),
         ("leads [page]", "your qualified leads, most urgent first, with time left"),
-        ("sla", "the lead SLA at a glance: open, past due, followed up in time this month"),
     ],
 )

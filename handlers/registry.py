@@ -20,7 +20,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-FLOW_MODULES = ["handlers.core", "handlers.crm", "handlers.wins", "handlers.cooling", "handlers.bounce", "handlers.schedule"]
+FLOW_MODULES = ["handlers.core", "handlers.crm", "handlers.wins", "handlers.cooling", "handlers.bounce", "handlers.schedule",
+                "handlers.scoreboard"]
 
 
 @dataclass(frozen=True)

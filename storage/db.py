@@ -123,6 +123,7 @@ class UnitOfWork:
         self.inbound = repos.InboundRepo(s)
         self.kv = repos.KeyValueRepo(s)
         self.teams = repos.TeamsRepo(s)
+        self.scoreboard = repos.ScoreboardRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -93,6 +93,15 @@ class Lead(SQLModel, table=True):
             sqlite_where=sa.text("qualified_at IS NOT NULL"),
             postgresql_where=sa.text("qualified_at IS NOT NULL"),
         ),
+        # The pipeline's age (open leads by how long ago they were handed over), per owner.
+        sa.Index(
+            "ix_lead_pipeline",
+            "owner_id",
+            "qualified_at",
+            "sla_due_at",
+            sqlite_where=sa.text("status = 'qualified'"),
+            postgresql_where=sa.text("status = 'qualified'"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -10,6 +10,7 @@ from storage.repos.leads import LeadsRepo
 from storage.repos.outbox import OutboxRepo
 from storage.repos.people import PeopleRepo
 from storage.repos.schedule import ScheduleRepo
+from storage.repos.scoreboard import ScoreboardRepo
 from storage.repos.teams import TeamsRepo
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "OutboxRepo",
     "PeopleRepo",
     "ScheduleRepo",
+    "ScoreboardRepo",
     "TeamsRepo",
 ]

@@ -15,6 +15,7 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 WHERE = "qualified_at IS NOT NULL"
+OPEN = "status = 'qualified'"
 
 
 def upgrade() -> None:
@@ -25,6 +26,8 @@ def upgrade() -> None:
         ["qualified_at", "owner_id", "source_campaign_id", "status", "first_touch_at", "handoff_due_at", "claimed_at"],
         unique=False, sqlite_where=sa.text(WHERE), postgresql_where=sa.text(WHERE),
     )
+    op.create_index("ix_lead_pipeline", "lead", ["owner_id", "qualified_at", "sla_due_at"], unique=False,
+                    sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.create_table(
         "chartimage",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -52,6 +55,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("homeview")
     op.drop_table("chartimage")
+    op.drop_index("ix_lead_pipeline", table_name="lead", sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.drop_index("ix_lead_scoreboard", table_name="lead", sqlite_where=sa.text(WHERE), postgresql_where=sa.text(WHERE))
     with op.batch_alter_table("lead", schema=None) as batch_op:
         batch_op.drop_column("claimed_at")
