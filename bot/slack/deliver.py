@@ -10,9 +10,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Config
 from bot.dispatch import Delivered, PermanentError
-from bot.slack.blocks import render_message
+from bot.slack.blocks import render_home, render_message
 from bot.slack.client import classify
-from handlers.messages import Message
+from handlers.messages import Image, Message
 from handlers.ports import Clock
 from storage.db import UowFactory
 from storage.models import Person
@@ -73,6 +73,55 @@ class SlackDeliverer:
         self.client = client
         self.config = config
         self.people = people
+        self._uploaded: dict[str, str] = {}  # image key -> Slack file id (one upload per image)
+
+    def _files(self, message: Message) -> dict[str, str]:
+        """Upload the message's images (``files.getUploadURLExternal``, the bytes, then
+        ``files.completeUploadExternal`` with no channel: a private file the bot can show in an
+        image block). An image that cannot be found or uploaded is left out of the post, whose
+        text says the same."""
+        out: dict[str, str] = {}
+        for block in message.blocks:
+            if not isinstance(block, Image) or block.key in out:
+                continue
+            if block.key in self._uploaded:
+                out[block.key] = self._uploaded[block.key]
+                continue
+            with self.people.uow_factory() as uow:
+                image = uow.scoreboard.image(block.key)
+            if image is None:
+                log.warning("image %s is not stored: posted without it", block.key)
+                continue
+            try:
+                resp = self.client.files_upload_v2(content=image.data, filename=f"{image.token[:16]}.png",
+                                                   title=block.title or "chart", alt_txt=block.alt[:1000])
+            except SlackApiError as e:
+                error = e.response.get("error")
+                if error in ("missing_scope", "not_allowed_token_type", "invalid_arguments"):
+                    log.warning("could not upload %s (%s): posted without it", block.key, error)
+                    continue
+                raise classify(e) from e
+            except Exception as e:  # noqa: BLE001 - classified for the dispatcher
+                raise classify(e) from e
+            files = resp.get("files") or [resp.get("file") or {}]
+            if files and files[0].get("id"):
+                out[block.key] = self._uploaded[block.key] = files[0]["id"]
+        return out
+
+    def publish_home(self, person_id: int, message: Message, people: dict[int, Person]) -> Delivered:
+        """A person's App Home (``views.publish``)."""
+        person = people.get(person_id)
+        if person is None:
+            raise PermanentError(f"no person {person_id}")
+        uid = self.people.slack_id(person)
+        if not uid:
+            raise PermanentError(f"{person.name} <{person.email}> is not in Slack")
+        view = render_home(message, self.people.resolver(people))
+        try:
+            self.client.views_publish(user_id=uid, view=view)
+        except Exception as e:  # noqa: BLE001
+            raise classify(e) from e
+        return Delivered(uid, None)
 
     def _address(self, destination: str, people: dict[int, Person]) -> str:
         kind, _, name = destination.partition(":")
@@ -93,13 +142,15 @@ class SlackDeliverer:
 
     def post(self, destination: str, message: Message, *, key: str, maybe_sent: bool,
              people: dict[int, Person]) -> Delivered:
+        if destination.startswith("home:"):  # publishing a Home again is harmless
+            return self.publish_home(int(destination.partition(":")[2]), message, people)
         channel = self._address(destination, people)
-        rendered = render_message(message, self.people.resolver(people))
         if maybe_sent:
             found = self._already_posted(channel, key)
             if found:
                 log.info("%s was posted before a crash or timeout (ts %s): not posting again", key, found[1])
                 return Delivered(found[0], found[1])
+        rendered = render_message(message, self.people.resolver(people), self._files(message))
         try:
             resp = self.client.chat_postMessage(
                 channel=channel,
@@ -122,7 +173,7 @@ class SlackDeliverer:
                people: dict[int, Person]) -> Delivered:
         if not channel or not ref:
             raise PermanentError("the original message has no Slack channel/ts")
-        rendered = render_message(message, self.people.resolver(people))
+        rendered = render_message(message, self.people.resolver(people), self._files(message))
         try:
             self.client.chat_update(channel=channel, ts=ref, text=rendered["text"], blocks=rendered["blocks"])
         except Exception as e:  # noqa: BLE001
