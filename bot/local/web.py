@@ -200,6 +200,10 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
 
         return await call(request, run)
 
+    @api.get("/local/api/home")
+    async def home(request: Request):
+        return await call(request, lambda: ws.home(_int_param(request, "person_id", low=1) or 0))
+
     @api.get("/local/api/changes")
     async def changes(request: Request):
         def run():

@@ -236,6 +236,36 @@ class ScoreboardRepo(Repo):
         return list(self.session.execute(
             sa.select(Person).where(Person.manager_id == manager_id).order_by(Person.name)).scalars())
 
+    # -- home views: a person's queue --------------------------------------------------------
+    def open_by_owner(self, owner_ids: Iterable[int], *, now: datetime) -> dict[int, tuple[int, int]]:
+        """Open qualified leads per owner: (open, past their SLA now), from ``ix_lead_open``."""
+        t = Lead.__table__
+        ids = list(owner_ids)
+        if not ids:
+            return {}
+        q = (sa.select(t.c.owner_id, sa.func.count(), _n(t.c.sla_due_at < now))
+             .where(t.c.status == sa.literal_column("'qualified'"), self.one_of(t.c.owner_id, ids))
+             .group_by(t.c.owner_id))
+        return {o: (int(n), int(b)) for o, n, b in self.session.execute(q)}
+
+    def escalated(self, owner_ids: Iterable[int], *, limit: int) -> list[Lead]:
+        """Open leads of these owners whose ladder reached the manager (step 3) or the channel,
+        oldest breach first."""
+        ids = list(owner_ids)
+        if not ids:
+            return []
+        return list(self.session.execute(
+            sa.select(Lead).where(Lead.status == sa.literal_column("'qualified'"), self.one_of(Lead.owner_id, ids),
+                                  Lead.ladder_step >= 3)
+            .order_by(Lead.sla_due_at, Lead.id).limit(limit)).scalars())
+
+    def bounces_by(self, person_id: int, *, since: datetime, limit: int) -> list[tuple[Bounce, Lead]]:
+        """The bounces a person made since ``since``, newest first, with their leads."""
+        q = (sa.select(Bounce, Lead).join(Lead, Lead.id == Bounce.lead_id)
+             .where(Bounce.by_person_id == person_id, Bounce.at >= since)
+             .order_by(Bounce.at.desc(), Bounce.id.desc()).limit(limit))
+        return [(b, l) for b, l in self.session.execute(q).all()]
+
     # -- chart images ----------------------------------------------------------------------
     def save_image(self, *, key: str, token: str, data: bytes, at: datetime, content_type: str = "image/png") -> bool:
         """Store a picture under ``key`` once (a second replica's copy is ignored)."""
