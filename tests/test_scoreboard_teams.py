@@ -1,0 +1,67 @@
+"""The scoreboard, the Home and the weekly chart in Microsoft Teams: the same handlers, rendered
+as Adaptive Cards and sent to the Teams stand-in."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from bot.scheduler import run_job
+from tests import teams_standin as ts
+from tests.teams_helpers import (  # noqa: F401 - fixtures
+    MARKETING, SALES, app, install, make_teams_app, only_card, post, teams, teams_config, teams_server,
+)
+from tests.test_scoreboard import a_month, at_ny, move_to
+
+
+def texts(card: dict) -> str:
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "TextBlock":
+                out.append(node.get("text", ""))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(card)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("email, command, shows", [
+    ("ana@northwind.example", "sla", "Your SLA line"),
+    ("maya@northwind.example", "sla", "Your team's scoreboard"),
+    ("kira@northwind.example", "sla", "Winter webinar"),
+    ("sam@northwind.example", "sla", "The smarketing scoreboard"),
+    ("ana@northwind.example", "home", "Your qualified leads, most urgent first"),
+    ("maya@northwind.example", "home", "Each rep's queue and SLA line"),
+    ("kira@northwind.example", "home", "Your campaigns this month"),
+    ("sam@northwind.example", "home", "The company this month"),
+])
+def test_each_role_sees_their_scoreboard_and_home_as_a_card(app, teams, email, command, shows):
+    install(app, teams)
+    a_month(app.container)
+    user = teams.user(email)
+    assert post(app, ts.message(teams.service_url, command, user=user)).status_code == 200
+    conv = f"a:29:{email.split('@')[0]}"
+    [reply] = teams.wait_for(lambda: teams.sent(conv))
+    assert shows in texts(only_card(reply))
+
+
+def test_the_weekly_post_shows_the_chart_inside_the_card(app, teams):
+    install(app, teams)
+    c = app.container
+    a_month(c)
+    move_to(c, at_ny(2026, 11, 30, 9, 20))
+    assert run_job(c, "scoreboard_weekly").done == 2
+    posts = teams.wait_for(lambda: [a for a in teams.sent(SALES) if "scoreboard" in a.get("summary", "")])
+    card = only_card(posts[0])
+    [image] = [e for e in card["body"] if e["type"] == "Image"]
+    assert image["url"].startswith("data:image/png;base64,")
+    assert base64.b64decode(image["url"].split(",", 1)[1]).startswith(b"\x89PNG")
+    assert "23 Nov: 5/28 (60% in SLA)" in image["altText"]  # the demo agreement: 120 a month
+    assert "Leads delivered" in texts(card)
