@@ -58,12 +58,14 @@ def weekly_chart(weeks: list["Week"], *, title: str) -> bytes:
                 ax.grid(axis="y", color="#e5e7eb")
                 ax.set_axisbelow(True)
                 ax.legend(fontsize=10, frameon=False, loc="upper left", ncols=2)
-            fig.tight_layout()
-            raw = io.BytesIO()
-            fig.savefig(raw, format="png")
+            # Fixed margins (tight_layout measures every label first: a quarter of the time).
+            fig.subplots_adjust(left=0.065, right=0.985, top=0.83, bottom=0.09, wspace=0.22)
+            fig.canvas.draw()  # the pixels straight to Pillow: one PNG encoding, not two
+            width, height = fig.canvas.get_width_height()
+            img = PILImage.frombuffer("RGBA", (width, height), bytes(fig.canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
         finally:
             plt.close(fig)
-    img = PILImage.open(io.BytesIO(raw.getvalue())).convert("RGB").quantize(colors=32)
+    img = img.convert("RGB").quantize(colors=32)
     out = io.BytesIO()
-    img.save(out, format="PNG", optimize=True)
+    img.save(out, format="PNG")
     return out.getvalue()
