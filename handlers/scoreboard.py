@@ -308,7 +308,7 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
     if scope.kind in ("marketer", "admin") and attr is None:
         for fld, targets, out in (("region", agreement.by_region, board.regions),
                                   ("segment", agreement.by_segment, board.segments)):
-            if not targets and scope.kind != "admin":
+            if not targets:  # a breakdown costs a look at each handoff's row: only when it has targets
                 continue
             got = sb.handoffs_by_attr(fld, start=period.start, end=period.end, campaign_ids=campaigns)
             names = list(targets) + sorted(n for n in got if n not in targets)
