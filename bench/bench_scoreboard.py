@@ -53,7 +53,7 @@ REGIONS = ["NA", "NA", "NA", "EMEA", "EMEA", "UK", "DACH", "APAC"]
 REASONS = ["not_ready", "no_budget", "wrong_contact", "not_icp", "unresponsive", "duplicate", "other"]
 
 
-def load(engine, n_leads: int, n_deals: int, seed: int = 7) -> None:
+def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) -> None:
     rng = random.Random(seed)
     config = load_config(None)
     uowf = uow_factory(engine)
@@ -76,10 +76,11 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7) -> None:
     with engine.begin() as conn:
         rows = []
         for i in range(n_leads):
-            created = NOW - timedelta(seconds=DAYS * 86400 * (1 - i / n_leads))  # creation order
+            created = NOW - timedelta(seconds=days * 86400 * (1 - i / n_leads))  # creation order
             row = dict(base, crm_id=f"L{i}", name=f"Lead {i}", email=f"l{i}@x.example", created_at=created,
                        updated_at=created, source_campaign_id=rng.choice(campaign_ids),
-                       attrs={"region": rng.choice(REGIONS)})
+                       attrs={})
+            row["region"] = row["attrs"]["region"] = rng.choice(REGIONS)
             if rng.random() < 0.6:
                 q = created + timedelta(minutes=rng.uniform(0, 600))
                 if q > NOW:
@@ -117,7 +118,7 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7) -> None:
             conn.execute(sa.insert(Bounce.__table__), bounces[i:i + BATCH])
         deals = []
         for i in range(n_deals):
-            closed = NOW - timedelta(seconds=rng.uniform(0, DAYS * 86400))
+            closed = NOW - timedelta(seconds=rng.uniform(0, days * 86400))
             src = rng.choice(campaign_ids) if rng.random() < 0.7 else None
             deals.append(dict(crm_id=f"D{i}", name=f"Deal {i}", name_key=f"deal {i}", celebration="post",
                               amount_minor=rng.randint(1_000, 100_000) * 100, currency=rng.choice(("USD", "USD", "EUR")),

@@ -224,6 +224,9 @@ def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dic
         row["source_campaign_id"] = campaign_ids[d.source_campaign_id]
     if d.model_extra:
         row["attrs"] = {**(row.get("attrs") or {}), **d.model_extra}
+        for f in ("region", "segment"):  # the agreement's targets count these (handlers/scoreboard.py)
+            value = row["attrs"].get(f)
+            row[f] = str(value).strip()[:100] or None if value is not None else None
     row["updated_at"] = now
     return row
 

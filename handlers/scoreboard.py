@@ -150,6 +150,15 @@ def quantile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
+def _at(ordered: list[float], q: float) -> float:
+    """``quantile`` of an already sorted list."""
+    n = len(ordered)
+    if q == 0.5:
+        mid = n // 2
+        return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return ordered[max(0, math.ceil(q * n) - 1)]
+
+
 @dataclass
 class Line:
     """One row of the scoreboard (the company, a rep, a campaign)."""
@@ -194,8 +203,10 @@ class Line:
         """(total, waiting for an owner, rep time) at quantile ``q``, in hours."""
         if not self.reps:
             return None, None, None
-        total = [w + r for w, r in zip(self.waits, self.reps)]
-        return tuple(v / 3600 for v in (quantile(total, q), quantile(self.waits, q), quantile(self.reps, q)))
+        if getattr(self, "_sorted", None) is None or len(self._sorted[2]) != len(self.reps):
+            total = sorted(map(float.__add__, self.waits, self.reps))
+            self._sorted = (total, sorted(self.waits), sorted(self.reps))
+        return tuple(_at(v, q) / 3600 for v in self._sorted)
 
 
 @dataclass
@@ -250,10 +261,14 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
         total.add(c)
         by_owner[c.owner_id].add(c)
         by_campaign[c.campaign_id].add(c)
-    for t in times:
-        for line in (total, by_owner[t.owner_id], by_campaign[t.campaign_id]):
-            line.waits.append(t.wait)
-            line.reps.append(t.rep)
+    per_owner = scope.kind in ("manager", "admin")  # only rep lines show a first-touch time
+    for owner_id, _campaign_id, wait, rep in times:
+        total.waits.append(wait)
+        total.reps.append(rep)
+        if per_owner:
+            line = by_owner[owner_id]
+            line.waits.append(wait)
+            line.reps.append(rep)
     reason_rows = sb.bounce_reasons(start=period.start, end=period.end, campaign_ids=campaigns,
                                     owner_ids=owners if scope.kind in ("rep", "manager") else None)
     by_reason: dict[str, int] = defaultdict(int)

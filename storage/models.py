@@ -90,6 +90,8 @@ class Lead(SQLModel, table=True):
             "first_touch_at",
             "handoff_due_at",
             "claimed_at",
+            "region",
+            "segment",
             sqlite_where=sa.text("qualified_at IS NOT NULL"),
             postgresql_where=sa.text("qualified_at IS NOT NULL"),
         ),
@@ -99,6 +101,7 @@ class Lead(SQLModel, table=True):
             "owner_id",
             "qualified_at",
             "sla_due_at",
+            "source_campaign_id",
             sqlite_where=sa.text("status = 'qualified'"),
             postgresql_where=sa.text("status = 'qualified'"),
         ),
@@ -123,6 +126,10 @@ class Lead(SQLModel, table=True):
     # When a lead handed to sales without an owner got one (a claim, or the CRM assigning it):
     # the scoreboard splits time to first touch into waiting for an owner and the rep's own time.
     claimed_at: Optional[datetime] = None
+    # The CRM's ``region`` and ``segment`` fields (also in ``attrs``), kept as columns so the
+    # agreement's targets by region and segment are counted from an index.
+    region: Optional[str] = Field(default=None, max_length=100)
+    segment: Optional[str] = Field(default=None, max_length=100)
     sla_started_at: Optional[datetime] = None  # handoff or last sales follow-up
     sla_due_at: Optional[datetime] = None  # breach time, in business hours from sla_started_at
     sla_window: int = 0  # bumped each time the clock restarts; alert keys include it

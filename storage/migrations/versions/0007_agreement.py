@@ -1,4 +1,4 @@
-"""the smarketing agreement: claim time, the scoreboard index, chart images, home views
+"""the smarketing agreement: claim time, region and segment, the scoreboard indexes, chart images, home views
 
 Revision ID: 0007_agreement
 Revises: 0001
@@ -21,12 +21,23 @@ OPEN = "status = 'qualified'"
 def upgrade() -> None:
     with op.batch_alter_table("lead", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("region", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+        batch_op.add_column(sa.Column("segment", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+    # Leads stored before this revision keep their region and segment in attrs: copy them out.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("UPDATE lead SET region = left(attrs ->> 'region', 100), segment = left(attrs ->> 'segment', 100) "
+                   "WHERE attrs ? 'region' OR attrs ? 'segment'")
+    else:
+        op.execute("UPDATE lead SET region = substr(json_extract(attrs, '$.region'), 1, 100), "
+                   "segment = substr(json_extract(attrs, '$.segment'), 1, 100) "
+                   "WHERE json_extract(attrs, '$.region') IS NOT NULL OR json_extract(attrs, '$.segment') IS NOT NULL")
     op.create_index(
         "ix_lead_scoreboard", "lead",
-        ["qualified_at", "owner_id", "source_campaign_id", "status", "first_touch_at", "handoff_due_at", "claimed_at"],
+        ["qualified_at", "owner_id", "source_campaign_id", "status", "first_touch_at", "handoff_due_at", "claimed_at",
+         "region", "segment"],
         unique=False, sqlite_where=sa.text(WHERE), postgresql_where=sa.text(WHERE),
     )
-    op.create_index("ix_lead_pipeline", "lead", ["owner_id", "qualified_at", "sla_due_at"], unique=False,
+    op.create_index("ix_lead_pipeline", "lead", ["owner_id", "qualified_at", "sla_due_at", "source_campaign_id"], unique=False,
                     sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.create_table(
         "chartimage",
@@ -58,4 +69,6 @@ def downgrade() -> None:
     op.drop_index("ix_lead_pipeline", table_name="lead", sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.drop_index("ix_lead_scoreboard", table_name="lead", sqlite_where=sa.text(WHERE), postgresql_where=sa.text(WHERE))
     with op.batch_alter_table("lead", schema=None) as batch_op:
+        batch_op.drop_column("segment")
+        batch_op.drop_column("region")
         batch_op.drop_column("claimed_at")
