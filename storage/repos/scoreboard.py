@@ -201,7 +201,9 @@ class ScoreboardRepo(Repo):
             cols.append(_n(cond))
             newer = edge
         cols.append(_n(t.c.qualified_at <= edges[-1]))
-        where = [t.c.status == sa.literal_column("'qualified'"), t.c.qualified_at.is_not(None)]
+        # Only the status (a literal, so prepared plans still prove the partial index): with a
+        # condition on qualified_at too, SQLite walks every handoff in ix_lead_scoreboard instead.
+        where = [t.c.status == sa.literal_column("'qualified'")]
         if campaign_ids is not None:
             where += self._lead_filters(owner_ids=None, campaign_ids=campaign_ids, attr=None)
         if owner_ids is not None:
