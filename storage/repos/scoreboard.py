@@ -71,8 +71,8 @@ def _n(cond) -> sa.ColumnElement:
 
 class ScoreboardRepo(Repo):
     def _seconds(self, later, earlier) -> sa.ColumnElement:
-        if self.dialect == "postgresql":
-            return sa.func.extract("epoch", later - earlier)
+        if self.dialect == "postgresql":  # a float, not numeric: no Decimal per row
+            return sa.cast(sa.func.extract("epoch", later - earlier), sa.Float)
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
 
     def _attr(self, name: str) -> sa.ColumnElement:
