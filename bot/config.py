@@ -313,6 +313,24 @@ class AgreementConfig(Strict):
         return v
 
 
+class ReviewConfig(Strict):
+    """The weekly joint sales-marketing review: when it meets, where it is prepared, who attends.
+
+    The agenda is posted ``agenda_before_hours`` before the meeting, the summary when it ends
+    (``duration_minutes`` after it starts)."""
+
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "thu"
+    time: Time = Time(16, 0)
+    timezone: str = "UTC"
+    channel: str  # a key of ``channels``
+    attendees: list[str] = Field(default_factory=list)  # keys of ``people``
+    agenda_before_hours: float = Field(default=2, gt=0, le=72)
+    duration_minutes: int = Field(default=60, gt=0, le=480)
+
+    _t = field_validator("time", mode="before")(lambda v: _parse_time(v))
+    _tz = field_validator("timezone")(lambda v: _check_tz(v))
+
+
 class OutboundWebhook(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=8)
@@ -331,6 +349,7 @@ class Config(Strict):
     wins: WinsConfig = Field(default_factory=WinsConfig)
     outbound_webhook: OutboundWebhook | None = None
     agreement: AgreementConfig = Field(default_factory=AgreementConfig)
+    review: ReviewConfig | None = None
 
     @model_validator(mode="after")
     def _references(self):
@@ -354,6 +373,12 @@ class Config(Strict):
                 problems.append(f"people.{i}.manager: no person with key {p.manager!r}")
             if p.manager == p.key:
                 problems.append(f"people.{i}.manager: a person cannot manage themselves")
+        if self.review is not None:
+            if self.review.channel not in self.channels:
+                problems.append(f"review.channel: no channel {self.review.channel!r} under channels")
+            for i, key in enumerate(self.review.attendees):
+                if key not in keys:
+                    problems.append(f"review.attendees.{i}: no person with key {key!r}")
         codes = [r.code for r in self.bounce.reasons]
         if len(set(codes)) != len(codes):
             problems.append("bounce.reasons: reason codes must be unique")

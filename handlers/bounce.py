@@ -20,6 +20,7 @@ from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, webhook
 from handlers.registry import Flow, JobResult, MessageRef
+from handlers.review_messages import reviewable
 from storage.models import Bounce, Lead
 
 ALREADY_WITH_MARKETING = "nurture"
@@ -313,9 +314,11 @@ def requalified_in_crm(uow, deps: Deps, lead_ids: list[int]) -> int:
 def _post(deps: Deps, bounce: Bounce):
     state = views.PostState(acknowledged_by_id=bounce.acknowledged_by_id, sent_back_by_id=bounce.requalified_by_id,
                             requalified=bounce.requalified_at is not None)
-    return views.marketing_post(bounce.context, bounce_id=bounce.id,
-                                reason_label=deps.config.reason_label(bounce.reason) or bounce.reason,
+    label = deps.config.reason_label(bounce.reason) or bounce.reason
+    post = views.marketing_post(bounce.context, bounce_id=bounce.id, reason_label=label,
                                 note=bounce.note, by_id=bounce.by_person_id, repeat=bounce.repeat, state=state)
+    name = (bounce.context or {}).get("name") or (bounce.context or {}).get("label") or f"lead {bounce.lead_id}"
+    return reviewable(deps.config, post, f"{name}: bounced ({label})")  # *Add to review* (handlers/review.py)
 
 
 def _update_post(uow, deps: Deps, bounce: Bounce, source: MessageRef | None, what: str) -> None:

@@ -30,6 +30,7 @@ from handlers.events import Event
 from handlers.messages import Message, Reply, mention
 from handlers.ports import Actor, Deps, channel, dm
 from handlers.registry import Flow, JobResult, MessageRef
+from handlers.review_messages import reviewable  # *Add to review* on escalations (handlers/review.py)
 from storage.models import Lead, Person
 
 log = logging.getLogger(__name__)
@@ -401,12 +402,13 @@ def _messages(step: str, lead: dict, owner: Person | None, manager: Person | Non
         return [(step, dm(owner.id), views.breach(card, due=due, snooze_hours=ladder.snooze_hours,
                                                   reminder=step != "breach"))]
     if step == "manager" and manager:
-        return [(step, dm(manager.id), views.to_manager(
+        return [(step, dm(manager.id), reviewable(config, views.to_manager(
             card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], snooze_hours=ladder.snooze_hours,
-            away_until=away_until))]
+            away_until=away_until), f"{card.plain}: SLA breached"))]
     if step == "channel" and sales:
-        return [(step, channel(sales), views.to_channel(card, owner_id=owner.id, due=due,
-                                                        snooze_count=lead["snooze_count"], away_until=away_until))]
+        return [(step, channel(sales), reviewable(config, views.to_channel(
+            card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], away_until=away_until),
+            f"{card.plain}: SLA breached"))]
     return []
 
 

@@ -124,6 +124,7 @@ class UnitOfWork:
         self.kv = repos.KeyValueRepo(s)
         self.teams = repos.TeamsRepo(s)
         self.scoreboard = repos.ScoreboardRepo(s)
+        self.review = repos.ReviewRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

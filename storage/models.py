@@ -6,7 +6,7 @@ both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -363,6 +363,28 @@ class HomeView(SQLModel, table=True):
     version: int = 0  # bumped per publish; part of the outbox key
     opened_at: Optional[datetime] = None  # last app_home_opened
     published_at: Optional[datetime] = None
+
+
+class ActionItem(SQLModel, table=True):
+    """An action agreed in (or for) the joint review: who does what by when, and where it came
+    from. ``meeting_on`` is the review it was added for; open items are carried to every agenda
+    until done."""
+
+    __table_args__ = (sa.Index("ix_actionitem_open", "status", "due_on"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    text: str = Field(max_length=1000)
+    due_on: date
+    status: str = Field(default="open", max_length=20)  # open | done
+    created_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    created_at: datetime
+    meeting_on: date  # the meeting it was added for (the next one when it was added)
+    source_key: Optional[str] = Field(default=None, max_length=300)  # outbox key of the message it came from
+    source_text: Optional[str] = Field(default=None, max_length=300)  # what that message was about
+    reminded_at: Optional[datetime] = None
+    done_at: Optional[datetime] = None
+    done_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
 
 
 ALL_TABLES = SQLModel.metadata
