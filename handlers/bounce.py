@@ -318,6 +318,8 @@ def _post(deps: Deps, bounce: Bounce):
     post = views.marketing_post(bounce.context, bounce_id=bounce.id, reason_label=label,
                                 note=bounce.note, by_id=bounce.by_person_id, repeat=bounce.repeat, state=state)
     name = (bounce.context or {}).get("name") or (bounce.context or {}).get("label") or f"lead {bounce.lead_id}"
+    if state.acknowledged_by_id or state.sent_back_by_id or state.requalified:
+        return post  # handled: the post's buttons go, *Add to review* too
     return reviewable(deps.config, post, f"{name}: bounced ({label})")  # *Add to review* (handlers/review.py)
 
 

@@ -190,3 +190,22 @@ def test_without_a_review_in_the_config_the_commands_say_so(make_container):
     c = make_container(config=cfg)
     assert "No joint review is set up" in command(c, "maya", "action ana Do it").text
     assert run_job(c, "review_agenda").done == 0
+
+
+def test_the_demo_company_has_open_items_and_moving_time_shows_the_review_cycle(make_container):
+    from bot.local import clock, demo_data
+    from tests.test_local_demo import posts
+
+    c = make_container(local_workspace=True)  # Monday 23 Nov, 10:00 in New York
+    demo_data.load(c)
+    c.dispatcher.drain()
+    assert len(items(c)) == 3
+    clock.advance(c, at_ny(2026, 11, 26, 12, 30) - c.deps.now())  # past Thursday's review
+    c.dispatcher.drain()
+    keys = [k for d, k, _ in posts(c, "channel:company")]
+    assert "review:agenda:2026-11-26" in keys and "review:summary:2026-11-26" in keys
+    agenda = next(t for d, k, t in posts(c, "channel:company") if k == "review:agenda:2026-11-26")
+    assert "3 open actions" in agenda
+    clock.advance(c, at_ny(2026, 12, 1, 12, 0) - c.deps.now())  # the business day before Jonas's item is due
+    c.dispatcher.drain()
+    assert any(k.startswith("review:remind:") for _, k, _ in posts(c, f"dm:{person_id(c, 'jonas')}"))
