@@ -148,11 +148,12 @@ def timed(fn, rounds: int) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
-def run(url: str, n_leads: int, n_deals: int, rounds: int) -> None:
+def run(url: str, n_leads: int, n_deals: int, rounds: int, reuse: bool = False) -> None:
     engine = make_engine(url)
-    recreate(engine)
-    print(f"{engine.dialect.name}: {n_leads:,} leads, {n_deals:,} deals")
-    load(engine, n_leads, n_deals)
+    print(f"{engine.dialect.name}: {n_leads:,} leads, {n_deals:,} deals" + (" (loaded before)" if reuse else ""))
+    if not reuse:
+        recreate(engine)
+        load(engine, n_leads, n_deals)
     config = load_config(None)
     uowf = uow_factory(engine)
     registry = load_registry()
@@ -198,12 +199,13 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=1_000_000)
     ap.add_argument("--deals", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--reuse", action="store_true", help="PostgreSQL: measure the data a previous run loaded")
     a = ap.parse_args()
     if a.db in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as d:
             run(f"sqlite:///{d}/bench.db", a.leads, a.deals, a.rounds)
     if a.db in ("postgresql", "both"):
-        run(a.pg_url, a.leads, a.deals, a.rounds)
+        run(a.pg_url, a.leads, a.deals, a.rounds, reuse=a.reuse)
 
 
 if __name__ == "__main__":
