@@ -113,7 +113,10 @@ def parse_date(text: str, today: date) -> date:
 def find_person(uow, ref: str):
     """A person named by key, email, Slack mention (``<@U123|name>``) or ``@key``."""
     ref = ref.strip()
-    m = re.fullmatch(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", ref)
+    m = re.fullmatch(r"<person:(\d+)>", ref)  # a mention the adapter resolved (Slack's <@U123>)
+    if m:
+        return uow.people.get(int(m[1]))
+    m = re.fullmatch(r"<@([UW][A-Z0-9_]+)(?:\|[^>]*)?>", ref)
     if m:
         return uow.people.by_slack_id(m[1])
     ref = ref.lstrip("@").lower()

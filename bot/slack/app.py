@@ -118,6 +118,15 @@ class SlackAdapter:
                     uow.commit()
         return Actor(person.id if person else None, "slack", user_id, person.name if person else None)
 
+    def _people_mentioned(self, text: str) -> str:
+        """Slack's ``<@U123|name>`` mentions in a command become ``<person:ID>`` for the people we
+        know (matched by email as for the one acting); the rest are left as typed."""
+        def person(m: re.Match) -> str:
+            found = self.actor(m[1])
+            return f"<person:{found.person_id}>" if found.person_id else m[0]
+
+        return re.sub(r"<@([UW][A-Z0-9_]+)(?:\|[^>]*)?>", person, text or "")
+
     def _open_form(self, reply: Reply, trigger_id: str | None) -> None:
         assert reply.form is not None
         if not trigger_id:
@@ -132,7 +141,8 @@ class SlackAdapter:
     # -- listeners -------------------------------------------------------------------------
     def on_command(self, ack, body: dict, **_):
         actor = self.actor(body.get("user_id"))
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text", ""))
+        text = self._people_mentioned(body.get("text", ""))
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
         self.s.wake()
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
