@@ -227,6 +227,7 @@ class Board:
     pipeline: list[int] = field(default_factory=list)
     oldest: datetime | None = None
     breached: int = 0  # open leads past their SLA now
+    unknown: list[str] = field(default_factory=list)  # agreement targets for a region/segment no lead has
     now: datetime | None = None
     filter: tuple[str, str] | None = None
 
@@ -330,6 +331,8 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
             for name in names[:TOP * 2]:
                 target = targets.get(name)
                 out.append((name, got.get(name, 0), round(target * period.share_of_month) if target is not None else None))
+                if name in targets and not got.get(name) and not sb.attr_exists(fld, name):
+                    board.unknown.append(f"{fld} {name!r}")  # a target no lead can meet: a typo?
     return board
 
 

@@ -147,6 +147,9 @@ def board(b: "Board", config) -> Message:
             if values:
                 mk.append(f"*By {name}:* " + " · ".join(f"{n} {_target_n(got, tgt, tg['pro_rata'])}"
                                                         for n, got, tgt in values))
+        if b.unknown:
+            mk.append("No lead has " + ", ".join(b.unknown) + " yet: check `agreement.by_region` / `by_segment` "
+                      "against the CRM's values.")
         blocks += [Section(text="*Marketing*"), Section(text=_clip("\n".join(mk)))]
         if b.campaigns:
             shown = b.campaigns[:MAX_LINES]

@@ -214,6 +214,14 @@ def test_bad_input_gets_a_specific_answer_and_stores_nothing(c, args, answer):
     assert len(outbox(c, op=None)) == before
 
 
+def test_a_target_for_a_region_no_lead_has_is_pointed_out(make_container):
+    c = make_container(config=config_with(leads_per_month=30, by_region={"EMEA": 10, "Atlantis": 5}))
+    a_month(c)
+    text = reply_text(command(c, "sam", "sla"))
+    assert "Atlantis 0 of 5" in text and "No lead has region 'Atlantis' yet" in text
+    assert "region 'EMEA'" not in text
+
+
 def test_a_company_with_no_data_gets_an_empty_scoreboard_that_says_what_will_appear(c):
     text = reply_text(command(c, "sam", "sla"))
     assert "Nothing to score for the company in November 2026 yet" in text
