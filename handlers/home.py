@@ -182,7 +182,14 @@ def refresh_job(uow_factory, deps: Deps) -> JobResult:
     message per person per pass at most (key ``home:{person}:{version}``), however many changes
     happened in between."""
     with uow_factory() as uow:
+        # Nothing new since the last pass (no message, follow-up, bounce, deal or action; the
+        # hour unchanged, for what time alone changes): no Home to look at.
+        stamp = uow.scoreboard.change_stamp() + [int(deps.now().timestamp() // 3600)]
+        if uow.kv.get("home:stamp", {}).get("stamp") == stamp:
+            return JobResult("home_refresh", 0)
         ids = [h.person_id for h in uow.scoreboard.homes_opened()]
+        uow.kv.set("home:stamp", {"stamp": stamp})
+        uow.commit()
     done = 0
     for pid in ids:
         with uow_factory() as uow:

@@ -316,6 +316,14 @@ class ScoreboardRepo(Repo):
         return list(self.session.execute(
             sa.select(HomeView).where(HomeView.opened_at.is_not(None)).order_by(HomeView.person_id)).scalars())
 
+    def change_stamp(self) -> list[int]:
+        """The newest row of each table whose rows change what a Home shows (messages, follow-ups,
+        bounces, deals, action items): five primary-key look-ups. Equal stamps, nothing new."""
+        from storage.models import ActionItem, LeadTouch, Outbox
+
+        return [int(self.session.execute(sa.select(sa.func.max(m.id))).scalar() or 0)
+                for m in (Outbox, LeadTouch, Bounce, Deal, ActionItem)]
+
     def ensure_home(self, person_id: int) -> None:
         self.insert_ignore(HomeView.__table__, [dict(person_id=person_id, digest="", version=0)])
 
