@@ -65,3 +65,19 @@ def test_the_weekly_post_shows_the_chart_inside_the_card(app, teams):
     assert base64.b64decode(image["url"].split(",", 1)[1]).startswith(b"\x89PNG")
     assert "23 Nov: 5/28 (60% in SLA)" in image["altText"]  # the demo agreement: 120 a month
     assert "Leads delivered" in texts(card)
+
+
+def test_a_button_on_the_teams_home_card_acts(app, teams):
+    install(app, teams)
+    c = app.container
+    a_month(c)
+    from tests.cooling_helpers import hot_lead, ingest
+
+    ingest(c, hot_lead("L-40", owner="ana", name="Card Carla", at="2026-11-23T18:30:00Z"))
+    ana = teams.user("ana@northwind.example")
+    post(app, ts.message(teams.service_url, "home", user=ana))
+    [home] = teams.wait_for(lambda: [a for a in teams.sent("a:29:ana") if ts.cards_in(a)], timeout=30)
+    follow = next(a for a in ts.actions_of(only_card(home)) if a.get("title") == "Log follow-up")
+    resp = post(app, ts.card_action(teams.service_url, user=ana, verb=follow["verb"], data=follow["data"],
+                                    reply_to=home["id"]))
+    assert resp.status_code == 200 and "Logged your follow-up" in resp.text
