@@ -3,15 +3,13 @@ Home again only when what it shows has changed (once per person per batch of cha
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from bot.scheduler import run_job
 from handlers.home import opened
 from handlers.messages import Actions
 from tests.cooling_helpers import hot_lead, ingest, outbox, person_id, text_of
-from tests.test_scoreboard import a_month, at_ny, command, config_with, move_to, reply_text
+from tests.test_scoreboard import a_month, at_ny, command, config_with, move_to
 
 
 @pytest.fixture

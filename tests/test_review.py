@@ -6,7 +6,7 @@ hours before. The ``clock`` fixture is Monday 2026-11-23 15:00 UTC (10:00 in New
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

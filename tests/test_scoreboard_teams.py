@@ -10,7 +10,7 @@ import pytest
 from bot.scheduler import run_job
 from tests import teams_standin as ts
 from tests.teams_helpers import (  # noqa: F401 - fixtures
-    MARKETING, SALES, app, install, make_teams_app, only_card, post, teams, teams_config, teams_server,
+    SALES, app, install, make_teams_app, only_card, post, teams, teams_server,
 )
 from tests.test_scoreboard import a_month, at_ny, move_to
 
