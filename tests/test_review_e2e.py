@@ -93,10 +93,11 @@ def test_in_teams_the_same_words_add_list_and_close_items(teams_app, teams):
     maya = teams.user("maya@northwind.example")
     post(teams_app, ts.message(teams.service_url, "action ana Call back the Acme leads", user=maya))
     post(teams_app, ts.message(teams.service_url, "action list", user=maya))
-    replies = teams.wait_for(lambda: [a for a in teams.sent("a:29:maya")] if len(teams.sent("a:29:maya")) >= 2
-                             else None, timeout=30)
-    assert "Added #1 for Ana Torres" in str(replies[0])
-    assert "Call back the Acme leads" in texts(only_card(replies[1]))
+    added = teams.wait_for(lambda: [a for a in teams.sent("a:29:maya") if "Added #1 for Ana Torres" in str(a)],
+                           timeout=30)
+    listed = teams.wait_for(lambda: [a for a in teams.sent("a:29:maya") if ts.cards_in(a)
+                                     and "Open action items" in texts(only_card(a))], timeout=30)
+    assert added and "Call back the Acme leads" in texts(only_card(listed[0]))
 
 
 def test_in_the_local_workspace_actions_are_commands_like_anywhere(make_container, live_server):
