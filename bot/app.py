@@ -40,7 +40,7 @@ class ConfigRouter:
         if kind == "channel":
             ch = self.config.channels.get(name)
             return (ch.platform if ch and ch.platform else None) or self.default
-        if kind == "dm":
+        if kind in ("dm", "home"):  # a person's DM or their Home
             person = people.get(int(name)) if name.isdigit() else None
             return (self._person_platform.get(person.email) if person else None) or self.default
         return self.default

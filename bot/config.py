@@ -296,6 +296,68 @@ class WinsConfig(Strict):
         return v
 
 
+class AgreementPost(DigestTime):
+    """When the weekly scoreboard is posted to each team's channel, in the team's timezone."""
+
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: Time = Time(9, 15)
+    weeks: int = Field(default=8, ge=2, le=26)  # the chart's trend: this many weeks
+
+
+class AgreementConfig(Strict):
+    """The smarketing agreement: what each team promises the other, per month.
+
+    Shares are fractions (``0.9``) or percentages (``"90%"``); money is in ``wins.currency``."""
+
+    leads_per_month: int | None = Field(default=None, ge=0)  # qualified leads marketing delivers
+    by_region: dict[str, int] = Field(default_factory=dict)  # the lead's ``region`` (CRM field)
+    by_segment: dict[str, int] = Field(default_factory=dict)  # the lead's ``segment`` (CRM field)
+    acceptance_rate: float | None = Field(default=None, ge=0, le=1)  # followed up rather than bounced
+    within_sla: float | None = Field(default=None, ge=0, le=1)  # first touches within the SLA
+    conversion: float | None = Field(default=None, ge=0, le=1)  # handed leads that end in a win
+    sourced_revenue: float | None = Field(default=None, ge=0)  # won revenue sourced by campaigns
+    weekly_post: AgreementPost = Field(default_factory=AgreementPost)
+    recognition: bool = True  # the monthly "a sales win is a marketing win too" post
+
+    @field_validator("acceptance_rate", "within_sla", "conversion", mode="before")
+    @classmethod
+    def _share(cls, v):
+        if isinstance(v, str) and v.strip().endswith("%"):
+            try:
+                return float(v.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError(f"expected a share like 0.9 or '90%', got {v!r}") from None
+        return v
+
+    @field_validator("by_region", "by_segment")
+    @classmethod
+    def _targets(cls, v: dict[str, int]) -> dict[str, int]:
+        for name, n in v.items():
+            if not str(name).strip():
+                raise ValueError("a region or segment name cannot be empty")
+            if n < 0:
+                raise ValueError(f"the target for {name!r} must not be negative (got {n})")
+        return v
+
+
+class ReviewConfig(Strict):
+    """The weekly joint sales-marketing review: when it meets, where it is prepared, who attends.
+
+    The agenda is posted ``agenda_before_hours`` before the meeting, the summary when it ends
+    (``duration_minutes`` after it starts)."""
+
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "thu"
+    time: Time = Time(16, 0)
+    timezone: str = "UTC"
+    channel: str  # a key of ``channels``
+    attendees: list[str] = Field(default_factory=list)  # keys of ``people``
+    agenda_before_hours: float = Field(default=2, gt=0, le=72)
+    duration_minutes: int = Field(default=60, gt=0, le=480)
+
+    _t = field_validator("time", mode="before")(lambda v: _parse_time(v))
+    _tz = field_validator("timezone")(lambda v: _check_tz(v))
+
+
 class OutboundWebhook(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=8)
@@ -404,6 +466,8 @@ class Config(Strict):
     outbound_webhook: OutboundWebhook | None = None
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
     salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)
+    agreement: AgreementConfig = Field(default_factory=AgreementConfig)
+    review: ReviewConfig | None = None
 
     @model_validator(mode="after")
     def _references(self):
@@ -435,6 +499,12 @@ class Config(Strict):
             for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
                 if s2 <= e1:
                     problems.append(f"people.{i}.away: {s1}..{e1} and {s2}..{e2} overlap")
+        if self.review is not None:
+            if self.review.channel not in self.channels:
+                problems.append(f"review.channel: no channel {self.review.channel!r} under channels")
+            for i, key in enumerate(self.review.attendees):
+                if key not in keys:
+                    problems.append(f"review.attendees.{i}: no person with key {key!r}")
         codes = [r.code for r in self.bounce.reasons]
         if len(set(codes)) != len(codes):
             problems.append("bounce.reasons: reason codes must be unique")

@@ -19,6 +19,7 @@ from handlers.errors import Invalid, NotFound
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, row_id
 from handlers.registry import Flow, JobResult, MessageRef
+from handlers.review_messages import reviewable
 from storage.models import Bounce, Lead
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REPORT_GRACE = timedelta(days=1)  # a weekly post missed by more than this waits for next week
@@ -194,7 +195,7 @@ def _post_key(bounce: Bounce) -> str:
 
 
 def _post(deps: Deps, bounce: Bounce):
-    return views.post_for(bounce, deps.config.reason_label(bounce.reason) or bounce.reason)
+    return views.post_for(bounce, deps.config.reason_label(bounce.reason) or bounce.reason, deps.config)
 
 
 def _update_post(uow, deps: Deps, bounce: Bounce, source: MessageRef | None, what: str) -> None:

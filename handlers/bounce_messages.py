@@ -191,12 +191,20 @@ def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | 
     return Message(text=fallback, blocks=blocks)
 
 
-def post_for(bounce, reason_label: str) -> Message:
-    """The marketing post of a ``Bounce`` row as it reads in the bounce's current state."""
+def post_for(bounce, reason_label: str, config=None) -> Message:
+    """The marketing post of a ``Bounce`` row as it reads in the bounce's current state; while it
+    is open, with *Add to review* when the config has a joint review (``handlers/review.py``)."""
     state = PostState(acknowledged_by_id=bounce.acknowledged_by_id, sent_back_by_id=bounce.requalified_by_id,
                       requalified=bounce.requalified_at is not None)
-    return marketing_post(bounce.context, bounce_id=bounce.id, reason_label=reason_label, note=bounce.note,
+    post = marketing_post(bounce.context, bounce_id=bounce.id, reason_label=reason_label, note=bounce.note,
                           by_id=bounce.by_person_id, repeat=bounce.repeat, state=state)
+    if config is None or state.acknowledged_by_id or state.sent_back_by_id or state.requalified:
+        return post  # handled: the post's buttons go, *Add to review* too
+    from handlers.review_messages import reviewable
+
+    context = bounce.context or {}
+    name = context.get("name") or context.get("label") or f"lead {bounce.lead_id}"
+    return reviewable(config, post, f"{name}: bounced ({reason_label})")
 
 
 # --- the weekly post --------------------------------------------------------------------------

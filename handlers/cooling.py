@@ -18,8 +18,7 @@ it tells people) in ``handlers.lifecycle``, the clocks' arithmetic in ``handlers
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from handlers import cooling_messages as views
 from handlers import lifecycle
@@ -108,11 +107,16 @@ def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dic
     if d.tier is not None and row["status"] != "qualified":
         row["tier"] = d.tier  # a hint for the handoff; a running window keeps its tier
     if d.owner_email is not None:  # a new owner does not reset the clock
+        if row["status"] == "qualified" and row.get("owner_id") is None and owner_ids.get(d.owner_email):
+            row["claimed_at"] = now  # handed over unowned: the scoreboard's wait for an owner ends
         row["owner_email"], row["owner_id"] = d.owner_email, owner_ids.get(d.owner_email)
     if d.source_campaign_id:
         row["source_campaign_id"] = campaign_ids[d.source_campaign_id]
     if d.model_extra:
         row["attrs"] = {**(row.get("attrs") or {}), **d.model_extra}
+        for f in ("region", "segment"):  # the agreement's targets count these (handlers/scoreboard.py)
+            value = row["attrs"].get(f)
+            row[f] = str(value).strip()[:100] or None if value is not None else None
     row["updated_at"] = now
     return row
 
@@ -250,17 +254,6 @@ def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     return Reply(message=views.my_leads(lines, page=page, pages=pages, total=total))
 
 
-def sla_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
-    """``/smarketing sla``: open and past-due qualified leads, and follow-ups in time this month."""
-    person = uow.people.get(actor.person_id) if actor.person_id else None
-    now, tz = deps.now(), deps.config.team_timezone("sales")
-    local = now.astimezone(ZoneInfo(tz))
-    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
-    counts = uow.leads.sla_counts(owner_id=person.id if person else None, now=now, since=month_start)
-    tiers = ", ".join(f"{name} {views.hours_text(t.hours)} to the first follow-up, then every "
-                      f"{t.cadence_days:g} business day{'s' if t.cadence_days != 1 else ''}"
-                      for name, t in deps.config.sla.tiers.items())
-    return Reply(message=views.sla_summary(counts, month=f"{local:%B}", mine=person is not None, tiers=tiers))
 
 
 def _find_one(uow, ref: str) -> Lead:
@@ -282,14 +275,13 @@ def _followed_up_text(lead: Lead, tz: str) -> str:
 
 FLOW = Flow(
     name="cooling",
-    commands={"touch": touch_command, "leads": leads_command, "sla": sla_command, "reassign": reassign_command},
+    commands={"touch": touch_command, "leads": leads_command, "reassign": reassign_command},  # `sla`: scoreboard
     actions={"cooling.follow_up": follow_up_button, "cooling.snooze": snooze_button, "cooling.claim": claim_button},
     events={"lead.upserted": leads_upserted, "lead.qualified": leads_qualified, "lead.touched": leads_touched},
     jobs={"cooling": cooling_job},
     help=[
         ("touch <lead> [note]", "log a follow-up on a lead (it satisfies the running SLA clock)"),
         ("leads [page]", "your qualified leads, most urgent first, with time left"),
-        ("sla", "the lead SLA at a glance: open, past due, followed up in time this month"),
         ("reassign <lead> <person>", "give a lead to someone else in sales (managers and admins; its clock runs on)"),
     ],
 )

@@ -395,24 +395,3 @@ def my_leads(lines: list[LeadLine], *, page: int, pages: int, total: int) -> Mes
         foot += f" Page {page} of {pages}" + (f" — `/smarketing leads {page + 1}` for more." if page < pages else ".")
     blocks.append(Context(text=foot))
     return Message(text=f"Your qualified leads: {total}", blocks=blocks)
-
-
-def _share(done: int, of: int) -> str:
-    return f"{round(100 * done / of)}% ({done} of {of})" if of else "no handoffs decided yet"
-
-
-def sla_summary(counts: dict[str, int], *, month: str, mine: bool, tiers: str) -> Message:
-    rows = [
-        ("Open qualified leads", counts["open"], counts["my_open"]),
-        ("Past their SLA now", counts["breached"], counts["my_breached"]),
-    ]
-    lines = [f"*{label}:* team {team}" + (f" · mine {me}" if mine else "") for label, team, me in rows]
-    in_time = f"*Followed up within the SLA ({month}):* team {_share(counts['in_time'], counts['handoffs'])}"
-    if mine:
-        in_time += f" · mine {_share(counts['my_in_time'], counts['my_handoffs'])}"
-    lines.append(in_time)
-    return Message(text="SLA summary: " + "; ".join(f"{label} {team}" for label, team, _ in rows), blocks=[
-        Header(text="Lead SLA"),
-        Section(text="\n".join(lines)),
-        Context(text=f"SLA by tier: {tiers}, in business hours."),
-    ])

@@ -27,6 +27,7 @@ from handlers import cooling_messages as views
 from handlers import notify
 from handlers.errors import Invalid, NotAllowed, NotFound, UserError
 from handlers.messages import Reply
+from handlers.review_messages import reviewable
 from handlers.ports import Actor, Deps, channel, dm, row_id, webhook
 from handlers.sla import (
     CADENCE, STEPS, StepTimes, cadence_days, calendar, hours_left, new_window, qualification, sla_hours, stopped,
@@ -285,6 +286,7 @@ def claim(uow, deps: Deps, person: Person, lead: Lead) -> Reply:
     require_with_sales(uow, deps, lead, "claim")
     now = deps.now()
     lead.owner_id, lead.owner_email = person.id, person.email
+    lead.claimed_at = now  # the end of its wait for an owner (the scoreboard)
     _done(uow, deps, lead, _event(lead, "claim", person.id, now), {"claim"})
     tz = timezone_of(person, deps.config)
     due = f" Follow up by {views.when(lead.sla_due_at, tz)}." if lead.sla_due_at and lead.sla_due_at > now else ""
@@ -485,12 +487,13 @@ def _messages(step: str, lead: dict, owner: Person | None, manager: Person | Non
                  views.breach(card, due=due, snooze_hours=ladder.snooze_hours, reminder=step != "breach",
                               cadence=cadence))]
     if step == "manager" and manager:
-        return [(step, "manager", dm(manager.id), views.to_manager(
+        return [(step, "manager", dm(manager.id), reviewable(config, views.to_manager(
             card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], snooze_hours=ladder.snooze_hours,
-            cadence=cadence))]
+            cadence=cadence), f"{card.plain}: SLA breached"))]
     if step == "channel" and sales:
-        return [(step, "channel", channel(sales), views.to_channel(
-            card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], cadence=cadence))]
+        return [(step, "channel", channel(sales), reviewable(config, views.to_channel(
+            card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], cadence=cadence),
+            f"{card.plain}: SLA breached"))]
     return []
 
 
@@ -517,7 +520,7 @@ def bounce(uow, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | 
         from handlers.bounce_messages import post_for
 
         notify.send(uow, deps, to=channel(marketing), role="bounce_post", subject=lead.id,
-                    key=f"bounce:{record.id}:post", payload=post_for(record, label or reason).to_json())
+                    key=f"bounce:{record.id}:post", payload=post_for(record, label or reason, deps.config).to_json())
     emit(uow, deps, "lead.bounced", key=f"bounce:{record.id}:bounced", lead=lead, at=at,
          data={"bounce_id": record.id, "reason": reason, "reason_label": label, "note": note,
                "by_email": by.email if by else None, "repeat": repeat, "bounce_count": lead.bounce_count,

@@ -101,7 +101,18 @@ class Actions(BaseModel):
     buttons: list[Button]
 
 
-Block = Annotated[Union[Header, Section, Context, Divider, Actions], Field(discriminator="type")]
+class Image(BaseModel):
+    """A picture stored by the bot (a chart), named by its ``key`` in the chart images table so
+    the outbox payload stays small. ``alt`` says what it shows, for screen readers and for
+    platforms that cannot show it; the message's text carries the same numbers."""
+
+    type: Literal["image"] = "image"
+    key: str
+    alt: str
+    title: str | None = None
+
+
+Block = Annotated[Union[Header, Section, Context, Divider, Actions, Image], Field(discriminator="type")]
 
 
 class Message(BaseModel):

@@ -147,7 +147,7 @@ def render(row, lead: Lead, event: dict, people: dict[int, Person], bounces: dic
         bounce = bounces.get(int(row.key.split(":")[1]))
         if bounce is None:
             return row.payload
-        shown = bounce_views.post_for(bounce, config.reason_label(bounce.reason) or bounce.reason).to_json()
+        shown = bounce_views.post_for(bounce, config.reason_label(bounce.reason) or bounce.reason, config).to_json()
         if not final:
             return shown
         quiet = event["kind"] in ("send_back", "requalify")  # the post says so itself
@@ -156,7 +156,12 @@ def render(row, lead: Lead, event: dict, people: dict[int, Person], bounces: dic
     buttons = [] if final or lead.status != "qualified" else views.buttons_for(
         row.role or "", card, snooze_hours=config.sla.ladder.snooze_hours,
         snoozed=bool(lead.snoozed_until and lead.snoozed_until > now), owned=lead.owner_id is not None)
-    return views.live(body or row.payload, line=line, buttons=buttons)
+    shown = views.live(body or row.payload, line=line, buttons=buttons)
+    if buttons and row.role in ("manager", "channel"):  # an open escalation can go on the review's agenda
+        from handlers.review_messages import reviewable
+
+        shown = reviewable(config, shown, f"{card.plain}: SLA breached")
+    return shown
 
 
 def describe(event: dict | None, people: dict[int, Person], tz: str, *, mentions: bool) -> str:

@@ -26,6 +26,7 @@ from handlers.events import SCHEDULE_KINDS, Event
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, dm
 from handlers.registry import Flow, JobResult
+from handlers.review_messages import reviewable
 from handlers.schedule_rules import DAY, Item
 
 UTC = timezone.utc
@@ -158,7 +159,8 @@ def warn_owners(uow, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
     people = uow.people.many(pid for c in conflicts for pid in c.owner_ids)
     uow.outbox.add_many([
         dict(key=f"schedule:conflict:{c.key}:to:{pid}", destination=dm(pid),
-             payload=msgs.warning_message(c, ZoneInfo(people[pid].timezone)).to_json())
+             payload=reviewable(deps.config, msgs.warning_message(c, ZoneInfo(people[pid].timezone)),
+                                f"Schedule conflict: {c.first.title}"[:300]).to_json())
         for c in conflicts for pid in c.owner_ids if pid in people
     ], at=now)
     return conflicts

@@ -336,6 +336,8 @@ class UnitOfWork:
         self.kv = repos.KeyValueRepo(s)
         self.teams = repos.TeamsRepo(s)
         self.changes = repos.ConnectorChangesRepo(s)
+        self.scoreboard = repos.ScoreboardRepo(s)
+        self.review = repos.ReviewRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,7 +6,7 @@ both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -80,6 +80,32 @@ class Lead(SQLModel, table=True):
             sqlite_where=sa.text("qualified_at IS NOT NULL"),
             postgresql_where=sa.text("qualified_at IS NOT NULL"),
         ),
+        # The agreement's scoreboard: a period's handoffs, counted by owner, campaign and outcome
+        # from the index alone (no lookups of the 1M lead rows).
+        sa.Index(
+            "ix_lead_scoreboard",
+            "qualified_at",
+            "owner_id",
+            "source_campaign_id",
+            "status",
+            "first_touch_at",
+            "handoff_due_at",
+            "claimed_at",
+            "region",
+            "segment",
+            sqlite_where=sa.text("qualified_at IS NOT NULL"),
+            postgresql_where=sa.text("qualified_at IS NOT NULL"),
+        ),
+        # The pipeline's age (open leads by how long ago they were handed over), per owner.
+        sa.Index(
+            "ix_lead_pipeline",
+            "owner_id",
+            "qualified_at",
+            "sla_due_at",
+            "source_campaign_id",
+            sqlite_where=sa.text("status = 'qualified'"),
+            postgresql_where=sa.text("status = 'qualified'"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -98,6 +124,13 @@ class Lead(SQLModel, table=True):
     qualified_at: Optional[datetime] = None  # the handoff to sales
     handoff_due_at: Optional[datetime] = None  # the handoff window's SLA due time (the scoreboard)
     first_touch_at: Optional[datetime] = None  # first sales follow-up after the handoff
+    # When a lead handed to sales without an owner got one (a claim, or the CRM assigning it):
+    # the scoreboard splits time to first touch into waiting for an owner and the rep's own time.
+    claimed_at: Optional[datetime] = None
+    # The CRM's ``region`` and ``segment`` fields (also in ``attrs``), kept as columns so the
+    # agreement's targets by region and segment are counted from an index.
+    region: Optional[str] = Field(default=None, max_length=100)
+    segment: Optional[str] = Field(default=None, max_length=100)
     sla_started_at: Optional[datetime] = None  # handoff or last sales follow-up
     sla_due_at: Optional[datetime] = None  # breach time, in business hours from sla_started_at
     # Which clock runs: ``first_touch`` (speed to lead, until the first follow-up) or
@@ -407,6 +440,51 @@ class KeyValue(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     value: dict = json_field()
     updated_at: Optional[datetime] = None
+
+
+class ChartImage(SQLModel, table=True):
+    """A picture a message shows (the weekly scoreboard chart), kept here so the outbox payload
+    only names it by ``key``; ``token`` is the unguessable name it is served under."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    token: str = Field(unique=True, max_length=64)
+    content_type: str = Field(default="image/png", max_length=40)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime
+
+
+class HomeView(SQLModel, table=True):
+    """A person's Home (Slack App Home): what was last published, so it is published again only
+    when what it shows changed — at most once per person per refresh pass."""
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    digest: str = Field(default="", max_length=64)  # hash of the last home queued for publishing
+    version: int = 0  # bumped per publish; part of the outbox key
+    opened_at: Optional[datetime] = None  # last app_home_opened
+    published_at: Optional[datetime] = None
+
+
+class ActionItem(SQLModel, table=True):
+    """An action agreed in (or for) the joint review: who does what by when, and where it came
+    from. ``meeting_on`` is the review it was added for; open items are carried to every agenda
+    until done."""
+
+    __table_args__ = (sa.Index("ix_actionitem_open", "status", "due_on"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    text: str = Field(max_length=1000)
+    due_on: date
+    status: str = Field(default="open", max_length=20)  # open | done
+    created_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    created_at: datetime
+    meeting_on: date  # the meeting it was added for (the next one when it was added)
+    source_key: Optional[str] = Field(default=None, max_length=300)  # outbox key of the message it came from
+    source_text: Optional[str] = Field(default=None, max_length=300)  # what that message was about
+    reminded_at: Optional[datetime] = None
+    done_at: Optional[datetime] = None
+    done_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
 
 
 ALL_TABLES = SQLModel.metadata

@@ -19,7 +19,10 @@ What it does
   ``Authorization: Bearer ...`` or a ``token`` param; tokens not in ``tokens`` get ``invalid_auth``
   and a missing one ``not_authed``.
 * Implements ``auth.test``, ``chat.postMessage`` / ``update`` / ``postEphemeral`` / ``delete``,
-  ``views.open`` / ``update`` / ``push``, ``users.lookupByEmail`` / ``info``,
+  ``views.open`` / ``update`` / ``push`` / ``publish`` (App Home: 100 blocks at most, like
+  Slack), the file upload of ``files.getUploadURLExternal`` -> ``POST`` the bytes to the
+  ``upload_url`` it returns -> ``files.completeUploadExternal`` (``files()`` holds the uploads;
+  an ``image`` block's ``slack_file`` must name a completed upload), ``users.lookupByEmail`` / ``info``,
   ``conversations.open`` / ``info`` and ``reactions.add``; anything else is ``unknown_method``.
   Posting to a user id (``U...``/``W...``) lands in that user's DM channel ``dm_channel(user)``,
   as on Slack; ``chat.update``/``delete`` then need the ``D...`` id, as on Slack. Channels in
@@ -339,6 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = mock._api(url.path[len("/api/") :], url.query, self.headers, body)
         elif url.path.startswith("/response/"):
             reply = mock._response_url(url.path[len("/response/") :], self.headers, body)
+        elif url.path.startswith("/upload/"):
+            reply = mock._upload(url.path[len("/upload/") :], self.headers, body)
         else:
             reply = (404, {"Content-Type": "text/plain"}, b"not found")
         if reply is DROP:  # drop_next: close the connection without answering
@@ -460,6 +465,9 @@ class SlackMock:
             self._messages: dict[tuple[str, str], dict[str, Any]] = {}
             self._lost_answers: dict[str, int] = {}
             self._views: dict[str, dict[str, Any]] = {}
+            self._homes: dict[str, dict[str, Any]] = {}  # user id -> published home view
+            self._files: dict[str, dict[str, Any]] = {}  # file id -> upload state
+            self._file_counter = itertools.count(1)
             self._failures: dict[str, deque[tuple[str, Any]]] = defaultdict(deque)
             self._last_ts_us = 0
             self._view_counter = itertools.count(1)
@@ -611,6 +619,17 @@ class SlackMock:
         """Views opened/pushed (latest state after views.update), oldest first."""
         with self._cond:
             return [copy.deepcopy(v) for v in self._views.values()]
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        """The Home view last published for a user (``views.publish``)."""
+        with self._cond:
+            return copy.deepcopy(self._homes.get(user_id))
+
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Uploaded files by id: ``content`` (bytes), ``filename``, ``length``, ``alt_txt``,
+        ``title``, ``completed``, ``channels`` (where completeUploadExternal shared it)."""
+        with self._cond:
+            return copy.deepcopy(self._files)
 
     def responses(self, name: str | None = None) -> list[dict[str, Any]]:
         """Bodies posted to ``response_url(name)`` (each with ``_name``), in arrival order."""
@@ -811,11 +830,37 @@ class SlackMock:
             raise SlackApiFailure("message_not_found")
         return message
 
-    @staticmethod
-    def _check_message(params: dict[str, Any]) -> None:
+    def _check_message(self, params: dict[str, Any]) -> None:
         problem = message_problem(params)
         if problem is not None:
             raise problem
+        self._check_images(params.get("blocks") or [], "/blocks")
+
+    def _check_images(self, blocks: list, pointer: str) -> None:
+        """An image block shows a public ``image_url`` or an uploaded Slack file (``slack_file``
+        with its ``id`` or ``url``, not both) that the app can see; ``alt_text`` is required."""
+        for i, block in enumerate(blocks):
+            if not isinstance(block, dict) or block.get("type") != "image":
+                continue
+
+            def bad(problem: str) -> SlackApiFailure:
+                return SlackApiFailure("invalid_blocks", f"[ERROR] {problem} [json-pointer:{pointer}/{i}]")
+
+            if not block.get("alt_text") or len(str(block["alt_text"])) > 2000:
+                raise bad("alt_text is required and must be at most 2000 characters")
+            slack_file, url = block.get("slack_file"), block.get("image_url")
+            if bool(slack_file) == bool(url):
+                raise bad("an image block needs exactly one of image_url and slack_file")
+            if slack_file:
+                if bool(slack_file.get("id")) == bool(slack_file.get("url")):
+                    raise bad("slack_file needs either id or url, not both")
+                f = self._files.get(slack_file.get("id") or "")
+                if f is None or not f["completed"]:
+                    raise bad("invalid slack file: the file is not uploaded or its upload was not completed")
+                if not f["content"].startswith(b"\x89PNG") and not f["filename"].lower().endswith((".jpg", ".jpeg", ".gif")):
+                    raise bad("slack_file must be a png, jpg, jpeg or gif image")
+            elif len(str(url)) > 3000:
+                raise bad("image_url must be at most 3000 characters")
 
     # ---- Web API methods -----------------------------------------------------------------------
 
@@ -937,6 +982,76 @@ class SlackMock:
         stored["type"] = view.get("type", "modal")
         stored["hash"] = f"{next(self._view_counter)}.hash"
         return {"view": stored}
+
+    def _m_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require(params, "user_id")
+        view = self._checked_view(params)
+        if view.get("type") != "home":
+            raise SlackApiFailure("invalid_arguments", "[ERROR] views.publish takes a home view [json-pointer:/view]")
+        self._check_images(view.get("blocks") or [], "/view/blocks")
+        user = str(params["user_id"])
+        if user not in self._users:
+            raise SlackApiFailure("user_not_found")
+        old = self._homes.get(user)
+        if old is not None and params.get("hash") and params["hash"] != old["hash"]:
+            raise SlackApiFailure("hash_conflict")
+        stored = self._new_view(view, None, None)
+        self._homes[user] = stored
+        return {"view": stored}
+
+    def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require(params, "filename", "length")
+        try:
+            length = int(params["length"])
+        except (TypeError, ValueError):
+            raise SlackApiFailure("invalid_arguments", "[ERROR] length must be an integer") from None
+        if length <= 0:
+            raise SlackApiFailure("invalid_arguments", "[ERROR] length must be greater than 0")
+        if params.get("alt_txt") and len(str(params["alt_txt"])) > 1000:
+            raise SlackApiFailure("invalid_arguments", "[ERROR] alt_txt must be at most 1000 characters")
+        file_id = f"F{next(self._file_counter):08d}"
+        self._files[file_id] = {"filename": str(params["filename"]), "length": length, "content": None,
+                                "alt_txt": params.get("alt_txt"), "title": None, "completed": False,
+                                "channels": []}
+        return {"upload_url": f"http://{self.host}:{self.port}/upload/{file_id}", "file_id": file_id}
+
+    def _upload(self, file_id: str, headers: Any, body: bytes) -> Reply:
+        """The upload URL: takes the file's bytes (raw, or one multipart part)."""
+        with self._cond:
+            f = self._files.get(file_id)
+            if f is None or f["content"] is not None:
+                self._record("upload", {"file_id": file_id}, 404, "not_found")
+                return (404, {"Content-Type": "text/plain"}, b"not found")
+            content = body
+            if headers.get("Content-Type", "").startswith("multipart/form-data"):
+                parts = [v for v in parse_body(headers["Content-Type"], body).values() if isinstance(v, bytes)]
+                content = parts[0] if parts else b""
+            f["content"] = content
+            self._record("upload", {"file_id": file_id, "size": len(content)})
+        return (200, {"Content-Type": "text/plain"}, f"OK - {len(content)}".encode())
+
+    def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require(params, "files")
+        files = params["files"]
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except ValueError:
+                raise SlackApiFailure("invalid_arguments", "[ERROR] files must be a JSON array") from None
+        out = []
+        for entry in files:
+            f = self._files.get(str(entry.get("id")))
+            if f is None or f["content"] is None:
+                raise SlackApiFailure("file_not_found")
+            if len(f["content"]) != f["length"]:
+                raise SlackApiFailure("invalid_arguments", "[ERROR] the uploaded size differs from length")
+            f["completed"], f["title"] = True, entry.get("title") or f["filename"]
+            channels = [c for c in str(params.get("channels") or params.get("channel_id") or "").split(",") if c]
+            f["channels"].extend(channels)
+            out.append({"id": entry["id"], "name": f["filename"], "title": f["title"], "size": f["length"],
+                        "mimetype": "image/png" if f["content"].startswith(b"\x89PNG") else "application/octet-stream",
+                        "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{entry['id']}/{f['filename']}"})
+        return {"files": out}
 
     def _m_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
         email = str(params.get("email", "")).lower()

@@ -191,6 +191,32 @@ def block_actions(
     return _form_payload(payload)
 
 
+def home_block_actions(action_id: str, value: str, view: dict[str, Any], user_id: str = "U_ANA",
+                       team_id: str = "T1") -> tuple[bytes, str]:
+    """A button click on the App Home (``view`` as ``SlackMock.home()`` returns it): the container
+    is the view, and there is no message, channel or ``response_url``, as on Slack."""
+    blocks = view.get("blocks") or []
+    element = _find_element(blocks, action_id) or {}
+    payload = {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": _trigger_id(),
+        "team": _team(team_id),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {"id": view["id"], "team_id": team_id, "type": "home", "blocks": blocks,
+                 "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": view.get("hash"),
+                 "app_id": APP_ID, "bot_id": BOT_ID, "root_view_id": view["id"], "previous_view_id": None},
+        "actions": [{"action_id": action_id, "block_id": _find_block_id(blocks, action_id) or "actions",
+                     "text": element.get("text") or {"type": "plain_text", "text": action_id},
+                     "value": value, "type": "button", "action_ts": f"{time.time():.6f}"}],
+    }
+    return _form_payload(payload)
+
+
 def view_submission(
     callback_id: str,
     values: dict[str, dict[str, Any]],

@@ -89,7 +89,8 @@ def test_the_marketing_post_carries_the_leads_context_and_the_reason(c):
     assert "Bounced again" not in text
     [actions] = [b for b in post.blocks if isinstance(b, Actions)]
     assert [(b.label, b.action) for b in actions.buttons] == [("Acknowledge", "bounce.ack"),
-                                                              ("Send back to sales", "bounce.send_back")]
+                                                              ("Send back to sales", "bounce.send_back"),
+                                                              ("Add to review", "review.add")]  # demo has a review
 
 
 def test_text_typed_into_a_note_cannot_mention_or_ping_anyone(c):

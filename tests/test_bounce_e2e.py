@@ -113,7 +113,8 @@ def test_a_slash_command_with_a_reason_bounces_the_lead_and_tells_marketing(app,
     assert "*Days in sales*\n4 days" in text
     assert "*Follow-ups logged*\n3" in text
     assert "jane@acme.example" in text and "L-1" not in text  # how to name it, not the CRM's id
-    assert [b["text"]["text"] for b in post["blocks"][-1]["elements"]] == ["Acknowledge", "Send back to sales"]
+    assert [b["text"]["text"] for b in post["blocks"][-1]["elements"]] == ["Acknowledge", "Send back to sales",
+                                                                           "Add to review"]  # the demo's review
 
 
 def test_a_slash_command_without_a_reason_opens_the_form_within_slacks_three_seconds(app, slack):

@@ -79,3 +79,33 @@ def test_take_the_readmes_screenshots(shots):
     expect(page.locator(".toast")).to_have_count(0, timeout=10_000)
     page.locator("#list .msg", has_text="Week of").last.scroll_into_view_if_needed()
     page.screenshot(path=str(out / "digest.png"))
+
+    # 5. An hour later: the weekly scoreboard with its chart in #sales.
+    page.get_by_role("button", name="+1 hour").click()
+    expect(page.locator("#list .msg", has_text="The smarketing scoreboard").last).to_be_visible(timeout=15_000)
+    expect(page.locator("#list .msg img").last).to_be_visible()
+    expect(page.locator(".toast")).to_have_count(0, timeout=10_000)
+    page.locator("#list .msg", has_text="The smarketing scoreboard").last.scroll_into_view_if_needed()
+    page.screenshot(path=str(out / "scoreboard.png"))
+
+    # 6-9. The Home of each role: a rep, a sales manager, a marketer, the admin.
+    for label, name in (("Ana Torres", "home-rep"), ("Maya Patel", "home-manager"), ("Kira Novak", "home-marketer"),
+                        ("Sam Adeyemi", "home-admin")):
+        option = page.locator("#me option", has_text=label).first.get_attribute("value")
+        page.select_option("#me", value=option)
+        page.fill("#command", "/smarketing home")
+        page.locator("#send").click()
+        expect(page.locator("#list .msg", has_text="your Smarketing home").last).to_be_visible(timeout=10_000)
+        page.locator("#list .msg", has_text="your Smarketing home").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(out / f"{name}.png"))
+
+    # 10. Thursday: the joint review's agenda in #company, two hours before the meeting.
+    page.goto(f"{server.url}/#channel:company")
+    page.select_option("#me", label="Maya Patel · Manager")
+    for _ in range(3):
+        page.get_by_role("button", name="+1 day").click()
+        expect(page.locator(".toast").last).to_contain_text("Moved on")
+    expect(page.locator("#list .msg", has_text="Joint review").last).to_be_visible(timeout=15_000)
+    expect(page.locator(".toast")).to_have_count(0, timeout=10_000)
+    page.locator("#list .msg", has_text="Joint review").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(out / "agenda.png"))

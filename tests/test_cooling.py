@@ -586,17 +586,6 @@ def test_someone_with_no_leads_hears_so(c):
     assert "no qualified leads waiting" in reply_text(command(c, "ben", "leads"))
 
 
-def test_sla_summarises_open_breached_and_in_time_follow_ups(c):
-    ingest(c, hot_lead("L-1"), hot_lead("L-2"), hot_lead("L-3", owner="ben"))
-    move_to(c, at_ny(2026, 11, 23, 10, 30))
-    command(c, "ana", "touch L-1")  # in time
-    move_to(c, at_ny(2026, 11, 23, 11, 30))  # L-2 and L-3 are past due
-    text = reply_text(command(c, "ana", "sla"))
-    assert "*Open qualified leads:* team 3 · mine 2" in text
-    assert "*Past their SLA now:* team 2 · mine 1" in text
-    assert "*Followed up within the SLA (November):* team 33% (1 of 3) · mine 50% (1 of 2)" in text
-
-
 def test_help_lists_the_cooling_commands(c):
     text = reply_text(command(c, "ana", "help"))
     for usage in ("touch <lead> [note]", "leads [page]", "sla"):

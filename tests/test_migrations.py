@@ -99,6 +99,8 @@ def _value(column: sa.Column, col_type, n: int, fks: dict[str, str]):
         return Decimal(f"{n}.50")
     if isinstance(t, sa.JSON):
         return {"row": n, "tags": ["a", "b"], "nested": {"ok": True}}
+    if isinstance(t, sa.LargeBinary):
+        return bytes([0, 255, n]) * 4
     if isinstance(t, sa.String):
         text = f"{column.name}-{n}-ä"
         return text[: t.length] if t.length else text
@@ -163,6 +165,8 @@ def make_prerelease(engine: sa.Engine) -> None:
     upgrade_to(engine, "head")
     with engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_lead_open"))
+        # (and a later revision's index over the column, which a pre-release build lacked too)
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_lead_scoreboard"))
         conn.execute(sa.text("ALTER TABLE lead DROP COLUMN handoff_due_at"))
 
 

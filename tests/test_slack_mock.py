@@ -291,3 +291,54 @@ def test_bolt_app_accepts_the_signed_requests(slack):
     assert dispatch(url_verification("abc")).body == '{"challenge": "abc"}'
     assert dispatch(slash_command("weekly"), secret="wrong").status == 401
     assert mentioned.wait(5) and seen["event"] == "yo"  # events are acked before the listener runs
+
+
+# --- App Home and file uploads ------------------------------------------------------------------
+
+
+def test_views_publish_keeps_a_home_per_user_and_refuses_more_than_100_blocks(slack):
+    client = WebClient(token="xoxb-test", base_url=slack.base_url)
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}
+    client.views_publish(user_id="U_ANA", view={"type": "home", "blocks": [block] * 100})
+    assert len(slack.home("U_ANA")["blocks"]) == 100
+    with pytest.raises(SlackApiError) as e:
+        client.views_publish(user_id="U_ANA", view={"type": "home", "blocks": [block] * 101})
+    assert e.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError) as e:
+        client.views_publish(user_id="U_ANA", view={"type": "modal", "title": {"type": "plain_text", "text": "x"},
+                                                    "blocks": [block]})
+    assert e.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError) as e:
+        client.views_publish(user_id="U_NOBODY", view={"type": "home", "blocks": [block]})
+    assert e.value.response["error"] == "user_not_found"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+
+
+def test_a_file_uploaded_in_three_steps_can_be_shown_in_an_image_block(slack):
+    client = WebClient(token="xoxb-test", base_url=slack.base_url)
+    done = client.files_upload_v2(content=PNG, filename="chart.png", title="Chart", alt_txt="a chart")
+    file_id = done["files"][0]["id"]
+    stored = slack.files()[file_id]
+    assert stored["content"] == PNG and stored["completed"] and stored["channels"] == []
+    image = {"type": "image", "slack_file": {"id": file_id}, "alt_text": "a chart"}
+    client.chat_postMessage(channel="C1", text="chart", blocks=[image])
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C1", text="chart", blocks=[{**image, "slack_file": {"id": "F_NOPE"}}])
+    assert e.value.response["error"] == "invalid_blocks"
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C1", text="chart", blocks=[{k: v for k, v in image.items() if k != "alt_text"}])
+    assert e.value.response["error"] == "invalid_blocks"
+
+
+def test_an_upload_not_sent_or_not_completed_cannot_be_shown(slack):
+    client = WebClient(token="xoxb-test", base_url=slack.base_url)
+    started = client.files_getUploadURLExternal(filename="chart.png", length=len(PNG))
+    image = {"type": "image", "slack_file": {"id": started["file_id"]}, "alt_text": "a chart"}
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C1", text="chart", blocks=[image])
+    assert e.value.response["error"] == "invalid_blocks"
+    with pytest.raises(SlackApiError) as e:
+        client.files_completeUploadExternal(files=[{"id": started["file_id"]}])
+    assert e.value.response["error"] == "file_not_found"

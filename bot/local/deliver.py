@@ -22,6 +22,8 @@ class LocalDeliverer:
     def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
              people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
         begin()
+        if destination.startswith("home:"):  # the Home view is drawn live when opened
+            return Delivered(None, None)
         return Delivered(destination, key)
 
     def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,

@@ -376,6 +376,40 @@ def _bounce(container, company: DemoCompany, result: Loaded) -> None:
     container.wake()
 
 
+DEMO_ACTIONS = [  # (by, owner, text, due: None = the next review) — the joint review's open items
+    ("maya", "ana", "Call back this week's breached leads before Thursday", None),
+    ("jonas", "kira", "Find out why webinar leads bounce as 'not ready'", None),
+    ("maya", "jonas", "Agree the EMEA promotion dates with marketing", "+1"),
+]
+
+
+def _actions(container) -> int:
+    """A few open action items for the joint review, added as people would with ``/smarketing action``."""
+    from handlers.commands import run_command
+    from handlers.ports import Actor
+
+    if "action" not in container.registry.commands or container.config.review is None:
+        return 0
+    with container.uow_factory() as uow:
+        ids = {p.key: p.id for p in uow.people.all()}
+    added = 0
+    for by, owner, text, due in DEMO_ACTIONS:
+        if by not in ids or owner not in ids:
+            continue
+        when = ""
+        if due:  # a day after the next review: a reminder comes due when time moves on
+            today = container.deps.now().date()
+            when = f" by {(today + timedelta(days=8)).isoformat()}"
+        try:
+            reply = run_command(container.registry, container.uow_factory, container.deps, Actor(ids[by], "local"),
+                                f"action {owner} {text}{when}")
+        except Exception:  # noqa: BLE001 - a flow in progress must not stop the demo
+            log.exception("demo data: action item failed")
+            continue
+        added += bool(reply.text and reply.text.startswith("Added"))
+    return added
+
+
 def is_empty(container) -> bool:
     """True for a database the demo may fill: never loaded, and nothing posted yet."""
     with container.uow_factory() as uow:
@@ -391,6 +425,7 @@ def load(container) -> Loaded:
     company = generate(container.config, anchor)
     result = feed(container, company.events)
     _bounce(container, company, result)
+    _actions(container)
     with container.uow_factory() as uow:
         uow.kv.set(KEY, {"anchor": anchor.isoformat(), "seed": SEED, "skipped": sorted(result.skipped),
                          "bounced": "bounce" in container.registry.commands})

@@ -29,11 +29,13 @@ from handlers.messages import (
     Divider,
     Form,
     Header,
+    Image,
     Input,
     Message,
     Reply,
     Section,
 )
+from urllib.parse import quote
 
 Names = Mapping[int, str]
 """Person id -> display name, for mentions."""
@@ -169,6 +171,10 @@ def render_block(block: Block, names: Names) -> str:
         return '<hr class="m-divider">'
     if isinstance(block, Actions):
         return f'<div class="m-actions">{"".join(render_button(b, names) for b in block.buttons)}</div>'
+    if isinstance(block, Image):
+        title = f'<figcaption class="m-context">{esc(block.title)}</figcaption>' if block.title else ""
+        return (f'<figure class="m-image"><img src="/local/images/{esc(quote(block.key, safe=""))}" '
+                f'alt="{esc(block.alt)}" loading="lazy">{title}</figure>')
     raise TypeError(f"unknown block {block!r}")
 
 

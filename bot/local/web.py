@@ -20,7 +20,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
@@ -260,6 +260,10 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
 
         return await call(request, run)
 
+    @api.get("/local/api/home")
+    async def home(request: Request):
+        return await call(request, lambda: ws.home(_int_param(request, "person_id", low=1) or 0))
+
     @api.get("/local/api/changes")
     async def changes(request: Request):
         def run():
@@ -307,6 +311,24 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
             return await call(request, ws.import_file, path, opts)
         finally:
             path.unlink(missing_ok=True)
+
+    @api.get("/local/images/{key:path}")
+    async def image(request: Request, key: str):
+        """A stored chart, shown inline in the workspace's messages."""
+        if not host_ok(request):
+            return Response("The local workspace answers only on 127.0.0.1 or localhost.", status_code=403)
+        if len(key) > 300:
+            return Response("No such image.", status_code=404, media_type="text/plain")
+
+        def load():
+            with container.uow_factory() as uow:
+                return uow.scoreboard.image(key)
+
+        found = await run_in_threadpool(load)
+        if found is None:
+            return Response("No such image.", status_code=404, media_type="text/plain")
+        return Response(found.data, media_type=found.content_type,
+                        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
 
     api.mount("/local/static", StaticFiles(directory=STATIC), name="local-static")
     return ws

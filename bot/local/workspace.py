@@ -216,6 +216,17 @@ class LocalWorkspace:
         self.c.wake()
         return self._answer(reply, person, note=f"{COMMAND} {words}".strip())
 
+    def home(self, person_id: int) -> dict:
+        """The person's Home (what Slack shows in its Home tab), rendered: its buttons act with
+        no message behind them, as on Slack's Home."""
+        from handlers.home import build_home
+
+        _actor, person = self.actor(person_id)
+        with self.c.uow_factory() as uow:
+            message = build_home(uow, self.c.deps, uow.people.get(person.id))
+        return {"person_id": person.id, "message": message.to_json(),
+                "html": render_ephemeral(Reply(message=message), self._names(), note="Your Home")}
+
     def action(self, person_id: int, key: str | None, action: str, value: str) -> dict:
         """A button pressed on message ``key``, or on an answer only this person sees (no key)."""
         actor, person = self.actor(person_id)

@@ -17,7 +17,8 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bot.logs import NoRequestDetails, new_id, request_id
-from bot.slack.blocks import (parse_action_id, parse_view_values, render_errors, render_form, render_message,
+from bot.slack.blocks import (parse_action_id, parse_view_values, render_errors, render_form, render_home,
+                              render_message,
                               render_reply)
 from bot.slack.deliver import SlackPeople
 from handlers import identity
@@ -76,7 +77,8 @@ class SlackAdapter:
         self.app.view(re.compile(".+"))(self._guard(self.on_view))
         self.app.event("app_mention")(self._guard(self.on_mention))
         self.app.event("message")(self._guard(self.on_message))
-        for name in EVENTS[2:]:
+        self.app.event("app_home_opened")(self._guard(self.on_home_opened))
+        for name in EVENTS[3:]:
             self.app.event(name)(self._noted)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -146,6 +148,15 @@ class SlackAdapter:
         email = profile.get("email")
         return email if isinstance(email, str) else None
 
+    def _people_mentioned(self, text: str) -> str:
+        """Slack's ``<@U123|name>`` mentions in a command become ``<person:ID>`` for the people we
+        know (matched by email as for the one acting); the rest are left as typed."""
+        def person(m: re.Match) -> str:
+            found = self.actor(m[1])
+            return f"<person:{found.person_id}>" if found.person_id else m[0]
+
+        return re.sub(r"<@([UW][A-Z0-9_]+)(?:\|[^>]*)?>", person, text or "")
+
     def _open_form(self, reply: Reply, trigger_id: str | None) -> None:
         assert reply.form is not None
         if not trigger_id:
@@ -162,7 +173,8 @@ class SlackAdapter:
     # -- listeners -------------------------------------------------------------------------
     def on_command(self, ack, body: dict, **_):
         actor = self.actor(body.get("user_id"))
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, body.get("text") or "")
+        text = self._people_mentioned(body.get("text") or "")
+        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
             ack()
@@ -183,12 +195,28 @@ class SlackAdapter:
         name = parse_action_id(action.get("action_id", ""))
         reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, name,
                            action.get("value") or "", ref)
+        on_home = (body.get("view") or {}).get("type") == "home"
+        if on_home and actor.person_id is not None:
+            self._republish_home(actor)
         if reply is None:
             return
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
+        elif reply.as_message() is not None and on_home:
+            # A Home has no response_url: the answer goes to the person's DM.
+            rendered = render_reply(reply, self._resolver())
+            self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
+                                         blocks=rendered.get("blocks"))
         elif reply.as_message() is not None:
             respond(**render_reply(reply, self._resolver()), replace_original=False)
+
+    def _republish_home(self, actor: Actor) -> None:
+        """A button on the Home acted: show the Home as it is now (only when it changed)."""
+        from handlers.home import opened
+
+        message = opened(self.s.uow_factory, self.s.deps, actor.person_id)
+        if message is not None:
+            self.client.views_publish(user_id=actor.platform_user_id, view=render_home(message, self._resolver()))
 
     def _outbox_key(self, message: dict, ts: str | None) -> str | None:
         """The outbox key of the message a button was on: from our message metadata, or — as
@@ -214,6 +242,24 @@ class SlackAdapter:
             rendered = render_reply(reply, self._resolver())
             self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
                                          blocks=rendered.get("blocks"))
+
+    def on_home_opened(self, ack, event: dict, **_):
+        """The Home tab opened: publish the person's Home when it is new or has changed."""
+        ack()
+        if event.get("tab") != "home":
+            return
+        actor = self.actor(event.get("user"))
+        if actor.person_id is None:
+            view = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text":
+                    "I don't know who you are yet: ask an admin to add your email to the Smarketing config."}}]}
+            self.client.views_publish(user_id=event["user"], view=view)
+            return
+        from handlers.home import opened
+
+        # Slack sends the published view along; without one this person's Home was never published.
+        message = opened(self.s.uow_factory, self.s.deps, actor.person_id, force=not event.get("view"))
+        if message is not None:
+            self.client.views_publish(user_id=event["user"], view=render_home(message, self._resolver()))
 
     def on_mention(self, ack, body: dict, event: dict, say, **_):
         ack()

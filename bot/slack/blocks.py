@@ -35,6 +35,7 @@ from handlers.messages import (
     Divider,
     Form,
     Header,
+    Image,
     Input,
     Message,
     Reply,
@@ -220,12 +221,19 @@ def parse_action_id(action_id: str) -> str:
     return _ACTION_SUFFIX_RE.sub("", action_id)
 
 
-class _Renderer:
-    """Renders blocks of one message or view; carries the running button index."""
+MAX_IMAGE_ALT = 2000
+MAX_IMAGE_TITLE = 2000
 
-    def __init__(self, resolve: PersonResolver):
+
+class _Renderer:
+    """Renders blocks of one message or view; carries the running button index. ``files`` maps
+    an ``Image`` key to the Slack file id it was uploaded as (an image not uploaded is left out:
+    the message text carries the same numbers)."""
+
+    def __init__(self, resolve: PersonResolver, files: dict[str, str] | None = None):
         self.resolve = _cached(resolve)
         self.buttons = 0
+        self.files = files or {}
 
     def mrkdwn(self, text: str, limit: int) -> str:
         return truncate(_substitute(text, self.resolve, escaped=True, link=True, at=""), limit)
@@ -250,7 +258,19 @@ class _Renderer:
             return [{"type": "divider"}]
         if isinstance(block, Actions):
             return self.actions(block)
+        if isinstance(block, Image):
+            return self.image(block)
         raise TypeError(f"unknown block {block!r}")
+
+    def image(self, block: Image) -> list[dict]:
+        file_id = self.files.get(block.key)
+        if not file_id:
+            return []
+        out: dict[str, Any] = {"type": "image", "slack_file": {"id": file_id},
+                               "alt_text": truncate(block.alt, MAX_IMAGE_ALT) or "chart"}
+        if block.title:
+            out["title"] = _plain_object(block.title, MAX_IMAGE_TITLE)
+        return [out]
 
     def header(self, block: Header) -> list[dict]:
         text = self.display(block.text)
@@ -351,19 +371,27 @@ def _fallback_source(msg: Message) -> str:
     return "\n".join(lines)
 
 
-def render_message(msg: Message, resolve: PersonResolver) -> dict:
+def render_message(msg: Message, resolve: PersonResolver, files: dict[str, str] | None = None) -> dict:
     """``{"text", "blocks"}`` for ``chat.postMessage`` / ``chat.update``, within Slack's limits.
 
     Button ``action_id``\\ s are ``"{action}#{n}"`` (see ``parse_action_id``). More than 50
     blocks keep the first 49 and a "… N more not shown" note. ``text`` is never empty.
+    ``files``: Slack file ids of the message's images, by image key.
     """
-    renderer = _Renderer(resolve)
+    renderer = _Renderer(resolve, files)
     blocks = _cap(renderer.blocks(msg.blocks), MAX_MESSAGE_BLOCKS)
     source = msg.text if not _blank(msg.text) else _fallback_source(msg)
     text = truncate(plain_text(source, renderer.resolve), MAX_FALLBACK_TEXT)
     if _blank(text):
         text = "New message"
     return {"text": text, "blocks": blocks}
+
+
+def render_home(msg: Message, resolve: PersonResolver) -> dict:
+    """A person's App Home (``views.publish``): the message's blocks in a ``home`` view, at most
+    100 blocks (the last one a "… N more not shown" note when cut)."""
+    renderer = _Renderer(resolve)
+    return {"type": "home", "blocks": _cap(renderer.blocks(msg.blocks), MAX_VIEW_BLOCKS)}
 
 
 def render_reply(reply: Reply, resolve: PersonResolver) -> dict:

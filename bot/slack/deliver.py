@@ -18,10 +18,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Config
 from bot.dispatch import Delivered, PermanentError, TransientError, no_begin
-from bot.slack.blocks import render_message
+from bot.slack.blocks import render_home, render_message
 from bot.slack.client import classify
 from handlers import identity
-from handlers.messages import Message
+from handlers.messages import Image, Message
 from handlers.ports import Clock
 from storage.db import UowFactory
 from storage.models import Person
@@ -105,6 +105,55 @@ class SlackDeliverer:
         self.people = people
         self.metrics = metrics
         self._dm_channels: dict[str, str] = {}
+        self._uploaded: dict[str, str] = {}  # image key -> Slack file id (one upload per image)
+
+    def _files(self, message: Message) -> dict[str, str]:
+        """Upload the message's images (``files.getUploadURLExternal``, the bytes, then
+        ``files.completeUploadExternal`` with no channel: a private file the bot can show in an
+        image block). An image that cannot be found or uploaded is left out of the post, whose
+        text says the same."""
+        out: dict[str, str] = {}
+        for block in message.blocks:
+            if not isinstance(block, Image) or block.key in out:
+                continue
+            if block.key in self._uploaded:
+                out[block.key] = self._uploaded[block.key]
+                continue
+            with self.people.uow_factory() as uow:
+                image = uow.scoreboard.image(block.key)
+            if image is None:
+                log.warning("image %s is not stored: posted without it", block.key)
+                continue
+            try:
+                resp = self.reader.files_upload_v2(content=image.data, filename=f"{image.token[:16]}.png",
+                                                   title=block.title or "chart", alt_txt=block.alt[:1000])
+            except SlackApiError as e:
+                error = e.response.get("error")
+                if error in ("missing_scope", "not_allowed_token_type", "invalid_arguments"):
+                    log.warning("could not upload %s (%s): posted without it", block.key, error)
+                    continue
+                raise classify(e) from e
+            except Exception as e:  # noqa: BLE001 - classified for the dispatcher
+                raise classify(e) from e
+            files = resp.get("files") or [resp.get("file") or {}]
+            if files and files[0].get("id"):
+                out[block.key] = self._uploaded[block.key] = files[0]["id"]
+        return out
+
+    def publish_home(self, person_id: int, message: Message, people: dict[int, Person]) -> Delivered:
+        """A person's App Home (``views.publish``)."""
+        person = people.get(person_id)
+        if person is None:
+            raise PermanentError(f"no person {person_id}")
+        uid = self.people.slack_id(person)
+        if not uid:
+            raise PermanentError(f"{person.name} <{person.email}> is not in Slack")
+        view = render_home(message, self.people.resolver(people))
+        try:
+            self.reader.views_publish(user_id=uid, view=view)  # the same view twice is harmless
+        except Exception as e:  # noqa: BLE001
+            raise classify(e) from e
+        return Delivered(uid, None)
 
     def _address(self, destination: str, people: dict[int, Person]) -> str:
         kind, _, name = destination.partition(":")
@@ -127,6 +176,9 @@ class SlackDeliverer:
 
     def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
              people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+        if destination.startswith("home:"):  # publishing a Home again is harmless
+            begin()
+            return self.publish_home(int(destination.partition(":")[2]), message, people)
         channel = self._address(destination, people)
         if since is not None:
             try:
@@ -143,7 +195,7 @@ class SlackDeliverer:
                 log.info("%s was posted before a crash or lost answer (ts %s): not posting again", key, posted["ts"])
                 return Delivered(conversation, posted["ts"],
                                  after=lambda: self._react(conversation, posted["ts"], message, key, posted))
-        rendered = render_message(message, self.people.resolver(people))
+        rendered = render_message(message, self.people.resolver(people), self._files(message))
         begin()
         try:
             resp = self.client.chat_postMessage(
@@ -162,7 +214,7 @@ class SlackDeliverer:
                people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
         if not channel or not ref:
             raise PermanentError("the original message has no Slack channel/ts")
-        rendered = render_message(message, self.people.resolver(people))
+        rendered = render_message(message, self.people.resolver(people), self._files(message))
         begin()
         try:  # replacing a message with the same content twice is harmless: the reader retries
             self.reader.chat_update(channel=channel, ts=ref, text=rendered["text"], blocks=rendered["blocks"])

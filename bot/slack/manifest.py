@@ -16,6 +16,7 @@ BOT_SCOPES = [
     "channels:history",  # find a post after a lost answer (dedupe on retry)
     "groups:history",
     "app_mentions:read",
+    "files:write",  # upload the weekly scoreboard chart (files.getUploadURLExternal / completeUploadExternal)
 ]
 
 
@@ -47,7 +48,7 @@ def manifest(name: str = "Smarketing Bot", url: str | None = None) -> dict:
             "background_color": "#1d4ed8",
         },
         "features": {
-            "app_home": {"home_tab_enabled": False, "messages_tab_enabled": True,
+            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True,
                          "messages_tab_read_only_enabled": False},
             "bot_user": {"display_name": name[:80], "always_online": True},
             "slash_commands": [command],

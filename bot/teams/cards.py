@@ -41,6 +41,7 @@ from handlers.messages import (
     Divider,
     Form,
     Header,
+    Image,
     Input,
     Message,
     Section,
@@ -158,9 +159,10 @@ def _blank(text: str | None) -> bool:
 
 
 class _Renderer:
-    def __init__(self, resolve: PersonResolver, key: str | None):
+    def __init__(self, resolve: PersonResolver, key: str | None, images: dict[str, str] | None = None):
         self.mentions = _Mentions(resolve)
         self.key = key
+        self.images = images or {}  # image key -> its URL (https, or a data: URI of the PNG)
         self.separator_next = False
 
     def text(self, text: str, limit: int = MAX_TEXT) -> str:
@@ -202,6 +204,11 @@ class _Renderer:
                 actions = [self.button(b) for b in block.buttons]
                 for i in range(0, len(actions), MAX_ACTIONS):
                     self._add(out, {"type": "ActionSet", "actions": actions[i:i + MAX_ACTIONS]})
+            elif isinstance(block, Image):
+                url = self.images.get(block.key)
+                if url:  # not found: left out; the text carries the same numbers
+                    self._add(out, {"type": "Image", "url": url, "altText": truncate(block.alt, 1000),
+                                    "size": "Stretch"})
             else:  # pragma: no cover - the model's union forbids it
                 raise TypeError(f"unknown block {block!r}")
         return out
@@ -254,7 +261,10 @@ def _fit(card: dict) -> dict:
 
 
 def _size(card: dict) -> int:
-    return len(json.dumps(card, ensure_ascii=False))
+    """The card's size as Teams counts it: base64 images are not part of the message limit."""
+    inline = sum(len(e.get("url", "")) for e in card.get("body", [])
+                 if e.get("type") == "Image" and str(e.get("url", "")).startswith("data:"))
+    return len(json.dumps(card, ensure_ascii=False)) - inline
 
 
 def summary_text(msg: Message, resolve: PersonResolver) -> str:
@@ -267,11 +277,13 @@ def summary_text(msg: Message, resolve: PersonResolver) -> str:
 
 
 def render_message(msg: Message, resolve: PersonResolver, *, key: str | None = None,
-                   note: str | None = None) -> dict:
+                   note: str | None = None, images: dict[str, str] | None = None) -> dict:
     """An Adaptive Card for a message. ``key`` is the outbox key of the posted message: it goes
     into every button's data so a press can find (and update) the message. ``note`` is a line
-    added at the bottom (a confirmation shown after a form was submitted from this card)."""
-    r = _Renderer(resolve, key)
+    added at the bottom (a confirmation shown after a form was submitted from this card).
+    ``images``: the URL of each ``Image`` block by its key (a ``data:image/png;base64`` URI: Teams
+    shows inline images up to 1 MB and leaves them out of its message size limit)."""
+    r = _Renderer(resolve, key, images)
     body = r.blocks(msg.blocks)
     if not body and not _blank(msg.text):
         body = [{"type": "TextBlock", "text": r.text(msg.text), "wrap": True}]

@@ -222,7 +222,23 @@ class TeamsDeliverer:
         """The message activity for a neutral message: an Adaptive Card, with the plain text as
         the notification preview."""
         resolve = teams_resolver(people)
-        return card_activity(render_message(message, resolve, key=key), summary_text(message, resolve))
+        return card_activity(render_message(message, resolve, key=key, images=self._images(message)),
+                             summary_text(message, resolve))
+
+    def _images(self, message: Message) -> dict[str, str]:
+        """The message's stored images as ``data:`` URIs (Teams shows inline PNGs in cards)."""
+        import base64
+
+        from handlers.messages import Image
+
+        keys = {b.key for b in message.blocks if isinstance(b, Image)}
+        out = {}
+        for key in keys:
+            with self.uow_factory() as uow:
+                image = uow.scoreboard.image(key)
+            if image is not None:
+                out[key] = f"data:{image.content_type};base64,{base64.b64encode(image.data).decode()}"
+        return out
 
     def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
              people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
@@ -232,6 +248,8 @@ class TeamsDeliverer:
         # duplicate beats a loss. Everything else is as for Slack: order and pacing per
         # conversation, the claim checked right before the call, a 429 or an error answer known
         # not to have posted.
+        if destination.startswith("home:"):  # Teams has no Home tab to push: `home` answers a card
+            return Delivered(None, None)
         try:
             target = self._address(destination, people)
         except TransientError as e:

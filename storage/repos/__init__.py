@@ -11,7 +11,9 @@ from storage.repos.kv import KeyValueRepo
 from storage.repos.leads import LeadsRepo
 from storage.repos.outbox import OutboxRepo
 from storage.repos.people import PeopleRepo
+from storage.repos.review import ReviewRepo
 from storage.repos.schedule import ScheduleRepo
+from storage.repos.scoreboard import ScoreboardRepo
 from storage.repos.teams import TeamsRepo
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "LeadsRepo",
     "OutboxRepo",
     "PeopleRepo",
+    "ReviewRepo",
     "ScheduleRepo",
+    "ScoreboardRepo",
     "TeamsRepo",
 ]

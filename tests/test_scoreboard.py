@@ -1,0 +1,274 @@
+"""The smarketing agreement's scoreboard on a real database: targets in the config, the numbers
+of a period, who sees what, the weekly post with its chart, the monthly recognition.
+
+The ``clock`` fixture is Monday 2026-11-23 15:00 UTC (10:00 in New York); a hot lead has 1
+business hour. The demo config's sales team is Maya (manager) with Ana, Ben, ...; marketing is
+Jonas (manager) with Kira, Leo, ...; Sam is the admin."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import ConfigError, load_config, parse_config
+from bot.scheduler import run_job
+from handlers.messages import mention
+from handlers.commands import run_action, run_command
+from handlers.ports import Actor
+from tests.cooling_helpers import hot_lead, ingest, lead, outbox, person_id, text_of
+
+UTC = timezone.utc
+NY = ZoneInfo("America/New_York")
+
+
+def config_with(**agreement):
+    cfg = load_config(None)
+    for k, v in agreement.items():
+        setattr(cfg.agreement, k, v)
+    return cfg
+
+
+@pytest.fixture
+def c(make_container):
+    return make_container(config=config_with(leads_per_month=30, acceptance_rate=0.9, within_sla=0.8,
+                                             conversion=0.2, sourced_revenue=100000,
+                                             by_region={"EMEA": 10, "NA": 20}))
+
+
+def at_ny(*args) -> datetime:
+    return datetime(*args, tzinfo=NY).astimezone(UTC)
+
+
+def move_to(c, when: datetime) -> None:
+    c.deps.clock.at = when
+
+
+def command(c, who: str, text: str):
+    return run_command(c.registry, c.uow_factory, c.deps, Actor(person_id(c, who), "local"), text)
+
+
+def reply_text(reply) -> str:
+    msg = reply.as_message()
+    return "\n".join([msg.text] + [getattr(b, "text", "") for b in msg.blocks])
+
+
+def campaign(crm_id: str, name: str, owner: str) -> dict:
+    return {"id": f"cmp-{crm_id}", "type": "campaign.upserted", "occurred_at": "2026-11-01T10:00:00Z",
+            "data": {"id": crm_id, "name": name, "owner_email": f"{owner}@northwind.example"}}
+
+
+def touch(crm_id: str, by: str, at: datetime) -> dict:
+    return {"id": f"t-{crm_id}-{at.isoformat()}", "type": "lead.touched", "occurred_at": at.isoformat(),
+            "data": {"lead_id": crm_id, "by_email": f"{by}@northwind.example"}}
+
+
+def won(crm_id: str, lead_id: str, amount: int, owner: str = "ana", campaign_id: str | None = None) -> dict:
+    return {"id": f"won-{crm_id}", "type": "deal.closed_won", "occurred_at": "2026-11-23T15:00:00Z",
+            "data": {"id": crm_id, "name": f"Deal {crm_id}", "amount": amount, "lead_id": lead_id,
+                     "owner_email": f"{owner}@northwind.example"}}
+
+
+def ctouch(lead_id: str, campaign_id: str, at: str = "2026-11-02T10:00:00Z") -> dict:
+    return {"id": f"ct-{lead_id}-{campaign_id}", "type": "campaign.touch", "occurred_at": at,
+            "data": {"campaign_id": campaign_id, "lead_id": lead_id, "touched_at": at}}
+
+
+def a_month(c):
+    """November so far: webinar (Kira) and ebook (Leo) leads for Ana and Ben; Ana follows two up
+    in time, one late; Ben bounces one; one lead is won."""
+    ingest(c, campaign("web", "Winter webinar", "kira"), campaign("ebk", "Pricing ebook", "leo"))
+    ingest(c,
+           hot_lead("L-1", owner="ana", source_campaign_id="web", region="EMEA", at="2026-11-23T15:00:00Z"),
+           hot_lead("L-2", owner="ana", source_campaign_id="web", region="NA", at="2026-11-23T15:00:00Z"),
+           hot_lead("L-3", owner="ana", source_campaign_id="ebk", region="NA", at="2026-11-23T15:00:00Z"),
+           hot_lead("L-4", owner="ben", source_campaign_id="ebk", region="NA", at="2026-11-23T15:00:00Z"),
+           hot_lead("L-5", owner="ben", source_campaign_id="web", region="EMEA", at="2026-11-23T15:00:00Z"))
+    for crm_id, by, minute in (("L-1", "ana", 20), ("L-5", "ben", 30), ("L-2", "ana", 50), ("L-3", "ana", 180)):
+        move_to(c, at_ny(2026, 11, 23, 10, 0) + timedelta(minutes=minute))
+        ingest(c, touch(crm_id, by, c.deps.now()))
+    ingest(c, ctouch("L-1", "web"), won("D-1", "L-1", 40000))
+    move_to(c, at_ny(2026, 11, 23, 13, 30))
+    assert "bounced" in reply_text(command(c, "ben", "bounce L-4 no_budget Next year")).lower()
+
+
+# --- the agreement in the config ---------------------------------------------------------------
+
+
+BASE = """
+channels: {wins: {}, sales: {}, marketing: {}}
+teams: {sales: {channel: sales}, marketing: {channel: marketing}}
+"""
+
+
+@pytest.mark.parametrize("agreement, problem", [
+    ("{leads_per_month: -5}", "agreement.leads_per_month: Input should be greater than or equal to 0"),
+    ("{by_region: {EMEA: -1}}", "agreement.by_region: the target for 'EMEA' must not be negative (got -1)"),
+    ("{within_sla: 1.5}", "agreement.within_sla: Input should be less than or equal to 1"),
+    ("{acceptance_rate: 'lots'}", "agreement.acceptance_rate: Input should be a valid number"),
+    ("{sourced_revenue: -100}", "agreement.sourced_revenue: Input should be greater than or equal to 0"),
+    ("{weekly_post: {day: someday}}", "agreement.weekly_post.day"),
+    ("{targets: 3}", "agreement.targets: unknown key"),
+])
+def test_a_bad_agreement_is_refused_naming_the_key(agreement, problem):
+    with pytest.raises(ConfigError) as e:
+        parse_config(BASE + f"agreement: {agreement}\n", "acme.yaml")
+    assert problem in str(e.value)
+
+
+def test_the_agreement_takes_shares_as_fractions_or_percentages():
+    cfg = parse_config(BASE + "agreement: {leads_per_month: 120, within_sla: '85%', conversion: 0.15}\n")
+    assert cfg.agreement.within_sla == 0.85 and cfg.agreement.conversion == 0.15
+    assert cfg.agreement.weekly_post.day == "mon"
+
+
+# --- the numbers -------------------------------------------------------------------------------
+
+
+def test_the_admin_sees_both_teams_numbers_against_the_agreement(c):
+    a_month(c)
+    text = reply_text(command(c, "sam", "sla"))
+    assert "The smarketing scoreboard — November 2026" in text
+    assert "Leads delivered:* 5 of 30" in text
+    assert "*By region:* EMEA 2 of 10 (20%) ⚠️ · NA 3 of 20 (15%) ⚠️" in text
+    # four followed up, one bounced without a follow-up: 80% accepted
+    assert "*Accepted:* 80% (target 90%) ⚠️ — 4 followed up, 1 bounced" in text
+    # L-1 (20 min), L-2 (50 min), L-5 (30 min) in time; L-3 late; L-4 ran out: 3 of 5 decided
+    assert "*Within SLA:* 60% (target 80%) ⚠️ — 3 of 5 decided" in text
+    assert "*Converted to won:* 20% (target 20%) ✅ — 1 of 5" in text
+    assert "No budget 1" in text
+    assert "*Winter webinar* — 3 delivered · 0 bounced · $40,000 sourced (1 won) · $40,000 influenced" in text
+    assert "*Pricing ebook* — 2 delivered · 1 bounced" in text
+    assert "*Revenue sourced by campaigns:* $40,000 of $100,000" in text
+    # median of 20, 30, 50, 180 minutes: 40 min, all rep time (every lead had its owner)
+    assert "median 40 min (waiting for an owner 0 min + rep 40 min)" in text
+
+
+def test_a_rep_sees_only_their_own_line(c):
+    a_month(c)
+    text = reply_text(command(c, "ana", "sla"))
+    assert "Your SLA line — November 2026" in text
+    assert "Leads delivered: 3;" in text
+    assert "*Within SLA:* 67% (target 80%) ⚠️ — 2 of 3 decided" in text
+    assert "Winter webinar" not in text and "By rep" not in text and "Revenue sourced" not in text
+
+
+def test_a_manager_sees_each_of_their_reps(c):
+    a_month(c)
+    text = reply_text(command(c, "maya", "sla"))
+    assert "Your team's scoreboard" in text
+    ana, ben = person_id(c, "ana"), person_id(c, "ben")
+    assert f"• {mention(ana)} — 3 leads · 67% within SLA (2/3)" in text
+    assert f"• {mention(ben)} — 2 leads · 50% within SLA (1/2)" in text
+    assert f"• {mention(person_id(c, 'chloe'))} — no handoffs yet" in text
+
+
+def test_a_marketer_sees_their_campaigns(c):
+    a_month(c)
+    text = reply_text(command(c, "leo", "sla"))
+    assert "Your campaigns' scoreboard" in text
+    assert "*Pricing ebook* — 2 delivered · 1 bounced" in text
+    assert "Winter webinar" not in text
+    assert "Leads delivered:* 2 of 30" in text
+
+
+def test_waiting_for_an_owner_is_counted_apart_from_the_reps_time(c):
+    ingest(c, hot_lead("L-9", owner=None, at="2026-11-23T15:00:00Z"))
+    move_to(c, at_ny(2026, 11, 23, 10, 30))
+    with c.uow_factory() as uow:
+        lead_id = uow.leads.by_crm_id("L-9").id
+    assert "is yours" in run_action(c.registry, c.uow_factory, c.deps, Actor(person_id(c, "ana"), "local"),
+                                    "cooling.claim", str(lead_id)).text
+    assert lead(c, "L-9").claimed_at == at_ny(2026, 11, 23, 10, 30)
+    move_to(c, at_ny(2026, 11, 23, 11, 30))
+    ingest(c, touch("L-9", "ana", c.deps.now()))
+    text = reply_text(command(c, "sam", "sla"))
+    assert "median 1.5 h (waiting for an owner 30 min + rep 1.0 h)" in text
+
+
+def test_last_month_and_weeks_are_their_own_periods(c):
+    a_month(c)
+    assert "Nothing to score for the company in October 2026 yet" in reply_text(command(c, "sam", "sla last-month"))
+    week = reply_text(command(c, "sam", "sla week"))
+    assert "week of 23 Nov 2026" in week and "5 of 7 pro rata" in week  # 30 a month: 7 in a week of November
+    assert "week of 16 Nov 2026" in reply_text(command(c, "sam", "sla last-week"))
+    assert "October 2026" in reply_text(command(c, "sam", "sla 2026-10"))
+
+
+def test_a_region_filter_narrows_the_scoreboard(c):
+    a_month(c)
+    text = reply_text(command(c, "sam", "sla region EMEA"))
+    assert "region EMEA" in text and "Leads delivered:* 2 of 30" in text
+
+
+@pytest.mark.parametrize("args, answer", [
+    ("yesterday-ish", "I can't read `yesterday-ish` as a period"),
+    ("2026-13", "I can't read `2026-13` as a period"),
+    ("region Atlantis", "No lead has region 'Atlantis'. Leads have: EMEA, NA."),
+    ("region", "Name the region"),
+])
+def test_bad_input_gets_a_specific_answer_and_stores_nothing(c, args, answer):
+    a_month(c)
+    before = len(outbox(c, op=None))
+    assert answer in command(c, "sam", f"sla {args}").text
+    assert len(outbox(c, op=None)) == before
+
+
+def test_a_target_for_a_region_no_lead_has_is_pointed_out(make_container):
+    c = make_container(config=config_with(leads_per_month=30, by_region={"EMEA": 10, "Atlantis": 5}))
+    a_month(c)
+    text = reply_text(command(c, "sam", "sla"))
+    assert "Atlantis 0 of 5" in text and "No lead has region 'Atlantis' yet" in text
+    assert "region 'EMEA'" not in text
+
+
+def test_a_company_with_no_data_gets_an_empty_scoreboard_that_says_what_will_appear(c):
+    text = reply_text(command(c, "sam", "sla"))
+    assert "Nothing to score for the company in November 2026 yet" in text
+    assert "leads delivered against the agreement" in text
+
+
+def test_someone_unknown_is_told_who_to_ask(c):
+    reply = run_command(c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_NOBODY"), "sla")
+    assert "ask an admin" in reply.text
+
+
+# --- the weekly post and recognition -----------------------------------------------------------
+
+
+def test_the_weekly_post_goes_to_both_teams_once_with_a_real_chart(c):
+    a_month(c)
+    move_to(c, at_ny(2026, 11, 30, 9, 0))  # Monday 14:00 London: marketing's post is due (09:15)
+    assert run_job(c, "scoreboard_weekly").done == 1  # marketing (London); New York at 09:15 its time
+    move_to(c, at_ny(2026, 11, 30, 9, 20))
+    assert run_job(c, "scoreboard_weekly").done == 1
+    assert run_job(c, "scoreboard_weekly").done == 0  # once per team per week, however often it runs
+    posts = outbox(c, key="scoreboard:weekly:")
+    assert sorted(p.destination for p in posts) == ["channel:marketing", "channel:sales"]
+    text = text_of(posts[0].payload)
+    assert "Leads delivered: 5 of 30" in text and "Within SLA: 60%" in text  # the text fallback's numbers
+    image = next(b for b in posts[0].payload["blocks"] if b["type"] == "image")
+    with c.uow_factory() as uow:
+        png = uow.scoreboard.image(image["key"]).data
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and 2_000 < len(png) < 60_000
+    assert "23 Nov: 5/7" in image["alt"]
+
+
+def test_recognition_credits_the_top_campaign_its_marketer_and_the_best_sla_line(c):
+    a_month(c)
+    move_to(c, at_ny(2026, 11, 24, 10, 0))
+    ingest(c, hot_lead("L-6", owner="ana", at="2026-11-24T15:00:00Z"))
+    move_to(c, at_ny(2026, 11, 24, 10, 10))
+    ingest(c, touch("L-6", "ana", c.deps.now()))
+    move_to(c, at_ny(2026, 11, 30, 12, 0))
+    assert run_job(c, "recognition").done == 0  # the month is not over
+    move_to(c, at_ny(2026, 12, 1, 9, 0))
+    assert run_job(c, "recognition").done == 1
+    assert run_job(c, "recognition").done == 0
+    [post] = outbox(c, key="scoreboard:recognition:2026-11")
+    text = text_of(post.payload)
+    assert post.destination == "channel:wins"
+    assert f"*Winter webinar*, run by {mention(person_id(c, 'kira'))} sourced $40,000" in text
+    assert f"{mention(person_id(c, 'ana'))} had the best SLA line: 75% of 4 leads" in text
+    assert "A sales win is a marketing win too" in text
