@@ -4,7 +4,7 @@ objects, missing scopes, the check, the resumable import, polling, the mapping r
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -23,6 +23,8 @@ from tests.hubspot_helpers import (  # noqa: F401 - fixtures
     ms,
 )
 from tests.wins_helpers import outbox
+
+EARLIER = datetime(2026, 1, 1, tzinfo=timezone.utc)  # an earlier attempt may have written already
 
 
 @pytest.fixture
@@ -284,8 +286,8 @@ def test_a_retried_writeback_does_not_write_its_note_twice(app, hubspot):
     deliverer = HubSpotDeliverer(connector(app).api, app.config)
     event = {"id": "bounce:1:bounced", "type": "lead.bounced", "occurred_at": app.deps.now().isoformat(),
              "data": {"lead_id": cid, "reason": "no_budget", "reason_label": "No budget", "by_email": None}}
-    deliverer.post("webhook:crm", event, key="webhook:bounce:1:bounced", maybe_sent=False, people={})
-    deliverer.post("webhook:crm", event, key="webhook:bounce:1:bounced", maybe_sent=True, people={})
+    deliverer.post("webhook:crm", event, key="webhook:bounce:1:bounced", since=None, people={})
+    deliverer.post("webhook:crm", event, key="webhook:bounce:1:bounced", since=EARLIER, people={})
     assert len(hubspot.notes_of(cid)) == 1
     assert hubspot.get("contact", cid)["properties"]["hs_lead_status"] == "UNQUALIFIED"
 
@@ -295,7 +297,7 @@ def test_a_lead_from_another_crm_is_found_in_hubspot_by_email(app, hubspot):
     deliverer = HubSpotDeliverer(connector(app).api, app.config)
     event = {"id": "f", "type": "lead.followed_up", "occurred_at": app.deps.now().isoformat(),
              "data": {"lead_id": "L-7", "email": "lead7@acme.example", "note": "called"}}
-    deliverer.post("webhook:crm", event, key="webhook:f", maybe_sent=False, people={})
+    deliverer.post("webhook:crm", event, key="webhook:f", since=None, people={})
     [note] = hubspot.notes_of(cid)
     assert "called" in note["properties"]["hs_note_body"]
 
@@ -422,7 +424,7 @@ def test_follow_ups_can_be_written_as_completed_tasks(app, hubspot):
     deliverer = HubSpotDeliverer(connector(app).api, app.config, owner_ids=connector(app).owner_id_for)
     event = {"id": "f", "type": "lead.followed_up", "occurred_at": app.deps.now().isoformat(),
              "data": {"lead_id": cid, "note": "demo booked", "by_email": "ana@northwind.example"}}
-    deliverer.post("webhook:crm", event, key="webhook:f2", maybe_sent=False, people={})
+    deliverer.post("webhook:crm", event, key="webhook:f2", since=None, people={})
     assert hubspot.notes_of(cid) == []
     [task] = hubspot.notes_of(cid, kind="tasks")
     assert task["properties"]["hs_task_status"] == "COMPLETED" and task["properties"]["hubspot_owner_id"] == "101"

@@ -4,7 +4,7 @@ from cursors, API limits, the resumable import, the org check, the writeback, th
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -23,6 +23,8 @@ from tests.salesforce_helpers import (  # noqa: F401 - fixtures
     salesforce_settings,
 )
 from tests.salesforce_standin import make_key_pair
+
+EARLIER = datetime(2026, 1, 1, tzinfo=timezone.utc)  # an earlier attempt may have written already
 
 
 @pytest.fixture
@@ -390,8 +392,8 @@ def bounce_event(lead_id: str, **data) -> dict:
 def test_a_retried_writeback_does_not_write_its_task_twice(app, salesforce):
     lid = new_lead(salesforce, Status="Qualified")
     d = SalesforceDeliverer(connector(app).api, connector(app))
-    d.post("webhook:crm", bounce_event(lid), key="webhook:bounce:1:bounced", maybe_sent=False, people={})
-    d.post("webhook:crm", bounce_event(lid), key="webhook:bounce:1:bounced", maybe_sent=True, people={})
+    d.post("webhook:crm", bounce_event(lid), key="webhook:bounce:1:bounced", since=None, people={})
+    d.post("webhook:crm", bounce_event(lid), key="webhook:bounce:1:bounced", since=EARLIER, people={})
     [task] = salesforce.tasks_of(lid)
     assert task["Status"] == "Completed" and task["Subject"].startswith("Bounced back to marketing: No budget [smk-")
     assert task["OwnerId"] == salesforce.user_ids["ana@northwind.example"]
@@ -406,7 +408,7 @@ def test_the_reason_goes_to_a_configured_field_and_per_reason_statuses_apply(app
     app.config.salesforce.on_bounce.task = False
     lid = new_lead(salesforce, Status="Qualified")
     SalesforceDeliverer(connector(app).api, connector(app)).post(
-        "webhook:crm", bounce_event(lid), key="webhook:b2", maybe_sent=False, people={})
+        "webhook:crm", bounce_event(lid), key="webhook:b2", since=None, people={})
     rec = salesforce.get("Lead", lid)
     assert (rec["Status"], rec["Bounce_Reason__c"]) == ("Unqualified", "No budget")
     assert salesforce.tasks_of(lid) == []
@@ -417,11 +419,11 @@ def test_a_status_salesforce_refuses_is_permanent_and_the_limit_is_transient(app
     d = SalesforceDeliverer(connector(app).api, connector(app))
     app.config.salesforce.on_bounce.lead_status = "Recycled"
     with pytest.raises(PermanentError, match="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"):
-        d.post("webhook:crm", bounce_event(lid), key="webhook:b3", maybe_sent=False, people={})
+        d.post("webhook:crm", bounce_event(lid), key="webhook:b3", since=None, people={})
     app.config.salesforce.on_bounce.lead_status = "Nurturing"
     salesforce.set_usage(100_000, 100_000)
     with pytest.raises(TransientError) as e:
-        d.post("webhook:crm", bounce_event(lid), key="webhook:b3", maybe_sent=True, people={})
+        d.post("webhook:crm", bounce_event(lid), key="webhook:b3", since=EARLIER, people={})
     assert e.value.retry_after == 1800
 
 
@@ -431,7 +433,7 @@ def test_a_lead_from_elsewhere_is_found_by_email_and_a_follow_up_is_a_completed_
              "data": {"lead_id": "L-7", "email": "lead7@acme.example", "note": "called, demo on Thursday",
                       "by_email": "ben@northwind.example"}}
     SalesforceDeliverer(connector(app).api, connector(app)).post("webhook:crm", event, key="webhook:f",
-                                                                maybe_sent=False, people={})
+                                                                since=None, people={})
     [task] = salesforce.tasks_of(lid)
     assert task["Subject"].startswith("Follow-up: called, demo on Thursday [smk-") and task["IsClosed"]
     assert task["OwnerId"] == salesforce.user_ids["ben@northwind.example"]

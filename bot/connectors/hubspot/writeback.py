@@ -15,8 +15,9 @@ written (each carries its outbox key), so a note is never written twice.
 from __future__ import annotations
 
 import html
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
+from typing import Callable
 
 from bot.connectors.hubspot.api import (
     AuthError,
@@ -28,7 +29,7 @@ from bot.connectors.hubspot.api import (
     Unavailable,
 )
 from bot.connectors.writeback import bounce_text, follow_up_text, requalified_text, with_people
-from bot.dispatch import Delivered, PermanentError, TransientError
+from bot.dispatch import Delivered, PermanentError, TransientError, no_begin
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,12 @@ class HubSpotDeliverer:
         self.config = config
         self.owner_ids = owner_ids  # person email -> HubSpot owner id (the note's author)
 
-    def post(self, destination: str, message, *, key: str, maybe_sent: bool, people) -> Delivered:
+    def post(self, destination: str, message, *, key: str, since: datetime | None, people,
+             begin: Callable[[], None] = no_begin) -> Delivered:
+        """``since``: an earlier attempt may have written already; a retry then looks for its
+        marker before writing an activity again."""
+        maybe_sent = since is not None
+        begin()
         event = dict(message)
         kind, data = event.get("type"), with_people(event.get("data") or {}, people)
         try:

@@ -18,7 +18,8 @@ is never written twice.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from typing import Callable
+from datetime import datetime, timedelta
 
 from bot.connectors.salesforce.api import (
     AuthError,
@@ -34,7 +35,7 @@ from bot.connectors.salesforce.api import (
 )
 from bot.connectors.salesforce.translate import who
 from bot.connectors.writeback import bounce_text, follow_up_text, requalified_text, short_ref, with_people
-from bot.dispatch import Delivered, PermanentError, TransientError
+from bot.dispatch import Delivered, PermanentError, TransientError, no_begin
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,12 @@ class SalesforceDeliverer:
     def config(self):
         return self.connector.config
 
-    def post(self, destination: str, message, *, key: str, maybe_sent: bool, people) -> Delivered:
+    def post(self, destination: str, message, *, key: str, since: datetime | None, people,
+             begin: Callable[[], None] = no_begin) -> Delivered:
+        """``since``: an earlier attempt may have written already; a retry then looks for its
+        marker before writing an activity again."""
+        maybe_sent = since is not None
+        begin()
         event = dict(message)
         kind, data = event.get("type"), with_people(event.get("data") or {}, people)
         sf = self.config.salesforce
