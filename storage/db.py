@@ -85,7 +85,11 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
         "tcp_user_timeout": int(max(statement_timeout, 5) * 1000),
     }
     if statement_timeout:
-        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+        # Added to the URL's own ``options`` (a search_path, say), which connect_args would replace.
+        given = sa.engine.make_url(url).query.get("options")
+        given = given[-1] if isinstance(given, tuple) else given
+        mine = f"-c statement_timeout={int(statement_timeout * 1000)}"
+        connect_args["options"] = f"{given} {mine}" if given else mine
     engine = sa.create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
                               pool_timeout=max(connect_timeout, 1.0) + 2.0, connect_args=connect_args)
     _Deadlines.install(engine, statement=statement_timeout + 2.0 if statement_timeout else None,

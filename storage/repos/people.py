@@ -49,6 +49,7 @@ class PeopleRepo(Repo):
         column = self._account(platform)
         self.session.execute(sa.update(Person).where(Person.id == person_id, column.is_(None))
                              .values({column.key: account_id}))
+        self.session.info["people_changed"] = True  # whoever keeps people in memory reads them again
         current = self.session.execute(sa.select(column).where(Person.id == person_id)).scalar()
         person = self.session.get(Person, person_id)
         if person is not None:
@@ -62,6 +63,7 @@ class PeopleRepo(Repo):
         ids = list(self.session.exec(select(Person.id).where(column == account_id, Person.id != keep_person_id)))
         if ids:
             self.session.execute(sa.update(Person).where(Person.id.in_(ids)).values({column.key: None}))
+            self.session.info["people_changed"] = True
             for pid in ids:
                 person = self.session.get(Person, pid)
                 if person is not None:
