@@ -48,6 +48,7 @@ def setup(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin, every start
 
 
 class NoRequestDetails(logging.Filter):
