@@ -10,6 +10,7 @@ never "not posted". After a post succeeds, nothing that follows (the reaction) c
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -106,6 +107,8 @@ class SlackDeliverer:
         self.metrics = metrics
         self._dm_channels: dict[str, str] = {}
         self._uploaded: dict[str, str] = {}  # image key -> Slack file id (one upload per image)
+        self._upload_locks: dict[str, threading.Lock] = {}  # one upload at a time per image key
+        self._locks_lock = threading.Lock()
 
     def _files(self, message: Message) -> dict[str, str]:
         """Upload the message's images (``files.getUploadURLExternal``, the bytes, then
@@ -116,29 +119,39 @@ class SlackDeliverer:
         for block in message.blocks:
             if not isinstance(block, Image) or block.key in out:
                 continue
-            if block.key in self._uploaded:
-                out[block.key] = self._uploaded[block.key]
-                continue
-            with self.people.uow_factory() as uow:
-                image = uow.scoreboard.image(block.key)
-            if image is None:
-                log.warning("image %s is not stored: posted without it", block.key)
-                continue
-            try:
-                resp = self.reader.files_upload_v2(content=image.data, filename=f"{image.token[:16]}.png",
-                                                   title=block.title or "chart", alt_txt=block.alt[:1000])
-            except SlackApiError as e:
-                error = e.response.get("error")
-                if error in ("missing_scope", "not_allowed_token_type", "invalid_arguments"):
-                    log.warning("could not upload %s (%s): posted without it", block.key, error)
-                    continue
-                raise classify(e) from e
-            except Exception as e:  # noqa: BLE001 - classified for the dispatcher
-                raise classify(e) from e
-            files = resp.get("files") or [resp.get("file") or {}]
-            if files and files[0].get("id"):
-                out[block.key] = self._uploaded[block.key] = files[0]["id"]
+            with self._locks_lock:
+                key_lock = self._upload_locks.setdefault(block.key, threading.Lock())
+            with key_lock:  # two channels' posts of one chart, delivered at once, upload it once
+                file_id = self._upload(block)
+            if file_id:
+                out[block.key] = file_id
         return out
+
+    def _upload(self, block: Image) -> str | None:
+        """The Slack file id of one image, uploading it the first time (callers hold its key's lock)."""
+        if block.key in self._uploaded:
+            return self._uploaded[block.key]
+        with self.people.uow_factory() as uow:
+            image = uow.scoreboard.image(block.key)
+        if image is None:
+            log.warning("image %s is not stored: posted without it", block.key)
+            return None
+        try:
+            resp = self.reader.files_upload_v2(content=image.data, filename=f"{image.token[:16]}.png",
+                                               title=block.title or "chart", alt_txt=block.alt[:1000])
+        except SlackApiError as e:
+            error = e.response.get("error")
+            if error in ("missing_scope", "not_allowed_token_type", "invalid_arguments"):
+                log.warning("could not upload %s (%s): posted without it", block.key, error)
+                return None
+            raise classify(e) from e
+        except Exception as e:  # noqa: BLE001 - classified for the dispatcher
+            raise classify(e) from e
+        files = resp.get("files") or [resp.get("file") or {}]
+        if files and files[0].get("id"):
+            self._uploaded[block.key] = files[0]["id"]
+            return files[0]["id"]
+        return None
 
     def publish_home(self, person_id: int, message: Message, people: dict[int, Person]) -> Delivered:
         """A person's App Home (``views.publish``)."""
