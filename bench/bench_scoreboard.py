@@ -163,7 +163,7 @@ def run(url: str, n_leads: int, n_deals: int, rounds: int, reuse: bool = False) 
     for who, text in (("ana", "sla"), ("maya", "sla"), ("kira", "sla"), ("sam", "sla"), ("maya", "sla all"),
                       ("sam", "sla last-month"), ("sam", "sla week"), ("sam", "sla region EMEA")):
         def ask():
-            reply = run_command(registry, uowf, deps, Actor(ids[who], "bench"), text)
+            reply = run_command(registry, uowf, deps, Actor(ids[who], "bench"), text)  # noqa: B023 - used within this iteration  # noqa: B023 - used within this iteration
             assert reply.message is not None, reply.text
         med, worst = timed(ask, rounds)
         print(f"  /smarketing {text:<17} as {who:<5} median {med:6.1f} ms   worst {worst:6.1f} ms")

@@ -89,7 +89,7 @@ def make_events(n: int, seed: int = 7, deal_share: float = 0.02) -> list[dict]:
             "company": f"Customer {i % 997}", "title": "VP Operations", "status": "MQL",
             "score": rnd.randint(10, 99), "owner_email": f"{rnd.choice(SALES)}@northwind.example",
             "source_campaign_id": f"cmp-{rnd.randrange(n_campaigns)}"}}))
-    for i in range(n_touches):
+    for _ in range(n_touches):
         lead = rnd.randrange(n_leads)
         at = lead_at[lead] + timedelta(seconds=rnd.uniform(60, 86400))
         timeline.append((min(at, now), {"type": "campaign.touch", "data": {

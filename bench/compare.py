@@ -231,12 +231,12 @@ def _measure(args, fast: Server, default: Server, products: list[Server], leads:
     out: dict = {name: [] for name, _, _ in plans}
     clients = {s.name: httpx.Client(base_url=s.url, timeout=30) for s in [fast, default, *products]}
     try:
-        for name, ref, text in plans:  # warm-up
+        for _name, ref, _text in plans:  # warm-up
             for s in (ref, *products):
-                for i in range(5):
+                for _ in range(5):
                     _command(clients[s.name], "help")
         used = 0
-        for r in range(args.rounds):
+        for _r in range(args.rounds):
             for name, ref, text in plans:
                 lat = {"product": [], "reference": []}
                 cpu0 = {s.name: s.cpu() for s in (ref, *products)}

@@ -37,7 +37,7 @@ def _check_tz(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'America/New_York')")
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'America/New_York')") from None
     return value
 
 

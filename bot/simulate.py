@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -144,7 +144,7 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
                         for pid in people}
 
     def zone_of_channel(name: str) -> str:
-        for team, tc in config.teams.items():
+        for _team, tc in config.teams.items():
             if tc.channel == name:
                 return tc.timezone
         return config.wins.timezone or config.team_timezone("sales")

@@ -301,7 +301,7 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
     board.pipeline, board.oldest, board.breached = sb.pipeline_age(now=now, bounds_days=AGE_BOUNDS, owner_ids=owners,
                                                   campaign_ids=campaigns)
     if scope.kind == "manager":
-        for rid, name in scope.reps.items():  # every rep, even one with nothing yet
+        for rid in scope.reps:  # every rep, even one with nothing yet
             by_owner[rid].label, by_owner[rid].ref_id = views.mention_of(rid), rid
         board.reps = [by_owner[rid] for rid in scope.reps]
     elif scope.kind == "admin":
@@ -392,7 +392,7 @@ def weekly_job(uow_factory, deps: Deps) -> JobResult:
     posted: list[str] = []
     for team, tc in cfg.teams.items():
         tz = ZoneInfo(tc.timezone)
-        for monday, due in srules.digests_due(now, tz, WEEKDAYS.index(post.day), post.time):
+        for monday, _due in srules.digests_due(now, tz, WEEKDAYS.index(post.day), post.time):
             week = srules.week_label(monday)
             key = f"scoreboard:weekly:{team}:{week}"
             with uow_factory() as uow:

@@ -289,7 +289,7 @@ class ChaosRun:
         process died under it) is sent again: repeated ids are accepted and ignored."""
         for start in range(0, len(events), self.batch):
             body = json.dumps(events[start:start + self.batch]).encode()
-            for attempt in range(50):
+            for _attempt in range(50):
                 live = [r for r in replicas if r.alive]
                 target = self.rnd.choice(live)
                 try:

@@ -340,7 +340,7 @@ class HubSpotStandIn:
         with self.lock:
             obj = self.objects[kind].get(str(object_id))
             if obj is None or (kind, str(object_id)) in self.hidden:
-                raise error(404, f"resource not found", "OBJECT_NOT_FOUND")
+                raise error(404, "resource not found", "OBJECT_NOT_FOUND")
             at = at_ms or self._now_ms()
             changed = []
             for k, v in properties.items():

@@ -844,7 +844,7 @@ class SlackMock:
                 continue
 
             def bad(problem: str) -> SlackApiFailure:
-                return SlackApiFailure("invalid_blocks", f"[ERROR] {problem} [json-pointer:{pointer}/{i}]")
+                return SlackApiFailure("invalid_blocks", f"[ERROR] {problem} [json-pointer:{pointer}/{i}]")  # noqa: B023 - used within this iteration
 
             if not block.get("alt_text") or len(str(block["alt_text"])) > 2000:
                 raise bad("alt_text is required and must be at most 2000 characters")

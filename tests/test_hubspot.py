@@ -22,7 +22,6 @@ from tests.hubspot_helpers import (  # noqa: F401 - fixtures
     hubspot_settings,
     ms,
 )
-from tests.wins_helpers import outbox
 
 EARLIER = datetime(2026, 1, 1, tzinfo=timezone.utc)  # an earlier attempt may have written already
 

@@ -144,7 +144,7 @@ def test_a_follow_up_logged_in_slack_becomes_a_note_on_the_contact(app, hubspot,
     hubspot.send_webhooks()
     settle(app.container)
 
-    body, ctype = sr.slash_command(f"touch jane@acme.example Called, demo booked for Thursday", user_id="U_ANA")
+    body, ctype = sr.slash_command("touch jane@acme.example Called, demo booked for Thursday", user_id="U_ANA")
     with app.client() as http:
         resp = http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
     assert "Logged your follow-up" in resp.json()["text"]

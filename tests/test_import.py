@@ -8,7 +8,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

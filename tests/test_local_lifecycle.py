@@ -53,7 +53,7 @@ def test_a_follow_up_in_the_managers_dm_updates_the_reps_alert_and_the_sales_pos
             return [m for m in history(http, conversation) if "followed up at 10:00" in m["html"]]
 
         for conversation in (f"dm:{maya}", "channel:sales", f"dm:{ana}"):
-            for message in wait_for(lambda: settled(conversation)):
+            for message in wait_for(lambda: settled(conversation)):  # noqa: B023 - used within this iteration
                 assert "Snooze" not in message["html"], conversation
         assert len(settled(f"dm:{ana}")) == 2  # the handoff card and the breach alert
         # A page that had not refreshed: the old button is passed on, does nothing, and says why.

@@ -196,7 +196,6 @@ def test_look_ups_by_many_ids_find_exactly_the_stored_ones_whatever_the_characte
 def test_batch_inserted_timestamps_read_back_as_the_same_instant(engine):
     from datetime import timedelta
 
-    from storage.models import Outbox
 
     instants = [datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
                 datetime(2026, 11, 1, 6, 30, tzinfo=timezone(timedelta(hours=-4))),

@@ -225,7 +225,7 @@ class Connector:
                        unit=f" {stage.unit}", disable=not progress, file=out or sys.stderr, dynamic_ncols=True,
                        mininterval=0.5)
             try:
-                for events, cursor, read in _prefetched(stage.pages(cursor)):
+                for events, cursor, read in _prefetched(stage.pages(cursor)):  # noqa: B020 - the pages are read from the saved cursor, which then follows them
                     got = self.ingest(events)
                     counts["read"] += read
                     counts["accepted"] += got.accepted

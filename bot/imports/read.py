@@ -116,7 +116,7 @@ def is_blank(cells: list[Any]) -> bool:
 def _headers(cells: list[Any]) -> list[str]:
     out: list[str] = []
     seen: dict[str, int] = {}
-    for i, c in enumerate(cells):
+    for c in cells:
         h = ("" if c is None else str(c)).strip().lstrip("\ufeff")
         if h:
             seen[h] = seen.get(h, 0) + 1

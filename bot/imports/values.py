@@ -64,7 +64,7 @@ def boolean(value: Any) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise BadValue(f"not a yes/no value (use yes, no, true, false, 1 or 0)")
+    raise BadValue("not a yes/no value (use yes, no, true, false, 1 or 0)")
 
 
 def whole_number(value: Any) -> int:

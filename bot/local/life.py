@@ -108,7 +108,7 @@ class CompanyLife:
         from bot.local import demo_data
 
         rng = self._rng("crm", day.isoformat())
-        for i in range(self.new_leads_per_day):
+        for _i in range(self.new_leads_per_day):
             at = datetime.combine(day, time(9, 0), tz) + timedelta(minutes=rng.randrange(0, 7 * 60, 5))
             unowned = rng.random() < self.unowned_share
             if start < at <= end:
