@@ -20,6 +20,7 @@ from datetime import date, datetime, timezone
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
+from handlers.emoji import EMOJI, emojize
 from handlers.messages import (
     MENTION_RE,
     Actions,
@@ -43,30 +44,6 @@ Names = Mapping[int, str]
 BOT_NAME = "Smarketing Bot"
 NO_NAME = "someone"
 
-EMOJI = {
-    "tada": "🎉", "partying_face": "🥳", "fire": "🔥", "warning": "⚠️", "rotating_light": "🚨",
-    "hourglass": "⌛", "hourglass_flowing_sand": "⏳", "snowflake": "❄️", "ice_cube": "🧊",
-    "trophy": "🏆", "moneybag": "💰", "money_with_wings": "💸", "calendar": "📆", "date": "📅",
-    "spiral_calendar_pad": "🗓️", "spiral_calendar": "🗓️", "white_check_mark": "✅",
-    "heavy_check_mark": "✔️", "x": "❌", "leftwards_arrow_with_hook": "↩️", "arrow_right": "➡️",
-    "arrow_left": "⬅️", "back": "🔙", "bell": "🔔", "star": "⭐", "rocket": "🚀",
-    "chart_with_upwards_trend": "📈", "chart_with_downwards_trend": "📉", "bar_chart": "📊",
-    "mega": "📣", "loudspeaker": "📢", "zzz": "💤", "handshake": "🤝", "clap": "👏", "eyes": "👀",
-    "sparkles": "✨", "memo": "📝", "email": "✉️", "envelope": "✉️", "phone": "☎️",
-    "telephone_receiver": "📞", "busts_in_silhouette": "👥", "bust_in_silhouette": "👤", "dart": "🎯",
-    "boom": "💥", "bulb": "💡", "raised_hands": "🙌", "red_circle": "🔴", "large_orange_circle": "🟠",
-    "large_yellow_circle": "🟡", "large_green_circle": "🟢", "large_blue_circle": "🔵",
-    "information_source": "ℹ️", "thinking_face": "🤔", "muscle": "💪", "medal": "🏅",
-    "sports_medal": "🏅", "first_place_medal": "🥇", "alarm_clock": "⏰", "stopwatch": "⏱️",
-    "clock9": "🕘", "mailbox": "📬", "inbox_tray": "📥", "outbox_tray": "📤", "crossed_swords": "⚔️",
-    "no_entry": "⛔", "no_entry_sign": "🚫", "pushpin": "📌", "round_pushpin": "📍", "link": "🔗",
-    "globe_with_meridians": "🌐", "earth_americas": "🌎", "earth_africa": "🌍", "microphone": "🎤",
-    "studio_microphone": "🎙️", "tv": "📺", "label": "🏷️", "ticket": "🎫", "seedling": "🌱",
-    "recycle": "♻️", "repeat": "🔁", "construction": "🚧", "thermometer": "🌡️", "scales": "⚖️",
-    "wave": "👋", "point_right": "👉", "thumbsup": "👍", "+1": "👍", "heart": "❤️", "100": "💯",
-    "gem": "💎", "briefcase": "💼", "office": "🏢", "speech_balloon": "💬", "mag": "🔍",
-    "hammer_and_wrench": "🛠️", "gear": "⚙️", "lock": "🔒", "key": "🔑", "new": "🆕", "sos": "🆘",
-}
 
 _TOKEN = "\x00{}\x00"
 _TOKEN_RE = re.compile("\x00(\\d+)\x00")
@@ -75,7 +52,6 @@ _URL_RE = re.compile(r"https?://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
 _BOLD_RE = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]*?\S)\*(?![\w*])")
 _ITALIC_RE = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
 _STRIKE_RE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]*?\S)~(?![\w~])")
-_EMOJI_RE = re.compile(r":([a-z0-9_+-]{1,40}):")
 
 
 def esc(text: object) -> str:
@@ -89,10 +65,6 @@ def person_name(names: Names, person_id: int) -> str:
 
 def _mention_chip(names: Names, person_id: int) -> str:
     return f'<span class="mention" data-person="{person_id}">@{esc(person_name(names, person_id))}</span>'
-
-
-def _emoji(match: re.Match) -> str:
-    return EMOJI.get(match[1], match[0])
 
 
 def markup(text: str, names: Names) -> str:
@@ -115,7 +87,7 @@ def markup(text: str, names: Names) -> str:
     out = _BOLD_RE.sub(r"<strong>\1</strong>", out)
     out = _ITALIC_RE.sub(r"<em>\1</em>", out)
     out = _STRIKE_RE.sub(r"<del>\1</del>", out)
-    out = _EMOJI_RE.sub(_emoji, out)
+    out = emojize(out)
     out = out.replace("\n", "<br>")
     # A held fragment may itself hold nothing (tokens are only made from the source text).
     return _TOKEN_RE.sub(lambda m: held[int(m[1])], out)
@@ -124,7 +96,7 @@ def markup(text: str, names: Names) -> str:
 def display(text: str, names: Names) -> str:
     """Plain text (headers, labels, button text): mentions become names, no other markup."""
     text = MENTION_RE.sub(lambda m: person_name(names, int(m[1])), text or "")
-    return _EMOJI_RE.sub(_emoji, esc(text))
+    return emojize(esc(text))
 
 
 def plain(text: str, names: Names) -> str:

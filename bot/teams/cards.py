@@ -31,6 +31,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from handlers.emoji import emojize
 from handlers.messages import (
     MENTION_OPEN,
     MENTION_RE,
@@ -136,7 +137,7 @@ def _convert(text: str, mentions: _Mentions, *, link: bool) -> str:
         pid = found[int(m.group(1))]
         return mentions.at(pid) if link else mentions.person(pid)[0]
 
-    return _PLACEHOLDER_RE.sub(put, held)
+    return _PLACEHOLDER_RE.sub(put, emojize(held))
 
 
 def markdown(text: str, resolve: PersonResolver) -> str:
@@ -147,7 +148,7 @@ def markdown(text: str, resolve: PersonResolver) -> str:
 def plain_text(text: str, resolve: PersonResolver) -> str:
     """Our markup as plain text: notification previews and fallbacks (no markers, names)."""
     mentions = _Mentions(resolve)
-    text = _AT_TAG_RE.sub("<\u2060\\1", text)
+    text = emojize(_AT_TAG_RE.sub("<\u2060\\1", text))
     return _BOLD_RE.sub(r"\1", MENTION_RE.sub(lambda m: mentions.person(int(m.group(1)))[0], text))
 
 
