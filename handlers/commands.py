@@ -94,9 +94,13 @@ def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: A
 
     def action_(uow) -> Reply | None:
         try:
-            return fn(uow, deps, actor, inert(value or ""), ref)
+            reply = fn(uow, deps, actor, inert(value or ""), ref)
         except UserError as e:
             return Reply.say(e.text)
+        updated = uow.outbox.updates_queued_here().get(ref.outbox_key) if ref and ref.outbox_key else None
+        if updated is not None:
+            reply = (reply or Reply()).model_copy(update={"updated": Message.from_json(updated)})
+        return reply
 
     return _in_unit_of_work(uow_factory, action_)
 

@@ -169,13 +169,17 @@ class Reply(BaseModel):
 
     - ``text``/``message``: an answer only they see (ephemeral);
     - ``form``: a form to open;
-    - ``errors``: field name -> problem, shown inline on the submitted form.
+    - ``errors``: field name -> problem, shown inline on the submitted form;
+    - ``updated``: the message the button was pressed on, as it now reads, when the press changed
+      it (its update is queued for everyone; an adapter that can replace the pressed message in
+      its answer, as Teams does, shows it at once).
     """
 
     text: str | None = None
     message: Message | None = None
     form: Form | None = None
     errors: dict[str, str] | None = None
+    updated: Message | None = None
 
     @classmethod
     def say(cls, text: str) -> "Reply":

@@ -97,6 +97,9 @@ def test_a_follow_up_updates_the_reps_alert_the_managers_dm_and_the_sales_post_i
     reply = press(c, "maya", "cooling.follow_up", ref(c), keys["manager"])
     assert reply.text.startswith("Logged your follow-up on Jane Doe (Acme).")
     maya = person_id(c, "maya")
+    # the answer carries the pressed message as it now reads (Teams shows it in place at once)
+    assert reply.updated is not None and reply.updated.to_json() == shown(c, keys["manager"])
+    assert f"✅ {mention(maya)} followed up at 15:02" in text_of(reply.updated.to_json())
     for step in ("breach", "manager", "channel"):
         now = shown(c, keys[step])
         assert f"✅ {mention(maya)} followed up at 15:02" in text_of(now), step
@@ -194,6 +197,7 @@ def test_pressing_log_follow_up_twice_is_one_follow_up(c):
     second = press(c, "ana", "cooling.follow_up", value, keys["breach"])
     assert first.text.startswith("Logged your follow-up")
     assert second.text.startswith("Ana Torres followed up at 10:00") or second.text.startswith("Ana Torres followed up")
+    assert first.updated is not None and second.updated is None  # the second press changed nothing
     assert lead(c).touch_count == 1
     with c.uow_factory() as uow:
         assert len(uow.leads.touches(lead(c).id)) == 1

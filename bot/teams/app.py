@@ -498,25 +498,26 @@ class TeamsAdapter:
         key = ref.outbox_key
 
         def act():
-            before = self._current(key)
             reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, verb, value, ref)
             tz = self._timezone(client_tz, actor) if reply is not None and reply.form is not None else "UTC"
-            return reply, before, self._current(key), self._people(), tz
+            unchanged = self._current(key) if reply is None or (reply.updated is None and reply.as_message() is None) \
+                else None
+            return reply, unchanged, self._people(), tz
 
-        reply, before, after, people, tz = await run_in_threadpool(act)
+        reply, unchanged, people, tz = await run_in_threadpool(act)
         self.s.wake()
         resolve = teams_resolver(people)
         if reply is not None and reply.form is not None:
             return self._card_response(self._form_card(reply.form, people, key=key, tz=tz))
-        if after is not None and after != before:
-            # The handler queued an update of this card: show it now, in place (the dispatcher
-            # also delivers it, which records it and reaches anyone not looking at this card).
-            return self._card_response(render_message(Message.from_json(after), resolve, key=key))
+        if reply is not None and reply.updated is not None:
+            # The press changed this card: show it now, in place (the dispatcher also delivers the
+            # update, which records it and reaches anyone not looking at this card).
+            return self._card_response(render_message(reply.updated, resolve, key=key))
         msg = reply.as_message() if reply is not None else None
         if msg is not None:
             return self._text_response(plain_text(msg.text, resolve) if msg.text else "Done.")
-        if after is not None:
-            return self._card_response(render_message(Message.from_json(after), resolve, key=key))
+        if unchanged is not None:  # nothing to say and nothing changed: the card stays as it is
+            return self._card_response(render_message(Message.from_json(unchanged), resolve, key=key))
         return self._text_response("Done.")
 
     async def _submit(self, meta: dict, data: dict, actor: Actor, client_tz: str | None, verb: str | None):

@@ -94,7 +94,17 @@ class OutboxRepo(Repo):
         )
         if ids:
             self.session.info["enqueued"] = True
+            if op == "update" and target_key:
+                self._note_update(target_key, payload)
         return bool(ids)
+
+    def _note_update(self, target_key: str, payload: dict) -> None:
+        self.session.info.setdefault("updates", {})[target_key] = payload
+
+    def updates_queued_here(self) -> dict[str, dict]:
+        """The messages this unit of work queued an update of: target key -> its new content (the
+        last update queued for it). What a button press changed, without reading the outbox."""
+        return dict(self.session.info.get("updates") or {})
 
     def add_many(self, messages: list[dict], *, at: datetime) -> set[str]:
         """Enqueue many messages in one statement; each dict has ``key``, ``destination`` and
@@ -108,7 +118,7 @@ class OutboxRepo(Repo):
         if rows:
             self.session.info["enqueued"] = True
         if self.dialect == "sqlite" or not rows:
-            return self.insert_unseen(t, rows, "key")
+            return self._noted(rows, self.insert_unseen(t, rows, "key"))
         # PostgreSQL: the messages travel as one JSON document of what differs between them,
         # expanded by jsonb_to_recordset; the columns every message shares are parameters. Half
         # the document ``insert_ignore_bulk`` would send (~10 ms less per 1,000 cooling alerts);
@@ -127,7 +137,13 @@ class OutboxRepo(Repo):
             "AS r(k varchar, o varchar, d varchar, t varchar, s varchar, r varchar, p jsonb) "
             "ON CONFLICT DO NOTHING RETURNING key"
         ).bindparams(sa.bindparam("at", type_=t.c.created_at.type))  # aware UTC, as the model stores it
-        return {r[0] for r in self.session.execute(sql, {"rows": document, "at": at})}
+        return self._noted(rows, {r[0] for r in self.session.execute(sql, {"rows": document, "at": at})})
+
+    def _noted(self, rows: list[dict], added: set[str]) -> set[str]:
+        for r in rows:
+            if r["op"] == "update" and r["target_key"] and r["key"] in added:
+                self._note_update(r["target_key"], r["payload"])
+        return added
 
     def about(self, subjects: Iterable[str]) -> Sequence[Outbox]:
         """The posted messages that still follow these subjects (``lead:12``), oldest first:
