@@ -244,8 +244,10 @@ def test_acknowledge_updates_the_marketing_post_in_place(c):
     seed_lead(c)
     command(c, "ana", "bounce L-1 not_ready")
     row, bounce_id = _posted(c)
-    assert press(c, "kira", "bounce.ack", bounce_id, MessageRef(outbox_key=row.key)) is None
+    reply = press(c, "kira", "bounce.ack", bounce_id, MessageRef(outbox_key=row.key))
+    assert reply.as_message() is None  # nothing to say to Kira: the post itself changes
     [update] = outbox(c, op="update")
+    assert reply.updated.to_json() == update.payload
     assert update.target_key == row.key and update.destination == "channel:marketing"
     updated = Message.from_json(update.payload)
     assert f"Acknowledged by {mention(person_id(c, 'kira'))}" in post_text(updated)
@@ -270,7 +272,9 @@ def test_send_back_to_sales_requalifies_the_lead_and_updates_the_post(c):
     command(c, "ana", "bounce L-1 not_ready")
     row, bounce_id = _posted(c)
     c.deps.clock.advance(timedelta(days=30))
-    assert press(c, "kira", "bounce.send_back", bounce_id, MessageRef(outbox_key=row.key)) is None
+    reply = press(c, "kira", "bounce.send_back", bounce_id, MessageRef(outbox_key=row.key))
+    assert reply.as_message() is None  # nothing to say to Kira: the post itself changes
+    assert "Sent back to sales" in json.dumps(reply.updated.to_json())
     back = lead(c, lead_id)
     assert back.status == "qualified" and back.qualified_at == c.deps.now()
     [b] = bounces(c, lead_id)
