@@ -128,7 +128,7 @@ def test_a_long_channel_opens_on_its_last_50_messages_and_pages_back_by_id(local
         uow.commit()
     c.dispatcher.drain()
     # the server's own dispatcher thread may hold some of them mid-delivery: wait for all
-    assert wait_until_delivered(c.uow_factory, [f"bulk:{i}" for i in range(120)])
+    assert wait_until_delivered(c.uow_factory, [f"bulk:{i}" for i in range(120)], timeout=60)  # a loaded CI box
     with local.client() as http:
         first = http.get("/local/api/messages", params={"conversation": "channel:wins"}).json()
         assert len(first["messages"]) == 50 and first["has_more"]
