@@ -60,11 +60,17 @@ class Outcome:
     updated: int = 0
     left: int = 0
     linked: int = 0
+    saved: int = 0  # directory accounts written (new or changed)
     problems: list[str] = field(default_factory=list)
 
     @property
     def writes(self) -> int:
-        return self.created + self.updated + self.left + self.linked
+        return self.created + self.updated + self.left + self.linked + self.saved
+
+    def add(self, other: "Outcome") -> None:
+        for f in ("created", "updated", "left", "linked", "saved"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        self.problems.extend(other.problems)
 
     def __str__(self) -> str:
         text = f"{self.created} new, {self.updated} updated, {self.left} left, {self.linked} linked"
@@ -290,15 +296,19 @@ class Account:
     team: str | None = None  # from the team's user group / channel
 
 
-def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, full_teams: bool = False) -> Outcome:
+def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, teams_known: bool = True) -> Outcome:
     """Apply one page of a platform's directory (or one ``user_change`` event): remember what
     changed, link accounts to people by email, create people for accounts in a team, deactivate
-    people whose account was deleted. Unchanged accounts cost no write. The caller commits."""
+    people whose account was deleted. Unchanged accounts cost no write. ``teams_known`` False
+    (an event, which says nothing of user groups): each account keeps the team last synced.
+    The caller commits."""
     now, outcome, problems = deps.now(), Outcome(), []
     accounts = [a for a in accounts if not a.bot]
     before = uow.directory.accounts(platform, (a.account_id for a in accounts))
     rows = []
     for a in accounts:
+        if not teams_known and a.account_id in before:
+            a.team = before[a.account_id]["team"]
         a.email = (a.email or "").strip().lower() or None
         row = dict(account_id=a.account_id, email=a.email, name=(a.name or "")[:300], deleted=a.deleted, team=a.team)
         if before.get(a.account_id) != row:
@@ -306,7 +316,7 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, fu
     if not rows:
         return outcome
     changed = {r["account_id"] for r in rows}
-    uow.directory.save_accounts(platform, rows, at=now)
+    outcome.saved = uow.directory.save_accounts(platform, rows, at=now)
     todo = [a for a in accounts if a.account_id in changed]
     for a in todo:
         if not a.email and not a.deleted:
@@ -353,9 +363,6 @@ def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: st
     uow.directory.note_problems([dict(source=platform, kind="unknown_usergroup", subject=group, detail=detail)],
                                 at=deps.now())
 
-
-def group_found(uow, group: str) -> None:
-    uow.directory.clear_problems([group], ["unknown_usergroup"])
 
 
 # --- the CRM webhook ---------------------------------------------------------------------------
