@@ -27,12 +27,14 @@ the log, and the rest of the sync goes on.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers import identity
-from handlers.messages import Context, Message, Section, mention
-from handlers.ports import Deps, dm
+from handlers.errors import NotAllowed
+from handlers.messages import Actions, Button, Context, Form, Header, Input, Message, Reply, Section, mention
+from handlers.ports import Actor, Deps, dm
 from handlers.registry import Flow
 
 log = logging.getLogger(__name__)
@@ -376,7 +378,136 @@ def owners_upserted(uow, deps: Deps, events) -> None:
     log.info("owner.upserted: %s", outcome)
 
 
+# --- /smarketing people (admins) -------------------------------------------------------------
+
+SHOWN = 7  # per list: a Slack message has 50 blocks at most
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_TEAMS_ID = re.compile(r"^(29:|8:orgid:)[A-Za-z0-9_:.\-]{4,190}$")
+
+
+def _admin(uow, actor: Actor):
+    from handlers import lifecycle
+
+    person = lifecycle.person_of(uow, actor)
+    if not person.is_admin:
+        raise NotAllowed("Only admins can see and fix where people come from.")
+    return person
+
+
+def review(uow) -> dict:
+    """What ``/smarketing people`` lists: owners with no chat account, chat accounts in no team,
+    problems; and counts."""
+    everyone = uow.people.all()
+    unlinked = [p for p in everyone if p.active and not p.slack_user_id and not p.teams_user_id]
+    counts: dict[str, int] = {}
+    for p in everyone:
+        counts[p.source] = counts.get(p.source, 0) + 1
+    return dict(unlinked=unlinked, loose=list(uow.directory.unmatched(limit=200)), problems=list(uow.directory.problems()),
+                counts=counts, left=sum(1 for p in everyone if not p.active), total=len(everyone))
+
+
+def people_message(uow) -> Message:
+    r = review(uow)
+    names = {"yaml": "the config", "crm": "the CRM", "slack": "Slack", "teams": "Teams"}
+    where = ", ".join(f"{n} from {names.get(k, k)}" for k, n in sorted(r["counts"].items()))
+    blocks: list = [Header(text="People: where they come from"),
+                    Section(text=f"{r['total']} people ({where or 'none yet'}); {r['left']} left.")]
+
+    def listing(title: str, rows: list, line, buttons) -> None:
+        if not rows:
+            return
+        blocks.append(Section(text=f"*{title}* ({len(rows)})"))
+        for row in rows[:SHOWN]:
+            blocks.append(Section(text=line(row)))
+            blocks.append(Actions(buttons=buttons(row)))
+        if len(rows) > SHOWN:
+            blocks.append(Context(text=f"…and {len(rows) - SHOWN} more: fix these first, or see the log."))
+
+    listing("Problems", r["problems"], lambda p: f"⚠️ {p.detail}",
+            lambda p: [Button(label="Mark fixed", action="people.dismiss", value=str(p.id))])
+    listing("No chat account", r["unlinked"], lambda p: f"{p.name} <{p.email}> ({p.team}, from {names.get(p.source, p.source)})",
+            lambda p: [Button(label="Link by hand", action="people.link", value=str(p.id))])
+    listing("Chat users in no team", r["loose"],
+            lambda a: f"{a.name or a.account_id} <{a.email or 'no email'}> ({identity.PLATFORM_NAMES.get(a.platform, a.platform)})",
+            lambda a: [Button(label=f"Add to {t}", action="people.add", value=f"{t}:{a.id}") for t in TEAMS])
+    if len(blocks) == 2:
+        blocks.append(Section(text="Nothing to fix: everyone is linked and in a team."))
+    text = (f"People: {len(r['problems'])} problem(s), {len(r['unlinked'])} without a chat account, "
+            f"{len(r['loose'])} chat user(s) in no team")
+    return Message(text=text, blocks=blocks)
+
+
+def people_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+    _admin(uow, actor)
+    return Reply(message=people_message(uow))
+
+
+def dismiss_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+    admin = _admin(uow, actor)
+    row = uow.directory.delete_problem(int(value)) if value.isdigit() else None
+    if row is None:
+        return Reply.say("That line is gone already (fixed, or a sync cleared it).")
+    uow.commit()
+    log.info("people: %s marked fixed by %s: %s", row.subject, admin.key, row.detail)
+    return Reply.say(f"Marked fixed: {row.subject}. If the next sync still finds it, it is listed again.")
+
+
+def link_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+    _admin(uow, actor)
+    person = uow.people.get(int(value)) if value.isdigit() else None
+    if person is None:
+        return Reply.say("That person is no longer here.")
+    return Reply(form=Form(title="Link a chat account", action="people.link", submit_label="Link", state=str(person.id),
+                           blocks=[Section(text=f"Link {person.name} <{person.email}> to their chat account.")],
+                           inputs=[Input(name="account", label="Slack user id (U…) or Teams user id (29:…)",
+                                         max_length=200)]))
+
+
+def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
+    admin = _admin(uow, actor)
+    person = uow.people.get(int(state)) if state.isdigit() else None
+    if person is None:
+        return Reply(errors={}, text="That person is no longer here.")
+    account = (values.get("account") or "").strip()
+    platform = "slack" if _SLACK_ID.fullmatch(account) else "teams" if _TEAMS_ID.fullmatch(account) else None
+    if platform is None:
+        return Reply(errors={"account": "Give a Slack user id like U012AB3CD (their profile → ⋮ → Copy member ID) "
+                                        "or a Teams user id like 29:1a2b…"})
+    identity.link_by_hand(uow, platform, person, account)
+    person.linked_manually = True
+    uow.people.add(person)
+    uow.commit()
+    log.info("people: %s linked by hand to %s account %s by %s", person.key, platform, account, admin.key)
+    return Reply.say(f"{person.name} is linked to {identity.PLATFORM_NAMES[platform]} account {account}. "
+                     "To keep it across restarts, add it to the config (`slack_id` / `teams_id`).")
+
+
+def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+    admin = _admin(uow, actor)
+    team, _, account_id = value.partition(":")
+    from storage.models import DirectoryAccount
+
+    account = uow.session.get(DirectoryAccount, int(account_id)) if account_id.isdigit() else None
+    if team not in TEAMS or account is None:
+        return Reply.say("That chat user is no longer listed.")
+    if not account.email:
+        return Reply.say(f"{account.name or account.account_id} has no email in their profile: add it there (or "
+                         "list them under people: in the config with `slack_id`/`teams_id`).")
+    person = uow.people.by_email(account.email)
+    if person is None:
+        person = uow.people.add(_new_person(deps, email=account.email, name=account.name or account.email, team=team,
+                                            source=account.platform))
+    identity.link_person(uow, account.platform, person.id, account.account_id)
+    uow.commit()
+    log.info("people: %s added to %s by %s", account.email, team, admin.key)
+    return Reply.say(f"{person.name} is in {person.team} now.")
+
+
 FLOW = Flow(
     name="directory",
     events={"owner.upserted": owners_upserted},
+    commands={"people": people_command},
+    actions={"people.dismiss": dismiss_button, "people.link": link_button, "people.add": add_button},
+    forms={"people.link": link_form},
+    help=[("people", "admins: where people come from, who is not linked or in no team, and what to fix")],
 )

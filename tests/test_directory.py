@@ -177,3 +177,52 @@ people:
         sync_people(uow, cfg2)
         uow.commit()
     assert people(c)["boss@acme.example"][0::4] == ("Beatrice", "yaml")
+
+
+def test_people_lists_what_to_fix_for_admins_only_with_a_button_for_each(make_container):
+    from handlers.commands import run_action, run_form
+
+    cfg = parse_config(NO_PEOPLE + """
+people:
+  - {key: adm, name: Ada Admin, email: adm@acme.example, team: sales, role: manager, admin: true, slack_id: U0ADM}
+""")
+    c = make_container(config=cfg)
+    ingest(c, owner("rep@acme.example", "Rita Rep"), owner("a@acme.example", manager="b@acme.example"),
+           owner("b@acme.example", manager="a@acme.example"))
+    adm, rep = Actor(pid(c, "adm@acme.example"), "local"), Actor(pid(c, "rep@acme.example"), "local")
+    refused = run_command(c.registry, c.uow_factory, c.deps, rep, "people")
+    assert "Only admins" in refused.text
+    reply = run_command(c.registry, c.uow_factory, c.deps, adm, "people")
+    text = text_of(reply.message.to_json())
+    assert "manager loop" in text and "[Mark fixed]" in text
+    assert "Rita Rep <rep@acme.example> (sales, from the CRM)" in text and "[Link by hand]" in text
+    assert len(reply.message.blocks) <= 50
+    # Link Rita by hand: a wrong id is told what to give, a right one links.
+    form = run_action(c.registry, c.uow_factory, c.deps, adm, "people.link", str(pid(c, "rep@acme.example"))).form
+    bad = run_form(c.registry, c.uow_factory, c.deps, adm, "people.link", form.state, {"account": "rita"})
+    assert "U012AB3CD" in bad.errors["account"]
+    ok = run_form(c.registry, c.uow_factory, c.deps, adm, "people.link", form.state, {"account": "U0RITA"})
+    assert "linked to Slack account U0RITA" in ok.text
+    with c.uow_factory() as uow:
+        assert uow.people.by_email("rep@acme.example").slack_user_id == "U0RITA"
+        problem_id = uow.directory.problems()[0].id
+    assert "Marked fixed" in run_action(c.registry, c.uow_factory, c.deps, adm, "people.dismiss", str(problem_id)).text
+    assert problems(c) == []
+    text = text_of(run_command(c.registry, c.uow_factory, c.deps, adm, "people").message.to_json())
+    assert "Rita Rep <rep" not in text and "manager loop" not in text
+
+
+def test_an_admins_home_says_how_many_people_need_a_look(make_container):
+    from handlers.home import build_home
+
+    cfg = parse_config(NO_PEOPLE + """
+people:
+  - {key: adm, name: Ada Admin, email: adm@acme.example, team: sales, role: admin, admin: true, slack_id: U0ADM}
+""")
+    c = make_container(config=cfg)
+    ingest(c, owner("rep@acme.example", "Rita Rep"))
+    with c.uow_factory() as uow:
+        home = build_home(uow, c.deps, uow.people.by_email("adm@acme.example"))
+        rep_home = build_home(uow, c.deps, uow.people.by_email("rep@acme.example"))
+    assert "1 without a chat account" in text_of(home.to_json())
+    assert "People to check" not in text_of(rep_home.to_json())
