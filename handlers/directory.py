@@ -330,6 +330,7 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
     by_account = uow.people.by_accounts(platform, (a.account_id for a in todo))
     configured = _configured(deps)
     column = uow.people.ACCOUNT_COLUMNS[platform]
+    links: list[tuple[object, str]] = []
     for a in todo:
         person = by_account.get(a.account_id) or (by_email.get(a.email) if a.email else None)
         if a.deleted:
@@ -352,8 +353,10 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
                 changes["team"] = a.team
             if _apply(person, changes):
                 outcome.updated += 1
-        if getattr(person, column) is None and identity.link_person(uow, platform, person.id, a.account_id):
-            outcome.linked += 1
+        if getattr(person, column) is None:
+            links.append((person, a.account_id))
+    uow.session.flush()
+    outcome.linked += identity.link_directory(uow, platform, links, by_account)
     uow.directory.note_problems(problems, at=now)
     return outcome
 

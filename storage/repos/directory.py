@@ -58,11 +58,15 @@ class DirectoryRepo(Repo):
         subjects, kinds = list(set(subjects)), list(kinds)
         if subjects:
             t = DirectoryProblem.__table__
-            self.session.execute(sa.delete(t).where(self.one_of(t.c.subject, subjects), t.c.kind.in_(kinds)))
+            where = (self.one_of(t.c.subject, subjects), t.c.kind.in_(kinds))
+            if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:
+                self.session.execute(sa.delete(t).where(*where))
 
     def clear_kind(self, source: str, kind: str) -> None:
         t = DirectoryProblem.__table__
-        self.session.execute(sa.delete(t).where(t.c.source == source, t.c.kind == kind))
+        where = (t.c.source == source, t.c.kind == kind)
+        if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:  # no write for nothing
+            self.session.execute(sa.delete(t).where(*where))
 
     def problems(self, limit: int = 200) -> Sequence[DirectoryProblem]:
         return self.session.exec(select(DirectoryProblem).order_by(DirectoryProblem.kind, DirectoryProblem.subject)
