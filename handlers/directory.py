@@ -129,13 +129,15 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     uow.directory.note_problems(problems, at=now)
     touched: list = []
     leaving: list = []
+    new: list = []
     for email, o in valid.items():
         person = existing.get(email)
         pc = configured.get(email)
         if person is None:
             team = o.team if o.team in TEAMS else "sales"
-            person = uow.people.add(_new_person(deps, email=email, name=o.name or email, team=team, source="crm",
-                                                manager_email=o.manager_email, crm_owner_id=o.owner_id))
+            person = _new_person(deps, email=email, name=o.name or email, team=team, source="crm",
+                                 manager_email=o.manager_email, crm_owner_id=o.owner_id)
+            new.append(person)
             outcome.created += 1
             existing[email] = person
             if not o.active:
@@ -161,7 +163,7 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
             person.active = True
             outcome.updated += 1
             log.info("people sync: %s is active again", email)
-    uow.session.flush()
+    uow.people.add_many(new)
     _link_managers(uow, deps, touched, problems, outcome, source=owners[0].source if owners else "crm")
     uow.directory.note_problems(problems, at=now)
     uow.directory.clear_problems([p.email for p in touched if not any(x["subject"] == p.email for x in problems)],
@@ -298,6 +300,19 @@ class Account:
     team: str | None = None  # from the team's user group / channel
 
 
+def _row(a: Account) -> dict:
+    return dict(account_id=a.account_id, email=(a.email or "").strip().lower() or None, name=(a.name or "")[:300],
+                deleted=a.deleted, team=a.team)
+
+
+def changed_accounts(uow, platform: str, accounts: list[Account]) -> list[Account]:
+    """Those of a directory page's accounts that differ from what was last synced (a read: a page
+    with no change costs no write transaction at all)."""
+    accounts = [a for a in accounts if not a.bot]
+    before = uow.directory.accounts(platform, (a.account_id for a in accounts))
+    return [a for a in accounts if before.get(a.account_id) != _row(a)]
+
+
 def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, teams_known: bool = True) -> Outcome:
     """Apply one page of a platform's directory (or one ``user_change`` event): remember what
     changed, link accounts to people by email, create people for accounts in a team, deactivate
@@ -331,6 +346,7 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
     configured = _configured(deps)
     column = uow.people.ACCOUNT_COLUMNS[platform]
     links: list[tuple[object, str]] = []
+    new: list = []
     for a in todo:
         person = by_account.get(a.account_id) or (by_email.get(a.email) if a.email else None)
         if a.deleted:
@@ -343,8 +359,8 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
         if person is None:
             if a.team not in TEAMS:
                 continue  # in no team: listed by /smarketing people
-            person = uow.people.add(_new_person(deps, email=a.email, name=a.name or a.email, team=a.team,
-                                                source=platform))
+            person = _new_person(deps, email=a.email, name=a.name or a.email, team=a.team, source=platform)
+            new.append(person)
             by_email[a.email] = person
             outcome.created += 1
         elif person.source == platform and person.email not in configured:
@@ -355,7 +371,7 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
                 outcome.updated += 1
         if getattr(person, column) is None:
             links.append((person, a.account_id))
-    uow.session.flush()
+    uow.people.add_many(new)
     outcome.linked += identity.link_directory(uow, platform, links, by_account)
     uow.directory.note_problems(problems, at=now)
     return outcome

@@ -54,7 +54,7 @@ class DirectoryAccount(SQLModel, table=True):
     what the last sync saw, so that a sync with no change writes nothing and the accounts in no
     team can be listed."""
 
-    __table_args__ = (sa.UniqueConstraint("platform", "account_id", name="uq_directoryaccount"),)
+    __table_args__ = (sa.UniqueConstraint("account_id", "platform", name="uq_directoryaccount"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)

@@ -117,9 +117,12 @@ class SlackDirectory:
             members = data.get("members") or []
             pages += 1
             accounts = [account_of(u, teams.get(str(u.get("id")))) for u in members]
-            with self.uow_factory() as uow:
-                total.add(directory.sync_accounts(uow, self.deps, "slack", accounts))
-                uow.commit()
+            with self.uow_factory.read() as uow:
+                accounts = directory.changed_accounts(uow, "slack", accounts)
+            if accounts:
+                with self.uow_factory() as uow:
+                    total.add(directory.sync_accounts(uow, self.deps, "slack", accounts))
+                    uow.commit()
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 break

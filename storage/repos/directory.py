@@ -24,7 +24,7 @@ class DirectoryRepo(Repo):
             ids = list(set(account_ids))
             if not ids:
                 return {}
-            q = q.where(self.one_of(t.c.account_id, ids))
+            q = q.where(t.c.account_id.in_(ids))  # a page (200): IN (...) keeps the index on a fresh table
         return {r.account_id: dict(r._mapping) for r in self.session.execute(q)}
 
     def save_accounts(self, platform: str, rows: Sequence[dict], *, at: datetime) -> int:
@@ -58,7 +58,7 @@ class DirectoryRepo(Repo):
         subjects, kinds = list(set(subjects)), list(kinds)
         if subjects:
             t = DirectoryProblem.__table__
-            where = (self.one_of(t.c.subject, subjects), t.c.kind.in_(kinds))
+            where = (t.c.subject.in_(subjects), t.c.kind.in_(kinds))
             if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:
                 self.session.execute(sa.delete(t).where(*where))
 

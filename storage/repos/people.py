@@ -87,6 +87,11 @@ class PeopleRepo(Repo):
         self.session.flush()
         return person
 
+    def add_many(self, people: list[Person]) -> None:
+        """New people in one flush (a directory page's newcomers)."""
+        self.session.add_all(people)
+        self.session.flush()
+
     def team(self, team: str) -> Sequence[Person]:
         return self.session.exec(select(Person).where(Person.team == team).order_by(Person.name)).all()
 
@@ -98,21 +103,22 @@ class PeopleRepo(Repo):
         emails = {e.strip().lower() for e in emails if e}
         if not emails:
             return {}
-        return {p.email: p for p in self.session.exec(select(Person).where(self.one_of(Person.email, emails)))}
+        # a page at a time (≤ 500): IN (...) uses the index even before the table is analysed
+        return {p.email: p for p in self.session.exec(select(Person).where(Person.email.in_(emails)))}
 
     def by_accounts(self, platform: str, account_ids: Iterable[str]) -> dict[str, Person]:
         ids = {a for a in account_ids if a}
         if not ids:
             return {}
         column = self._account(platform)
-        return {getattr(p, column.key): p for p in self.session.exec(select(Person).where(self.one_of(column, ids)))}
+        return {getattr(p, column.key): p for p in self.session.exec(select(Person).where(column.in_(ids)))}
 
     def waiting_for_manager(self, emails: Iterable[str]) -> Sequence[Person]:
         """People whose CRM manager is one of ``emails`` but who are not linked to them yet."""
         emails = {e for e in emails if e}
         if not emails:
             return []
-        return self.session.exec(select(Person).where(self.one_of(Person.manager_email, emails),
+        return self.session.exec(select(Person).where(Person.manager_email.in_(emails),
                                                       Person.manager_id.is_(None))).all()
 
     def manager_map(self) -> dict[int, int | None]:

@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("team", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("seen_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("platform", "account_id", name="uq_directoryaccount"),
+        sa.UniqueConstraint("account_id", "platform", name="uq_directoryaccount"),
     )
     op.create_index(op.f("ix_directoryaccount_email"), "directoryaccount", ["email"], unique=False)
     op.create_table(
