@@ -54,6 +54,7 @@ class Owner:
     manager_email: str | None = None
     active: bool = True
     owner_id: str | None = None  # the CRM's own id (HubSpot owner id, Salesforce user id)
+    has_manager: bool = True  # False: the source knows nothing of managers (HubSpot): keep what is known
 
 
 @dataclass
@@ -144,7 +145,7 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
                 person.active = False
             touched.append(person)
             continue
-        changes = {"manager_email": o.manager_email}
+        changes = {"manager_email": o.manager_email} if o.has_manager else {}
         if o.owner_id:
             changes["crm_owner_id"] = o.owner_id
         if pc is None and person.source != "yaml":

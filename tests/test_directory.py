@@ -226,3 +226,30 @@ people:
         rep_home = build_home(uow, c.deps, uow.people.by_email("rep@acme.example"))
     assert "1 without a chat account" in text_of(home.to_json())
     assert "People to check" not in text_of(rep_home.to_json())
+
+
+@pytest.fixture
+def hs(request):
+    from tests.hubspot_helpers import TOKEN
+    from tests.hubspot_standin import HubSpotStandIn
+
+    with HubSpotStandIn(burst=100, burst_seconds=1.0, search_per_second=5) as server:
+        server.add_token(TOKEN)
+        yield server
+
+
+def test_hubspot_owners_sync(make_container, hs):
+    from tests.hubspot_helpers import hubspot_settings
+
+    hs.add_owner("1", "hank@acme.example", "Hank", "Hub", teams=["Sales EMEA"])
+    hs.add_owner("2", "mona@acme.example", "Mona", "Mkt", teams=["Marketing"])
+    hs.add_owner("3", None, "No", "Email")
+    c = make_container(config=parse_config(NO_PEOPLE), **hubspot_settings(hs))
+    c.extras["hubspot"].owners(refresh=True)
+    got = people(c)
+    assert got["hank@acme.example"][:2] == ("Hank Hub", "sales") and got["mona@acme.example"][:2] == ("Mona Mkt", "marketing")
+    assert ("no_email", "hubspot:3") in {(k, s) for k, s, _ in problems(c)}
+    # Hank's owner record is archived in HubSpot: he left.
+    hs.owners["1"]["archived"] = True
+    c.extras["hubspot"].owners(refresh=True)
+    assert people(c)["hank@acme.example"][3] is False
