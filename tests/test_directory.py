@@ -14,6 +14,7 @@ from bot.scheduler import run_job
 from handlers.commands import run_command
 from handlers.ports import Actor
 from tests.cooling_helpers import hot_lead, ingest, lead, outbox, text_of
+from tests.salesforce_helpers import app_keys, salesforce, salesforce_server  # noqa: F401 - fixtures
 
 _ids = itertools.count(1)
 
@@ -253,3 +254,25 @@ def test_hubspot_owners_sync(make_container, hs):
     hs.owners["1"]["archived"] = True
     c.extras["hubspot"].owners(refresh=True)
     assert people(c)["hank@acme.example"][3] is False
+
+
+def test_salesforce_users_are_people_with_their_manager_chain(make_container, salesforce, app_keys):
+    from tests.salesforce_helpers import salesforce_settings
+
+    boss = salesforce.add_user("sboss@acme.example", "Sal", "Boss", department="Sales")
+    salesforce.add_user("srep@acme.example", "Sam", "Rep", manager=boss, department="Sales")
+    salesforce.add_user("smk@acme.example", "Sue", "Mkt", department="Marketing")
+    c = make_container(config=parse_config(NO_PEOPLE), **salesforce_settings(salesforce, app_keys))
+    assert run_job(c, "salesforce_people").done > 0
+    got = people(c)
+    assert got["srep@acme.example"][:3] == ("Sam Rep", "sales", "sboss@acme.example")
+    assert got["smk@acme.example"][1] == "marketing"
+    assert run_job(c, "salesforce_people").detail == "not due"  # once a day, whatever replicas run
+    # Sam is deactivated in Salesforce: the next day's sync makes him a leaver.
+    salesforce.records["User"][salesforce.user_ids.get("srep@acme.example") or next(
+        i for i, r in salesforce.records["User"].items() if r["Email"] == "srep@acme.example")]["IsActive"] = False
+    from datetime import timedelta
+
+    c.deps.clock.at += timedelta(days=1)
+    run_job(c, "salesforce_people")
+    assert people(c)["srep@acme.example"][3] is False

@@ -35,6 +35,21 @@ MAX_WAITS = 50  # 429s in a row before the sync gives up until next time
 CLAIM_KEY = "directory:slack"
 
 
+def claim_day(uow_factory, deps, key: str) -> bool:
+    """Whether this replica syncs now: past ``directory.sync_at`` (UTC) on a day not synced yet
+    (or never synced), claimed in the database (of replicas ticking at once, one wins)."""
+    now = deps.now().astimezone(timezone.utc)
+    at = deps.config.directory.sync_at
+    day = now.date() if now.time() >= at else None
+    with uow_factory() as uow:
+        state = uow.kv.get_for_update(key, {"day": None})
+        if state.get("day") is None or (day is not None and state["day"] < day.isoformat()):
+            uow.kv.set(key, {"day": (day or now.date()).isoformat(), "claimed_at": now.isoformat()})
+            uow.commit()
+            return True
+    return False
+
+
 def directory_client(token: str | None, base_url: str, *, timeout: int = 30) -> WebClient:
     """A client that retries dropped connections and server errors but leaves rate limits to
     ``SlackDirectory`` (which waits them out and asks for the same page again)."""
@@ -142,18 +157,7 @@ class SlackDirectory:
 
     # -- the nightly job ---------------------------------------------------------------------------
     def claim_tonight(self) -> bool:
-        """Whether this replica syncs now: past ``directory.sync_at`` (UTC) on a day not synced
-        yet, claimed in the database (of replicas ticking at once, one wins)."""
-        now = self.deps.now().astimezone(timezone.utc)
-        at = self.deps.config.directory.sync_at
-        day = now.date() if now.time() >= at else None
-        with self.uow_factory() as uow:
-            state = uow.kv.get_for_update(CLAIM_KEY, {"day": None})
-            if state.get("day") is None or (day is not None and state["day"] < day.isoformat()):
-                uow.kv.set(CLAIM_KEY, {"day": (day or now.date()).isoformat(), "claimed_at": now.isoformat()})
-                uow.commit()
-                return True
-        return False
+        return claim_day(self.uow_factory, self.deps, CLAIM_KEY)
 
     def job(self) -> tuple[int, str]:
         if not self.deps.config.directory.slack or not self.claim_tonight():
