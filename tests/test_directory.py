@@ -276,3 +276,17 @@ def test_salesforce_users_are_people_with_their_manager_chain(make_container, sa
     c.deps.clock.at += timedelta(days=1)
     run_job(c, "salesforce_people")
     assert people(c)["srep@acme.example"][3] is False
+
+
+def test_people_in_the_local_workspace(make_container, live_server):
+    cfg = parse_config(NO_PEOPLE + """
+people:
+  - {key: adm, name: Ada Admin, email: adm@acme.example, team: sales, role: manager, admin: true}
+""")
+    app = live_server(make_container(config=cfg, local_workspace=True, demo_data=False), local=True)
+    c = app.container
+    ingest(c, owner("x@acme.example", "Xena Twice", id="1"), owner("x@acme.example", "Xena Again", id="2"))
+    with app.client() as http:
+        body = http.post("/local/api/command", json={"person_id": pid(c, "adm@acme.example"),
+                                                     "text": "/smarketing people"}).json()
+    assert "two crm owners have the email x@acme.example" in body["ephemeral"] and "Mark fixed" in body["ephemeral"]
