@@ -150,6 +150,9 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         reader = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="idempotent")
         dispatcher.deliverers["slack"] = SlackDeliverer(poster, config, SlackPeople(reader, uowf, clock),
                                                         reader=reader, metrics=metrics)
+        from bot.slack.directory import attach as attach_directory
+
+        c.slack.directory = attach_directory(c, settings.slack_bot_token, settings.slack_api_url)
     if settings.hubspot_access_token:
         from bot.connectors.hubspot import attach
 

@@ -109,10 +109,19 @@ class DigestTime(Strict):
     _t = field_validator("time", mode="before")(lambda v: _parse_time(v))
 
 
+class TeamMembers(Strict):
+    """Who is in the team, from the chat directory (README: "Where people come from"): everyone in
+    the Slack user group ``slack_usergroup`` (its id, ``S…``). People listed under ``people:`` are
+    in the team the config gives them whatever the group says."""
+
+    slack_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,30}$")
+
+
 class TeamConfig(Strict):
     channel: str  # a key of ``channels``
     timezone: str = "UTC"
     digest: DigestTime = Field(default_factory=DigestTime)
+    members: TeamMembers = Field(default_factory=TeamMembers)
 
     _tz = field_validator("timezone")(lambda v: _check_tz(v))
 
@@ -452,6 +461,15 @@ class SalesforceConfig(Strict):
     api_share: float = Field(default=0.8, gt=0, le=1)
 
 
+class DirectoryConfig(Strict):
+    """The nightly sync of the chat directory (Slack ``users.list`` and the teams' user groups)."""
+
+    sync_at: Time = Time(2, 0)  # UTC; once a day, whatever replicas run
+    slack: bool = True  # sync Slack's directory when Slack is connected
+
+    _t = field_validator("sync_at", mode="before")(lambda v: _parse_time(v))
+
+
 class Config(Strict):
     company: str = "Your company"
     platform: Platform | None = None  # default: from the credentials present
@@ -468,6 +486,7 @@ class Config(Strict):
     salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)
     agreement: AgreementConfig = Field(default_factory=AgreementConfig)
     review: ReviewConfig | None = None
+    directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
 
     @model_validator(mode="after")
     def _references(self):

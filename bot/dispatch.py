@@ -349,6 +349,16 @@ class Dispatcher:
 
     def _deliver(self, row: Outbox, people: dict[int, Person]) -> None:
         platform: str | None = None
+        kind, _, name = row.destination.partition(":")
+        gone = people.get(int(name)) if kind == "dm" and name.isdigit() else None
+        if gone is not None and not gone.active and row.op == "post":
+            # Someone who left receives nothing (handlers/directory.py); what was queued before
+            # they left is not delivered.
+            log.info("message %s not delivered: its recipient has left", row.key)
+            with self.uow_factory() as uow:
+                uow.outbox.mark_dead(row.id, row.claimed_by, error="the recipient has left (inactive)")
+                uow.commit()
+            return
         try:
             platform = self.router.platform_for(row.destination, people)
             deliverer = self.deliverers.get(platform)

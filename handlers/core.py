@@ -34,14 +34,22 @@ def _all_help() -> list[tuple[str, str]]:
 
 
 def sync_people(uow, config) -> int:
-    """Create or update the people table from the config's ``people:`` (matched by key).
+    """Create or update the people table from the config's ``people:`` (matched by key, else by
+    email: someone synced from the CRM or the chat directory who is listed by hand too).
 
-    Chat ids found by email lookup are kept; ids given in the config win."""
+    The config overrides what is synced: name, team, role, admin, manager, backup, links. Chat ids
+    found by email lookup are kept; ids given in the config win. People the CRM or the directory
+    brought in are left as they are (``handlers/directory.py``)."""
     from storage.models import Person
 
-    by_key = {p.key: p for p in uow.people.all()}
+    everyone = uow.people.all()
+    by_key = {p.key: p for p in everyone}
+    by_email = {p.email: p for p in everyone}
     for pc in config.people:
-        person = by_key.get(pc.key) or Person(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
+        # Someone synced from the CRM or the directory and listed by hand later: the config's now.
+        person = by_key.get(pc.key) or by_email.get(pc.email) or Person(key=pc.key, name=pc.name, email=pc.email,
+                                                                          team=pc.team)
+        person.key, person.source = pc.key, "yaml"
         person.name, person.email, person.team, person.role = pc.name, pc.email, pc.team, pc.role
         person.is_admin = pc.admin or pc.role == "admin"
         person.timezone = config.person_timezone(pc)
@@ -54,7 +62,11 @@ def sync_people(uow, config) -> int:
         uow.people.add(person)
     for pc in config.people:
         person = by_key[pc.key]
-        person.manager_id = by_key[pc.manager].id if pc.manager else None
+        if pc.manager:
+            person.manager_id = by_key[pc.manager].id
+        else:  # the CRM's manager, if it gave one (handlers/directory.py)
+            manager = by_email.get(person.manager_email) if person.manager_email else None
+            person.manager_id = manager.id if manager is not None and manager.id != person.id else None
         person.backup_id = by_key[pc.backup].id if pc.backup else None
         uow.people.add(person)
     from handlers.away import sync_config_periods

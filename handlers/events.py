@@ -153,7 +153,25 @@ class ScheduleData(Data):
         return self
 
 
+class OwnerData(Data):
+    """``owner.upserted``: a CRM owner (a rep, a manager, a marketer). An owner with no email is
+    not an error of the request: it is listed by ``/smarketing people`` and the rest goes on."""
+
+    id: str | None = Field(default=None, max_length=200)  # the CRM's own id for the owner
+    email: str | None = Email
+    name: str | None = Field(default=None, max_length=200)
+    team: Literal["sales", "marketing"] | None = None
+    manager_email: str | None = Email
+    active: bool = True
+
+    @field_validator("email", "manager_email")
+    @classmethod
+    def _lower(cls, v):
+        return v.lower() if v else v
+
+
 SCHEMAS: dict[str, type[Data]] = {
+    "owner.upserted": OwnerData,
     "lead.upserted": LeadData,
     "lead.qualified": LeadData,
     "lead.touched": LeadTouchedData,

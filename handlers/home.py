@@ -53,6 +53,15 @@ def build_home(uow, deps: Deps, person) -> Message:
         blocks += _marketer(board)
     else:
         blocks += _admin(board, deps.config)
+    if person.is_admin:
+        from handlers import directory
+
+        r = directory.review(uow)
+        todo = len(r["problems"]) + len(r["unlinked"]) + len(r["loose"])
+        if todo:
+            blocks += [Section(text=f"*People to check:* {len(r['problems'])} problem(s), {len(r['unlinked'])} without "
+                                    f"a chat account, {len(r['loose'])} chat user(s) in no team — "
+                                    "`/smarketing people` lists them with a button to fix each.")]
     blocks += [Divider(), Context(text="`/smarketing sla` your scoreboard · `/smarketing leads` your leads · "
                                        "`/smarketing help` every command · Preferences: ask an admin to change "
                                        "your timezone or team in the Smarketing config.")]

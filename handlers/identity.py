@@ -87,6 +87,31 @@ def link_person(uow, platform: str, person_id: int, account_id: str) -> bool:
     return False
 
 
+def link_directory(uow, platform: str, pairs: list[tuple[object, str]], holders: dict[str, object]) -> int:
+    """A directory sync's matches (person, account id) by email, linked by ``link_person``'s rule
+    in one statement: an account already someone else's, or a person already linked, is left as
+    it is (logged). ``holders``: account id -> the person linked to it now. Returns how many."""
+    column = uow.people.ACCOUNT_COLUMNS[platform]
+    wanted: dict[int, str] = {}
+    taken = set()
+    for person, account_id in pairs:
+        holder = holders.get(account_id)
+        if (holder is not None and holder.id != person.id) or account_id in taken:
+            log.warning("%s account %s has the email of %s but is linked to someone else: left as it is",
+                        PLATFORM_NAMES[platform], account_id, person.key)
+            continue
+        current = getattr(person, column)
+        if current == account_id or person.id in wanted:
+            continue
+        if current is not None:
+            log.warning("%s account %s has the email of %s, who is linked to another account: left as it is",
+                        PLATFORM_NAMES[platform], account_id, person.key)
+            continue
+        wanted[person.id] = account_id
+        taken.add(account_id)
+    return uow.people.claim_accounts(platform, wanted)
+
+
 def link_by_email_many(uow, platform: str, accounts: dict[str, str]) -> dict[str, int]:
     """A directory's accounts by email (Teams' roster): each linked by ``link_person``. Returns
     email -> person id of the accounts that are now their person's."""

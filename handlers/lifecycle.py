@@ -99,6 +99,9 @@ def person_of(uow, actor: Actor) -> Person:
     if person is None:
         raise NotAllowed("I don't know who you are yet: ask an admin to add you (with your work email) "
                          "to the Smarketing config.")
+    if not person.active:
+        raise NotAllowed("Your account is marked as having left the company (the CRM or the chat directory "
+                         "says so), so I can't act for you. Ask an admin if this is wrong.")
     return person
 
 
@@ -309,6 +312,26 @@ def reassign(uow, deps: Deps, by: Person, lead: Lead, new_owner: Person) -> Repl
     _send_handoffs(uow, deps, [lead.model_dump()], people={new_owner.id: new_owner}, reassigned=True)
     return Reply.say(f"{label} is {new_owner.name}'s now; its clock runs on (due "
                      f"{views.when(lead.sla_due_at, timezone_of(new_owner, deps.config))}).")
+
+
+def owner_left(uow, deps: Deps, person: Person, manager: Person | None) -> list[Lead]:
+    """The owner left (``handlers.directory.left``): each of their open leads goes to their
+    manager's queue (reassigned, its clocks running on; the manager is told once, by the caller,
+    not per lead), or with no manager to the sales channel's Claim post. Returns the leads."""
+    leads, _ = uow.leads.qualified_for_owner(person.id, limit=10_000)
+    leads = list(uow.leads.many_for_update([lead.id for lead in leads]).values())
+    now = deps.now()
+    for lead in leads:
+        if manager is not None:
+            lead.owner_id, lead.owner_email = manager.id, manager.email
+        else:
+            lead.owner_id = None
+        event = _event(lead, "reassign", None, now, to=manager.id if manager else None, **{"from": person.id},
+                       reason="left")
+        _done(uow, deps, lead, event, notify.ALL)
+    if manager is None and leads:
+        _send_handoffs(uow, deps, [lead.model_dump() for lead in leads], reassigned=True)
+    return leads
 
 
 def reassigned_in_crm(uow, deps: Deps, rows: list[dict], before: dict[int, int | None]) -> None:

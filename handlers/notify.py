@@ -55,12 +55,17 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
     dms = {int(m["destination"][3:]) for m in messages if m["destination"].startswith("dm:")}
     away = uow.away.current(dms, at=now) if dms else {}
     covers = _covers(uow, deps, away) if away else {}
+    gone = uow.people.inactive(dms - covers.keys()) if dms else {}
+    if gone:
+        covers.update(_leavers(uow, deps, gone))
     rows, covered = [], []
     for m in messages:
         destination, payload = m["destination"], m["payload"]
         absent = int(destination[3:]) if destination.startswith("dm:") else None
         if absent in covers:
             destination, note, cover_id = covers[absent]
+            if destination is None:
+                continue  # a leaver with nowhere to send it: nothing
             payload = {**payload, "blocks": [views._context(note), *payload.get("blocks", [])]}
             if m.get("subject"):
                 covered.append((m["key"], dict(lead_id=m["subject"], version=m.get("version") or 0, kind="covered",
@@ -71,6 +76,23 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
     sent = uow.outbox.add_many(rows, at=now)
     uow.leads.add_events([event for key, event in covered if key in sent])
     return sent
+
+
+def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str, str, int | None]]:
+    """Someone who left receives nothing: their messages go to their manager (if active), else
+    their team's channel, with a line saying why."""
+    managers = uow.people.many(p.manager_id for p in gone.values() if p.manager_id)
+    out = {}
+    for pid, person in gone.items():
+        manager = managers.get(person.manager_id)
+        if manager is not None and manager.active:
+            out[pid] = (f"dm:{manager.id}", f"👋 {mention(pid)} has left, so this comes to you.", manager.id)
+        elif deps.config.team_channel(person.team):
+            out[pid] = (channel(deps.config.team_channel(person.team)),
+                        f"👋 {mention(pid)} has left and has no manager here, so this comes here.", None)
+        else:
+            out[pid] = (None, "", None)
+    return out
 
 
 def _covers(uow, deps: Deps, away: dict) -> dict[int, tuple[str, str, int | None]]:

@@ -342,6 +342,7 @@ class UnitOfWork:
         self.changes = repos.ConnectorChangesRepo(s)
         self.scoreboard = repos.ScoreboardRepo(s)
         self.review = repos.ReviewRepo(s)
+        self.directory = repos.DirectoryRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -38,6 +38,46 @@ class Person(SQLModel, table=True):
     slack_lookup_at: Optional[datetime] = None  # last users.lookupByEmail try (cached misses)
     teams_user_id: Optional[str] = Field(default=None, index=True, max_length=200)
     linked_manually: bool = False
+    # Where the person comes from (README: "Where people come from"): the config (yaml), a CRM's
+    # owners (crm), the chat directory (slack, teams). The config overrides what is synced.
+    source: str = Field(default="yaml", max_length=20)
+    # False: they left (the CRM or the directory deactivated them): they receive nothing.
+    active: bool = True
+    # The manager's email as the CRM gives it (``owner.upserted``); ``manager_id`` follows it
+    # unless the config names a manager.
+    manager_email: Optional[str] = Field(default=None, max_length=320)
+    crm_owner_id: Optional[str] = Field(default=None, max_length=200)  # HubSpot owner / Salesforce user id
+
+
+class DirectoryAccount(SQLModel, table=True):
+    """A chat account as the platform's directory lists it (Slack ``users.list``, a Teams roster):
+    what the last sync saw, so that a sync with no change writes nothing and the accounts in no
+    team can be listed."""
+
+    __table_args__ = (sa.UniqueConstraint("account_id", "platform", name="uq_directoryaccount"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    account_id: str = Field(max_length=200)
+    email: Optional[str] = Field(default=None, max_length=320, index=True)
+    name: str = Field(default="", max_length=300)
+    deleted: bool = False
+    team: Optional[str] = Field(default=None, max_length=40)  # from the team's user group / channel
+    seen_at: Optional[datetime] = None
+
+
+class DirectoryProblem(SQLModel, table=True):
+    """Something a sync could not apply (two owners with one email, a manager loop, an unknown
+    user group, a user with no email): listed by ``/smarketing people`` until fixed."""
+
+    __table_args__ = (sa.UniqueConstraint("kind", "subject", name="uq_directoryproblem"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=20)  # crm | slack | teams | hubspot | salesforce
+    kind: str = Field(max_length=40)  # duplicate_email | manager_loop | unknown_usergroup | no_email | ...
+    subject: str = Field(max_length=320)  # the email, account id or user group it is about
+    detail: str = Field(max_length=1000)
+    at: datetime
 
 
 class Campaign(SQLModel, table=True):

@@ -80,7 +80,8 @@ COMMON = {"Id": _f("id", False), "CreatedDate": _f(T, False), "LastModifiedDate"
           "SystemModstamp": _f(T, False), "OwnerId": _f(R, True, "Owner", ("User", "Group"))}
 SCHEMA: dict[str, dict[str, dict]] = {
     "User": {"Id": _f("id", False), "Email": _f("email"), "FirstName": _f(S), "LastName": _f(S), "Name": _f(S, False),
-             "IsActive": _f(B), "SystemModstamp": _f(T, False)},
+             "IsActive": _f(B), "SystemModstamp": _f(T, False),
+             "ManagerId": _f(R, True, "Manager", ("User",)), "Department": _f(S)},
     "Group": {"Id": _f("id", False), "Name": _f(S), "Email": _f("email"), "Type": _f(S)},
     "Account": {**COMMON, "Name": _f(S)},
     "Lead": {**COMMON, "FirstName": _f(S), "LastName": _f(S), "Name": _f(S, False), "Email": _f("email"),
@@ -409,8 +410,10 @@ class SalesforceStandIn:
             self.apps[consumer_key] = {"certificate": certificate, "secret": secret, "users": set(users),
                                        "run_as": run_as}
 
-    def add_user(self, email: str, first: str, last: str, *, active: bool = True) -> str:
-        return self.add("User", Email=email, FirstName=first, LastName=last, IsActive=active)
+    def add_user(self, email: str, first: str, last: str, *, active: bool = True, manager: str | None = None,
+                 department: str | None = None) -> str:
+        return self.add("User", Email=email, FirstName=first, LastName=last, IsActive=active, ManagerId=manager,
+                        Department=department)
 
     def add_field(self, sobject: str, name: str, type_: str = S) -> None:
         with self.lock:

@@ -40,6 +40,15 @@ What it does
 * Random faults: ``faults(rate=0.2, seed=...)`` fails that share of calls, each one of 500, 429
   with ``Retry-After``, a reset before acting and a reset after acting; ``fault_counts`` says how
   many of each were injected.
+* The directory as Slack documents it: ``users.list`` pages through ``cursor`` /
+  ``response_metadata.next_cursor`` (empty on the last page; ``limit`` at most 1000, Slack advises
+  200), lists deleted users with ``deleted: true`` and bots with ``is_bot``, and a user's email in
+  ``profile.email`` (absent for bots and for users without one); ``usergroups.users.list``
+  answers ``users`` of a user group or ``no_such_subteam``. ``add_user(..., deleted=True)``,
+  ``set_user(id, **fields)``, ``remove_user``, ``add_usergroup(id, members)``.
+  ``method_rate_limit(method, per_minute, burst)``: a token bucket per method, answering 429 with
+  the ``Retry-After`` (whole seconds) until the next token, as Slack's tiers do (Tier 2 is
+  ``users.list`` and ``usergroups.users.list``: 20+ per minute with bursts).
 * ``conversations.history`` as Slack documents it: newest first, ``oldest``/``latest``
   (exclusive unless ``inclusive``), ``limit``, ``cursor`` paging through
   ``response_metadata.next_cursor`` with ``has_more``, and message metadata only with
@@ -63,6 +72,7 @@ import email.parser
 import email.policy
 import itertools
 import json
+import math
 import random
 import socket
 import struct
@@ -404,6 +414,7 @@ class SlackMock:
         self.missing_channels = set(missing_channels)
         self.host = host
         self._users: dict[str, dict[str, Any]] = {}  # user id -> user object
+        self._usergroups: dict[str, list[str]] = {}  # user group id (S...) -> member user ids
         for mail, user_id in (users or {}).items():
             self.add_user(mail, user_id)
         self._cond = threading.Condition()
@@ -482,22 +493,78 @@ class SlackMock:
             self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, when)
             self.post_times: dict[str, list[float]] = defaultdict(list)  # channel -> accepted posts (monotonic)
             self.rate_limited: dict[str, int] = defaultdict(int)  # channel -> posts answered 429
+            self._method_rates: dict[str, tuple[float, float]] = {}  # method -> (per second, burst)
+            self._method_buckets: dict[str, tuple[float, float]] = {}  # method -> (tokens, when)
 
     # ---- configuration -------------------------------------------------------------------------
 
-    def add_user(self, email: str, user_id: str, name: str | None = None, **profile: Any) -> None:
-        """Make ``users.lookupByEmail(email)`` and ``users.info(user_id)`` find this user."""
-        name = name or email.split("@")[0]
+    def add_user(self, email: str | None, user_id: str, name: str | None = None, *, deleted: bool = False,
+                 is_bot: bool = False, **profile: Any) -> None:
+        """Make ``users.lookupByEmail(email)``, ``users.info(user_id)`` and ``users.list`` find
+        this user (``email`` None: a profile without one, as bots and some guests have)."""
+        name = name or (email or user_id).split("@")[0]
+        prof = {"real_name": name, "display_name": name, **profile}
+        if email is not None:
+            prof["email"] = email
         self._users[user_id] = {
             "id": user_id,
             "team_id": TEAM_ID,
             "name": name,
             "real_name": profile.get("real_name", name),
-            "deleted": False,
-            "is_bot": False,
-            "tz": profile.pop("tz", "Europe/Madrid"),
-            "profile": {"email": email, "real_name": name, "display_name": name, **profile},
+            "deleted": deleted,
+            "is_bot": is_bot,
+            "tz": prof.pop("tz", "Europe/Madrid"),
+            "profile": prof,
         }
+
+    def set_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a user (``deleted=True``, ``email=...`` (the profile's), ``real_name=...``);
+        returns the user object, as a ``user_change`` event carries it."""
+        with self._cond:
+            user = self._users[user_id]
+            if "email" in fields:
+                user["profile"]["email"] = fields.pop("email")
+            if "real_name" in fields:
+                user["real_name"] = user["profile"]["real_name"] = fields.pop("real_name")
+            user.update(fields)
+            return json.loads(json.dumps(user))
+
+    def remove_user(self, user_id: str) -> None:
+        with self._cond:
+            self._users.pop(user_id, None)
+            for members in self._usergroups.values():
+                if user_id in members:
+                    members.remove(user_id)
+
+    def add_usergroup(self, group_id: str, members: Iterable[str]) -> None:
+        with self._cond:
+            self._usergroups[group_id] = list(members)
+
+    def method_rate_limit(self, method: str, per_minute: float | None, burst: float = 1.0) -> None:
+        """Answer ``method`` with 429 and ``Retry-After`` when called faster than ``per_minute``
+        (after a burst of ``burst`` calls); None: no limit."""
+        with self._cond:
+            if per_minute is None:
+                self._method_rates.pop(method, None)
+            else:
+                self._method_rates[method] = (per_minute / 60.0, burst)
+            self._method_buckets.pop(method, None)
+
+    def _over_method_rate(self, method: str) -> int | None:
+        """Seconds to wait (Slack's ``Retry-After``) when ``method`` is over its rate; else None."""
+        with self._cond:
+            rate = self._method_rates.get(method)
+            if rate is None:
+                return None
+            per_second, burst = rate
+            now = time.monotonic()
+            tokens, when = self._method_buckets.get(method, (burst, now))
+            tokens = min(burst, tokens + (now - when) * per_second)
+            if tokens >= 1:
+                self._method_buckets[method] = (tokens - 1, now)
+                return None
+            self._method_buckets[method] = (tokens, now)
+            return max(1, math.ceil((1 - tokens) / per_second))
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -734,6 +801,11 @@ class SlackMock:
         if fault == "reset_before":
             self._record(method, params, "reset", "reset")
             return RESET
+
+        wait = self._over_method_rate(method)
+        if wait is not None:
+            self._record(method, params, 429, "ratelimited")
+            return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
 
         if method == "chat.postMessage" and self._over_channel_rate(params):
             self._record(method, params, 429, "ratelimited")
@@ -1053,10 +1125,39 @@ class SlackMock:
                         "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{entry['id']}/{f['filename']}"})
         return {"files": out}
 
+    def _m_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            limit = int(params.get("limit") or 0) or 1000
+        except (TypeError, ValueError):
+            raise SlackApiFailure("invalid_limit")
+        if not 1 <= limit <= 1000:
+            raise SlackApiFailure("invalid_limit")
+        ids = sorted(self._users)
+        cursor = str(params.get("cursor") or "")
+        start = 0
+        if cursor:
+            try:
+                start = int(base64.b64decode(cursor.encode()).decode().removeprefix("user:"))
+            except (ValueError, UnicodeDecodeError):
+                raise SlackApiFailure("invalid_cursor")
+        page = ids[start:start + limit]
+        more = start + limit < len(ids)
+        next_cursor = base64.b64encode(f"user:{start + limit}".encode()).decode() if more else ""
+        return {"members": [json.loads(json.dumps(self._users[i])) for i in page], "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor}}
+
+    def _m_usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = str(params.get("usergroup") or "")
+        if not group:
+            raise SlackApiFailure("invalid_arguments")
+        if group not in self._usergroups:
+            raise SlackApiFailure("no_such_subteam")
+        return {"users": list(self._usergroups[group])}
+
     def _m_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
         email = str(params.get("email", "")).lower()
         for user in self._users.values():
-            if user["profile"]["email"].lower() == email:
+            if str(user["profile"].get("email", "")).lower() == email:
                 return {"user": user}
         raise SlackApiFailure("users_not_found")
 

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Please try again in a minute."
 # Events the manifest subscribes to; each has a listener (an event without one gets 404 and
 # Slack retries it, and repeated failures disable the subscription).
-EVENTS = ["app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked"]
+EVENTS = ["app_mention", "message", "app_home_opened", "user_change", "team_join", "app_uninstalled",
+          "tokens_revoked"]
 
 
 def _bolt_logger() -> logging.Logger:
@@ -78,7 +79,10 @@ class SlackAdapter:
         self.app.event("app_mention")(self._guard(self.on_mention))
         self.app.event("message")(self._guard(self.on_message))
         self.app.event("app_home_opened")(self._guard(self.on_home_opened))
-        for name in EVENTS[3:]:
+        self.app.event("user_change")(self._guard(self.on_user))
+        self.app.event("team_join")(self._guard(self.on_user))
+        self.directory = None  # bot.slack.directory.SlackDirectory, set by the composition root
+        for name in EVENTS[5:]:
             self.app.event(name)(self._noted)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -121,6 +125,15 @@ class SlackAdapter:
                 log.info("event %s already handled (retry %s)", event_id, body.get("retry_attempt"))
                 return BoltResponse(status=200, body="")
         return next()
+
+    def on_user(self, ack, event: dict, **_):
+        """``user_change`` / ``team_join``: the directory's one user, applied now (a leaver
+        stops receiving at once; a newcomer is matched by email)."""
+        ack()
+        if self.directory is not None and isinstance(event, dict):
+            out = self.directory.on_user(event.get("user"))
+            if out.writes:
+                log.info("Slack %s: %s", event.get("type"), out)
 
     def _noted(self, ack, event: dict, **_):
         ack()

@@ -51,7 +51,11 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "event.type": (str,),
     "event.subtype": (str,),
     "event.text": (str,),
-    "event.user": (str,),
+    "event.user": (str, dict),  # an object in user_change / team_join
+    "event.user.id": (str,),
+    "event.user.deleted": (bool,),
+    "event.user.profile": (dict,),
+    "event.user.profile.email": (str,),
     "event.channel": (str,),
     "event.channel_type": (str,),
     "event.bot_id": (str,),
@@ -91,7 +95,7 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "view.state.values.*.*.selected_conversation": (str,),
     "view.state.values.*.*.selected_channel": (str,),
 }
-_KINDS = {dict: "an object", list: "an array", str: "a string", int: "a number"}
+_KINDS = {dict: "an object", list: "an array", str: "a string", int: "a number", bool: "true or false"}
 
 
 def _values(node: Any, parts: list[str], where: str):
@@ -115,7 +119,7 @@ def shape_problem(body: Any) -> str | None:
         return "the payload must be a JSON object"
     for path, kinds in _SHAPE.items():
         for where, value in _values(body, path.split("."), ""):
-            if isinstance(value, bool) or not isinstance(value, kinds):
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
                 return f"{where} must be {' or '.join(_KINDS[k] for k in kinds)}"
     return None
 

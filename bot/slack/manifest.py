@@ -11,6 +11,7 @@ BOT_SCOPES = [
     "reactions:write",  # the celebration reaction
     "users:read",
     "users:read.email",  # match CRM owners to Slack users by email
+    "usergroups:read",  # who is in sales and marketing (teams.<team>.members.slack_usergroup)
     "im:write",  # open DMs for alerts
     "im:history",  # read DMs sent to the bot (commands by DM)
     "channels:history",  # find a post after a lost answer (dedupe on retry)

@@ -6,6 +6,7 @@ from storage.repos.bounces import BouncesRepo
 from storage.repos.campaigns import CampaignsRepo
 from storage.repos.connectors import ConnectorChangesRepo
 from storage.repos.deals import DealsRepo
+from storage.repos.directory import DirectoryRepo
 from storage.repos.inbound import InboundRepo
 from storage.repos.kv import KeyValueRepo
 from storage.repos.leads import LeadsRepo
@@ -23,6 +24,7 @@ __all__ = [
     "CampaignsRepo",
     "ConnectorChangesRepo",
     "DealsRepo",
+    "DirectoryRepo",
     "InboundRepo",
     "KeyValueRepo",
     "LeadsRepo",

@@ -87,8 +87,76 @@ class PeopleRepo(Repo):
         self.session.flush()
         return person
 
+    def add_many(self, people: list[Person]) -> None:
+        """New people in one flush (a directory page's newcomers)."""
+        self.session.add_all(people)
+        self.session.flush()
+
     def team(self, team: str) -> Sequence[Person]:
         return self.session.exec(select(Person).where(Person.team == team).order_by(Person.name)).all()
 
     def admins(self) -> Sequence[Person]:
         return self.session.exec(select(Person).where(Person.is_admin == True)).all()  # noqa: E712
+
+    # -- the directory (handlers/directory.py) ----------------------------------------------------
+    def by_emails(self, emails: Iterable[str | None]) -> dict[str, Person]:
+        emails = {e.strip().lower() for e in emails if e}
+        if not emails:
+            return {}
+        # a page at a time (≤ 500): IN (...) uses the index even before the table is analysed
+        return {p.email: p for p in self.session.exec(select(Person).where(Person.email.in_(emails)))}
+
+    def by_accounts(self, platform: str, account_ids: Iterable[str]) -> dict[str, Person]:
+        ids = {a for a in account_ids if a}
+        if not ids:
+            return {}
+        column = self._account(platform)
+        return {getattr(p, column.key): p for p in self.session.exec(select(Person).where(column.in_(ids)))}
+
+    def waiting_for_manager(self, emails: Iterable[str]) -> Sequence[Person]:
+        """People whose CRM manager is one of ``emails`` but who are not linked to them yet."""
+        emails = {e for e in emails if e}
+        if not emails:
+            return []
+        return self.session.exec(select(Person).where(Person.manager_email.in_(emails),
+                                                      Person.manager_id.is_(None))).all()
+
+    def manager_map(self) -> dict[int, int | None]:
+        return dict(self.session.execute(sa.select(Person.id, Person.manager_id)).all())
+
+    def deactivate(self, person_id: int) -> bool:
+        """Mark the person as gone; False if they were already (one conditional UPDATE: of two
+        syncs at once only one goes on to hand their leads over)."""
+        result = self.session.execute(sa.update(Person).where(Person.id == person_id, Person.active == True)  # noqa: E712
+                                      .values(active=False))
+        self.session.info["people_changed"] = True
+        person = self.session.get(Person, person_id)
+        if person is not None:
+            self.session.refresh(person)
+        return result.rowcount == 1
+
+    def inactive(self, ids: Iterable[int]) -> dict[int, Person]:
+        """Those of ``ids`` who left (one query; none in the usual case)."""
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        return {p.id: p for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids),
+                                                                        Person.active == False))}  # noqa: E712
+
+    def claim_accounts(self, platform: str, wanted: dict[int, str]) -> int:
+        """``claim_account`` for many people in one statement (each only if still unlinked);
+        returns how many were linked."""
+        if not wanted:
+            return 0
+        self.session.flush()
+        column = self._account(platform)
+        t = Person.__table__
+        stmt = (sa.update(t).where(t.c.id == sa.bindparam("pid"), t.c[column.key].is_(None))
+                .values({column.key: sa.bindparam("acc")}))
+        result = self.session.connection().execute(stmt, [dict(pid=pid, acc=acc) for pid, acc in wanted.items()])
+        self.session.info["people_changed"] = True
+        for pid in wanted:
+            person = self.session.identity_map.get(self.session.identity_key(Person, pid))
+            if person is not None:
+                self.session.expire(person, [column.key])
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(wanted)

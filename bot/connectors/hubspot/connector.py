@@ -99,12 +99,39 @@ class HubSpotConnector(Connector):
         if refresh or not self._owners_read_at or stale or (needed - self._owner_records.keys() and
                                                              time.monotonic() - self._owners_read_at > 60):
             try:
-                self._owner_records = {r["id"]: r for r in map(tr.owner_record, self.api.owners())}
+                records = {r["id"]: r for r in map(tr.owner_record, self.api.owners())}
+                if records != self._owner_records:
+                    self._sync_people(records)
+                self._owner_records = records
             except MissingScopes as e:
                 self._log_once(("owners", "scopes"), "HubSpot owners cannot be read (%s): leads and deals "
                                                      "arrive without owners", e)
             self._owners_read_at = time.monotonic()
         return self._owner_records
+
+    def _sync_people(self, records: dict[str, dict]) -> None:
+        """HubSpot's owners are people (``handlers.directory``): created and updated by email, an
+        archived owner is a leaver; the team from the owner's HubSpot team named like ours."""
+        from handlers import directory
+
+        def team_of(r: dict) -> str | None:
+            names = " ".join(r.get("teams") or []).lower()
+            return next((t for t in directory.TEAMS if t in names), None)
+
+        # An archived owner whose email an active one has is an old record of the same person.
+        aliases = self.config.hubspot.owners  # owners the config maps to a person by hand: the config's
+        records = {i: r for i, r in records.items() if i not in aliases and (r["email"] or "") not in aliases}
+        active_emails = {r["email"] for r in records.values() if r["active"] and r["email"]}
+        owners = [directory.Owner(source="hubspot", email=r["email"], name=r["name"], team=team_of(r),
+                                  active=r["active"], owner_id=r["id"], has_manager=False)
+                  for r in records.values() if r["active"] or r["email"] not in active_emails]
+        try:
+            with self.uow_factory() as uow:
+                outcome = directory.upsert_owners(uow, self.deps, owners)
+                uow.commit()
+            log.info("HubSpot owners: %s", outcome)
+        except Exception:  # noqa: BLE001 - leads and deals still arrive with their owners' emails
+            log.exception("HubSpot owners could not be applied to people")
 
     def owner_emails(self, needed: Iterable[str] = ()) -> dict[str, str]:
         """Owner id -> the email of the person they are: ``hubspot.owners`` (by owner id or email,

@@ -55,4 +55,13 @@ def attach(container):
     c.dispatcher.router.crm_platform = "salesforce"
     c.registry.jobs["salesforce_poll"] = lambda uow_factory, deps: JobResult(
         "salesforce_poll", connector.poll_if_due(), "records read from Salesforce")
+
+    def people_job(uow_factory, deps):
+        from bot.slack.directory import claim_day
+
+        if not claim_day(uow_factory, deps, "directory:salesforce"):
+            return JobResult("salesforce_people", 0, "not due")
+        return JobResult("salesforce_people", connector.sync_people(), "people changed from Salesforce users")
+
+    c.registry.jobs["salesforce_people"] = people_job
     return connector

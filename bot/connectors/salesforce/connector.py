@@ -271,6 +271,34 @@ class SalesforceConnector(Connector):
             self.done([c for c in items if c.object_id in found])
 
     # -- polling ------------------------------------------------------------------------------
+    # -- people ----------------------------------------------------------------------------------
+    def sync_people(self) -> int:
+        """Salesforce's users are people (``handlers.directory``): by email, the manager from the
+        User's ``ManagerId``, the team from its ``Department`` when named like ours, an inactive
+        user a leaver. Users the config maps by hand (``salesforce.owners``) are left to it.
+        Returns how many people changed."""
+        from handlers import directory
+
+        aliases = self.config.salesforce.owners
+        owners = []
+        for page in self.api.query_all("SELECT Id, Email, Name, IsActive, Department, Manager.Email FROM User "
+                                       "ORDER BY Id", "the users"):
+            for r in page.records:
+                email = (r.get("Email") or "").strip().lower() or None
+                if r.get("Id") in aliases or (email and email in aliases):
+                    continue
+                dept = str(r.get("Department") or "").lower()
+                owners.append(directory.Owner(
+                    source="salesforce", email=email, name=r.get("Name"), owner_id=r.get("Id"),
+                    team=next((t for t in directory.TEAMS if t in dept), None),
+                    manager_email=(r.get("Manager.Email") or "").strip().lower() or None,
+                    active=str(r.get("IsActive")).lower() == "true"))
+        with self.uow_factory() as uow:
+            outcome = directory.upsert_owners(uow, self.deps, owners)
+            uow.commit()
+        log.info("Salesforce users: %s", outcome)
+        return outcome.writes
+
     def poll_if_due(self) -> int:
         state = self.cursor("poll") or {}
         last = parse_time(state.get("ran_at"))

@@ -1,0 +1,192 @@
+"""People from Slack's directory and the CRM's owners, end to end: a company with no ``people:``
+in its YAML, a Slack user group per team and CRM owner events gets handoffs to the right reps and
+escalations to the right managers in Slack; a leaver (deactivated in Slack) stops receiving and
+their leads go to their manager, who is told once. Slack's Web API is the local mock (``users.list``
+paginated by cursor, ``usergroups.users.list``, 429 with ``Retry-After``); Slack's events are
+signed as Slack signs them. The ``clock`` fixture is Monday 2026-11-23 15:00 UTC."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from bot.config import parse_config
+from bot.scheduler import run_job
+from tests import slack_requests as sr
+from tests.conftest import SIGNING_SECRET, SLACK_CHANNELS
+from tests.cooling_helpers import hot_lead, ingest, lead, outbox
+from tests.hubspot_helpers import wait_until
+
+_ids = itertools.count(1)
+
+CONFIG = f"""
+company: Acme
+channels:
+  wins: {{slack: "{SLACK_CHANNELS['wins']}"}}
+  sales: {{slack: "{SLACK_CHANNELS['sales']}"}}
+  marketing: {{slack: "{SLACK_CHANNELS['marketing']}"}}
+teams:
+  sales: {{channel: sales, timezone: America/New_York, members: {{slack_usergroup: S0SALES}}}}
+  marketing: {{channel: marketing, timezone: Europe/London, members: {{slack_usergroup: {{group}}}}}}
+"""
+
+
+def config(marketing_group: str = "S0MKT"):
+    return parse_config(CONFIG.replace("{group}", marketing_group))
+
+
+@pytest.fixture
+def directory(slack):
+    """Slack's directory for Acme; the mock's users are put back afterwards."""
+    saved = {k: dict(v) for k, v in slack._users.items()}
+    slack._users.clear()  # Acme's workspace only
+    slack.add_user("boss@acme.example", "U_D_BOSS", "Bea Boss")
+    slack.add_user("rep@acme.example", "U_D_REP", "Rita Rep")
+    slack.add_user("rep2@acme.example", "U_D_REP2", "Ravi Rep")
+    slack.add_user("mk@acme.example", "U_D_MK", "Max Mark")
+    slack.add_user("out@acme.example", "U_D_OUT", "Otto Outside")
+    slack.add_user(None, "U_D_NOMAIL", "Nora Nomail")
+    slack.add_user(None, "B_D_BOT", "Some Bot", is_bot=True)
+    slack.add_user("gone@acme.example", "U_D_GONE", "Gus Gone", deleted=True)
+    slack.add_usergroup("S0SALES", ["U_D_BOSS", "U_D_REP", "U_D_REP2", "U_D_GONE"])
+    slack.add_usergroup("S0MKT", ["U_D_MK"])
+    yield slack
+    slack._users.clear()
+    slack._users.update(saved)
+    slack._usergroups.clear()
+    slack.method_rate_limit("users.list", None)
+
+
+def owner(email, name, *, manager=None, active=True) -> dict:
+    return {"id": f"own-s-{next(_ids)}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z",
+            "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active}}
+
+
+def people(c) -> dict:
+    with c.uow_factory() as uow:
+        return {p.email: p for p in uow.people.all()}
+
+
+def problems(c) -> dict:
+    with c.uow_factory() as uow:
+        return {(p.kind, p.subject): p.detail for p in uow.directory.problems()}
+
+
+def post_slack(http, payload):
+    body, ctype = payload
+    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
+
+
+def dms(slack, user_id: str) -> list[str]:
+    return [m.get("text") or "" for m in slack.messages(slack.dm_channel(user_id))]
+
+
+def test_no_people_in_the_yaml_user_groups_and_crm_owners_make_handoffs_escalations_and_leavers_right(
+        make_container, directory, live_server):
+    slack = directory
+    app = live_server(make_container(slack_mock=slack, config=config()))
+    c = app.container
+    assert run_job(c, "slack_directory").done > 0  # the first tick syncs (nobody known yet)
+    got = people(c)
+    assert {e: (p.team, p.slack_user_id, p.source) for e, p in got.items()} == {
+        "boss@acme.example": ("sales", "U_D_BOSS", "slack"),
+        "rep@acme.example": ("sales", "U_D_REP", "slack"),
+        "rep2@acme.example": ("sales", "U_D_REP2", "slack"),
+        "mk@acme.example": ("marketing", "U_D_MK", "slack"),
+    }  # not the deleted user, not the one in no group, not the bot
+    assert ("no_email", "slack:U_D_NOMAIL") in problems(c)
+    # The CRM says who manages whom.
+    ingest(c, owner("boss@acme.example", "Bea Boss"),
+           owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
+           owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example"))
+    assert people(c)["rep@acme.example"].manager_id == people(c)["boss@acme.example"].id
+
+    # A handoff goes to the rep's DM in Slack; after the breach, the escalation to the manager's.
+    # (The server's dispatcher delivers as it would in production: the checks wait for it.)
+    ingest(c, hot_lead("L-1", owner=None, owner_email="rep@acme.example", name="Lena Lead"))
+    wait_until(lambda: any("Lena Lead" in t for t in dms(slack, "U_D_REP")), what="the handoff DM")
+    c.deps.clock.at += timedelta(hours=4)
+    run_job(c, "cooling")
+    wait_until(lambda: any("Lena Lead" in t for t in dms(slack, "U_D_BOSS")), what="the escalation")
+
+    # Rita is deactivated in Slack: the user_change event makes her a leaver at once.
+    before = len(dms(slack, "U_D_REP"))
+    user = slack.set_user("U_D_REP", deleted=True)
+    with app.client() as http:
+        resp = post_slack(http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"},
+                                                  event_id="Ev-user-1"))
+        assert resp.status_code == 200
+        # Slack retrying the event changes nothing more.
+        post_slack(http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"},
+                                           event_id="Ev-user-1"))
+    assert people(c)["rep@acme.example"].active is False
+    assert lead(c, "L-1").owner_id == people(c)["boss@acme.example"].id
+    wait_until(lambda: [t for t in dms(slack, "U_D_BOSS") if "Rita Rep has left" in t], what="the manager told")
+    # She receives nothing more: a new lead in her name goes to her manager instead.
+    ingest(c, hot_lead("L-2", owner=None, owner_email="rep@acme.example", name="Noel New"))
+    c.deps.clock.at += timedelta(hours=4)
+    run_job(c, "cooling")
+    wait_until(lambda: any("Noel New" in t for t in dms(slack, "U_D_BOSS")), what="the new lead to the manager")
+    c.dispatcher.drain()
+    assert len(dms(slack, "U_D_REP")) == before
+
+    # The nightly sync the next day: nothing changed since the event, nothing is written.
+    c.deps.clock.at += timedelta(days=1)
+    result = run_job(c, "slack_directory")
+    assert result.done == 0 and "0 new, 0 updated, 0 left, 0 linked" in result.detail
+    # Twice the same night (another replica's tick): done once.
+    assert run_job(c, "slack_directory").detail == "not due"
+    c.dispatcher.drain()
+    assert len([t for t in dms(slack, "U_D_BOSS") if "Rita Rep has left" in t]) == 1  # told once
+
+
+def test_users_list_is_paged_by_cursor_within_limits_and_a_429_is_waited_out(make_container, directory):
+    slack = directory
+    for n in range(450):
+        slack.add_user(f"user{n:03d}@acme.example", f"U_P{n:04d}")
+    slack.rate_limit_next("users.list", retry_after=3)
+    c = make_container(slack_mock=slack, config=config())
+    d = c.extras["slack_directory"]
+    d.sleep = lambda s: None  # the wait is recorded, not slept through
+    out = d.sync()
+    calls = [x for x in slack.calls("users.list") if "_status" not in x]
+    assert len(calls) == 3 and all(int(x["limit"]) <= 200 for x in calls)
+    assert [bool(x.get("cursor")) for x in calls] == [False, True, True]
+    assert d.waited == [3.0]
+    with c.uow_factory() as uow:
+        assert len(uow.directory.accounts("slack")) == 450 + 7  # every account, bots aside
+    assert out.saved == 457
+    # Nobody in the 450 is in a team: listed, not made people.
+    assert "user000@acme.example" not in people(c)
+    with c.uow_factory() as uow:
+        assert any(a.email == "user000@acme.example" for a in uow.directory.unmatched("slack", limit=1000))
+    assert d.sync().writes == 0
+
+
+def test_an_unknown_user_group_is_listed_and_the_rest_goes_on(make_container, directory, caplog):
+    c = make_container(slack_mock=directory, config=config("S0NOPE"))
+    c.extras["slack_directory"].sync()
+    detail = problems(c)[("unknown_usergroup", "S0NOPE")]
+    assert "teams.marketing.members" in detail and "does not exist" in detail
+    assert "S0NOPE" in caplog.text
+    got = people(c)
+    assert got["rep@acme.example"].team == "sales" and "mk@acme.example" not in got
+    # Fixed in the config: the line goes.
+    c.deps.config.teams["marketing"].members.slack_usergroup = "S0MKT"
+    c.extras["slack_directory"].sync()
+    assert ("unknown_usergroup", "S0NOPE") not in problems(c)
+    assert people(c)["mk@acme.example"].team == "marketing"
+
+
+def test_a_team_join_with_the_email_of_someone_in_the_crm_links_them(make_container, directory, live_server):
+    app = live_server(make_container(slack_mock=directory, config=config()))
+    c = app.container
+    ingest(c, owner("newbie@acme.example", "Nia Newbie"))
+    assert people(c)["newbie@acme.example"].slack_user_id is None
+    directory.add_user("newbie@acme.example", "U_D_NEW", "Nia Newbie")
+    user = directory.set_user("U_D_NEW")
+    with app.client() as http:
+        assert post_slack(http, sr.event_callback({"type": "team_join", "user": user}, event_id="Ev-join")).status_code == 200
+    assert people(c)["newbie@acme.example"].slack_user_id == "U_D_NEW"
