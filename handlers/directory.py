@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from handlers import identity
 from handlers.errors import NotAllowed

@@ -1129,7 +1129,7 @@ class SlackMock:
         try:
             limit = int(params.get("limit") or 0) or 1000
         except (TypeError, ValueError):
-            raise SlackApiFailure("invalid_limit")
+            raise SlackApiFailure("invalid_limit") from None
         if not 1 <= limit <= 1000:
             raise SlackApiFailure("invalid_limit")
         ids = sorted(self._users)
@@ -1139,7 +1139,7 @@ class SlackMock:
             try:
                 start = int(base64.b64decode(cursor.encode()).decode().removeprefix("user:"))
             except (ValueError, UnicodeDecodeError):
-                raise SlackApiFailure("invalid_cursor")
+                raise SlackApiFailure("invalid_cursor") from None
         page = ids[start:start + limit]
         more = start + limit < len(ids)
         next_cursor = base64.b64encode(f"user:{start + limit}".encode()).decode() if more else ""

@@ -16,7 +16,7 @@ from bot.config import parse_config
 from bot.scheduler import run_job
 from tests import slack_requests as sr
 from tests.conftest import SIGNING_SECRET, SLACK_CHANNELS
-from tests.cooling_helpers import hot_lead, ingest, lead, outbox
+from tests.cooling_helpers import hot_lead, ingest, lead
 from tests.hubspot_helpers import wait_until
 
 _ids = itertools.count(1)
