@@ -96,6 +96,18 @@ class Lead(SQLModel, table=True):
             sqlite_where=sa.text("qualified_at IS NOT NULL"),
             postgresql_where=sa.text("qualified_at IS NOT NULL"),
         ),
+        # The scoreboard's first-touch times: a period's followed-up handoffs read from the index
+        # alone (on PostgreSQL the wider ix_lead_scoreboard lost to heap reads of every handoff).
+        sa.Index(
+            "ix_lead_touch_times",
+            "qualified_at",
+            "owner_id",
+            "source_campaign_id",
+            "claimed_at",
+            "first_touch_at",
+            sqlite_where=sa.text("first_touch_at IS NOT NULL AND qualified_at IS NOT NULL"),
+            postgresql_where=sa.text("first_touch_at IS NOT NULL AND qualified_at IS NOT NULL"),
+        ),
         # The pipeline's age (open leads by how long ago they were handed over), per owner.
         sa.Index(
             "ix_lead_pipeline",

@@ -1,0 +1,27 @@
+"""speed: an index for the scoreboard's first-touch times
+
+Revision ID: 0011_speed
+Revises: 0008_review
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+revision: str = "0011_speed"
+down_revision: Union[str, None] = "0008_review"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+TOUCHED = "first_touch_at IS NOT NULL AND qualified_at IS NOT NULL"
+
+
+def upgrade() -> None:
+    op.create_index("ix_lead_touch_times", "lead",
+                    ["qualified_at", "owner_id", "source_campaign_id", "claimed_at", "first_touch_at"], unique=False,
+                    sqlite_where=sa.text(TOUCHED), postgresql_where=sa.text(TOUCHED))
+
+
+def downgrade() -> None:
+    op.drop_index("ix_lead_touch_times", table_name="lead", sqlite_where=sa.text(TOUCHED),
+                  postgresql_where=sa.text(TOUCHED))
