@@ -242,6 +242,8 @@ class Deal(SQLModel, table=True):
         ),
         # The month's won total (every wins post shows it) read from the index alone.
         sa.Index("ix_deal_closed_totals", "closed_at", "currency", "amount_minor"),
+        # A rep's (or a manager's reps') won deals of a period: the scoreboard's revenue lines.
+        sa.Index("ix_deal_owner_closed", "owner_id", "closed_at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

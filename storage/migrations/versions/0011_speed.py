@@ -1,4 +1,4 @@
-"""speed: an index for the scoreboard's first-touch times
+"""speed: indexes for the scoreboard's first-touch times and a rep's won deals
 
 Revision ID: 0011_speed
 Revises: 0008_review
@@ -20,8 +20,10 @@ def upgrade() -> None:
     op.create_index("ix_lead_touch_times", "lead",
                     ["qualified_at", "owner_id", "source_campaign_id", "claimed_at", "first_touch_at"], unique=False,
                     sqlite_where=sa.text(TOUCHED), postgresql_where=sa.text(TOUCHED))
+    op.create_index("ix_deal_owner_closed", "deal", ["owner_id", "closed_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deal_owner_closed", table_name="deal")
     op.drop_index("ix_lead_touch_times", table_name="lead", sqlite_where=sa.text(TOUCHED),
                   postgresql_where=sa.text(TOUCHED))
