@@ -70,7 +70,8 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) ->
         campaign_ids = [r[0] for r in conn.execute(sa.select(Campaign.id))]
     cols = {c.name for c in Lead.__table__.columns} - {"id"}
     base = {c: None for c in cols}
-    base.update(status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0)
+    base.update(status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0,
+                sla_clock="first_touch", version=0)
     bounces = []
     t0 = time.perf_counter()
     with engine.begin() as conn:

@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("name")
     p_run.add_argument("--no-deliver", action="store_true", help="leave delivery to the serving process")
     sub.add_parser("check-config", help="validate SMARKETING_CONFIG and exit")
-    _extensions(sub)
+    given = sys.argv[1:] if argv is None else argv
+    first = next((a for a in given if not a.startswith("-")), None)
+    if first not in BUILT_IN or any(a in ("-h", "--help") for a in given):
+        _extensions(sub)  # serving does not load the other commands' modules (start-up time, memory)
     args = parser.parse_args(argv)
 
     try:
@@ -192,6 +195,8 @@ def _run(args, settings: Settings) -> int:
     print(f"unknown command {cmd!r}", file=sys.stderr)
     return 2
 
+
+BUILT_IN = (None, "serve", "migrate", "manifest", "jobs", "check-config")
 
 # Flow issues add CLI commands here (demo, import-ical, teams-package): name -> (setup, run).
 _EXTENSIONS: dict = {}

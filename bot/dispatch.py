@@ -449,7 +449,7 @@ class Dispatcher:
 
     def _target(self, row: Outbox) -> Outbox | None:
         """The message an update replaces; waits while it is still on its way."""
-        with self.uow_factory() as uow:
+        with read_uow(self.uow_factory) as uow:
             target = uow.outbox.by_key(row.target_key) if row.target_key else None
         if target is None or target.status == "dead":
             self._dead(row, None, f"the message to update ({row.target_key}) was never delivered")
@@ -494,7 +494,7 @@ def wait_until_delivered(uow_factory: UowFactory, keys: list[str], timeout: floa
     """Block until the given outbox keys are sent or dead (operators' CLI; tests)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with uow_factory() as uow:
+        with read_uow(uow_factory) as uow:
             found = uow.outbox.many_by_key(keys)
         rows = [found.get(k) for k in keys]
         if all(r is not None and r.status in ("sent", "dead") for r in rows):

@@ -142,7 +142,9 @@ def create_api(container) -> FastAPI:
     @api.get("/metrics")
     async def metrics():
         def counts():
-            with c.uow_factory() as uow:
+            from storage.db import read_uow
+
+            with read_uow(c.uow_factory) as uow:
                 return uow.outbox.counts()
 
         c.metrics.set_outbox_depth(await run_in_threadpool(counts))  # read when scraped, not per delivery

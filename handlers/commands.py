@@ -55,6 +55,10 @@ def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: 
             except UserError as e:
                 return Reply.say(e.text)
 
+        read = getattr(uow_factory, "read", None)
+        if sub in registry.read_only and read is not None:
+            with read() as uow:  # reads only: one unit of work, no write lock
+                return command(uow)
         return _in_unit_of_work(uow_factory, command)
     with uow_factory() as uow:
         if once is not None:

@@ -276,6 +276,7 @@ def _followed_up_text(lead: Lead, tz: str) -> str:
 FLOW = Flow(
     name="cooling",
     commands={"touch": touch_command, "leads": leads_command, "reassign": reassign_command},  # `sla`: scoreboard
+    read_only=frozenset({"leads"}),
     actions={"cooling.follow_up": follow_up_button, "cooling.snooze": snooze_button, "cooling.claim": claim_button},
     events={"lead.upserted": leads_upserted, "lead.qualified": leads_qualified, "lead.touched": leads_touched},
     jobs={"cooling": cooling_job},

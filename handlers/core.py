@@ -78,5 +78,6 @@ def sync_people(uow, config) -> int:
 FLOW = Flow(
     name="core",
     commands={"help": help_command},
+    read_only=frozenset({"help"}),
     help=[("help", "this list")],
 )

@@ -171,10 +171,11 @@ def opened(uow_factory, deps: Deps, person_id: int, *, force: bool = False) -> M
     """The Home tab was opened: the Home to publish now, or None when the one published is still
     what it would show (``force``: publish anyway, e.g. the first time). Remembers what it
     returned, so the refresh job only publishes after a change."""
-    with uow_factory() as uow:
+    with getattr(uow_factory, "read", uow_factory)() as uow:  # built without the write lock
         person = uow.people.get(person_id)
         message = build_home(uow, deps, person)
-        digest = sb.digest_of(message.to_json())
+    digest = sb.digest_of(message.to_json())
+    with uow_factory() as uow:
         uow.scoreboard.ensure_home(person_id)
         home = uow.scoreboard.home(person_id, for_update=True)
         fresh = force or home.digest != digest
@@ -222,6 +223,7 @@ def refresh_job(uow_factory, deps: Deps) -> JobResult:
 FLOW = Flow(
     name="home",
     commands={"home": home_command},
+    read_only=frozenset({"home"}),
     jobs={"home_refresh": refresh_job},
     help=[("home", "your Home: your leads, your team's queue or your campaigns, and your scoreboard")],
 )

@@ -134,7 +134,7 @@ def resolve(uow_factory, platform: str, account_id: str | None, email_of: Callab
     up (outside any unit of work), else unknown (handlers answer "who are you")."""
     if not account_id:
         return Actor(None, platform)
-    with uow_factory() as uow:
+    with getattr(uow_factory, "read", uow_factory)() as uow:  # reads only: no write lock
         linked = known(uow, platform, account_id, *other_ids)
     if linked is not None:
         return linked.actor(platform, account_id, display_name)

@@ -53,6 +53,8 @@ class Flow:
     events: dict[str, Callable[..., Any]] = field(default_factory=dict)
     jobs: dict[str, Callable[..., Any]] = field(default_factory=dict)
     help: list[tuple[str, str]] = field(default_factory=list)  # (usage, what it does)
+    # Commands that only read: run in a read-only unit of work (no write lock; a write raises).
+    read_only: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Registry:
     forms: dict[str, Callable[..., Any]] = field(default_factory=dict)
     events: dict[str, Callable[..., Any]] = field(default_factory=dict)
     jobs: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    read_only: set[str] = field(default_factory=set)  # commands that only read
 
     @classmethod
     def build(cls, flows: list[Flow]) -> "Registry":
@@ -74,6 +77,7 @@ class Registry:
                     if k in table:
                         raise RuntimeError(f"{kind[:-1]} {k!r} is registered by two flows")
                     table[k] = fn
+            reg.read_only |= set(flow.read_only)
         return reg
 
     def help_lines(self) -> list[tuple[str, str]]:

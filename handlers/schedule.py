@@ -271,6 +271,7 @@ def add_submitted(uow, deps: Deps, actor: Actor, state: str, values: dict[str, s
 FLOW = Flow(
     name="schedule",
     commands={"schedule": schedule_command},
+    read_only=frozenset({"schedule"}),
     forms={"schedule.add": add_submitted},
     events={"schedule.upserted": schedule_upserted},
     jobs={"digest": digest_job},

@@ -502,6 +502,7 @@ def digest_of(payload: dict) -> str:
 FLOW = Flow(
     name="scoreboard",
     commands={"sla": sla_command},
+    read_only=frozenset({"sla"}),
     jobs={"scoreboard_weekly": weekly_job, "recognition": recognition_job},
     help=[("sla [all] [last-month|week|last-week] [region <name>]",
            "the smarketing agreement's scoreboard: your line, your team's or your campaigns'")],

@@ -70,7 +70,18 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
             # A unit of work that only reads (``UowFactory.read``), or that reads before it
             # knows whether it will write (``UowFactory.run``), does not take the write lock:
             # in WAL mode it neither waits for writers nor holds them up.
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("deferred") else "BEGIN IMMEDIATE")
+            options = conn.get_execution_options()
+            conn.exec_driver_sql("BEGIN" if options.get("deferred") else "BEGIN IMMEDIATE")
+            if options.get("readonly"):
+                # A read-only unit of work that tries to write fails (SQLITE_READONLY) rather than
+                # taking the write lock; the connection is writable again when it goes back.
+                conn.exec_driver_sql("PRAGMA query_only=ON")
+                conn.connection.info["query_only"] = True
+
+        @event.listens_for(engine, "checkin")
+        def _writable_again(dbapi_conn, record):  # pragma: no cover - trivial
+            if record is not None and record.info.pop("query_only", False):
+                dbapi_conn.execute("PRAGMA query_only=OFF")
 
         return engine
     connect_args: dict = {
@@ -92,6 +103,13 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
         connect_args["options"] = f"{given} {mine}" if given else mine
     engine = sa.create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
                               pool_timeout=max(connect_timeout, 1.0) + 2.0, connect_args=connect_args)
+
+    @event.listens_for(engine, "begin")
+    def _read_only(conn):  # pragma: no cover - trivial
+        if conn.get_execution_options().get("readonly"):
+            # The server refuses any write in a read-only unit of work.
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
     _Deadlines.install(engine, statement=statement_timeout + 2.0 if statement_timeout else None,
                        ping=max(connect_timeout, 1.0))
     return engine
@@ -314,8 +332,9 @@ class UnitOfWork:
     """
 
     def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None,
-                 on_people_change: Callable[[], None] | None = None):
-        self.engine = engine
+                 on_people_change: Callable[[], None] | None = None, *, readonly: bool = False):
+        self.readonly = readonly
+        self.engine = engine.execution_options(deferred=True, readonly=True) if readonly else engine
         self.session: Session | None = None
         self._on_people_change = on_people_change
         self.commits = 0  # how many times commit() was called
@@ -327,6 +346,8 @@ class UnitOfWork:
 
         self.session = Session(self.engine, expire_on_commit=False)
         s = self.session
+        if self.readonly:
+            s.info["readonly"] = True
         self.people = repos.PeopleRepo(s)
         self.campaigns = repos.CampaignsRepo(s)
         self.leads = repos.LeadsRepo(s)
@@ -359,6 +380,8 @@ class UnitOfWork:
         """Commit; when the transaction queued outbox messages, tell the dispatcher (``on_enqueue``).
         After ``defer_commits()`` the work is only flushed, and committed by ``commit_now()``."""
         assert self.session is not None
+        if self.readonly:
+            raise ReadOnlyError("commit() in a read-only unit of work: open a writing one (uow_factory()) to write")
         self.commits += 1
         if self._deferred:
             self.session.flush()
@@ -372,6 +395,8 @@ class UnitOfWork:
 
     def commit_now(self) -> None:
         assert self.session is not None
+        if self.readonly:
+            raise ReadOnlyError("commit() in a read-only unit of work: open a writing one (uow_factory()) to write")
         self.session.commit()
         if self.session.info.pop("enqueued", False) and self._on_enqueue is not None:
             self._on_enqueue()
@@ -384,14 +409,33 @@ class UnitOfWork:
         self.session.info.pop("enqueued", None)
 
 
+class ReadOnlyError(RuntimeError):
+    """A read-only unit of work (``UowFactory.read()``) was asked to write: a bug in the caller,
+    which must open a writing one. Raised before anything reaches the database; a write sent
+    to it directly is refused there (SQLite's ``query_only``, PostgreSQL's read-only transaction)."""
+
+
 @event.listens_for(Session, "before_flush")
 def _note_people_changes(session, _context, _instances) -> None:
     """Someone was added, linked to a platform or changed: whoever keeps people in memory reads
     them again after the commit (``UowFactory(on_people_change=...)``)."""
     from storage.models import Person
 
+    if session.info.get("readonly"):
+        changed = sorted({type(o).__name__ for o in (*session.new, *session.deleted)}
+                         | {type(o).__name__ for o in session.dirty if session.is_modified(o)})
+        if changed:
+            raise ReadOnlyError(f"a read-only unit of work tried to write ({', '.join(changed)}): "
+                                "open a writing one (uow_factory()) to write")
     if any(isinstance(o, Person) for o in (*session.new, *session.dirty, *session.deleted)):
         session.info["people_changed"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_writes_when_read_only(state) -> None:
+    if state.session.info.get("readonly") and (state.is_insert or state.is_update or state.is_delete):
+        raise ReadOnlyError(f"a read-only unit of work tried to write ({state.statement.table}): "
+                            "open a writing one (uow_factory()) to write")
 
 
 class UowFactory:
@@ -407,11 +451,18 @@ class UowFactory:
         self.on_people_change = on_people_change
         self._deferred = engine.execution_options(deferred=True)
 
-    def __call__(self) -> UnitOfWork:
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork:
+        if readonly:
+            return self.read()
         return UnitOfWork(self.engine, self.on_enqueue, self.on_people_change)
 
     def read(self) -> UnitOfWork:
-        return UnitOfWork(self._deferred)
+        """A unit of work that only reads: no write lock on SQLite (a plain ``BEGIN`` in WAL
+        mode neither waits for writers nor holds them up), ``READ ONLY`` on PostgreSQL; any
+        write in it raises ``ReadOnlyError`` (or the database's own refusal)."""
+        return UnitOfWork(self.engine, readonly=True)
+
+    reader = read
 
     def run(self, fn: Callable[[UnitOfWork], T]) -> T:
         if self.engine.dialect.name != "sqlite":

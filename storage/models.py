@@ -136,6 +136,18 @@ class Lead(SQLModel, table=True):
             sqlite_where=sa.text("qualified_at IS NOT NULL"),
             postgresql_where=sa.text("qualified_at IS NOT NULL"),
         ),
+        # The scoreboard's first-touch times: a period's followed-up handoffs read from the index
+        # alone (on PostgreSQL the wider ix_lead_scoreboard lost to heap reads of every handoff).
+        sa.Index(
+            "ix_lead_touch_times",
+            "qualified_at",
+            "owner_id",
+            "source_campaign_id",
+            "claimed_at",
+            "first_touch_at",
+            sqlite_where=sa.text("first_touch_at IS NOT NULL AND qualified_at IS NOT NULL"),
+            postgresql_where=sa.text("first_touch_at IS NOT NULL AND qualified_at IS NOT NULL"),
+        ),
         # The pipeline's age (open leads by how long ago they were handed over), per owner.
         sa.Index(
             "ix_lead_pipeline",
@@ -270,6 +282,8 @@ class Deal(SQLModel, table=True):
         ),
         # The month's won total (every wins post shows it) read from the index alone.
         sa.Index("ix_deal_closed_totals", "closed_at", "currency", "amount_minor"),
+        # A rep's (or a manager's reps') won deals of a period: the scoreboard's revenue lines.
+        sa.Index("ix_deal_owner_closed", "owner_id", "closed_at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

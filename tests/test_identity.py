@@ -70,6 +70,7 @@ def test_a_second_slack_account_cannot_press_buttons_or_submit_forms_as_the_pers
 
 def test_the_slack_profile_is_read_with_no_transaction_open(slack_app, slack):
     """users.info is a remote call: while it is held, no database connection is checked out."""
+    slack_app.container.dispatcher.stop()  # its polls (every 50 ms here) would check connections out too
     arrived, release = slack.hold_next("users.info")
     result = {}
     worker = threading.Thread(target=lambda: result.update(answer=slash(slack_app, "help", "U_KIRA")))

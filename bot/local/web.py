@@ -321,7 +321,9 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
             return Response("No such image.", status_code=404, media_type="text/plain")
 
         def load():
-            with container.uow_factory() as uow:
+            from storage.db import read_uow
+
+            with read_uow(container.uow_factory) as uow:
                 return uow.scoreboard.image(key)
 
         found = await run_in_threadpool(load)

@@ -20,6 +20,7 @@ from handlers.commands import COMMAND, run_action, run_command, run_form
 from handlers.messages import Actions, Message, Reply
 from handlers.ports import Actor
 from handlers.registry import MessageRef
+from storage.db import read_uow
 from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class LocalWorkspace:
 
     # -- who and where -----------------------------------------------------------------------
     def _people(self) -> list[Person]:
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             people = list(uow.people.all())
         order = {"manager": 0, "admin": 2}
         return sorted(people, key=lambda p: (p.team != "sales", order.get(p.role, 1), p.name))
@@ -95,18 +96,18 @@ class LocalWorkspace:
         if kind == "channel" and name in self.c.config.channels:
             return next(c for c in self.conversations([]) if c.id == conv_id)
         if kind == "dm" and name.isdigit():
-            with self.c.uow_factory() as uow:
+            with read_uow(self.c.uow_factory) as uow:
                 person = uow.people.get(int(name))
             if person is not None:
                 return self.conversations([person])[-1]
         raise BadInput(f"No conversation {conv_id[:80]!r}: pick a channel or a person from the sidebar.", 404)
 
     def _names(self) -> dict[int, str]:
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             return {p.id: p.name for p in uow.people.all()}
 
     def actor(self, person_id: int) -> tuple[Actor, Person]:
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             person = uow.people.get(person_id)
         if person is None:
             raise BadInput(f"No person with id {person_id}: choose who you are from the list.", 400)
@@ -115,7 +116,7 @@ class LocalWorkspace:
     def initial_state(self) -> dict:
         people = self._people()
         reps = [p for p in people if p.team == "sales" and p.role in ("rep", "sdr")]
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             cursor = uow.outbox.feed_cursor()
         first_channel = "channel:wins" if "wins" in self.c.config.channels else \
             f"channel:{next(iter(self.c.config.channels))}"
@@ -143,7 +144,7 @@ class LocalWorkspace:
         """A page of a conversation's messages, oldest first, ending before message ``before``."""
         conv = self.conversation(conv_id)
         limit = max(1, min(limit, MAX_PAGE))
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             # The cursor is read first: whatever is delivered after it is in the page's next poll.
             cursor = uow.outbox.feed_cursor()
             rows = list(uow.outbox.for_destination(conv.id, limit=limit + 1, before_id=before))
@@ -161,7 +162,7 @@ class LocalWorkspace:
         out of order is never skipped; the page ignores what it already shows."""
         clock.sync(self.c)
         conv = self.conversation(conv_id) if conv_id else None
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             rows = list(uow.outbox.since(after, limit=FEED_LIMIT))
             cursor, blocked = after, False
             shown: dict[int, Outbox] = {}
@@ -222,7 +223,7 @@ class LocalWorkspace:
         from handlers.home import build_home
 
         _actor, person = self.actor(person_id)
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             message = build_home(uow, self.c.deps, uow.people.get(person.id))
         return {"person_id": person.id, "message": message.to_json(),
                 "html": render_ephemeral(Reply(message=message), self._names(), note="Your Home")}
@@ -234,7 +235,7 @@ class LocalWorkspace:
             reply = run_action(self.c.registry, self.c.uow_factory, self.c.deps, actor, action, value, None)
             self.c.wake()
             return self._answer(reply, person)
-        with self.c.uow_factory() as uow:
+        with read_uow(self.c.uow_factory) as uow:
             row = uow.outbox.by_key(key)
             # Its newest content, counting updates still on their way: a button an update has
             # already taken away does nothing.

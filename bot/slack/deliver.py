@@ -24,7 +24,7 @@ from bot.slack.client import classify
 from handlers import identity
 from handlers.messages import Image, Message
 from handlers.ports import Clock
-from storage.db import UowFactory
+from storage.db import UowFactory, read_uow
 from storage.models import Person
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class SlackDeliverer:
         """The Slack file id of one image, uploading it the first time (callers hold its key's lock)."""
         if block.key in self._uploaded:
             return self._uploaded[block.key]
-        with self.people.uow_factory() as uow:
+        with read_uow(self.people.uow_factory) as uow:
             image = uow.scoreboard.image(block.key)
         if image is None:
             log.warning("image %s is not stored: posted without it", block.key)

@@ -46,6 +46,7 @@ from handlers.commands import run_action, run_command, run_form
 from handlers.messages import Form, Message, Reply, inert_value
 from handlers.ports import Actor
 from handlers.registry import MessageRef
+from storage.db import read_uow
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ class TeamsAdapter:
         return found.actor("teams", aad or uid, frm.name)
 
     def _known(self, *ids: str | None):
-        with self.s.uow_factory() as uow:
+        with read_uow(self.s.uow_factory) as uow:
             return identity.known(uow, "teams", *ids)
 
     def _link(self, email: str, teams_id: str):
@@ -357,7 +358,9 @@ class TeamsAdapter:
 
     # -- rendering ---------------------------------------------------------------------------
     def _people(self) -> dict:
-        with self.s.uow_factory() as uow:
+        if getattr(self.s, "people", None) is not None:  # the shared copy of everyone: no per-reply load
+            return self.s.people.get()
+        with read_uow(self.s.uow_factory) as uow:
             return {p.id: p for p in uow.people.all()}
 
     def _timezone(self, client_tz: str | None, actor: Actor | None) -> str:
@@ -406,7 +409,7 @@ class TeamsAdapter:
     def _current(self, key: str | None) -> dict | None:
         if not key:
             return None
-        with self.s.uow_factory() as uow:
+        with read_uow(self.s.uow_factory) as uow:
             return uow.outbox.current_payload(key)
 
     def _sorry(self, where: str) -> str:

@@ -28,6 +28,7 @@ import httpx
 
 from bot.config import Config
 from bot.dispatch import Delivered, PermanentError, TransientError, no_begin
+from storage.db import read_uow
 from bot.teams.cards import CARD_TYPE, render_message, summary_text
 from handlers.messages import Message
 from handlers.ports import Clock
@@ -164,7 +165,7 @@ class TeamsDeliverer:
         if ch is None:
             raise PermanentError(f"no channel {name!r} in the config")
         values = [ch.teams] if ch.teams else [name] + ([ch.title.lstrip("#")] if ch.title else [])
-        with self.uow_factory() as uow:
+        with read_uow(self.uow_factory) as uow:
             for value in values:
                 rows = uow.teams.find_channels(value)
                 if len(rows) == 1:
@@ -179,7 +180,7 @@ class TeamsDeliverer:
     def _person(self, person_id: int, people: dict[int, Person]) -> Target:
         person = people.get(person_id)
         who = f"{person.name} <{person.email}>" if person else f"person {person_id}"
-        with self.uow_factory() as uow:
+        with read_uow(self.uow_factory) as uow:
             row = uow.teams.personal(person_id)
         if row is None:
             raise PermanentError(f"{who} cannot be reached in Teams: they need the app installed (personally, or in "
@@ -270,7 +271,7 @@ class TeamsDeliverer:
                people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
         if not channel or not ref:
             raise PermanentError("the original message has no Teams conversation/activity id")
-        with self.uow_factory() as uow:
+        with read_uow(self.uow_factory) as uow:
             conv = uow.teams.by_conversation(channel)
             key = uow.outbox.key_for_ref(self.platform, ref)
         if conv is None:
