@@ -1,7 +1,7 @@
 """speed: indexes for the scoreboard's first-touch times and a rep's won deals
 
 Revision ID: 0011_speed
-Revises: 0008_review
+Revises: 0010_directory
 """
 from typing import Sequence, Union
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision: str = "0011_speed"
-down_revision: Union[str, None] = "0008_review"
+down_revision: Union[str, None] = "0010_directory"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
