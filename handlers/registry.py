@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 FLOW_MODULES = ["handlers.core", "handlers.crm", "handlers.wins", "handlers.cooling", "handlers.bounce", "handlers.schedule",
-                "handlers.away", "handlers.scoreboard", "handlers.home", "handlers.review"]
+                "handlers.away", "handlers.scoreboard", "handlers.home", "handlers.review", "handlers.policy"]
 
 
 @dataclass(frozen=True)
