@@ -279,6 +279,11 @@ class WinsConfig(Strict):
     rates: dict[str, float] = Field(default_factory=dict)
     celebrate_within_days: int | None = Field(default=30, ge=0)  # older closes are recorded, not posted
     match_days: int = Field(default=7, ge=0)  # a rep's `won` within this many days of a deal of that name is a repeat
+    # Say it once: what the wide channel gets for a deal at or above ``wide_at`` (``pointer``: one
+    # line pointing at the wins post; ``copy``: the whole card again; ``off``: nothing), and
+    # whether marketing gets a post of its own (the wins post already mentions the campaigns' owners).
+    wide: Literal["pointer", "copy", "off"] = "pointer"
+    marketing_post: bool = False
 
     _t = field_validator("rollup_time", mode="before")(lambda v: _parse_time(v))
     _tz = field_validator("timezone")(lambda v: _check_tz(v))
