@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers import cooling_messages as views
-from handlers.messages import mention
+from handlers.messages import mention, moment
 from handlers.ports import Deps, channel, dm
 from handlers.registry import Flow, JobResult
 from handlers.sla import calendar, timezone_of
@@ -130,8 +130,8 @@ def _line(lead, tz: str, now: datetime, *, owner_id: int | None = None) -> str:
     if lead.sla_due_at is None:
         return f"{card.label}{whose}: no clock running"
     if lead.sla_due_at <= now:
-        return f"🔥 {card.label}{whose}: overdue since {views.when(lead.sla_due_at, tz)}"
-    return f"⏳ {card.label}{whose}: due by {views.when(lead.sla_due_at, tz)}"
+        return f"🔥 {card.label}{whose}: overdue since {moment(lead.sla_due_at, tz)}"
+    return f"⏳ {card.label}{whose}: due by {moment(lead.sla_due_at, tz)}"
 
 
 def _done_line(lead, before, tz: str) -> str:
@@ -139,7 +139,7 @@ def _done_line(lead, before, tz: str) -> str:
     if lead.status != "qualified":
         return f"✅ {card.label}: {views.STATUS_WORDS.get(lead.status, 'not with sales')}"
     if lead.last_touch_at:
-        return f"✅ {card.label}: followed up at {views.clock(lead.last_touch_at, tz)}"
+        return f"✅ {card.label}: followed up at {moment(lead.last_touch_at, tz, 'time')}"
     return f"✅ {card.label}: no longer yours"
 
 

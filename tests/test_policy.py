@@ -4,6 +4,7 @@ reader's next opening (urgent excepted), nothing to someone away."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ import pytest
 from bot.config import ConfigError, parse_config
 from bot.scheduler import run_job
 from handlers.commands import run_action
-from handlers.messages import mention
+from handlers.messages import Message, Section, mention, moment, moment_fallback
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 from tests.cooling_helpers import buttons, hot_lead, ingest, lead, outbox, person_id, text_of
@@ -58,14 +59,14 @@ def test_a_warning_is_a_line_in_the_reps_morning_follow_ups_updated_in_place_whe
     digest = outbox(c, key=f"digest:followups:{ana}:2026-11-23")
     assert len(digest) == 1 and digest[0].destination == f"dm:{ana}"
     body = shown(c, digest[0].key)
-    assert "Jane Doe" in text_of(body) and "due by Mon 23 Nov, 11:00" in text_of(body)
+    assert "Jane Doe" in text_of(body) and "due by Mon 23 Nov, 11:00 EST" in moment_fallback(text_of(body))
     assert [b[0] for b in buttons(body)] == ["Log follow-up"]
 
     reply = follow_up(c, "ana", "L-1", digest[0].key)
     assert reply.text.startswith("Logged your follow-up")
     tick(c, at(NY, 2026, 11, 23, 10, 55))
     body = shown(c, digest[0].key)
-    assert "✅ *Jane Doe*" in text_of(body) and "followed up at" in text_of(body)
+    assert "✅ *Jane Doe* (Acme): followed up at 10:50 EST" in moment_fallback(text_of(body))
     assert buttons(body) == [] and "All handled" in text_of(body)
     tick(c, at(NY, 2026, 11, 23, 16))
     assert len(outbox(c, key="digest:followups:")) == 1, "one message a day, updated in place"
@@ -154,3 +155,27 @@ def test_the_delivery_config_says_what_is_wrong():
         parse_config(text.replace("warn: digest ", "warn: sometimes "), "acme.yaml")
     with pytest.raises(ConfigError, match=r"delivery\.urgent_tiers\.0: no tier 'boiling'"):
         parse_config(text.replace("urgent_tiers: [hot]", "urgent_tiers: [boiling]"), "acme.yaml")
+
+
+def test_a_time_is_shown_in_each_readers_timezone_slack_date_token_teams_card_functions_local_viewer():
+    when = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    text = f"due by {moment(when, 'America/New_York')}"
+    unix = int(when.timestamp())
+    assert moment_fallback(text) == "due by Wed 2 Dec, 05:00 EST"
+
+    from bot.slack.blocks import render_message as slack_render
+
+    slack = slack_render(Message(text=text, blocks=[Section(text=text)]), lambda pid: ("Someone", None))
+    token = f"<!date^{unix}^{{date_short}} {{time}}|Wed 2 Dec, 05:00 EST>"
+    assert slack["blocks"][0]["text"]["text"] == f"due by {token}"
+
+    from bot.teams.cards import render_message as teams_render
+
+    card = json.dumps(teams_render(Message(text=text, blocks=[Section(text=text)]), lambda pid: ("Someone", None)))
+    assert "due by {{DATE(2026-12-02T10:00:00Z, SHORT)}} {{TIME(2026-12-02T10:00:00Z)}}" in card
+    assert "EST" not in card.replace("Wed 2 Dec, 05:00 EST", "")  # the zone is only in the fallback, if at all
+
+    from bot.local.render import markup
+
+    html = markup(text, {})
+    assert '<time class="moment" data-at="2026-12-02T10:00:00Z" data-style="datetime">Wed 2 Dec, 05:00 EST</time>' in html
