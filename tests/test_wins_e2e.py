@@ -62,6 +62,7 @@ def test_a_signed_won_deal_yields_exactly_one_wins_post_with_amount_owner_and_so
         resp = send(http, deal("D-1", name="Acme renewal", amount=48000))
     assert resp.json() == {"accepted": 1, "duplicates": 0}
     settle(app.container)
+    slack.wait_for("reactions.add")  # the reaction follows the post (no marketing post to wait for now)
     [post] = slack.messages("C_WINS")
     text = shown(post)
     assert "Acme renewal" in text and "$48,000" in text
