@@ -288,6 +288,11 @@ class WinsConfig(Strict):
     rates: dict[str, float] = Field(default_factory=dict)
     celebrate_within_days: int | None = Field(default=30, ge=0)  # older closes are recorded, not posted
     match_days: int = Field(default=7, ge=0)  # a rep's `won` within this many days of a deal of that name is a repeat
+    # Say it once: what the wide channel gets for a deal at or above ``wide_at`` (``pointer``: one
+    # line pointing at the wins post; ``copy``: the whole card again; ``off``: nothing), and
+    # whether marketing gets a post of its own (the wins post already mentions the campaigns' owners).
+    wide: Literal["pointer", "copy", "off"] = "pointer"
+    marketing_post: bool = False
 
     _t = field_validator("rollup_time", mode="before")(lambda v: _parse_time(v))
     _tz = field_validator("timezone")(lambda v: _check_tz(v))
@@ -470,6 +475,33 @@ class DirectoryConfig(Strict):
     _t = field_validator("sync_at", mode="before")(lambda v: _parse_time(v))
 
 
+class DeliveryConfig(Strict):
+    """Who hears what, and when (``handlers/policy.py``; README "Signal, not noise").
+
+    Real time, always: a handoff to someone, a breach of their own lead, a Claim. ``warn``: a
+    rep's warnings fold into their morning "today's follow-ups" (``digest``) or come one DM each
+    (``realtime``). ``manager``: the manager's escalations fold into a morning digest of the
+    team's at-risk leads (``digest``), except the ``urgent_tiers``' (real time, quiet hours or
+    not). ``channel``: the last step becomes one "at risk" roll-up per channel per day
+    (``rollup``) or a post per lead (``realtime``). ``quiet_hours``: nothing reaches a person
+    outside their business hours (a channel: its team's), held until the next opening, unless
+    urgent. ``digest_time``: when the morning digests go out, in each person's timezone (default:
+    the start of business hours)."""
+
+    warn: Literal["digest", "realtime"] = "digest"
+    manager: Literal["digest", "realtime"] = "digest"
+    channel: Literal["rollup", "realtime"] = "rollup"
+    urgent_tiers: list[str] = Field(default_factory=lambda: ["hot"])
+    quiet_hours: bool = True
+    digest_time: Time | None = None
+    digest_max_leads: int = Field(default=10, ge=1, le=20)  # lines (each with its button) per digest
+
+    @field_validator("digest_time", mode="before")
+    @classmethod
+    def _time(cls, v):
+        return None if v is None else _parse_time(v)
+
+
 class Config(Strict):
     company: str = "Your company"
     platform: Platform | None = None  # default: from the credentials present
@@ -487,6 +519,7 @@ class Config(Strict):
     agreement: AgreementConfig = Field(default_factory=AgreementConfig)
     review: ReviewConfig | None = None
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     @model_validator(mode="after")
     def _references(self):
@@ -497,6 +530,10 @@ class Config(Strict):
         for name in ("wins",):
             if name not in self.channels:
                 problems.append(f"channels: a {name!r} channel is required")
+        for i, tier in enumerate(self.delivery.urgent_tiers):
+            if tier not in self.sla.tiers:
+                problems.append(f"delivery.urgent_tiers.{i}: no tier {tier!r} under sla.tiers "
+                                f"(tiers: {', '.join(self.sla.tiers)})")
         if self.wins.wide_channel and self.wins.wide_channel not in self.channels:
             problems.append(f"wins.wide_channel: no channel {self.wins.wide_channel!r} under channels")
         keys = [p.key for p in self.people]

@@ -7,9 +7,12 @@ mostly follow up within the day and sometimes late, deals closing, bounces. At t
 by role, the bot messages per person per working day (mean, p95, max) and per channel, and the
 ways a message can fail its reader:
 
-- *quiet hours*: sent outside the reader's business hours in their timezone (a channel: its team's);
+- *quiet hours*: sent outside the reader's business hours in their timezone (a channel: its team's),
+  split into urgent (what ``delivery.urgent_tiers`` lets through) and not;
 - *to away*: sent to someone while they were out of office;
-- *alerts without an action*: a cooling alert with no button to act on it;
+- *alerts without an action*: a cooling alert (or a digest, a roll-up) with no button to act on it;
+- *missed breaches*: a breach (the owner's DM, or an unowned lead's Claim post turning into its
+  escalation) not delivered within one business hour of the ladder firing it;
 - *untrue, not updated*: a message about a lead that the lead's later history made untrue (a
   follow-up, a bounce, a win after it was posted) and that was not brought up to date in place: no
   update after the first such event, or buttons still offered after a later one.
@@ -29,7 +32,9 @@ from zoneinfo import ZoneInfo
 
 STEP = timedelta(minutes=30)
 DEFAULT_START = datetime(2026, 11, 30, 5, 0, tzinfo=timezone.utc)  # a Monday, before anyone's day starts
-ALERT_KEY = re.compile(r"^cooling:(\d+):\d+:(warn|breach|manager|channel|snooze\d+)$")
+ALERT_KEY = re.compile(r"^(cooling:(\d+):\d+:(warn|breach|manager|channel|snooze\d+)|digest:.*)$")
+MANAGER_KEY = re.compile(r"^cooling:(\d+):\d+:manager$")
+BREACH_KEY = re.compile(r"^cooling:(\d+):\d+:breach(\d*)$")
 LEAD_KEY = re.compile(r"^cooling:(\d+):")
 
 
@@ -44,6 +49,7 @@ class Row:
     max: int
     quiet: int
     away: int
+    quiet_urgent: int = 0
 
 
 @dataclass
@@ -54,17 +60,23 @@ class Report:
     messages: int
     alerts_without_action: int
     untrue: int
+    breaches: int = 0
+    missed_breaches: int = 0
     untrue_examples: list[str] = field(default_factory=list)
     life: object = None
 
     def table(self) -> str:
-        head = f"{'who':<22}{'readers':>8}{'mean/day':>10}{'p95/day':>9}{'max/day':>9}{'quiet h.':>10}{'to away':>9}"
+        head = (f"{'who':<22}{'readers':>8}{'mean/day':>10}{'p95/day':>9}{'max/day':>9}{'quiet h.':>10}"
+                f"{'urgent':>8}{'to away':>9}")
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r.name:<22}{r.readers:>8}{r.mean:>10.1f}{r.p95:>9.1f}{r.max:>9}{r.quiet:>10}{r.away:>9}")
+            lines.append(f"{r.name:<22}{r.readers:>8}{r.mean:>10.1f}{r.p95:>9.1f}{r.max:>9}{r.quiet:>10}"
+                         f"{r.quiet_urgent:>8}{r.away:>9}")
         lines.append("")
         lines.append(f"messages posted: {self.messages}; alerts without an action: {self.alerts_without_action}; "
-                     f"untrue and not updated: {self.untrue}")
+                     f"untrue and not updated: {self.untrue}; breaches: {self.breaches}, "
+                     f"missed (not delivered within a business hour): {self.missed_breaches}")
+        lines.append("(quiet h.: posts in the reader's quiet hours, of which urgent: those the config lets through)")
         return "\n".join(lines)
 
 
@@ -98,7 +110,10 @@ def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, dat
         demo_data.load(container)
         container.dispatcher.drain()
         with container.uow_factory() as uow:
-            cursor = uow.outbox.feed_cursor()
+            # What the demo's loading queued is not the month's (a quiet-hours hold among it would
+            # hold a feed cursor back and count the whole load as the first morning's messages).
+            cursor = uow.outbox.last_id()
+        seen, bare = cursor, set()
         life, total = CompanyLife(seed), LifeStats()
         end = start + timedelta(days=days)
         steps = math.ceil((end - start) / STEP)
@@ -107,9 +122,10 @@ def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, dat
             sim_clock.advance(container, min(STEP, end - before))  # the scheduler's jobs, at their times
             total.add(life.step(container, before, clock.now()))
             container.dispatcher.drain()
+            seen = _bare_alerts(container, seen, bare)
             if progress and i % 48 == 47:
                 progress(f"day {(i + 1) // 48} of {math.ceil(days)}")
-        report = measure(container, after_id=cursor, start=start, end=clock.now())
+        report = measure(container, after_id=cursor, start=start, end=clock.now(), bare=bare)
         report.life = total
         return report
     finally:
@@ -118,14 +134,37 @@ def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, dat
             tmp.cleanup()
 
 
-def measure(container, *, after_id: int, start: datetime, end: datetime) -> Report:
-    """Read what was posted after ``after_id`` and judge it (see the module's docstring)."""
+def _bare_alerts(container, after_id: int, bare: set[str]) -> int:
+    """Note the alerts delivered since ``after_id`` that arrived without a button (judged as they
+    were delivered: an update in place later records its own content over the post's).
+    Returns the new cursor: the first post not delivered yet, less one."""
+    from handlers.messages import Actions, Message
+
+    cursor = after_id
+    with container.uow_factory() as uow:
+        rows = list(uow.outbox.since(after_id, limit=100_000, ops=("post",)))
+    for r in rows:
+        if r.status not in ("sent", "dead"):
+            break
+        cursor = r.id
+        if r.status == "sent" and ALERT_KEY.match(r.key):
+            message = Message.from_json(r.payload)
+            if not any(isinstance(b, Actions) and b.buttons for b in message.blocks):
+                bare.add(r.key)
+    return cursor
+
+
+def measure(container, *, after_id: int, start: datetime, end: datetime, bare: set[str] | None = None) -> Report:
+    """Read what was posted after ``after_id`` and judge it (see the module's docstring).
+    ``bare``: the alerts that were delivered without a button, as the run saw them (else each
+    alert is judged by what it shows now)."""
     from bot.local.life import _days
     from handlers.cooling import calendar
     from handlers.messages import Actions, Message
 
     config = container.config
     posts, updates = [], defaultdict(list)  # target key -> update creation times
+    escalations = []  # updates turning an unowned lead's Claim post into its escalation
     cursor = after_id
     while True:
         with container.uow_factory() as uow:
@@ -137,6 +176,8 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
                 posts.append(r)
             elif r.op == "update" and r.target_key:
                 updates[r.target_key].append(r.created_at)
+                if re.search(r":breach\d+$", r.key):
+                    escalations.append(r)
         cursor = rows[-1].id
     with container.uow_factory() as uow:
         people = {p.id: p for p in uow.people.all()}
@@ -155,6 +196,12 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
 
     counts: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     quiet: dict[str, int] = defaultdict(int)
+    quiet_urgent: dict[str, int] = defaultdict(int)
+    from handlers.policy import is_urgent
+
+    manager_leads = {int(m.group(1)) for r in posts if (m := MANAGER_KEY.match(r.key))}
+    with container.uow_factory() as uow:
+        tiers = {i: lead.tier for i, lead in uow.leads.many(manager_leads).items()}
     away: dict[str, int] = defaultdict(int)
     alerts_without_action = 0
     for r in posts:
@@ -172,10 +219,16 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
         counts[who][at.astimezone(ZoneInfo(tz)).date()] += 1
         if not calendar(config, tz).is_business_time(at, tz):
             quiet[who] += 1
+            m = MANAGER_KEY.match(r.key)
+            if m and is_urgent(config, "manager", tiers.get(int(m.group(1)))):
+                quiet_urgent[who] += 1
         if ALERT_KEY.match(r.key):
-            message = Message.from_json(r.payload)
-            if not any(isinstance(b, Actions) and b.buttons for b in message.blocks):
-                alerts_without_action += 1
+            if bare is not None:
+                alerts_without_action += r.key in bare
+            else:
+                message = Message.from_json(r.payload)
+                if not any(isinstance(b, Actions) and b.buttons for b in message.blocks):
+                    alerts_without_action += 1
 
     groups: dict[str, list[str]] = defaultdict(list)
     for p in people.values():
@@ -192,9 +245,36 @@ def measure(container, *, after_id: int, start: datetime, end: datetime) -> Repo
         if not cells:
             continue
         rows.append(Row(group, len(groups[group]), sum(cells) / len(cells), percentile(cells, 95), max(cells),
-                        sum(quiet[w] for w in groups[group]), sum(away[w] for w in groups[group])))
+                        sum(quiet[w] for w in groups[group]), sum(away[w] for w in groups[group]),
+                        sum(quiet_urgent[w] for w in groups[group])))
     untrue, examples = _untrue(container, posts, updates)
-    return Report(start, end, rows, len(posts), alerts_without_action, untrue, examples)
+    breaches, missed = _breaches(container, posts, escalations, end, people, zone_of_channel)
+    return Report(start, end, rows, len(posts), alerts_without_action, untrue, untrue_examples=examples, breaches=breaches,
+                  missed_breaches=missed)
+
+
+def _breaches(container, posts, escalations, end: datetime, people, zone_of_channel) -> tuple[int, int]:
+    """Every breach the ladder fired (the owner's DM, or its cover's; an unowned lead's Claim post
+    turned into its escalation) and how many were not delivered within one business hour of it.
+    A breach still waiting at the end of the run is missed only once its hour is over."""
+    from handlers.cooling import calendar
+
+    config = container.config
+    fired = [r for r in posts if BREACH_KEY.match(r.key)] + escalations
+    with container.uow_factory() as uow:  # posts not delivered at all yet (held or failing)
+        pending = [r for r in uow.outbox.since(0, limit=100_000)
+                   if r.status != "sent" and (BREACH_KEY.match(r.key) or re.search(r":breach\d+$", r.key))]
+    total = missed = 0
+    for r in fired + pending:
+        kind, _, name = r.destination.partition(":")
+        tz = (people[int(name)].timezone if kind == "dm" and name.isdigit() and int(name) in people
+              else zone_of_channel(name))
+        cal = calendar(config, tz)
+        total += 1
+        delivered = r.sent_at if r.status == "sent" else None
+        if cal.business_hours_between(r.created_at, delivered or end, tz) > 1:
+            missed += 1
+    return total, missed
 
 
 def _untrue(container, posts, updates) -> tuple[int, list[str]]:
@@ -278,6 +358,10 @@ def run(args, settings) -> int:
           + (f"; refused: {dict(life.refused)}" if life.refused else ""))
     print()
     print(report.table())
+    print()
+    print(f"targets: rep mean <= 4 and p95 <= 8 per working day; manager <= 5 a day; each channel <= 5 posts "
+          f"a day; 0 in quiet hours except urgent; 0 to away people; every alert with an action; "
+          f"0 untrue; 0 missed breaches")
     for example in report.untrue_examples:
         print(f"  untrue: {example}")
     return 0

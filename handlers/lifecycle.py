@@ -24,7 +24,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from handlers import cooling_messages as views
-from handlers import notify
+from handlers import notify, policy
 from handlers.errors import Invalid, NotAllowed, NotFound, UserError
 from handlers.messages import Reply
 from handlers.review_messages import reviewable
@@ -461,7 +461,8 @@ def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> list[dict
                                          target_key=post.key, destination=post.destination, payload=payload))
                     continue
             messages.append(dict(key=key, destination=destination, payload=payload, role=role,
-                                 subject=lead["id"], version=lead["version"]))
+                                 subject=lead["id"], version=lead["version"],
+                                 urgent=policy.is_urgent(deps.config, role, lead.get("tier"))))
     return messages
 
 

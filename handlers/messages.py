@@ -31,6 +31,29 @@ MENTION_RE = re.compile(f"{MENTION_OPEN}person:(\\d+){MENTION_CLOSE}")
 _NOT_INBOUND_RE = re.compile("[\x00\ud800-\udfff\ue000\ue001]")
 
 
+# A moment in time, shown in each reader's timezone: ``moment()`` makes the token (between the same
+# private-use markers as a mention, so inbound text cannot form one); the renderers turn it into
+# a Slack date token, a Teams card's DATE()/TIME() functions, or the local workspace viewer's
+# zone. The fallback (the time in one named zone) is for whatever cannot.
+TIME_RE = re.compile(f"{MENTION_OPEN}time:(\\d+):(date|time|datetime):([^{MENTION_CLOSE}]*){MENTION_CLOSE}")
+
+
+def moment(at, tz: str, style: str = "datetime") -> str:
+    """Markup for ``at`` (aware) shown in the reader's timezone; ``tz`` names the fallback's zone."""
+    from zoneinfo import ZoneInfo
+
+    t = at.astimezone(ZoneInfo(tz))
+    day = f"{t:%a} {t.day} {t:%b}"
+    clock = f"{t.hour:02d}:{t.minute:02d} {t.tzname()}"
+    fallback = {"date": day, "time": clock, "datetime": f"{day}, {clock}"}[style]
+    return f"{MENTION_OPEN}time:{int(at.timestamp())}:{style}:{fallback}{MENTION_CLOSE}"
+
+
+def moment_fallback(text: str) -> str:
+    """``text`` with every time token as its fallback (where nothing can show a reader's time)."""
+    return TIME_RE.sub(lambda m: m.group(3), text)
+
+
 def mention(person_id: int | None, fallback: str = "someone") -> str:
     """Markup for a mention of a person (or the fallback text when there is nobody)."""
     return f"{MENTION_OPEN}person:{person_id}{MENTION_CLOSE}" if person_id else fallback

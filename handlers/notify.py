@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import bounce_messages as bounce_views
 from handlers import cooling_messages as views
+from handlers import policy
 from handlers.messages import mention
 from handlers.ports import Deps, channel
 from handlers.sla import timezone_of
@@ -72,7 +73,8 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
                                     by_person_id=None, owner_id=absent, at=now,
                                     detail={"role": m.get("role"), "to": cover_id})))
         rows.append(dict(key=m["key"], destination=destination, payload=payload, role=m.get("role"),
-                         subject=subject_of(m["subject"]) if m.get("subject") else None))
+                         subject=subject_of(m["subject"]) if m.get("subject") else None, urgent=m.get("urgent")))
+    rows = policy.route(uow, deps, rows)  # real time, held for quiet hours, or folded into a digest
     sent = uow.outbox.add_many(rows, at=now)
     uow.leads.add_events([event for key, event in covered if key in sent])
     return sent

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 FLOW_MODULES = ["handlers.core", "handlers.crm", "handlers.wins", "handlers.cooling", "handlers.bounce", "handlers.schedule",
-                "handlers.away", "handlers.scoreboard", "handlers.home", "handlers.review", "handlers.directory"]
+                "handlers.away", "handlers.scoreboard", "handlers.home", "handlers.review", "handlers.directory",
+                "handlers.policy"]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ def to_item(row) -> Item:
 # --- the week -------------------------------------------------------------------------------
 
 
-def week_view(uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, late: str | None = None):
+def week_view(uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, late: str | None = None,
+              *, digest: bool = False):
     """Everything a view of one week needs, read in one query (plus the marketing managers)."""
     start, end = rules.week_window(monday, tz)
     rows = uow.schedule.rows_overlapping(start - DAY, end + DAY)  # all-day items sit at UTC midnights
@@ -54,9 +55,10 @@ def week_view(uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, lat
     conflicts = rules.find_conflicts(items, tz, week=monday)
     other = next((t for t in deps.config.teams if t != team), None) if team else None
     contacts = {"marketing": [p.id for p in uow.people.team(rules.MARKETING) if p.role == "manager"]}
+    names = {i: p.name for i, p in uow.people.many({it.owner_id for it in items if it.owner_id}).items()}
     return msgs.WeekView(monday=monday, tz=tz, items=items, conflicts=conflicts, team=team, other=other,
                          touches=rules.touching(items, team, conflicts) if team else [], contacts=contacts,
-                         late=late)
+                         late=late, digest=digest, names=names)
 
 
 def schedule_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
@@ -93,7 +95,7 @@ def digest_job(uow_factory, deps: Deps) -> JobResult:
                 if uow.outbox.exists(key):
                     continue
                 late = f"(posted late — the bot was offline at {tc.digest.time:%H:%M})" if now - due > LATE_AFTER else None
-                pages = msgs.week_pages(week_view(uow, deps, monday, tz, team, late))
+                pages = msgs.week_pages(week_view(uow, deps, monday, tz, team, late, digest=True))
                 if not uow.outbox.add(key=key, destination=channel(tc.channel), payload=pages[0].message.to_json(),
                                       at=now):
                     continue  # another replica got there first

@@ -90,7 +90,11 @@ def week_title(monday: date) -> str:
     return f"Week of {monday.day} {monday:%b %Y}"
 
 
-def owner(item: Item) -> str:
+def owner(item: Item, names: dict[int, str] | None = None) -> str:
+    """The item's owner: a mention (in a conflict, where they must act), or by name (``names``
+    given: everywhere else in the week's post, so a listing pings nobody)."""
+    if item.owner_id and names is not None:
+        return safe(names.get(item.owner_id) or item.owner_email or "someone", 80)
     return mention(item.owner_id) if item.owner_id else (item.owner_email or "no owner")
 
 
@@ -113,16 +117,19 @@ def item_text(item: Item) -> str:
     return f"*{safe(item.title)}* ({', '.join(bits)})"
 
 
-def item_line(item: Item, tz: ZoneInfo, *, with_day: bool = False) -> str:
-    """One item as a bullet line; ``with_day`` names the day too (outside the by-day list)."""
+def item_line(item: Item, tz: ZoneInfo, *, with_day: bool = False, names: dict[int, str] | None = None,
+              note: str = "") -> str:
+    """One item as a bullet line; ``with_day`` names the day too (outside the by-day list);
+    ``names``: owners by name (no mention); ``note``: what it touches, after it."""
     regions = ", ".join(safe(r, 40) for r in item.regions[:6]) + (" …" if len(item.regions) > 6 else "")
-    parts = [KIND_LABELS.get(item.kind, item.kind), f"_{item.team}_"] + ([regions] if regions else []) + [owner(item)]
+    parts = ([KIND_LABELS.get(item.kind, item.kind), f"_{item.team}_"] + ([regions] if regions else [])
+             + [owner(item, names)])
     if item.link and len(item.link) <= LINK_MAX:
         parts.append(item.link)
     moment = when(item, tz)
     if with_day and "→" not in moment:
         moment = f"{day_label(item.local_days(tz)[0])} {moment}"
-    return f"• {moment}  {KIND_EMOJI.get(item.kind, '')} *{safe(item.title)}* — {' · '.join(parts)}"
+    return f"• {moment}  {KIND_EMOJI.get(item.kind, '')} *{safe(item.title)}* — {' · '.join(parts)}{note}"
 
 
 def _span_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
@@ -201,6 +208,11 @@ class WeekView:
     touches: list[Touch] = field(default_factory=list)
     contacts: dict[str, list[int]] = field(default_factory=dict)  # team -> people to ask (gaps)
     late: str | None = None  # "(posted late — …)"
+    # The Monday post (``digest``): each item listed once (by day, owners by name, what touches this
+    # team noted on its line), each conflict once with its owners mentioned; the command's answer
+    # keeps its "what <other> is doing that touches you" section.
+    digest: bool = False
+    names: dict[int, str] = field(default_factory=dict)  # owners' names
 
 
 @dataclass
@@ -220,7 +232,13 @@ def _day_lines(view: WeekView) -> list[tuple[date, list[str]]]:
     out = []
     for day in sorted(by_day):
         rows = sorted(by_day[day], key=lambda r: r[:4])
-        out.append((day, [item_line(r[4], view.tz) for r in rows]))
+        if view.digest:
+            notes = {t.item.id: (f"  ↔ your *{safe(t.mine.title, 80)}* in {safe(t.region or '', 40)}" if t.mine
+                                 else "  ↔ see the conflicts") for t in view.touches}
+            out.append((day, [item_line(r[4], view.tz, names=view.names, note=notes.get(r[4].id, ""))
+                              for r in rows]))
+        else:
+            out.append((day, [item_line(r[4], view.tz) for r in rows]))
     return out
 
 
@@ -252,7 +270,7 @@ def week_pages(view: WeekView) -> list[Page]:
         if extra > 0:
             lines.append(f"…and {extra} more conflicts")
         units += [(s, 0) for s in pack(f":warning: Conflicts ({len(view.conflicts)})", lines)]
-    if view.team is not None and view.other is not None:
+    if view.team is not None and view.other is not None and not view.digest:
         heading = f"What {view.other} is doing that touches you"
         if view.touches:
             lines = [touch_line(t, view.tz) for t in view.touches[:MAX_TOUCH_LINES]]

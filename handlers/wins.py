@@ -41,6 +41,7 @@ from handlers.wins_messages import (
     WinView,
     campaign_line,
     marketing_note,
+    wide_pointer,
     rollup_marketing_note,
     rollup_post,
     unmatched_owner_note,
@@ -232,9 +233,11 @@ def _celebration(deps: Deps, w: _Win, month: MonthView, campaigns: dict) -> list
     )
     post = win_post(view, reaction=cfg.reaction).to_json()
     out = [dict(key=r["celebration_key"], destination=channel("wins"), payload=post)]
-    if cfg.wide_channel and goes_wide(in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates), cfg.wide_at):
-        out.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=post))
-    marketing = deps.config.team_channel("marketing")
+    if cfg.wide_channel and cfg.wide != "off" and goes_wide(
+            in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates), cfg.wide_at):
+        wide = post if cfg.wide == "copy" else wide_pointer(view, deps.config.channels["wins"]).to_json()
+        out.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=wide))
+    marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
     note = marketing_note(view) if marketing else None
     if note is not None:
         out.append(dict(key=f"wins:{r['crm_id']}:marketing", destination=channel(marketing), payload=note.to_json()))
@@ -386,7 +389,7 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
     month = _month_view(uow.deals.totals(start=start, end=end), label, deps)
     post = rollup_post(day_label, lines, total_text, month)
     messages = [dict(key=key, destination=channel("wins"), payload=post.to_json())]
-    marketing = deps.config.team_channel("marketing")
+    marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
     note = rollup_marketing_note(day_label, lines) if marketing else None
     if note is not None:
         messages.append(dict(key=f"{key}:marketing", destination=channel(marketing), payload=note.to_json()))

@@ -85,7 +85,7 @@ def win_post(v: WinView, *, reaction: str | None) -> Message:
     header_name = user_text(v.deal, HEADER_NAME_MAX)
     name = user_text(v.deal, NAME_MAX)
     sourced = campaign_line(v.sourced) if v.sourced else "Sales (no campaign touched it before the close)"
-    fields = [("Amount", v.amount), ("Owner", v.owner), ("Sourced by", sourced)]
+    fields = [("Owner", v.owner), ("Sourced by", sourced)]
     if v.converted and v.sourced and v.converted != v.sourced:
         fields.append(("Converted by", campaign_line(v.converted)))
     if (days := _days(v.days_to_close)) is not None:
@@ -99,11 +99,18 @@ def win_post(v: WinView, *, reaction: str | None) -> Message:
         text=text,
         blocks=[
             Header(text=f"🎉 {header_name} — {v.amount}"),
-            Section(text=f"*{name}* closed won for *{v.amount}*. Congratulations {v.owner}!", fields=fields),
+            Section(text=f"Closed won. Congratulations {v.owner}!", fields=fields),
             Context(text=context),
         ],
         reaction=reaction,
     )
+
+
+def wide_pointer(v: WinView, wins_channel) -> Message:
+    """The wide channel's one line about a big deal: the celebration itself is in the wins channel."""
+    where = (wins_channel.title if wins_channel is not None else None) or "#wins"
+    text = f"🎉 {v.owner} won *{user_text(v.deal, NAME_MAX)}* — {v.amount}. The celebration is in {where}."
+    return Message(text=text, blocks=[Section(text=text)])
 
 
 def marketing_note(v: WinView) -> Message | None:

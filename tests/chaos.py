@@ -61,6 +61,8 @@ def write_config(path: Path) -> dict[str, str]:
     data = yaml.safe_load((ROOT / "bot" / "demo_config.yaml").read_text())
     for name, ch in data["channels"].items():
         ch["slack"] = f"C_{name.upper()}"
+    # The replicas run on the wall clock: no quiet hours (a run at night would hold posts until morning).
+    data.setdefault("delivery", {})["quiet_hours"] = False
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return {name: ch["slack"] for name, ch in data["channels"].items()}
 

@@ -131,6 +131,19 @@ def demo_config_with_slack():
     return cfg
 
 
+def ladder_config(cfg=None):
+    """A config whose ladder speaks step by step in real time (``delivery``: every kind real time,
+    no quiet hours): for the tests of the ladder itself. The default policy folds warnings,
+    non-urgent escalations and the channel step into digests (tests/test_policy.py)."""
+    from bot.config import load_config
+
+    cfg = cfg or load_config(None)
+    cfg.delivery.warn = cfg.delivery.manager = "realtime"
+    cfg.delivery.channel = "realtime"
+    cfg.delivery.quiet_hours = False
+    return cfg
+
+
 @pytest.fixture
 def make_container(engine, database_url, clock):
     """Build the app as ``python -m bot`` would, with test settings. Closed after the test."""

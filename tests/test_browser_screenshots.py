@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ladder_config
+
 from tests.conftest import ROOT
 from tests.test_browser_local import ARGS, CHROMIUM, cooling_owner, open_page, settled
 
@@ -28,7 +30,7 @@ pytestmark = [
 def shots(make_container, live_server):
     from playwright.sync_api import sync_playwright
 
-    c = make_container(local_workspace=True)
+    c = make_container(local_workspace=True, config=ladder_config())  # as tests/test_browser_local.py
     server = live_server(c, local=True)
     settled(c)
     out = Path(OUT) if Path(OUT).is_absolute() else ROOT / OUT

@@ -20,6 +20,7 @@ from handlers.ports import Actor, OffsetClock
 from handlers.messages import mention
 from handlers.registry import MessageRef
 from storage.models import Bounce
+from tests.conftest import ladder_config
 from tests.cooling_helpers import (
     buttons, hot_lead, ingest, lead, lead_event, outbox, person_id, sent, text_of, touched,
 )
@@ -31,7 +32,7 @@ PARIS = ZoneInfo("Europe/Paris")
 
 @pytest.fixture
 def c(make_container):
-    return make_container()
+    return make_container(config=ladder_config())  # the ladder step by step (the policy: test_policy.py)
 
 
 def at_ny(*args) -> datetime:
@@ -155,7 +156,7 @@ def test_a_batch_of_leads_is_written_with_the_same_few_queries_however_large(c):
 @pytest.fixture
 def live_clock_container(make_container):
     """A container on the system clock, for freezegun to move."""
-    return make_container(clock=OffsetClock())
+    return make_container(clock=OffsetClock(), config=ladder_config())
 
 
 @pytest.mark.parametrize("owner, tz, qualified, due", [

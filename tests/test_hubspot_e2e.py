@@ -24,12 +24,15 @@ from tests.hubspot_helpers import (  # noqa: F401 - fixtures
     wait_until,
 )
 from tests.hubspot_standin import sign_v3
+from tests.conftest import demo_config_with_slack, ladder_config
 
 
 @pytest.fixture
 def app(make_container, live_server, slack, hubspot):
     # Real time for the dispatcher's and the worker's waits (tests' settings retry after 0.05 s).
-    container = make_container(slack_mock=slack, clock=OffsetClock(), **hubspot_settings(hubspot))
+    # On the wall clock: no quiet hours (a run at night would hold the handoff until the morning).
+    container = make_container(slack_mock=slack, clock=OffsetClock(), config=ladder_config(demo_config_with_slack()),
+                               **hubspot_settings(hubspot))
     server = live_server(container)
     hubspot.subscribe(f"{server.url}/webhooks/hubspot", CLIENT_SECRET)
     container.extras["hubspot"].start(poll=0.05)

@@ -19,6 +19,7 @@ from handlers.commands import run_action, run_command, run_form
 from handlers.messages import mention
 from handlers.ports import Actor
 from handlers.registry import MessageRef
+from tests.conftest import ladder_config
 from tests.cooling_helpers import buttons, hot_lead, ingest, lead, outbox, person_id, text_of, touched
 
 UTC = timezone.utc
@@ -28,7 +29,7 @@ RAW = ("nurture", "converted", "qualified", "L-1", "Not snoozed")
 
 @pytest.fixture
 def c(make_container):
-    return make_container()
+    return make_container(config=ladder_config())  # the ladder step by step (the policy: test_policy.py)
 
 
 def at_ny(*args) -> datetime:

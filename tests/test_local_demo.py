@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.conftest import ladder_config
+
 from bot.config import load_config
 from bot.local import clock, demo_data
 from handlers.events import validate_events
@@ -29,7 +31,7 @@ def posts(container, destination_prefix=""):
 @pytest.fixture
 def demo(make_container):
     """A local workspace container with the demo company loaded and delivered."""
-    c = make_container(local_workspace=True)
+    c = make_container(local_workspace=True, config=ladder_config())  # every DM now (no quiet-hours hold)
     demo_data.load(c)
     c.dispatcher.drain()
     return c

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.conftest import ladder_config
+
 from bot.dispatch import wait_until_delivered
 from bot.scheduler import run_job
 from tests.cooling_helpers import hot_lead, ingest, lead, outbox, person_id
@@ -25,7 +27,8 @@ def wait_for(fn, timeout=10.0):
 
 @pytest.fixture
 def local(make_container, live_server):
-    return live_server(make_container(local_workspace=True, demo_data=False), local=True)
+    # The ladder step by step, #sales post included (the default policy's roll-up: tests/test_policy.py).
+    return live_server(make_container(local_workspace=True, demo_data=False, config=ladder_config()), local=True)
 
 
 def history(http, conversation):

@@ -13,6 +13,7 @@ from bot.dispatch import wait_until_delivered
 from handlers.ports import OffsetClock
 from storage.models import Outbox
 from tests import slack_requests as sr
+from tests.conftest import demo_config_with_slack, ladder_config
 from tests.conftest import SIGNING_SECRET
 from tests.hubspot_helpers import shown
 from tests.salesforce_helpers import (  # noqa: F401 - fixtures
@@ -25,7 +26,9 @@ from tests.salesforce_helpers import (  # noqa: F401 - fixtures
 
 @pytest.fixture
 def app(make_container, live_server, slack, salesforce, app_keys):
-    container = make_container(slack_mock=slack, clock=OffsetClock(), **salesforce_settings(salesforce, app_keys))
+    # On the wall clock: no quiet hours (a run at night would hold the handoff until the morning).
+    container = make_container(slack_mock=slack, clock=OffsetClock(), config=ladder_config(demo_config_with_slack()),
+                               **salesforce_settings(salesforce, app_keys))
     salesforce.now = container.deps.now
     server = live_server(container)
     assert container.extras["salesforce"].poll_once() == 0  # the cursors start now

@@ -4,6 +4,8 @@ the on-demand view, the add form, CRM events and early warnings."""
 
 from __future__ import annotations
 
+import re
+
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -16,7 +18,7 @@ from bot.slack.blocks import render_message, render_text
 from handlers.commands import run_command, run_form
 from handlers.events import validate_events
 from handlers.ingest import ingest_events
-from handlers.messages import Header, Message, Section, mention
+from handlers.messages import MENTION_OPEN, Header, Message, Section, mention
 from handlers.ports import Actor
 from storage.models import Outbox, ScheduleItem
 from tests.slack_mock import message_problem
@@ -99,11 +101,13 @@ def test_the_post_lists_both_teams_week_by_day_in_the_teams_timezone(c, clock):
     s, m = text_of(sales), text_of(marketing)
     for text in (s, m):
         assert "Winter launch webinar" in text and "Chicago call blitz" in text
-        assert f"{mention(pid(c, 'ana'))}" in text and f"{mention(pid(c, 'kira'))}" in text
+        # No conflict: the owners are named, nobody is pinged, and each item is listed once.
+        assert "Ana Torres" in text and "Kira Novak" in text and MENTION_OPEN not in text
+        assert text.count("Chicago call blitz") == 1 and text.count("Winter launch webinar") == 1
     assert "*Thursday 26 Nov*\n• 21:00" in s  # the demo, on Thursday evening in New York
     assert "*Friday 27 Nov*\n• 02:00" in m  # and early on Friday in London
     assert "*Wednesday 25 Nov*\n• 10:00–11:00" in s and "*Wednesday 25 Nov*\n• 15:00–16:00" in m
-    assert "What marketing is doing that touches you" in s and "What sales is doing that touches you" in m
+    assert "touches you" not in s and "touches you" not in m  # the Monday post says each item once
 
 
 def test_spring_forward_weeks_post_at_nine_local_on_both_sides_of_the_change(c, clock):
@@ -183,7 +187,7 @@ def test_each_week_is_posted_once_per_team_through_restarts_and_replicas(c, cloc
 
 
 def test_replicas_running_the_job_at_the_same_moment_post_once(c, clock, make_container):
-    for n in range(60):
+    for n in range(150):
         add(c, f"Item {n}", "other", at(2026, 11, 24, 9) + timedelta(minutes=n))
     replicas = [c] + [make_container() for _ in range(3)]
     clock.at = at(2026, 11, 23, 15)
@@ -231,17 +235,22 @@ def test_the_post_names_both_items_and_both_owners_of_each_conflict(c, clock):
         events = next(x for x in lines if "Two events on Thu 26 Nov in DACH" in x)
         assert "Trade fair Munich" in events and "Customer dinner Munich" in events
         assert f"{mention(leo)}" in events and f"{mention(ana)}" in events
+        # Each conflict marked once; only the conflicts' owners (and who is asked to fill the gap) pinged.
+        assert len([line for line in text.splitlines() if ":warning:" in line and line.startswith("•")]) == 3
+        assert set(re.findall(r"person:(\d+)", text)) == {str(p) for p in (ana, ben, kira, leo, jonas)}
 
 
-def test_what_the_other_team_is_doing_that_touches_you_lists_their_items_in_your_regions(c, clock):
+def test_what_the_other_team_is_doing_that_touches_you_is_noted_on_its_one_line(c, clock):
     add(c, "EMEA webinar", "webinar", at(2026, 11, 25, 15), regions=["EMEA"])
     add(c, "EMEA call blitz", "call_blitz", at(2026, 11, 24, 9), team="sales", regions=["emea"], owner="ana")
     add(c, "APAC accounts", "account_focus", at(2026, 11, 24, 9), team="sales", regions=["APAC"], owner="ben")
     digest(c, clock, at(2026, 11, 23, 15))
     text = text_of(posts(c, "marketing")[0])
-    part = text.split("*What sales is doing that touches you*\n", 1)[1].split("\n*", 1)[0]
-    assert "EMEA call blitz" in part and "↔ your *EMEA webinar* in emea" in part
-    assert "APAC accounts" not in part
+    [blitz] = [line for line in text.splitlines() if "EMEA call blitz" in line]  # listed once
+    assert "↔ your *EMEA webinar* in emea" in blitz and "Ana Torres" in blitz
+    [apac] = [line for line in text.splitlines() if "APAC accounts" in line]
+    assert "↔" not in apac
+    assert "touches you" not in text
 
 
 # --- long weeks -------------------------------------------------------------------------------------

@@ -60,7 +60,25 @@ def test_a_won_deal_is_celebrated_once_in_the_wins_channel_with_its_campaigns(c)
     assert "$48,000" in post.text and ana in post.text  # the plain-text fallback says it too
 
 
-def test_the_campaign_owners_hear_it_in_the_marketing_channel(c):
+def test_the_campaign_owners_are_mentioned_in_the_wins_post_and_marketing_gets_no_second_post(c):
+    seed_campaigns(c)
+    ingest(c, touch("camp-1", at="2026-11-03T10:00:00Z"), touch("camp-2", at="2026-11-20T10:00:00Z"))
+    ingest(c, deal("D-1", amount=48000))
+    [post] = messages(c, "channel:wins")
+    kira, leo = (f"{mention(person_id(c, k))}" for k in ("kira", "leo"))
+    assert kira in text_of(post) and leo in text_of(post)
+    assert messages(c, "channel:marketing") == []
+    shown = text_of(post).split("\n", 1)[1]  # what the card shows (not the notification's fallback line)
+    assert shown.count("$48,000") == 2  # the header, and the month's total line
+    assert shown.count("Acme renewal") == 1
+
+
+def test_the_campaign_owners_hear_it_in_the_marketing_channel_when_configured(make_container):
+    from tests.conftest import demo_config_with_slack
+
+    cfg = demo_config_with_slack()
+    cfg.wins.marketing_post = True
+    c = make_container(config=cfg)
     seed_campaigns(c)
     ingest(c, touch("camp-1", at="2026-11-03T10:00:00Z"), touch("camp-2", at="2026-11-20T10:00:00Z"))
     ingest(c, deal("D-1", amount=48000))
@@ -165,7 +183,7 @@ def test_a_rep_announces_a_win_and_it_is_celebrated_as_theirs(c):
     [post] = messages(c, "channel:wins")
     assert f"announced by {mention(person_id(c, 'ana'))}" in post.blocks[-1].text
     assert len(messages(c, "channel:company")) == 1  # $62,500 is at or above wide_at
-    assert len(messages(c, "channel:marketing")) == 1
+    assert messages(c, "channel:marketing") == []  # Kira is mentioned in the wins post
 
 
 def test_a_small_announced_win_waits_for_the_roll_up_and_the_rep_is_told(c):
@@ -199,8 +217,21 @@ def test_someone_the_bot_does_not_know_cannot_announce_a_win(c):
 
 def test_a_big_deal_also_goes_to_the_wide_channel_and_a_smaller_one_does_not(c):
     ingest(c, deal("D-big", name="Big", amount=50000), deal("D-mid", name="Mid", amount=49999))
-    assert [m.blocks[0].text for m in messages(c, "channel:company")] == ["🎉 Big — $50,000"]
+    [pointer] = messages(c, "channel:company")  # a one-line pointer (wins.wide: pointer), not the card again
+    assert pointer.text.endswith("won *Big* — $50,000. The celebration is in #wins.")
+    assert len(pointer.blocks) == 1
     assert len(messages(c, "channel:wins")) == 2
+
+
+def test_the_wide_channel_can_get_the_card_again_or_nothing(make_container):
+    from tests.conftest import demo_config_with_slack
+
+    for wide, expected in (("copy", ["🎉 Big — $50,000"]), ("off", ["🎉 Big — $50,000"])):  # off: none more
+        cfg = demo_config_with_slack()
+        cfg.wins.wide = wide
+        c = make_container(config=cfg)
+        ingest(c, deal(f"D-{wide}", name="Big", amount=50000))
+        assert [m.blocks[0].text for m in messages(c, "channel:company")] == expected
 
 
 def test_a_euro_deal_goes_wide_by_its_value_in_the_configured_currency(c):
@@ -227,8 +258,7 @@ def test_small_deals_are_gathered_into_one_daily_post_at_the_roll_up_time(c):
     assert "• *Small one* — $1,500" in text and "Data Summit Webinar" in text
     assert "• *Small two* — $900" in text
     assert "November 2026: *$4,400* won" in text
-    assert [r.key for r in outbox(c, prefix="wins:rollup")] == ["wins:rollup:2026-11-23",
-                                                                "wins:rollup:2026-11-23:marketing"]
+    assert [r.key for r in outbox(c, prefix="wins:rollup")] == ["wins:rollup:2026-11-23"]  # said once
 
 
 def test_a_small_deal_after_the_days_roll_up_is_in_the_next_days_and_only_there(c):

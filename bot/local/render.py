@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 from handlers.emoji import EMOJI, emojize
 from handlers.messages import (
     MENTION_RE,
+    TIME_RE,
+    moment_fallback,
     Actions,
     Block,
     Button,
@@ -78,6 +80,7 @@ def markup(text: str, names: Names) -> str:
 
     # Mentions, code and links are taken out first so that escaping and the emphasis rules
     # never touch them (a URL or a code span may contain * or _).
+    text = TIME_RE.sub(lambda m: hold(_moment(m)), text)
     text = MENTION_RE.sub(lambda m: hold(_mention_chip(names, int(m[1]))), text)
     text = _CODE_RE.sub(lambda m: hold(f"<code>{esc(m[1])}</code>"), text)
     text = _URL_RE.sub(
@@ -93,15 +96,23 @@ def markup(text: str, names: Names) -> str:
     return _TOKEN_RE.sub(lambda m: held[int(m[1])], out)
 
 
+def _moment(m) -> str:
+    """A moment for the browser to show in the viewer's timezone (app.js ``formatTimes``)."""
+    from datetime import datetime, timezone
+
+    iso = datetime.fromtimestamp(int(m[1]), timezone.utc).isoformat().replace("+00:00", "Z")
+    return f'<time class="moment" data-at="{iso}" data-style="{esc(m[2])}">{esc(m[3])}</time>'
+
+
 def display(text: str, names: Names) -> str:
     """Plain text (headers, labels, button text): mentions become names, no other markup."""
-    text = MENTION_RE.sub(lambda m: person_name(names, int(m[1])), text or "")
+    text = MENTION_RE.sub(lambda m: person_name(names, int(m[1])), moment_fallback(text or ""))
     return emojize(esc(text))
 
 
 def plain(text: str, names: Names) -> str:
     """Unescaped plain text with names for mentions (notification previews, the CLI)."""
-    return MENTION_RE.sub(lambda m: "@" + person_name(names, int(m[1])), text or "")
+    return MENTION_RE.sub(lambda m: "@" + person_name(names, int(m[1])), moment_fallback(text or ""))
 
 
 # --- blocks ---------------------------------------------------------------------------------

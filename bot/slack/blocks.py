@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from handlers.messages import (
     MENTION_OPEN,
     MENTION_RE,
+    TIME_RE,
     Actions,
     Block,
     Context,
@@ -163,6 +164,19 @@ def _substitute(
     Splitting on ``MENTION_RE`` first means only our own tokens become ``<@U...>``: any other
     ``<`` in the text is escaped, so it cannot open a Slack token of its own.
     """
+    if MENTION_OPEN + "time:" in text:  # moments first: a Slack date token in mrkdwn, else the fallback
+        pieces = TIME_RE.split(text)
+        out_t: list[str] = []
+        for i in range(0, len(pieces), 4):
+            out_t.append(_substitute(pieces[i], resolve, escaped=escaped, link=link, at=at))
+            if i + 3 < len(pieces):
+                unix, style, fallback = pieces[i + 1], pieces[i + 2], pieces[i + 3]
+                if escaped and link:
+                    shown = {"date": "{date_short}", "time": "{time}"}.get(style, "{date_short} {time}")
+                    out_t.append(f"<!date^{unix}^{shown}|{escape(fallback)}>")
+                else:
+                    out_t.append(escape(fallback) if escaped else fallback)
+        return "".join(out_t)
     parts = MENTION_RE.split(text)
     out: list[str] = []
     for i, part in enumerate(parts):

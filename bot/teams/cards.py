@@ -35,6 +35,8 @@ from handlers.emoji import emojize
 from handlers.messages import (
     MENTION_OPEN,
     MENTION_RE,
+    TIME_RE,
+    moment_fallback,
     Actions,
     Block,
     Button,
@@ -129,6 +131,7 @@ def _convert(text: str, mentions: _Mentions, *, link: bool) -> str:
         found.append(int(m.group(1)))
         return f"\x00{len(found) - 1}\x00"
 
+    text = TIME_RE.sub(lambda m: _teams_moment(m) if link else m.group(3), text)
     held = MENTION_RE.sub(hold, text.replace("\x00", ""))
     held = _AT_TAG_RE.sub("<\u2060\\1", held)
     held = _BOLD_RE.sub(r"**\1**", held)
@@ -140,6 +143,15 @@ def _convert(text: str, mentions: _Mentions, *, link: bool) -> str:
     return _PLACEHOLDER_RE.sub(put, emojize(held))
 
 
+def _teams_moment(m: re.Match) -> str:
+    """A moment as the card's date/time functions: Teams shows it in the reader's timezone."""
+    from datetime import datetime, timezone
+
+    iso = datetime.fromtimestamp(int(m.group(1)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"date": f"{{{{DATE({iso}, SHORT)}}}}", "time": f"{{{{TIME({iso})}}}}"}.get(
+        m.group(2), f"{{{{DATE({iso}, SHORT)}}}} {{{{TIME({iso})}}}}")
+
+
 def markdown(text: str, resolve: PersonResolver) -> str:
     """Our markup as Teams Markdown for a plain text message (mentions become names)."""
     return _convert(text, _Mentions(resolve), link=False)
@@ -148,7 +160,7 @@ def markdown(text: str, resolve: PersonResolver) -> str:
 def plain_text(text: str, resolve: PersonResolver) -> str:
     """Our markup as plain text: notification previews and fallbacks (no markers, names)."""
     mentions = _Mentions(resolve)
-    text = emojize(_AT_TAG_RE.sub("<\u2060\\1", text))
+    text = emojize(_AT_TAG_RE.sub("<\u2060\\1", moment_fallback(text)))
     return _BOLD_RE.sub(r"\1", MENTION_RE.sub(lambda m: mentions.person(int(m.group(1)))[0], text))
 
 

@@ -195,6 +195,30 @@ class LeadsRepo(Repo):
         self.session.execute(stmt, [dict(_id=r["id"], _step=r["ladder_step"], _next=r["next_alert_at"],
                                          _snoozed=r["snoozed_until"]) for r in rows])
 
+    def many(self, lead_ids: Iterable[int]) -> dict[int, Lead]:
+        """Leads by id (no lock): what a digest listed earlier, as they are now."""
+        ids = set(lead_ids)
+        if not ids:
+            return {}
+        return {lead.id: lead for lead in self.session.exec(select(Lead).where(self.one_of(Lead.id, ids)))}
+
+    def open_for_owners(self, owner_ids: Iterable[int]) -> Sequence[Lead]:
+        """The qualified leads of these owners, earliest SLA due first (the digests' list)."""
+        ids = set(owner_ids)
+        if not ids:
+            return []
+        return self.session.exec(
+            select(Lead).where(col(Lead.status) == sa.literal_column("'qualified'"), self.one_of(Lead.owner_id, ids))
+            .order_by(col(Lead.sla_due_at).asc().nulls_last(), col(Lead.id))
+        ).all()
+
+    def past_step(self, step: int) -> Sequence[Lead]:
+        """Qualified leads whose ladder has reached ``step`` (4: the channel step), oldest due first."""
+        return self.session.exec(
+            select(Lead).where(col(Lead.status) == sa.literal_column("'qualified'"), col(Lead.ladder_step) >= step)
+            .order_by(col(Lead.sla_due_at).asc().nulls_last(), col(Lead.id))
+        ).all()
+
     def many_for_update(self, lead_ids: Iterable[int]) -> dict[int, Lead]:
         """Leads by id, locked until the transaction ends (re-read, so one loaded earlier in this
         unit of work is not stale): a batch of transitions that requests may make at once."""

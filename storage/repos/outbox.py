@@ -109,11 +109,13 @@ class OutboxRepo(Repo):
     def add_many(self, messages: list[dict], *, at: datetime) -> set[str]:
         """Enqueue many messages in one statement; each dict has ``key``, ``destination`` and
         ``payload``, and may have ``op`` (default ``post``), ``target_key``, ``subject`` and
-        ``role``. Returns the keys actually enqueued (the others were enqueued before)."""
+        ``role``, and ``not_before`` (held until then: the delivery policy's quiet hours).
+        Returns the keys actually enqueued (the others were enqueued before)."""
         t = Outbox.__table__
         rows = [dict(key=m["key"], op=m.get("op", "post"), destination=m["destination"],
                      target_key=m.get("target_key"), subject=m.get("subject"), role=m.get("role"),
-                     payload=m["payload"], status="pending", attempts=0, next_attempt_at=at, created_at=at)
+                     payload=m["payload"], status="pending", attempts=0,
+                     next_attempt_at=m.get("not_before") or at, created_at=at)
                 for m in messages]
         if rows:
             self.session.info["enqueued"] = True
@@ -127,14 +129,16 @@ class OutboxRepo(Repo):
         document = json.dumps([{"k": r["key"], "d": r["destination"], "p": r["payload"],
                                 **({"o": r["op"]} if r["op"] != "post" else {}),
                                 **{f: r[c] for f, c in (("t", "target_key"), ("s", "subject"), ("r", "role"))
-                                   if r[c] is not None}} for r in rows],
+                                   if r[c] is not None},
+                                **({"n": r["next_attempt_at"].isoformat()} if r["next_attempt_at"] != at else {})}
+                               for r in rows],
                               ensure_ascii=False, separators=(",", ":"))
         sql = sa.text(
             "INSERT INTO outbox (key, op, destination, target_key, subject, role, payload, status, attempts, "
             "next_attempt_at, created_at) "
-            "SELECT r.k, COALESCE(r.o, 'post'), r.d, r.t, r.s, r.r, r.p, 'pending', 0, :at, :at "
+            "SELECT r.k, COALESCE(r.o, 'post'), r.d, r.t, r.s, r.r, r.p, 'pending', 0, COALESCE(r.n, :at), :at "
             "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-            "AS r(k varchar, o varchar, d varchar, t varchar, s varchar, r varchar, p jsonb) "
+            "AS r(k varchar, o varchar, d varchar, t varchar, s varchar, r varchar, p jsonb, n timestamptz) "
             "ON CONFLICT DO NOTHING RETURNING key"
         ).bindparams(sa.bindparam("at", type_=t.c.created_at.type))  # aware UTC, as the model stores it
         return self._noted(rows, {r[0] for r in self.session.execute(sql, {"rows": document, "at": at})})

@@ -255,6 +255,14 @@
       t.textContent = fmt(t.getAttribute("datetime"), { hour: "numeric", minute: "2-digit" });
       t.title = fmt(t.getAttribute("datetime"), { dateStyle: "full", timeStyle: "short" }) + ` (${tz()})`;
     });
+    // Moments in a message's text: in the viewer's (the person acted as) timezone.
+    root.querySelectorAll("time.moment[data-at]").forEach((t) => {
+      const style = t.dataset.style;
+      const opts = style === "date" ? { weekday: "short", day: "numeric", month: "short" }
+        : style === "time" ? { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }
+        : { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+      t.textContent = fmt(t.dataset.at, opts);
+    });
   }
 
   function paintDays() {
