@@ -359,9 +359,9 @@ def run(args, settings) -> int:
     print()
     print(report.table())
     print()
-    print(f"targets: rep mean <= 4 and p95 <= 8 per working day; manager <= 5 a day; each channel <= 5 posts "
-          f"a day; 0 in quiet hours except urgent; 0 to away people; every alert with an action; "
-          f"0 untrue; 0 missed breaches")
+    print("targets: rep mean <= 4 and p95 <= 8 per working day; manager <= 5 a day; each channel <= 5 posts "
+          "a day; 0 in quiet hours except urgent; 0 to away people; every alert with an action; "
+          "0 untrue; 0 missed breaches")
     for example in report.untrue_examples:
         print(f"  untrue: {example}")
     return 0

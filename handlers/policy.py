@@ -21,7 +21,7 @@ after sending an absent person's messages on to whoever covers for them):
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from handlers import cooling_messages as views

@@ -83,7 +83,6 @@ def _days(n: int | None) -> str | None:
 def win_post(v: WinView, *, reaction: str | None) -> Message:
     """The celebration in the wins channel (and, for a big deal, the wide channel)."""
     header_name = user_text(v.deal, HEADER_NAME_MAX)
-    name = user_text(v.deal, NAME_MAX)
     sourced = campaign_line(v.sourced) if v.sourced else "Sales (no campaign touched it before the close)"
     fields = [("Owner", v.owner), ("Sourced by", sourced)]
     if v.converted and v.sourced and v.converted != v.sourced:
