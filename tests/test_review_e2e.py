@@ -50,6 +50,7 @@ def test_in_slack_an_action_is_added_by_mention_listed_and_the_agenda_is_posted_
 def test_in_slack_add_to_review_on_a_bounce_post_opens_the_form_and_its_submission_adds_the_item(app, slack):
     c = app.container
     a_month(c)  # Ben bounced L-4: the marketing post has *Add to review*
+    move_to(c, at_ny(2026, 11, 24, 9, 0))  # the bounce came after marketing's hours in London: posted next day
     c.dispatcher.drain()
     [bounce_post] = [m for m in slack.messages("C_MARKETING") if "back to marketing" in m["text"]]
     button = next(e for b in bounce_post["blocks"] if b["type"] == "actions" for e in b["elements"]

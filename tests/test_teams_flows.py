@@ -146,6 +146,10 @@ def test_submitting_the_bounce_form_bounces_the_lead_tells_marketing_and_restore
     [b] = bounces(c, lead_id)
     assert (b.reason, b.note) == ("wrong_contact", "Their CFO decides")
     assert lead(c, lead_id).status == "nurture"
+    c.dispatcher.drain()
+    assert teams.sent(MARKETING) == []  # 20:00 in London: held for marketing's next opening
+    c.deps.clock.advance(timedelta(hours=14))  # Tuesday 10:00 in London
+    c.dispatcher.drain()
     [to_marketing] = teams.wait_for(lambda: teams.sent(MARKETING))
     assert "Wrong contact" in ts.card_text(only_card(to_marketing))
 
@@ -206,8 +210,11 @@ def test_the_bounce_reasons_report_is_posted_to_marketing(app, teams):
     clock.advance(timedelta(days=-1))  # a bounce on Sunday, inside the week the report covers
     seed_lead(app.container)
     post(app, ts.message(teams.service_url, "bounce L-1 no_budget", user=teams.user("ana@northwind.example")))
-    teams.wait_for(lambda: teams.sent(MARKETING))  # the bounce itself
+    app.container.dispatcher.drain()
+    assert teams.sent(MARKETING) == []  # Sunday is outside marketing's hours: the post waits for Monday
     clock.advance(timedelta(days=1))  # Monday 15:00 UTC: the report (due 09:30 London) is due
+    app.container.dispatcher.drain()
+    teams.wait_for(lambda: teams.sent(MARKETING))  # the bounce itself, at Monday's opening
     assert run_job(app.container, "bounce_report").done == 1
     posts = teams.wait_for(lambda: len(teams.sent(MARKETING)) >= 2 and teams.sent(MARKETING))
     report = only_card(posts[-1])
