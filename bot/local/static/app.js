@@ -21,6 +21,7 @@
     loadingOlder: false,
     gen: 0, // bumped on every conversation switch; late answers for an old one are dropped
     unread: new Map(), // conversation id -> Set of message ids
+    read: new Set(), // message ids already seen: a feed that sends them again (a held post keeps its cursor back) marks nothing
     clock: S.clock,
     polling: false,
     polls: 0,
@@ -136,7 +137,7 @@
   }
 
   function markUnread(conv, id) {
-    if (conv === view.conv) return;
+    if (conv === view.conv || view.read.has(id)) return;
     if (!view.unread.has(conv)) view.unread.set(conv, new Set());
     view.unread.get(conv).add(id);
     paintBadge(conv);
@@ -161,6 +162,7 @@
     view.conv = id;
     view.oldest = null;
     view.hasMore = false;
+    for (const seen of view.unread.get(id) || []) view.read.add(seen);
     view.unread.delete(id);
     paintBadge(id);
     document.querySelectorAll(".conv-list a").forEach((a) => a.classList.toggle("active", a.dataset.conv === id));
@@ -232,6 +234,7 @@
         continue;
       }
       if (!opts.older && view.oldest !== null && m.id < view.oldest) continue; // not loaded yet
+      view.read.add(m.id);
       const node = el(m.html);
       node.dataset.hash = m.hash;
       formatTimes(node);
