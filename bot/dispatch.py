@@ -118,15 +118,20 @@ class PeopleSnapshot:
         self._by_slack: dict[str, Person] = {}
         self._read_at = float("-inf")
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by invalidate(): a read that overlapped one is not fresh
 
     def get(self, need: Iterable[int] = (), *, fresh: bool = False) -> dict[int, Person]:
         people = self._people
         if fresh or time.monotonic() - self._read_at > self.max_age or any(i not in people for i in need):
             with self._lock:
+                generation = self._generation
                 with read_uow(self.uow_factory) as uow:
                     people = {p.id: p for p in uow.people.all()}  # type: ignore[misc]
                 self._by_slack = {p.slack_user_id: p for p in people.values() if p.slack_user_id}
-                self._people, self._read_at = people, time.monotonic()
+                # A link committed while this read ran may be missing from it: use it now, but
+                # read again next time rather than keep it for max_age.
+                fresh_at = time.monotonic() if generation == self._generation else float("-inf")
+                self._people, self._read_at = people, fresh_at
         return people
 
     def by_slack_id(self, user_id: str) -> Person | None:
@@ -136,6 +141,7 @@ class PeopleSnapshot:
 
     def invalidate(self) -> None:
         """Read again next time (someone was just linked to their Slack or Teams account)."""
+        self._generation += 1
         self._read_at = float("-inf")
 
 

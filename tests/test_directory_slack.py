@@ -112,6 +112,8 @@ def test_no_people_in_the_yaml_user_groups_and_crm_owners_make_handoffs_escalati
     wait_until(lambda: any("Lena Lead" in t for t in dms(slack, "U_D_BOSS")), what="the escalation")
 
     # Rita is deactivated in Slack: the user_change event makes her a leaver at once.
+    # her own breach is real time: wait for it, so nothing from before she left arrives after
+    wait_until(lambda: any("SLA breached" in t for t in dms(slack, "U_D_REP")), what="Rita's breach alert")
     before = len(dms(slack, "U_D_REP"))
     user = slack.set_user("U_D_REP", deleted=True)
     with app.client() as http:
