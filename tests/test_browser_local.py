@@ -71,7 +71,7 @@ def settled(container, timeout=15.0):
         with container.uow_factory() as uow:
             counts = uow.outbox.counts()
             later = container.deps.now() + timedelta(minutes=5)
-            waiting = [h for h in uow.outbox.heads()  # not held for quiet hours
+            waiting = [h for h in uow.outbox.heads(container.deps.now())  # not held for quiet hours
                        if not (h.status == "pending" and h.next_attempt_at and h.next_attempt_at > later)]
         if not waiting:
             return

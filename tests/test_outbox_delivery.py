@@ -372,3 +372,59 @@ def test_replicas_share_a_channels_pace(make_container, slack, clock):
     clock.advance(timedelta(seconds=1))
     assert b.dispatcher.run_once() == 1 and a.dispatcher.run_once() == 0
     assert texts(slack, "C_WINS") == ["m0", "m1"]
+
+
+def hold(c, key: str, text: str, destination: str, until) -> None:
+    """Queue a post the delivery policy held for the reader's next opening (quiet hours)."""
+    with c.uow_factory() as uow:
+        assert uow.outbox.add(key=key, destination=destination, not_before=until,
+                              payload=Message(text=text, blocks=[Section(text=text)]).to_json(), at=c.deps.now())
+        uow.commit()
+
+
+def test_a_post_held_for_quiet_hours_does_not_hold_up_an_urgent_one_queued_after_it(c, slack, clock):
+    with c.uow_factory() as uow:
+        ana = uow.people.by_key("ana")
+    hold(c, "held:1", "a warning for the morning", dm(ana.id), clock.now() + timedelta(hours=12))
+    enqueue(c, "urgent:1", "hot lead breached", destination=dm(ana.id))
+    c.dispatcher.drain()
+    assert [m["text"] for m in slack.messages("D_ANA")] == ["hot lead breached"]
+    assert status(c, "held:1").status == "pending"
+    clock.advance(timedelta(hours=12))
+    c.dispatcher.drain()
+    assert [m["text"] for m in slack.messages("D_ANA")] == ["hot lead breached", "a warning for the morning"]
+
+
+def test_the_dispatcher_wakes_for_a_held_post_when_its_time_comes(c, clock):
+    hold(c, "held:2", "morning", channel("wins"), clock.now() + timedelta(hours=3))
+    with c.uow_factory() as uow:
+        due, next_at = uow.outbox.due_heads(now=clock.now(), limit=10)
+    assert due == [] and next_at == clock.now() + timedelta(hours=3)
+
+
+def test_an_update_of_a_held_post_changes_it_before_it_goes_out_once(c, slack, clock):
+    hold(c, "held:3", "Lead cooling: no follow-up", channel("wins"), clock.now() + timedelta(hours=2))
+    with c.uow_factory() as uow:
+        uow.outbox.add(key="held:3:v2", op="update", target_key="held:3", destination=channel("wins"),
+                       payload=Message(text="Followed up by Ana").to_json(), at=c.deps.now())
+        assert uow.outbox.updates_queued_here() == {"held:3": Message(text="Followed up by Ana").to_json()}
+        uow.commit()
+    enqueue(c, "after:3", "a later post")
+    c.dispatcher.drain()
+    assert texts(slack, "C_WINS") == ["a later post"]  # the update waits in no queue
+    clock.advance(timedelta(hours=2))
+    c.dispatcher.drain()
+    assert texts(slack, "C_WINS") == ["a later post", "Followed up by Ana"]
+    assert slack.calls("chat.update") == []
+
+
+def test_a_retry_keeps_its_place_in_its_channels_order(c, slack, clock):
+    slack.fail_next("chat.postMessage", status=500, times=1)
+    enqueue(c, "first:4", "first")
+    c.dispatcher.run_once()  # fails: retried later
+    enqueue(c, "second:4", "second")
+    c.dispatcher.drain()
+    assert texts(slack, "C_WINS") == []
+    clock.advance(timedelta(minutes=5))
+    c.dispatcher.drain()
+    assert texts(slack, "C_WINS") == ["first", "second"]

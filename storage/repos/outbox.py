@@ -36,6 +36,12 @@ class Claimed(list):
 # The skip-scan: the first open destination, then each next one, one index seek apiece (both
 # databases), then each destination's oldest open row and its slot.
 _OPEN_SQL = "status IN ('pending', 'sending')"
+# A post held for later (the delivery policy's quiet hours) that was never tried: it waits for
+# its time without holding up its destination's queue, so an urgent alert or a reply queued after
+# it goes first. A retry (``last_error`` set) and an update keep their place: order is kept for them.
+_HELD_SQL = ("({t}status = 'pending' AND {t}op = 'post' AND {t}attempts = 0 AND {t}last_error IS NULL "
+             "AND {t}next_attempt_at > :now)")
+
 _HEADS = sa.text(f"""
 WITH RECURSIVE d(dest) AS (
   SELECT (SELECT destination FROM outbox WHERE {_OPEN_SQL} ORDER BY destination LIMIT 1)
@@ -47,11 +53,18 @@ WITH RECURSIVE d(dest) AS (
 SELECT h.id, h.destination, h.status, h.next_attempt_at, h.claimed_until, s.next_free_at
 FROM d
 JOIN outbox h ON h.id = (SELECT x.id FROM outbox x WHERE x.destination = d.dest AND x.{_OPEN_SQL}
-                         ORDER BY x.id LIMIT 1)
+                         AND NOT {_HELD_SQL.format(t="x.")} ORDER BY x.id LIMIT 1)
 LEFT JOIN channelslot s ON s.destination = d.dest
-""").columns(sa.column("id", sa.Integer), sa.column("destination", sa.String), sa.column("status", sa.String),
-             sa.column("next_attempt_at", UTCDateTime), sa.column("claimed_until", UTCDateTime),
-             sa.column("next_free_at", UTCDateTime))
+""").bindparams(sa.bindparam("now", type_=UTCDateTime)).columns(
+    sa.column("id", sa.Integer), sa.column("destination", sa.String), sa.column("status", sa.String),
+    sa.column("next_attempt_at", UTCDateTime), sa.column("claimed_until", UTCDateTime),
+    sa.column("next_free_at", UTCDateTime))
+
+
+def _held(t, now: datetime):
+    """``_HELD_SQL`` for a table (or alias) in SQLAlchemy terms."""
+    return sa.and_(t.c.status == "pending", t.c.op == "post", t.c.attempts == 0, t.c.last_error.is_(None),
+                   t.c.next_attempt_at > now)
 
 
 class OutboxRepo(Repo):
@@ -72,6 +85,10 @@ class OutboxRepo(Repo):
 
         The unique key is what makes a celebration, an alert or a digest happen once however
         many times the code that causes it runs."""
+        if op == "update" and target_key:
+            return bool(self.add_many([dict(key=key, op=op, destination=destination, target_key=target_key,
+                                            subject=subject, role=role, payload=payload, not_before=not_before)],
+                                      at=at))
         t = Outbox.__table__
         ids = self.insert_ignore(
             t,
@@ -117,10 +134,12 @@ class OutboxRepo(Repo):
                      payload=m["payload"], status="pending", attempts=0,
                      next_attempt_at=m.get("not_before") or at, created_at=at)
                 for m in messages]
+        every = rows
+        rows, folded = self._fold_into_held(rows, at)
         if rows:
             self.session.info["enqueued"] = True
         if self.dialect == "sqlite" or not rows:
-            return self._noted(rows, self.insert_unseen(t, rows, "key"))
+            return self._noted(every, self.insert_unseen(t, rows, "key") | folded)
         # PostgreSQL: the messages travel as one JSON document of what differs between them,
         # expanded by jsonb_to_recordset; the columns every message shares are parameters. Half
         # the document ``insert_ignore_bulk`` would send (~10 ms less per 1,000 cooling alerts);
@@ -141,7 +160,30 @@ class OutboxRepo(Repo):
             "AS r(k varchar, o varchar, d varchar, t varchar, s varchar, r varchar, p jsonb, n timestamptz) "
             "ON CONFLICT DO NOTHING RETURNING key"
         ).bindparams(sa.bindparam("at", type_=t.c.created_at.type))  # aware UTC, as the model stores it
-        return self._noted(rows, {r[0] for r in self.session.execute(sql, {"rows": document, "at": at})})
+        return self._noted(every, {r[0] for r in self.session.execute(sql, {"rows": document, "at": at})} | folded)
+
+    def _fold_into_held(self, rows: list[dict], at: datetime) -> tuple[list[dict], set[str]]:
+        """An update of a post still held for later (quiet hours) changes that post instead: it
+        goes out once, as it reads when it is due, and the update never waits in its queue.
+        Returns the rows left to insert and the keys of the updates folded in."""
+        targets = {r["target_key"] for r in rows if r["op"] == "update" and r["target_key"]}
+        if not targets:
+            return rows, set()
+        t = Outbox.__table__
+        held = set(self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, targets),
+                                                                  _held(t, at))).scalars())
+        folded = set()
+        for r in rows:
+            if r["op"] == "update" and r["target_key"] in held:
+                # Conditional: a dispatcher that took the post meanwhile gets the update as a row.
+                done = self.session.execute(sa.update(t).where(t.c.key == r["target_key"], _held(t, at))
+                                            .values(payload=r["payload"]))
+                if done.rowcount == 1:
+                    folded.add(r["key"])
+        if folded:
+            self._expire_loaded(Outbox, lambda row: row.key in held)
+            self.session.info["enqueued"] = True
+        return [r for r in rows if r["key"] not in folded], folded
 
     def _noted(self, rows: list[dict], added: set[str]) -> set[str]:
         for r in rows:
@@ -202,7 +244,7 @@ class OutboxRepo(Repo):
         not among them becomes due. Reads only: a dispatcher woken for nothing takes no lock."""
         due, later = [], []
         skip = set(exclude)
-        for h in self.heads():
+        for h in self.heads(now):
             if h.id in skip:
                 continue
             # A head being sent is due only once its claim ran out; a pending one at its time.
@@ -219,6 +261,8 @@ class OutboxRepo(Repo):
         due.sort()
         if len(due) > limit:
             later.append(now)
+        if (held := self.next_held(now)) is not None:
+            later.append(held)
         return due[:limit], min(later, default=None)
 
     def take(self, ids: Sequence[int], *, worker: str, now: datetime, lease: timedelta,
@@ -237,7 +281,7 @@ class OutboxRepo(Repo):
         )
         earlier = Outbox.__table__.alias("earlier")
         is_head = ~sa.exists().where(earlier.c.destination == t.c.destination, earlier.c.id < t.c.id,
-                                     earlier.c.status.in_(OPEN))
+                                     earlier.c.status.in_(OPEN), ~_held(earlier, now))
         q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(Outbox.id)  # type: ignore[union-attr]
         if self.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
@@ -266,10 +310,15 @@ class OutboxRepo(Repo):
                 self.take_slot(r.destination, until=start + gap)
         return rows
 
-    def heads(self) -> list[Head]:
-        """The head of every destination's queue (its oldest pending or sending message), with
-        the destination's next free slot."""
-        return [Head(*r) for r in self.session.execute(_HEADS)]
+    def heads(self, now: datetime) -> list[Head]:
+        """The head of every destination's queue (its oldest pending or sending message, posts
+        held for later not counted: see ``_HELD_SQL``), with the destination's next free slot."""
+        return [Head(*r) for r in self.session.execute(_HEADS, {"now": now})]
+
+    def next_held(self, now: datetime) -> datetime | None:
+        """When the first post held for later becomes due (one seek of ``ix_outbox_pending``)."""
+        return self.session.execute(sa.select(sa.func.min(Outbox.next_attempt_at)).where(
+            Outbox.status == "pending", Outbox.next_attempt_at > now)).scalar()
 
     def begin_attempt(self, row_id: int, worker: str, *, now: datetime, lease: timedelta,
                       destination: str, spacing: timedelta) -> bool:
