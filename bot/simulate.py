@@ -113,16 +113,18 @@ def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, dat
             # What the demo's loading queued is not the month's (a quiet-hours hold among it would
             # hold a feed cursor back and count the whole load as the first morning's messages).
             cursor = uow.outbox.last_id()
-        seen, bare = cursor, set()
+        seen, bare, judged = cursor, set(), set()
         life, total = CompanyLife(seed), LifeStats()
         end = start + timedelta(days=days)
         steps = math.ceil((end - start) / STEP)
         for i in range(steps):
             before = clock.now()
             sim_clock.advance(container, min(STEP, end - before))  # the scheduler's jobs, at their times
+            container.dispatcher.drain()  # what the jobs said reaches people before they act on it
+            seen = _bare_alerts(container, seen, bare, judged)
             total.add(life.step(container, before, clock.now()))
             container.dispatcher.drain()
-            seen = _bare_alerts(container, seen, bare)
+            seen = _bare_alerts(container, seen, bare, judged)
             if progress and i % 48 == 47:
                 progress(f"day {(i + 1) // 48} of {math.ceil(days)}")
         report = measure(container, after_id=cursor, start=start, end=clock.now(), bare=bare)
@@ -134,23 +136,31 @@ def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, dat
             tmp.cleanup()
 
 
-def _bare_alerts(container, after_id: int, bare: set[str]) -> int:
-    """Note the alerts delivered since ``after_id`` that arrived without a button (judged as they
-    were delivered: an update in place later records its own content over the post's).
-    Returns the new cursor: the first post not delivered yet, less one."""
+def _bare_alerts(container, after_id: int, bare: set[str], judged: set[int]) -> int:
+    """Note the alerts delivered since ``after_id`` that arrived without a button, judged as they
+    were delivered (an update in place later records its own content over the post's), each
+    once (``judged``: the ids seen delivered). Returns the new cursor: the first post not
+    delivered yet, less one (a post held for someone's quiet hours keeps it back, not the
+    judging of the posts after it)."""
     from handlers.messages import Actions, Message
 
-    cursor = after_id
+    cursor, waiting = after_id, False
     with container.uow_factory() as uow:
         rows = list(uow.outbox.since(after_id, limit=100_000, ops=("post",)))
     for r in rows:
         if r.status not in ("sent", "dead"):
-            break
-        cursor = r.id
+            waiting = True
+            continue
+        if not waiting:
+            cursor = r.id
+        if r.id in judged:
+            continue
+        judged.add(r.id)
         if r.status == "sent" and ALERT_KEY.match(r.key):
             message = Message.from_json(r.payload)
             if not any(isinstance(b, Actions) and b.buttons for b in message.blocks):
                 bare.add(r.key)
+    judged.difference_update({i for i in judged if i <= cursor})
     return cursor
 
 
@@ -303,6 +313,12 @@ def _untrue(container, posts, updates) -> tuple[int, list[str]]:
         # Untrue: nothing brought it up to date after the first thing that happened to the lead, or
         # it still offers buttons although the lead moved on after its last update.
         stale = not any(u >= later[0] for u in updated)
+        if stale and updated and r.subject is None:
+            # Settled before these events (its final form says what happened, e.g. "followed up
+            # at 10:05", and offers nothing): what happened later does not make it untrue.
+            with container.uow_factory() as uow:
+                shown = Message.from_json(uow.outbox.current_payload(r.key) or r.payload)
+            stale = any(isinstance(b, Actions) and b.buttons for b in shown.blocks)
         if not stale and later[-1] > updated[-1]:
             with container.uow_factory() as uow:
                 shown = Message.from_json(uow.outbox.current_payload(r.key) or r.payload)

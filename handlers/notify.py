@@ -49,13 +49,40 @@ def send(uow, deps: Deps, *, to: str, role: str, subject: int | None, payload: d
 def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
     """Queue many messages (dicts: ``key``, ``destination``, ``payload``, ``role``, ``subject``
     (a lead id or None)) in one statement, each sent on to whoever covers for an absent
-    recipient. Returns the keys queued (the others were queued before)."""
+    recipient, and each routed by the delivery policy (real time, held for the reader's quiet
+    hours, or folded into a digest). A message held for someone who will be away when it comes
+    due goes to whoever covers for them then. Returns the keys queued (the others were queued
+    before)."""
     if not messages:
         return set()
     now = deps.now()
+    rows, covered = _sent_on(uow, deps, messages, at=now)
+    rows = policy.route(uow, deps, rows)
+    held: dict = {}
+    for r in rows:
+        if r.get("not_before") and r["destination"].startswith("dm:"):
+            held.setdefault(r["not_before"], []).append(r)
+    for at, batch in held.items():
+        away = uow.away.current({int(r["destination"][3:]) for r in batch}, at=at)
+        later = [dict(r, subject=int(r["subject"][5:]) if r.get("subject") else None)
+                 for r in batch if int(r["destination"][3:]) in away]
+        if later:
+            keys = {r["key"] for r in later}
+            moved, also = _sent_on(uow, deps, later, at=at)
+            rows = [r for r in rows if r["key"] not in keys] + policy.route(uow, deps, moved)
+            covered += also
+    sent = uow.outbox.add_many(rows, at=now)
+    uow.leads.add_events([event for key, event in covered if key in sent])
+    return sent
+
+
+def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], list]:
+    """The outbox rows for ``messages``, each to whoever covers for its recipient if they are
+    away (or gone) at ``at``, with a line saying why; and the ``covered`` lead events."""
+    now = deps.now()
     dms = {int(m["destination"][3:]) for m in messages if m["destination"].startswith("dm:")}
-    away = uow.away.current(dms, at=now) if dms else {}
-    covers = _covers(uow, deps, away) if away else {}
+    away = uow.away.current(dms, at=at) if dms else {}
+    covers = _covers(uow, deps, away, at=at) if away else {}
     gone = uow.people.inactive(dms - covers.keys()) if dms else {}
     if gone:
         covers.update(_leavers(uow, deps, gone))
@@ -73,11 +100,9 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
                                     by_person_id=None, owner_id=absent, at=now,
                                     detail={"role": m.get("role"), "to": cover_id})))
         rows.append(dict(key=m["key"], destination=destination, payload=payload, role=m.get("role"),
-                         subject=subject_of(m["subject"]) if m.get("subject") else None, urgent=m.get("urgent")))
-    rows = policy.route(uow, deps, rows)  # real time, held for quiet hours, or folded into a digest
-    sent = uow.outbox.add_many(rows, at=now)
-    uow.leads.add_events([event for key, event in covered if key in sent])
-    return sent
+                         subject=subject_of(m["subject"]) if m.get("subject") else None, urgent=m.get("urgent"),
+                         version=m.get("version")))
+    return rows, covered
 
 
 def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str, str, int | None]]:
@@ -97,9 +122,10 @@ def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str, s
     return out
 
 
-def _covers(uow, deps: Deps, away: dict) -> dict[int, tuple[str, str, int | None]]:
-    """For each absent person: (destination, the line saying why, the cover's person id)."""
-    now, config = deps.now(), deps.config
+def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str, str, int | None]]:
+    """For each person absent at ``at`` (default: now): (destination, the line saying why, the
+    cover's person id)."""
+    now, config = at or deps.now(), deps.config
     people = uow.people.many(away)
     wanted = {i for p in people.values() for i in (p.backup_id, p.manager_id) if i}
     people.update(uow.people.many(wanted - people.keys()))

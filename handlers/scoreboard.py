@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from handlers import notify
 from handlers import schedule_rules as srules
 from handlers import scoreboard_messages as views
 from handlers.errors import Invalid, NotAllowed
@@ -399,7 +400,8 @@ def weekly_job(uow_factory, deps: Deps) -> JobResult:
                 if uow.outbox.exists(key):
                     continue
                 message = weekly_message(uow, deps, monday, tz)
-                if not uow.outbox.add(key=key, destination=channel(tc.channel), payload=message.to_json(), at=now):
+                if not notify.send(uow, deps, to=channel(tc.channel), role=None, subject=None,
+                                   payload=message.to_json(), key=key):
                     continue  # another replica got there first
                 uow.commit()
             posted.append(f"{team} {week}")
@@ -473,7 +475,8 @@ def recognition_job(uow_factory, deps: Deps) -> JobResult:
         if best_campaign is None and best_rep is None:
             return JobResult("recognition", 0, "nothing to credit")
         message = views.recognition(period, best_campaign, owner_id, best_rep, cfg)
-        if not uow.outbox.add(key=key, destination=channel("wins"), payload=message.to_json(), at=now):
+        if not notify.send(uow, deps, to=channel("wins"), role=None, subject=None, payload=message.to_json(),
+                           key=key):
             return JobResult("recognition", 0)
         uow.commit()
     return JobResult("recognition", 1, f"{last:%Y-%m}")

@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from handlers import lifecycle
+from handlers import lifecycle, notify
 from handlers.errors import Invalid, NotAllowed
 from handlers.events import Event
 from handlers.messages import Reply, mention
@@ -215,7 +215,7 @@ def _record_and_celebrate(uow, deps: Deps, wins: list[_Win]) -> set[str]:
     campaigns = uow.campaigns.briefs(credited)
     messages = [m for w in posted for m in _celebration(deps, w, months[w.row["crm_id"]], campaigns)]
     messages += _unmatched_owners(uow, [w.row for w in wins])
-    uow.outbox.add_many(messages, at=now)
+    notify.send_many(uow, deps, messages)  # the delivery policy: quiet hours, someone away
     return ids
 
 
@@ -393,6 +393,8 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
     note = rollup_marketing_note(day_label, lines) if marketing else None
     if note is not None:
         messages.append(dict(key=f"{key}:marketing", destination=channel(marketing), payload=note.to_json()))
+    # Not held for quiet hours: the day's roll-up goes out at the time the admin set for it
+    # (``wins.rollup_time``, the close of business by default), as each deal's answer promised.
     uow.outbox.add_many(messages, at=deps.now())
 
 

@@ -179,3 +179,31 @@ def test_a_time_is_shown_in_each_readers_timezone_slack_date_token_teams_card_fu
 
     html = markup(text, {})
     assert '<time class="moment" data-at="2026-12-02T10:00:00Z" data-style="datetime">Wed 2 Dec, 05:00 EST</time>' in html
+
+
+def test_a_message_held_for_the_morning_goes_to_the_cover_when_its_reader_is_away_by_then(c):
+    from storage.models import AwayPeriod
+
+    hugo, erin = person_id(c, "hugo"), person_id(c, "erin")  # Hugo (Paris) is covered by Erin
+    with c.uow_factory() as uow:  # away from Tuesday: not yet when the lead arrives
+        uow.session.add(AwayPeriod(person_id=hugo, starts_at=at(PARIS, 2026, 11, 24, 0),
+                                   ends_at=at(PARIS, 2026, 11, 26, 0), source="test"))
+        uow.commit()
+    c.deps.clock.at = at(NY, 2026, 11, 23, 16)  # 22:00 in Paris: a handoff to Hugo would wait for 09:00
+    ingest(c, hot_lead("L-1", owner="hugo", at=at(NY, 2026, 11, 23, 16)))
+    [handoff] = outbox(c, key=f"cooling:{lead(c).id}:")
+    assert handoff.destination == f"dm:{erin}", "not held for someone who will be away by then"
+    assert "is away until" in text_of(handoff.payload)
+    assert handoff.next_attempt_at == handoff.created_at, "16:00 in Erin's New York: now"
+
+
+def test_a_win_closed_at_night_is_celebrated_when_the_channels_day_begins(c):
+    from tests.wins_helpers import deal
+
+    c.deps.clock.at = at(NY, 2026, 11, 23, 22)
+    ingest(c, deal("D-9", closed="2026-11-24T03:00:00Z"))
+    [post] = outbox(c, key="wins:D-9:post")
+    assert post.destination == "channel:wins"
+    assert post.next_attempt_at == at(NY, 2026, 11, 24, 9), "held until 09:00 in New York"
+    c.dispatcher.drain()
+    assert outbox(c, key="wins:D-9:post")[0].status == "pending"
