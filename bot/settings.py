@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     local_workspace: bool | None = None  # force on (true) or off (false)
     allow_remote_local_workspace: bool = False  # allow a non-loopback HOST for it
     demo_data: bool = True  # load the demo company into an empty local workspace database
+    demo_life: bool = True  # the demo company lives on as simulated time moves (bot/local/life.py)
 
     # Delivery tuning (defaults suit Slack; tests shorten the waits)
     delivery_channel_interval: float = Field(default=1.0, ge=0)  # seconds between posts to one channel

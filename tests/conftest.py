@@ -116,6 +116,7 @@ def make_settings(database_url: str, **over) -> Settings:
         delivery_retry_base=0.05,
         delivery_poll=0.05,
         log_level="INFO",
+        demo_life=False,  # moving the clock runs only the jobs, unless a test asks for the company's life
     )
     values.update(over)
     return Settings(_env_file=None, **values)

@@ -16,6 +16,8 @@ from bot.local import clock, demo_data
 from handlers.events import validate_events
 from handlers.ports import OffsetClock
 from handlers.registry import Registry
+from sqlmodel import func, select
+from storage.models import Lead, LeadEvent
 
 ANCHOR = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 
@@ -226,3 +228,32 @@ def test_python_m_bot_demo_refuses_to_run_against_a_slack_deployment(database_ur
     monkeypatch.delenv("LOCAL_WORKSPACE", raising=False)
     assert main(["demo", "--days", "1"]) == 2
     assert "only in the local workspace" in capsys.readouterr().err
+
+
+def test_the_demo_company_lives_on_while_the_workspace_clock_moves(make_container):
+    from bot.local.workspace import LocalWorkspace
+
+    c = make_container(local_workspace=True, demo_life=True)
+    demo_data.load(c)
+    c.dispatcher.drain()
+    with c.uow_factory() as uow:
+        leads_before = uow.session.exec(select(func.count()).select_from(Lead)).one()
+        touches_before = uow.session.exec(select(func.count()).select_from(LeadEvent)
+                                          .where(LeadEvent.kind == "follow_up")).one()
+    answer = LocalWorkspace(c).move_clock(to="day")
+    with c.uow_factory() as uow:
+        leads_after = uow.session.exec(select(func.count()).select_from(Lead)).one()
+        touches_after = uow.session.exec(select(func.count()).select_from(LeadEvent)
+                                         .where(LeadEvent.kind == "follow_up")).one()
+    assert leads_after > leads_before, "new leads arrive"
+    assert touches_after > touches_before, "reps follow up"
+    assert "The company went on:" in answer["notice"] and "new leads" in answer["notice"]
+
+
+def test_the_demo_company_keeps_still_when_told_to(make_container):
+    from bot.local.workspace import LocalWorkspace
+
+    c = make_container(local_workspace=True, demo_life=False)
+    demo_data.load(c)
+    answer = LocalWorkspace(c).move_clock(to="hour")
+    assert "The company went on" not in answer["notice"]

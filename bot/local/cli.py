@@ -56,12 +56,15 @@ def run(args, settings) -> int:
         before = container.deps.now()
         if delta > timedelta(0):
             try:
-                result = clock.advance(container, delta, each_step=container.dispatcher.drain)
+                result = clock.advance(container, delta, each_step=container.dispatcher.drain,
+                                       life=clock.living(container))
             except ValueError as e:
                 print(str(e), file=sys.stderr)
                 return 2
             jobs = ", ".join(f"{n}: {d}" for n, d in sorted(result.jobs.items())) or "no jobs registered"
             print(f"simulated time: {_fmt(before)} -> {_fmt(result.end)} ({result.steps} steps; jobs done: {jobs})")
+            if clock.told(result):
+                print(clock.told(result))
             for name, error in sorted(result.failed.items()):
                 print(f"  job {name} failed: {error}", file=sys.stderr)
         else:

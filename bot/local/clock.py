@@ -39,6 +39,7 @@ class Advance:
     steps: int = 0
     jobs: dict[str, int] = field(default_factory=dict)  # job name -> items done
     failed: dict[str, str] = field(default_factory=dict)  # job name -> error
+    life: object | None = None  # what the demo company did on the way (``bot.local.life.LifeStats``)
 
     @property
     def done(self) -> int:
@@ -98,6 +99,27 @@ def _save(container) -> None:
         uow.commit()
 
 
+def living(container):
+    """The demo company's life for this container (None unless it runs the demo data)."""
+    s = container.settings
+    if not (s.demo_data and s.demo_life and s.local_enabled):
+        return None
+    from bot.local.life import CompanyLife
+
+    return CompanyLife()
+
+
+def told(result: Advance) -> str:
+    """What the demo company did while time moved, in a few words ('' when nothing)."""
+    s = result.life
+    if s is None:
+        return ""
+    parts = [f"{n} {what}" for n, what in ((s.leads, "new leads"), (s.follow_ups, "follow-ups"),
+                                            (s.claims, "claims"), (s.deals, "deals won"), (s.bounces, "bounces"))
+             if n]
+    return ("The company went on: " + ", ".join(parts) + ".") if parts else ""
+
+
 def run_jobs(container, result: Advance | None = None) -> Advance:
     """Run every scheduled job once, as the scheduler's tick would. A failing job is logged
     and reported; the others still run (flows are built independently)."""
@@ -116,10 +138,12 @@ def run_jobs(container, result: Advance | None = None) -> Advance:
 
 
 def advance(container, delta: timedelta, *, step: timedelta = STEP,
-            each_step: Callable[[], None] | None = None) -> Advance:
+            each_step: Callable[[], None] | None = None, life=None) -> Advance:
     """Move simulated time forward by ``delta``, running the jobs at each step on the way.
 
-    ``each_step`` runs after the jobs of each step (the CLI delivers there)."""
+    ``each_step`` runs after the jobs of each step (the CLI delivers there). ``life`` (a
+    ``bot.local.life.CompanyLife``): the demo company lives on at each step, after the jobs:
+    new leads, reps following up (mostly within the day, sometimes late), claims, deals, bounces."""
     if delta <= timedelta(0):
         raise ValueError("time only moves forward")
     if delta > MAX_JUMP:
@@ -130,10 +154,19 @@ def advance(container, delta: timedelta, *, step: timedelta = STEP,
         remaining = delta
         while remaining > timedelta(0):
             move = min(step, remaining)
+            before = container.deps.now()
             _move(container, move)
             remaining -= move
             result.steps += 1
             run_jobs(container, result)
+            if life is not None:
+                if each_step is not None:
+                    each_step()  # what the jobs said reaches people before they act on it
+                stats = life.step(container, before, container.deps.now())
+                if result.life is None:
+                    result.life = stats
+                else:
+                    result.life.add(stats)
             if each_step is not None:
                 each_step()
         _save(container)

@@ -296,13 +296,14 @@ class LocalWorkspace:
         else:
             raise BadInput("Say how far to move: to = hour, day or monday, or a number of hours.")
         try:
-            result = clock.advance(self.c, delta)
+            result = clock.advance(self.c, delta, life=clock.living(self.c))
         except ValueError as e:
             raise BadInput(str(e)) from None
         self.c.wake()
         jobs = ", ".join(f"{n} {d}" for n, d in sorted(result.jobs.items()) if d) or "nothing was due"
         failed = f" Failed: {', '.join(sorted(result.failed))} (see the log)." if result.failed else ""
-        return {"clock": clock.describe(self.c), "notice": f"Moved on {_span(delta)}. Jobs: {jobs}.{failed}"}
+        life = f" {clock.told(result)}" if result.life is not None and clock.told(result) else ""
+        return {"clock": clock.describe(self.c), "notice": f"Moved on {_span(delta)}. Jobs: {jobs}.{life}{failed}"}
 
     def simulate(self, what: str) -> dict:
         needs = {"deal": "deal.closed_won", "lead": "lead.qualified"}.get(what)
