@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from handlers.messages import Context, Header, Message, Section, mention
+from handlers.messages import Context, Header, Message, Section, mention, moment
 
 Payload = dict  # a Message as JSON, ready for the outbox
 
@@ -89,15 +89,15 @@ class BounceLine:
 
 
 def when(at: datetime, tz: str) -> str:
-    """``Mon 23 Nov, 09:30 EST`` in ``tz``."""
-    t = at.astimezone(ZoneInfo(tz))
-    return f"{DAYS[t.weekday()]} {t.day} {MONTHS[t.month - 1]}, {t.hour:02d}:{t.minute:02d} {t.tzname()}"
+    """A moment shown in the reader's timezone (``handlers.messages.moment``): a Slack date token,
+    Teams' card date/time functions, the viewer's zone in the local workspace; where none of
+    them can, ``Mon 23 Nov, 09:30 EST`` in ``tz``. A channel never shows one rep's zone."""
+    return moment(at, tz, "datetime")
 
 
 def clock(at: datetime, tz: str) -> str:
-    """``10:42`` in ``tz``."""
-    t = at.astimezone(ZoneInfo(tz))
-    return f"{t.hour:02d}:{t.minute:02d}"
+    """The time of day of ``at`` in the reader's timezone (fallback: ``10:42 EST`` in ``tz``)."""
+    return moment(at, tz, "time")
 
 
 def day(at: datetime, tz: str) -> str:

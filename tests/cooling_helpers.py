@@ -7,7 +7,7 @@ from datetime import datetime
 
 from handlers.events import validate_events
 from handlers.ingest import ingest_events
-from handlers.messages import Message
+from handlers.messages import Message, moment_fallback
 
 _ids = itertools.count(1)
 
@@ -76,7 +76,7 @@ def text_of(payload: dict) -> str:
         parts.append(getattr(b, "text", "") or "")
         parts.extend(f"{k}: {v}" for k, v in getattr(b, "fields", []))
         parts.extend(f"[{btn.label}]" for btn in getattr(b, "buttons", []))
-    return "\n".join(parts)
+    return moment_fallback("\n".join(parts))  # a time as a reader with no zone of their own sees it
 
 
 def buttons(payload: dict) -> list[tuple[str, str, str]]:

@@ -306,3 +306,11 @@ def url_verification(challenge: str) -> tuple[bytes, str]:
     """The Events API URL handshake; the app must echo ``challenge``."""
     body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
     return json.dumps(body).encode("utf-8"), JSON
+
+
+def as_read(text: str) -> str:
+    """Slack text with each date token (``<!date^1795449600^{time}|10:00 EST>``) as its fallback:
+    what a reader whose Slack zone is the fallback's sees."""
+    import re
+
+    return re.sub(r"<!date\^\d+\^[^|>]*\|([^>]*)>", r"\1", text)

@@ -55,7 +55,7 @@ def rendered_text(message: dict) -> str:
         for element in block.get("elements") or []:
             inner = element.get("text") or ""
             parts.append(inner if isinstance(inner, str) else inner.get("text", ""))
-    return "\n".join(parts)
+    return sr.as_read("\n".join(parts))
 
 
 def button(message: dict, label: str) -> dict:
@@ -103,6 +103,8 @@ def test_a_lead_qualified_long_ago_is_alerted_once_however_many_times_the_job_ru
     assert "Escalation" in to_maya["text"] and "Ana Torres's" in rendered_text(to_maya)
     [in_channel] = slack.messages("C_SALES")
     assert "passed its SLA (due Mon 2 Nov, 11:00 EST) without a first follow-up" in rendered_text(in_channel)
+    # In the channel the time is a Slack date token: each reader sees it in their own timezone.
+    assert "(due <!date^1793635200^{date_short} {time}|Mon 2 Nov, 11:00 EST>)" in in_channel["blocks"][0]["text"]["text"]
     assert len(slack.successful_calls("chat.postMessage")) == 4
     with c.uow_factory() as uow:
         assert [a.step for a in uow.alerts.for_lead(lead(c, "L-7").id)] == ["breach", "manager", "channel"]
@@ -124,7 +126,7 @@ def test_the_breach_buttons_work_through_signed_block_actions_and_update_the_mes
         assert refused["response_type"] == "ephemeral" and refused["replace_original"] is False
 
         snoozed = press(http, slack, breach, "Snooze 1 hour", "U_ANA", "snooze")
-        assert snoozed["text"] == "Snoozed until Mon 23 Nov, 11:00 EST. I'll remind you then."
+        assert sr.as_read(snoozed["text"]) == "Snoozed until Mon 23 Nov, 11:00 EST. I'll remind you then."
         slack.wait_for("chat.update", 2)  # the alert and the handoff: every message about the lead
         breach = the_message(slack, "U_ANA", "🔥 SLA breached")
         assert "💤 Ana Torres snoozed this lead until Mon 23 Nov, 11:00 EST" in rendered_text(breach)
@@ -150,14 +152,14 @@ def test_an_unowned_lead_is_claimed_through_the_button_and_the_first_claim_wins(
         [original] = slack.messages("C_SALES")
         assert "no owner" in rendered_text(original)
         claimed = press(http, slack, original, "Claim", "U_BEN", "ben")
-        assert claimed["text"] == "Jane Doe (Acme) is yours. Follow up by Mon 23 Nov, 11:00 EST."
+        assert sr.as_read(claimed["text"]) == "Jane Doe (Acme) is yours. Follow up by Mon 23 Nov, 11:00 EST."
         slack.wait_for("chat.update", 1)
         [post] = slack.messages("C_SALES")
         assert "🙋 Ben Okafor claimed this lead at 10:00" in rendered_text(post)
         assert all(b["type"] != "actions" for b in post["blocks"])
         # Chloe's Slack still showed the button when she pressed it.
         late = press(http, slack, original, "Claim", "U_CHLOE", "chloe")
-        assert late["text"].startswith("Ben Okafor claimed this lead at 10:00.")
+        assert sr.as_read(late["text"]).startswith("Ben Okafor claimed this lead at 10:00 EST.")
     assert lead(c, "L-9").owner_email == "ben@northwind.example"
     assert len(slack.successful_calls("chat.update")) == 1
 
@@ -204,7 +206,7 @@ def test_a_follow_up_from_the_managers_dm_updates_every_message_about_the_lead_t
         slack.wait_for("chat.update", 4)  # the handoff, the breach, the manager's DM and the #sales post
         # Maya's Slack had not refreshed yet: the old Snooze does nothing and says why.
         late = press(http, slack, before, "Snooze 1 hour", "U_MAYA", "late")
-        assert late["text"].startswith("Maya Patel followed up at 10:00.") and "out of date" in late["text"]
+        assert sr.as_read(late["text"]).startswith("Maya Patel followed up at 10:00 EST.") and "out of date" in late["text"]
     for channel_id in ("U_MAYA", "C_SALES"):
         [message] = slack.messages(channel_id)
         assert "✅ Maya Patel followed up at 10:00" in rendered_text(message), channel_id
@@ -237,12 +239,12 @@ def test_after_a_bounce_from_an_alert_the_alert_has_no_buttons_and_an_old_one_sa
         assert resp.status_code == 200
         slack.wait_for("chat.update", 2)  # the handoff and the alert
         now = the_message(slack, "U_ANA", "🔥 SLA breached")
-        assert "↩️ Ana Torres bounced this lead to marketing at 10:00 (No budget)" in rendered_text(now)
+        assert "↩️ Ana Torres bounced this lead to marketing at 10:00 EST (No budget)" in rendered_text(now)
         assert all(b["type"] != "actions" for b in now["blocks"])
         # A client that still shows the old alert: neither button acts, each says what happened.
         for label, who in (("Log follow-up", "follow"), ("Snooze 1 hour", "snooze")):
             answer = press(http, slack, breach, label, "U_ANA", who)
-            assert answer["text"].startswith("Ana Torres bounced this lead to marketing at 10:00 (No budget)."), label
+            assert sr.as_read(answer["text"]).startswith("Ana Torres bounced this lead to marketing at 10:00 EST (No budget)."), label
             assert "nurture" not in answer["text"] and "L-12" not in answer["text"]
     got = lead(c, "L-12")
     assert (got.status, got.touch_count, got.snooze_count) == ("nurture", 0, 0)

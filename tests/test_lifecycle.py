@@ -16,7 +16,7 @@ from bot.config import OutboundWebhook, load_config
 from bot.scheduler import run_job
 from handlers import lifecycle
 from handlers.commands import run_action, run_command, run_form
-from handlers.messages import mention
+from handlers.messages import mention, moment_fallback
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 from tests.conftest import ladder_config
@@ -123,12 +123,12 @@ def test_a_bounce_from_an_alert_takes_every_button_away_and_a_stale_press_does_n
     for step in ("handoff", "breach", "manager", "channel"):
         now = shown(c, keys[step])
         assert buttons(now) == [], step
-        assert f"↩️ {mention(person_id(c, 'ana'))} bounced this lead to marketing at 15:05 (Not ready to buy)" in \
+        assert f"↩️ {mention(person_id(c, 'ana'))} bounced this lead to marketing at 15:05 EST (Not ready to buy)" in \
             text_of(now)
     touches = lead(c).touch_count
     for action, value in [("cooling.follow_up", stale), ("cooling.snooze", f"{stale}:1h"), ("bounce.open", stale)]:
         answer = press(c, "ana", action, value, keys["breach"])
-        assert answer.text.startswith("Ana Torres bounced this lead to marketing at 15:05"), answer.text
+        assert moment_fallback(answer.text).startswith("Ana Torres bounced this lead to marketing at 15:05 EST"), answer.text
         assert "out of date" in answer.text
         plain(answer.text)
     got = lead(c)
@@ -151,7 +151,7 @@ def test_an_unowned_lead_has_one_claim_post_that_becomes_the_escalation_and_then
     now = shown(c, post.key)
     assert f"🙋 {mention(person_id(c, 'ben'))} claimed this lead at 16:10" in text_of(now) and buttons(now) == []
     late = press(c, "chloe", "cooling.claim", claim, post.key)
-    assert late.text.startswith("Ben Okafor claimed this lead at 16:10.")
+    assert moment_fallback(late.text).startswith("Ben Okafor claimed this lead at 16:10 EST.")
     assert lead(c).owner_id == person_id(c, "ben")
     move_to(c, at_ny(2026, 11, 24, 16))
     job(c)
@@ -164,7 +164,7 @@ def test_a_won_deal_updates_every_message_about_its_lead(c):
                "data": {"id": "D-1", "name": "Acme platform", "amount": 48000, "lead_id": "L-1"}})
     for key in keys.values():
         now = shown(c, key)
-        assert "🏆 Won at 15:00: Acme platform" in text_of(now) and buttons(now) == []
+        assert "🏆 Won at 15:00 EST: Acme platform" in text_of(now) and buttons(now) == []
 
 
 def test_reassigning_gives_the_new_owner_the_lead_settles_the_old_owners_messages_and_keeps_the_clock(c):
@@ -175,7 +175,7 @@ def test_reassigning_gives_the_new_owner_the_lead_settles_the_old_owners_message
     assert "Only Maya Patel (Ana's manager) or an admin can reassign this lead." == command(
         c, "ben", "reassign L-1 ben").text
     reply = command(c, "maya", "reassign L-1 ben")
-    assert reply.text == "Jane Doe (Acme) is Ben Okafor's now; its clock runs on (due Mon 23 Nov, 11:00 EST)."
+    assert moment_fallback(reply.text) == "Jane Doe (Acme) is Ben Okafor's now; its clock runs on (due Mon 23 Nov, 11:00 EST)."
     got = lead(c)
     assert (got.owner_id, got.sla_due_at, got.sla_window) == (person_id(c, "ben"), due, 1)
     old = shown(c, keys["handoff"])
