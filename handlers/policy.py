@@ -101,8 +101,11 @@ def prefs_of(config, stored) -> Prefs:
         own = {name for name in ("digest_time", "warn", "manager") if getattr(stored, name) is not None}
         if stored.muted:
             own.add("muted")
-    pick = (lambda name, default: default if stored is None or getattr(stored, name) is None
-            else getattr(stored, name))
+
+    def pick(name: str, default):
+        value = getattr(stored, name) if stored is not None else None
+        return default if value is None else value
+
     return Prefs(digest_time=pick("digest_time", d.digest_time or config.business_hours.start),
                  warn=pick("warn", d.warn), manager=pick("manager", d.manager),
                  muted=frozenset(stored.muted or ()) if stored is not None else frozenset(), own=frozenset(own))
