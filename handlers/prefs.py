@@ -126,6 +126,8 @@ def lines(deps: Deps, person, stored) -> list[str]:
 
     out = [f"• Morning digest at {_hhmm(mine.digest_time)} {tz} — {whose('digest_time', _hhmm(company.digest_time))}"]
     for kind in policy.FOLDABLE:
+        if kind not in _kinds_for(person) and kind not in mine.own and kind not in mine.muted:
+            continue  # not something that reaches them, and nothing of theirs to show
         if kind in mine.muted:
             reason = policy.must_get(kind, person.role)
             state = "muted" + (f" — but {reason}, so they still come" if reason else "")
