@@ -164,7 +164,7 @@ def route(uow, deps: Deps, rows: list[dict]) -> list[dict]:
     as messages of their own, each with ``not_before`` when quiet hours hold it; the others are
     folded into a digest (the ``digests`` job shows them)."""
     config, now = deps.config, deps.now()
-    ids = {int(m["destination"][3:]) for m in rows if _reader(m["destination"]) is not None}
+    ids = {pid for m in rows if (pid := _reader(m["destination"])) is not None}
     people = uow.people.many(ids) if ids else {}
     stored = uow.prefs.many(ids) if ids else {}
     out = []
