@@ -141,6 +141,15 @@ def test_the_form_shows_what_applies_and_its_submission_saves_or_comes_back_with
     assert stored(c, "ana") is None, "everything back to the company's: no row of their own"
 
 
+def test_a_submitted_mute_the_form_does_not_offer_is_refused_on_its_field_and_nothing_is_saved(c):
+    maya = Actor(person_id(c, "maya"), "local")
+    reply = run_form(c.registry, c.uow_factory, c.deps, maya, "prefs.save", "",
+                     {"digest_time": "10:00", "warn": "realtime", "manager": "mute"})
+    assert list(reply.errors) == ["manager"]
+    assert reply.errors["manager"].startswith("You can't mute 'manager': a manager acts on their team's escalations")
+    assert stored(c, "maya") is None
+
+
 def test_the_home_has_a_preferences_button_that_opens_the_form(c):
     ana = Actor(person_id(c, "ana"), "local")
     home = run_command(c.registry, c.uow_factory, c.deps, ana, "home").message
