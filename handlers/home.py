@@ -7,7 +7,8 @@
 - a **marketer** (a marketing manager: their team's campaigns): their campaigns with the leads
   delivered, bounces by reason and sourced wins this month;
 - an **admin**: the company's scoreboard at a glance;
-- everyone: the commands behind it (``/smarketing sla``, ``leads``, ``help``).
+- everyone: the commands behind it (``/smarketing sla``, ``leads``, ``help``) and a *Preferences*
+  button to their delivery preferences (``handlers/prefs.py``).
 
 Slack shows it as the App Home (``views.publish`` when the Home tab is opened, and again by the
 ``home_refresh`` job when what it shows has changed: the home's digest is kept per person, so a
@@ -32,6 +33,7 @@ from handlers.registry import Flow, JobResult
 MAX_LEADS = 10  # each with its buttons: 3 blocks a lead, well inside Slack's 100 for a Home
 MAX_ESCALATIONS = 8
 BOUNCE_DAYS = 30
+PREFS = "prefs.open"  # handlers/prefs.py: the preferences form
 
 
 def build_home(uow, deps: Deps, person) -> Message:
@@ -62,9 +64,12 @@ def build_home(uow, deps: Deps, person) -> Message:
             blocks += [Section(text=f"*People to check:* {len(r['problems'])} problem(s), {len(r['unlinked'])} without "
                                     f"a chat account, {len(r['loose'])} chat user(s) in no team — "
                                     "`/smarketing people` lists them with a button to fix each.")]
-    blocks += [Divider(), Context(text="`/smarketing sla` your scoreboard · `/smarketing leads` your leads · "
-                                       "`/smarketing help` every command · Preferences: ask an admin to change "
-                                       "your timezone or team in the Smarketing config.")]
+    blocks += [Divider(),
+               Actions(buttons=[Button(label="Preferences", action=PREFS, value="")]),
+               Context(text="`/smarketing sla` your scoreboard · `/smarketing leads` your leads · "
+                            "`/smarketing prefs` your delivery preferences (digest time, warnings one by one or "
+                            "in your digest) · `/smarketing help` every command · Your timezone or team: ask an "
+                            "admin to change it in the Smarketing config.")]
     return Message(text=f"Smarketing home of {person.name}", blocks=blocks)
 
 

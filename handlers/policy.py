@@ -16,12 +16,19 @@ after sending an absent person's messages on to whoever covers for them):
   digests skip them).
 
 ``KINDS`` names every kind of message about a lead and which roles must get it in real time.
+
+**A person's preferences** (``/smarketing prefs``, ``handlers/prefs.py``) come after the config's:
+their own digest time, ``warn`` / ``manager`` one by one or in their digest, and kinds muted (not
+sent to them at all). ``MUST_GET`` says what no preference silences: a handoff to you, a breach of
+your own lead and its snooze reminder for everyone, a manager's escalations for a manager; what is
+urgent is never muted nor folded. Without preferences of their own a person gets the config's.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from handlers import cooling_messages as views
@@ -46,6 +53,69 @@ KINDS = {
 REALTIME_ALWAYS = frozenset({"handoff", "breach", "reminder", "claim", "bounce_post"})
 DIGEST_ROLE = "digest"  # the outbox role of the digests and roll-ups
 
+# The kinds that come to a person (a DM); the others (claim, channel, bounce_post) are posted in a
+# channel, which no one person's preferences change.
+PERSONAL = ("handoff", "breach", "reminder", "warn", "manager")
+# The kinds a person may have one by one (``realtime``) or folded into their morning digest.
+FOLDABLE = ("warn", "manager")
+CHOICES = ("digest", "realtime")
+EVERYONE = "*"
+# kind -> (the roles that must get it, why): a preference muting one of these is refused, and
+# ``route`` delivers them whatever is stored. An urgent message is never muted either.
+MUST_GET: dict[str, tuple[str | frozenset[str], str]] = {
+    "handoff": (EVERYONE, "a lead handed to you is yours to act on now"),
+    "breach": (EVERYONE, "a breach of your own lead is the alert you must act on"),
+    "reminder": (EVERYONE, "the end of your snooze is the follow-up you asked for"),
+    "manager": (frozenset({"manager"}), "a manager acts on their team's escalations (`/smarketing prefs manager "
+                                        "digest` gets them once a day instead; urgent ones still come at once)"),
+}
+
+
+def must_get(kind: str, role: str | None) -> str | None:
+    """Why someone of ``role`` must get ``kind`` (None: they may mute it)."""
+    roles, why = MUST_GET.get(kind, ((), ""))
+    return why if roles == EVERYONE or (role or "") in roles else None
+
+
+@dataclass(frozen=True)
+class Prefs:
+    """What applies to one person: the config's ``delivery:`` with their own choices over it.
+    ``own`` names the settings that are theirs (``digest_time``, ``warn``, ``manager``, ``muted``)."""
+
+    digest_time: time
+    warn: str
+    manager: str
+    muted: frozenset[str]
+    own: frozenset[str]
+
+    def choice(self, kind: str) -> str:
+        return getattr(self, kind)
+
+
+def prefs_of(config, stored) -> Prefs:
+    """The effective preferences from the config and a person's stored ones (a ``DeliveryPref``,
+    or None: the config's alone)."""
+    d = config.delivery
+    own = set()
+    if stored is not None:
+        own = {name for name in ("digest_time", "warn", "manager") if getattr(stored, name) is not None}
+        if stored.muted:
+            own.add("muted")
+
+    def pick(name: str, default):
+        value = getattr(stored, name) if stored is not None else None
+        return default if value is None else value
+
+    return Prefs(digest_time=pick("digest_time", d.digest_time or config.business_hours.start),
+                 warn=pick("warn", d.warn), manager=pick("manager", d.manager),
+                 muted=frozenset(stored.muted or ()) if stored is not None else frozenset(), own=frozenset(own))
+
+
+def is_muted(prefs: Prefs | None, kind: str | None, role: str | None, *, urgent: bool = False) -> bool:
+    """Whether a message of ``kind`` is not sent to this person at all: they muted it, and it is
+    neither urgent nor something their role must get (``MUST_GET``)."""
+    return (prefs is not None and kind in prefs.muted and not urgent and must_get(kind, role) is None)
+
 
 # --- routing one message -----------------------------------------------------------------------
 
@@ -55,13 +125,15 @@ def is_urgent(config, role: str | None, tier: str | None) -> bool:
     return role == "manager" and tier is not None and tier in config.delivery.urgent_tiers
 
 
-def folded(config, role: str | None, *, urgent: bool = False) -> bool:
-    """Whether this kind goes into a digest or roll-up instead of a message of its own."""
+def folded(config, role: str | None, *, urgent: bool = False, prefs: Prefs | None = None) -> bool:
+    """Whether this kind goes into a digest or roll-up instead of a message of its own: the
+    reader's choice (``prefs``) for ``warn`` and ``manager``, else the config's."""
     d = config.delivery
     if urgent:
         return False
-    return ((role == "warn" and d.warn == "digest") or (role == "manager" and d.manager == "digest")
-            or (role == "channel" and d.channel == "rollup"))
+    if role in FOLDABLE:
+        return (prefs.choice(role) if prefs is not None else getattr(d, role)) == "digest"
+    return role == "channel" and d.channel == "rollup"
 
 
 def zone_of(config, destination: str, people: dict) -> str:
@@ -92,14 +164,29 @@ def route(uow, deps: Deps, rows: list[dict]) -> list[dict]:
     as messages of their own, each with ``not_before`` when quiet hours hold it; the others are
     folded into a digest (the ``digests`` job shows them)."""
     config, now = deps.config, deps.now()
-    out = [m for m in rows if not folded(config, m.get("role"), urgent=bool(m.get("urgent")))]
-    ids = {int(m["destination"][3:]) for m in out if m["destination"].startswith("dm:")}
+    ids = {pid for m in rows if (pid := _reader(m["destination"])) is not None}
     people = uow.people.many(ids) if ids else {}
+    stored = uow.prefs.many(ids) if ids else {}
+    out = []
+    for m in rows:
+        pid, kind, urgent = _reader(m["destination"]), m.get("role"), bool(m.get("urgent"))
+        mine = prefs_of(config, stored.get(pid)) if pid is not None else None
+        person = people.get(pid) if pid is not None else None
+        if is_muted(mine, kind, person.role if person is not None else None, urgent=urgent):
+            continue
+        if not folded(config, kind, urgent=urgent, prefs=mine):
+            out.append(m)
     for m in out:
         at = held_until(config, m["destination"], people, now, urgent=bool(m.get("urgent")))
         if at is not None:
             m["not_before"] = at
     return out
+
+
+def _reader(destination: str) -> int | None:
+    """The person a destination is (``dm:<id>``), else None (a channel)."""
+    kind, _, name = destination.partition(":")
+    return int(name) if kind == "dm" and name.isdigit() else None
 
 
 # --- the digests --------------------------------------------------------------------------------
@@ -115,9 +202,10 @@ def _today(cal, now: datetime, tz: str) -> date | None:
     return day if cal.is_business_day(day) else None
 
 
-def _opening(config, day: date, tz: str) -> datetime:
-    at = config.delivery.digest_time or config.business_hours.start
-    return datetime.combine(day, at, ZoneInfo(tz))
+def _opening(day: date, tz: str, prefs: Prefs) -> datetime:
+    """When the reader's digest of ``day`` goes out: their digest time (their own, else the
+    config's, else the start of business hours), in their timezone."""
+    return datetime.combine(day, prefs.digest_time, ZoneInfo(tz))
 
 
 def _closing(config, day: date, tz: str) -> datetime:
@@ -188,12 +276,12 @@ def _listed(uow, key: str, ids: list[int]) -> list[int]:
     return seen
 
 
-def _rep_digest(uow, deps: Deps, person, away: set[int]) -> int:
+def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
     config, now = deps.config, deps.now()
     tz = timezone_of(person, config)
     cal = calendar(config, tz)
     day = _today(cal, now, tz)
-    if day is None or now < _opening(config, day, tz):
+    if day is None or now < _opening(day, tz, prefs):
         return 0
     key = f"digest:followups:{person.id}:{day.isoformat()}"
     closing = _closing(config, day, tz)
@@ -215,16 +303,16 @@ def _rep_digest(uow, deps: Deps, person, away: set[int]) -> int:
                     may_post=bool(due) and person.id not in away and cal.is_business_time(now, tz))
 
 
-def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int]) -> int:
+def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], prefs: Prefs) -> int:
     config, now = deps.config, deps.now()
     tz = timezone_of(manager, config)
     cal = calendar(config, tz)
     day = _today(cal, now, tz)
-    if day is None or now < _opening(config, day, tz):
+    if day is None or now < _opening(day, tz, prefs):
         return 0
     key = f"digest:team:{manager.id}:{day.isoformat()}"
     names = {p.id: p.name for p in reports}
-    opening = _opening(config, day, tz)
+    opening = _opening(day, tz, prefs)
     # At risk: past the manager step of the ladder, or already breached when the day began.
     at_risk = [lead for lead in uow.leads.open_for_owners(names)
                if lead.sla_due_at is not None and (lead.ladder_step >= 3 or lead.sla_due_at <= opening)]
@@ -281,15 +369,18 @@ def digests_job(uow_factory, deps: Deps) -> JobResult:
         ids = [p.id for p in sales]
     with uow_factory() as uow:
         away = set(uow.away.current(ids, at=deps.now()))
+        stored = uow.prefs.many(ids)
     for person in sales:
+        prefs = prefs_of(deps.config, stored.get(person.id))
         with uow_factory() as uow:
             if person.role in ("rep", "sdr") or person.role == "admin":
-                if deps.config.delivery.warn == "digest":
-                    done += _rep_digest(uow, deps, person, away)
-            if person.role == "manager" and deps.config.delivery.manager == "digest":
+                if prefs.warn == "digest" and not is_muted(prefs, "warn", person.role):
+                    done += _rep_digest(uow, deps, person, away, prefs)
+            if (person.role == "manager" and prefs.manager == "digest"
+                    and not is_muted(prefs, "manager", person.role)):
                 reports = [p for p in sales if p.manager_id == person.id]
                 if reports:
-                    done += _manager_digest(uow, deps, person, reports, away)
+                    done += _manager_digest(uow, deps, person, reports, away, prefs)
             uow.commit()
     with uow_factory() as uow:
         done += _channel_rollup(uow, deps)

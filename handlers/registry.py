@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 FLOW_MODULES = ["handlers.core", "handlers.crm", "handlers.wins", "handlers.cooling", "handlers.bounce", "handlers.schedule",
                 "handlers.away", "handlers.scoreboard", "handlers.home", "handlers.review", "handlers.directory",
-                "handlers.policy"]
+                "handlers.policy", "handlers.prefs"]
 
 
 @dataclass(frozen=True)

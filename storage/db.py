@@ -364,6 +364,7 @@ class UnitOfWork:
         self.scoreboard = repos.ScoreboardRepo(s)
         self.review = repos.ReviewRepo(s)
         self.directory = repos.DirectoryRepo(s)
+        self.prefs = repos.PrefsRepo(s)
         return self
 
     def __exit__(self, *exc) -> None:

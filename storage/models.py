@@ -6,7 +6,7 @@ both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -517,6 +517,19 @@ class HomeView(SQLModel, table=True):
     version: int = 0  # bumped per publish; part of the outbox key
     opened_at: Optional[datetime] = None  # last app_home_opened
     published_at: Optional[datetime] = None
+
+
+class DeliveryPref(SQLModel, table=True):
+    """A person's own delivery preferences (``/smarketing prefs``) over the config's ``delivery:``
+    defaults; None in a column (and a kind not in ``muted``) means "as the config says".
+    ``handlers/policy.py`` applies them and refuses any that would silence what a role must get."""
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    digest_time: Optional[time] = None  # the morning digests, in their timezone
+    warn: Optional[str] = Field(default=None, max_length=10)  # digest | realtime
+    manager: Optional[str] = Field(default=None, max_length=10)  # digest | realtime
+    muted: list = json_field(list)  # kinds not sent to them at all
+    updated_at: Optional[datetime] = None
 
 
 class ActionItem(SQLModel, table=True):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Iterator
 
@@ -95,6 +95,8 @@ def _value(column: sa.Column, col_type, n: int, fks: dict[str, str]):
         return datetime(2026, 1, 10 + n, 9, 30, tzinfo=timezone.utc)
     if isinstance(t, sa.Date):
         return date(2026, 1, 10 + n)
+    if isinstance(t, sa.Time):
+        return time(8, 15 * n)
     if isinstance(t, sa.Numeric):
         return Decimal(f"{n}.50")
     if isinstance(t, sa.JSON):

@@ -12,6 +12,7 @@ from storage.repos.kv import KeyValueRepo
 from storage.repos.leads import LeadsRepo
 from storage.repos.outbox import OutboxRepo
 from storage.repos.people import PeopleRepo
+from storage.repos.prefs import PrefsRepo
 from storage.repos.review import ReviewRepo
 from storage.repos.schedule import ScheduleRepo
 from storage.repos.scoreboard import ScoreboardRepo
@@ -30,6 +31,7 @@ __all__ = [
     "LeadsRepo",
     "OutboxRepo",
     "PeopleRepo",
+    "PrefsRepo",
     "ReviewRepo",
     "ScheduleRepo",
     "ScoreboardRepo",
