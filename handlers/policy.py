@@ -276,13 +276,22 @@ def _listed(uow, key: str, ids: list[int]) -> list[int]:
     return seen
 
 
-def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
-    config, now = deps.config, deps.now()
-    tz = timezone_of(person, config)
-    cal = calendar(config, tz)
+def _digest_day(deps: Deps, reader, prefs: Prefs):
+    """The reader's timezone, calendar and business day when their digest is due now (else None)."""
+    now = deps.now()
+    tz = timezone_of(reader, deps.config)
+    cal = calendar(deps.config, tz)
     day = _today(cal, now, tz)
     if day is None or now < _opening(day, tz, prefs):
+        return None
+    return tz, cal, day
+
+
+def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
+    config, now = deps.config, deps.now()
+    if (due_now := _digest_day(deps, person, prefs)) is None:
         return 0
+    tz, cal, day = due_now
     key = f"digest:followups:{person.id}:{day.isoformat()}"
     closing = _closing(config, day, tz)
     leads = list(uow.leads.open_for_owners([person.id]))
@@ -305,11 +314,9 @@ def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
 
 def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], prefs: Prefs) -> int:
     config, now = deps.config, deps.now()
-    tz = timezone_of(manager, config)
-    cal = calendar(config, tz)
-    day = _today(cal, now, tz)
-    if day is None or now < _opening(day, tz, prefs):
+    if (due_now := _digest_day(deps, manager, prefs)) is None:
         return 0
+    tz, cal, day = due_now
     key = f"digest:team:{manager.id}:{day.isoformat()}"
     names = {p.id: p.name for p in reports}
     opening = _opening(day, tz, prefs)
@@ -373,9 +380,9 @@ def digests_job(uow_factory, deps: Deps) -> JobResult:
     for person in sales:
         prefs = prefs_of(deps.config, stored.get(person.id))
         with uow_factory() as uow:
-            if person.role in ("rep", "sdr") or person.role == "admin":
-                if prefs.warn == "digest" and not is_muted(prefs, "warn", person.role):
-                    done += _rep_digest(uow, deps, person, away, prefs)
+            # Anyone in sales who owns leads (a manager too) gets their own follow-ups.
+            if prefs.warn == "digest" and not is_muted(prefs, "warn", person.role):
+                done += _rep_digest(uow, deps, person, away, prefs)
             if (person.role == "manager" and prefs.manager == "digest"
                     and not is_muted(prefs, "manager", person.role)):
                 reports = [p for p in sales if p.manager_id == person.id]

@@ -207,3 +207,12 @@ def test_a_win_closed_at_night_is_celebrated_when_the_channels_day_begins(c):
     assert post.next_attempt_at == at(NY, 2026, 11, 24, 9), "held until 09:00 in New York"
     c.dispatcher.drain()
     assert outbox(c, key="wins:D-9:post")[0].status == "pending"
+
+
+def test_a_manager_who_owns_a_lead_gets_its_warning_in_their_own_follow_ups(c):
+    c.deps.clock.at = at(NY, 2026, 11, 23, 10)
+    ingest(c, hot_lead("L-1", owner="maya", at=at(NY, 2026, 11, 23, 10)))
+    tick(c, at(NY, 2026, 11, 23, 10, 50))  # past the warning, before the breach
+    maya = person_id(c, "maya")
+    [digest] = outbox(c, key=f"digest:followups:{maya}:2026-11-23")
+    assert digest.destination == f"dm:{maya}" and "Jane Doe" in text_of(shown(c, digest.key))
