@@ -107,6 +107,7 @@ def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     period = uow.away.add(AwayPeriod(person_id=target.id, starts_at=starts_at, ends_at=ends_at, source="command",
                                      created_by_id=me.id, created_at=deps.now()))
     cover = _cover_name(uow, target)
+    notify.reroute_held(uow, deps, target.id)  # what waits for their morning goes to the cover instead
     uow.commit()
     whose = "Your" if target.id == me.id else f"{target.name.split()[0]}'s"
     return Reply.say(f"{you} {'are' if you == 'You' else 'is'} away {days_text(period, target, deps.config)}. "

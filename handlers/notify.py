@@ -76,6 +76,20 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
     return sent
 
 
+def reroute_held(uow, deps: Deps, person_id: int) -> int:
+    """Messages held for this person's next opening (quiet hours) that will find them away go to
+    whoever covers for them then: for an away period declared after they were queued. Returns
+    how many moved."""
+    held = uow.outbox.held_for(f"dm:{person_id}", now=deps.now())
+    moving = [r for r in held if uow.away.current([person_id], at=r.next_attempt_at)]
+    if not moving:
+        return 0
+    again = [dict(key=r.key, destination=r.destination, payload=r.payload, role=r.role,
+                  subject=int(r.subject[5:]) if r.subject else None) for r in moving]
+    uow.outbox.drop([r.id for r in moving])
+    return len(send_many(uow, deps, again))
+
+
 def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], list]:
     """The outbox rows for ``messages``, each to whoever covers for its recipient if they are
     away (or gone) at ``at``, with a line saying why; and the ``covered`` lead events."""

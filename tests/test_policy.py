@@ -216,3 +216,18 @@ def test_a_manager_who_owns_a_lead_gets_its_warning_in_their_own_follow_ups(c):
     maya = person_id(c, "maya")
     [digest] = outbox(c, key=f"digest:followups:{maya}:2026-11-23")
     assert digest.destination == f"dm:{maya}" and "Jane Doe" in text_of(shown(c, digest.key))
+
+
+def test_a_message_held_for_the_morning_goes_to_the_cover_when_its_reader_says_they_are_away_meanwhile(c):
+    from handlers.commands import run_command
+
+    hugo, erin = person_id(c, "hugo"), person_id(c, "erin")
+    c.deps.clock.at = at(NY, 2026, 11, 23, 16)  # 22:00 in Paris: Hugo's handoff waits for 09:00
+    ingest(c, hot_lead("L-1", owner="hugo", at=at(NY, 2026, 11, 23, 16)))
+    [held] = outbox(c, key=f"cooling:{lead(c).id}:")
+    assert held.destination == f"dm:{hugo}" and held.next_attempt_at == at(PARIS, 2026, 11, 24, 9)
+    reply = run_command(c.registry, c.uow_factory, c.deps, Actor(hugo, "local"), "away tomorrow")
+    assert reply.text.startswith("You are away Tue 24 Nov")
+    [moved] = outbox(c, key=f"cooling:{lead(c).id}:")
+    assert moved.key == held.key and moved.destination == f"dm:{erin}"
+    assert "is away until" in text_of(moved.payload)

@@ -315,6 +315,21 @@ class OutboxRepo(Repo):
         held for later not counted: see ``_HELD_SQL``), with the destination's next free slot."""
         return [Head(*r) for r in self.session.execute(_HEADS, {"now": now})]
 
+    def held_for(self, destination: str, *, now: datetime) -> Sequence[Outbox]:
+        """The posts to ``destination`` held for later (``_HELD_SQL``), oldest first."""
+        t = Outbox.__table__
+        return self.session.exec(select(Outbox).where(Outbox.destination == destination, _held(t, now))
+                                 .order_by(Outbox.id)).all()  # type: ignore[arg-type]
+
+    def drop(self, ids: Iterable[int]) -> None:
+        """Take messages that were never tried out of the outbox (to queue them again elsewhere)."""
+        ids = list(ids)
+        if ids:
+            t = Outbox.__table__
+            self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids), t.c.attempts == 0,
+                                                    t.c.status == "pending"))
+            self._expire_loaded(Outbox, lambda row: row.id in ids)
+
     def next_held(self, now: datetime) -> datetime | None:
         """When the first post held for later becomes due (one seek of ``ix_outbox_pending``)."""
         return self.session.execute(sa.select(sa.func.min(Outbox.next_attempt_at)).where(
