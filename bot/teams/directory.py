@@ -118,7 +118,7 @@ class TeamsDirectory:
         api = self.api.clone(service_url=service_url)
         token = None
         while True:
-            page = self._call(lambda: api.conversations.get_paged_members(conversation_id, PAGE, token))
+            page = self._call(lambda t=token: api.conversations.get_paged_members(conversation_id, PAGE, t))
             yield list(page.members or [])
             token = page.continuation_token
             if not token:
