@@ -9,7 +9,9 @@
   ``Retry-After`` and the same page asked again; nothing else is retried here.
 - A user group Slack does not know (``no_such_subteam``, ``invalid_usergroup``…) is a line in
   ``/smarketing people`` and the log; the rest of the sync goes on.
-- ``user_change`` and ``team_join`` events apply the one user they carry; the nightly job
+- ``user_change`` and ``team_join`` events apply the one user they carry;
+  ``subteam_members_changed`` (a team's user group gained or lost people) re-reads the teams'
+  user groups and applies the users it names with their team now; the nightly job
   (``slack_directory``) reads everything once a day whatever replicas run (a claim in the
   database: the first replica past ``directory.sync_at`` on a new day does it).
 """
@@ -153,6 +155,45 @@ class SlackDirectory:
         with self.uow_factory() as uow:
             out = directory.sync_accounts(uow, self.deps, "slack", [account_of(user, None)], teams_known=False)
             uow.commit()
+        return out
+
+    def on_group_change(self, event: dict) -> Outcome:
+        """A ``subteam_members_changed`` event: if the group is a team's, the users it adds and
+        removes are applied with their team as the teams' user groups now say (re-read: someone
+        in two groups is in the first team listed, as in the nightly sync). Someone taken out of
+        every team's group is in no team from now on (a person already made keeps their team,
+        as with the nightly sync). Other user groups are none of the bot's business."""
+        if not isinstance(event, dict):
+            return Outcome()
+        groups = {tc.members.slack_usergroup for tc in self.deps.config.teams.values() if tc.members.slack_usergroup}
+        if event.get("subteam_id") not in groups:
+            return Outcome()
+        ids = [str(u) for key in ("added_users", "removed_users") for u in (event.get(key) or []) if u]
+        if not ids:
+            return Outcome()
+        teams = self.team_members()
+        with self.uow_factory.read() as uow:
+            known = uow.directory.accounts("slack", ids)
+        accounts = []
+        for uid in dict.fromkeys(ids):
+            row = known.get(uid)
+            if row is not None:
+                accounts.append(Account(account_id=uid, email=row["email"], name=row["name"] or "",
+                                        deleted=row["deleted"], team=teams.get(uid)))
+                continue
+            try:  # not synced yet: Slack says who they are
+                user = self._call("users.info", user=uid).get("user") or {}
+            except SlackApiError as e:
+                log.warning("Slack user %s of user group %s: users.info failed (%s): left to the nightly sync", uid,
+                            event.get("subteam_id"), e.response.get("error") if isinstance(e.response.data, dict)
+                            else e)
+                continue
+            accounts.append(account_of(user, teams.get(uid)))
+        out = Outcome()
+        if accounts:
+            with self.uow_factory() as uow:
+                out = directory.sync_accounts(uow, self.deps, "slack", accounts)
+                uow.commit()
         return out
 
     # -- the nightly job ---------------------------------------------------------------------------
