@@ -236,3 +236,67 @@ def test_a_member_added_with_the_email_of_someone_in_the_crm_is_linked_and_movin
     assert removed(app, teams, MARKETING, "mk@acme.example").status_code == 200
     got = people(c)["mk@acme.example"]
     assert (got.team, got.active) == ("sales", True)
+
+
+def test_before_the_app_is_in_any_team_the_sync_says_so_and_tries_again_soon(make_teams_app, teams):
+    app = make_teams_app(config=config())
+    c = app.container
+    result = run_job(c, "teams_directory")
+    assert result.done == 0
+    assert "the app is in no Teams team yet" in problems(c)[("unknown_usergroup", SALES)]
+    assert run_job(c, "teams_directory").detail == "waiting for the app to be added to a team"
+    install(app, teams)
+    c.deps.clock.at += timedelta(minutes=11)
+    assert run_job(c, "teams_directory").done > 0
+    assert ("unknown_usergroup", SALES) not in problems(c)
+    assert people(c)["rep@acme.example"].team == "sales"
+    assert run_job(c, "teams_directory").detail == "not due"  # synced for today
+
+
+SALES_TEAM = "19:acme-sales-team@thread.tacv2"  # a Teams team of its own for sales
+
+
+def test_a_team_member_removed_from_a_whole_team_is_a_leaver_and_a_failed_lookup_changes_nothing(
+        make_teams_app, teams):
+    teams.add_team(SALES_TEAM, {SALES_TEAM: None})
+    teams.add_roster(SALES_TEAM, ["boss@acme.example", "rep@acme.example", "rep2@acme.example"])
+    cfg = config()
+    cfg.teams["sales"].members.teams_channel = None
+    cfg.teams["sales"].members.teams_team = SALES_TEAM
+    app = make_teams_app(config=cfg)
+    c = app.container
+    install(app, teams)
+    c.extras["teams_directory"].sync()
+    assert people(c)["rep2@acme.example"].team == "sales"
+    ingest(c, hot_lead("L-9", owner=None, owner_email="rep2@acme.example", name="Tess Team"))
+
+    def leave(email):
+        member = teams.remove_member(SALES_TEAM, email)
+        return post(app, ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"),
+                                            team_id=SALES_TEAM, team_name="Acme Sales", members=[member],
+                                            added=False))
+
+    # Teams cannot be asked right now: nothing is applied (the nightly sync will see).
+    teams.fail_next_read(SALES_TEAM, 503)
+    assert leave("rep2@acme.example").status_code == 200
+    assert people(c)["rep2@acme.example"].active is True
+    # Asked again (Teams sends the event once; here a second removal, of Rita, is applied).
+    assert leave("rep@acme.example").status_code == 200
+    assert people(c)["rep@acme.example"].active is False
+    # The nightly sync finds Ravi gone too, and his lead goes to the sales channel (no manager).
+    out = c.extras["teams_directory"].sync()
+    assert out.left == 1 and people(c)["rep2@acme.example"].active is False
+    assert lead(c, "L-9").owner_id is None
+
+
+def test_a_member_without_an_email_but_with_a_user_principal_name_is_matched_by_it():
+    from microsoft_teams.api import TeamsChannelAccount
+
+    from bot.teams.directory import account_of
+
+    m = TeamsChannelAccount.model_validate({"id": "29:x", "aadObjectId": "aad-x", "name": "Xi",
+                                            "userPrincipalName": "xi@acme.example"})
+    a = account_of(m, "sales")
+    assert (a.account_id, a.email, a.team) == ("aad-x", "xi@acme.example", "sales")
+    bare = account_of(TeamsChannelAccount.model_validate({"id": "29:y"}), None)
+    assert (bare.account_id, bare.email) == ("29:y", None)

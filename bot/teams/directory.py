@@ -26,7 +26,9 @@ A standard channel's members are its whole team's: two teams' rosters that are t
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 import httpx
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 PAGE = 200  # the Bot Connector takes 50..500 a page
 MAX_WAITS = 50  # 429s in a row before the sync gives up until next time
 CLAIM_KEY = "directory:teams"
+RETRY_UNREACHABLE = timedelta(minutes=10)  # while the app is in no team yet
+MANY = 50  # members in one event: more are read with the whole rosters, in the background
 WHY_LEFT = "they are no longer in the team's Microsoft Teams roster"
 
 
@@ -222,6 +226,12 @@ class TeamsDirectory:
         sources = self.sources()
         if not sources:
             return Outcome()
+        if len(members) > MANY:
+            # Looking each up would keep Teams waiting for the answer: read the rosters instead.
+            log.info("Teams: %d members %s at once: reading the teams' rosters in the background", len(members),
+                     "removed" if removed else "added")
+            threading.Thread(target=self._sync_quietly, name="teams-directory", daemon=True).start()
+            return Outcome()
         found: list[tuple[Any, str | None, Any]] = []  # (event's account, team, member as the roster has it)
         for who in members:
             if not getattr(who, "id", None) or who.id == bot_id or str(who.id).startswith("28:"):
@@ -247,6 +257,12 @@ class TeamsDirectory:
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(self._apply_event, found, service_url, removed)
+
+    def _sync_quietly(self) -> None:
+        try:
+            self.sync()
+        except Exception:  # noqa: BLE001 - the nightly sync tries again
+            log.exception("Teams directory: reading the rosters failed")
 
     def _apply_event(self, found: list, service_url: str, removed: bool) -> Outcome:
         out = Outcome()
@@ -280,13 +296,19 @@ class TeamsDirectory:
     def job(self) -> tuple[int, str]:
         if not self.deps.config.directory.teams or not self.sources():
             return 0, "no Teams rosters configured"
+        now = self.deps.now()
+        with self.uow_factory.read() as uow:
+            retry_at = (uow.kv.get(CLAIM_KEY) or {}).get("retry_at")
+        if retry_at and now < datetime.fromisoformat(retry_at):
+            return 0, "waiting for the app to be added to a team"
         if not claim_day(self.uow_factory, self.deps, CLAIM_KEY):
             return 0, "not due"
         out = self.sync()
         if not self.reachable:
-            # The app is in no team yet: try again at the next tick rather than tomorrow.
+            # The app is in no team yet: try again soon rather than tomorrow (not at every tick:
+            # each try is a warning in the log).
             with self.uow_factory() as uow:
-                uow.kv.set(CLAIM_KEY, {"day": None})
+                uow.kv.set(CLAIM_KEY, {"day": None, "retry_at": (now + RETRY_UNREACHABLE).isoformat()})
                 uow.commit()
         return out.writes, str(out)
 
