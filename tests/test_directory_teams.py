@@ -19,6 +19,7 @@ from bot.config import parse_config
 from bot.scheduler import run_job
 from tests import teams_standin as ts
 from tests.cooling_helpers import hot_lead, ingest, lead
+from tests.hubspot_helpers import wait_until
 from tests.teams_helpers import make_teams_app, post, post_crm, teams_server  # noqa: F401 - fixtures
 
 _ids = itertools.count(1)
@@ -276,6 +277,13 @@ def test_a_team_member_removed_from_a_whole_team_is_a_leaver_and_a_failed_lookup
                                             team_id=SALES_TEAM, team_name="Acme Sales", members=[member],
                                             added=False))
 
+    # Someone joins the sales team (teamMemberAdded): a person of sales at once.
+    joiner = teams.add_user("jo@acme.example", "29:d-jo", "aad-jo", "Jo Joiner")
+    teams.rosters[SALES_TEAM].append("29:d-jo")
+    assert post(app, ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"), team_id=SALES_TEAM,
+                                        team_name="Acme Sales", members=[joiner])).status_code == 200
+    got = people(c)["jo@acme.example"]
+    assert (got.team, got.teams_user_id, got.source) == ("sales", "aad-jo", "teams")
     # Teams cannot be asked right now: nothing is applied (the nightly sync will see).
     teams.fail_next_read(SALES_TEAM, 503)
     assert leave("rep2@acme.example").status_code == 200
@@ -300,3 +308,30 @@ def test_a_member_without_an_email_but_with_a_user_principal_name_is_matched_by_
     assert (a.account_id, a.email, a.team) == ("aad-x", "xi@acme.example", "sales")
     bare = account_of(TeamsChannelAccount.model_validate({"id": "29:y"}), None)
     assert (bare.account_id, bare.email) == ("29:y", None)
+
+
+def test_two_teams_with_the_same_roster_are_a_line_in_people(make_teams_app, teams):
+    # Two standard channels of one team: each lists the whole team.
+    app = make_teams_app(config=config(f'teams_channel: "{SALES}"'))
+    c = app.container
+    teams.rosters.clear()
+    install(app, teams)
+    c.extras["teams_directory"].sync()
+    detail = problems(c)[("same_roster", "marketing")]
+    assert "same members as sales'" in detail and "private channel" in detail
+    assert people(c)["mk@acme.example"].team == "sales"  # the first team listed
+
+
+def test_many_members_at_once_are_read_with_the_whole_rosters(make_teams_app, teams):
+    app = make_teams_app(config=config())
+    c = app.container
+    install(app, teams)
+    new = [teams.add_user(f"n{n:02d}@acme.example", f"29:n{n:02d}", f"aad-n{n:02d}") for n in range(60)]
+    teams.rosters[MARKETING].extend(m["id"] for m in new)
+    assert post(app, ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"), team_id=TEAM,
+                                        team_name="Acme", members=new, channel_id=MARKETING)).status_code == 200
+    assert not [r for r in teams.calls("GET", "/members/29:n")]  # not one by one
+    wait_until(lambda: c.extras["teams_directory"].background is not None, what="the rosters read")
+    c.extras["teams_directory"].background.join(30)
+    assert len([e for e in people(c) if e.startswith("n")]) == 60
+    assert people(c)["n59@acme.example"].team == "marketing"

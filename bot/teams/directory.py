@@ -90,6 +90,7 @@ class TeamsDirectory:
         self.waited: list[float] = []  # Retry-After seconds waited out (tests)
         self.calls = 0
         self.reachable = True  # whether the last sync could ask Teams about any roster
+        self.background: threading.Thread | None = None  # a sync started by a big member event
 
     def sources(self) -> list[tuple[str, str]]:
         """(team, Teams conversation) of each team whose members come from Teams, in config order."""
@@ -230,7 +231,8 @@ class TeamsDirectory:
             # Looking each up would keep Teams waiting for the answer: read the rosters instead.
             log.info("Teams: %d members %s at once: reading the teams' rosters in the background", len(members),
                      "removed" if removed else "added")
-            threading.Thread(target=self._sync_quietly, name="teams-directory", daemon=True).start()
+            self.background = threading.Thread(target=self._sync_quietly, name="teams-directory", daemon=True)
+            self.background.start()
             return Outcome()
         found: list[tuple[Any, str | None, Any]] = []  # (event's account, team, member as the roster has it)
         for who in members:
