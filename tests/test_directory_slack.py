@@ -230,3 +230,20 @@ def test_a_team_user_group_gaining_people_puts_them_in_the_team_at_once(make_con
                                                   event_id="Ev-group-3")).status_code == 200
     assert len(slack.calls("usergroups.users.list")) == before
     assert people(c)["mk@acme.example"].team == "marketing"
+
+
+def test_a_user_group_change_while_rate_limited_is_left_to_the_nightly_sync(make_container, directory, live_server):
+    slack = directory
+    app = live_server(make_container(slack_mock=slack, config=config()))
+    c = app.container
+    run_job(c, "slack_directory")
+    slack.add_usergroup("S0MKT", ["U_D_MK", "U_D_OUT"])
+    slack.rate_limit_next("usergroups.users.list", retry_after=30)
+    with app.client() as http:
+        assert post_slack(http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT"]),
+                                                  event_id="Ev-group-rl")).status_code == 200
+    assert c.extras["slack_directory"].waited == []  # Slack's answer did not wait 30 s
+    assert "out@acme.example" not in people(c)
+    c.deps.clock.at += timedelta(days=1)
+    run_job(c, "slack_directory")
+    assert people(c)["out@acme.example"].team == "marketing"

@@ -44,7 +44,7 @@ PAGE = 200  # the Bot Connector takes 50..500 a page
 MAX_WAITS = 50  # 429s in a row before the sync gives up until next time
 CLAIM_KEY = "directory:teams"
 RETRY_UNREACHABLE = timedelta(minutes=10)  # while the app is in no team yet
-MANY = 50  # members in one event: more are read with the whole rosters, in the background
+MANY = 20  # members in one event looked up one by one; more: the whole rosters, in the background
 WHY_LEFT = "they are no longer in the team's Microsoft Teams roster"
 
 
