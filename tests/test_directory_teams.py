@@ -188,6 +188,7 @@ def test_an_unknown_channel_is_a_line_in_people_and_the_log_and_the_rest_goes_on
     detail = problems(c)[("unknown_usergroup", "19:nope@thread.tacv2")]
     assert "teams.marketing.members" in detail and "not known to Teams (404)" in detail
     assert "19:nope@thread.tacv2" in caplog.text
+    assert "Nora Nomail (aad-nomail) has no email" in caplog.text
     got = people(c)
     assert got["rep@acme.example"].team == "sales" and "mk@acme.example" not in got
     # An admin sees both lines in `people`, sent to the bot in Teams.
