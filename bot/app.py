@@ -174,4 +174,7 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
                                tenant_id=settings.teams_tenant_id,
                                allow_unauthenticated=settings.dangerously_allow_unauthenticated_requests)
         dispatcher.deliverers["teams"] = c.teams.deliverer
+        from bot.teams.directory import attach as attach_teams_directory
+
+        attach_teams_directory(c, c.teams)
     return c

@@ -109,12 +109,49 @@ class DigestTime(Strict):
     _t = field_validator("time", mode="before")(lambda v: _parse_time(v))
 
 
+_TEAMS_THREAD = re.compile(r"^19:[A-Za-z0-9_\-]{4,200}@thread\.(tacv2|skype|v2)$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def _check_teams_thread(value: str | None, what: str) -> str | None:
+    """A Teams conversation id as the Bot Connector takes it (``19:…@thread.tacv2``)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _TEAMS_THREAD.fullmatch(value):
+        return value
+    where = (f"in Teams: the {what}'s ⋯ → Get link to {what}; the id is the part after /{what}/, URL-decoded")
+    if _GUID.fullmatch(value):
+        raise ValueError(f"{value!r} looks like a Microsoft Entra group id (a GUID), which the bot cannot read: "
+                         f"give the {what}'s conversation id instead, like '19:abc123…@thread.tacv2' ({where})")
+    raise ValueError(f"{value!r} is not a Teams {what} id: expected '19:…@thread.tacv2' ({where})")
+
+
 class TeamMembers(Strict):
     """Who is in the team, from the chat directory (README: "Where people come from"): everyone in
-    the Slack user group ``slack_usergroup`` (its id, ``S…``). People listed under ``people:`` are
-    in the team the config gives them whatever the group says."""
+    the Slack user group ``slack_usergroup`` (its id, ``S…``), and in Teams everyone in the channel
+    ``teams_channel`` or the team ``teams_team`` (conversation ids, ``19:…@thread.tacv2``; a team's
+    id is its General channel's). People listed under ``people:`` are in the team the config gives
+    them whatever the group says."""
 
     slack_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,30}$")
+    teams_channel: str | None = None
+    teams_team: str | None = None
+
+    _channel = field_validator("teams_channel")(lambda v: _check_teams_thread(v, "channel"))
+    _team = field_validator("teams_team")(lambda v: _check_teams_thread(v, "team"))
+
+    @model_validator(mode="after")
+    def _one_teams_source(self):
+        if self.teams_channel and self.teams_team:
+            raise ValueError("give teams_channel or teams_team, not both (a team's members are those of its "
+                             "General channel)")
+        return self
+
+    @property
+    def teams_conversation(self) -> str | None:
+        """The Teams conversation whose members are the team's (a channel, or a team's General)."""
+        return self.teams_channel or self.teams_team
 
 
 class TeamConfig(Strict):
@@ -467,10 +504,12 @@ class SalesforceConfig(Strict):
 
 
 class DirectoryConfig(Strict):
-    """The nightly sync of the chat directory (Slack ``users.list`` and the teams' user groups)."""
+    """The nightly sync of the chat directory (Slack ``users.list`` and the teams' user groups;
+    the Teams rosters of ``teams.<team>.members``)."""
 
     sync_at: Time = Time(2, 0)  # UTC; once a day, whatever replicas run
     slack: bool = True  # sync Slack's directory when Slack is connected
+    teams: bool = True  # sync the configured Teams rosters when Teams is connected
 
     _t = field_validator("sync_at", mode="before")(lambda v: _parse_time(v))
 

@@ -313,10 +313,12 @@ def changed_accounts(uow, platform: str, accounts: list[Account]) -> list[Accoun
     return [a for a in accounts if before.get(a.account_id) != _row(a)]
 
 
-def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, teams_known: bool = True) -> Outcome:
+def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, teams_known: bool = True,
+                  why_left: str | None = None) -> Outcome:
     """Apply one page of a platform's directory (or one ``user_change`` event): remember what
     changed, link accounts to people by email, create people for accounts in a team, deactivate
-    people whose account was deleted. Unchanged accounts cost no write. ``teams_known`` False
+    people whose account was deleted (``why_left``: how the manager is told they left; default,
+    their account was deactivated). Unchanged accounts cost no write. ``teams_known`` False
     (an event, which says nothing of user groups): each account keeps the team last synced.
     The caller commits."""
     now, outcome, problems = deps.now(), Outcome(), []
@@ -351,7 +353,8 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
         person = by_account.get(a.account_id) or (by_email.get(a.email) if a.email else None)
         if a.deleted:
             if person is not None and getattr(person, column) in (a.account_id, None) and person.active:
-                if left(uow, deps, person, why=f"their {identity.PLATFORM_NAMES[platform]} account was deactivated"):
+                if left(uow, deps, person,
+                        why=why_left or f"their {identity.PLATFORM_NAMES[platform]} account was deactivated"):
                     outcome.left += 1
             continue
         if not a.email:
@@ -377,8 +380,11 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
     return outcome
 
 
-def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: str) -> None:
-    detail = (f"teams.{team}.members: the {identity.PLATFORM_NAMES[platform]} user group {group} {why}: "
+def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: str, *,
+                  what: str = "user group") -> None:
+    """A team's member list (a Slack user group, a Teams channel or team) that cannot be read:
+    a line in ``/smarketing people`` and the log."""
+    detail = (f"teams.{team}.members: the {identity.PLATFORM_NAMES[platform]} {what} {group} {why}: "
               f"nobody is added to {team} from it (check the id in the config)")
     log.warning("people sync (%s): %s", platform, detail)
     uow.directory.note_problems([dict(source=platform, kind="unknown_usergroup", subject=group, detail=detail)],

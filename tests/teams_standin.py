@@ -16,11 +16,20 @@ What it answers:
 * ``POST /v3/conversations/{id}/activities`` -> 201 ``{"id": "<new activity id>"}``, kept per conversation;
   ``PUT /v3/conversations/{id}/activities/{activityId}`` -> 200, replaces it (404 when unknown);
 * ``POST /v3/conversations`` (a 1:1 chat with ``members[0]``) -> ``{"id": "a:dm-<member>"}``;
-* ``GET /v3/conversations/{id}/members/{userId}`` and ``/pagedMembers`` -> the roster (404 for strangers);
+* ``GET /v3/conversations/{id}/members/{userId}`` -> one member of the conversation (404 for strangers);
+* ``GET /v3/conversations/{id}/pagedmembers?pageSize=&continuationToken=`` -> a page of the roster,
+  ``{"members": [{id, name, aadObjectId, email, userPrincipalName, tenantId, userRole}],
+  "continuationToken": "…"}`` (the token absent on the last page), as the Bot Connector documents
+  it (the path is case-insensitive, as the service's is: the SDK asks for ``pagedMembers``). A
+  conversation with a roster of its own (``add_roster``: a private channel, another team) lists
+  its members; a known team or one of its channels lists every user; anything else is 404
+  ``NotFound``;
 * ``GET /v3/teams/{teamId}/conversations`` -> the team's channels.
 
 Failures can be injected, first in first out: ``fail_next(conversation, status, retry_after=None)``
-for the next activity POST/PUT in a conversation. Conversations in ``gone`` answer 404. Every request is recorded (``requests``).
+for the next activity POST/PUT in a conversation, ``fail_next_read(conversation, status,
+retry_after=None)`` for the next member read there. Conversations in ``gone`` answer 404. Every
+request is recorded (``requests``, with its query).
 """
 
 from __future__ import annotations
@@ -34,14 +43,15 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 BOT_ID = "28:test-app-id"
 TENANT = "tenant-1"
 
 _ACTIVITIES = re.compile(r"^/v3/conversations/([^/]+)/activities(?:/([^/]+))?$")
 _MEMBER = re.compile(r"^/v3/conversations/([^/]+)/members/([^/]+)$")
-_PAGED = re.compile(r"^/v3/conversations/([^/]+)/pagedMembers$")
+_PAGED = re.compile(r"^/v3/conversations/([^/]+)/pagedmembers$", re.I)
+DEFAULT_PAGE = 200
 _CHANNELS = re.compile(r"^/v3/teams/([^/]+)/conversations$")
 
 
@@ -77,19 +87,35 @@ class TeamsStandIn:
         with self._lock:
             self.requests: list[dict] = []
             self.activities: dict[str, dict[str, dict]] = {}  # conversation -> activity id -> activity
-            self.users: dict[str, dict] = {}  # email -> member
+            self.users: dict[str, dict] = {}  # email (or, with none, the user id) -> member
+            self.rosters: dict[str, list[str]] = {}  # conversation -> user ids, in order
             self.teams: dict[str, dict[str, str | None]] = {}  # team id -> channel id -> name
             self.gone: set[str] = set()
             self._failures: deque[tuple[str, int, float | None]] = deque()
+            self._read_failures: deque[tuple[str, int, float | None]] = deque()
             self._ids = itertools.count(1)
 
     # -- setup -------------------------------------------------------------------------------
-    def add_user(self, email: str, user_id: str, aad: str, name: str | None = None) -> dict:
-        member = {"id": user_id, "aadObjectId": aad, "name": name or email.split("@")[0].title(),
-                  "email": email, "userPrincipalName": email, "tenantId": TENANT}
+    def add_user(self, email: str | None, user_id: str, aad: str, name: str | None = None) -> dict:
+        """A user of the tenant; ``email`` None: a profile with no email (nor user principal name)."""
+        member = {"id": user_id, "aadObjectId": aad, "name": name or (email or user_id).split("@")[0].title(),
+                  "tenantId": TENANT, "userRole": "user"}
+        if email:
+            member.update(email=email, userPrincipalName=email, givenName=member["name"].split()[0])
         with self._lock:
-            self.users[email] = member
+            self.users[email or user_id] = member
         return member
+
+    def add_roster(self, conversation_id: str, who: list[str]) -> None:
+        """The members of a conversation (a private channel, a team): users' emails or user ids."""
+        with self._lock:
+            self.rosters[conversation_id] = [self.users[w]["id"] for w in who]
+
+    def remove_member(self, conversation_id: str, who: str) -> dict:
+        with self._lock:
+            member = self.users[who]
+            self.rosters[conversation_id].remove(member["id"])
+            return member
 
     def user(self, email: str) -> dict:
         return self.users[email]
@@ -102,6 +128,11 @@ class TeamsStandIn:
         """The next post or update in ``conversation_id`` fails with ``status``."""
         with self._lock:
             self._failures.append((conversation_id, status, retry_after))
+
+    def fail_next_read(self, conversation_id: str, status: int, retry_after: float | None = None) -> None:
+        """The next member read (a page, or one member) in ``conversation_id`` fails with ``status``."""
+        with self._lock:
+            self._read_failures.append((conversation_id, status, retry_after))
 
     # -- what the bot did --------------------------------------------------------------------
     def sent(self, conversation_id: str) -> list[dict]:
@@ -127,9 +158,29 @@ class TeamsStandIn:
                 self._lock.wait(min(left, 0.05))  # also re-check what the bot stores
 
     # -- the server --------------------------------------------------------------------------
-    def _handle(self, method: str, path: str, body: Any, headers: dict) -> tuple[int, Any, dict]:
+    def _members_of(self, conv: str) -> list[dict] | None:
+        """The roster of a conversation: its own, else every user for a known team or channel."""
+        by_id = {m["id"]: m for m in self.users.values()}
+        if conv in self.rosters:
+            return [by_id[i] for i in self.rosters[conv] if i in by_id]
+        if conv in self.teams or any(conv in channels for channels in self.teams.values()):
+            return list(self.users.values())
+        return None
+
+    def _read_failure(self, conv: str):
+        failure = next((f for f in self._read_failures if f[0] == conv), None)
+        if failure is None:
+            return None
+        self._read_failures.remove(failure)
+        _, status, retry_after = failure
+        return status, {"error": {"code": "Injected", "message": f"injected {status}"}}, (
+            {"Retry-After": str(retry_after)} if retry_after is not None else {})
+
+    def _handle(self, method: str, path: str, body: Any, headers: dict,
+                query: dict | None = None) -> tuple[int, Any, dict]:
+        query = query or {}
         with self._lock:
-            self.requests.append({"method": method, "path": path, "json": body, "headers": headers})
+            self.requests.append({"method": method, "path": path, "query": query, "json": body, "headers": headers})
             self._lock.notify_all()
             m = _ACTIVITIES.match(path)
             if m:
@@ -157,13 +208,30 @@ class TeamsStandIn:
                 return 201, {"id": f"a:dm-{member}"}, {}
             m = _MEMBER.match(path)
             if m and method == "GET":
-                wanted = unquote(m.group(2))
-                for member in self.users.values():
+                conv, wanted = unquote(m.group(1)), unquote(m.group(2))
+                failed = self._read_failure(conv)
+                if failed:
+                    return failed
+                members = self.users.values() if conv not in self.rosters else self._members_of(conv) or []
+                for member in members:
                     if wanted in (member["id"], member["aadObjectId"]):
                         return 200, member, {}
                 return 404, {"error": {"code": "MemberNotFound", "message": "no such member"}}, {}
-            if _PAGED.match(path) and method == "GET":
-                return 200, {"members": list(self.users.values())}, {}
+            m = _PAGED.match(path)
+            if m and method == "GET":
+                conv = unquote(m.group(1))
+                failed = self._read_failure(conv)
+                if failed:
+                    return failed
+                members = self._members_of(conv)
+                if members is None:
+                    return 404, {"error": {"code": "NotFound", "message": "Conversation not found."}}, {}
+                size = int(query.get("pageSize") or DEFAULT_PAGE)
+                start = int(query["continuationToken"].removeprefix("page-")) if query.get("continuationToken") else 0
+                page = {"members": members[start:start + size]}
+                if start + size < len(members):
+                    page["continuationToken"] = f"page-{start + size}"
+                return 200, page, {}
             m = _CHANNELS.match(path)
             if m and method == "GET":
                 channels = self.teams.get(unquote(m.group(1)), {})
@@ -183,8 +251,9 @@ class TeamsStandIn:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
-                path = urlsplit(self.path).path
-                status, answer, extra = standin._handle(self.command, path, body, dict(self.headers))
+                parts = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                status, answer, extra = standin._handle(self.command, parts.path, body, dict(self.headers), query)
                 out = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -282,6 +351,23 @@ def bot_added_to_team(service_url: str, *, user: dict, team_id: str, team_name: 
     body = _base(service_url, channel_conversation(team_id), user,
                  {"team": {"id": team_id, "name": team_name}, "eventType": "teamMemberAdded"})
     body.update(type="conversationUpdate", membersAdded=[{"id": BOT_ID}])
+    return body
+
+
+def members_changed(service_url: str, *, user: dict, team_id: str, team_name: str, members: list[dict],
+                    added: bool = True, channel_id: str | None = None) -> dict:
+    """``conversationUpdate`` when people join or leave a team (``teamMemberAdded`` /
+    ``teamMemberRemoved``, the accounts in ``membersAdded`` / ``membersRemoved`` as Teams sends
+    them: id and Entra object id, no email); with ``channel_id``, a private or shared channel's
+    (``channelMemberAdded`` / ``channelMemberRemoved``)."""
+    data: dict = {"team": {"id": team_id, "name": team_name}}
+    if channel_id:
+        data.update(eventType="channelMemberAdded" if added else "channelMemberRemoved", channel={"id": channel_id})
+    else:
+        data["eventType"] = "teamMemberAdded" if added else "teamMemberRemoved"
+    body = _base(service_url, channel_conversation(channel_id or team_id), user, data)
+    accounts = [{"id": m["id"], "aadObjectId": m["aadObjectId"]} for m in members]
+    body.update(type="conversationUpdate", **{"membersAdded" if added else "membersRemoved": accounts})
     return body
 
 

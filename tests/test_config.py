@@ -65,3 +65,28 @@ def test_a_file_that_is_not_yaml_is_reported_as_such(tmp_path):
 def test_a_missing_file_is_reported_with_its_path(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "members, expected",
+    [
+        ("{teams_channel: Sales}", "teams.sales.members.teams_channel: 'Sales' is not a Teams channel id"),
+        ("{teams_team: 1f2e3d4c-1234-5678-9abc-def012345678}",
+         "teams.sales.members.teams_team: '1f2e3d4c-1234-5678-9abc-def012345678' looks like a Microsoft Entra "
+         "group id"),
+        ("{teams_channel: '19:sales1@thread.tacv2', teams_team: '19:team1@thread.tacv2'}",
+         "teams.sales.members: give teams_channel or teams_team, not both"),
+        ("{slack_usergroup: sales}", "teams.sales.members.slack_usergroup"),
+    ],
+)
+def test_a_bad_teams_roster_is_reported_with_its_key(members, expected):
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL + f"teams: {{sales: {{channel: sales, members: {members}}}}}\n", "acme.yaml")
+    assert expected in str(err.value)
+
+
+def test_a_teams_channel_or_team_names_the_roster_of_a_team():
+    cfg = parse_config(MINIMAL + "teams: {sales: {channel: sales, members: {teams_channel: '19:ab_cd-12@thread.tacv2'}}}")
+    assert cfg.teams["sales"].members.teams_conversation == "19:ab_cd-12@thread.tacv2"
+    cfg = parse_config(MINIMAL + "teams: {sales: {channel: sales, members: {teams_team: '19:team1@thread.skype'}}}")
+    assert cfg.teams["sales"].members.teams_conversation == "19:team1@thread.skype"

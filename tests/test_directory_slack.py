@@ -192,3 +192,58 @@ def test_a_team_join_with_the_email_of_someone_in_the_crm_links_them(make_contai
     with app.client() as http:
         assert post_slack(http, sr.event_callback({"type": "team_join", "user": user}, event_id="Ev-join")).status_code == 200
     assert people(c)["newbie@acme.example"].slack_user_id == "U_D_NEW"
+
+
+def group_changed(group: str, added=(), removed=()) -> dict:
+    return {"type": "subteam_members_changed", "subteam_id": group, "team_id": "T1",
+            "date_previous_update": 1446670362, "date_update": 1492906952, "added_users": list(added),
+            "added_users_count": str(len(added)), "removed_users": list(removed),
+            "removed_users_count": str(len(removed)), "event_ts": "1492906952.127687"}
+
+
+def test_a_team_user_group_gaining_people_puts_them_in_the_team_at_once(make_container, directory, live_server):
+    slack = directory
+    app = live_server(make_container(slack_mock=slack, config=config()))
+    c = app.container
+    run_job(c, "slack_directory")
+    assert "out@acme.example" not in people(c) and people(c)["rep2@acme.example"].team == "sales"
+    # Otto joins marketing's user group; Ravi moves from sales' to marketing's.
+    slack.add_usergroup("S0MKT", ["U_D_MK", "U_D_OUT", "U_D_REP2"])
+    slack.add_usergroup("S0SALES", ["U_D_BOSS", "U_D_REP", "U_D_GONE"])
+    with app.client() as http:
+        resp = post_slack(http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT", "U_D_REP2"]),
+                                                  event_id="Ev-group-1"))
+        assert resp.status_code == 200
+    got = people(c)
+    assert (got["out@acme.example"].team, got["out@acme.example"].slack_user_id) == ("marketing", "U_D_OUT")
+    assert got["rep2@acme.example"].team == "marketing"
+    # Someone Slack's directory has not been read for yet is asked for (users.info).
+    slack.add_user("nico@acme.example", "U_D_NICO", "Nico New")
+    slack.add_usergroup("S0SALES", ["U_D_BOSS", "U_D_REP", "U_D_GONE", "U_D_NICO"])
+    with app.client() as http:
+        post_slack(http, sr.event_callback(group_changed("S0SALES", added=["U_D_NICO"]), event_id="Ev-group-2"))
+    assert people(c)["nico@acme.example"].team == "sales"
+    # Another user group's change is none of the bot's business: Slack is not even asked.
+    before = len(slack.calls("usergroups.users.list"))
+    with app.client() as http:
+        assert post_slack(http, sr.event_callback(group_changed("S0OTHER", added=["U_D_MK"]),
+                                                  event_id="Ev-group-3")).status_code == 200
+    assert len(slack.calls("usergroups.users.list")) == before
+    assert people(c)["mk@acme.example"].team == "marketing"
+
+
+def test_a_user_group_change_while_rate_limited_is_left_to_the_nightly_sync(make_container, directory, live_server):
+    slack = directory
+    app = live_server(make_container(slack_mock=slack, config=config()))
+    c = app.container
+    run_job(c, "slack_directory")
+    slack.add_usergroup("S0MKT", ["U_D_MK", "U_D_OUT"])
+    slack.rate_limit_next("usergroups.users.list", retry_after=30)
+    with app.client() as http:
+        assert post_slack(http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT"]),
+                                                  event_id="Ev-group-rl")).status_code == 200
+    assert c.extras["slack_directory"].waited == []  # Slack's answer did not wait 30 s
+    assert "out@acme.example" not in people(c)
+    c.deps.clock.at += timedelta(days=1)
+    run_job(c, "slack_directory")
+    assert people(c)["out@acme.example"].team == "marketing"

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Please try again in a minute."
 # Events the manifest subscribes to; each has a listener (an event without one gets 404 and
 # Slack retries it, and repeated failures disable the subscription).
-EVENTS = ["app_mention", "message", "app_home_opened", "user_change", "team_join", "app_uninstalled",
-          "tokens_revoked"]
+EVENTS = ["app_mention", "message", "app_home_opened", "user_change", "team_join", "subteam_members_changed",
+          "app_uninstalled", "tokens_revoked"]
+_NOTED = ("app_uninstalled", "tokens_revoked")
 
 
 def _bolt_logger() -> logging.Logger:
@@ -81,8 +82,9 @@ class SlackAdapter:
         self.app.event("app_home_opened")(self._guard(self.on_home_opened))
         self.app.event("user_change")(self._guard(self.on_user))
         self.app.event("team_join")(self._guard(self.on_user))
+        self.app.event("subteam_members_changed")(self._guard(self.on_group_members))
         self.directory = None  # bot.slack.directory.SlackDirectory, set by the composition root
-        for name in EVENTS[5:]:
+        for name in _NOTED:
             self.app.event(name)(self._noted)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -132,6 +134,15 @@ class SlackAdapter:
         ack()
         if self.directory is not None and isinstance(event, dict):
             out = self.directory.on_user(event.get("user"))
+            if out.writes:
+                log.info("Slack %s: %s", event.get("type"), out)
+
+    def on_group_members(self, ack, event: dict, **_):
+        """``subteam_members_changed``: people added to or removed from a user group; if it is a
+        team's, who is in that team is updated now rather than at the nightly sync."""
+        ack()
+        if self.directory is not None and isinstance(event, dict):
+            out = self.directory.on_group_change(event)
             if out.writes:
                 log.info("Slack %s: %s", event.get("type"), out)
 

@@ -9,7 +9,9 @@
   ``Retry-After`` and the same page asked again; nothing else is retried here.
 - A user group Slack does not know (``no_such_subteam``, ``invalid_usergroup``…) is a line in
   ``/smarketing people`` and the log; the rest of the sync goes on.
-- ``user_change`` and ``team_join`` events apply the one user they carry; the nightly job
+- ``user_change`` and ``team_join`` events apply the one user they carry;
+  ``subteam_members_changed`` (a team's user group gained or lost people) re-reads the teams'
+  user groups and applies the users it names with their team now; the nightly job
   (``slack_directory``) reads everything once a day whatever replicas run (a claim in the
   database: the first replica past ``directory.sync_at`` on a new day does it).
 """
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 200
 MAX_WAITS = 50  # 429s in a row before the sync gives up until next time
+EVENT_LOOKUPS = 10  # users.info calls one subteam_members_changed event may make
 CLAIM_KEY = "directory:slack"
 
 
@@ -78,34 +81,41 @@ class SlackDirectory:
         self.sleep = sleep
         self.waited: list[float] = []  # Retry-After seconds waited out (tests, the benchmark)
         self.calls = 0
+        self.unread: list[str] = []  # user groups the last read could not read
 
     # -- Slack calls ---------------------------------------------------------------------------
-    def _call(self, method: str, **params) -> dict:
-        for _ in range(MAX_WAITS):
+    def _call(self, method: str, *, _waits: int = MAX_WAITS, **params) -> dict:
+        """``_waits`` 0: a 429 is not waited out (an event's answer cannot wait) but raised."""
+        for _ in range(max(_waits, 1)):
             self.calls += 1
             try:
                 return self.client.api_call(method, http_verb="GET", params=params).data  # type: ignore[return-value]
             except SlackApiError as e:
                 if e.response.status_code != 429:
                     raise
+                if not _waits:
+                    break
                 wait = float(e.response.headers.get("Retry-After", e.response.headers.get("retry-after", 1)) or 1)
                 self.waited.append(wait)
                 log.info("Slack %s rate limited: waiting %.0f s as asked", method, wait)
                 self.sleep(wait)
-        raise RateLimited(f"Slack {method} stayed rate limited after {MAX_WAITS} waits")
+        raise RateLimited(f"Slack {method} stayed rate limited after {_waits} waits")
 
-    def team_members(self) -> dict[str, str]:
+    def team_members(self, *, _waits: int = MAX_WAITS) -> dict[str, str]:
         """Slack user id -> team, from each team's user group (the first team listed wins). The
-        user group lines of ``/smarketing people`` are replaced by this read's."""
+        user group lines of ``/smarketing people`` are replaced by this read's (``unread``: the
+        groups that could not be read)."""
         out: dict[str, str] = {}
         unknown: list[tuple[str, str, str]] = []
+        self.unread: list[str] = []
         for team, tc in self.deps.config.teams.items():
             group = tc.members.slack_usergroup
             if not group:
                 continue
             try:
-                users = self._call("usergroups.users.list", usergroup=group).get("users") or []
+                users = self._call("usergroups.users.list", usergroup=group, _waits=_waits).get("users") or []
             except SlackApiError as e:
+                self.unread.append(group)
                 error = e.response.get("error") if isinstance(e.response.data, dict) else str(e)
                 why = {"no_such_subteam": "does not exist in this workspace"}.get(error, f"cannot be read ({error})")
                 unknown.append((team, group, why))
@@ -153,6 +163,61 @@ class SlackDirectory:
         with self.uow_factory() as uow:
             out = directory.sync_accounts(uow, self.deps, "slack", [account_of(user, None)], teams_known=False)
             uow.commit()
+        return out
+
+    def on_group_change(self, event: dict) -> Outcome:
+        """A ``subteam_members_changed`` event: if the group is a team's, the users it adds and
+        removes are applied with their team as the teams' user groups now say (re-read: someone
+        in two groups is in the first team listed, as in the nightly sync). Someone taken out of
+        every team's group is in no team from now on (a person already made keeps their team,
+        as with the nightly sync). Other user groups are none of the bot's business."""
+        if not isinstance(event, dict):
+            return Outcome()
+        groups = {tc.members.slack_usergroup for tc in self.deps.config.teams.values() if tc.members.slack_usergroup}
+        if event.get("subteam_id") not in groups:
+            return Outcome()
+        ids = list(dict.fromkeys(str(u) for key in ("added_users", "removed_users") for u in (event.get(key) or [])
+                                 if u))
+        if not ids:
+            return Outcome()
+        # Slack waits for the event's answer: no rate limit is waited out here, and the users
+        # Slack must be asked about are few; anything else is left to the nightly sync.
+        try:
+            teams = self.team_members(_waits=0)
+        except RateLimited:
+            log.info("Slack user group %s changed while rate limited: left to the nightly sync", event["subteam_id"])
+            return Outcome()
+        if self.unread:
+            log.warning("Slack user group %s changed but %s could not be read: left to the nightly sync",
+                        event["subteam_id"], ", ".join(self.unread))
+            return Outcome()
+        with self.uow_factory.read() as uow:
+            known = uow.directory.accounts("slack", ids)
+        accounts, asked = [], 0
+        for uid in ids:
+            row = known.get(uid)
+            if row is not None:
+                accounts.append(Account(account_id=uid, email=row["email"], name=row["name"] or "",
+                                        deleted=row["deleted"], team=teams.get(uid)))
+                continue
+            if asked >= EVENT_LOOKUPS:
+                continue
+            asked += 1
+            try:  # not synced yet: Slack says who they are
+                user = self._call("users.info", user=uid, _waits=0).get("user") or {}
+            except (SlackApiError, RateLimited) as e:
+                log.warning("Slack user %s of user group %s: users.info failed (%s): left to the nightly sync", uid,
+                            event.get("subteam_id"), e)
+                continue
+            accounts.append(account_of(user, teams.get(uid)))
+        if len(ids) - len(known) > EVENT_LOOKUPS:
+            log.info("Slack user group %s: %d users not synced yet; %d looked up, the rest at the nightly sync",
+                     event["subteam_id"], len(ids) - len(known), EVENT_LOOKUPS)
+        out = Outcome()
+        if accounts:
+            with self.uow_factory() as uow:
+                out = directory.sync_accounts(uow, self.deps, "slack", accounts)
+                uow.commit()
         return out
 
     # -- the nightly job ---------------------------------------------------------------------------

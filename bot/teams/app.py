@@ -172,6 +172,7 @@ class TeamsAdapter:
                                         services.deps.clock)
         self._ready = False
         self._seen_refs: dict[str, tuple] = {}
+        self.directory = None  # bot.teams.directory.TeamsDirectory, set by the composition root
 
         self.app.use(self._capture)
         self.app.on_message(self.on_message)
@@ -609,6 +610,17 @@ class TeamsAdapter:
             elif team is not None and a.members_added:
                 # The bot joining a team syncs it all; people joining are matched by email.
                 await self._sync_team(ctx)
+            if team is not None and self.directory is not None and (a.members_added or a.members_removed):
+                # People joining or leaving a team or channel: who is in sales or marketing
+                # (bot/teams/directory.py; a leaver's leads go to their manager).
+                bot_id = a.recipient.id if a.recipient else None
+                for members, removed in ((a.members_added, False), (a.members_removed, True)):
+                    if members:
+                        out = await self.directory.on_members(ctx.api, a.service_url, list(members), removed=removed,
+                                                              bot_id=bot_id)
+                        if out.writes:
+                            log.info("Teams %s: %s", event or "conversationUpdate", out)
+                            self.s.wake()
         except Exception:  # noqa: BLE001
             self._sorry("conversation update")
 

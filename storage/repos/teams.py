@@ -114,5 +114,17 @@ class TeamsRepo(Repo):
             return 0
         return self.session.execute(sa.update(t).where(where).values(installed=False, updated_at=at)).rowcount
 
+    def reach(self, conversation_id: str) -> TeamsConversation | None:
+        """Where to ask about a conversation: its own row if the bot has seen it, else the newest
+        row of any conversation the bot is installed in (its service URL, tenant and bot id are
+        the tenant's); None if the bot is in no conversation at all."""
+        row = self.by_conversation(conversation_id)
+        if row is not None:
+            return row
+        return self.session.exec(
+            select(TeamsConversation).where(TeamsConversation.installed == True)  # noqa: E712
+            .order_by(col(TeamsConversation.updated_at).desc(), col(TeamsConversation.id).desc())
+        ).first()
+
     def all(self) -> Sequence[TeamsConversation]:
         return self.session.exec(select(TeamsConversation).order_by(col(TeamsConversation.id))).all()
