@@ -169,7 +169,7 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     uow.directory.clear_problems([p.email for p in touched if not any(x["subject"] == p.email for x in problems)],
                                  CRM_KINDS)
     for person in leaving:
-        if left(uow, deps, person):
+        if left(uow, deps, person, why="inactive in the CRM"):
             outcome.left += 1
     return outcome
 
