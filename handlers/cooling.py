@@ -92,6 +92,14 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
     moved = {c: o for c, o in moved.items() if c not in handed}
     lifecycle.reassigned_in_crm(uow, deps, [{**rows[c], "id": ids[c]} for c in moved],
                                 before={ids[c]: o for c, o in moved.items()})
+    # The CRM still names someone who has left: the lead goes to their manager's queue at once.
+    gone = {owners[o].id: owners[o] for c in (*handed, *moved) if (o := rows[c]["owner_id"]) in owners
+            and not owners[o].active}
+    if gone:
+        from handlers.directory import active_manager
+
+        for person in gone.values():
+            lifecycle.owner_left(uow, deps, person, active_manager(uow, person))
 
 
 def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dict[str, int], now: datetime) -> dict:

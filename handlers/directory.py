@@ -254,7 +254,7 @@ def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
 
     if not uow.people.deactivate(person.id):
         return False
-    manager = _active_manager(uow, person)
+    manager = active_manager(uow, person)
     leads = lifecycle.owner_left(uow, deps, person, manager)
     log.info("people sync: %s %s; %d open lead(s) to %s", person.email, why, len(leads),
              manager.email if manager else "the sales channel")
@@ -276,7 +276,8 @@ def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
     return True
 
 
-def _active_manager(uow, person):
+def active_manager(uow, person):
+    """The person's nearest manager up the chain who is still active (None: nobody)."""
     seen = {person.id}
     at = uow.people.get(person.manager_id) if person.manager_id else None
     while at is not None and not at.active and at.id not in seen:

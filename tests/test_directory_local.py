@@ -86,6 +86,7 @@ def test_no_people_in_the_yaml_crm_owners_make_handoffs_escalations_and_leavers_
         c.deps.clock.at += timedelta(hours=4)
         run_job(c, "cooling")
         wait_until(lambda: any("Noel New" in t for t in page(http, f"dm:{boss.id}")), what="the new lead to the manager")
+        assert lead(c, "L-2").owner_id == boss.id, "a lead the CRM still gives her is her manager's"
         c.dispatcher.drain()
         assert len(page(http, f"dm:{rep.id}")) == before
         assert len([t for t in page(http, f"dm:{boss.id}") if told in t]) == 1  # told once
