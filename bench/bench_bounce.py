@@ -36,7 +36,13 @@ from storage.db import make_engine, recreate  # noqa: E402
 from storage.models import Bounce, Campaign, Lead  # noqa: E402
 from tests import slack_requests as sr  # noqa: E402
 from tests.conftest import (  # noqa: E402
-    BOT_TOKEN, SIGNING_SECRET, SLACK_USERS, LiveServer, _clean, demo_config_with_slack, make_settings,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    SLACK_USERS,
+    LiveServer,
+    _clean,
+    demo_config_with_slack,
+    make_settings,
 )
 from tests.slack_mock import SlackMock  # noqa: E402
 
@@ -61,8 +67,13 @@ def main() -> None:
 
     clock = FixedClock(datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc))  # Monday, after the report time
     slack = SlackMock(users=dict(SLACK_USERS)).start()
-    settings = make_settings(url, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                             slack_api_url=slack.base_url, log_level="WARNING")
+    settings = make_settings(
+        url,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.base_url,
+        log_level="WARNING",
+    )
     container = build(settings, config=demo_config_with_slack(), clock=clock, do_migrate=False)
     logging.getLogger().setLevel(logging.WARNING)
     server = LiveServer(container).start()
@@ -72,12 +83,31 @@ def main() -> None:
             ana = uow.people.by_key("ana").id
             kira = uow.people.by_key("kira").id
             camp = uow.campaigns.add(Campaign(crm_id="C-bench", name="Bench webinar", owner_id=kira))
-            uow.session.execute(sa.insert(Lead.__table__), [
-                dict(crm_id=f"L-{i}", email=f"lead{i}@example.com", name=f"Lead {i}", company=f"Co {i}",
-                     status="qualified", score=80, owner_id=ana, source_campaign_id=camp.id, sla_window=1,
-                     ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0, attrs={},
-                     qualified_at=now - timedelta(days=2), next_alert_at=now + timedelta(hours=1), created_at=now)
-                for i in range(args.requests)])
+            uow.session.execute(
+                sa.insert(Lead.__table__),
+                [
+                    dict(
+                        crm_id=f"L-{i}",
+                        email=f"lead{i}@example.com",
+                        name=f"Lead {i}",
+                        company=f"Co {i}",
+                        status="qualified",
+                        score=80,
+                        owner_id=ana,
+                        source_campaign_id=camp.id,
+                        sla_window=1,
+                        ladder_step=0,
+                        snooze_count=0,
+                        touch_count=0,
+                        bounce_count=0,
+                        attrs={},
+                        qualified_at=now - timedelta(days=2),
+                        next_alert_at=now + timedelta(hours=1),
+                        created_at=now,
+                    )
+                    for i in range(args.requests)
+                ],
+            )
             uow.commit()
 
         latencies = []
@@ -89,26 +119,44 @@ def main() -> None:
                 resp = http.post("/slack/events", content=body, headers=headers)
                 latencies.append((time.perf_counter() - started) * 1000)
                 assert resp.status_code == 200 and "Bounced" in resp.json()["text"], resp.text
-        print(f"{engine.dialect.name}: {args.requests} signed `/smarketing bounce` slash commands through the "
-              f"live server: p50 {statistics.median(latencies):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
-              f"max {max(latencies):.1f} ms")
+        print(
+            f"{engine.dialect.name}: {args.requests} signed `/smarketing bounce` slash commands through the "
+            f"live server: p50 {statistics.median(latencies):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
+            f"max {max(latencies):.1f} ms"
+        )
 
         reasons = ["not_ready", "no_budget", "wrong_contact", "not_icp", "unresponsive", "duplicate", "other"]
         with container.uow_factory() as uow:
-            uow.session.execute(sa.insert(Campaign.__table__), [
-                dict(crm_id=f"C{i}", name=f"Campaign {i}", kind="other", owner_id=kira) for i in range(args.campaigns)])
+            uow.session.execute(
+                sa.insert(Campaign.__table__),
+                [
+                    dict(crm_id=f"C{i}", name=f"Campaign {i}", kind="other", owner_id=kira)
+                    for i in range(args.campaigns)
+                ],
+            )
             ids = list(uow.campaigns.ids_by_crm_id(f"C{i}" for i in range(args.campaigns)).values())
             lead_id = uow.leads.by_crm_id("L-0").id
-            rows = [dict(lead_id=lead_id, campaign_id=ids[i % len(ids)], reason=reasons[i % 7], repeat=i % 5 == 0,
-                         at=now - timedelta(hours=7 + (i % 150)), context={}) for i in range(args.bounces)]
+            rows = [
+                dict(
+                    lead_id=lead_id,
+                    campaign_id=ids[i % len(ids)],
+                    reason=reasons[i % 7],
+                    repeat=i % 5 == 0,
+                    at=now - timedelta(hours=7 + (i % 150)),
+                    context={},
+                )
+                for i in range(args.bounces)
+            ]
             for k in range(0, len(rows), 5000):
-                uow.session.execute(sa.insert(Bounce.__table__), rows[k:k + 5000])
+                uow.session.execute(sa.insert(Bounce.__table__), rows[k : k + 5000])
             uow.commit()
         started = time.perf_counter()
         result = run_job(container, "bounce_report")
         elapsed = (time.perf_counter() - started) * 1000
-        print(f"{engine.dialect.name}: weekly bounce_report over {args.bounces:,} bounces in "
-              f"{args.campaigns} campaigns: {elapsed:.0f} ms ({result})")
+        print(
+            f"{engine.dialect.name}: weekly bounce_report over {args.bounces:,} bounces in "
+            f"{args.campaigns} campaigns: {elapsed:.0f} ms ({result})"
+        )
     finally:
         server.stop()
         container.close()

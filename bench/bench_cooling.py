@@ -68,17 +68,31 @@ def ladder_row(rng: random.Random, owner, config) -> dict:
     times = _StepTimes({**row, "snoozed_until": None, "next_alert_at": None, "ladder_step": 0}, tz, config)
     passed = sum(1 for step in range(1, len(STEPS) + 1) if times[step] <= NOW)
     step = max(passed - 1, 0)
-    row.update(status="qualified", qualified_at=start, handoff_due_at=row["sla_due_at"], sla_window=1,
-               ladder_step=step, next_alert_at=times[step + 1] if step < len(STEPS) else None)
+    row.update(
+        status="qualified",
+        qualified_at=start,
+        handoff_due_at=row["sla_due_at"],
+        sla_window=1,
+        ladder_step=step,
+        next_alert_at=times[step + 1] if step < len(STEPS) else None,
+    )
     return row
 
 
 def finished_row(rng: random.Random) -> dict:
     """A lead qualified long ago whose ladder has run its course (not in the due index)."""
     start = NOW - timedelta(days=rng.uniform(30, 700))
-    return dict(status="qualified", tier=rng.choice(TIERS), qualified_at=start, sla_started_at=start,
-                sla_due_at=start + timedelta(hours=8), handoff_due_at=start + timedelta(hours=8), sla_window=1,
-                ladder_step=len(STEPS), next_alert_at=None)
+    return dict(
+        status="qualified",
+        tier=rng.choice(TIERS),
+        qualified_at=start,
+        sla_started_at=start,
+        sla_due_at=start + timedelta(hours=8),
+        handoff_due_at=start + timedelta(hours=8),
+        sla_window=1,
+        ladder_step=len(STEPS),
+        next_alert_at=None,
+    )
 
 
 def load(engine, n: int, config, seed: int = 7) -> tuple[int, int]:
@@ -100,12 +114,31 @@ def load(engine, n: int, config, seed: int = 7) -> tuple[int, int]:
             rows = []
             for i in range(first, min(first + BATCH, n)):
                 owner = rng.choice(owners)
-                row = dict(crm_id=f"L{i:07d}", email=f"lead{i}@example.com", name=f"Lead {i}", company=f"Co {i % 5000}",
-                           status="new", score=rng.randint(0, 100), owner_id=owner.id, owner_email=owner.email,
-                           created_at=NOW - timedelta(days=730) * (1 - i / n), sla_window=0, ladder_step=0,
-                           snooze_count=0, touch_count=0, bounce_count=0, attrs={}, tier=None, sla_started_at=None,
-                           sla_clock="first_touch", version=0,
-                           sla_due_at=None, next_alert_at=None, qualified_at=None, handoff_due_at=None)
+                row = dict(
+                    crm_id=f"L{i:07d}",
+                    email=f"lead{i}@example.com",
+                    name=f"Lead {i}",
+                    company=f"Co {i % 5000}",
+                    status="new",
+                    score=rng.randint(0, 100),
+                    owner_id=owner.id,
+                    owner_email=owner.email,
+                    created_at=NOW - timedelta(days=730) * (1 - i / n),
+                    sla_window=0,
+                    ladder_step=0,
+                    snooze_count=0,
+                    touch_count=0,
+                    bounce_count=0,
+                    attrs={},
+                    tier=None,
+                    sla_started_at=None,
+                    sla_clock="first_touch",
+                    version=0,
+                    sla_due_at=None,
+                    next_alert_at=None,
+                    qualified_at=None,
+                    handoff_due_at=None,
+                )
                 if i in on_ladder:
                     row.update(ladder_row(rng, owner, config))
                     due += row["next_alert_at"] is not None and row["next_alert_at"] <= NOW
@@ -122,9 +155,12 @@ def snapshot(engine) -> list[dict]:
     """The lead columns a round changes, for the rows it will touch."""
     t = Lead.__table__
     with engine.connect() as conn:
-        q = (sa.select(t.c.id, t.c.ladder_step, t.c.next_alert_at, t.c.snoozed_until, t.c.updated_at)
-             .where(t.c.status == "qualified", t.c.next_alert_at.is_not(None), t.c.next_alert_at <= NOW)
-             .order_by(t.c.next_alert_at).limit(ALERTS))
+        q = (
+            sa.select(t.c.id, t.c.ladder_step, t.c.next_alert_at, t.c.snoozed_until, t.c.updated_at)
+            .where(t.c.status == "qualified", t.c.next_alert_at.is_not(None), t.c.next_alert_at <= NOW)
+            .order_by(t.c.next_alert_at)
+            .limit(ALERTS)
+        )
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
@@ -132,10 +168,16 @@ def restore(engine, rows: list[dict]) -> None:
     t = Lead.__table__
     with engine.begin() as conn:
         conn.execute(
-            sa.update(t).where(t.c.id == sa.bindparam("_id")).values(
-                ladder_step=sa.bindparam("ladder_step"), next_alert_at=sa.bindparam("next_alert_at"),
-                snoozed_until=sa.bindparam("snoozed_until"), updated_at=sa.bindparam("updated_at")),
-            [{"_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows])
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("_id"))
+            .values(
+                ladder_step=sa.bindparam("ladder_step"),
+                next_alert_at=sa.bindparam("next_alert_at"),
+                snoozed_until=sa.bindparam("snoozed_until"),
+                updated_at=sa.bindparam("updated_at"),
+            ),
+            [{"_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows],
+        )
         conn.execute(sa.delete(Outbox.__table__))
 
 
@@ -176,8 +218,16 @@ def query_ms(engine) -> float:
 
 def plan(engine) -> str:
     t = Lead.__table__
-    q = (sa.select(t.c.id).where(t.c.status == sa.literal_column("'qualified'"), t.c.next_alert_at.is_not(None),
-                                 t.c.next_alert_at <= sa.literal(NOW)).order_by(t.c.next_alert_at).limit(ALERTS))
+    q = (
+        sa.select(t.c.id)
+        .where(
+            t.c.status == sa.literal_column("'qualified'"),
+            t.c.next_alert_at.is_not(None),
+            t.c.next_alert_at <= sa.literal(NOW),
+        )
+        .order_by(t.c.next_alert_at)
+        .limit(ALERTS)
+    )
     sql = str(q.compile(engine, compile_kwargs={"literal_binds": True}))
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     with engine.begin() as conn:
@@ -192,8 +242,11 @@ def command_reads(engine, rounds: int) -> dict[str, float]:
     most qualified leads (the SLA month starting three weeks ago)."""
     factory = uow_factory(engine)
     with engine.connect() as conn:
-        owner = conn.execute(sa.text("SELECT owner_id FROM lead WHERE status = 'qualified' GROUP BY owner_id "
-                                     "ORDER BY count(*) DESC LIMIT 1")).scalar_one()
+        owner = conn.execute(
+            sa.text(
+                "SELECT owner_id FROM lead WHERE status = 'qualified' GROUP BY owner_id ORDER BY count(*) DESC LIMIT 1"
+            )
+        ).scalar_one()
     out: dict[str, list[float]] = {"leads page": [], "sla": []}
     for r in range(rounds + 1):
         with factory() as uow:
@@ -231,10 +284,20 @@ def bench(url: str, n: int, rounds: int, config) -> dict:
         restore(engine, state)
     steps = phases(engine, deps, rounds)
     reads = command_reads(engine, rounds)
-    result = dict(reads=reads, db=engine.dialect.name, leads=n, qualified=qualified, due=due, load_s=loaded, steps=steps,
-                  query_ms=query_ms(engine), round_ms=statistics.median(timings), best_ms=min(timings),
-                  cpu_ms=statistics.median(cpus),
-                  plan=plan(engine))
+    result = dict(
+        reads=reads,
+        db=engine.dialect.name,
+        leads=n,
+        qualified=qualified,
+        due=due,
+        load_s=loaded,
+        steps=steps,
+        query_ms=query_ms(engine),
+        round_ms=statistics.median(timings),
+        best_ms=min(timings),
+        cpu_ms=statistics.median(cpus),
+        plan=plan(engine),
+    )
     engine.dispose()
     return result
 
@@ -259,19 +322,26 @@ def main() -> int:
             print(f"loading {n:,} leads into {url(n).split('@')[-1]} ...", flush=True)
             results.append(bench(url(n), n, args.rounds, config))
     print()
-    print(f"{'database':<11}{'leads':>11}{'qualified':>11}{'due':>8}{'query ms':>10}"
-          f"{'1,000 alerts ms':>17}{'best ms':>9}{'cpu ms':>8}{'x smallest':>12}")
+    print(
+        f"{'database':<11}{'leads':>11}{'qualified':>11}{'due':>8}{'query ms':>10}"
+        f"{'1,000 alerts ms':>17}{'best ms':>9}{'cpu ms':>8}{'x smallest':>12}"
+    )
     for r in results:
         base = next(b for b in results if b["db"] == r["db"])
-        print(f"{r['db']:<11}{r['leads']:>11,}{r['qualified']:>11,}{r['due']:>8,}{r['query_ms']:>10.2f}"
-              f"{r['round_ms']:>17.1f}{r['best_ms']:>9.1f}{r['cpu_ms']:>8.1f}{r['round_ms'] / base['round_ms']:>12.2f}")
+        print(
+            f"{r['db']:<11}{r['leads']:>11,}{r['qualified']:>11,}{r['due']:>8,}{r['query_ms']:>10.2f}"
+            f"{r['round_ms']:>17.1f}{r['best_ms']:>9.1f}{r['cpu_ms']:>8.1f}{r['round_ms'] / base['round_ms']:>12.2f}"
+        )
     print()
     names = list(results[0]["steps"])
     print(f"{'step (median ms)':<24}" + "".join(f"{r['db'] + ' ' + format(r['leads'], ','):>22}" for r in results))
     for name in names:
         print(f"{name:<24}" + "".join(f"{r['steps'][name]:>22.1f}" for r in results))
     print()
-    print(f"{'command reads (median ms)':<24}" + "".join(f"{r['db'] + ' ' + format(r['leads'], ','):>22}" for r in results))
+    print(
+        f"{'command reads (median ms)':<24}"
+        + "".join(f"{r['db'] + ' ' + format(r['leads'], ','):>22}" for r in results)
+    )
     for name in results[0]["reads"]:
         print(f"{name:<24}" + "".join(f"{r['reads'][name]:>22.1f}" for r in results))
     print()

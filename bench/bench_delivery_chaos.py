@@ -46,9 +46,18 @@ def main() -> int:
     engine.dispose()
     if args.replicas > 1 and not url.startswith("postgres"):
         print("note: replicas share one database; PostgreSQL is what several replicas are for", file=sys.stderr)
-    run = ChaosRun(url, workdir, replicas=args.replicas, events=args.events, kills=args.kills,
-                   fault_rate=args.fault_rate, seed=args.seed, batch=args.batch, deadline=args.deadline,
-                   log=lambda m: print(m, flush=True))
+    run = ChaosRun(
+        url,
+        workdir,
+        replicas=args.replicas,
+        events=args.events,
+        kills=args.kills,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        batch=args.batch,
+        deadline=args.deadline,
+        log=lambda m: print(m, flush=True),
+    )
     report = run.run()
     print(report.summary())
     if report.lost:

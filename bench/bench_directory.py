@@ -104,8 +104,16 @@ def main() -> int:
     slack.method_rate_limit("users.list", args.per_minute, args.burst)
     slack.method_rate_limit("usergroups.users.list", args.per_minute, args.burst)
 
-    settings = Settings(_env_file=None, database_url=url, slack_bot_token=TOKEN, slack_signing_secret="s" * 32,
-                        slack_api_url=slack.base_url, local_workspace=False, scheduler=False, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        slack_bot_token=TOKEN,
+        slack_signing_secret="s" * 32,
+        slack_api_url=slack.base_url,
+        local_workspace=False,
+        scheduler=False,
+        log_level="WARNING",
+    )
     c = build(settings, config=parse_config(CONFIG))
     d = c.extras["slack_directory"]
 
@@ -128,8 +136,10 @@ def main() -> int:
             writes["n"] += 1
 
     rss0 = rss_mb()
-    print(f"database: {c.engine.dialect.name}; {args.users:,} Slack users, {args.owners:,} CRM owners; users.list at "
-          f"{args.per_minute:g}/min after a burst of {args.burst:g}")
+    print(
+        f"database: {c.engine.dialect.name}; {args.users:,} Slack users, {args.owners:,} CRM owners; users.list at "
+        f"{args.per_minute:g}/min after a burst of {args.burst:g}"
+    )
     print(f"RSS before: {rss0:.1f} MB")
 
     # CRM owners: managers every 10th owner, each reporting to owner 0.
@@ -138,9 +148,21 @@ def main() -> int:
         batch = []
         for n in range(args.owners):
             manager = None if n == 0 else f"user{(n // 10) * 10 if n % 10 else 0}@bench.example"
-            batch.append({"id": f"own-{n}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z",
-                          "data": {"id": str(n), "email": f"user{n}@bench.example", "name": f"User {n}",
-                                   "team": "sales", "manager_email": manager, "active": True}})
+            batch.append(
+                {
+                    "id": f"own-{n}",
+                    "type": "owner.upserted",
+                    "occurred_at": "2026-11-23T15:00:00Z",
+                    "data": {
+                        "id": str(n),
+                        "email": f"user{n}@bench.example",
+                        "name": f"User {n}",
+                        "team": "sales",
+                        "manager_email": manager,
+                        "active": True,
+                    },
+                }
+            )
             if len(batch) == 500 or n == args.owners - 1:
                 events, problems = validate_events(batch)
                 assert not problems
@@ -155,8 +177,10 @@ def main() -> int:
         first = d.sync()
     t1 = time.perf_counter() - t0
     w1 = writes["n"]
-    print(f"first Slack sync: {t1:.2f} s ({slack_time['s']:.2f} s of it in Slack calls), {d.calls} Slack calls, {len(d.waited)} answered 429 "
-          f"(waited {sum(d.waited):.0f} s as asked); {first}; {w1} write statements; RSS peak {peak1.peak:.1f} MB")
+    print(
+        f"first Slack sync: {t1:.2f} s ({slack_time['s']:.2f} s of it in Slack calls), {d.calls} Slack calls, {len(d.waited)} answered 429 "
+        f"(waited {sum(d.waited):.0f} s as asked); {first}; {w1} write statements; RSS peak {peak1.peak:.1f} MB"
+    )
 
     # The next night's sync: Slack's rate budget has long refilled.
     slack.method_rate_limit("users.list", args.per_minute, args.burst)
@@ -166,11 +190,17 @@ def main() -> int:
     with Peak() as peak2:
         second = d.sync()
     t2 = time.perf_counter() - t0
-    print(f"second Slack sync (no change): {t2:.2f} s ({slack_time['s']:.2f} s of it in Slack calls), {d.calls} Slack calls, {len(d.waited)} answered 429; "
-          f"{second}; {writes['n']} write statements; RSS peak {peak2.peak:.1f} MB")
+    print(
+        f"second Slack sync (no change): {t2:.2f} s ({slack_time['s']:.2f} s of it in Slack calls), {d.calls} Slack calls, {len(d.waited)} answered 429; "
+        f"{second}; {writes['n']} write statements; RSS peak {peak2.peak:.1f} MB"
+    )
     with c.uow_factory() as uow:
-        people = uow.session.execute(sa.text("SELECT count(*), sum(CASE WHEN slack_user_id IS NOT NULL THEN 1 ELSE 0 END), "
-                                             "sum(CASE WHEN active THEN 0 ELSE 1 END) FROM person")).one()
+        people = uow.session.execute(
+            sa.text(
+                "SELECT count(*), sum(CASE WHEN slack_user_id IS NOT NULL THEN 1 ELSE 0 END), "
+                "sum(CASE WHEN active THEN 0 ELSE 1 END) FROM person"
+            )
+        ).one()
     print(f"people: {people[0]:,} ({people[1]:,} linked to Slack, {people[2]:,} left)")
     print(f"RSS after: {rss_mb():.1f} MB")
     c.close()

@@ -49,8 +49,10 @@ def declared(port: int, path: str, size: int) -> tuple[int, float]:
     """Headers declaring ``size`` bytes, then the body as fast as the server takes it: (status, ms)."""
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  f"Content-Length: {size}\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {size}\r\nConnection: close\r\n\r\n".encode()
+        )
         s.settimeout(0.05)
         chunk, sent, answer = b"x" * 65536, 0, b""
         while sent < size and not answer:
@@ -75,12 +77,21 @@ def main() -> None:
     args = ap.parse_args()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_"))}
-    env.update(DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db",
-               PORT=str(port), SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SIGNING_SECRET,
-               SLACK_API_URL="http://127.0.0.1:9/api/", TEAMS_CLIENT_ID="bench-app", WEBHOOK_SECRET=WEBHOOK_SECRET,
-               LOCAL_WORKSPACE="false", SCHEDULER="false", LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env.update(
+        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db",
+        PORT=str(port),
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        TEAMS_CLIENT_ID="bench-app",
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+        LOCAL_WORKSPACE="false",
+        SCHEDULER="false",
+        LOG_LEVEL="WARNING",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             for _ in range(300):
@@ -94,20 +105,28 @@ def main() -> None:
             for path in ("/slack/events", "/api/messages", "/webhooks/crm"):
                 t0 = time.perf_counter()
                 try:
-                    streamed = http.post(path, content=(chunk for _ in range(args.mib)),
-                                         headers={"Content-Type": "application/json"}).status_code
+                    streamed = http.post(
+                        path, content=(chunk for _ in range(args.mib)), headers={"Content-Type": "application/json"}
+                    ).status_code
                 except httpx.TransportError:  # the server answered and closed before taking it all
                     streamed = "closed"
                 t1 = time.perf_counter()
                 status, ms = declared(port, path, args.mib * 1024 * 1024)
-                print(f"{path}: {args.mib} MiB streamed -> {streamed} in {(t1 - t0) * 1000:.0f} ms; "
-                      f"declared -> {status} in {ms:.0f} ms; server RSS {rss_mb(proc.pid):.0f} MB")
+                print(
+                    f"{path}: {args.mib} MiB streamed -> {streamed} in {(t1 - t0) * 1000:.0f} ms; "
+                    f"declared -> {status} in {ms:.0f} ms; server RSS {rss_mb(proc.pid):.0f} MB"
+                )
             deep = ("[" * 1000 + "]" * 1000).encode()
-            crm = http.post("/webhooks/crm", content=deep, headers={"Content-Type": "application/json",
-                                                                   "X-Smarketing-Signature": sign(WEBHOOK_SECRET, deep)})
+            crm = http.post(
+                "/webhooks/crm",
+                content=deep,
+                headers={"Content-Type": "application/json", "X-Smarketing-Signature": sign(WEBHOOK_SECRET, deep)},
+            )
             slack = http.post("/slack/events", content=deep, headers=sr.signed_headers(SIGNING_SECRET, deep, sr.JSON))
-            print(f"1,000-deep JSON, signed: webhook {crm.status_code} {json.loads(crm.text)['error']!r}; "
-                  f"slack {slack.status_code} {json.loads(slack.text)['error']!r}")
+            print(
+                f"1,000-deep JSON, signed: webhook {crm.status_code} {json.loads(crm.text)['error']!r}; "
+                f"slack {slack.status_code} {json.loads(slack.text)['error']!r}"
+            )
             print(f"server RSS at end: {rss_mb(proc.pid):.0f} MB")
     finally:
         proc.terminate()

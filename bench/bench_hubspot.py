@@ -72,27 +72,56 @@ def main() -> int:
     base_ms = int((now - timedelta(days=30)).timestamp() * 1000)
     contact_ids = []
     for n in range(args.contacts):
-        contact_ids.append(standin.add_contact({
-            "email": f"lead{n}@example.com", "firstname": "Lead", "lastname": str(n), "company": f"Company {n % 5000}",
-            "lifecyclestage": "salesqualifiedlead" if n % 50 == 0 else "lead", "hubspot_owner_id": owners[n % 10],
-            "hubspotscore": str(n % 100),
-            "hs_analytics_first_touch_converting_campaign": f"cmp-{n % 20}",
-            "first_conversion_date": datetime.fromtimestamp((base_ms - 86_400_000) / 1000, timezone.utc).isoformat(),
-            "hs_analytics_last_touch_converting_campaign": f"cmp-{(n + 3) % 20}",
-            "recent_conversion_date": datetime.fromtimestamp(base_ms / 1000, timezone.utc).isoformat(),
-        }, at_ms=base_ms + n, notify=False))
+        contact_ids.append(
+            standin.add_contact(
+                {
+                    "email": f"lead{n}@example.com",
+                    "firstname": "Lead",
+                    "lastname": str(n),
+                    "company": f"Company {n % 5000}",
+                    "lifecyclestage": "salesqualifiedlead" if n % 50 == 0 else "lead",
+                    "hubspot_owner_id": owners[n % 10],
+                    "hubspotscore": str(n % 100),
+                    "hs_analytics_first_touch_converting_campaign": f"cmp-{n % 20}",
+                    "first_conversion_date": datetime.fromtimestamp(
+                        (base_ms - 86_400_000) / 1000, timezone.utc
+                    ).isoformat(),
+                    "hs_analytics_last_touch_converting_campaign": f"cmp-{(n + 3) % 20}",
+                    "recent_conversion_date": datetime.fromtimestamp(base_ms / 1000, timezone.utc).isoformat(),
+                },
+                at_ms=base_ms + n,
+                notify=False,
+            )
+        )
     for n in range(args.deals):
-        standin.add_deal({"dealname": f"Deal {n}", "amount": str(1000 + n), "dealstage": "closedwon",
-                          "hubspot_owner_id": owners[n % 10],
-                          "closedate": (now - timedelta(days=40) + timedelta(minutes=n)).isoformat()},
-                         contact=contact_ids[n * (len(contact_ids) // max(args.deals, 1)) % len(contact_ids)],
-                         at_ms=base_ms + n, notify=False)
-    print(f"stand-in seeded with {args.contacts:,} contacts and {args.deals:,} deals in "
-          f"{time.perf_counter() - t0:.1f}s; database: {url.split('@')[-1]}")
+        standin.add_deal(
+            {
+                "dealname": f"Deal {n}",
+                "amount": str(1000 + n),
+                "dealstage": "closedwon",
+                "hubspot_owner_id": owners[n % 10],
+                "closedate": (now - timedelta(days=40) + timedelta(minutes=n)).isoformat(),
+            },
+            contact=contact_ids[n * (len(contact_ids) // max(args.deals, 1)) % len(contact_ids)],
+            at_ms=base_ms + n,
+            notify=False,
+        )
+    print(
+        f"stand-in seeded with {args.contacts:,} contacts and {args.deals:,} deals in "
+        f"{time.perf_counter() - t0:.1f}s; database: {url.split('@')[-1]}"
+    )
 
-    settings = Settings(_env_file=None, database_url=url, hubspot_access_token=TOKEN, hubspot_api_url=standin.url,
-                        hubspot_burst_limit=args.burst, hubspot_search_limit=args.search, local_workspace=False,
-                        scheduler=False, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        hubspot_access_token=TOKEN,
+        hubspot_api_url=standin.url,
+        hubspot_burst_limit=args.burst,
+        hubspot_search_limit=args.search,
+        local_workspace=False,
+        scheduler=False,
+        log_level="WARNING",
+    )
     container = build(settings, config=load_config(None), clock=FixedClock(now), do_migrate=False)
     connector = container.extras["hubspot"]
 
@@ -116,6 +145,7 @@ def main() -> int:
             t = time.perf_counter()
             yield from inner(cursor)
             stage_times[name] = time.perf_counter() - t
+
         stage.pages = timed
     report = connector.run_import(stages, since=since.date().isoformat(), progress=args.progress)
     elapsed = time.perf_counter() - start
@@ -126,13 +156,18 @@ def main() -> int:
     burst_calls = len(standin.requests) - search_calls
     print(f"\nimport: {elapsed:.1f}s, {report.accepted:,} events ingested")
     for name, counts in report.stages.items():
-        print(f"  {name:9} {counts['read']:>8,} read  {counts['accepted']:>8,} events  "
-              f"{stage_times.get(name, 0):6.1f}s")
-    print(f"requests: {len(standin.requests):,} ({search_calls:,} searches, {burst_calls:,} others); "
-          f"429s: {standin.rate_limited}; waited for the limits: {connector.api.limiter.waited:.1f}s")
-    print(f"searches: {search_calls / max(stage_times.get('contacts', 0) + stage_times.get('deals', 0), 1e-9):.2f}/s "
-          f"during contacts+deals (limit {args.search}/s); others: {burst_calls / elapsed:.2f}/s overall, "
-          f"{(burst_calls - 0) / elapsed * 10:.0f} per 10 s (limit {args.burst} per 10 s)")
+        print(
+            f"  {name:9} {counts['read']:>8,} read  {counts['accepted']:>8,} events  {stage_times.get(name, 0):6.1f}s"
+        )
+    print(
+        f"requests: {len(standin.requests):,} ({search_calls:,} searches, {burst_calls:,} others); "
+        f"429s: {standin.rate_limited}; waited for the limits: {connector.api.limiter.waited:.1f}s"
+    )
+    print(
+        f"searches: {search_calls / max(stage_times.get('contacts', 0) + stage_times.get('deals', 0), 1e-9):.2f}/s "
+        f"during contacts+deals (limit {args.search}/s); others: {burst_calls / elapsed:.2f}/s overall, "
+        f"{(burst_calls - 0) / elapsed * 10:.0f} per 10 s (limit {args.burst} per 10 s)"
+    )
     peak = max(r for _, r in samples)
     print(f"RSS: start {samples[0][1]:.0f} MB, peak {peak:.0f} MB, end {samples[-1][1]:.0f} MB")
     step = max(1, len(samples) // 12)
@@ -142,8 +177,10 @@ def main() -> int:
 
         from storage.models import Deal, Lead
 
-        print(f"database: {uow.session.exec(select(func.count()).select_from(Lead)).one():,} leads, "
-              f"{uow.session.exec(select(func.count()).select_from(Deal)).one():,} deals")
+        print(
+            f"database: {uow.session.exec(select(func.count()).select_from(Lead)).one():,} leads, "
+            f"{uow.session.exec(select(func.count()).select_from(Deal)).one():,} deals"
+        )
     container.close()
     standin.stop()
     return 0

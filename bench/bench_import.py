@@ -38,19 +38,77 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGET_SECONDS = 30.0
-OWNERS = ["Ana Torres", "Ben Okafor", "Chloe Martin", "Diego Alvarez", "Erin Walsh", "Farid Haddad", "Grace Kim",
-          "Hugo Lefevre", "Ivy Chen", ""]
-FIRST = ["Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Isabella", "Lucas", "Mia",
-         "Mateo", "Aisha", "Kenji", "Priya", "Tomás", "Ingrid", "Yusuf", "Chiara", "Lars"]
-LAST = ["Smith", "Johnson", "Nguyen", "Garcia", "Müller", "Rossi", "Kowalski", "Okafor", "Tanaka", "Silva",
-        "Andersson", "Dubois", "O'Brien", "Haddad", "Kaur"]
+OWNERS = [
+    "Ana Torres",
+    "Ben Okafor",
+    "Chloe Martin",
+    "Diego Alvarez",
+    "Erin Walsh",
+    "Farid Haddad",
+    "Grace Kim",
+    "Hugo Lefevre",
+    "Ivy Chen",
+    "",
+]
+FIRST = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Amelia",
+    "Oliver",
+    "Sophia",
+    "Elijah",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Mateo",
+    "Aisha",
+    "Kenji",
+    "Priya",
+    "Tomás",
+    "Ingrid",
+    "Yusuf",
+    "Chiara",
+    "Lars",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Nguyen",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Okafor",
+    "Tanaka",
+    "Silva",
+    "Andersson",
+    "Dubois",
+    "O'Brien",
+    "Haddad",
+    "Kaur",
+]
 COMPANIES = ["Acme", "Bluebird", "Cobalt", "Driftwood", "Evergreen", "Foxglove", "Granite", "Harbor", "Ironwood"]
 SECTORS = ["Logistics", "Health", "Bank", "Retail", "Energy", "Insurance", "Foods", "Robotics", "Media"]
 TITLES = ["Head of Data", "VP Finance", "Director of Analytics", "CFO", "RevOps Manager", "Data Engineer"]
 STAGES = ["Subscriber", "Lead", "Marketing Qualified Lead", "Opportunity", "Customer"]
 SOURCES = ["Paid Search", "Organic Search", "Email Marketing", "Offline Sources", "Social Media"]
-HEADER = ["Record ID", "First Name", "Last Name", "Email", "Phone Number", "Company Name", "Job Title",
-          "Lifecycle Stage", "Lead Status", "HubSpot Score", "Contact owner", "Original Source", "Create Date"]
+HEADER = [
+    "Record ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone Number",
+    "Company Name",
+    "Job Title",
+    "Lifecycle Stage",
+    "Lead Status",
+    "HubSpot Score",
+    "Contact owner",
+    "Original Source",
+    "Create Date",
+]
 
 
 def write_csv(path: Path, rows: int, seed: int = 7) -> None:
@@ -64,11 +122,23 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             qualified = i % 20 == 0  # 5%: sales-qualified, handed off
             stage = "Sales Qualified Lead" if qualified else rng.choice(STAGES)
             score = rng.randint(85, 99) if qualified else rng.randint(0, 79)
-            w.writerow([100000 + i, first, last, f"{first}.{last}.{i}@{company.split()[0].lower()}.example".lower(),
-                        f"+1 212 555 {i % 10000:04d}", company, rng.choice(TITLES), stage,
-                        rng.choice(["New", "Open", "In Progress", "Connected"]), score,
-                        rng.choice(OWNERS) if not qualified else rng.choice(OWNERS[:-1]), rng.choice(SOURCES),
-                        f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d} {rng.randint(8, 18):02d}:{rng.randint(0, 59):02d}"])
+            w.writerow(
+                [
+                    100000 + i,
+                    first,
+                    last,
+                    f"{first}.{last}.{i}@{company.split()[0].lower()}.example".lower(),
+                    f"+1 212 555 {i % 10000:04d}",
+                    company,
+                    rng.choice(TITLES),
+                    stage,
+                    rng.choice(["New", "Open", "In Progress", "Connected"]),
+                    score,
+                    rng.choice(OWNERS) if not qualified else rng.choice(OWNERS[:-1]),
+                    rng.choice(SOURCES),
+                    f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d} {rng.randint(8, 18):02d}:{rng.randint(0, 59):02d}",
+                ]
+            )
 
 
 def _rss_kb() -> int:
@@ -115,15 +185,24 @@ def measure(url: str, csv_path: str) -> dict:
     with container.uow_factory() as uow:
         queued = uow.outbox.count_since(0)
     container.close()
-    return {"rows": report.rows, "created": report.created, "errors": len(errors), "seconds": round(elapsed, 2),
-            "cpu_seconds": round(cpu, 2), "load": round(os.getloadavg()[0], 1),
-            "rows_per_s": round(report.rows / elapsed), "rss_before_mb": round(before / 1024, 1),
-            "rss_peak_mb": round(max(samples + [before]) / 1024, 1), "handoffs_queued": queued}
+    return {
+        "rows": report.rows,
+        "created": report.created,
+        "errors": len(errors),
+        "seconds": round(elapsed, 2),
+        "cpu_seconds": round(cpu, 2),
+        "load": round(os.getloadavg()[0], 1),
+        "rows_per_s": round(report.rows / elapsed),
+        "rss_before_mb": round(before / 1024, 1),
+        "rss_peak_mb": round(max(samples + [before]) / 1024, 1),
+        "handoffs_queued": queued,
+    }
 
 
 def run_child(url: str, csv_path: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", url, csv_path], capture_output=True, text=True,
-                         cwd=ROOT, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", url, csv_path], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     if out.returncode != 0:
         raise SystemExit(f"the import failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -132,8 +211,9 @@ def run_child(url: str, csv_path: str) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--pg", default=os.environ.get("BENCH_PG"),
-                   help="PostgreSQL URL (emptied!); without it only SQLite runs")
+    p.add_argument(
+        "--pg", default=os.environ.get("BENCH_PG"), help="PostgreSQL URL (emptied!); without it only SQLite runs"
+    )
     p.add_argument("--only", choices=["sqlite", "postgresql"])
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -155,12 +235,14 @@ def main() -> int:
         for name, url in targets:
             small_run = run_child(url, str(small))
             big_run = run_child(url, str(big))
-            print(f"{name}: {big_run['rows']:,} rows in {big_run['seconds']} s ({big_run['rows_per_s']:,} rows/s; "
-                  f"{big_run['cpu_seconds']} s of CPU in this process, machine load {big_run['load']}), "
-                  f"{big_run['created']:,} leads created, {big_run['handoffs_queued']:,} hand-offs queued, "
-                  f"{big_run['errors']} errors; RSS {big_run['rss_before_mb']} MB before, peak "
-                  f"{big_run['rss_peak_mb']} MB (with {small_run['rows']:,} rows: {small_run['seconds']} s, "
-                  f"peak {small_run['rss_peak_mb']} MB)")
+            print(
+                f"{name}: {big_run['rows']:,} rows in {big_run['seconds']} s ({big_run['rows_per_s']:,} rows/s; "
+                f"{big_run['cpu_seconds']} s of CPU in this process, machine load {big_run['load']}), "
+                f"{big_run['created']:,} leads created, {big_run['handoffs_queued']:,} hand-offs queued, "
+                f"{big_run['errors']} errors; RSS {big_run['rss_before_mb']} MB before, peak "
+                f"{big_run['rss_peak_mb']} MB (with {small_run['rows']:,} rows: {small_run['seconds']} s, "
+                f"peak {small_run['rss_peak_mb']} MB)"
+            )
             if name == "SQLite" and big_run["seconds"] >= TARGET_SECONDS and args.rows >= 100_000:
                 print(f"  MISSED the target: {TARGET_SECONDS:.0f} s")
                 failed = True

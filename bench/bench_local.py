@@ -40,10 +40,15 @@ def celebration(i: int, owner: int, marketer: int) -> dict:
         reaction="tada",
         blocks=[
             Header(text=f"🎉 Customer {i}: Analytics Platform, annual — ${(i % 90 + 10) * 1000:,}"),
-            Section(text=f"*Customer {i}* closed won. Congratulations {mention(owner)}!",
-                    fields=[("Amount", f"${(i % 90 + 10) * 1000:,}"), ("Owner", mention(owner)),
-                            ("Sourced by", f"Webinar *Forecasting with AI* ({mention(marketer)})"),
-                            ("Time to close", f"{i % 60 + 5} days from first touch")]),
+            Section(
+                text=f"*Customer {i}* closed won. Congratulations {mention(owner)}!",
+                fields=[
+                    ("Amount", f"${(i % 90 + 10) * 1000:,}"),
+                    ("Owner", mention(owner)),
+                    ("Sourced by", f"Webinar *Forecasting with AI* ({mention(marketer)})"),
+                    ("Time to close", f"{i % 60 + 5} days from first touch"),
+                ],
+            ),
             Context(text="November 2026: *$310,300* won of $250,000 target (124%)"),
         ],
     ).to_json()
@@ -54,12 +59,20 @@ def fill(container, n_channel: int, n_other: int) -> float:
     with container.uow_factory() as uow:
         people = [p.id for p in uow.people.all()]
         for i in range(n_channel):
-            uow.outbox.add(key=f"bench:wins:{i}", destination="channel:wins", at=container.deps.now(),
-                           payload=celebration(i, people[i % 10], people[10 + i % 10]))
+            uow.outbox.add(
+                key=f"bench:wins:{i}",
+                destination="channel:wins",
+                at=container.deps.now(),
+                payload=celebration(i, people[i % 10], people[10 + i % 10]),
+            )
         others = ["channel:sales", "channel:marketing", "channel:company"] + [f"dm:{p}" for p in people]
         for i in range(n_other):
-            uow.outbox.add(key=f"bench:other:{i}", destination=others[i % len(others)], at=container.deps.now(),
-                           payload=Message(text=f"Other message {i}").to_json())
+            uow.outbox.add(
+                key=f"bench:other:{i}",
+                destination=others[i % len(others)],
+                at=container.deps.now(),
+                payload=Message(text=f"Other message {i}").to_json(),
+            )
         uow.commit()
     container.dispatcher.batch = 500
     container.dispatcher.drain(max_passes=10_000)
@@ -110,8 +123,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        settings = Settings(_env_file=None, database_url=url, local_workspace=True, demo_data=False, scheduler=False,
-                            delivery_channel_interval=0, log_level="WARNING")
+        settings = Settings(
+            _env_file=None,
+            database_url=url,
+            local_workspace=True,
+            demo_data=False,
+            scheduler=False,
+            delivery_channel_interval=0,
+            log_level="WARNING",
+        )
         container = build(settings)
         with container.uow_factory() as uow:
             if uow.outbox.feed_cursor():
@@ -121,6 +141,7 @@ def main() -> int:
         server, thread, base = serve(container)
         try:
             with httpx.Client(base_url=base, timeout=30) as http:
+
                 def open_channel():
                     page = http.get("/")
                     first = http.get("/local/api/messages", params={"conversation": "channel:wins"})
@@ -131,11 +152,19 @@ def main() -> int:
                 opens = timed(open_channel, args.runs)
                 middle = http.get("/local/api/messages", params={"conversation": "channel:wins"}).json()
                 oldest = middle["messages"][0]["id"]
-                deep = timed(lambda: http.get("/local/api/messages", params={
-                    "conversation": "channel:wins", "before": oldest // 2}).raise_for_status(), args.runs)
+                deep = timed(
+                    lambda: http.get(
+                        "/local/api/messages", params={"conversation": "channel:wins", "before": oldest // 2}
+                    ).raise_for_status(),
+                    args.runs,
+                )
                 cursor = middle["cursor"]
-                poll = timed(lambda: http.get("/local/api/changes", params={
-                    "after": cursor, "conversation": "channel:wins"}).raise_for_status(), args.runs)
+                poll = timed(
+                    lambda: http.get(
+                        "/local/api/changes", params={"after": cursor, "conversation": "channel:wins"}
+                    ).raise_for_status(),
+                    args.runs,
+                )
                 page_bytes = len(http.get("/").content)
                 first_bytes = len(http.get("/local/api/messages", params={"conversation": "channel:wins"}).content)
         finally:
@@ -144,8 +173,10 @@ def main() -> int:
             container.close()
 
     dialect = url.split(":", 1)[0]
-    print(f"local workspace, {args.messages:,} messages in #wins + 2,000 elsewhere, {dialect} "
-          f"(setup {setup:.1f} s); {args.runs} runs each")
+    print(
+        f"local workspace, {args.messages:,} messages in #wins + 2,000 elsewhere, {dialect} "
+        f"(setup {setup:.1f} s); {args.runs} runs each"
+    )
     print(summary("open #wins: GET / + last 50 messages", opens))
     print(f"{'  (first, cold)':<44} {first_open[0] * 1000:7.1f} ms")
     print(summary("load older: 50 messages from the middle", deep))

@@ -51,26 +51,57 @@ def serve(conn, certificate: str, leads: int, opportunities: int, members: int, 
     users = [s.add_user(f"{r}@northwind.example", r.capitalize(), "Rep") for r in REPS]
     camps = [s.add("Campaign", Name=f"Campaign {i}", Type="Webinar", OwnerId=users[0]) for i in range(20)]
     base = now - timedelta(days=30)
-    ids = [s.add("Lead", at=base + timedelta(seconds=n), FirstName="Lead", LastName=str(n),
-                 Email=f"lead{n}@example.com", Company=f"Company {n % 5000}",
-                 Status="Qualified" if n % 50 == 0 else "Working", Rating="Warm", OwnerId=users[n % 10])
-           for n in range(leads)]
+    ids = [
+        s.add(
+            "Lead",
+            at=base + timedelta(seconds=n),
+            FirstName="Lead",
+            LastName=str(n),
+            Email=f"lead{n}@example.com",
+            Company=f"Company {n % 5000}",
+            Status="Qualified" if n % 50 == 0 else "Working",
+            Rating="Warm",
+            OwnerId=users[n % 10],
+        )
+        for n in range(leads)
+    ]
     for n in range(members):
-        s.add("CampaignMember", at=base + timedelta(seconds=n), CampaignId=camps[n % 20],
-              LeadId=ids[(n * 5) % len(ids)], Status="Responded" if n % 3 else "Sent")
+        s.add(
+            "CampaignMember",
+            at=base + timedelta(seconds=n),
+            CampaignId=camps[n % 20],
+            LeadId=ids[(n * 5) % len(ids)],
+            Status="Responded" if n % 3 else "Sent",
+        )
     for n in range(opportunities):
         lead = ids[(n * (len(ids) // max(opportunities, 1))) % len(ids)]
-        contact = s.add("Contact", at=base, FirstName="Lead", LastName=str(n), Email=f"lead{n}@example.com",
-                        OwnerId=users[n % 10])
-        opp = s.add("Opportunity", at=base + timedelta(seconds=n), Name=f"Deal {n}", Amount=1000 + n,
-                    StageName="Closed Won", CloseDate=(now - timedelta(days=20)).date(), CampaignId=camps[n % 20],
-                    ContactId=contact, OwnerId=users[n % 10])
+        contact = s.add(
+            "Contact", at=base, FirstName="Lead", LastName=str(n), Email=f"lead{n}@example.com", OwnerId=users[n % 10]
+        )
+        opp = s.add(
+            "Opportunity",
+            at=base + timedelta(seconds=n),
+            Name=f"Deal {n}",
+            Amount=1000 + n,
+            StageName="Closed Won",
+            CloseDate=(now - timedelta(days=20)).date(),
+            CampaignId=camps[n % 20],
+            ContactId=contact,
+            OwnerId=users[n % 10],
+        )
         s.convert(lead, contact_id=contact, opportunity_id=opp, at=base + timedelta(seconds=n))
     conn.send({"url": s.url, "ca_file": str(s.ca_file), "seeded": time.perf_counter() - t0})
     conn.recv()  # "stats"
-    conn.send({"requests": len(s.requests), "used": s.used, "jobs": len(s.jobs),
-               "token": len(s.calls("/services/oauth2/token")), "results": len(s.calls("/results")),
-               "queries": len(s.calls("/query"))})
+    conn.send(
+        {
+            "requests": len(s.requests),
+            "used": s.used,
+            "jobs": len(s.jobs),
+            "token": len(s.calls("/services/oauth2/token")),
+            "results": len(s.calls("/results")),
+            "queries": len(s.calls("/query")),
+        }
+    )
     conn.recv()
     s.stop()
 
@@ -80,8 +111,12 @@ def main() -> int:
     ap.add_argument("--leads", type=int, default=100_000)
     ap.add_argument("--opportunities", type=int, default=20_000)
     ap.add_argument("--members", type=int, default=20_000)
-    ap.add_argument("--daily-max", type=int, default=15_000,
-                    help="the org's daily API requests (Developer Edition: 15,000; Enterprise: 100,000 and up)")
+    ap.add_argument(
+        "--daily-max",
+        type=int,
+        default=15_000,
+        help="the org's daily API requests (Developer Edition: 15,000; Enterprise: 100,000 and up)",
+    )
     ap.add_argument("--progress", action="store_true", help="show the progress bars")
     args = ap.parse_args()
 
@@ -90,8 +125,10 @@ def main() -> int:
     private_key, certificate = make_key_pair()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     parent, child = mp.Pipe()
-    proc = mp.get_context("fork").Process(target=serve, args=(child, certificate, args.leads, args.opportunities,
-                                                              args.members, args.daily_max, now.isoformat()))
+    proc = mp.get_context("fork").Process(
+        target=serve,
+        args=(child, certificate, args.leads, args.opportunities, args.members, args.daily_max, now.isoformat()),
+    )
     proc.start()
     info = parent.recv()
     os.environ["REQUESTS_CA_BUNDLE"] = info["ca_file"]
@@ -106,12 +143,22 @@ def main() -> int:
     engine = make_engine(url)
     recreate(engine)
     engine.dispose()
-    print(f"stand-in (child process) seeded with {args.leads:,} leads, {args.opportunities:,} won opportunities, "
-          f"{args.members:,} campaign members in {info['seeded']:.1f}s; database: {url.split('@')[-1]}")
+    print(
+        f"stand-in (child process) seeded with {args.leads:,} leads, {args.opportunities:,} won opportunities, "
+        f"{args.members:,} campaign members in {info['seeded']:.1f}s; database: {url.split('@')[-1]}"
+    )
 
-    settings = Settings(_env_file=None, database_url=url, salesforce_client_id=CONSUMER_KEY,
-                        salesforce_username=USERNAME, salesforce_private_key=private_key,
-                        salesforce_login_url=info["url"], local_workspace=False, scheduler=False, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        salesforce_client_id=CONSUMER_KEY,
+        salesforce_username=USERNAME,
+        salesforce_private_key=private_key,
+        salesforce_login_url=info["url"],
+        local_workspace=False,
+        scheduler=False,
+        log_level="WARNING",
+    )
     container = build(settings, config=load_config(None), clock=FixedClock(now), do_migrate=False)
     connector = container.extras["salesforce"]
 
@@ -135,10 +182,10 @@ def main() -> int:
             t = time.perf_counter()
             yield from inner(cursor)
             stage_times[name] = time.perf_counter() - t
+
         stage.pages = timed
     cpu0 = time.process_time()
-    report = connector.run_import(stages, since=(now - timedelta(days=45)).date().isoformat(),
-                                  progress=args.progress)
+    report = connector.run_import(stages, since=(now - timedelta(days=45)).date().isoformat(), progress=args.progress)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu0
     stop.set()
@@ -148,14 +195,19 @@ def main() -> int:
     parent.send("stop")
     proc.join(30)
 
-    print(f"\nimport: {elapsed:.1f}s wall, {cpu:.1f}s CPU in the bot's process, {report.accepted:,} events ingested "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"\nimport: {elapsed:.1f}s wall, {cpu:.1f}s CPU in the bot's process, {report.accepted:,} events ingested "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
     for name, counts in report.stages.items():
-        print(f"  {name:17} {counts['read']:>8,} read  {counts['accepted']:>8,} events  "
-              f"{stage_times.get(name, 0):6.1f}s")
-    print(f"API requests: {stats['used']:,} of the org's {args.daily_max:,} a day "
-          f"({100 * stats['used'] / args.daily_max:.1f}%): {stats['jobs']} Bulk API 2.0 jobs, {stats['results']} "
-          f"results pages, {stats['queries']} REST queries (counts, look-ups), plus {stats['token']} sign-in(s)")
+        print(
+            f"  {name:17} {counts['read']:>8,} read  {counts['accepted']:>8,} events  {stage_times.get(name, 0):6.1f}s"
+        )
+    print(
+        f"API requests: {stats['used']:,} of the org's {args.daily_max:,} a day "
+        f"({100 * stats['used'] / args.daily_max:.1f}%): {stats['jobs']} Bulk API 2.0 jobs, {stats['results']} "
+        f"results pages, {stats['queries']} REST queries (counts, look-ups), plus {stats['token']} sign-in(s)"
+    )
     peak = max(r for _, r in samples)
     print(f"RSS: start {samples[0][1]:.0f} MB, peak {peak:.0f} MB, end {samples[-1][1]:.0f} MB")
     step = max(1, len(samples) // 12)
@@ -165,9 +217,11 @@ def main() -> int:
 
         from storage.models import CampaignTouch, Deal, Lead
 
-        print(f"database: {uow.session.exec(select(func.count()).select_from(Lead)).one():,} leads, "
-              f"{uow.session.exec(select(func.count()).select_from(Deal)).one():,} deals, "
-              f"{uow.session.exec(select(func.count()).select_from(CampaignTouch)).one():,} touches")
+        print(
+            f"database: {uow.session.exec(select(func.count()).select_from(Lead)).one():,} leads, "
+            f"{uow.session.exec(select(func.count()).select_from(Deal)).one():,} deals, "
+            f"{uow.session.exec(select(func.count()).select_from(CampaignTouch)).one():,} touches"
+        )
     container.close()
     return 0
 

@@ -64,23 +64,42 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) ->
     reps = [p.id for p in people.values() if p.team == "sales" and p.role in ("rep", "sdr")]
     marketers = [p.id for p in people.values() if p.team == "marketing" and p.role == "marketer"]
     with engine.begin() as conn:
-        conn.execute(sa.insert(Campaign.__table__), [
-            dict(crm_id=f"cmp-{i}", name=f"Campaign {i}", kind="webinar", owner_id=marketers[i % len(marketers)])
-            for i in range(50)])
+        conn.execute(
+            sa.insert(Campaign.__table__),
+            [
+                dict(crm_id=f"cmp-{i}", name=f"Campaign {i}", kind="webinar", owner_id=marketers[i % len(marketers)])
+                for i in range(50)
+            ],
+        )
         campaign_ids = [r[0] for r in conn.execute(sa.select(Campaign.id))]
     cols = {c.name for c in Lead.__table__.columns} - {"id"}
     base = {c: None for c in cols}
-    base.update(status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0,
-                sla_clock="first_touch", version=0)
+    base.update(
+        status="new",
+        sla_window=0,
+        ladder_step=0,
+        snooze_count=0,
+        touch_count=0,
+        bounce_count=0,
+        sla_clock="first_touch",
+        version=0,
+    )
     bounces = []
     t0 = time.perf_counter()
     with engine.begin() as conn:
         rows = []
         for i in range(n_leads):
             created = NOW - timedelta(seconds=days * 86400 * (1 - i / n_leads))  # creation order
-            row = dict(base, crm_id=f"L{i}", name=f"Lead {i}", email=f"l{i}@x.example", created_at=created,
-                       updated_at=created, source_campaign_id=rng.choice(campaign_ids),
-                       attrs={})
+            row = dict(
+                base,
+                crm_id=f"L{i}",
+                name=f"Lead {i}",
+                email=f"l{i}@x.example",
+                created_at=created,
+                updated_at=created,
+                source_campaign_id=rng.choice(campaign_ids),
+                attrs={},
+            )
             row["region"] = row["attrs"]["region"] = rng.choice(REGIONS)
             if rng.random() < 0.6:
                 q = created + timedelta(minutes=rng.uniform(0, 600))
@@ -88,8 +107,16 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) ->
                     q = NOW - timedelta(minutes=1)
                 owner = rng.choice(reps)
                 due = q + timedelta(hours=rng.choice((1, 4, 8)))
-                row.update(qualified_at=q, handoff_due_at=due, sla_due_at=due, owner_id=owner, status="qualified",
-                           tier="hot", sla_started_at=q, sla_window=1)
+                row.update(
+                    qualified_at=q,
+                    handoff_due_at=due,
+                    sla_due_at=due,
+                    owner_id=owner,
+                    status="qualified",
+                    tier="hot",
+                    sla_started_at=q,
+                    sla_window=1,
+                )
                 if rng.random() < 0.1:
                     row["claimed_at"] = q + timedelta(minutes=rng.uniform(1, 120))
                 r = rng.random()
@@ -104,9 +131,17 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) ->
                         row["status"] = "converted"
                     elif fate < 0.18 and row["first_touch_at"] is None:
                         row.update(status="nurture", bounce_count=1)
-                        bounces.append(dict(lead_id=i + 1, campaign_id=row["source_campaign_id"],
-                                            reason=rng.choice(REASONS), by_person_id=owner,
-                                            at=q + timedelta(hours=rng.uniform(1, 48)), repeat=False, context={}))
+                        bounces.append(
+                            dict(
+                                lead_id=i + 1,
+                                campaign_id=row["source_campaign_id"],
+                                reason=rng.choice(REASONS),
+                                by_person_id=owner,
+                                at=q + timedelta(hours=rng.uniform(1, 48)),
+                                repeat=False,
+                                context={},
+                            )
+                        )
                     elif row["status"] == "qualified":
                         row["status"] = "disqualified" if fate > 0.9 else "converted" if fate > 0.85 else "nurture"
             rows.append(row)
@@ -116,15 +151,25 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) ->
         if rows:
             conn.execute(sa.insert(Lead.__table__), rows)
         for i in range(0, len(bounces), BATCH):
-            conn.execute(sa.insert(Bounce.__table__), bounces[i:i + BATCH])
+            conn.execute(sa.insert(Bounce.__table__), bounces[i : i + BATCH])
         deals = []
         for i in range(n_deals):
             closed = NOW - timedelta(seconds=rng.uniform(0, days * 86400))
             src = rng.choice(campaign_ids) if rng.random() < 0.7 else None
-            deals.append(dict(crm_id=f"D{i}", name=f"Deal {i}", name_key=f"deal {i}", celebration="post",
-                              amount_minor=rng.randint(1_000, 100_000) * 100, currency=rng.choice(("USD", "USD", "EUR")),
-                              owner_id=rng.choice(reps), closed_at=closed, source="crm",
-                              attrs={"sourced_by": src, "converted_by": rng.choice(campaign_ids) if src else None}))
+            deals.append(
+                dict(
+                    crm_id=f"D{i}",
+                    name=f"Deal {i}",
+                    name_key=f"deal {i}",
+                    celebration="post",
+                    amount_minor=rng.randint(1_000, 100_000) * 100,
+                    currency=rng.choice(("USD", "USD", "EUR")),
+                    owner_id=rng.choice(reps),
+                    closed_at=closed,
+                    source="crm",
+                    attrs={"sourced_by": src, "converted_by": rng.choice(campaign_ids) if src else None},
+                )
+            )
             if len(deals) == BATCH:
                 conn.execute(sa.insert(Deal.__table__), deals)
                 deals = []
@@ -136,7 +181,9 @@ def load(engine, n_leads: int, n_deals: int, seed: int = 7, days: int = DAYS) ->
     else:
         with engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
-    print(f"  loaded {n_leads:,} leads, {len(bounces):,} bounces, {n_deals:,} deals in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"  loaded {n_leads:,} leads, {len(bounces):,} bounces, {n_deals:,} deals in {time.perf_counter() - t0:.0f} s"
+    )
 
 
 def timed(fn, rounds: int) -> tuple[float, float]:
@@ -161,11 +208,21 @@ def run(url: str, n_leads: int, n_deals: int, rounds: int, reuse: bool = False) 
     deps = Deps(config=config, clock=FixedClock(NOW))
     with uowf() as uow:
         ids = {p.key: p.id for p in uow.people.all()}
-    for who, text in (("ana", "sla"), ("maya", "sla"), ("kira", "sla"), ("sam", "sla"), ("maya", "sla all"),
-                      ("sam", "sla last-month"), ("sam", "sla week"), ("sam", "sla region EMEA")):
+    for who, text in (
+        ("ana", "sla"),
+        ("maya", "sla"),
+        ("kira", "sla"),
+        ("sam", "sla"),
+        ("maya", "sla all"),
+        ("sam", "sla last-month"),
+        ("sam", "sla week"),
+        ("sam", "sla region EMEA"),
+    ):
+
         def ask():
             reply = run_command(registry, uowf, deps, Actor(ids[who], "bench"), text)  # noqa: B023 - used within this iteration  # noqa: B023 - used within this iteration
             assert reply.message is not None, reply.text
+
         med, worst = timed(ask, rounds)
         print(f"  /smarketing {text:<17} as {who:<5} median {med:6.1f} ms   worst {worst:6.1f} ms")
 
@@ -188,8 +245,10 @@ def run(url: str, n_leads: int, n_deals: int, rounds: int, reuse: bool = False) 
     with uowf() as uow:
         weeks = trend(uow, deps, monday, tz, 8)
     med, worst = timed(lambda: weekly_chart(weeks, title="Northwind Analytics — the smarketing agreement"), rounds)
-    print(f"  the chart alone                                   median {med:6.1f} ms   worst {worst:6.1f} ms "
-          f"({len(weekly_chart(weeks, title='x')):,} bytes)")
+    print(
+        f"  the chart alone                                   median {med:6.1f} ms   worst {worst:6.1f} ms "
+        f"({len(weekly_chart(weeks, title='x')):,} bytes)"
+    )
     engine.dispose()
 
 

@@ -29,8 +29,13 @@ def main() -> None:
 
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     with SlackMock(users={"ana@northwind.example": "U_ANA"}) as slack:
-        settings = make_settings(url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
-                                 slack_api_url=slack.base_url, log_level="WARNING")
+        settings = make_settings(
+            url,
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=slack.base_url,
+            log_level="WARNING",
+        )
         container = build(settings, config=demo_config_with_slack())
         server = LiveServer(container).start()
         try:
@@ -51,8 +56,10 @@ def main() -> None:
     times.sort()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
     db = "postgresql" if url.startswith("postgres") else "sqlite"
-    print(f"{db}: {args.n} signed /smarketing help: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, "
-          f"max {times[-1]:.1f} ms, mean {statistics.mean(times):.1f} ms")
+    print(
+        f"{db}: {args.n} signed /smarketing help: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, "
+        f"max {times[-1]:.1f} ms, mean {statistics.mean(times):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,14 @@ _presses = iter(range(10**9))
 def _ack(uow, deps, actor, value, source):
     """Each press replaces the card with a new one (a fresh update key every time)."""
     msg = Message(text="Acked", blocks=[Section(text=f"Acknowledged by <person:{actor.person_id}>")])
-    uow.outbox.add(key=f"{source.outbox_key}:ack:{next(_presses)}", op="update", target_key=source.outbox_key,
-                   destination=channel("wins"), payload=msg.to_json(), at=deps.now())
+    uow.outbox.add(
+        key=f"{source.outbox_key}:ack:{next(_presses)}",
+        op="update",
+        target_key=source.outbox_key,
+        destination=channel("wins"),
+        payload=msg.to_json(),
+        at=deps.now(),
+    )
     uow.commit()
 
 
@@ -59,8 +65,10 @@ def pct(values: list[float], p: float) -> float:
 
 
 def show(name: str, ms: list[float]) -> None:
-    print(f"{name:<34} n={len(ms):<5} p50 {statistics.median(ms):6.2f} ms   p99 {pct(ms, 99):6.2f} ms   "
-          f"max {max(ms):6.2f} ms")
+    print(
+        f"{name:<34} n={len(ms):<5} p50 {statistics.median(ms):6.2f} ms   p99 {pct(ms, 99):6.2f} ms   "
+        f"max {max(ms):6.2f} ms"
+    )
 
 
 def main() -> None:
@@ -80,10 +88,15 @@ def main() -> None:
     for email, (uid, aad) in ROSTER.items():
         teams.add_user(email, uid, aad)
     teams.add_team(TEAM_ID, CHANNELS)
-    settings = make_settings(url, teams_client_id="bench-app", dangerously_allow_unauthenticated_requests=True,
-                             log_level="WARNING")
-    c = build(settings, config=teams_config(), clock=FixedClock(datetime(2026, 11, 23, 15, tzinfo=timezone.utc)),
-              do_migrate=False)
+    settings = make_settings(
+        url, teams_client_id="bench-app", dangerously_allow_unauthenticated_requests=True, log_level="WARNING"
+    )
+    c = build(
+        settings,
+        config=teams_config(),
+        clock=FixedClock(datetime(2026, 11, 23, 15, tzinfo=timezone.utc)),
+        do_migrate=False,
+    )
     c.registry = Registry.build(list(c.registry.flows) + [BENCH_FLOW])
     server = LiveServer(c).start()
     c.dispatcher.stop()  # part 2 drains by itself
@@ -92,8 +105,10 @@ def main() -> None:
         with server.client() as http:
             ana = teams.user("ana@northwind.example")
             sam = teams.user("sam@northwind.example")
-            http.post("/api/messages", json=ts.installed_in_team(teams.service_url, user=sam, team_id=TEAM_ID,
-                                                                 team_name="Northwind"))
+            http.post(
+                "/api/messages",
+                json=ts.installed_in_team(teams.service_url, user=sam, team_id=TEAM_ID, team_name="Northwind"),
+            )
             for _ in range(5):  # warm up
                 http.post("/api/messages", json=ts.message(teams.service_url, "help", user=ana))
             ms = []
@@ -111,8 +126,14 @@ def main() -> None:
             [ack] = ts.actions_of(ts.cards_in(card_post)[0])
             ms = []
             for _ in range(args.requests):
-                press = ts.card_action(teams.service_url, user=ana, verb=ack["verb"], data=ack["data"],
-                                       reply_to=card_post["id"], conversation=ts.channel_conversation(WINS))
+                press = ts.card_action(
+                    teams.service_url,
+                    user=ana,
+                    verb=ack["verb"],
+                    data=ack["data"],
+                    reply_to=card_post["id"],
+                    conversation=ts.channel_conversation(WINS),
+                )
                 t = time.perf_counter()
                 r = http.post("/api/messages", json=press)
                 ms.append((time.perf_counter() - t) * 1000)
@@ -120,8 +141,13 @@ def main() -> None:
             show("button press -> updated card", ms)
             c.dispatcher.drain()
 
-        msg = Message(text="Bench", blocks=[Section(text="*Bench* card for <person:1>"),
-                                            Actions(buttons=[Button(label="Ack", action="test.ack", value="1")])])
+        msg = Message(
+            text="Bench",
+            blocks=[
+                Section(text="*Bench* card for <person:1>"),
+                Actions(buttons=[Button(label="Ack", action="test.ack", value="1")]),
+            ],
+        )
         with c.uow_factory() as uow:
             for i in range(args.deliveries):
                 uow.outbox.add(key=f"bench:{i}", destination=channel("wins"), payload=msg.to_json(), at=c.deps.now())
@@ -131,8 +157,10 @@ def main() -> None:
         c.dispatcher.drain(max_passes=10_000)
         elapsed = time.perf_counter() - t
         delivered = len(teams.sent(WINS)) - before
-        print(f"{'outbox -> Teams (proactive cards)':<34} {delivered} delivered in {elapsed:.2f} s = "
-              f"{delivered / elapsed:,.0f} msg/s")
+        print(
+            f"{'outbox -> Teams (proactive cards)':<34} {delivered} delivered in {elapsed:.2f} s = "
+            f"{delivered / elapsed:,.0f} msg/s"
+        )
     finally:
         server.stop()
         c.close()

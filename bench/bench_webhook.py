@@ -77,33 +77,81 @@ def make_events(n: int, seed: int = 7, deal_share: float = 0.02) -> list[dict]:
     for i in range(n_campaigns):
         at = start + timedelta(seconds=3000 * i // n_campaigns)  # all within the first hour
         camp_at.append(at)
-        timeline.append((at, {"type": "campaign.upserted", "data": {
-            "id": f"cmp-{i}", "name": f"{rnd.choice(['Spring', 'Data', 'Ops', 'Scale'])} {KINDS[i % 5]} {i}",
-            "kind": KINDS[i % 5], "owner_email": f"{rnd.choice(MARKETERS)}@northwind.example"}}))
+        timeline.append(
+            (
+                at,
+                {
+                    "type": "campaign.upserted",
+                    "data": {
+                        "id": f"cmp-{i}",
+                        "name": f"{rnd.choice(['Spring', 'Data', 'Ops', 'Scale'])} {KINDS[i % 5]} {i}",
+                        "kind": KINDS[i % 5],
+                        "owner_email": f"{rnd.choice(MARKETERS)}@northwind.example",
+                    },
+                },
+            )
+        )
     lead_at = []
     for i in range(n_leads):
         at = start + timedelta(seconds=rnd.uniform(3600, 27 * 86400))
         lead_at.append(at)
-        timeline.append((at, {"type": "lead.upserted", "data": {
-            "id": f"L-{i}", "email": f"lead{i}@customer{i % 997}.example", "name": f"Lead {i}",
-            "company": f"Customer {i % 997}", "title": "VP Operations", "status": "MQL",
-            "score": rnd.randint(10, 99), "owner_email": f"{rnd.choice(SALES)}@northwind.example",
-            "source_campaign_id": f"cmp-{rnd.randrange(n_campaigns)}"}}))
+        timeline.append(
+            (
+                at,
+                {
+                    "type": "lead.upserted",
+                    "data": {
+                        "id": f"L-{i}",
+                        "email": f"lead{i}@customer{i % 997}.example",
+                        "name": f"Lead {i}",
+                        "company": f"Customer {i % 997}",
+                        "title": "VP Operations",
+                        "status": "MQL",
+                        "score": rnd.randint(10, 99),
+                        "owner_email": f"{rnd.choice(SALES)}@northwind.example",
+                        "source_campaign_id": f"cmp-{rnd.randrange(n_campaigns)}",
+                    },
+                },
+            )
+        )
     for _ in range(n_touches):
         lead = rnd.randrange(n_leads)
         at = lead_at[lead] + timedelta(seconds=rnd.uniform(60, 86400))
-        timeline.append((min(at, now), {"type": "campaign.touch", "data": {
-            "campaign_id": f"cmp-{rnd.randrange(n_campaigns)}", "lead_id": f"L-{lead}",
-            "kind": rnd.choice(["open", "click", "attend", "download"]), "touched_at": iso(min(at, now))}}))
+        timeline.append(
+            (
+                min(at, now),
+                {
+                    "type": "campaign.touch",
+                    "data": {
+                        "campaign_id": f"cmp-{rnd.randrange(n_campaigns)}",
+                        "lead_id": f"L-{lead}",
+                        "kind": rnd.choice(["open", "click", "attend", "download"]),
+                        "touched_at": iso(min(at, now)),
+                    },
+                },
+            )
+        )
     for i in range(n_deals):
         lead = rnd.randrange(n_leads)
         at = min(lead_at[lead] + timedelta(seconds=rnd.uniform(86400, 3 * 86400)), now)
         amount = round(rnd.lognormvariate(9.3, 1.0), 2)  # median ~$11k; some under $2k, some over $50k
-        timeline.append((at, {"type": "deal.closed_won", "data": {
-            "id": f"D-{i}", "name": f"Customer {lead % 997} deal {i}", "amount": amount,
-            "currency": "USD" if rnd.random() < 0.9 else "EUR",
-            "owner_email": f"{rnd.choice(SALES)}@northwind.example", "lead_id": f"L-{lead}",
-            "closed_at": iso(at)}}))
+        timeline.append(
+            (
+                at,
+                {
+                    "type": "deal.closed_won",
+                    "data": {
+                        "id": f"D-{i}",
+                        "name": f"Customer {lead % 997} deal {i}",
+                        "amount": amount,
+                        "currency": "USD" if rnd.random() < 0.9 else "EUR",
+                        "owner_email": f"{rnd.choice(SALES)}@northwind.example",
+                        "lead_id": f"L-{lead}",
+                        "closed_at": iso(at),
+                    },
+                },
+            )
+        )
     timeline.sort(key=lambda x: x[0])
     return [{"id": f"ev-{i}", "occurred_at": iso(at), **ev} for i, (at, ev) in enumerate(timeline)]
 
@@ -121,8 +169,10 @@ def stored_rows(engine) -> list[tuple[str, list[dict]]]:
 
     meta = SQLModel.metadata.tables
     with engine.connect() as conn:
-        return [(name, [dict(r) for r in conn.execute(sa.select(meta[name]).order_by(meta[name].c.id)).mappings()])
-                for name in DATA_TABLES]
+        return [
+            (name, [dict(r) for r in conn.execute(sa.select(meta[name]).order_by(meta[name].c.id)).mappings()])
+            for name in DATA_TABLES
+        ]
 
 
 def raw_insert(engine, tables: list[tuple[str, list[dict]]], batch: int) -> tuple[int, float]:
@@ -157,8 +207,14 @@ def serve(url: str, port: int) -> None:
     from bot.server import create_api
     from bot.settings import Settings
 
-    settings = Settings(_env_file=None, database_url=url, webhook_secret=SECRET, local_workspace=False,
-                        scheduler=False, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        webhook_secret=SECRET,
+        local_workspace=False,
+        scheduler=False,
+        log_level="WARNING",
+    )
     container = build(settings)
     uvicorn.run(create_api(container), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -198,8 +254,11 @@ def webhook_run(url: str, events: list[dict], batch: int, concurrency: int = 1) 
                     if body is None:
                         return
                     t0 = time.perf_counter()
-                    resp = http.post("/webhooks/crm", content=body,
-                                     headers={"Content-Type": "application/json", HEADER: sign(SECRET, body)})
+                    resp = http.post(
+                        "/webhooks/crm",
+                        content=body,
+                        headers={"Content-Type": "application/json", HEADER: sign(SECRET, body)},
+                    )
                     latencies.append(time.perf_counter() - t0)
                     if resp.status_code != 200:
                         raise RuntimeError(f"batch refused: {resp.status_code} {resp.text[:2000]}")
@@ -220,7 +279,7 @@ def webhook_run(url: str, events: list[dict], batch: int, concurrency: int = 1) 
 def fresh(url: str):
     """An empty, migrated database with the demo config's people."""
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
@@ -238,8 +297,10 @@ def fresh(url: str):
 
 def counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one()
-                for t in ("campaign", "lead", "campaigntouch", "deal", "outbox", "processedinbound")}
+        return {
+            t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one()
+            for t in ("campaign", "lead", "campaigntouch", "deal", "outbox", "processedinbound")
+        }
 
 
 def bench(label: str, url: str, events: list[dict], batch: int, rounds: int, concurrency: int = 1) -> dict:
@@ -260,12 +321,18 @@ def bench(label: str, url: str, events: list[dict], batch: int, rounds: int, con
         web_best, raw_best = min(web_best, web_s), min(raw_best, raw_s)
         lat.sort()
         assert accepted == len(events) and rows == len(events), (accepted, rows, stored)
-        print(f"{label:10s} round {n}: webhook {len(events) / web_s:8,.0f} events/s (batch p50 "
-              f"{lat[len(lat) // 2] * 1000:.0f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms) | raw Core insert "
-              f"{rows / raw_s:9,.0f} rows/s | stored {stored}", flush=True)
+        print(
+            f"{label:10s} round {n}: webhook {len(events) / web_s:8,.0f} events/s (batch p50 "
+            f"{lat[len(lat) // 2] * 1000:.0f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms) | raw Core insert "
+            f"{rows / raw_s:9,.0f} rows/s | stored {stored}",
+            flush=True,
+        )
     web, raw = len(events) / web_best, len(events) / raw_best
-    print(f"{label:10s} best: webhook {web:8,.0f} events/s, raw {raw:9,.0f} rows/s: {web / raw:.2f} of the raw rate "
-          f"(target 0.20)", flush=True)
+    print(
+        f"{label:10s} best: webhook {web:8,.0f} events/s, raw {raw:9,.0f} rows/s: {web / raw:.2f} of the raw rate "
+        f"(target 0.20)",
+        flush=True,
+    )
     return dict(db=label, events=len(events), webhook_per_s=web, raw_per_s=raw, ratio=web / raw)
 
 
@@ -282,8 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
     parser.add_argument("--rounds", type=int, default=2, help="repeat and keep the best (default 2)")
     parser.add_argument("--deal-share", type=float, default=0.02, help="share of won deals (default 0.02)")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="requests in flight at once, as a CRM sending webhooks in parallel (default 1)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight at once, as a CRM sending webhooks in parallel (default 1)",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "serve":
         serve(args.url, args.port)
@@ -292,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     mix: dict[str, int] = {}
     for e in events:
         mix[e["type"]] = mix.get(e["type"], 0) + 1
-    print(f"{len(events):,} events in batches of {args.batch}, {args.concurrency} request(s) at a time: {mix}",
-          flush=True)
+    print(
+        f"{len(events):,} events in batches of {args.batch}, {args.concurrency} request(s) at a time: {mix}", flush=True
+    )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "sqlite"):

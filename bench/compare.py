@@ -48,8 +48,14 @@ sys.path.insert(0, str(ROOT))
 from bot.signing import HEADER, sign  # noqa: E402
 from storage.db import make_engine, migrate, recreate, uow_factory  # noqa: E402
 from tests import slack_requests as sr  # noqa: E402
-from tests.chaos import (BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, free_port, slack_users,  # noqa: E402
-                         write_config)
+from tests.chaos import (  # noqa: E402
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    free_port,
+    slack_users,
+    write_config,
+)
 from tests.slack_mock import SlackMock  # noqa: E402
 
 GOALS = {"help": 2.0, "bounce": 1.0, "touch": 1.0, "cpu": 3.0, "cold": 1.5, "rss": 1.3}
@@ -68,8 +74,9 @@ class Server:
         """Start; the seconds until ``/healthz`` first answers 200."""
         started = time.perf_counter()
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, cwd=self.workdir, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
         with httpx.Client(timeout=5) as http:
             while time.perf_counter() - started < timeout:
                 if self.proc.poll() is not None:
@@ -126,14 +133,28 @@ def main() -> int:
         config = workdir / "config.yaml"
         write_config(config)
         _add_channels(config, args.channels)
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("SLACK_", "TEAMS_", "DELIVERY_", "DB_", "SMARKETING_", "DATABASE_URL"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "TEAMS_", "DELIVERY_", "DB_", "SMARKETING_", "DATABASE_URL"))
+        }
         base.update(SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url, PYTHONUNBUFFERED="1")
-        product_env = {**base, "DATABASE_URL": url, "SMARKETING_CONFIG": str(config), "SLACK_BOT_TOKEN": BOT_TOKEN,
-                       "WEBHOOK_SECRET": WEBHOOK_SECRET, "HOST": "127.0.0.1", "LOCAL_WORKSPACE": "false"}
+        product_env = {
+            **base,
+            "DATABASE_URL": url,
+            "SMARKETING_CONFIG": str(config),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "HOST": "127.0.0.1",
+            "LOCAL_WORKSPACE": "false",
+        }
         py = sys.executable
-        fast = Server("bare bolt, process_before_response", [py, str(ROOT / "bench/bare_bolt.py")],
-                      {**base, "PROCESS_BEFORE_RESPONSE": "true"}, workdir)
+        fast = Server(
+            "bare bolt, process_before_response",
+            [py, str(ROOT / "bench/bare_bolt.py")],
+            {**base, "PROCESS_BEFORE_RESPONSE": "true"},
+            workdir,
+        )
         default = Server("bare bolt, default", [py, str(ROOT / "bench/bare_bolt.py")], base, workdir)
         products = [Server(f"product {i + 1}", [py, "-m", "bot"], product_env, workdir) for i in range(args.replicas)]
         everyone = [fast, default, *products]
@@ -184,13 +205,29 @@ def _seed_leads(product: Server, n: int) -> list[str]:
     ids = [f"L-{i}" for i in range(n + 50)]
     with httpx.Client(timeout=60) as http:
         for start in range(0, len(ids), 500):
-            events = [{"id": f"seed-{c}", "type": "lead.upserted", "occurred_at": now,
-                       "data": {"id": c, "email": f"{c.lower()}@prospect.example", "name": f"Lead {c}",
-                                "company": "Prospect", "status": "MQL", "score": 40,
-                                "owner_email": "ana@northwind.example"}} for c in ids[start:start + 500]]
+            events = [
+                {
+                    "id": f"seed-{c}",
+                    "type": "lead.upserted",
+                    "occurred_at": now,
+                    "data": {
+                        "id": c,
+                        "email": f"{c.lower()}@prospect.example",
+                        "name": f"Lead {c}",
+                        "company": "Prospect",
+                        "status": "MQL",
+                        "score": 40,
+                        "owner_email": "ana@northwind.example",
+                    },
+                }
+                for c in ids[start : start + 500]
+            ]
             body = json.dumps(events).encode()
-            resp = http.post(product.url + "/webhooks/crm", content=body,
-                             headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+            resp = http.post(
+                product.url + "/webhooks/crm",
+                content=body,
+                headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)},
+            )
             assert resp.status_code == 200, resp.text
     return ids
 
@@ -201,10 +238,17 @@ def _queue_backlog(url: str, n: int, channels: int) -> None:
     engine = make_engine(url)
     now = datetime.now(timezone.utc)
     with uow_factory(engine)() as uow:
-        uow.outbox.add_many([
-            {"key": f"backlog:{i}", "destination": f"channel:load{i % channels + 1:02d}",
-             "payload": Message(text=f"Backlog {i}", blocks=[Section(text=f"Backlog message {i}")]).to_json()}
-            for i in range(n)], at=now)
+        uow.outbox.add_many(
+            [
+                {
+                    "key": f"backlog:{i}",
+                    "destination": f"channel:load{i % channels + 1:02d}",
+                    "payload": Message(text=f"Backlog {i}", blocks=[Section(text=f"Backlog message {i}")]).to_json(),
+                }
+                for i in range(n)
+            ],
+            at=now,
+        )
         uow.commit()
     engine.dispose()
 
@@ -215,8 +259,9 @@ def _wait_backlog(url: str, deadline: float) -> None:
     engine = make_engine(url)
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            left = conn.execute(sa.text("SELECT count(*) FROM outbox WHERE key LIKE 'backlog:%' "
-                                        "AND status IN ('pending', 'sending')")).scalar_one()
+            left = conn.execute(
+                sa.text("SELECT count(*) FROM outbox WHERE key LIKE 'backlog:%' AND status IN ('pending', 'sending')")
+            ).scalar_one()
         if not left:
             break
         time.sleep(0.5)
@@ -226,8 +271,11 @@ def _wait_backlog(url: str, deadline: float) -> None:
 def _measure(args, fast: Server, default: Server, products: list[Server], leads: list[str]) -> dict:
     """Per command, per round: latencies and CPU of the product(s) and of the reference."""
     per = args.n // args.rounds
-    plans = [("help", fast, lambda i: "help"), ("bounce", default, lambda i: f"bounce {leads[i]} not_ready too early"),
-             ("touch", default, lambda i: f"touch {leads[-1 - i % 50]} called")]
+    plans = [
+        ("help", fast, lambda i: "help"),
+        ("bounce", default, lambda i: f"bounce {leads[i]} not_ready too early"),
+        ("touch", default, lambda i: f"touch {leads[-1 - i % 50]} called"),
+    ]
     out: dict = {name: [] for name, _, _ in plans}
     clients = {s.name: httpx.Client(base_url=s.url, timeout=30) for s in [fast, default, *products]}
     try:
@@ -243,15 +291,23 @@ def _measure(args, fast: Server, default: Server, products: list[Server], leads:
                 for i in range(per):
                     k = used + i if name == "bounce" else i
                     product = products[i % len(products)]
-                    for who, server in (("reference", ref), ("product", product)) if i % 2 else \
-                            (("product", product), ("reference", ref)):
+                    for who, server in (
+                        (("reference", ref), ("product", product))
+                        if i % 2
+                        else (("product", product), ("reference", ref))
+                    ):
                         took, resp = _command(clients[server.name], text(k))
                         assert resp.status_code == 200, (server.name, resp.status_code, resp.text[:300])
                         lat[who].append(took)
                 cpu = {s.name: s.cpu() - cpu0[s.name] for s in (ref, *products)}
-                out[name].append({"product": lat["product"], "reference": lat["reference"],
-                                  "cpu_product": sum(cpu[p.name] for p in products) / per,
-                                  "cpu_reference": cpu[ref.name] / per})
+                out[name].append(
+                    {
+                        "product": lat["product"],
+                        "reference": lat["reference"],
+                        "cpu_product": sum(cpu[p.name] for p in products) / per,
+                        "cpu_reference": cpu[ref.name] / per,
+                    }
+                )
             used += per
     finally:
         for c in clients.values():
@@ -274,14 +330,19 @@ def _delivery(slack: SlackMock, channels: int) -> dict:
         counts.append(len(times))
         if len(times) > 1:
             rates.append((len(times) - 1) / (times[-1] - times[0]))
-    gaps = [b - a for i in range(1, channels + 1) for a, b in zip(slack.post_times.get(f"C_LOAD{i:02d}", []),
-                                                                   slack.post_times.get(f"C_LOAD{i:02d}", [])[1:])]
+    gaps = [
+        b - a
+        for i in range(1, channels + 1)
+        for a, b in zip(slack.post_times.get(f"C_LOAD{i:02d}", []), slack.post_times.get(f"C_LOAD{i:02d}", [])[1:])
+    ]
     return {"rates": rates, "counts": counts, "limited": dict(slack.rate_limited), "gaps": gaps or [0.0]}
 
 
 def _print(db, args, results, cold, rss, rss_after, delivery, fast, default, products) -> None:
-    print(f"\n{db}, {args.replicas} product replica(s), {args.n} signed slash commands of each kind per server, "
-          f"{args.rounds} interleaved rounds, {args.backlog} messages for {args.channels} channels being delivered\n")
+    print(
+        f"\n{db}, {args.replicas} product replica(s), {args.n} signed slash commands of each kind per server, "
+        f"{args.rounds} interleaved rounds, {args.backlog} messages for {args.channels} channels being delivered\n"
+    )
     print("| | product p50 / p99 | reference p50 / p99 | ratio | goal |")
     print("|---|---|---|---|---|")
     refs = {"help": "bare bolt, process_before_response", "bounce": "bare bolt, default", "touch": "bare bolt, default"}
@@ -289,29 +350,40 @@ def _print(db, args, results, cold, rss, rss_after, delivery, fast, default, pro
         prod = [x for r in rounds for x in r["product"]]
         ref = [x for r in rounds for x in r["reference"]]
         ratio = statistics.median(statistics.median(r["product"]) / statistics.median(r["reference"]) for r in rounds)
-        print(f"| `{name}` | {pct(prod, .5):.1f} / {pct(prod, .99):.1f} ms | {refs[name]}: {pct(ref, .5):.1f} / "
-              f"{pct(ref, .99):.1f} ms | {ratio:.2f}x | <= {GOALS[name]:g}x |")
+        print(
+            f"| `{name}` | {pct(prod, 0.5):.1f} / {pct(prod, 0.99):.1f} ms | {refs[name]}: {pct(ref, 0.5):.1f} / "
+            f"{pct(ref, 0.99):.1f} ms | {ratio:.2f}x | <= {GOALS[name]:g}x |"
+        )
     for name, rounds in results.items():
         cp = statistics.median(r["cpu_product"] for r in rounds) * 1000
         cr = statistics.median(r["cpu_reference"] for r in rounds) * 1000
-        ratio = statistics.median(r["cpu_product"] / r["cpu_reference"] if r["cpu_reference"] else float("inf")
-                                  for r in rounds)
+        ratio = statistics.median(
+            r["cpu_product"] / r["cpu_reference"] if r["cpu_reference"] else float("inf") for r in rounds
+        )
         print(f"| server CPU per `{name}` | {cp:.1f} ms | {cr:.1f} ms | {ratio:.1f}x | <= {GOALS['cpu']:g}x |")
     rates = delivery["rates"]
     limited = sum(delivery["limited"].values())
-    print(f"| delivery, {args.backlog} messages over {args.channels} channels | median {statistics.median(rates):.3f}, "
-          f"min {min(rates):.3f}, max {max(rates):.3f} msg/s/channel ({sum(delivery['counts'])} posted); "
-          f"gaps min {min(delivery['gaps']):.3f} s, p50 {pct(delivery['gaps'], .5):.3f} s | Slack's limit, "
-          f"1 msg/s/channel | {statistics.median(rates):.2f}; {limited} x 429 | >= 0.95, <= 1, 0 x 429 |")
+    print(
+        f"| delivery, {args.backlog} messages over {args.channels} channels | median {statistics.median(rates):.3f}, "
+        f"min {min(rates):.3f}, max {max(rates):.3f} msg/s/channel ({sum(delivery['counts'])} posted); "
+        f"gaps min {min(delivery['gaps']):.3f} s, p50 {pct(delivery['gaps'], 0.5):.3f} s | Slack's limit, "
+        f"1 msg/s/channel | {statistics.median(rates):.2f}; {limited} x 429 | >= 0.95, <= 1, 0 x 429 |"
+    )
     cp, cf = statistics.median(cold[products[0].name]), statistics.median(cold[fast.name])
-    print(f"| cold start to `/healthz` | {cp:.2f} s | bare bolt + FastAPI: {cf:.2f} s | {cp / cf:.2f}x | "
-          f"<= {GOALS['cold']:g}x |")
+    print(
+        f"| cold start to `/healthz` | {cp:.2f} s | bare bolt + FastAPI: {cf:.2f} s | {cp / cf:.2f}x | "
+        f"<= {GOALS['cold']:g}x |"
+    )
     rp, rf = rss[products[0].name], rss[fast.name]
-    print(f"| idle RSS after start | {rp:.0f} MiB | bare bolt + FastAPI: {rf:.0f} MiB | {rp / rf:.2f}x | "
-          f"<= {GOALS['rss']:g}x |")
+    print(
+        f"| idle RSS after start | {rp:.0f} MiB | bare bolt + FastAPI: {rf:.0f} MiB | {rp / rf:.2f}x | "
+        f"<= {GOALS['rss']:g}x |"
+    )
     rp, rf = rss_after[products[0].name], rss_after[fast.name]
-    print(f"| idle RSS after the run | {rp:.0f} MiB | bare bolt + FastAPI: {rf:.0f} MiB | {rp / rf:.2f}x | "
-          f"<= {GOALS['rss']:g}x |")
+    print(
+        f"| idle RSS after the run | {rp:.0f} MiB | bare bolt + FastAPI: {rf:.0f} MiB | {rp / rf:.2f}x | "
+        f"<= {GOALS['rss']:g}x |"
+    )
 
 
 if __name__ == "__main__":

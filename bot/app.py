@@ -93,22 +93,35 @@ def default_platform(settings: Settings, config: Config) -> str:
     return "teams"
 
 
-def build(settings: Settings | None = None, *, config: Config | None = None, clock: Clock | None = None,
-          do_migrate: bool = True) -> Container:
+def build(
+    settings: Settings | None = None,
+    *,
+    config: Config | None = None,
+    clock: Clock | None = None,
+    do_migrate: bool = True,
+) -> Container:
     settings = settings or Settings()
     if settings.hubspot_access_token and settings.salesforce_client_id:
-        raise ConfigError("HubSpot and Salesforce are both configured (HUBSPOT_ACCESS_TOKEN and SALESFORCE_CLIENT_ID): "
-                          "connect one CRM at a time (lead changes are written back to one CRM); unset one of them")
+        raise ConfigError(
+            "HubSpot and Salesforce are both configured (HUBSPOT_ACCESS_TOKEN and SALESFORCE_CLIENT_ID): "
+            "connect one CRM at a time (lead changes are written back to one CRM); unset one of them"
+        )
     config = config or load_config(settings.smarketing_config)
-    engine = make_engine(settings.database_url, connect_timeout=settings.db_connect_timeout,
-                         statement_timeout=settings.db_statement_timeout)
+    engine = make_engine(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     if do_migrate:
         migrate(engine)
     # A commit that queued messages wakes the dispatcher; one that changed people has everyone
     # read again (both set once they exist).
     hooks: dict = {}
-    uowf = uow_factory(engine, on_enqueue=lambda: hooks.get("wake", _nothing)(),
-                       on_people_change=lambda: hooks.get("people", _nothing)())
+    uowf = uow_factory(
+        engine,
+        on_enqueue=lambda: hooks.get("wake", _nothing)(),
+        on_people_change=lambda: hooks.get("people", _nothing)(),
+    )
     with uowf() as uow:
         sync_people(uow, config)
         uow.commit()
@@ -120,10 +133,18 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
     router = ConfigRouter(config, platform)
     people = PeopleSnapshot(uowf)
     dispatcher = Dispatcher(
-        uowf, clock, router, {}, metrics=metrics,
-        channel_interval=settings.delivery_channel_interval, retry_base=settings.delivery_retry_base,
-        retry_max=settings.delivery_retry_max, max_attempts=settings.delivery_max_attempts,
-        lease=settings.delivery_lease, workers=settings.delivery_workers, people=people,
+        uowf,
+        clock,
+        router,
+        {},
+        metrics=metrics,
+        channel_interval=settings.delivery_channel_interval,
+        retry_base=settings.delivery_retry_base,
+        retry_max=settings.delivery_retry_max,
+        max_attempts=settings.delivery_max_attempts,
+        lease=settings.delivery_lease,
+        workers=settings.delivery_workers,
+        people=people,
     )
     hooks.update(wake=dispatcher.wake, people=people.invalidate)
     c = Container(settings, config, engine, uowf, deps, registry, metrics, dispatcher, platform, people=people)
@@ -141,15 +162,15 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
         from bot.slack.deliver import SlackDeliverer, SlackPeople
 
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        c.slack = SlackAdapter(c, signing_secret=settings.slack_signing_secret,
-                               client=client)
+        c.slack = SlackAdapter(c, signing_secret=settings.slack_signing_secret, client=client)
         # A post in flight must end before its claim's lease can run out (then nobody else can
         # try the message while Slack may still be acting on it).
         timeout = max(1, min(10, int(settings.delivery_lease / 3)))
         poster = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="none")
         reader = make_client(settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries="idempotent")
-        dispatcher.deliverers["slack"] = SlackDeliverer(poster, config, SlackPeople(reader, uowf, clock),
-                                                        reader=reader, metrics=metrics)
+        dispatcher.deliverers["slack"] = SlackDeliverer(
+            poster, config, SlackPeople(reader, uowf, clock), reader=reader, metrics=metrics
+        )
         from bot.slack.directory import attach as attach_directory
 
         c.slack.directory = attach_directory(c, settings.slack_bot_token, settings.slack_api_url)
@@ -158,21 +179,31 @@ def build(settings: Settings | None = None, *, config: Config | None = None, clo
 
         attach(c)
         if config.outbound_webhook:
-            log.warning("outbound_webhook is set but HubSpot is connected: lead changes are written to HubSpot, "
-                        "not posted to %s", config.outbound_webhook.url)
+            log.warning(
+                "outbound_webhook is set but HubSpot is connected: lead changes are written to HubSpot, "
+                "not posted to %s",
+                config.outbound_webhook.url,
+            )
     if settings.salesforce_client_id:
         from bot.connectors.salesforce import attach as attach_salesforce
 
         attach_salesforce(c)
         if config.outbound_webhook:
-            log.warning("outbound_webhook is set but Salesforce is connected: lead changes are written to Salesforce, "
-                        "not posted to %s", config.outbound_webhook.url)
+            log.warning(
+                "outbound_webhook is set but Salesforce is connected: lead changes are written to Salesforce, "
+                "not posted to %s",
+                config.outbound_webhook.url,
+            )
     if settings.teams_client_id:
         from bot.teams.app import TeamsAdapter
 
-        c.teams = TeamsAdapter(c, client_id=settings.teams_client_id, client_secret=settings.teams_client_secret,
-                               tenant_id=settings.teams_tenant_id,
-                               allow_unauthenticated=settings.dangerously_allow_unauthenticated_requests)
+        c.teams = TeamsAdapter(
+            c,
+            client_id=settings.teams_client_id,
+            client_secret=settings.teams_client_secret,
+            tenant_id=settings.teams_tenant_id,
+            allow_unauthenticated=settings.dangerously_allow_unauthenticated_requests,
+        )
         dispatcher.deliverers["teams"] = c.teams.deliverer
         from bot.teams.directory import attach as attach_teams_directory
 

@@ -34,9 +34,12 @@ def serve(settings: Settings) -> int:
     from bot.server import create_api
 
     if settings.local_enabled and not _is_loopback(settings.host) and not settings.allow_remote_local_workspace:
-        print(f"Refusing to serve the local workspace on HOST={settings.host}: it has no login and anyone who can "
-              "reach it can act as anyone. Use HOST=127.0.0.1, or set ALLOW_REMOTE_LOCAL_WORKSPACE=true "
-              "if you really mean it.", file=sys.stderr)
+        print(
+            f"Refusing to serve the local workspace on HOST={settings.host}: it has no login and anyone who can "
+            "reach it can act as anyone. Use HOST=127.0.0.1, or set ALLOW_REMOTE_LOCAL_WORKSPACE=true "
+            "if you really mean it.",
+            file=sys.stderr,
+        )
         return 2
     container = build(settings)
     api = create_api(container)
@@ -84,9 +87,11 @@ def _banner(settings: Settings, container) -> None:
     if getattr(container, "teams", None) is not None:
         lines.append(f"  Teams: messaging endpoint {url}/api/messages (`python -m bot teams-package` builds the app)")
     if container.slack is None:
-        lines.append("  Slack is not connected. To connect a workspace: `python -m bot manifest` prints the app "
-                     "manifest; create the app from it at api.slack.com/apps, then set SLACK_BOT_TOKEN and "
-                     "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode). See the README.")
+        lines.append(
+            "  Slack is not connected. To connect a workspace: `python -m bot manifest` prints the app "
+            "manifest; create the app from it at api.slack.com/apps, then set SLACK_BOT_TOKEN and "
+            "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode). See the README."
+        )
     if not settings.webhook_secret:
         lines.append("  CRM webhook: off until WEBHOOK_SECRET is set")
     for connector in container.connectors:  # HubSpot, Salesforce: their check, how changes arrive
@@ -206,8 +211,15 @@ def _extensions(sub) -> None:
     import importlib
     import importlib.util
 
-    for module in ("bot.local.cli", "bot.schedule_cli", "bot.teams.cli", "bot.simulate", "bot.connectors.hubspot.cli",
-                   "bot.connectors.salesforce.cli", "bot.imports.cli"):
+    for module in (
+        "bot.local.cli",
+        "bot.schedule_cli",
+        "bot.teams.cli",
+        "bot.simulate",
+        "bot.connectors.hubspot.cli",
+        "bot.connectors.salesforce.cli",
+        "bot.imports.cli",
+    ):
         try:
             if importlib.util.find_spec(module) is None:
                 continue

@@ -120,10 +120,12 @@ def _check_teams_thread(value: str | None, what: str) -> str | None:
     value = value.strip()
     if _TEAMS_THREAD.fullmatch(value):
         return value
-    where = (f"in Teams: the {what}'s ⋯ → Get link to {what}; the id is the part after /{what}/, URL-decoded")
+    where = f"in Teams: the {what}'s ⋯ → Get link to {what}; the id is the part after /{what}/, URL-decoded"
     if _GUID.fullmatch(value):
-        raise ValueError(f"{value!r} looks like a Microsoft Entra group id (a GUID), which the bot cannot read: "
-                         f"give the {what}'s conversation id instead, like '19:abc123…@thread.tacv2' ({where})")
+        raise ValueError(
+            f"{value!r} looks like a Microsoft Entra group id (a GUID), which the bot cannot read: "
+            f"give the {what}'s conversation id instead, like '19:abc123…@thread.tacv2' ({where})"
+        )
     raise ValueError(f"{value!r} is not a Teams {what} id: expected '19:…@thread.tacv2' ({where})")
 
 
@@ -144,8 +146,9 @@ class TeamMembers(Strict):
     @model_validator(mode="after")
     def _one_teams_source(self):
         if self.teams_channel and self.teams_team:
-            raise ValueError("give teams_channel or teams_team, not both (a team's members are those of its "
-                             "General channel)")
+            raise ValueError(
+                "give teams_channel or teams_team, not both (a team's members are those of its General channel)"
+            )
         return self
 
     @property
@@ -174,8 +177,9 @@ def _check_holidays(country: str | None, subdivision: str | None) -> None:
     # The library's registry of country codes: checked without loading any country's calendar
     # (loading one loads all ~270 of them; business hours do that when they are first needed).
     if not any(country in names[1:] for names in COUNTRIES.values()):
-        raise ValueError(f"unknown holiday country {country!r}: use an ISO code the holidays library "
-                         "knows, e.g. US, GB, DE, FR")
+        raise ValueError(
+            f"unknown holiday country {country!r}: use an ISO code the holidays library knows, e.g. US, GB, DE, FR"
+        )
     if subdivision is None:
         return
     import holidays
@@ -445,10 +449,12 @@ class HubSpotConfig(Strict):
     # and the SLA tiers read it); null: no score from HubSpot.
     score_property: str | None = "hubspotscore"
     # Written back to the contact: a bounce (back to marketing) and a send-back (back to sales).
-    on_bounce: CrmWrite = Field(default_factory=lambda: CrmWrite(lead_status="UNQUALIFIED",
-                                                                   lifecycle_stage="marketingqualifiedlead"))
-    on_requalify: CrmWrite = Field(default_factory=lambda: CrmWrite(lead_status="OPEN",
-                                                                      lifecycle_stage="salesqualifiedlead"))
+    on_bounce: CrmWrite = Field(
+        default_factory=lambda: CrmWrite(lead_status="UNQUALIFIED", lifecycle_stage="marketingqualifiedlead")
+    )
+    on_requalify: CrmWrite = Field(
+        default_factory=lambda: CrmWrite(lead_status="OPEN", lifecycle_stage="salesqualifiedlead")
+    )
     # A follow-up logged in chat becomes a note or a completed task on the contact, or nothing.
     follow_ups: Literal["note", "task", "off"] = "note"
     # Credit the contact's original source (e.g. "Organic search") when no campaign converted it.
@@ -495,8 +501,7 @@ class SalesforceConfig(Strict):
     # Contacts that did not come from a lead are leads of their own (orgs that work contacts only).
     contacts_as_leads: bool = False
     on_bounce: SalesforceWrite = Field(default_factory=lambda: SalesforceWrite(lead_status="Nurturing"))
-    on_requalify: SalesforceWrite = Field(default_factory=lambda: SalesforceWrite(lead_status="Qualified",
-                                                                                  task=False))
+    on_requalify: SalesforceWrite = Field(default_factory=lambda: SalesforceWrite(lead_status="Qualified", task=False))
     follow_ups: Literal["task", "off"] = "task"  # a follow-up logged in chat: a completed Task
     poll_seconds: int = Field(default=60, ge=10, le=3600)
     # The share of the org's daily API requests the bot may use before it stops reading until later.
@@ -571,8 +576,9 @@ class Config(Strict):
                 problems.append(f"channels: a {name!r} channel is required")
         for i, tier in enumerate(self.delivery.urgent_tiers):
             if tier not in self.sla.tiers:
-                problems.append(f"delivery.urgent_tiers.{i}: no tier {tier!r} under sla.tiers "
-                                f"(tiers: {', '.join(self.sla.tiers)})")
+                problems.append(
+                    f"delivery.urgent_tiers.{i}: no tier {tier!r} under sla.tiers (tiers: {', '.join(self.sla.tiers)})"
+                )
         if self.wins.wide_channel and self.wins.wide_channel not in self.channels:
             problems.append(f"wins.wide_channel: no channel {self.wins.wide_channel!r} under channels")
         keys = [p.key for p in self.people]
@@ -617,11 +623,15 @@ class Config(Strict):
                 if code not in codes:
                     problems.append(f"salesforce.{which}.lead_status_by_reason.{code}: no bounce reason {code!r}")
         if "salesforce" in self.model_fields_set and not self.qualified.statuses:
-            problems.append("qualified.statuses: name at least one status; Salesforce leads that are qualified "
-                            "are marked with the first")
+            problems.append(
+                "qualified.statuses: name at least one status; Salesforce leads that are qualified "
+                "are marked with the first"
+            )
         if "hubspot" in self.model_fields_set and not self.qualified.statuses:
-            problems.append("qualified.statuses: name at least one status; HubSpot contacts that reach a "
-                            "qualified stage are marked with the first")
+            problems.append(
+                "qualified.statuses: name at least one status; HubSpot contacts that reach a "
+                "qualified stage are marked with the first"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -648,7 +658,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
         loc = ".".join(str(p) for p in e["loc"])
         msg = e["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         if not loc:  # cross-key checks already name their keys
             lines.extend(f"  {part}" for part in msg.split("; "))
             continue

@@ -95,11 +95,27 @@ class Deliverer(Protocol):
 
     platform: str
 
-    def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
-             people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered: ...
+    def post(
+        self,
+        destination: str,
+        message: Message,
+        *,
+        key: str,
+        since: datetime | None,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered: ...
 
-    def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
-               people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered: ...
+    def update(
+        self,
+        destination: str,
+        channel: str | None,
+        ref: str | None,
+        message: Message,
+        *,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered: ...
 
 
 class Router(Protocol):
@@ -155,10 +171,23 @@ def _dm_ids(rows: Iterable[Outbox]) -> set[int]:
 
 
 class Dispatcher:
-    def __init__(self, uow_factory: UowFactory, clock: Clock, router: Router, deliverers: dict[str, Deliverer],
-                 *, metrics=None, channel_interval: float = 1.0, retry_base: float = 2.0,
-                 retry_max: float = 300.0, max_attempts: int = 8, lease: float = 60.0, batch: int = 50,
-                 workers: int = 4, people: PeopleSnapshot | None = None):
+    def __init__(
+        self,
+        uow_factory: UowFactory,
+        clock: Clock,
+        router: Router,
+        deliverers: dict[str, Deliverer],
+        *,
+        metrics=None,
+        channel_interval: float = 1.0,
+        retry_base: float = 2.0,
+        retry_max: float = 300.0,
+        max_attempts: int = 8,
+        lease: float = 60.0,
+        batch: int = 50,
+        workers: int = 4,
+        people: PeopleSnapshot | None = None,
+    ):
         self.uow_factory = uow_factory
         self.clock = clock
         self.router = router
@@ -254,7 +283,9 @@ class Dispatcher:
             self._wake.clear()
 
     # -- claiming and delivering ------------------------------------------------------------
-    def _claim(self, limit: int, *, fresh_people: bool) -> tuple[list[tuple[Outbox, dict[int, Person]]], datetime | None]:
+    def _claim(
+        self, limit: int, *, fresh_people: bool
+    ) -> tuple[list[tuple[Outbox, dict[int, Person]]], datetime | None]:
         with self._claim_lock:
             now = self.clock.now()
             # Each claim has its own token: a claim that outlived its lease and was taken over —
@@ -271,8 +302,9 @@ class Dispatcher:
                 with self.uow_factory() as uow:
                     # The attempt begins at the claim (start recorded, slot taken): its post
                     # follows at once, and the worker checks again only if it does not.
-                    rows = uow.outbox.take(ids, worker=token, now=now, lease=self.lease,
-                                           spacing=lambda d: self._spacing_of(d, people))
+                    rows = uow.outbox.take(
+                        ids, worker=token, now=now, lease=self.lease, spacing=lambda d: self._spacing_of(d, people)
+                    )
                     uow.commit()
             self.last_pass_ok, self.last_error = time.monotonic(), None
         if not rows:
@@ -389,14 +421,15 @@ class Dispatcher:
 
             message = Message.from_json(row.payload) if row.op != "webhook" else row.payload
             if target is not None:
-                result = deliverer.update(row.destination, target.platform_channel, target.platform_ref,
-                                          message, people=people, begin=begin)
+                result = deliverer.update(
+                    row.destination, target.platform_channel, target.platform_ref, message, people=people, begin=begin
+                )
             else:
-                result = deliverer.post(row.destination, message, key=row.key, since=row.attempt_started_at,
-                                        people=people, begin=begin)
+                result = deliverer.post(
+                    row.destination, message, key=row.key, since=row.attempt_started_at, people=people, begin=begin
+                )
         except ClaimLost:
-            log.warning("the claim on %s ran out and was taken over before its attempt: left to the new owner",
-                        row.key)
+            log.warning("the claim on %s ran out and was taken over before its attempt: left to the new owner", row.key)
             return
         except TransientError as e:
             self._retry(row, platform, str(e), e.retry_after, reached=e.reached)
@@ -412,8 +445,14 @@ class Dispatcher:
 
     def _begin(self, row: Outbox, spacing: timedelta) -> bool:
         with self.uow_factory() as uow:
-            ok = uow.outbox.begin_attempt(row.id, row.claimed_by, now=self.clock.now(), lease=self.lease,
-                                          destination=row.destination, spacing=spacing)
+            ok = uow.outbox.begin_attempt(
+                row.id,
+                row.claimed_by,
+                now=self.clock.now(),
+                lease=self.lease,
+                destination=row.destination,
+                spacing=spacing,
+            )
             uow.commit()
         return ok
 
@@ -424,8 +463,14 @@ class Dispatcher:
             time.sleep(pause)
             try:
                 with self.uow_factory() as uow:
-                    mine = uow.outbox.mark_sent(row.id, row.claimed_by, at=self.clock.now(), platform=platform,
-                                                channel=result.channel, ref=result.ref)
+                    mine = uow.outbox.mark_sent(
+                        row.id,
+                        row.claimed_by,
+                        at=self.clock.now(),
+                        platform=platform,
+                        channel=result.channel,
+                        ref=result.ref,
+                    )
                     if mine and row.op == "update" and row.target_key:
                         uow.outbox.set_payload(row.target_key, row.payload)
                     uow.commit()
@@ -462,14 +507,16 @@ class Dispatcher:
             return None
         if target.status != "sent":
             with self.uow_factory() as uow:
-                uow.outbox.release(row.id, row.claimed_by,
-                                   next_at=self.clock.now() + timedelta(seconds=max(self.retry_base, 0.05)))
+                uow.outbox.release(
+                    row.id, row.claimed_by, next_at=self.clock.now() + timedelta(seconds=max(self.retry_base, 0.05))
+                )
                 uow.commit()
             return None
         return target
 
-    def _retry(self, row: Outbox, platform: str | None, error: str, retry_after: float | None, *,
-               reached: bool) -> None:
+    def _retry(
+        self, row: Outbox, platform: str | None, error: str, retry_after: float | None, *, reached: bool
+    ) -> None:
         rate_limited = retry_after is not None and not reached
         if not rate_limited and row.attempts >= self.max_attempts:
             self._dead(row, platform, f"gave up after {row.attempts} attempts: {error}")
@@ -480,9 +527,14 @@ class Dispatcher:
             delay = max(delay, retry_after)
         log.warning("delivery of %s failed (attempt %d), retry in %.1fs: %s", row.key, row.attempts, delay, error)
         with self.uow_factory() as uow:
-            uow.outbox.mark_retry(row.id, row.claimed_by, next_at=self.clock.now() + timedelta(seconds=delay), error=error,
-                                  forget_attempt=not reached and row.attempt_started_at is None,
-                                  counts=not rate_limited)
+            uow.outbox.mark_retry(
+                row.id,
+                row.claimed_by,
+                next_at=self.clock.now() + timedelta(seconds=delay),
+                error=error,
+                forget_attempt=not reached and row.attempt_started_at is None,
+                counts=not rate_limited,
+            )
             uow.commit()
         if self.metrics:
             self.metrics.deliveries.labels(platform or "unknown", "retry").inc()

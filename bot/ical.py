@@ -101,8 +101,16 @@ def _email(value) -> str | None:
     return text.lower() if "@" in text else None
 
 
-def read_calendar(data: bytes, *, start: datetime, end: datetime, tz: ZoneInfo, kind: str = "other",
-                  regions: list[str] | None = None, owner_email: str | None = None) -> Occurrences:
+def read_calendar(
+    data: bytes,
+    *,
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    kind: str = "other",
+    regions: list[str] | None = None,
+    owner_email: str | None = None,
+) -> Occurrences:
     """The occurrences of every event between ``start`` and ``end``, as schedule rows."""
     try:
         cal = icalendar.Calendar.from_ical(data)
@@ -114,8 +122,11 @@ def read_calendar(data: bytes, *, start: datetime, end: datetime, tz: ZoneInfo, 
     series = {str(c.get("UID")): c for c in events if c.get("RECURRENCE-ID") is None}
     # A single event is known by its UID alone (moving it is an update); an occurrence of a
     # recurring one by its UID and the slot it fills (its recurrence id).
-    recurring = {str(c.get("UID")) for c in events
-                 if c.get("RRULE") is not None or c.get("RDATE") is not None or c.get("RECURRENCE-ID") is not None}
+    recurring = {
+        str(c.get("UID"))
+        for c in events
+        if c.get("RRULE") is not None or c.get("RDATE") is not None or c.get("RECURRENCE-ID") is not None
+    }
     try:
         found = recurring_ical_events.of(cal).between(start, end)
     except Exception as e:  # noqa: BLE001 - the library raises several kinds for bad rules
@@ -148,17 +159,21 @@ def read_calendar(data: bytes, *, start: datetime, end: datetime, tz: ZoneInfo, 
         external_id = f"ical:{uid}{recurrence}"
         item_kind, item_regions = _kind_and_regions(_categories(ev) or _categories(master), kind)
         link = str(ev.get("URL") or master.get("URL") or "").strip() or None
-        out.rows.append(inert_value(dict(  # text from a file: it can form no mention
-            external_id=external_id,
-            kind=item_kind,
-            title=(" ".join(str(ev.get("SUMMARY") or master.get("SUMMARY") or "(no title)").split()))[:500],
-            regions=clean_regions([*(regions or []), *item_regions])[:50],
-            starts_at=starts_at,
-            ends_at=ends_at,
-            all_day=all_day,
-            owner_email=owner_email or _email(ev.get("ORGANIZER") or master.get("ORGANIZER")),
-            link=link if link and link.startswith(("http://", "https://")) and len(link) <= 3000 else None,
-        )))
+        out.rows.append(
+            inert_value(
+                dict(  # text from a file: it can form no mention
+                    external_id=external_id,
+                    kind=item_kind,
+                    title=(" ".join(str(ev.get("SUMMARY") or master.get("SUMMARY") or "(no title)").split()))[:500],
+                    regions=clean_regions([*(regions or []), *item_regions])[:50],
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    all_day=all_day,
+                    owner_email=owner_email or _email(ev.get("ORGANIZER") or master.get("ORGANIZER")),
+                    link=link if link and link.startswith(("http://", "https://")) and len(link) <= 3000 else None,
+                )
+            )
+        )
     # The same occurrence twice (a file that repeats an event) counts once: the last wins.
     out.rows = list({r["external_id"]: r for r in out.rows}.values())
     return out

@@ -56,8 +56,9 @@ class Scheduler:
             timezone="UTC",
         )
         for name in sorted(container.registry.jobs):
-            self.sched.add_job(self._tick, "interval", seconds=tick_seconds, args=[name], id=f"job:{name}",
-                               replace_existing=True)
+            self.sched.add_job(
+                self._tick, "interval", seconds=tick_seconds, args=[name], id=f"job:{name}", replace_existing=True
+            )
 
     def _tick(self, name: str) -> None:
         try:

@@ -103,8 +103,11 @@ class Observe:
                 log.exception("unhandled error on %s", path)
                 self.metrics.errors.labels("http").inc()
                 status = 500
-                await JSONResponse({"error": "internal error", "ref": request_id.get()}, status_code=500,
-                                   headers={"X-Request-Id": request_id.get()})(scope, receive, send)
+                await JSONResponse(
+                    {"error": "internal error", "ref": request_id.get()},
+                    status_code=500,
+                    headers={"X-Request-Id": request_id.get()},
+                )(scope, receive, send)
             record()
         finally:
             request_id.reset(token)
@@ -161,8 +164,10 @@ def create_api(container) -> FastAPI:
         try:
             body = await read_limited(request, c.settings.webhook_max_bytes)
         except TooLarge:
-            return JSONResponse({"error": f"body larger than {c.settings.webhook_max_bytes} bytes; "
-                                          "send smaller batches"}, status_code=413)
+            return JSONResponse(
+                {"error": f"body larger than {c.settings.webhook_max_bytes} bytes; send smaller batches"},
+                status_code=413,
+            )
         try:
             signing.verify(secret, request.headers.get(signing.HEADER), body)
         except signing.SignatureError as e:
@@ -175,14 +180,21 @@ def create_api(container) -> FastAPI:
         if not items:
             return JSONResponse({"error": "empty batch: send one event or a non-empty array"}, status_code=400)
         if len(items) > c.settings.webhook_max_events:
-            return JSONResponse({"error": f"{len(items)} events in one request; the limit is "
-                                          f"{c.settings.webhook_max_events}"}, status_code=413)
+            return JSONResponse(
+                {"error": f"{len(items)} events in one request; the limit is {c.settings.webhook_max_events}"},
+                status_code=413,
+            )
         events, problems = validate_events(items, scan=needs_scan(body))
         if problems:
             c.metrics.webhook_events.labels("rejected").inc(len(items))
-            return JSONResponse({"error": f"{len({p.index for p in problems})} of {len(items)} events are invalid; "
-                                          "nothing was stored", "problems": [p.as_dict() for p in problems]},
-                                status_code=400)
+            return JSONResponse(
+                {
+                    "error": f"{len({p.index for p in problems})} of {len(items)} events are invalid; "
+                    "nothing was stored",
+                    "problems": [p.as_dict() for p in problems],
+                },
+                status_code=400,
+            )
         try:
             accepted, duplicates = await run_in_threadpool(ingest_events, c.registry, c.uow_factory, c.deps, events)
         except UserError as e:
@@ -202,17 +214,24 @@ def create_api(container) -> FastAPI:
         connector = c.extras.get("hubspot")
         secret = c.settings.hubspot_client_secret
         if connector is None or not secret:
-            return JSONResponse({"error": "HubSpot webhooks are not configured: set HUBSPOT_ACCESS_TOKEN and "
-                                          "HUBSPOT_CLIENT_SECRET"}, status_code=503)
+            return JSONResponse(
+                {"error": "HubSpot webhooks are not configured: set HUBSPOT_ACCESS_TOKEN and HUBSPOT_CLIENT_SECRET"},
+                status_code=503,
+            )
         limit = c.settings.hubspot_webhook_max_bytes
         try:
             body = await read_limited(request, limit)
         except TooLarge:
             return JSONResponse({"error": f"body larger than {limit} bytes"}, status_code=413)
         try:
-            hw.verify(secret, method=request.method, uri=c.settings.hubspot_webhook_url or str(request.url),
-                      body=body, signature=request.headers.get(hw.SIGNATURE),
-                      timestamp=request.headers.get(hw.TIMESTAMP))
+            hw.verify(
+                secret,
+                method=request.method,
+                uri=c.settings.hubspot_webhook_url or str(request.url),
+                body=body,
+                signature=request.headers.get(hw.SIGNATURE),
+                timestamp=request.headers.get(hw.TIMESTAMP),
+            )
         except hw.SignatureError as e:
             c.metrics.connector_notifications.labels("hubspot", "unauthorized").inc()
             return JSONResponse({"error": str(e)}, status_code=401)
@@ -223,8 +242,9 @@ def create_api(container) -> FastAPI:
         problems = hw.problems_in(raw)
         if problems:
             c.metrics.connector_notifications.labels("hubspot", "rejected").inc()
-            return JSONResponse({"error": "not HubSpot notifications; nothing was stored", "problems": problems[:50]},
-                                status_code=400)
+            return JSONResponse(
+                {"error": "not HubSpot notifications; nothing was stored", "problems": problems[:50]}, status_code=400
+            )
         queued, ignored = await run_in_threadpool(connector.accept_notifications, raw)
         return {"queued": queued, "ignored": ignored}
 
@@ -250,14 +270,18 @@ def create_api(container) -> FastAPI:
             resp = await run_in_threadpool(c.slack.app.dispatch, bolt_request)
             return to_starlette_response(resp)
     else:
-        why = ("Slack is connected over Socket Mode" if c.slack is not None else "Slack is not configured")
+        why = "Slack is connected over Socket Mode" if c.slack is not None else "Slack is not configured"
 
         @api.post("/slack/events")
         async def slack_http_off():
             # Served only with a signing secret: nothing sent here is read, let alone processed.
-            return JSONResponse({"error": f"{why}: this server takes no Slack requests over HTTP "
-                                          "(set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable them)"},
-                                status_code=404)
+            return JSONResponse(
+                {
+                    "error": f"{why}: this server takes no Slack requests over HTTP "
+                    "(set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable them)"
+                },
+                status_code=404,
+            )
 
     if c.teams is not None:
         c.teams.mount(api)  # POST /api/messages, with the Teams SDK's token validation
@@ -266,8 +290,10 @@ def create_api(container) -> FastAPI:
         @api.post("/api/messages")
         async def teams_not_configured():
             # Like Slack's: not served, nothing read (404), and the answer says how to turn it on.
-            return PlainTextResponse("Microsoft Teams is not configured: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET "
-                                     "and TEAMS_TENANT_ID", status_code=404)
+            return PlainTextResponse(
+                "Microsoft Teams is not configured: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID",
+                status_code=404,
+            )
 
     return api
 

@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     delivery_workers: int = Field(default=4, gt=0)  # messages delivered at once (to different destinations)
     # Database calls fail fast instead of hanging (a network partition, a locked SQLite file).
     db_connect_timeout: float = Field(default=3.0, gt=0)  # PostgreSQL: seconds to connect
-    db_statement_timeout: float = Field(default=10.0, ge=0)  # PostgreSQL statement_timeout; SQLite busy timeout; 0: none
+    db_statement_timeout: float = Field(
+        default=10.0, ge=0
+    )  # PostgreSQL statement_timeout; SQLite busy timeout; 0: none
     health_timeout: float = Field(default=3.0, gt=0)  # /healthz answers 503 when its write probe takes longer
     scheduler: bool = True  # run the in-process scheduler when serving
     log_level: str = "INFO"
@@ -84,8 +86,10 @@ class Settings(BaseSettings):
     def _slack_mode(self) -> "Settings":
         # A token alone once served /slack/events without checking signatures: refuse it.
         if self.slack_bot_token and not (self.slack_signing_secret or self.slack_app_token):
-            raise ValueError("SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET (Slack over HTTP at "
-                             "POST /slack/events) or SLACK_APP_TOKEN (Socket Mode): set one of them")
+            raise ValueError(
+                "SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET (Slack over HTTP at "
+                "POST /slack/events) or SLACK_APP_TOKEN (Socket Mode): set one of them"
+            )
         return self
 
     @property

@@ -22,8 +22,7 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
-def verify(secret: str, header: str | None, body: bytes, now: float | None = None,
-           tolerance: int = TOLERANCE) -> None:
+def verify(secret: str, header: str | None, body: bytes, now: float | None = None, tolerance: int = TOLERANCE) -> None:
     """Raise SignatureError (with a reason safe to return to the caller) unless valid and fresh."""
     if not header:
         raise SignatureError(f"missing {HEADER} header")

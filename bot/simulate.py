@@ -66,16 +66,22 @@ class Report:
     life: object = None
 
     def table(self) -> str:
-        head = (f"{'who':<22}{'readers':>8}{'mean/day':>10}{'p95/day':>9}{'max/day':>9}{'quiet h.':>10}"
-                f"{'urgent':>8}{'to away':>9}")
+        head = (
+            f"{'who':<22}{'readers':>8}{'mean/day':>10}{'p95/day':>9}{'max/day':>9}{'quiet h.':>10}"
+            f"{'urgent':>8}{'to away':>9}"
+        )
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r.name:<22}{r.readers:>8}{r.mean:>10.1f}{r.p95:>9.1f}{r.max:>9}{r.quiet:>10}"
-                         f"{r.quiet_urgent:>8}{r.away:>9}")
+            lines.append(
+                f"{r.name:<22}{r.readers:>8}{r.mean:>10.1f}{r.p95:>9.1f}{r.max:>9}{r.quiet:>10}"
+                f"{r.quiet_urgent:>8}{r.away:>9}"
+            )
         lines.append("")
-        lines.append(f"messages posted: {self.messages}; alerts without an action: {self.alerts_without_action}; "
-                     f"untrue and not updated: {self.untrue}; breaches: {self.breaches}, "
-                     f"missed (not delivered within a business hour): {self.missed_breaches}")
+        lines.append(
+            f"messages posted: {self.messages}; alerts without an action: {self.alerts_without_action}; "
+            f"untrue and not updated: {self.untrue}; breaches: {self.breaches}, "
+            f"missed (not delivered within a business hour): {self.missed_breaches}"
+        )
         lines.append("(quiet h.: posts in the reader's quiet hours, of which urgent: those the config lets through)")
         return "\n".join(lines)
 
@@ -89,8 +95,9 @@ def percentile(values: list[int], p: float) -> float:
     return float(ordered[rank - 1])
 
 
-def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, database_url: str | None = None,
-             progress=None) -> Report:
+def simulate(
+    days: float, *, seed: int = 7, start: datetime = DEFAULT_START, database_url: str | None = None, progress=None
+) -> Report:
     from bot.app import build
     from bot.local import clock as sim_clock
     from bot.local import demo_data
@@ -102,8 +109,15 @@ def simulate(days: float, *, seed: int = 7, start: datetime = DEFAULT_START, dat
     if database_url is None:
         tmp = tempfile.TemporaryDirectory(prefix="smarketing-sim-")
         database_url = f"sqlite:///{Path(tmp.name) / 'simulate.db'}"
-    settings = Settings(_env_file=None, database_url=database_url, local_workspace=True, scheduler=False,
-                        demo_data=True, delivery_channel_interval=0.0, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        local_workspace=True,
+        scheduler=False,
+        demo_data=True,
+        delivery_channel_interval=0.0,
+        log_level="WARNING",
+    )
     clock = FixedClock(start)
     container = build(settings, clock=clock)
     try:
@@ -191,8 +205,9 @@ def measure(container, *, after_id: int, start: datetime, end: datetime, bare: s
         cursor = rows[-1].id
     with container.uow_factory() as uow:
         people = {p.id: p for p in uow.people.all()}
-        away_periods = {pid: [(a.starts_at, a.ends_at) for a in uow.away.for_person(pid, ending_after=start)]
-                        for pid in people}
+        away_periods = {
+            pid: [(a.starts_at, a.ends_at) for a in uow.away.for_person(pid, ending_after=start)] for pid in people
+        }
 
     def zone_of_channel(name: str) -> str:
         for _team, tc in config.teams.items():
@@ -254,13 +269,31 @@ def measure(container, *, after_id: int, start: datetime, end: datetime, bare: s
             cells.extend(counts[who].get(d, 0) for d in working_days(tz))
         if not cells:
             continue
-        rows.append(Row(group, len(groups[group]), sum(cells) / len(cells), percentile(cells, 95), max(cells),
-                        sum(quiet[w] for w in groups[group]), sum(away[w] for w in groups[group]),
-                        sum(quiet_urgent[w] for w in groups[group])))
+        rows.append(
+            Row(
+                group,
+                len(groups[group]),
+                sum(cells) / len(cells),
+                percentile(cells, 95),
+                max(cells),
+                sum(quiet[w] for w in groups[group]),
+                sum(away[w] for w in groups[group]),
+                sum(quiet_urgent[w] for w in groups[group]),
+            )
+        )
     untrue, examples = _untrue(container, posts, updates)
     breaches, missed = _breaches(container, posts, escalations, end, people, zone_of_channel)
-    return Report(start, end, rows, len(posts), alerts_without_action, untrue, untrue_examples=examples, breaches=breaches,
-                  missed_breaches=missed)
+    return Report(
+        start,
+        end,
+        rows,
+        len(posts),
+        alerts_without_action,
+        untrue,
+        untrue_examples=examples,
+        breaches=breaches,
+        missed_breaches=missed,
+    )
 
 
 def _breaches(container, posts, escalations, end: datetime, people, zone_of_channel) -> tuple[int, int]:
@@ -272,13 +305,19 @@ def _breaches(container, posts, escalations, end: datetime, people, zone_of_chan
     config = container.config
     fired = [r for r in posts if BREACH_KEY.match(r.key)] + escalations
     with container.uow_factory() as uow:  # posts not delivered at all yet (held or failing)
-        pending = [r for r in uow.outbox.since(0, limit=100_000)
-                   if r.status != "sent" and (BREACH_KEY.match(r.key) or re.search(r":breach\d+$", r.key))]
+        pending = [
+            r
+            for r in uow.outbox.since(0, limit=100_000)
+            if r.status != "sent" and (BREACH_KEY.match(r.key) or re.search(r":breach\d+$", r.key))
+        ]
     total = missed = 0
     for r in fired + pending:
         kind, _, name = r.destination.partition(":")
-        tz = (people[int(name)].timezone if kind == "dm" and name.isdigit() and int(name) in people
-              else zone_of_channel(name))
+        tz = (
+            people[int(name)].timezone
+            if kind == "dm" and name.isdigit() and int(name) in people
+            else zone_of_channel(name)
+        )
         cal = calendar(config, tz)
         total += 1
         delivered = r.sent_at if r.status == "sent" else None
@@ -296,8 +335,9 @@ def _untrue(container, posts, updates) -> tuple[int, list[str]]:
         events = uow.leads.events_of(lead_ids)
     # What changes what a message about a lead says: everything but the handoff itself and the
     # ladder climbing (an escalation leaves the rep's alert as true as it was).
-    happened = {lead_id: [e.at for e in evs if e.kind not in ("handoff", "escalate")]
-                for lead_id, evs in events.items()}
+    happened = {
+        lead_id: [e.at for e in evs if e.kind not in ("handoff", "escalate")] for lead_id, evs in events.items()
+    }
     from handlers.messages import Actions, Message
 
     count, examples = 0, []
@@ -334,11 +374,14 @@ def _untrue(container, posts, updates) -> tuple[int, list[str]]:
 
 
 def register(sub) -> dict:
-    p = sub.add_parser("simulate", help="a month of the demo company, headless: how much the bot says, to whom",
-                       description="Run the demo company for simulated days (the same jobs, flows and delivery "
-                                   "as the local workspace, no sleeping) and print the bot's messages per person "
-                                   "per working day by role, and those sent in quiet hours, to away people, "
-                                   "alerts without an action and messages left untrue.")
+    p = sub.add_parser(
+        "simulate",
+        help="a month of the demo company, headless: how much the bot says, to whom",
+        description="Run the demo company for simulated days (the same jobs, flows and delivery "
+        "as the local workspace, no sleeping) and print the bot's messages per person "
+        "per working day by role, and those sent in quiet hours, to away people, "
+        "alerts without an action and messages left untrue.",
+    )
     p.add_argument("--days", type=float, default=30, help="simulated days (default 30)")
     p.add_argument("--seed", type=int, default=7, help="the company's random seed (same seed, same month)")
     p.add_argument("--start", help="start, ISO date or time in UTC (default 2026-11-30T05:00Z, a Monday)")
@@ -356,8 +399,10 @@ def run(args, settings) -> int:
         try:
             start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
         except ValueError:
-            print(f"--start {args.start!r} is not an ISO date or time (e.g. 2026-11-30 or 2026-11-30T05:00Z)",
-                  file=sys.stderr)
+            print(
+                f"--start {args.start!r} is not an ISO date or time (e.g. 2026-11-30 or 2026-11-30T05:00Z)",
+                file=sys.stderr,
+            )
             return 2
         if start.tzinfo is None:
             start = start.replace(tzinfo=timezone.utc)
@@ -366,18 +411,27 @@ def run(args, settings) -> int:
     if not args.verbose:  # the jobs' one line per run would bury the table
         logging.getLogger().setLevel(logging.WARNING)
     print(f"simulating {args.days:g} days from {start:%a %d %b %Y %H:%M} UTC (seed {args.seed}) …", flush=True)
-    report = simulate(args.days, seed=args.seed, start=start, database_url=args.database_url,
-                      progress=lambda text: print(f"  {text}", file=sys.stderr, flush=True))
+    report = simulate(
+        args.days,
+        seed=args.seed,
+        start=start,
+        database_url=args.database_url,
+        progress=lambda text: print(f"  {text}", file=sys.stderr, flush=True),
+    )
     life = report.life
-    print(f"the company: {life.leads} new leads, {life.follow_ups} follow-ups, {life.claims} claims, "
-          f"{life.deals} deals, {life.bounces} bounces, {life.acknowledged} acknowledged"
-          + (f"; refused: {dict(life.refused)}" if life.refused else ""))
+    print(
+        f"the company: {life.leads} new leads, {life.follow_ups} follow-ups, {life.claims} claims, "
+        f"{life.deals} deals, {life.bounces} bounces, {life.acknowledged} acknowledged"
+        + (f"; refused: {dict(life.refused)}" if life.refused else "")
+    )
     print()
     print(report.table())
     print()
-    print("targets: rep mean <= 4 and p95 <= 8 per working day; manager <= 5 a day; each channel <= 5 posts "
-          "a day; 0 in quiet hours except urgent; 0 to away people; every alert with an action; "
-          "0 untrue; 0 missed breaches")
+    print(
+        "targets: rep mean <= 4 and p95 <= 8 per working day; manager <= 5 a day; each channel <= 5 posts "
+        "a day; 0 in quiet hours except urgent; 0 to away people; every alert with an action; "
+        "0 untrue; 0 missed breaches"
+    )
     for example in report.untrue_examples:
         print(f"  untrue: {example}")
     return 0

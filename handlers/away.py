@@ -31,9 +31,11 @@ from storage.models import AwayPeriod, Person
 MAX_DAYS = 92
 SUMMARY_WINDOW = timedelta(days=14)  # a return older than this gets no summary (the bot was down)
 MAX_LEADS_SHOWN = 20
-USAGE = ("Usage: `/smarketing away <from> [to]` (dates like 2026-11-24, or `today`, `tomorrow`; both days "
-         "included), `/smarketing away off` when you are back, `/smarketing away` to see yours. A manager or "
-         "an admin can put a name first: `/smarketing away ana 2026-11-24 2026-11-27`.")
+USAGE = (
+    "Usage: `/smarketing away <from> [to]` (dates like 2026-11-24, or `today`, `tomorrow`; both days "
+    "included), `/smarketing away off` when you are back, `/smarketing away` to see yours. A manager or "
+    "an admin can put a name first: `/smarketing away ana 2026-11-24 2026-11-27`."
+)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -69,16 +71,19 @@ def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         return Reply.say(_listing(uow, deps, me, me))
     target = me
     named = uow.people.by_key(words[0].lower()) or uow.people.by_email(words[0])
-    if named is None and words[0].lower() not in ("off", "today", "tomorrow") and not any(
-            ch.isdigit() for ch in words[0]):
-        raise NotFound(f"I don't know anyone called '{words[0][:60]}': use their key (like `ana`) or their "
-                       f"email. {USAGE}")
+    if (
+        named is None
+        and words[0].lower() not in ("off", "today", "tomorrow")
+        and not any(ch.isdigit() for ch in words[0])
+    ):
+        raise NotFound(
+            f"I don't know anyone called '{words[0][:60]}': use their key (like `ana`) or their email. {USAGE}"
+        )
     if named is not None:
         target = named
         words = words[1:]
         if target.id != me.id and not (me.is_admin or target.manager_id == me.id):
-            raise NotAllowed(f"Only {target.name.split()[0]}'s manager or an admin can set "
-                             f"{target.name}'s time away.")
+            raise NotAllowed(f"Only {target.name.split()[0]}'s manager or an admin can set {target.name}'s time away.")
         if not words:
             return Reply.say(_listing(uow, deps, me, target))
     if words[0].lower() == "off":
@@ -102,18 +107,30 @@ def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     clash = uow.away.overlapping(target.id, starts_at, ends_at)
     if clash is not None:
         off = "`away off`" if target.id == me.id else f"`away {target.key} off`"
-        raise Invalid(f"{you} {'are' if you == 'You' else 'is'} already away {days_text(clash, target, deps.config)}, "
-                      f"which overlaps that. Say {off} first, or pick other days. Nothing changed.")
-    period = uow.away.add(AwayPeriod(person_id=target.id, starts_at=starts_at, ends_at=ends_at, source="command",
-                                     created_by_id=me.id, created_at=deps.now()))
+        raise Invalid(
+            f"{you} {'are' if you == 'You' else 'is'} already away {days_text(clash, target, deps.config)}, "
+            f"which overlaps that. Say {off} first, or pick other days. Nothing changed."
+        )
+    period = uow.away.add(
+        AwayPeriod(
+            person_id=target.id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            source="command",
+            created_by_id=me.id,
+            created_at=deps.now(),
+        )
+    )
     cover = _cover_name(uow, target)
     notify.reroute_held(uow, deps, target.id)  # what waits for their morning goes to the cover instead
     uow.commit()
     whose = "Your" if target.id == me.id else f"{target.name.split()[0]}'s"
-    return Reply.say(f"{you} {'are' if you == 'You' else 'is'} away {days_text(period, target, deps.config)}. "
-                     f"{whose} new leads and alerts go to {cover} meanwhile, and the SLA runs as usual; "
-                     f"{'you' if target.id == me.id else target.name.split()[0]} get{'' if you == 'You' else 's'} "
-                     "a summary on return.")
+    return Reply.say(
+        f"{you} {'are' if you == 'You' else 'is'} away {days_text(period, target, deps.config)}. "
+        f"{whose} new leads and alerts go to {cover} meanwhile, and the SLA runs as usual; "
+        f"{'you' if target.id == me.id else target.name.split()[0]} get{'' if you == 'You' else 's'} "
+        "a summary on return."
+    )
 
 
 def _date(word: str, today: date) -> date:
@@ -127,8 +144,10 @@ def _date(word: str, today: date) -> date:
             return date.fromisoformat(w)
         except ValueError:
             pass
-    raise Invalid(f"I can't read '{word[:40]}' as a date: use YYYY-MM-DD (like {today + timedelta(days=1)}), "
-                  "`today` or `tomorrow`. Nothing changed.")
+    raise Invalid(
+        f"I can't read '{word[:40]}' as a date: use YYYY-MM-DD (like {today + timedelta(days=1)}), "
+        "`today` or `tomorrow`. Nothing changed."
+    )
 
 
 def _fmt(d: date) -> str:
@@ -211,18 +230,29 @@ def summarise(uow, deps: Deps, period: AwayPeriod, person: Person) -> int:
             status = views.STATUS_WORDS.get(lead.status, "")
             blocks.append(Section(text=f"{views.LeadCard.of(lead).label} — now {status}\n" + "\n".join(lines)))
         if len(by_lead) > len(leads):
-            blocks.append(Context(text=f"…and {len(by_lead) - len(leads)} more leads: `/smarketing leads` lists "
-                                       "what is waiting on you."))
+            blocks.append(
+                Context(
+                    text=f"…and {len(by_lead) - len(leads)} more leads: `/smarketing leads` lists "
+                    "what is waiting on you."
+                )
+            )
     blocks.append(Context(text="The SLA ran as usual while you were away; `/smarketing leads` shows what is due."))
     message = Message(text=text, blocks=blocks)
-    queued = notify.send(uow, deps, to=dm(person.id), role="back", subject=None, payload=message.to_json(),
-                         key=f"away:{period.id}:back")
+    queued = notify.send(
+        uow, deps, to=dm(person.id), role="back", subject=None, payload=message.to_json(), key=f"away:{period.id}:back"
+    )
     uow.away.mark_summarised(period.id, deps.now())
     return int(queued)
 
 
-COVERED = {"handoff": "the handoff", "claim": "the handoff", "warn": "the warning", "breach": "the SLA alert",
-           "reminder": "the snooze reminder", "manager": "the escalation"}
+COVERED = {
+    "handoff": "the handoff",
+    "claim": "the handoff",
+    "warn": "the warning",
+    "breach": "the SLA alert",
+    "reminder": "the snooze reminder",
+    "manager": "the escalation",
+}
 
 
 def _line(event, people: dict[int, Person], tz: str) -> str:

@@ -20,6 +20,7 @@ from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, row_id
 from handlers.registry import Flow, JobResult, MessageRef
 from storage.models import Bounce, Lead
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REPORT_GRACE = timedelta(days=1)  # a weekly post missed by more than this waits for next week
 
@@ -96,8 +97,9 @@ def bounce_report_job(uow_factory, deps: Deps) -> JobResult:
         counts = uow.bounces.reasons_by_campaign(since=since, until=until)
         campaigns = uow.campaigns.many(c.campaign_id for c in counts if c.campaign_id)
         tz = ZoneInfo(deps.config.team_timezone("marketing"))
-        message = views.weekly_report(_campaign_lines(deps, counts, campaigns), since=since.astimezone(tz),
-                                      until=until.astimezone(tz))
+        message = views.weekly_report(
+            _campaign_lines(deps, counts, campaigns), since=since.astimezone(tz), until=until.astimezone(tz)
+        )
         added = uow.outbox.add(key=key, destination=channel(marketing), payload=message.to_json(), at=deps.now())
         uow.commit()
     return JobResult("bounce_report", int(added), f"{sum(c.count for c in counts)} bounces")
@@ -124,8 +126,10 @@ def check_may_bounce(uow, deps: Deps, actor: Actor, lead: Lead):
     if lead.status == "nurture":
         raise Invalid(f"{views.lead_label(lead.name or lead.crm_id, lead.company)} is already back with marketing.")
     if lead.status == "converted":
-        raise Invalid(f"{views.lead_label(lead.name or lead.crm_id, lead.company)} was won: it is a customer now, "
-                      "so there is nothing to bounce.")
+        raise Invalid(
+            f"{views.lead_label(lead.name or lead.crm_id, lead.company)} was won: it is a customer now, "
+            "so there is nothing to bounce."
+        )
     return person
 
 
@@ -179,14 +183,21 @@ def _name(uow, person_id: int | None) -> str:
 
 
 def _form(uow, deps: Deps, lead: Lead, note: str | None = None, state: str | None = None):
-    return views.bounce_form(lifecycle.bounce_context(uow, lead, deps.now()), state or f"{lead.id}@{lead.version}",
-                             _reasons(deps), deps.config.bounce.note_max, note=note)
+    return views.bounce_form(
+        lifecycle.bounce_context(uow, lead, deps.now()),
+        state or f"{lead.id}@{lead.version}",
+        _reasons(deps),
+        deps.config.bounce.note_max,
+        note=note,
+    )
 
 
 def _done_text(deps: Deps, lead: Lead, code: str) -> str:
     told = "; marketing has been told" if deps.config.team_channel("marketing") else ""
-    return (f"Bounced {views.lead_label(lead.name or lead.crm_id, lead.company)} back to marketing: "
-            f"_{deps.config.reason_label(code)}_. Its SLA alerts have stopped{told}.")
+    return (
+        f"Bounced {views.lead_label(lead.name or lead.crm_id, lead.company)} back to marketing: "
+        f"_{deps.config.reason_label(code)}_. Its SLA alerts have stopped{told}."
+    )
 
 
 def _post_key(bounce: Bounce) -> str:
@@ -202,8 +213,14 @@ def _update_post(uow, deps: Deps, bounce: Bounce, source: MessageRef | None, wha
     original = uow.outbox.by_key((source.outbox_key if source else None) or _post_key(bounce))
     if original is None:  # nothing was posted (no marketing channel)
         return
-    uow.outbox.add(key=f"{_post_key(bounce)}:{what}", op="update", target_key=original.key,
-                   destination=original.destination, payload=_post(deps, bounce).to_json(), at=deps.now())
+    uow.outbox.add(
+        key=f"{_post_key(bounce)}:{what}",
+        op="update",
+        target_key=original.key,
+        destination=original.destination,
+        payload=_post(deps, bounce).to_json(),
+        at=deps.now(),
+    )
 
 
 def _campaign_lines(deps: Deps, counts, campaigns) -> list[views.CampaignLine]:
@@ -213,11 +230,17 @@ def _campaign_lines(deps: Deps, counts, campaigns) -> list[views.CampaignLine]:
     lines = []
     for campaign_id, rows in grouped.items():
         camp = campaigns.get(campaign_id) if campaign_id else None
-        reasons = sorted(((deps.config.reason_label(r.reason) or r.reason, r.count) for r in rows),
-                         key=lambda x: (-x[1], x[0]))
-        lines.append(views.CampaignLine(name=camp.name if camp else None, owner_id=camp.owner_id if camp else None,
-                                        reasons=reasons,
-                                        repeats=sum(r.repeats for r in rows)))
+        reasons = sorted(
+            ((deps.config.reason_label(r.reason) or r.reason, r.count) for r in rows), key=lambda x: (-x[1], x[0])
+        )
+        lines.append(
+            views.CampaignLine(
+                name=camp.name if camp else None,
+                owner_id=camp.owner_id if camp else None,
+                reasons=reasons,
+                repeats=sum(r.repeats for r in rows),
+            )
+        )
     return lines
 
 
@@ -227,6 +250,10 @@ FLOW = Flow(
     actions={"bounce.open": open_form, "bounce.ack": acknowledge, "bounce.send_back": send_back},
     forms={views.FORM_ACTION: submit_form},
     jobs={"bounce_report": bounce_report_job},
-    help=[("bounce <lead> [reason] [note]",
-           "send a lead back to marketing with a reason from the shared list (without one, a form opens)")],
+    help=[
+        (
+            "bounce <lead> [reason] [note]",
+            "send a lead back to marketing with a reason from the shared list (without one, a form opens)",
+        )
+    ],
 )

@@ -83,16 +83,21 @@ def no_lead_text(ref: str) -> str:
 
 
 def several_leads_text(ref: str, leads: Sequence) -> str:
-    lines = [f"• `{_short(l.crm_id, 80)}` {_short(l.name or l.email or l.crm_id)}"
-             + (f", {_short(l.company)}" if l.company else "") + (f" ({l.email})" if l.email else "")
-             for l in leads]
+    lines = [
+        f"• `{_short(l.crm_id, 80)}` {_short(l.name or l.email or l.crm_id)}"
+        + (f", {_short(l.company)}" if l.company else "")
+        + (f" ({l.email})" if l.email else "")
+        for l in leads
+    ]
     return f"Several leads match '{_short(ref, 80)}' — use the CRM id of the one you mean:\n" + "\n".join(lines)
 
 
 def usage_text(reasons: Iterable[tuple[str, str]]) -> str:
     codes = ", ".join(f"`{code}`" for code, _ in reasons)
-    return ("Usage: `/smarketing bounce <lead> [reason] [note]` — the lead's CRM id or email, then a reason: "
-            f"{codes}. Without a reason a form opens.")
+    return (
+        "Usage: `/smarketing bounce <lead> [reason] [note]` — the lead's CRM id or email, then a reason: "
+        f"{codes}. Without a reason a form opens."
+    )
 
 
 # --- the form ---------------------------------------------------------------------------------
@@ -122,22 +127,41 @@ def lead_summary(ctx: dict) -> Section:
     return Section(text=f"{lead_label(ctx.get('name'), ctx.get('company'))}{title}", fields=_fields(ctx))
 
 
-def bounce_form(ctx: dict, lead_id: int, reasons: Sequence[tuple[str, str]], note_max: int, *,
-                reason: str | None = None, note: str | None = None) -> Form:
+def bounce_form(
+    ctx: dict,
+    lead_id: int,
+    reasons: Sequence[tuple[str, str]],
+    note_max: int,
+    *,
+    reason: str | None = None,
+    note: str | None = None,
+) -> Form:
     """The form behind ``/smarketing bounce <lead>`` and the *Bounce to marketing* button."""
     return Form(
         title="Bounce to marketing",
         action=FORM_ACTION,
         submit_label="Bounce",
         state=str(lead_id),
-        blocks=[lead_summary(ctx),
-                Context(text="The lead goes back to marketing nurture; its SLA alerts stop.")],
+        blocks=[lead_summary(ctx), Context(text="The lead goes back to marketing nurture; its SLA alerts stop.")],
         inputs=[
-            Input(name="reason", label="Reason", kind="select", required=True, initial=reason,
-                  options=[Option(value=code, label=label) for code, label in reasons],
-                  placeholder="Why is it not ready for sales?"),
-            Input(name="note", label="Note for marketing", kind="textarea", required=False, max_length=note_max,
-                  initial=(note or "")[:note_max] or None, placeholder="What did you learn? What would help?"),
+            Input(
+                name="reason",
+                label="Reason",
+                kind="select",
+                required=True,
+                initial=reason,
+                options=[Option(value=code, label=label) for code, label in reasons],
+                placeholder="Why is it not ready for sales?",
+            ),
+            Input(
+                name="note",
+                label="Note for marketing",
+                kind="textarea",
+                required=False,
+                max_length=note_max,
+                initial=(note or "")[:note_max] or None,
+                placeholder="What did you learn? What would help?",
+            ),
         ],
     )
 
@@ -154,21 +178,39 @@ class PostState:
     requalified: bool = False  # back in sales (by the button or by the CRM)
 
 
-def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | None, by_id: int | None,
-                   repeat: bool, state: PostState = PostState()) -> Message:
+def marketing_post(
+    ctx: dict,
+    *,
+    bounce_id: int,
+    reason_label: str,
+    note: str | None,
+    by_id: int | None,
+    repeat: bool,
+    state: PostState = PostState(),
+) -> Message:
     """The post in the marketing channel: the lead, its context, the reason; buttons while open."""
     name = _short(ctx.get("name"))
     blocks: list = [Header(text=f"Bounced back: {name}")]
-    blocks.append(Section(text=f"{mention(by_id)} sent {lead_label(ctx.get('name'), ctx.get('company'))} "
-                               f"back to marketing: *{reason_label}*"))
+    blocks.append(
+        Section(
+            text=f"{mention(by_id)} sent {lead_label(ctx.get('name'), ctx.get('company'))} "
+            f"back to marketing: *{reason_label}*"
+        )
+    )
     if note:
         blocks.append(Section(text=_quote(note)))
     if repeat:
-        blocks.append(Section(text=f":repeat: *Bounced again for the same reason* — this is the lead's "
-                                   f"{_ordinal(ctx.get('bounce_number') or 2)} bounce."))
+        blocks.append(
+            Section(
+                text=f":repeat: *Bounced again for the same reason* — this is the lead's "
+                f"{_ordinal(ctx.get('bounce_number') or 2)} bounce."
+            )
+        )
     blocks.append(Section(fields=_fields(ctx)))
     # How to name it in a command: its email, else its CRM id.
-    blocks.append(Context(text=_short(ctx["email"], 80) if ctx.get("email") else f"CRM id {_short(ctx.get('crm_id'), 80)}"))
+    blocks.append(
+        Context(text=_short(ctx["email"], 80) if ctx.get("email") else f"CRM id {_short(ctx.get('crm_id'), 80)}")
+    )
     status = []
     if state.acknowledged_by_id:
         status.append(f":white_check_mark: Acknowledged by {mention(state.acknowledged_by_id)}")
@@ -194,10 +236,20 @@ def marketing_post(ctx: dict, *, bounce_id: int, reason_label: str, note: str | 
 def post_for(bounce, reason_label: str, config=None) -> Message:
     """The marketing post of a ``Bounce`` row as it reads in the bounce's current state; while it
     is open, with *Add to review* when the config has a joint review (``handlers/review.py``)."""
-    state = PostState(acknowledged_by_id=bounce.acknowledged_by_id, sent_back_by_id=bounce.requalified_by_id,
-                      requalified=bounce.requalified_at is not None)
-    post = marketing_post(bounce.context, bounce_id=bounce.id, reason_label=reason_label, note=bounce.note,
-                          by_id=bounce.by_person_id, repeat=bounce.repeat, state=state)
+    state = PostState(
+        acknowledged_by_id=bounce.acknowledged_by_id,
+        sent_back_by_id=bounce.requalified_by_id,
+        requalified=bounce.requalified_at is not None,
+    )
+    post = marketing_post(
+        bounce.context,
+        bounce_id=bounce.id,
+        reason_label=reason_label,
+        note=bounce.note,
+        by_id=bounce.by_person_id,
+        repeat=bounce.repeat,
+        state=state,
+    )
     if config is None or state.acknowledged_by_id or state.sent_back_by_id or state.requalified:
         return post  # handled: the post's buttons go, *Add to review* too
     from handlers.review_messages import reviewable
@@ -242,9 +294,12 @@ def weekly_report(lines: Sequence[CampaignLine], *, since: datetime, until: date
     ranked = sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
     campaigns = sorted(lines, key=lambda l: (-l.total, l.name is None, (l.name or "").lower()))
     n_campaigns = sum(1 for l in lines if l.name is not None)
-    summary = (f"*{total}* lead{'s' if total != 1 else ''} bounced back in the last 7 days ({span}), "
-               f"from *{n_campaigns}* campaign{'s' if n_campaigns != 1 else ''}.\n"
-               + "By reason: " + " · ".join(f"{label} *{n}* ({_pct(n, total)})" for label, n in ranked))
+    summary = (
+        f"*{total}* lead{'s' if total != 1 else ''} bounced back in the last 7 days ({span}), "
+        f"from *{n_campaigns}* campaign{'s' if n_campaigns != 1 else ''}.\n"
+        + "By reason: "
+        + " · ".join(f"{label} *{n}* ({_pct(n, total)})" for label, n in ranked)
+    )
     blocks: list = [header, Section(text=summary)]
     repeats = sum(l.repeats for l in lines)
     if repeats:
@@ -260,6 +315,8 @@ def weekly_report(lines: Sequence[CampaignLine], *, since: datetime, until: date
     if rest:
         blocks.append(Context(text=f"…and {len(rest)} more campaigns with {sum(l.total for l in rest)} bounces."))
     top_label, top_n = ranked[0]
-    fallback = (f"{total} lead{'s' if total != 1 else ''} bounced back in the last 7 days; "
-                f"top reason: {top_label} ({_pct(top_n, total)})")
+    fallback = (
+        f"{total} lead{'s' if total != 1 else ''} bounced back in the last 7 days; "
+        f"top reason: {top_label} ({_pct(top_n, total)})"
+    )
     return Message(text=fallback, blocks=blocks)

@@ -189,9 +189,7 @@ class BusinessCalendar:
                 cached = frozenset()
             else:
                 cached = frozenset(
-                    holidays.country_holidays(
-                        self.holiday_country, subdiv=self.holiday_subdiv, years=year
-                    )
+                    holidays.country_holidays(self.holiday_country, subdiv=self.holiday_subdiv, years=year)
                 )
             self._holidays_by_year[year] = cached
         return cached

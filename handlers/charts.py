@@ -37,8 +37,14 @@ def weekly_chart(weeks: list["Week"], *, title: str) -> bytes:
             left.bar(x, [w.delivered for w in weeks], color=BLUE, label="delivered")
             targets = [w.target for w in weeks]
             if any(t is not None for t in targets):
-                left.plot(x, [t if t is not None else float("nan") for t in targets], color=ORANGE,
-                          linestyle="--", linewidth=2.5, label="target")
+                left.plot(
+                    x,
+                    [t if t is not None else float("nan") for t in targets],
+                    color=ORANGE,
+                    linestyle="--",
+                    linewidth=2.5,
+                    label="target",
+                )
             left.set_title("Qualified leads per week", fontsize=13)
             top = max([w.delivered for w in weeks] + [t or 0 for t in targets] + [1])
             left.set_ylim(0, top * 1.35)  # room for the legend above the bars

@@ -28,9 +28,17 @@ def split_command(text: str) -> tuple[str, str]:
     return words[0].lower(), (words[1] if len(words) > 1 else "")
 
 
-def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, text: str, *,
-                once: tuple[str, str] | None = None, reply_to: str | None = None,
-                reply_message: Callable[[Reply], Message | None] = Reply.as_message) -> Reply | None:
+def run_command(
+    registry: Registry,
+    uow_factory: UowFactory,
+    deps: Deps,
+    actor: Actor,
+    text: str,
+    *,
+    once: tuple[str, str] | None = None,
+    reply_to: str | None = None,
+    reply_message: Callable[[Reply], Message | None] = Reply.as_message,
+) -> Reply | None:
     """Run a command and return its reply.
 
     ``once=(source, id)`` names the inbound event that carries the command (a Slack event_id, a
@@ -81,14 +89,25 @@ def run_command(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: 
         if once is not None:
             message = reply_message(reply) if reply_to is not None else None
             if message is not None:
-                uow.outbox.add(key=f"reply:{once[0]}:{once[1]}"[:300], destination=reply_to,
-                               payload=message.to_json(), at=deps.now())
+                uow.outbox.add(
+                    key=f"reply:{once[0]}:{once[1]}"[:300],
+                    destination=reply_to,
+                    payload=message.to_json(),
+                    at=deps.now(),
+                )
             uow.commit_now()
         return reply
 
 
-def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, action: str,
-               value: str, ref: MessageRef | None = None) -> Reply | None:
+def run_action(
+    registry: Registry,
+    uow_factory: UowFactory,
+    deps: Deps,
+    actor: Actor,
+    action: str,
+    value: str,
+    ref: MessageRef | None = None,
+) -> Reply | None:
     if actor.refused:
         return Reply.say(actor.refused)
     fn = registry.actions.get(action)
@@ -109,8 +128,15 @@ def run_action(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: A
     return _in_unit_of_work(uow_factory, action_)
 
 
-def run_form(registry: Registry, uow_factory: UowFactory, deps: Deps, actor: Actor, action: str,
-             state: str, values: dict[str, str | None]) -> Reply | None:
+def run_form(
+    registry: Registry,
+    uow_factory: UowFactory,
+    deps: Deps,
+    actor: Actor,
+    action: str,
+    state: str,
+    values: dict[str, str | None],
+) -> Reply | None:
     if actor.refused:
         return Reply(errors={}, text=actor.refused)
     fn = registry.forms.get(action)

@@ -28,7 +28,15 @@ from handlers.messages import Reply
 from handlers.ports import Actor, Deps
 from handlers.registry import Flow, JobResult, MessageRef
 from handlers.sla import (  # noqa: F401  (re-exported: the clock's names as they were here)
-    STEPS, StepTimes, calendar, hours_left, meets_definition, new_window, qualification, sla_hours, tier_for,
+    STEPS,
+    StepTimes,
+    calendar,
+    hours_left,
+    meets_definition,
+    new_window,
+    qualification,
+    sla_hours,
+    tier_for,
     timezone_of,
 )
 from storage.models import Lead
@@ -75,8 +83,9 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
         row = _merged(before, d, owner_ids, campaign_ids, now)
         met_before = before is not None and meets_definition(before, config)
         # A converted lead (its deal closed won) is handed to sales again only when the CRM says so.
-        if row["status"] != "qualified" and (force or (row["status"] != "converted" and meets_definition(row, config)
-                                                       and not met_before)):
+        if row["status"] != "qualified" and (
+            force or (row["status"] != "converted" and meets_definition(row, config) and not met_before)
+        ):
             tz = timezone_of(owners.get(row["owner_id"]), config)
             row.update(qualification(row, at=min(e.occurred_at, now), tz=tz, config=config))
             row["version"] = (row.get("version") or 0) + 1
@@ -90,11 +99,15 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
     back = {ids[c] for c in handed if c in current and current[c]["status"] == "nurture"}
     lifecycle.handed_off(uow, deps, [{**rows[c], "id": ids[c]} for c in handed], people=owners, requalified=back)
     moved = {c: o for c, o in moved.items() if c not in handed}
-    lifecycle.reassigned_in_crm(uow, deps, [{**rows[c], "id": ids[c]} for c in moved],
-                                before={ids[c]: o for c, o in moved.items()})
+    lifecycle.reassigned_in_crm(
+        uow, deps, [{**rows[c], "id": ids[c]} for c in moved], before={ids[c]: o for c, o in moved.items()}
+    )
     # The CRM still names someone who has left: the lead goes to their manager's queue at once.
-    gone = {owners[o].id: owners[o] for c in (*handed, *moved) if (o := rows[c]["owner_id"]) in owners
-            and not owners[o].active}
+    gone = {
+        owners[o].id: owners[o]
+        for c in (*handed, *moved)
+        if (o := rows[c]["owner_id"]) in owners and not owners[o].active
+    }
     if gone:
         from handlers.directory import active_manager
 
@@ -133,9 +146,19 @@ def _new_row(crm_id: str, now: datetime) -> dict:
     return {**_NEW_ROW, "crm_id": crm_id, "attrs": {}, "created_at": now}
 
 
-_NEW_ROW = {**{c.name: None for c in Lead.__table__.columns if c.name != "id"},
-            **dict(status="new", sla_window=0, ladder_step=0, snooze_count=0, touch_count=0, bounce_count=0,
-                   sla_clock="first_touch", version=0)}
+_NEW_ROW = {
+    **{c.name: None for c in Lead.__table__.columns if c.name != "id"},
+    **dict(
+        status="new",
+        sla_window=0,
+        ladder_step=0,
+        snooze_count=0,
+        touch_count=0,
+        bounce_count=0,
+        sla_clock="first_touch",
+        version=0,
+    ),
+}
 
 
 def leads_touched(uow, deps: Deps, events: list[Event]) -> None:
@@ -227,8 +250,10 @@ def reassign_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing reassign <lead> <person>``: a manager gives a lead to someone else."""
     words = args.split()
     if len(words) != 2:
-        raise Invalid("Usage: `/smarketing reassign <lead> <person>` — the lead's CRM id or email, then the "
-                      "new owner's key or email (e.g. `ben`).")
+        raise Invalid(
+            "Usage: `/smarketing reassign <lead> <person>` — the lead's CRM id or email, then the "
+            "new owner's key or email (e.g. `ben`)."
+        )
     person = lifecycle.person_of(uow, actor)
     lead = _find_one(uow, words[0])
     new_owner = uow.people.by_key(words[1].lower()) or uow.people.by_email(words[1])
@@ -257,11 +282,12 @@ def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         due = lead.sla_due_at
         snoozed = views.when(lead.snoozed_until, tz) if lead.snoozed_until and lead.snoozed_until > now else None
         left = views.time_left_text(hours_left(deps.config, now, due, tz)) if due else "no SLA running"
-        lines.append(views.LeadLine(views.LeadCard.of(lead), left, views.when(due, tz) if due else None,
-                                    bool(due and due <= now), snoozed))
+        lines.append(
+            views.LeadLine(
+                views.LeadCard.of(lead), left, views.when(due, tz) if due else None, bool(due and due <= now), snoozed
+            )
+        )
     return Reply(message=views.my_leads(lines, page=page, pages=pages, total=total))
-
-
 
 
 def _find_one(uow, ref: str) -> Lead:

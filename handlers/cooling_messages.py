@@ -25,12 +25,26 @@ Payload = dict  # a Message as JSON, ready for the outbox
 FOLLOW_UP, SNOOZE, CLAIM, BOUNCE = "cooling.follow_up", "cooling.snooze", "cooling.claim", "bounce.open"
 # The first characters of a lead's status line (the last transition): the live part of a
 # message about a lead, with its buttons; everything else in it is what it said when posted.
-MARKS = {"handoff": "🆕", "claim": "🙋", "reassign": "➡️", "follow_up": "✅", "snooze": "💤", "bounce": "↩️",
-         "send_back": "↪️", "requalify": "↪️", "convert": "🏆"}
+MARKS = {
+    "handoff": "🆕",
+    "claim": "🙋",
+    "reassign": "➡️",
+    "follow_up": "✅",
+    "snooze": "💤",
+    "bounce": "↩️",
+    "send_back": "↪️",
+    "requalify": "↪️",
+    "convert": "🏆",
+}
 STATUS_MARKS = tuple(set(MARKS.values()))
 # What a lead's status means to a person (never the raw status).
-STATUS_WORDS = {"new": "not handed to sales yet", "qualified": "with sales", "nurture": "back with marketing",
-                "converted": "won", "disqualified": "disqualified"}
+STATUS_WORDS = {
+    "new": "not handed to sales yet",
+    "qualified": "with sales",
+    "nurture": "back with marketing",
+    "converted": "won",
+    "disqualified": "disqualified",
+}
 MAX_BOUNCES_SHOWN = 5
 # Names by hand: strftime's %a/%b cost ~40 µs a call here (glibc re-reads the timezone each time).
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -62,8 +76,7 @@ class LeadCard:
     def of(cls, lead: Any) -> "LeadCard":
         """From a ``Lead`` or a dict of its columns."""
         g = lead.get if isinstance(lead, dict) else lambda name: getattr(lead, name)
-        return cls(g("id"), g("crm_id"), g("name"), g("company"), g("email"), g("title"), g("score"),
-                   g("version") or 0)
+        return cls(g("id"), g("crm_id"), g("name"), g("company"), g("email"), g("title"), g("score"), g("version") or 0)
 
     @property
     def label(self) -> str:
@@ -163,8 +176,10 @@ def _follow_up(ref: str) -> dict:
 
 def _snoozes(ref: str, snooze_hours: float) -> list[dict]:
     short = f"{snooze_hours:g} hour" + ("" if snooze_hours == 1 else "s")
-    return [_button(f"Snooze {short}", SNOOZE, f"{ref}:{snooze_hours:g}h"),
-            _button("Snooze until tomorrow", SNOOZE, f"{ref}:morning")]
+    return [
+        _button(f"Snooze {short}", SNOOZE, f"{ref}:{snooze_hours:g}h"),
+        _button("Snooze until tomorrow", SNOOZE, f"{ref}:morning"),
+    ]
 
 
 def _bounce(ref: str) -> dict:
@@ -217,9 +232,20 @@ def _details(lead: LeadCard, extra: Iterable[tuple[str, str]] = ()) -> list[tupl
 # --- the handoff ----------------------------------------------------------------------------
 
 
-def handoff(lead: LeadCard, *, owner_id: int | None, tier: str, hours: float, due: str,
-            campaign: str | None = None, bounces: list[BounceLine] = (), tz: str = "UTC",
-            requalified_by: int | None = None, note: str | None = None, reassigned: bool = False) -> Payload:
+def handoff(
+    lead: LeadCard,
+    *,
+    owner_id: int | None,
+    tier: str,
+    hours: float,
+    due: str,
+    campaign: str | None = None,
+    bounces: list[BounceLine] = (),
+    tz: str = "UTC",
+    requalified_by: int | None = None,
+    note: str | None = None,
+    reassigned: bool = False,
+) -> Payload:
     """The lead handed to sales: to its owner, or to the sales channel to be claimed."""
     if owner_id:
         intro = f"New qualified lead for {mention(owner_id)}: {lead.label}. Follow up by *{due}*."
@@ -231,8 +257,12 @@ def handoff(lead: LeadCard, *, owner_id: int | None, tier: str, hours: float, du
         buttons = [_claim(lead.ref)]
     blocks = [
         _header(f"{'Lead reassigned' if reassigned and owner_id else 'New qualified lead'}: {lead.plain}"),
-        _section(intro, _details(lead, [("SLA", f"{tier}: {hours_text(hours)} (business hours)"),
-                                        ("Source campaign", campaign or "")])),
+        _section(
+            intro,
+            _details(
+                lead, [("SLA", f"{tier}: {hours_text(hours)} (business hours)"), ("Source campaign", campaign or "")]
+            ),
+        ),
     ]
     if requalified_by or note:
         by = f" by {mention(requalified_by)}" if requalified_by else ""
@@ -273,8 +303,9 @@ def warning(lead: LeadCard, *, left: str, due: str, cadence: str | None = None) 
     return _payload(text.format(lead.plain), _section(text.format(lead.label)), _actions(_follow_up(lead.ref)))
 
 
-def breach(lead: LeadCard, *, due: str, snooze_hours: float, reminder: bool = False,
-           cadence: str | None = None) -> Payload:
+def breach(
+    lead: LeadCard, *, due: str, snooze_hours: float, reminder: bool = False, cadence: str | None = None
+) -> Payload:
     """At breach (or when a snooze ends): the owner's DM with every way out."""
     if reminder:
         text = "💤 Snooze over: {} was due for a follow-up by " + f"{due}."
@@ -282,12 +313,16 @@ def breach(lead: LeadCard, *, due: str, snooze_hours: float, reminder: bool = Fa
         text = "🧊 Going cold: {} had no sales activity for " + f"{cadence} (due {due})."
     else:
         text = "🔥 SLA breached: {} was due for a first follow-up by " + f"{due}."
-    return _payload(text.format(lead.plain), _section(text.format(lead.label), _details(lead)),
-                    _actions(_follow_up(lead.ref), *_snoozes(lead.ref, snooze_hours), _bounce(lead.ref)))
+    return _payload(
+        text.format(lead.plain),
+        _section(text.format(lead.label), _details(lead)),
+        _actions(_follow_up(lead.ref), *_snoozes(lead.ref, snooze_hours), _bounce(lead.ref)),
+    )
 
 
-def to_manager(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, snooze_hours: float,
-               cadence: str | None = None) -> Payload:
+def to_manager(
+    lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, snooze_hours: float, cadence: str | None = None
+) -> Payload:
     """The escalation to the owner's manager."""
     if cadence:
         text = f"{lead.label} ({mention(owner_id)}'s) went cold: no sales activity for {cadence} (due {due})."
@@ -296,8 +331,11 @@ def to_manager(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, sn
     blocks = [_section(f"🚩 {text}", _details(lead))]
     if snooze_count:
         blocks.append(_context(f"Snoozed {_times(snooze_count)} before this."))
-    return _payload(f"Escalation: {lead.plain} needs a follow-up", *blocks,
-                    _actions(_follow_up(lead.ref), *_snoozes(lead.ref, snooze_hours), _bounce(lead.ref)))
+    return _payload(
+        f"Escalation: {lead.plain} needs a follow-up",
+        *blocks,
+        _actions(_follow_up(lead.ref), *_snoozes(lead.ref, snooze_hours), _bounce(lead.ref)),
+    )
 
 
 def to_channel(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, cadence: str | None = None) -> Payload:
@@ -314,11 +352,12 @@ def to_channel(lead: LeadCard, *, owner_id: int, due: str, snooze_count: int, ca
 def unclaimed(lead: LeadCard, *, due: str) -> Payload:
     """The Claim post of a lead nobody owns once its SLA has run out (the same post as the
     handoff, updated in place)."""
-    return _payload(f"🚨 {lead.plain} has no owner and passed its SLA (due {due}). Who takes it?",
-                    _header(f"Unclaimed lead: {lead.plain}"),
-                    _section(f"🚨 {lead.label} has no owner and passed its SLA (due {due}). Who takes it?",
-                             _details(lead)),
-                    _actions(_claim(lead.ref)))
+    return _payload(
+        f"🚨 {lead.plain} has no owner and passed its SLA (due {due}). Who takes it?",
+        _header(f"Unclaimed lead: {lead.plain}"),
+        _section(f"🚨 {lead.label} has no owner and passed its SLA (due {due}). Who takes it?", _details(lead)),
+        _actions(_claim(lead.ref)),
+    )
 
 
 # --- what happened since: the status line and the buttons left -------------------------------
@@ -358,9 +397,12 @@ def status_line(kind: str, phrase: str) -> str:
 def live(payload: Payload, *, line: str | None, buttons: list[dict]) -> Payload:
     """A message about a lead as it should read now: what it said when posted, then the
     lead's status line (the last transition) and the buttons that still apply."""
-    blocks = [b for b in payload.get("blocks", [])
-              if b.get("type") != "actions" and not (b.get("type") == "context"
-                                                     and str(b.get("text", "")).startswith(STATUS_MARKS))]
+    blocks = [
+        b
+        for b in payload.get("blocks", [])
+        if b.get("type") != "actions"
+        and not (b.get("type") == "context" and str(b.get("text", "")).startswith(STATUS_MARKS))
+    ]
     if line:
         blocks.append(_context(line))
     if buttons:
@@ -389,7 +431,9 @@ def my_leads(lines: list[LeadLine], *, page: int, pages: int, total: int) -> Mes
         mark = "🔥" if ln.overdue else "⏳"
         due = f" (due {ln.due})" if ln.due else ""
         snooze = f" · 💤 snoozed until {ln.snoozed_until}" if ln.snoozed_until else ""
-        blocks.append(Section(text=f"{mark} {ln.lead.label} — {ln.left}{due}{snooze}\n`{ln.lead.email or ln.lead.crm_id}`"))
+        blocks.append(
+            Section(text=f"{mark} {ln.lead.label} — {ln.left}{due}{snooze}\n`{ln.lead.email or ln.lead.crm_id}`")
+        )
     foot = "Most urgent first; times are business hours."
     if pages > 1:
         foot += f" Page {page} of {pages}" + (f" — `/smarketing leads {page + 1}` for more." if page < pages else ".")

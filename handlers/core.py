@@ -47,8 +47,11 @@ def sync_people(uow, config) -> int:
     by_email = {p.email: p for p in everyone}
     for pc in config.people:
         # Someone synced from the CRM or the directory and listed by hand later: the config's now.
-        person = by_key.get(pc.key) or by_email.get(pc.email) or Person(key=pc.key, name=pc.name, email=pc.email,
-                                                                          team=pc.team)
+        person = (
+            by_key.get(pc.key)
+            or by_email.get(pc.email)
+            or Person(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
+        )
         person.key, person.source = pc.key, "yaml"
         person.name, person.email, person.team, person.role = pc.name, pc.email, pc.team, pc.role
         person.is_admin = pc.admin or pc.role == "admin"

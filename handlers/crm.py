@@ -12,8 +12,14 @@ def campaigns_upserted(uow, deps: Deps, events: list[Event]) -> None:
     latest: dict[str, dict] = {}
     for e in events:  # the last event for a campaign in the batch wins
         d = e.data
-        latest[d.id] = dict(crm_id=d.id, name=d.name, kind=d.kind or "other", owner_email=d.owner_email,
-                            owner_id=owners.get(d.owner_email or ""), updated_at=e.occurred_at)
+        latest[d.id] = dict(
+            crm_id=d.id,
+            name=d.name,
+            kind=d.kind or "other",
+            owner_email=d.owner_email,
+            owner_id=owners.get(d.owner_email or ""),
+            updated_at=e.occurred_at,
+        )
     uow.campaigns.upsert_many(list(latest.values()))
 
 

@@ -107,9 +107,16 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
         email = (o.email or "").strip().lower()
         if not email:
             who = o.name or o.owner_id or "(no name)"
-            _problem(problems, outcome, source=o.source, kind="no_email", subject=f"{o.source}:{o.owner_id or who}",
-                     detail=f"{o.source} owner {who}" + (f" (id {o.owner_id})" if o.owner_id else "")
-                     + " has no email: not added (give them an email in the CRM, or list them under people:)")
+            _problem(
+                problems,
+                outcome,
+                source=o.source,
+                kind="no_email",
+                subject=f"{o.source}:{o.owner_id or who}",
+                detail=f"{o.source} owner {who}"
+                + (f" (id {o.owner_id})" if o.owner_id else "")
+                + " has no email: not added (give them an email in the CRM, or list them under people:)",
+            )
             continue
         o.email = email
         o.manager_email = (o.manager_email or "").strip().lower() or None
@@ -122,9 +129,15 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
         if person is not None and person.crm_owner_id and o.owner_id:
             ids.add(person.crm_owner_id)
         if len(ids) > 1:
-            _problem(problems, outcome, source=o.source, kind="duplicate_email", subject=email,
-                     detail=f"two {o.source} owners have the email {email} (ids {', '.join(sorted(ids))}): "
-                            "neither is applied; give each owner their own email in the CRM, or link by hand")
+            _problem(
+                problems,
+                outcome,
+                source=o.source,
+                kind="duplicate_email",
+                subject=email,
+                detail=f"two {o.source} owners have the email {email} (ids {', '.join(sorted(ids))}): "
+                "neither is applied; give each owner their own email in the CRM, or link by hand",
+            )
             del valid[email]
     uow.directory.note_problems(problems, at=now)
     touched: list = []
@@ -135,8 +148,15 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
         pc = configured.get(email)
         if person is None:
             team = o.team if o.team in TEAMS else "sales"
-            person = _new_person(deps, email=email, name=o.name or email, team=team, source="crm",
-                                 manager_email=o.manager_email, crm_owner_id=o.owner_id)
+            person = _new_person(
+                deps,
+                email=email,
+                name=o.name or email,
+                team=team,
+                source="crm",
+                manager_email=o.manager_email,
+                crm_owner_id=o.owner_id,
+            )
             new.append(person)
             outcome.created += 1
             existing[email] = person
@@ -166,8 +186,9 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     uow.people.add_many(new)
     _link_managers(uow, deps, touched, problems, outcome, source=owners[0].source if owners else "crm")
     uow.directory.note_problems(problems, at=now)
-    uow.directory.clear_problems([p.email for p in touched if not any(x["subject"] == p.email for x in problems)],
-                                 CRM_KINDS)
+    uow.directory.clear_problems(
+        [p.email for p in touched if not any(x["subject"] == p.email for x in problems)], CRM_KINDS
+    )
     for person in leaving:
         if left(uow, deps, person, why="inactive in the CRM"):
             outcome.left += 1
@@ -177,8 +198,16 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
 def _new_person(deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
     from storage.models import Person
 
-    return Person(key=_key_for(email), name=name[:200], email=email, team=team, role="rep", source=source,
-                  timezone=deps.config.team_timezone(team), **extra)
+    return Person(
+        key=_key_for(email),
+        name=name[:200],
+        email=email,
+        team=team,
+        role="rep",
+        source=source,
+        timezone=deps.config.team_timezone(team),
+        **extra,
+    )
 
 
 def _apply(person, changes: dict) -> bool:
@@ -217,9 +246,15 @@ def _link_managers(uow, deps: Deps, touched: list, problems: list[dict], outcome
         if loop:
             chain[person.id] = old
             names = " → ".join(_email_of(candidates, managers, uow, i) for i in loop)
-            _problem(problems, outcome, source=source, kind="manager_loop", subject=person.email,
-                     detail=f"manager loop: {names}: {person.email}'s manager is not changed; fix the managers "
-                            "in the CRM, or name one under people: in the config")
+            _problem(
+                problems,
+                outcome,
+                source=source,
+                kind="manager_loop",
+                subject=person.email,
+                detail=f"manager loop: {names}: {person.email}'s manager is not changed; fix the managers "
+                "in the CRM, or name one under people: in the config",
+            )
             continue
         person.manager_id = new
         outcome.updated += 1
@@ -256,23 +291,44 @@ def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
         return False
     manager = active_manager(uow, person)
     leads = lifecycle.owner_left(uow, deps, person, manager)
-    log.info("people sync: %s %s; %d open lead(s) to %s", person.email, why, len(leads),
-             manager.email if manager else "the sales channel")
+    log.info(
+        "people sync: %s %s; %d open lead(s) to %s",
+        person.email,
+        why,
+        len(leads),
+        manager.email if manager else "the sales channel",
+    )
     if manager is not None:
         from handlers import notify
 
         names = ", ".join(lead.name or lead.email or lead.crm_id for lead in leads[:20])
         more = f" and {len(leads) - 20} more" if len(leads) > 20 else ""
-        text = (f"{person.name} has left ({why}). " + (f"Their {len(leads)} open lead(s) are yours now: {names}{more}."
-                                                       if leads else "They had no open leads."))
-        payload = Message(text=text, blocks=[
-            Section(text=f"👋 {mention(person.id)} has left ({why}). " + (
-                f"Their {len(leads)} open lead(s) are in your queue now: {names}{more}." if leads
-                else "They had no open leads.")),
-            Context(text="Reassign any of them with `/smarketing reassign <lead> <person>`."),
-        ]).to_json()
-        notify.send(uow, deps, to=dm(manager.id), role="left", subject=None, payload=payload,
-                    key=f"people:left:{person.id}:{deps.now():%Y%m%dT%H%M%S}")
+        text = f"{person.name} has left ({why}). " + (
+            f"Their {len(leads)} open lead(s) are yours now: {names}{more}." if leads else "They had no open leads."
+        )
+        payload = Message(
+            text=text,
+            blocks=[
+                Section(
+                    text=f"👋 {mention(person.id)} has left ({why}). "
+                    + (
+                        f"Their {len(leads)} open lead(s) are in your queue now: {names}{more}."
+                        if leads
+                        else "They had no open leads."
+                    )
+                ),
+                Context(text="Reassign any of them with `/smarketing reassign <lead> <person>`."),
+            ],
+        ).to_json()
+        notify.send(
+            uow,
+            deps,
+            to=dm(manager.id),
+            role="left",
+            subject=None,
+            payload=payload,
+            key=f"people:left:{person.id}:{deps.now():%Y%m%dT%H%M%S}",
+        )
     return True
 
 
@@ -302,8 +358,13 @@ class Account:
 
 
 def _row(a: Account) -> dict:
-    return dict(account_id=a.account_id, email=(a.email or "").strip().lower() or None, name=(a.name or "")[:300],
-                deleted=a.deleted, team=a.team)
+    return dict(
+        account_id=a.account_id,
+        email=(a.email or "").strip().lower() or None,
+        name=(a.name or "")[:300],
+        deleted=a.deleted,
+        team=a.team,
+    )
 
 
 def changed_accounts(uow, platform: str, accounts: list[Account]) -> list[Account]:
@@ -314,8 +375,9 @@ def changed_accounts(uow, platform: str, accounts: list[Account]) -> list[Accoun
     return [a for a in accounts if before.get(a.account_id) != _row(a)]
 
 
-def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, teams_known: bool = True,
-                  why_left: str | None = None) -> Outcome:
+def sync_accounts(
+    uow, deps: Deps, platform: str, accounts: list[Account], *, teams_known: bool = True, why_left: str | None = None
+) -> Outcome:
     """Apply one page of a platform's directory (or one ``user_change`` event): remember what
     changed, link accounts to people by email, create people for accounts in a team, deactivate
     people whose account was deleted (``why_left``: how the manager is told they left; default,
@@ -340,9 +402,15 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
     todo = [a for a in accounts if a.account_id in changed]
     for a in todo:
         if not a.email and not a.deleted:
-            _problem(problems, outcome, source=platform, kind="no_email", subject=f"{platform}:{a.account_id}",
-                     detail=f"{identity.PLATFORM_NAMES[platform]} user {a.name or a.account_id} ({a.account_id}) has "
-                            "no email in their profile: not matched to anyone (link them by hand)")
+            _problem(
+                problems,
+                outcome,
+                source=platform,
+                kind="no_email",
+                subject=f"{platform}:{a.account_id}",
+                detail=f"{identity.PLATFORM_NAMES[platform]} user {a.name or a.account_id} ({a.account_id}) has "
+                "no email in their profile: not matched to anyone (link them by hand)",
+            )
     uow.directory.clear_problems([f"{platform}:{a.account_id}" for a in todo if a.email or a.deleted], ["no_email"])
     by_email = uow.people.by_emails(a.email for a in todo if a.email)
     by_account = uow.people.by_accounts(platform, (a.account_id for a in todo))
@@ -354,8 +422,12 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
         person = by_account.get(a.account_id) or (by_email.get(a.email) if a.email else None)
         if a.deleted:
             if person is not None and getattr(person, column) in (a.account_id, None) and person.active:
-                if left(uow, deps, person,
-                        why=why_left or f"their {identity.PLATFORM_NAMES[platform]} account was deactivated"):
+                if left(
+                    uow,
+                    deps,
+                    person,
+                    why=why_left or f"their {identity.PLATFORM_NAMES[platform]} account was deactivated",
+                ):
                     outcome.left += 1
             continue
         if not a.email:
@@ -381,16 +453,17 @@ def sync_accounts(uow, deps: Deps, platform: str, accounts: list[Account], *, te
     return outcome
 
 
-def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: str, *,
-                  what: str = "user group") -> None:
+def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: str, *, what: str = "user group") -> None:
     """A team's member list (a Slack user group, a Teams channel or team) that cannot be read:
     a line in ``/smarketing people`` and the log."""
-    detail = (f"teams.{team}.members: the {identity.PLATFORM_NAMES[platform]} {what} {group} {why}: "
-              f"nobody is added to {team} from it (check the id in the config)")
+    detail = (
+        f"teams.{team}.members: the {identity.PLATFORM_NAMES[platform]} {what} {group} {why}: "
+        f"nobody is added to {team} from it (check the id in the config)"
+    )
     log.warning("people sync (%s): %s", platform, detail)
-    uow.directory.note_problems([dict(source=platform, kind="unknown_usergroup", subject=group, detail=detail)],
-                                at=deps.now())
-
+    uow.directory.note_problems(
+        [dict(source=platform, kind="unknown_usergroup", subject=group, detail=detail)], at=deps.now()
+    )
 
 
 # --- the CRM webhook ---------------------------------------------------------------------------
@@ -398,9 +471,22 @@ def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: st
 
 def owners_upserted(uow, deps: Deps, events) -> None:
     """``owner.upserted`` events (``handlers.events.OwnerData``)."""
-    outcome = upsert_owners(uow, deps, [Owner(source="crm", email=e.data.email, name=e.data.name, team=e.data.team,
-                                              manager_email=e.data.manager_email, active=e.data.active,
-                                              owner_id=e.data.id) for e in events])
+    outcome = upsert_owners(
+        uow,
+        deps,
+        [
+            Owner(
+                source="crm",
+                email=e.data.email,
+                name=e.data.name,
+                team=e.data.team,
+                manager_email=e.data.manager_email,
+                active=e.data.active,
+                owner_id=e.data.id,
+            )
+            for e in events
+        ],
+    )
     log.info("owner.upserted: %s", outcome)
 
 
@@ -428,16 +514,24 @@ def review(uow) -> dict:
     counts: dict[str, int] = {}
     for p in everyone:
         counts[p.source] = counts.get(p.source, 0) + 1
-    return dict(unlinked=unlinked, loose=list(uow.directory.unmatched(limit=200)), problems=list(uow.directory.problems()),
-                counts=counts, left=sum(1 for p in everyone if not p.active), total=len(everyone))
+    return dict(
+        unlinked=unlinked,
+        loose=list(uow.directory.unmatched(limit=200)),
+        problems=list(uow.directory.problems()),
+        counts=counts,
+        left=sum(1 for p in everyone if not p.active),
+        total=len(everyone),
+    )
 
 
 def people_message(uow) -> Message:
     r = review(uow)
     names = {"yaml": "the config", "crm": "the CRM", "slack": "Slack", "teams": "Teams"}
     where = ", ".join(f"{n} from {names.get(k, k)}" for k, n in sorted(r["counts"].items()))
-    blocks: list = [Header(text="People: where they come from"),
-                    Section(text=f"{r['total']} people ({where or 'none yet'}); {r['left']} left.")]
+    blocks: list = [
+        Header(text="People: where they come from"),
+        Section(text=f"{r['total']} people ({where or 'none yet'}); {r['left']} left."),
+    ]
 
     def listing(title: str, rows: list, line, buttons) -> None:
         if not rows:
@@ -449,17 +543,32 @@ def people_message(uow) -> Message:
         if len(rows) > SHOWN:
             blocks.append(Context(text=f"…and {len(rows) - SHOWN} more: fix these first, or see the log."))
 
-    listing("Problems", r["problems"], lambda p: f"⚠️ {p.detail}",
-            lambda p: [Button(label="Mark fixed", action="people.dismiss", value=str(p.id))])
-    listing("No chat account", r["unlinked"], lambda p: f"{p.name} <{p.email}> ({p.team}, from {names.get(p.source, p.source)})",
-            lambda p: [Button(label="Link by hand", action="people.link", value=str(p.id))])
-    listing("Chat users in no team", r["loose"],
-            lambda a: f"{a.name or a.account_id} <{a.email or 'no email'}> ({identity.PLATFORM_NAMES.get(a.platform, a.platform)})",
-            lambda a: [Button(label=f"Add to {t}", action="people.add", value=f"{t}:{a.id}") for t in TEAMS])
+    listing(
+        "Problems",
+        r["problems"],
+        lambda p: f"⚠️ {p.detail}",
+        lambda p: [Button(label="Mark fixed", action="people.dismiss", value=str(p.id))],
+    )
+    listing(
+        "No chat account",
+        r["unlinked"],
+        lambda p: f"{p.name} <{p.email}> ({p.team}, from {names.get(p.source, p.source)})",
+        lambda p: [Button(label="Link by hand", action="people.link", value=str(p.id))],
+    )
+    listing(
+        "Chat users in no team",
+        r["loose"],
+        lambda a: (
+            f"{a.name or a.account_id} <{a.email or 'no email'}> ({identity.PLATFORM_NAMES.get(a.platform, a.platform)})"
+        ),
+        lambda a: [Button(label=f"Add to {t}", action="people.add", value=f"{t}:{a.id}") for t in TEAMS],
+    )
     if len(blocks) == 2:
         blocks.append(Section(text="Nothing to fix: everyone is linked and in a team."))
-    text = (f"People: {len(r['problems'])} problem(s), {len(r['unlinked'])} without a chat account, "
-            f"{len(r['loose'])} chat user(s) in no team")
+    text = (
+        f"People: {len(r['problems'])} problem(s), {len(r['unlinked'])} without a chat account, "
+        f"{len(r['loose'])} chat user(s) in no team"
+    )
     return Message(text=text, blocks=blocks)
 
 
@@ -483,10 +592,16 @@ def link_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     person = uow.people.get(int(value)) if value.isdigit() else None
     if person is None:
         return Reply.say("That person is no longer here.")
-    return Reply(form=Form(title="Link a chat account", action="people.link", submit_label="Link", state=str(person.id),
-                           blocks=[Section(text=f"Link {person.name} <{person.email}> to their chat account.")],
-                           inputs=[Input(name="account", label="Slack user id (U…) or Teams user id (29:…)",
-                                         max_length=200)]))
+    return Reply(
+        form=Form(
+            title="Link a chat account",
+            action="people.link",
+            submit_label="Link",
+            state=str(person.id),
+            blocks=[Section(text=f"Link {person.name} <{person.email}> to their chat account.")],
+            inputs=[Input(name="account", label="Slack user id (U…) or Teams user id (29:…)", max_length=200)],
+        )
+    )
 
 
 def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
@@ -497,15 +612,21 @@ def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     account = (values.get("account") or "").strip()
     platform = "slack" if _SLACK_ID.fullmatch(account) else "teams" if _TEAMS_ID.fullmatch(account) else None
     if platform is None:
-        return Reply(errors={"account": "Give a Slack user id like U012AB3CD (their profile → ⋮ → Copy member ID) "
-                                        "or a Teams user id like 29:1a2b…"})
+        return Reply(
+            errors={
+                "account": "Give a Slack user id like U012AB3CD (their profile → ⋮ → Copy member ID) "
+                "or a Teams user id like 29:1a2b…"
+            }
+        )
     identity.link_by_hand(uow, platform, person, account)
     person.linked_manually = True
     uow.people.add(person)
     uow.commit()
     log.info("people: %s linked by hand to %s account %s by %s", person.key, platform, account, admin.key)
-    return Reply.say(f"{person.name} is linked to {identity.PLATFORM_NAMES[platform]} account {account}. "
-                     "To keep it across restarts, add it to the config (`slack_id` / `teams_id`).")
+    return Reply.say(
+        f"{person.name} is linked to {identity.PLATFORM_NAMES[platform]} account {account}. "
+        "To keep it across restarts, add it to the config (`slack_id` / `teams_id`)."
+    )
 
 
 def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
@@ -517,12 +638,17 @@ def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     if team not in TEAMS or account is None:
         return Reply.say("That chat user is no longer listed.")
     if not account.email:
-        return Reply.say(f"{account.name or account.account_id} has no email in their profile: add it there (or "
-                         "list them under people: in the config with `slack_id`/`teams_id`).")
+        return Reply.say(
+            f"{account.name or account.account_id} has no email in their profile: add it there (or "
+            "list them under people: in the config with `slack_id`/`teams_id`)."
+        )
     person = uow.people.by_email(account.email)
     if person is None:
-        person = uow.people.add(_new_person(deps, email=account.email, name=account.name or account.email, team=team,
-                                            source=account.platform))
+        person = uow.people.add(
+            _new_person(
+                deps, email=account.email, name=account.name or account.email, team=team, source=account.platform
+            )
+        )
     identity.link_person(uow, account.platform, person.id, account.account_id)
     uow.commit()
     log.info("people: %s added to %s by %s", account.email, team, admin.key)

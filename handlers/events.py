@@ -213,7 +213,7 @@ class Envelope(BaseModel):
 
 def _msg(e: dict) -> str:
     msg = e["msg"]
-    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
 
 
 # One model per event type, envelope and data together: one validation per event instead of two.
@@ -233,8 +233,7 @@ def _unstorable(text: str) -> str | None:
         return None
     if m.group() == "\x00":
         return "contains a NUL character (\\u0000), which cannot be stored: remove it"
-    return (f"contains a lone surrogate (\\u{ord(m.group()):04x}), which is not valid Unicode: "
-            "send the text as UTF-8")
+    return f"contains a lone surrogate (\\u{ord(m.group()):04x}), which is not valid Unicode: send the text as UTF-8"
 
 
 def _inbound(value: Any, where: str, found: list[tuple[str, str]]) -> Any:
@@ -301,9 +300,7 @@ def validate_events(raw: list[Any], *, scan: bool = True) -> tuple[list[Event], 
                 problems.append(Problem(i, ev_id, ".".join(map(str, loc)) or "(event)", _msg(e)))
             continue
         if model is None:
-            problems.append(
-                Problem(i, ev_id, "type", f"unknown event type {env.type!r}; known: {', '.join(SCHEMAS)}")
-            )
+            problems.append(Problem(i, ev_id, "type", f"unknown event type {env.type!r}; known: {', '.join(SCHEMAS)}"))
             continue
         events.append(Event(env.id, env.type, env.occurred_at, env.data))
     return (events if not problems else []), problems
@@ -319,8 +316,9 @@ def validate_events(raw: list[Any], *, scan: bool = True) -> tuple[list[Event], 
 _LEAD_MAY_PASS = frozenset({"campaign.upserted", "campaign.touch", "deal.closed_won", "schedule.upserted"})
 MAY_PASS: dict[str, frozenset[str]] = {
     "campaign.upserted": frozenset(SCHEMAS) - {"campaign.upserted"},
-    "campaign.touch": frozenset({"campaign.upserted", "lead.upserted", "lead.qualified", "deal.closed_won",
-                                 "schedule.upserted"}),
+    "campaign.touch": frozenset(
+        {"campaign.upserted", "lead.upserted", "lead.qualified", "deal.closed_won", "schedule.upserted"}
+    ),
     "lead.upserted": _LEAD_MAY_PASS,
     "lead.qualified": _LEAD_MAY_PASS,
     "lead.touched": frozenset({"campaign.upserted", "schedule.upserted"}),
@@ -361,8 +359,11 @@ def runs_for_handling(events: list[Event]) -> list[tuple[str, list[Event]]]:
         moved = False
         for i in range(len(runs) - 1):
             (a, ra), (b, rb) = runs[i], runs[i + 1]
-            if _PHASE.get(b, 9) < _PHASE.get(a, 9) and a in MAY_PASS.get(b, frozenset()) and not (
-                    b in _LEAD_TYPES and not deal_leads.get(id(ra), set()).isdisjoint(e.data.id for e in rb)):
+            if (
+                _PHASE.get(b, 9) < _PHASE.get(a, 9)
+                and a in MAY_PASS.get(b, frozenset())
+                and not (b in _LEAD_TYPES and not deal_leads.get(id(ra), set()).isdisjoint(e.data.id for e in rb))
+            ):
                 runs[i], runs[i + 1] = runs[i + 1], runs[i]
                 moved = True
     merged: list[tuple[str, list[Event]]] = []
@@ -374,5 +375,12 @@ def runs_for_handling(events: list[Event]) -> list[tuple[str, list[Event]]]:
     return merged
 
 
-_PHASE = {"campaign.upserted": 0, "lead.upserted": 1, "lead.qualified": 1, "campaign.touch": 2,
-          "lead.touched": 3, "deal.closed_won": 4, "schedule.upserted": 5}
+_PHASE = {
+    "campaign.upserted": 0,
+    "lead.upserted": 1,
+    "lead.qualified": 1,
+    "campaign.touch": 2,
+    "lead.touched": 3,
+    "deal.closed_won": 4,
+    "schedule.upserted": 5,
+}

@@ -61,52 +61,81 @@ def build_home(uow, deps: Deps, person) -> Message:
         r = directory.review(uow)
         todo = len(r["problems"]) + len(r["unlinked"]) + len(r["loose"])
         if todo:
-            blocks += [Section(text=f"*People to check:* {len(r['problems'])} problem(s), {len(r['unlinked'])} without "
-                                    f"a chat account, {len(r['loose'])} chat user(s) in no team — "
-                                    "`/smarketing people` lists them with a button to fix each.")]
-    blocks += [Divider(),
-               Actions(buttons=[Button(label="Preferences", action=PREFS, value="")]),
-               Context(text="`/smarketing sla` your scoreboard · `/smarketing leads` your leads · "
-                            "`/smarketing prefs` your delivery preferences (digest time, warnings one by one or "
-                            "in your digest) · `/smarketing help` every command · Your timezone or team: ask an "
-                            "admin to change it in the Smarketing config.")]
+            blocks += [
+                Section(
+                    text=f"*People to check:* {len(r['problems'])} problem(s), {len(r['unlinked'])} without "
+                    f"a chat account, {len(r['loose'])} chat user(s) in no team — "
+                    "`/smarketing people` lists them with a button to fix each."
+                )
+            ]
+    blocks += [
+        Divider(),
+        Actions(buttons=[Button(label="Preferences", action=PREFS, value="")]),
+        Context(
+            text="`/smarketing sla` your scoreboard · `/smarketing leads` your leads · "
+            "`/smarketing prefs` your delivery preferences (digest time, warnings one by one or "
+            "in your digest) · `/smarketing help` every command · Your timezone or team: ask an "
+            "admin to change it in the Smarketing config."
+        ),
+    ]
     return Message(text=f"Smarketing home of {person.name}", blocks=blocks)
 
 
 def _line(board) -> str:
     t = board.total
     med = t.first_touch(0.5)[0]
-    return (f"*Your SLA line ({board.period.label}):* {sviews.versus(t.within_sla, board.targets['within_sla'])} "
-            f"within the SLA ({t.in_time} of {t.decided}) · first touch {sviews.hours(med)} (median) · "
-            f"{t.delivered} handed to you · {t.converted} won")
+    return (
+        f"*Your SLA line ({board.period.label}):* {sviews.versus(t.within_sla, board.targets['within_sla'])} "
+        f"within the SLA ({t.in_time} of {t.decided}) · first touch {sviews.hours(med)} (median) · "
+        f"{t.delivered} handed to you · {t.converted} won"
+    )
 
 
 def _rep(uow, deps: Deps, person, board, tz: str) -> list:
     rows, total = uow.leads.qualified_for_owner(person.id, limit=MAX_LEADS)
     now, snooze = deps.now(), deps.config.sla.ladder.snooze_hours
-    out: list = [Section(text=_line(board)), Divider(),
-                 Section(text=f"*Your qualified leads, most urgent first* ({total})" if total
-                         else "*Your qualified leads:* none waiting on you. 🎉")]
+    out: list = [
+        Section(text=_line(board)),
+        Divider(),
+        Section(
+            text=f"*Your qualified leads, most urgent first* ({total})"
+            if total
+            else "*Your qualified leads:* none waiting on you. 🎉"
+        ),
+    ]
     for lead in rows:
         card = cviews.LeadCard.of(lead)
         due = lead.sla_due_at
-        state = ("🔥 past due since " if due and due <= now else "⏳ due ") + cviews.when(due, tz) if due else "no SLA running"
+        state = (
+            ("🔥 past due since " if due and due <= now else "⏳ due ") + cviews.when(due, tz)
+            if due
+            else "no SLA running"
+        )
         if lead.snoozed_until and lead.snoozed_until > now:
             state += f" · 💤 until {cviews.when(lead.snoozed_until, tz)}"
         out.append(Section(text=f"{card.label} — {state} · `{card.crm_id}`"))
-        out.append(Actions(buttons=[
-            Button(label="Log follow-up", action=cviews.FOLLOW_UP, value=str(lead.id), style="primary"),
-            Button(label=f"Snooze {snooze:g} hour" + ("" if snooze == 1 else "s"), action=cviews.SNOOZE,
-                   value=f"{lead.id}:{snooze:g}h"),
-            Button(label="Bounce to marketing", action=cviews.BOUNCE, value=str(lead.id)),
-        ]))
+        out.append(
+            Actions(
+                buttons=[
+                    Button(label="Log follow-up", action=cviews.FOLLOW_UP, value=str(lead.id), style="primary"),
+                    Button(
+                        label=f"Snooze {snooze:g} hour" + ("" if snooze == 1 else "s"),
+                        action=cviews.SNOOZE,
+                        value=f"{lead.id}:{snooze:g}h",
+                    ),
+                    Button(label="Bounce to marketing", action=cviews.BOUNCE, value=str(lead.id)),
+                ]
+            )
+        )
     if total > len(rows):
         out.append(Context(text=f"… and {total - len(rows)} more: `/smarketing leads 2`."))
     bounced = uow.scoreboard.bounces_by(person.id, since=now - timedelta(days=BOUNCE_DAYS), limit=8)
     if bounced:
-        lines = [f"• {cviews.LeadCard.of(lead).label} — {deps.config.reason_label(b.reason) or b.reason}, "
-                 f"{cviews.day(b.at, tz)}" + (" · back in sales" if b.requalified_at else "")
-                 for b, lead in bounced]
+        lines = [
+            f"• {cviews.LeadCard.of(lead).label} — {deps.config.reason_label(b.reason) or b.reason}, "
+            f"{cviews.day(b.at, tz)}" + (" · back in sales" if b.requalified_at else "")
+            for b, lead in bounced
+        ]
         out += [Divider(), Section(text=f"*Your bounces (last {BOUNCE_DAYS} days):*\n" + "\n".join(lines))]
     return out
 
@@ -117,22 +146,39 @@ def _manager(uow, deps: Deps, scope, board, tz: str) -> list:
     for line in board.reps:
         n, late = queue.get(line.ref_id, (0, 0))
         lines.append(f"{sviews._rep_line(line)}\n    queue: {n} open" + (f", *{late} past due*" if late else ""))
-    out: list = [Section(text=f"*Your team this month ({board.period.label}):* "
-                              f"{sviews.versus(board.total.within_sla, board.targets['within_sla'])} within the SLA, "
-                              f"{board.total.delivered} handed over, {board.total.converted} won"),
-                 Section(text=sviews._clip("*Each rep's queue and SLA line:*\n" + "\n".join(lines) if lines
-                                           else "*Your team:* nobody reports to you in the config yet."))]
+    out: list = [
+        Section(
+            text=f"*Your team this month ({board.period.label}):* "
+            f"{sviews.versus(board.total.within_sla, board.targets['within_sla'])} within the SLA, "
+            f"{board.total.delivered} handed over, {board.total.converted} won"
+        ),
+        Section(
+            text=sviews._clip(
+                "*Each rep's queue and SLA line:*\n" + "\n".join(lines)
+                if lines
+                else "*Your team:* nobody reports to you in the config yet."
+            )
+        ),
+    ]
     escalated = uow.scoreboard.escalated(scope.reps, limit=MAX_ESCALATIONS)
     if escalated:
         out += [Divider(), Section(text="*Open escalations:*")]
         for lead in escalated:
             card = cviews.LeadCard.of(lead)
-            out.append(Section(text=f"{card.label} — {mention(lead.owner_id)} · past due since "
-                                    f"{cviews.when(lead.sla_due_at, tz)} · `{card.crm_id}`"))
-            out.append(Actions(buttons=[
-                Button(label="Log follow-up", action=cviews.FOLLOW_UP, value=str(lead.id), style="primary"),
-                Button(label="Bounce to marketing", action=cviews.BOUNCE, value=str(lead.id)),
-            ]))
+            out.append(
+                Section(
+                    text=f"{card.label} — {mention(lead.owner_id)} · past due since "
+                    f"{cviews.when(lead.sla_due_at, tz)} · `{card.crm_id}`"
+                )
+            )
+            out.append(
+                Actions(
+                    buttons=[
+                        Button(label="Log follow-up", action=cviews.FOLLOW_UP, value=str(lead.id), style="primary"),
+                        Button(label="Bounce to marketing", action=cviews.BOUNCE, value=str(lead.id)),
+                    ]
+                )
+            )
     else:
         out.append(Context(text="No open escalations."))
     return out
@@ -140,16 +186,24 @@ def _manager(uow, deps: Deps, scope, board, tz: str) -> list:
 
 def _marketer(board) -> list:
     cur = board.currency
-    out: list = [Section(text=f"*Your campaigns this month ({board.period.label}):* "
-                              f"{board.total.delivered} qualified leads delivered · "
-                              f"{sviews.money(board.sourced_minor, cur)} of won revenue sourced")]
+    out: list = [
+        Section(
+            text=f"*Your campaigns this month ({board.period.label}):* "
+            f"{board.total.delivered} qualified leads delivered · "
+            f"{sviews.money(board.sourced_minor, cur)} of won revenue sourced"
+        )
+    ]
     camps = [l for l in board.campaigns if l.ref_id is not None]
     if camps:
-        out.append(Section(text=sviews._clip("\n".join(sviews._campaign_line(l, cur)
-                                                       for l in camps[:sviews.MAX_LINES]))))
+        out.append(
+            Section(text=sviews._clip("\n".join(sviews._campaign_line(l, cur) for l in camps[: sviews.MAX_LINES])))
+        )
     else:
-        out.append(Section(text="No campaigns of yours in the CRM yet: campaigns are yours when the CRM names "
-                                "you as their owner."))
+        out.append(
+            Section(
+                text="No campaigns of yours in the CRM yet: campaigns are yours when the CRM names you as their owner."
+            )
+        )
     if board.reasons:
         out.append(Section(text="*Bounced, by reason:* " + " · ".join(f"{r} {n}" for r, n in board.reasons)))
     return out
@@ -158,9 +212,14 @@ def _marketer(board) -> list:
 def _admin(board, config) -> list:
     if board.empty:
         return [Section(text=sviews.empty_text(board))]
-    return [Section(text=sviews._clip("*The company this month:*\n" + "\n".join(
-        f"• {line}" for line in sviews.summary_lines(board, config)))),
-            Section(text=f"*Pipeline:* {sviews._pipeline(board)}")]
+    return [
+        Section(
+            text=sviews._clip(
+                "*The company this month:*\n" + "\n".join(f"• {line}" for line in sviews.summary_lines(board, config))
+            )
+        ),
+        Section(text=f"*Pipeline:* {sviews._pipeline(board)}"),
+    ]
 
 
 # --- entry points ----------------------------------------------------------------------------
@@ -218,8 +277,9 @@ def refresh_job(uow_factory, deps: Deps) -> JobResult:
                 continue
             home.digest, home.version, home.published_at = digest, home.version + 1, deps.now()
             uow.scoreboard.save_home(home)
-            if uow.outbox.add(key=f"home:{pid}:{home.version}", destination=f"home:{pid}",
-                              payload=message.to_json(), at=deps.now()):
+            if uow.outbox.add(
+                key=f"home:{pid}:{home.version}", destination=f"home:{pid}", payload=message.to_json(), at=deps.now()
+            ):
                 done += 1
             uow.commit()
     return JobResult("home_refresh", done)

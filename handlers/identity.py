@@ -28,9 +28,11 @@ from handlers.ports import Actor
 log = logging.getLogger(__name__)
 
 PLATFORM_NAMES = {"slack": "Slack", "teams": "Microsoft Teams"}
-REFUSED = ("This {platform} account shows the email of someone who already uses Smarketing Bot from another "
-           "{platform} account, so I won't act on it as them. If it is their new account, an admin can link it "
-           "by hand ({key} in the config).")
+REFUSED = (
+    "This {platform} account shows the email of someone who already uses Smarketing Bot from another "
+    "{platform} account, so I won't act on it as them. If it is their new account, an admin can link it "
+    "by hand ({key} in the config)."
+)
 _CONFIG_KEYS = {"slack": "`slack_id`", "teams": "`teams_id`"}
 
 
@@ -67,8 +69,13 @@ def link_by_email(uow, platform: str, account_id: str, email: str | None) -> Ide
     if uow.people.claim_account(person.id, platform, account_id):
         log.info("%s account %s linked to %s by email", PLATFORM_NAMES[platform], account_id, person.key)
         return _identity(person)
-    log.warning("refused %s account %s: its email %s is %s's, who is linked to another account",
-                PLATFORM_NAMES[platform], account_id, email, person.key)
+    log.warning(
+        "refused %s account %s: its email %s is %s's, who is linked to another account",
+        PLATFORM_NAMES[platform],
+        account_id,
+        email,
+        person.key,
+    )
     return Identity(refused=REFUSED.format(platform=PLATFORM_NAMES[platform], key=_CONFIG_KEYS[platform]))
 
 
@@ -77,13 +84,22 @@ def link_person(uow, platform: str, person_id: int, account_id: str) -> bool:
     either is linked otherwise already. Whether the person is now linked to that account."""
     holder = uow.people.by_account(platform, account_id)
     if holder is not None and holder.id != person_id:
-        log.warning("%s account %s has the email of person %s but is linked to %s: left as it is",
-                    PLATFORM_NAMES[platform], account_id, person_id, holder.key)
+        log.warning(
+            "%s account %s has the email of person %s but is linked to %s: left as it is",
+            PLATFORM_NAMES[platform],
+            account_id,
+            person_id,
+            holder.key,
+        )
         return False
     if uow.people.claim_account(person_id, platform, account_id):
         return True
-    log.warning("%s account %s has the email of person %s, who is linked to another account: left as it is",
-                PLATFORM_NAMES[platform], account_id, person_id)
+    log.warning(
+        "%s account %s has the email of person %s, who is linked to another account: left as it is",
+        PLATFORM_NAMES[platform],
+        account_id,
+        person_id,
+    )
     return False
 
 
@@ -97,15 +113,23 @@ def link_directory(uow, platform: str, pairs: list[tuple[object, str]], holders:
     for person, account_id in pairs:
         holder = holders.get(account_id)
         if (holder is not None and holder.id != person.id) or account_id in taken:
-            log.warning("%s account %s has the email of %s but is linked to someone else: left as it is",
-                        PLATFORM_NAMES[platform], account_id, person.key)
+            log.warning(
+                "%s account %s has the email of %s but is linked to someone else: left as it is",
+                PLATFORM_NAMES[platform],
+                account_id,
+                person.key,
+            )
             continue
         current = getattr(person, column)
         if current == account_id or person.id in wanted:
             continue
         if current is not None:
-            log.warning("%s account %s has the email of %s, who is linked to another account: left as it is",
-                        PLATFORM_NAMES[platform], account_id, person.key)
+            log.warning(
+                "%s account %s has the email of %s, who is linked to another account: left as it is",
+                PLATFORM_NAMES[platform],
+                account_id,
+                person.key,
+            )
             continue
         wanted[person.id] = account_id
         taken.add(account_id)
@@ -123,13 +147,24 @@ def link_by_hand(uow, platform: str, person, account_id: str) -> None:
     """An admin's link (the config): it wins over one made by email, and over anyone else's."""
     released = uow.people.release_account(platform, account_id, keep_person_id=person.id)
     if released:
-        log.warning("%s account %s was linked to person(s) %s: the config gives it to %s",
-                    PLATFORM_NAMES[platform], account_id, released, person.key)
+        log.warning(
+            "%s account %s was linked to person(s) %s: the config gives it to %s",
+            PLATFORM_NAMES[platform],
+            account_id,
+            released,
+            person.key,
+        )
     setattr(person, uow.people.ACCOUNT_COLUMNS[platform], account_id)
 
 
-def resolve(uow_factory, platform: str, account_id: str | None, email_of: Callable[[str], str | None],
-            display_name: str | None = None, other_ids: Iterable[str | None] = ()) -> Actor:
+def resolve(
+    uow_factory,
+    platform: str,
+    account_id: str | None,
+    email_of: Callable[[str], str | None],
+    display_name: str | None = None,
+    other_ids: Iterable[str | None] = (),
+) -> Actor:
     """The actor behind an account: linked already, else matched by the email ``email_of`` looks
     up (outside any unit of work), else unknown (handlers answer "who are you")."""
     if not account_id:

@@ -45,12 +45,16 @@ def plan(uow, events: list[Event], source: str = SOURCE) -> dict[str, str]:
     if leads:
         stored |= {f"lead:{c}" for c in uow.leads.ids_by_crm_id(e.data.id for e in leads)}
     if by_type.get("campaign.upserted"):
-        stored |= {f"campaign:{c}" for c in uow.campaigns.ids_by_crm_id(e.data.id for e in by_type["campaign.upserted"])}
+        stored |= {
+            f"campaign:{c}" for c in uow.campaigns.ids_by_crm_id(e.data.id for e in by_type["campaign.upserted"])
+        }
     if by_type.get("deal.closed_won"):
         stored |= {f"deal:{c}" for c in uow.deals.ids_by_crm_id(e.data.id for e in by_type["deal.closed_won"])}
     if by_type.get("schedule.upserted"):
-        stored |= {f"schedule:{x[4:]}" for x in uow.schedule.ids_by_external_id(
-            f"crm:{e.data.id}" for e in by_type["schedule.upserted"])}
+        stored |= {
+            f"schedule:{x[4:]}"
+            for x in uow.schedule.ids_by_external_id(f"crm:{e.data.id}" for e in by_type["schedule.upserted"])
+        }
     out: dict[str, str] = {}
     for e in events:
         if e.id in seen:

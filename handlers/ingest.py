@@ -9,8 +9,9 @@ from handlers.registry import Registry
 from storage.db import UowFactory
 
 
-def ingest_events(registry: Registry, uow_factory: UowFactory, deps: Deps, events: list[Event],
-                  source: str = "crm") -> tuple[int, int]:
+def ingest_events(
+    registry: Registry, uow_factory: UowFactory, deps: Deps, events: list[Event], source: str = "crm"
+) -> tuple[int, int]:
     """Handle the events not seen before, all in one transaction. Returns (accepted, duplicates).
 
     A repeated id (from an earlier request or earlier in this one) is accepted and ignored."""

@@ -30,7 +30,16 @@ from handlers.messages import Reply
 from handlers.review_messages import reviewable
 from handlers.ports import Actor, Deps, channel, dm, row_id, webhook
 from handlers.sla import (
-    CADENCE, STEPS, StepTimes, cadence_days, calendar, hours_left, new_window, qualification, sla_hours, stopped,
+    CADENCE,
+    STEPS,
+    StepTimes,
+    cadence_days,
+    calendar,
+    hours_left,
+    new_window,
+    qualification,
+    sla_hours,
+    stopped,
     timezone_of,
 )
 from storage.models import Bounce, Lead, Person
@@ -97,11 +106,14 @@ def check(uow, action: str, person: Person, lead: Lead | None, owner: Person | N
 def person_of(uow, actor: Actor) -> Person:
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
-        raise NotAllowed("I don't know who you are yet: ask an admin to add you (with your work email) "
-                         "to the Smarketing config.")
+        raise NotAllowed(
+            "I don't know who you are yet: ask an admin to add you (with your work email) to the Smarketing config."
+        )
     if not person.active:
-        raise NotAllowed("Your account is marked as having left the company (the CRM or the chat directory "
-                         "says so), so I can't act for you. Ask an admin if this is wrong.")
+        raise NotAllowed(
+            "Your account is marked as having left the company (the CRM or the chat directory "
+            "says so), so I can't act for you. Ask an admin if this is wrong."
+        )
     return person
 
 
@@ -135,8 +147,9 @@ def require_with_sales(uow, deps: Deps, lead: Lead, doing: str) -> None:
     label = views.LeadCard.of(lead).plain
     if lead.status in ("new", "disqualified"):
         raise Invalid(f"{label} is {status_words(lead.status)}, so there is nothing to {doing}.")
-    raise Invalid(f"{label} is {status_words(lead.status)} ({what_happened(uow, deps, lead)}), "
-                  f"so there is nothing to {doing}.")
+    raise Invalid(
+        f"{label} is {status_words(lead.status)} ({what_happened(uow, deps, lead)}), so there is nothing to {doing}."
+    )
 
 
 # --- a button press --------------------------------------------------------------------------
@@ -171,8 +184,9 @@ def pressed(uow, deps: Deps, actor: Actor, value: str) -> Press:
     if lead is None:
         raise NotFound("That lead is gone from Smarketing; the message is out of date.")
     if version is not None and version != lead.version:
-        raise OutOfDate(f"{what_happened(uow, deps, lead)}. This message is out of date; it now shows where the "
-                        "lead stands.")
+        raise OutOfDate(
+            f"{what_happened(uow, deps, lead)}. This message is out of date; it now shows where the lead stands."
+        )
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
     return Press(lead, person, owner, rest)
 
@@ -182,8 +196,15 @@ def pressed(uow, deps: Deps, actor: Actor, value: str) -> Press:
 
 def _event(lead, kind: str, by_id: int | None, at: datetime, **detail) -> dict:
     lead.version = (lead.version or 0) + 1
-    return dict(lead_id=lead.id, version=lead.version, kind=kind, by_person_id=by_id, owner_id=lead.owner_id,
-                at=at, detail={k: v for k, v in detail.items() if v is not None})
+    return dict(
+        lead_id=lead.id,
+        version=lead.version,
+        kind=kind,
+        by_person_id=by_id,
+        owner_id=lead.owner_id,
+        at=at,
+        detail={k: v for k, v in detail.items() if v is not None},
+    )
 
 
 def _done(uow, deps: Deps, lead: Lead, event: dict, settle) -> None:
@@ -200,8 +221,12 @@ def emit(uow, deps: Deps, type_: str, *, key: str, lead, at: datetime, data: dic
     it, or the outbound webhook posts it). The caller commits."""
     if not deps.writes_to_crm():
         return
-    payload = {"id": key, "type": type_, "occurred_at": at.isoformat(),
-               "data": {"lead_id": lead.crm_id, "email": lead.email, **data}}
+    payload = {
+        "id": key,
+        "type": type_,
+        "occurred_at": at.isoformat(),
+        "data": {"lead_id": lead.crm_id, "email": lead.email, **data},
+    }
     uow.outbox.add(key=f"webhook:{key}", destination=webhook(), op="webhook", payload=payload, at=at)
 
 
@@ -213,8 +238,9 @@ def _email(uow, person_id: int | None) -> str | None:
 # --- hand off (and re-qualify, send back) ----------------------------------------------------
 
 
-def handed_off(uow, deps: Deps, rows: list[dict], *, people: dict[int, Person] | None = None,
-               requalified: set[int] = frozenset()) -> None:
+def handed_off(
+    uow, deps: Deps, rows: list[dict], *, people: dict[int, Person] | None = None, requalified: set[int] = frozenset()
+) -> None:
     """Leads (column dicts with ``id``, their qualification fields and bumped ``version`` already
     written) handed to sales by the CRM: their events, the end of anything still shown about
     them (a bounced lead's marketing post), and the handoff DM (or the Claim post)."""
@@ -222,8 +248,18 @@ def handed_off(uow, deps: Deps, rows: list[dict], *, people: dict[int, Person] |
         return
     if requalified:
         uow.bounces.mark_requalified(lead_ids=requalified, at=deps.now())
-    events = [dict(lead_id=r["id"], version=r["version"], kind="requalify" if r["id"] in requalified else "handoff",
-                   by_person_id=None, owner_id=r.get("owner_id"), at=r["qualified_at"], detail={}) for r in rows]
+    events = [
+        dict(
+            lead_id=r["id"],
+            version=r["version"],
+            kind="requalify" if r["id"] in requalified else "handoff",
+            by_person_id=None,
+            owner_id=r.get("owner_id"),
+            at=r["qualified_at"],
+            detail={},
+        )
+        for r in rows
+    ]
     uow.leads.add_events(events)
     notify.refresh(uow, deps, [(SimpleNamespace(**r), e) for r, e in zip(rows, events)], settle=notify.ALL)
     _send_handoffs(uow, deps, rows, people=people)
@@ -234,16 +270,32 @@ def requalify(uow, deps: Deps, by: Person, lead: Lead, *, kind: str = "send_back
     window, the handoff DM with its bounce history. The caller commits."""
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
     now = deps.now()
-    for k, v in qualification(lead.model_dump(), at=now, tz=timezone_of(owner, deps.config), config=deps.config).items():
+    for k, v in qualification(
+        lead.model_dump(), at=now, tz=timezone_of(owner, deps.config), config=deps.config
+    ).items():
         setattr(lead, k, v)
     event = _event(lead, kind, by.id if by else None, now)
     _done(uow, deps, lead, event, notify.ALL)
-    _send_handoffs(uow, deps, [lead.model_dump()], requalified_by=by.id if by else None, note=note,
-                   people={owner.id: owner} if owner else {})
+    _send_handoffs(
+        uow,
+        deps,
+        [lead.model_dump()],
+        requalified_by=by.id if by else None,
+        note=note,
+        people={owner.id: owner} if owner else {},
+    )
 
 
-def _send_handoffs(uow, deps: Deps, leads: list[dict], *, requalified_by: int | None = None,
-                   note: str | None = None, people: dict[int, Person] | None = None, reassigned: bool = False) -> None:
+def _send_handoffs(
+    uow,
+    deps: Deps,
+    leads: list[dict],
+    *,
+    requalified_by: int | None = None,
+    note: str | None = None,
+    people: dict[int, Person] | None = None,
+    reassigned: bool = False,
+) -> None:
     """The handoff DM of each lead (column dicts), or the Claim post for a lead nobody owns."""
     config = deps.config
     owner_ids = {lead["owner_id"] for lead in leads if lead.get("owner_id")}
@@ -259,18 +311,34 @@ def _send_handoffs(uow, deps: Deps, leads: list[dict], *, requalified_by: int | 
             continue
         tz = timezone_of(owner, config)
         campaign = campaigns.get(lead.get("source_campaign_id"))
-        history = [views.BounceLine(b.at, config.reason_label(b.reason) or b.reason, b.by_person_id, b.note)
-                   for b in bounces.get(lead["id"], [])]
+        history = [
+            views.BounceLine(b.at, config.reason_label(b.reason) or b.reason, b.by_person_id, b.note)
+            for b in bounces.get(lead["id"], [])
+        ]
         payload = views.handoff(
-            views.LeadCard.of(lead), owner_id=owner.id if owner else None, tier=lead["tier"],
-            hours=sla_hours(lead["tier"], config), due=views.when(lead["sla_due_at"], tz),
-            campaign=campaign.name if campaign else None, bounces=history, tz=tz,
-            requalified_by=requalified_by, note=note, reassigned=reassigned,
+            views.LeadCard.of(lead),
+            owner_id=owner.id if owner else None,
+            tier=lead["tier"],
+            hours=sla_hours(lead["tier"], config),
+            due=views.when(lead["sla_due_at"], tz),
+            campaign=campaign.name if campaign else None,
+            bounces=history,
+            tz=tz,
+            requalified_by=requalified_by,
+            note=note,
+            reassigned=reassigned,
         )
         step = f"reassign{lead['version']}" if reassigned else "handoff"
-        out.append(dict(key=f"cooling:{lead['id']}:{lead['sla_window']}:{step}", payload=payload,
-                        destination=dm(owner.id) if owner else channel(sales), role="handoff" if owner else "claim",
-                        subject=lead["id"], version=lead["version"]))
+        out.append(
+            dict(
+                key=f"cooling:{lead['id']}:{lead['sla_window']}:{step}",
+                payload=payload,
+                destination=dm(owner.id) if owner else channel(sales),
+                role="handoff" if owner else "claim",
+                subject=lead["id"],
+                version=lead["version"],
+            )
+        )
     notify.send_many(uow, deps, out)
 
 
@@ -310,8 +378,10 @@ def reassign(uow, deps: Deps, by: Person, lead: Lead, new_owner: Person) -> Repl
     event = _event(lead, "reassign", by.id, deps.now(), to=new_owner.id, **{"from": owner.id if owner else None})
     _done(uow, deps, lead, event, notify.ALL)
     _send_handoffs(uow, deps, [lead.model_dump()], people={new_owner.id: new_owner}, reassigned=True)
-    return Reply.say(f"{label} is {new_owner.name}'s now; its clock runs on (due "
-                     f"{views.when(lead.sla_due_at, timezone_of(new_owner, deps.config))}).")
+    return Reply.say(
+        f"{label} is {new_owner.name}'s now; its clock runs on (due "
+        f"{views.when(lead.sla_due_at, timezone_of(new_owner, deps.config))})."
+    )
 
 
 def owner_left(uow, deps: Deps, person: Person, manager: Person | None) -> list[Lead]:
@@ -326,8 +396,9 @@ def owner_left(uow, deps: Deps, person: Person, manager: Person | None) -> list[
             lead.owner_id, lead.owner_email = manager.id, manager.email
         else:
             lead.owner_id = None
-        event = _event(lead, "reassign", None, now, to=manager.id if manager else None, **{"from": person.id},
-                       reason="left")
+        event = _event(
+            lead, "reassign", None, now, to=manager.id if manager else None, **{"from": person.id}, reason="left"
+        )
         _done(uow, deps, lead, event, notify.ALL)
     if manager is None and leads:
         _send_handoffs(uow, deps, [lead.model_dump() for lead in leads], reassigned=True)
@@ -339,9 +410,18 @@ def reassigned_in_crm(uow, deps: Deps, rows: list[dict], before: dict[int, int |
     if not rows:
         return
     now = deps.now()
-    events = [dict(lead_id=r["id"], version=r["version"], kind="reassign", by_person_id=None,
-                   owner_id=r.get("owner_id"), at=now, detail={"to": r.get("owner_id"), "from": before.get(r["id"])})
-              for r in rows]
+    events = [
+        dict(
+            lead_id=r["id"],
+            version=r["version"],
+            kind="reassign",
+            by_person_id=None,
+            owner_id=r.get("owner_id"),
+            at=now,
+            detail={"to": r.get("owner_id"), "from": before.get(r["id"])},
+        )
+        for r in rows
+    ]
     uow.leads.add_events(events)
     notify.refresh(uow, deps, [(SimpleNamespace(**r), e) for r, e in zip(rows, events)], settle=notify.ALL)
     _send_handoffs(uow, deps, rows, reassigned=True)
@@ -363,12 +443,20 @@ def follow_up(uow, deps: Deps, by: Person, lead: Lead, *, source: str, note: str
         _done(uow, deps, lead, event, notify.ALERTS)
     else:
         uow.leads.add(lead)
-    emit(uow, deps, "lead.followed_up", key=f"lead:{lead.id}:followed_up:{lead.touch_count}", lead=lead, at=at,
-         data={"by_email": by.email, "by_name": by.name, "note": note, "source": source, "status": lead.status})
+    emit(
+        uow,
+        deps,
+        "lead.followed_up",
+        key=f"lead:{lead.id}:followed_up:{lead.touch_count}",
+        lead=lead,
+        at=at,
+        data={"by_email": by.email, "by_name": by.name, "note": note, "source": source, "status": lead.status},
+    )
 
 
-def followed_up_in_crm(uow, deps: Deps, touches: list[tuple[Lead, int | None, datetime]],
-                       owners: dict[int, Person]) -> None:
+def followed_up_in_crm(
+    uow, deps: Deps, touches: list[tuple[Lead, int | None, datetime]], owners: dict[int, Person]
+) -> None:
     """``lead.touched`` events (lead, by person id, when), in order."""
     changed: dict[int, tuple[Lead, dict]] = {}
     events = []
@@ -414,8 +502,13 @@ def snooze(uow, deps: Deps, by: Person, lead: Lead, length: str) -> Reply:
         raise Invalid("That snooze button is out of date; use the ones on the latest alert.")
     lead.snoozed_until = lead.next_alert_at = until
     lead.snooze_count = (lead.snooze_count or 0) + 1
-    _done(uow, deps, lead, _event(lead, "snooze", by.id, now, until=until.isoformat(),
-                                  until_text=views.when(until, tz)), frozenset())
+    _done(
+        uow,
+        deps,
+        lead,
+        _event(lead, "snooze", by.id, now, until=until.isoformat(), until_text=views.when(until, tz)),
+        frozenset(),
+    )
     return Reply.say(f"Snoozed until {views.when(until, tz)}. I'll remind you then.")
 
 
@@ -453,16 +546,34 @@ def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> list[dict
             if role == "claim":
                 if claims is None:
                     unowned = [d["id"] for d in due if not d["owner_id"]]
-                    claims = {int(r.subject.split(":")[1]): r for r in uow.outbox.about(
-                        notify.subject_of(i) for i in unowned) if r.role == "claim"}
+                    claims = {
+                        int(r.subject.split(":")[1]): r
+                        for r in uow.outbox.about(notify.subject_of(i) for i in unowned)
+                        if r.role == "claim"
+                    }
                 post = claims.get(lead["id"])
                 if post is not None:  # the same Claim post, now the escalation
-                    messages.append(dict(key=f"{post.key}:breach{lead['sla_window']}", op="update",
-                                         target_key=post.key, destination=post.destination, payload=payload))
+                    messages.append(
+                        dict(
+                            key=f"{post.key}:breach{lead['sla_window']}",
+                            op="update",
+                            target_key=post.key,
+                            destination=post.destination,
+                            payload=payload,
+                        )
+                    )
                     continue
-            messages.append(dict(key=key, destination=destination, payload=payload, role=role,
-                                 subject=lead["id"], version=lead["version"],
-                                 urgent=policy.is_urgent(deps.config, role, lead.get("tier"))))
+            messages.append(
+                dict(
+                    key=key,
+                    destination=destination,
+                    payload=payload,
+                    role=role,
+                    subject=lead["id"],
+                    version=lead["version"],
+                    urgent=policy.is_urgent(deps.config, role, lead.get("tier")),
+                )
+            )
     return messages
 
 
@@ -491,8 +602,9 @@ def _advance(lead: dict, people: dict[int, Person], now: datetime, config) -> li
     return [out for name in fired for out in _messages(name, lead, owner, manager, now, tz, config)]
 
 
-def _messages(step: str, lead: dict, owner: Person | None, manager: Person | None, now: datetime, tz: str,
-              config) -> list[tuple[str, str, str, dict]]:
+def _messages(
+    step: str, lead: dict, owner: Person | None, manager: Person | None, now: datetime, tz: str, config
+) -> list[tuple[str, str, str, dict]]:
     card, ladder, sales = views.LeadCard.of(lead), config.sla.ladder, config.team_channel("sales")
     due = views.when(lead["sla_due_at"], tz)
     cadence = None
@@ -507,17 +619,51 @@ def _messages(step: str, lead: dict, owner: Person | None, manager: Person | Non
         left = views.time_left_text(hours_left(config, now, lead["sla_due_at"], tz))
         return [(step, "warn", dm(owner.id), views.warning(card, left=left, due=due, cadence=cadence))]
     if step == "breach" or step.startswith("snooze"):
-        return [(step, "breach" if step == "breach" else "reminder", dm(owner.id),
-                 views.breach(card, due=due, snooze_hours=ladder.snooze_hours, reminder=step != "breach",
-                              cadence=cadence))]
+        return [
+            (
+                step,
+                "breach" if step == "breach" else "reminder",
+                dm(owner.id),
+                views.breach(
+                    card, due=due, snooze_hours=ladder.snooze_hours, reminder=step != "breach", cadence=cadence
+                ),
+            )
+        ]
     if step == "manager" and manager:
-        return [(step, "manager", dm(manager.id), reviewable(config, views.to_manager(
-            card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], snooze_hours=ladder.snooze_hours,
-            cadence=cadence), f"{card.plain}: SLA breached"))]
+        return [
+            (
+                step,
+                "manager",
+                dm(manager.id),
+                reviewable(
+                    config,
+                    views.to_manager(
+                        card,
+                        owner_id=owner.id,
+                        due=due,
+                        snooze_count=lead["snooze_count"],
+                        snooze_hours=ladder.snooze_hours,
+                        cadence=cadence,
+                    ),
+                    f"{card.plain}: SLA breached",
+                ),
+            )
+        ]
     if step == "channel" and sales:
-        return [(step, "channel", channel(sales), reviewable(config, views.to_channel(
-            card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], cadence=cadence),
-            f"{card.plain}: SLA breached"))]
+        return [
+            (
+                step,
+                "channel",
+                channel(sales),
+                reviewable(
+                    config,
+                    views.to_channel(
+                        card, owner_id=owner.id, due=due, snooze_count=lead["snooze_count"], cadence=cadence
+                    ),
+                    f"{card.plain}: SLA breached",
+                ),
+            )
+        ]
     return []
 
 
@@ -534,21 +680,58 @@ def bounce(uow, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | 
         setattr(lead, k, v)
     lead.status = "nurture"
     lead.bounce_count = (lead.bounce_count or 0) + 1
-    record = uow.bounces.add(Bounce(lead_id=lead.id, campaign_id=lead.source_campaign_id, reason=reason, note=note,
-                                    by_person_id=by.id if by else None, at=at, repeat=repeat, context=context))
+    record = uow.bounces.add(
+        Bounce(
+            lead_id=lead.id,
+            campaign_id=lead.source_campaign_id,
+            reason=reason,
+            note=note,
+            by_person_id=by.id if by else None,
+            at=at,
+            repeat=repeat,
+            context=context,
+        )
+    )
     label = deps.config.reason_label(reason)
-    _done(uow, deps, lead, _event(lead, "bounce", by.id if by else None, at, reason=reason, reason_label=label,
-                                  bounce_id=record.id), notify.ALL)
+    _done(
+        uow,
+        deps,
+        lead,
+        _event(lead, "bounce", by.id if by else None, at, reason=reason, reason_label=label, bounce_id=record.id),
+        notify.ALL,
+    )
     marketing = deps.config.team_channel("marketing")
     if marketing:
         from handlers.bounce_messages import post_for
 
-        notify.send(uow, deps, to=channel(marketing), role="bounce_post", subject=lead.id,
-                    key=f"bounce:{record.id}:post", payload=post_for(record, label or reason, deps.config).to_json())
-    emit(uow, deps, "lead.bounced", key=f"bounce:{record.id}:bounced", lead=lead, at=at,
-         data={"bounce_id": record.id, "reason": reason, "reason_label": label, "note": note,
-               "by_email": by.email if by else None, "repeat": repeat, "bounce_count": lead.bounce_count,
-               "status": lead.status, "campaign_id": context.get("campaign_crm_id")})
+        notify.send(
+            uow,
+            deps,
+            to=channel(marketing),
+            role="bounce_post",
+            subject=lead.id,
+            key=f"bounce:{record.id}:post",
+            payload=post_for(record, label or reason, deps.config).to_json(),
+        )
+    emit(
+        uow,
+        deps,
+        "lead.bounced",
+        key=f"bounce:{record.id}:bounced",
+        lead=lead,
+        at=at,
+        data={
+            "bounce_id": record.id,
+            "reason": reason,
+            "reason_label": label,
+            "note": note,
+            "by_email": by.email if by else None,
+            "repeat": repeat,
+            "bounce_count": lead.bounce_count,
+            "status": lead.status,
+            "campaign_id": context.get("campaign_crm_id"),
+        },
+    )
     return record
 
 
@@ -562,12 +745,20 @@ def send_back(uow, deps: Deps, by: Person, record: Bounce) -> Reply | None:
         where = what_happened(uow, deps, lead)  # its marketing post already says so
         uow.bounces.mark_requalified(lead_ids=[lead.id], at=now)
         uow.commit()
-        return Reply.say(f"{views.LeadCard.of(lead).plain} is {status_words(lead.status)} ({where}); "
-                         "nothing to send back.")
+        return Reply.say(
+            f"{views.LeadCard.of(lead).plain} is {status_words(lead.status)} ({where}); nothing to send back."
+        )
     uow.bounces.mark_requalified(lead_ids=[lead.id], at=now, by_person_id=by.id)
     requalify(uow, deps, by, lead)
-    emit(uow, deps, "lead.requalified", key=f"bounce:{record.id}:requalified", lead=lead, at=now,
-         data={"bounce_id": record.id, "by_email": by.email, "status": lead.status})
+    emit(
+        uow,
+        deps,
+        "lead.requalified",
+        key=f"bounce:{record.id}:requalified",
+        lead=lead,
+        at=now,
+        data={"bounce_id": record.id, "by_email": by.email, "status": lead.status},
+    )
     uow.commit()
     return None
 

@@ -38,12 +38,14 @@ def subject_of(lead_id: int) -> str:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def send(uow, deps: Deps, *, to: str, role: str, subject: int | None, payload: dict, key: str,
-         owner_id: int | None = None) -> bool:
+def send(
+    uow, deps: Deps, *, to: str, role: str, subject: int | None, payload: dict, key: str, owner_id: int | None = None
+) -> bool:
     """Queue one message (``to``: ``dm:<person>`` or ``channel:<name>``); False when ``key``
     was queued before."""
-    return key in send_many(uow, deps, [dict(key=key, destination=to, role=role, subject=subject, payload=payload,
-                                             owner_id=owner_id)])
+    return key in send_many(
+        uow, deps, [dict(key=key, destination=to, role=role, subject=subject, payload=payload, owner_id=owner_id)]
+    )
 
 
 def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
@@ -64,8 +66,11 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
             held.setdefault(r["not_before"], []).append(r)
     for at, batch in held.items():
         away = uow.away.current({int(r["destination"][3:]) for r in batch}, at=at)
-        later = [dict(r, subject=int(r["subject"][5:]) if r.get("subject") else None)
-                 for r in batch if int(r["destination"][3:]) in away]
+        later = [
+            dict(r, subject=int(r["subject"][5:]) if r.get("subject") else None)
+            for r in batch
+            if int(r["destination"][3:]) in away
+        ]
         if later:
             keys = {r["key"] for r in later}
             moved, also = _sent_on(uow, deps, later, at=at)
@@ -84,8 +89,16 @@ def reroute_held(uow, deps: Deps, person_id: int) -> int:
     moving = [r for r in held if uow.away.current([person_id], at=r.next_attempt_at)]
     if not moving:
         return 0
-    again = [dict(key=r.key, destination=r.destination, payload=r.payload, role=r.role,
-                  subject=int(r.subject[5:]) if r.subject else None) for r in moving]
+    again = [
+        dict(
+            key=r.key,
+            destination=r.destination,
+            payload=r.payload,
+            role=r.role,
+            subject=int(r.subject[5:]) if r.subject else None,
+        )
+        for r in moving
+    ]
     uow.outbox.drop([r.id for r in moving])
     return len(send_many(uow, deps, again))
 
@@ -110,12 +123,31 @@ def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], 
                 continue  # a leaver with nowhere to send it: nothing
             payload = {**payload, "blocks": [views._context(note), *payload.get("blocks", [])]}
             if m.get("subject"):
-                covered.append((m["key"], dict(lead_id=m["subject"], version=m.get("version") or 0, kind="covered",
-                                    by_person_id=None, owner_id=absent, at=now,
-                                    detail={"role": m.get("role"), "to": cover_id})))
-        rows.append(dict(key=m["key"], destination=destination, payload=payload, role=m.get("role"),
-                         subject=subject_of(m["subject"]) if m.get("subject") else None, urgent=m.get("urgent"),
-                         version=m.get("version")))
+                covered.append(
+                    (
+                        m["key"],
+                        dict(
+                            lead_id=m["subject"],
+                            version=m.get("version") or 0,
+                            kind="covered",
+                            by_person_id=None,
+                            owner_id=absent,
+                            at=now,
+                            detail={"role": m.get("role"), "to": cover_id},
+                        ),
+                    )
+                )
+        rows.append(
+            dict(
+                key=m["key"],
+                destination=destination,
+                payload=payload,
+                role=m.get("role"),
+                subject=subject_of(m["subject"]) if m.get("subject") else None,
+                urgent=m.get("urgent"),
+                version=m.get("version"),
+            )
+        )
     return rows, covered
 
 
@@ -129,8 +161,11 @@ def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str, s
         if manager is not None and manager.active:
             out[pid] = (f"dm:{manager.id}", f"👋 {mention(pid)} has left, so this comes to you.", manager.id)
         elif deps.config.team_channel(person.team):
-            out[pid] = (channel(deps.config.team_channel(person.team)),
-                        f"👋 {mention(pid)} has left and has no manager here, so this comes here.", None)
+            out[pid] = (
+                channel(deps.config.team_channel(person.team)),
+                f"👋 {mention(pid)} has left and has no manager here, so this comes here.",
+                None,
+            )
         else:
             out[pid] = (None, "", None)
     return out
@@ -151,21 +186,37 @@ def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str, str
             continue
         last = (period.ends_at - timedelta(microseconds=1)).astimezone(ZoneInfo(timezone_of(person, config)))
         back = f"{views.DAYS[last.weekday()]} {last.day} {views.MONTHS[last.month - 1]}"  # the last day away
-        cover = next((people[i] for i in (person.backup_id, person.manager_id)
-                      if i and i in people and i not in also_away and i not in away), None)
+        cover = next(
+            (
+                people[i]
+                for i in (person.backup_id, person.manager_id)
+                if i and i in people and i not in also_away and i not in away
+            ),
+            None,
+        )
         if cover is not None:
             out[pid] = (f"dm:{cover.id}", f"🌴 {mention(pid)} is away until {back}, so this comes to you.", cover.id)
         elif config.team_channel(person.team):
-            out[pid] = (channel(config.team_channel(person.team)),
-                        f"🌴 {mention(pid)} is away until {back} and nobody is covering, so this comes here.", None)
+            out[pid] = (
+                channel(config.team_channel(person.team)),
+                f"🌴 {mention(pid)} is away until {back} and nobody is covering, so this comes here.",
+                None,
+            )
     return out
 
 
 # --- following the lead ----------------------------------------------------------------------
 
 
-def refresh(uow, deps: Deps, changes: Iterable[tuple[Lead, dict]], *, settle=frozenset(), only: str | None = None,
-            body: dict | None = None) -> int:
+def refresh(
+    uow,
+    deps: Deps,
+    changes: Iterable[tuple[Lead, dict]],
+    *,
+    settle=frozenset(),
+    only: str | None = None,
+    body: dict | None = None,
+) -> int:
     """Update in place every message still following these leads, from each lead's state and
     its last transition (``event``: the ``LeadEvent`` columns just recorded). Messages whose
     role is in ``settle`` (``ALL``: every one) get their final form and stop following the
@@ -179,8 +230,14 @@ def refresh(uow, deps: Deps, changes: Iterable[tuple[Lead, dict]], *, settle=fro
     if not rows:
         return 0
     config, now = deps.config, deps.now()
-    people = uow.people.many({i for lead, e in changes for i in (lead.owner_id, e.get("by_person_id"),
-                                                                 (e.get("detail") or {}).get("to")) if i})
+    people = uow.people.many(
+        {
+            i
+            for lead, e in changes
+            for i in (lead.owner_id, e.get("by_person_id"), (e.get("detail") or {}).get("to"))
+            if i
+        }
+    )
     bounces = {}
     if any(r.role == "bounce_post" for r in rows):
         bounces = {b.id: b for lead_id in by_id for b in uow.bounces.for_lead(lead_id)}
@@ -188,10 +245,18 @@ def refresh(uow, deps: Deps, changes: Iterable[tuple[Lead, dict]], *, settle=fro
     for row in rows:
         lead, event = by_id[int(row.subject.split(":")[1])]
         final = "*" in settle or row.role in settle
-        payload = render(row, lead, event, people, bounces, config, now, final=final,
-                         body=body if row.key == only else None)
-        updates.append(dict(key=f"{row.key}:v{lead.version}", op="update", target_key=row.key,
-                            destination=row.destination, payload=payload))
+        payload = render(
+            row, lead, event, people, bounces, config, now, final=final, body=body if row.key == only else None
+        )
+        updates.append(
+            dict(
+                key=f"{row.key}:v{lead.version}",
+                op="update",
+                target_key=row.key,
+                destination=row.destination,
+                payload=payload,
+            )
+        )
         if final:
             settled.append(row.key)
     queued = uow.outbox.add_many(updates, at=now)
@@ -199,8 +264,18 @@ def refresh(uow, deps: Deps, changes: Iterable[tuple[Lead, dict]], *, settle=fro
     return len(queued)
 
 
-def render(row, lead: Lead, event: dict, people: dict[int, Person], bounces: dict, config, now,
-           *, final: bool, body: dict | None = None) -> dict:
+def render(
+    row,
+    lead: Lead,
+    event: dict,
+    people: dict[int, Person],
+    bounces: dict,
+    config,
+    now,
+    *,
+    final: bool,
+    body: dict | None = None,
+) -> dict:
     """A message about a lead (an outbox row: its role and what it said) as it reads now."""
     owner = people.get(lead.owner_id) if lead.owner_id else None
     tz = timezone_of(owner, config)
@@ -217,9 +292,17 @@ def render(row, lead: Lead, event: dict, people: dict[int, Person], bounces: dic
         quiet = event["kind"] in ("send_back", "requalify")  # the post says so itself
         return views.live(shown, line=None if quiet else line, buttons=[])
     card = views.LeadCard.of(lead)
-    buttons = [] if final or lead.status != "qualified" else views.buttons_for(
-        row.role or "", card, snooze_hours=config.sla.ladder.snooze_hours,
-        snoozed=bool(lead.snoozed_until and lead.snoozed_until > now), owned=lead.owner_id is not None)
+    buttons = (
+        []
+        if final or lead.status != "qualified"
+        else views.buttons_for(
+            row.role or "",
+            card,
+            snooze_hours=config.sla.ladder.snooze_hours,
+            snoozed=bool(lead.snoozed_until and lead.snoozed_until > now),
+            owned=lead.owner_id is not None,
+        )
+    )
     shown = views.live(body or row.payload, line=line, buttons=buttons)
     if buttons and row.role in ("manager", "channel"):  # an open escalation can go on the review's agenda
         from handlers.review_messages import reviewable
@@ -241,5 +324,10 @@ def describe(event: dict | None, people: dict[int, Person], tz: str, *, mentions
         return people[pid].name if pid in people else "Someone"
 
     detail = event.get("detail") or {}
-    return views.event_phrase(event["kind"], by=who(event.get("by_person_id")), at=views.clock(event["at"], tz),
-                              detail=detail, to=who(detail.get("to")))
+    return views.event_phrase(
+        event["kind"],
+        by=who(event.get("by_person_id")),
+        at=views.clock(event["at"], tz),
+        detail=detail,
+        to=who(detail.get("to")),
+    )

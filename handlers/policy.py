@@ -66,8 +66,11 @@ MUST_GET: dict[str, tuple[str | frozenset[str], str]] = {
     "handoff": (EVERYONE, "a lead handed to you is yours to act on now"),
     "breach": (EVERYONE, "a breach of your own lead is the alert you must act on"),
     "reminder": (EVERYONE, "the end of your snooze is the follow-up you asked for"),
-    "manager": (frozenset({"manager"}), "a manager acts on their team's escalations (`/smarketing prefs manager "
-                                        "digest` gets them once a day instead; urgent ones still come at once)"),
+    "manager": (
+        frozenset({"manager"}),
+        "a manager acts on their team's escalations (`/smarketing prefs manager "
+        "digest` gets them once a day instead; urgent ones still come at once)",
+    ),
 }
 
 
@@ -106,15 +109,19 @@ def prefs_of(config, stored) -> Prefs:
         value = getattr(stored, name) if stored is not None else None
         return default if value is None else value
 
-    return Prefs(digest_time=pick("digest_time", d.digest_time or config.business_hours.start),
-                 warn=pick("warn", d.warn), manager=pick("manager", d.manager),
-                 muted=frozenset(stored.muted or ()) if stored is not None else frozenset(), own=frozenset(own))
+    return Prefs(
+        digest_time=pick("digest_time", d.digest_time or config.business_hours.start),
+        warn=pick("warn", d.warn),
+        manager=pick("manager", d.manager),
+        muted=frozenset(stored.muted or ()) if stored is not None else frozenset(),
+        own=frozenset(own),
+    )
 
 
 def is_muted(prefs: Prefs | None, kind: str | None, role: str | None, *, urgent: bool = False) -> bool:
     """Whether a message of ``kind`` is not sent to this person at all: they muted it, and it is
     neither urgent nor something their role must get (``MUST_GET``)."""
-    return (prefs is not None and kind in prefs.muted and not urgent and must_get(kind, role) is None)
+    return prefs is not None and kind in prefs.muted and not urgent and must_get(kind, role) is None
 
 
 # --- routing one message -----------------------------------------------------------------------
@@ -231,14 +238,33 @@ def _done_line(lead, before, tz: str) -> str:
     return f"✅ {card.label}: no longer yours"
 
 
-def _message(title: str, intro: str, open_leads: list, done: list, tz: str, now: datetime, max_leads: int,
-             *, owners: bool = False) -> dict:
+def _message(
+    title: str,
+    intro: str,
+    open_leads: list,
+    done: list,
+    tz: str,
+    now: datetime,
+    max_leads: int,
+    *,
+    owners: bool = False,
+) -> dict:
     blocks: list[dict] = [{"type": "header", "text": title}, {"type": "section", "text": intro}]
     for lead in open_leads[:max_leads]:
         blocks.append({"type": "section", "text": _line(lead, tz, now, owner_id=lead.owner_id if owners else None)})
-        blocks.append({"type": "actions", "buttons": [
-            {"label": "Log follow-up", "action": views.FOLLOW_UP, "value": views.LeadCard.of(lead).ref,
-             "style": "primary"}]})
+        blocks.append(
+            {
+                "type": "actions",
+                "buttons": [
+                    {
+                        "label": "Log follow-up",
+                        "action": views.FOLLOW_UP,
+                        "value": views.LeadCard.of(lead).ref,
+                        "style": "primary",
+                    }
+                ],
+            }
+        )
     if len(open_leads) > max_leads:
         blocks.append({"type": "context", "text": f"… and {len(open_leads) - max_leads} more: `/smarketing leads`"})
     if done:
@@ -255,16 +281,24 @@ def _publish(uow, now: datetime, key: str, destination: str, payload: dict, *, m
     if posted is None:
         if not may_post:
             return 0
-        return int(bool(uow.outbox.add_many([dict(key=key, destination=destination, payload=payload,
-                                                  role=DIGEST_ROLE)], at=now)))
+        return int(
+            bool(
+                uow.outbox.add_many([dict(key=key, destination=destination, payload=payload, role=DIGEST_ROLE)], at=now)
+            )
+        )
     current = uow.outbox.current_payload(key) or posted.payload
     if current == payload:
         return 0
     state = uow.kv.get_for_update(f"{key}:state", {"n": 0})
     n = int(state.get("n", 0)) + 1
     uow.kv.set(f"{key}:state", {**state, "n": n})
-    return int(bool(uow.outbox.add_many([dict(key=f"{key}:u{n}", op="update", target_key=key,
-                                              destination=destination, payload=payload)], at=now)))
+    return int(
+        bool(
+            uow.outbox.add_many(
+                [dict(key=f"{key}:u{n}", op="update", target_key=key, destination=destination, payload=payload)], at=now
+            )
+        )
+    )
 
 
 def _listed(uow, key: str, ids: list[int]) -> list[int]:
@@ -304,12 +338,25 @@ def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
     earlier = uow.leads.many(i for i in seen if i not in open_ids)
     done = [_done_line(earlier[i], None, tz) for i in seen if i in earlier]
     overdue = sum(1 for lead in due if lead.sla_due_at <= now)
-    intro = (f"{_leads(len(due))} to follow up today" + (f", {overdue} overdue" if overdue else "") + ". "
-             "Each has its button; this message keeps itself up to date.") if due else "Nothing left to follow up today."
-    payload = _message(f"Today's follow-ups, {views.day(now, tz)}", intro, due, done, tz, now,
-                       config.delivery.digest_max_leads)
-    return _publish(uow, now, key, dm(person.id), payload,
-                    may_post=bool(due) and person.id not in away and cal.is_business_time(now, tz))
+    intro = (
+        (
+            f"{_leads(len(due))} to follow up today" + (f", {overdue} overdue" if overdue else "") + ". "
+            "Each has its button; this message keeps itself up to date."
+        )
+        if due
+        else "Nothing left to follow up today."
+    )
+    payload = _message(
+        f"Today's follow-ups, {views.day(now, tz)}", intro, due, done, tz, now, config.delivery.digest_max_leads
+    )
+    return _publish(
+        uow,
+        now,
+        key,
+        dm(person.id),
+        payload,
+        may_post=bool(due) and person.id not in away and cal.is_business_time(now, tz),
+    )
 
 
 def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], prefs: Prefs) -> int:
@@ -321,8 +368,11 @@ def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], pre
     names = {p.id: p.name for p in reports}
     opening = _opening(day, tz, prefs)
     # At risk: past the manager step of the ladder, or already breached when the day began.
-    at_risk = [lead for lead in uow.leads.open_for_owners(names)
-               if lead.sla_due_at is not None and (lead.ladder_step >= 3 or lead.sla_due_at <= opening)]
+    at_risk = [
+        lead
+        for lead in uow.leads.open_for_owners(names)
+        if lead.sla_due_at is not None and (lead.ladder_step >= 3 or lead.sla_due_at <= opening)
+    ]
     state_ids = (uow.kv.get(f"{key}:leads") or {}).get("ids", [])
     if not at_risk and not state_ids:
         return 0
@@ -334,12 +384,29 @@ def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], pre
     for lead in at_risk:
         counts[lead.owner_id] = counts.get(lead.owner_id, 0) + 1
     per_rep = ", ".join(f"{names[i]} {n}" for i, n in sorted(counts.items(), key=lambda kv: (-kv[1], names[kv[0]])))
-    intro = (f"{len(at_risk)} of your team's leads {'is' if len(at_risk) == 1 else 'are'} past their SLA"
-             + (f": {per_rep}." if per_rep else ".") + " This message keeps itself up to date.")
-    payload = _message(f"Team at risk, {views.day(now, tz)}", intro, at_risk, done, tz, now,
-                       config.delivery.digest_max_leads, owners=True)
-    return _publish(uow, now, key, dm(manager.id), payload,
-                    may_post=bool(at_risk) and manager.id not in away and cal.is_business_time(now, tz))
+    intro = (
+        f"{len(at_risk)} of your team's leads {'is' if len(at_risk) == 1 else 'are'} past their SLA"
+        + (f": {per_rep}." if per_rep else ".")
+        + " This message keeps itself up to date."
+    )
+    payload = _message(
+        f"Team at risk, {views.day(now, tz)}",
+        intro,
+        at_risk,
+        done,
+        tz,
+        now,
+        config.delivery.digest_max_leads,
+        owners=True,
+    )
+    return _publish(
+        uow,
+        now,
+        key,
+        dm(manager.id),
+        payload,
+        may_post=bool(at_risk) and manager.id not in away and cal.is_business_time(now, tz),
+    )
 
 
 def _channel_rollup(uow, deps: Deps) -> int:
@@ -361,10 +428,24 @@ def _channel_rollup(uow, deps: Deps) -> int:
     open_ids = {lead.id for lead in at_risk}
     earlier = uow.leads.many(i for i in seen if i not in open_ids)
     done = [_done_line(earlier[i], None, tz) for i in seen if i in earlier]
-    intro = (f"{_leads(len(at_risk))} passed every step of the SLA ladder without a follow-up. "
-             "One post a day, kept up to date.") if at_risk else "Nothing at risk any more today."
-    payload = _message(f"At risk today, {views.day(now, tz)}", intro, at_risk, done, tz, now,
-                       config.delivery.digest_max_leads, owners=True)
+    intro = (
+        (
+            f"{_leads(len(at_risk))} passed every step of the SLA ladder without a follow-up. "
+            "One post a day, kept up to date."
+        )
+        if at_risk
+        else "Nothing at risk any more today."
+    )
+    payload = _message(
+        f"At risk today, {views.day(now, tz)}",
+        intro,
+        at_risk,
+        done,
+        tz,
+        now,
+        config.delivery.digest_max_leads,
+        owners=True,
+    )
     return _publish(uow, now, key, channel(name), payload, may_post=bool(at_risk) and cal.is_business_time(now, tz))
 
 
@@ -383,8 +464,7 @@ def digests_job(uow_factory, deps: Deps) -> JobResult:
             # Anyone in sales who owns leads (a manager too) gets their own follow-ups.
             if prefs.warn == "digest" and not is_muted(prefs, "warn", person.role):
                 done += _rep_digest(uow, deps, person, away, prefs)
-            if (person.role == "manager" and prefs.manager == "digest"
-                    and not is_muted(prefs, "manager", person.role)):
+            if person.role == "manager" and prefs.manager == "digest" and not is_muted(prefs, "manager", person.role):
                 reports = [p for p in sales if p.manager_id == person.id]
                 if reports:
                     done += _manager_digest(uow, deps, person, reports, away, prefs)

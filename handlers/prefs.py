@@ -30,9 +30,11 @@ FORM = "prefs.save"
 OPEN = "prefs.open"
 DEFAULT = "default"
 MUTE = "mute"
-USAGE = ("`/smarketing prefs` opens the form; `prefs show` shows yours; `prefs digest 08:30` (or `default`), "
-         "`prefs warn realtime|digest|default`, `prefs manager realtime|digest|default`, `prefs mute <kind>`, "
-         "`prefs unmute <kind>`, `prefs reset`.")
+USAGE = (
+    "`/smarketing prefs` opens the form; `prefs show` shows yours; `prefs digest 08:30` (or `default`), "
+    "`prefs warn realtime|digest|default`, `prefs manager realtime|digest|default`, `prefs mute <kind>`, "
+    "`prefs unmute <kind>`, `prefs reset`."
+)
 NAMES = {"warn": "Warnings (a lead of yours about to breach)", "manager": "Escalations (a breached lead of your team)"}
 SHORT = {"warn": "warnings", "manager": "escalations"}
 WAYS = {"digest": "in your morning digest", "realtime": "one message each, as they happen"}
@@ -46,9 +48,13 @@ def parse_time(word: str, config) -> Time:
     m = _TIME.fullmatch(word.strip())
     if not m or int(m[1]) > 23 or int(m[2]) > 59:
         start = config.business_hours.start  # the example is a time that would be accepted
-        example = Time(start.hour, 30) if start.minute < 30 and Time(start.hour, 30) < config.business_hours.end else start
-        raise Invalid(f"'{word.strip()[:20]}' is not a time; use HH:MM, e.g. {_hhmm(example)}. Nothing changed.",
-                      field="digest_time")
+        example = (
+            Time(start.hour, 30) if start.minute < 30 and Time(start.hour, 30) < config.business_hours.end else start
+        )
+        raise Invalid(
+            f"'{word.strip()[:20]}' is not a time; use HH:MM, e.g. {_hhmm(example)}. Nothing changed.",
+            field="digest_time",
+        )
     return Time(int(m[1]), int(m[2]))
 
 
@@ -63,9 +69,12 @@ def check_digest_time(deps: Deps, person, at: Time) -> Time:
     if bh.start <= at < bh.end:
         return at
     tz = timezone_of(person, deps.config)
-    raise Invalid(f"{_hhmm(at)} is outside your business hours ({_hhmm(bh.start)}–{_hhmm(bh.end)}, {tz}): "
-                  f"nothing reaches you outside them, so your digest would not come then. Pick a time from "
-                  f"{_hhmm(bh.start)} to before {_hhmm(bh.end)}. Nothing changed.", field="digest_time")
+    raise Invalid(
+        f"{_hhmm(at)} is outside your business hours ({_hhmm(bh.start)}–{_hhmm(bh.end)}, {tz}): "
+        f"nothing reaches you outside them, so your digest would not come then. Pick a time from "
+        f"{_hhmm(bh.start)} to before {_hhmm(bh.end)}. Nothing changed.",
+        field="digest_time",
+    )
 
 
 def check_kind(word: str) -> str:
@@ -78,8 +87,10 @@ def check_kind(word: str) -> str:
 def check_mute(kind: str, person) -> str:
     """``kind`` when ``person`` may mute it; otherwise the refusal, with the reason."""
     if kind not in policy.PERSONAL:
-        raise Invalid(f"'{kind}' ({policy.KINDS[kind]}) is posted in a team channel, not sent to you: there is "
-                      "nothing of yours to mute. Nothing changed.")
+        raise Invalid(
+            f"'{kind}' ({policy.KINDS[kind]}) is posted in a team channel, not sent to you: there is "
+            "nothing of yours to mute. Nothing changed."
+        )
     why = policy.must_get(kind, person.role)
     if why is not None:
         raise Invalid(f"You can't mute '{kind}': {why}. Nothing changed.", field=kind)
@@ -92,8 +103,11 @@ def check_choice(kind: str, word: str) -> str | None:
     if way == DEFAULT:
         return None
     if way not in policy.CHOICES:
-        raise Invalid(f"'{word.strip()[:40]}' is not a way to get {SHORT[kind]}; use realtime, digest or default. "
-                      "Nothing changed.", field=kind)
+        raise Invalid(
+            f"'{word.strip()[:40]}' is not a way to get {SHORT[kind]}; use realtime, digest or default. "
+            "Nothing changed.",
+            field=kind,
+        )
     return way
 
 
@@ -135,12 +149,16 @@ def lines(deps: Deps, person, stored) -> list[str]:
             continue
         way = mine.choice(kind)
         own = kind in mine.own
-        out.append(f"• {NAMES[kind]}: {WAYS[way]} — " + (f"yours (company default: {WAYS[getattr(d, kind)]})"
-                                                         if own else "company default"))
+        out.append(
+            f"• {NAMES[kind]}: {WAYS[way]} — "
+            + (f"yours (company default: {WAYS[getattr(d, kind)]})" if own else "company default")
+        )
     urgent = ", ".join(d.urgent_tiers) or "none"
-    out.append(f"• Always, whatever you choose: a handoff to you, a breach of your own lead and your snooze reminders "
-               f"in real time; a manager, their team's escalations; escalations of {urgent} leads at once"
-               + (" (quiet hours hold the rest until your business hours)." if d.quiet_hours else "."))
+    out.append(
+        f"• Always, whatever you choose: a handoff to you, a breach of your own lead and your snooze reminders "
+        f"in real time; a manager, their team's escalations; escalations of {urgent} leads at once"
+        + (" (quiet hours hold the rest until your business hours)." if d.quiet_hours else ".")
+    )
     return out
 
 
@@ -150,9 +168,11 @@ def summary(deps: Deps, person, stored, said: str | None = None) -> Message:
     blocks: list = [Header(text="Your delivery preferences")]
     if said:
         blocks.append(Section(text=said))
-    blocks += [Section(text=body),
-               Actions(buttons=[Button(label="Change preferences", action=OPEN, value="", style="primary")]),
-               Context(text=USAGE)]
+    blocks += [
+        Section(text=body),
+        Actions(buttons=[Button(label="Change preferences", action=OPEN, value="", style="primary")]),
+        Context(text=USAGE),
+    ]
     return Message(text=(f"{said}\n" if said else "") + "Your delivery preferences:\n" + body, blocks=blocks)
 
 
@@ -161,13 +181,18 @@ def summary(deps: Deps, person, stored, said: str | None = None) -> Message:
 
 def _select(kind: str, person, stored, config) -> Input:
     company = WAYS[getattr(config.delivery, kind)]
-    options = [Option(value=DEFAULT, label=f"Company default ({company})"),
-               Option(value="digest", label="In my morning digest"),
-               Option(value="realtime", label="One message each, as they happen")]
+    options = [
+        Option(value=DEFAULT, label=f"Company default ({company})"),
+        Option(value="digest", label="In my morning digest"),
+        Option(value="realtime", label="One message each, as they happen"),
+    ]
     if policy.must_get(kind, person.role) is None:
         options.append(Option(value=MUTE, label="Not at all (muted)"))
-    current = (MUTE if stored is not None and kind in (stored.muted or []) else
-               (getattr(stored, kind) if stored is not None else None) or DEFAULT)
+    current = (
+        MUTE
+        if stored is not None and kind in (stored.muted or [])
+        else (getattr(stored, kind) if stored is not None else None) or DEFAULT
+    )
     return Input(name=kind, label=NAMES[kind], kind="select", required=True, options=options, initial=current)
 
 
@@ -176,14 +201,25 @@ def prefs_form(uow, deps: Deps, person) -> Form:
     config = deps.config
     company = policy.prefs_of(config, None)
     bh = config.business_hours
-    inputs = [Input(name="digest_time", label="Morning digest at (HH:MM, your time)", required=False, max_length=5,
-                    initial=_hhmm(stored.digest_time) if stored is not None and stored.digest_time else None,
-                    placeholder=f"Company default: {_hhmm(company.digest_time)}",
-                    hint=f"Within business hours, {_hhmm(bh.start)}–{_hhmm(bh.end)}; empty: the company default.")]
+    inputs = [
+        Input(
+            name="digest_time",
+            label="Morning digest at (HH:MM, your time)",
+            required=False,
+            max_length=5,
+            initial=_hhmm(stored.digest_time) if stored is not None and stored.digest_time else None,
+            placeholder=f"Company default: {_hhmm(company.digest_time)}",
+            hint=f"Within business hours, {_hhmm(bh.start)}–{_hhmm(bh.end)}; empty: the company default.",
+        )
+    ]
     inputs += [_select(kind, person, stored, config) for kind in _kinds_for(person)]
-    return Form(title="Preferences", action=FORM, submit_label="Save",
-                blocks=[Section(text="*What applies now:*\n" + "\n".join(lines(deps, person, stored)))],
-                inputs=inputs)
+    return Form(
+        title="Preferences",
+        action=FORM,
+        submit_label="Save",
+        blocks=[Section(text="*What applies now:*\n" + "\n".join(lines(deps, person, stored)))],
+        inputs=inputs,
+    )
 
 
 def _kinds_for(person) -> list[str]:
@@ -246,7 +282,7 @@ def prefs_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
             raise Invalid(f"`prefs reset` takes nothing more. {USAGE}")
         had = uow.prefs.remove(person.id)
         uow.commit()
-        said = ("Back to the company defaults." if had else "You had no preferences of your own: nothing changed.")
+        said = "Back to the company defaults." if had else "You had no preferences of your own: nothing changed."
         return Reply(message=summary(deps, person, None, said))
     settings = ("show", "digest", *policy.FOLDABLE, "mute", "unmute", "reset")
     if sub not in settings:
@@ -267,8 +303,11 @@ def prefs_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         setattr(pref, sub, way)
         if sub in (pref.muted or []):
             pref.muted = [k for k in pref.muted if k != sub]
-        said = (f"Your {SHORT[sub]} come as the company sets it again." if way is None
-                else f"Your {SHORT[sub]} come {WAYS[way]} from now on.")
+        said = (
+            f"Your {SHORT[sub]} come as the company sets it again."
+            if way is None
+            else f"Your {SHORT[sub]} come {WAYS[way]} from now on."
+        )
     elif sub == "mute":
         kind = check_mute(check_kind(word), person)
         pref.muted = sorted({*(pref.muted or []), kind})
@@ -293,7 +332,12 @@ FLOW = Flow(
     commands={"prefs": prefs_command},
     actions={OPEN: open_button},
     forms={FORM: save_form},
-    help=[("prefs", "your delivery preferences: digest time, warnings and escalations one by one or in your "
-                    "digest, muting what your role need not get (`prefs show`, `prefs digest 08:30`, "
-                    "`prefs warn realtime`, `prefs mute warn`, `prefs reset`)")],
+    help=[
+        (
+            "prefs",
+            "your delivery preferences: digest time, warnings and escalations one by one or in your "
+            "digest, muting what your role need not get (`prefs show`, `prefs digest 08:30`, "
+            "`prefs warn realtime`, `prefs mute warn`, `prefs reset`)",
+        )
+    ],
 )

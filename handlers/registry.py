@@ -20,9 +20,21 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-FLOW_MODULES = ["handlers.core", "handlers.crm", "handlers.wins", "handlers.cooling", "handlers.bounce", "handlers.schedule",
-                "handlers.away", "handlers.scoreboard", "handlers.home", "handlers.review", "handlers.directory",
-                "handlers.policy", "handlers.prefs"]
+FLOW_MODULES = [
+    "handlers.core",
+    "handlers.crm",
+    "handlers.wins",
+    "handlers.cooling",
+    "handlers.bounce",
+    "handlers.schedule",
+    "handlers.away",
+    "handlers.scoreboard",
+    "handlers.home",
+    "handlers.review",
+    "handlers.directory",
+    "handlers.policy",
+    "handlers.prefs",
+]
 
 
 @dataclass(frozen=True)

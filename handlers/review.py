@@ -36,8 +36,10 @@ from storage.models import ActionItem
 UTC = timezone.utc
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 TEXT_MAX = 1000
-USAGE = ("Usage: `/smarketing action <person> <text> [by <date>]` (a person's key, email or @mention; a date like "
-         "`2026-12-10`, `fri` or `tomorrow`), `/smarketing action list`, `/smarketing action done <n>`.")
+USAGE = (
+    "Usage: `/smarketing action <person> <text> [by <date>]` (a person's key, email or @mention; a date like "
+    "`2026-12-10`, `fri` or `tomorrow`), `/smarketing action list`, `/smarketing action done <n>`."
+)
 
 
 # --- the meetings -------------------------------------------------------------------------------
@@ -46,8 +48,10 @@ USAGE = ("Usage: `/smarketing action <person> <text> [by <date>]` (a person's ke
 def _review(deps: Deps):
     review = deps.config.review
     if review is None:
-        raise Invalid("No joint review is set up: an admin adds `review:` (day, time, timezone, channel, attendees) "
-                      "to the Smarketing config.")
+        raise Invalid(
+            "No joint review is set up: an admin adds `review:` (day, time, timezone, channel, attendees) "
+            "to the Smarketing config."
+        )
     return review
 
 
@@ -91,8 +95,18 @@ def parse_date(text: str, today: date) -> date:
     if word == "tomorrow":
         return today + timedelta(days=1)
     for i, name in enumerate(WEEKDAYS):
-        if word in (name, {"mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday",
-                           "fri": "friday", "sat": "saturday", "sun": "sunday"}[name]):
+        if word in (
+            name,
+            {
+                "mon": "monday",
+                "tue": "tuesday",
+                "wed": "wednesday",
+                "thu": "thursday",
+                "fri": "friday",
+                "sat": "saturday",
+                "sun": "sunday",
+            }[name],
+        ):
             return today + timedelta(days=(i - today.weekday() - 1) % 7 + 1)
     m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", word)
     try:
@@ -106,8 +120,9 @@ def parse_date(text: str, today: date) -> date:
             return date(int(m[3] or today.year), _MONTHS.index(m[1]) + 1, int(m[2]))
     except ValueError:
         pass
-    raise Invalid(f"I can't read `{text.strip()[:40]}` as a date: use `2026-12-10`, `10 Dec`, `fri` or `tomorrow`.",
-                  field="due")
+    raise Invalid(
+        f"I can't read `{text.strip()[:40]}` as a date: use `2026-12-10`, `10 Dec`, `fri` or `tomorrow`.", field="due"
+    )
 
 
 def find_person(uow, ref: str):
@@ -132,14 +147,26 @@ def _person(uow, actor: Actor):
     return person
 
 
-def create_item(uow, deps: Deps, *, by, owner_ref: str, text: str, due: str | None,
-                source: MessageRef | None = None, source_text: str | None = None) -> ActionItem:
+def create_item(
+    uow,
+    deps: Deps,
+    *,
+    by,
+    owner_ref: str,
+    text: str,
+    due: str | None,
+    source: MessageRef | None = None,
+    source_text: str | None = None,
+) -> ActionItem:
     """Validate and store an action item; ``Invalid`` (with the field) for bad input."""
     review = _review(deps)
     owner = find_person(uow, owner_ref) if owner_ref.strip() else None
     if owner is None:
-        raise Invalid(f"`{owner_ref.strip()[:60] or '?'}` is not a person I know: use their key (like `ana`), "
-                      "their email or an @mention.", field="owner")
+        raise Invalid(
+            f"`{owner_ref.strip()[:60] or '?'}` is not a person I know: use their key (like `ana`), "
+            "their email or an @mention.",
+            field="owner",
+        )
     text = " ".join((text or "").split())
     if not text:
         raise Invalid("Say what is to be done: `/smarketing action ana Call back the Acme leads`.", field="text")
@@ -151,10 +178,16 @@ def create_item(uow, deps: Deps, *, by, owner_ref: str, text: str, due: str | No
     due_on = parse_date(due, today) if due and due.strip() else next_meeting_day(review, now)
     if due_on < today:
         raise Invalid(f"{due_on:%-d %b %Y} is in the past: give a date from today on.", field="due")
-    item = ActionItem(owner_id=owner.id, text=text, due_on=due_on, created_by_id=by.id, created_at=now,
-                      meeting_on=next_meeting_day(review, now),
-                      source_key=source.outbox_key if source else None,
-                      source_text=(source_text or "")[:300] or None)
+    item = ActionItem(
+        owner_id=owner.id,
+        text=text,
+        due_on=due_on,
+        created_by_id=by.id,
+        created_at=now,
+        meeting_on=next_meeting_day(review, now),
+        source_key=source.outbox_key if source else None,
+        source_text=(source_text or "")[:300] or None,
+    )
     return uow.review.add(item)
 
 
@@ -177,8 +210,9 @@ def action_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         text, due = (" " + rest)[: m.start()], m[1]
     item = create_item(uow, deps, by=person, owner_ref=head, text=text, due=due)
     uow.commit()
-    return Reply.say(f"Added #{item.id} for {uow.people.get(item.owner_id).name}, due {item.due_on:%a %-d %b}: "
-                     f"{item.text}")
+    return Reply.say(
+        f"Added #{item.id} for {uow.people.get(item.owner_id).name}, due {item.due_on:%a %-d %b}: {item.text}"
+    )
 
 
 def _done(uow, deps: Deps, actor: Actor, ref: str) -> Reply:
@@ -209,18 +243,30 @@ def add_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | N
     _person(uow, actor)
     people = [p for p in uow.people.all()]
     key = source.outbox_key if source else ""
-    return Reply(form=views.add_form(people, about=value[:300], due=next_meeting_day(deps.config.review, deps.now()),
-                                     state=f"{key or ''}"))
+    return Reply(
+        form=views.add_form(
+            people, about=value[:300], due=next_meeting_day(deps.config.review, deps.now()), state=f"{key or ''}"
+        )
+    )
 
 
 def add_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     person = _person(uow, actor)
     source = MessageRef(outbox_key=state) if state else None
-    item = create_item(uow, deps, by=person, owner_ref=values.get("owner") or "", text=values.get("text") or "",
-                       due=values.get("due"), source=source, source_text=values.get("about"))
+    item = create_item(
+        uow,
+        deps,
+        by=person,
+        owner_ref=values.get("owner") or "",
+        text=values.get("text") or "",
+        due=values.get("due"),
+        source=source,
+        source_text=values.get("about"),
+    )
     uow.commit()
-    return Reply.say(f"Added #{item.id} to the review for {uow.people.get(item.owner_id).name}, "
-                     f"due {item.due_on:%a %-d %b}.")
+    return Reply.say(
+        f"Added #{item.id} to the review for {uow.people.get(item.owner_id).name}, due {item.due_on:%a %-d %b}."
+    )
 
 
 # --- jobs ----------------------------------------------------------------------------------------
@@ -345,8 +391,12 @@ def reminders_job(uow_factory, deps: Deps) -> JobResult:
             if not uow.review.mark_reminded(item.id, now):
                 continue  # another replica reminded
             fresh = uow.review.get_for_update(item.id)
-            uow.outbox.add(key=f"review:remind:{item.id}", destination=dm(owner.id),
-                           payload=views.reminder(fresh, tz).to_json(), at=now)
+            uow.outbox.add(
+                key=f"review:remind:{item.id}",
+                destination=dm(owner.id),
+                payload=views.reminder(fresh, tz).to_json(),
+                at=now,
+            )
             uow.commit()
             done += 1
     return JobResult("review_reminders", done)
@@ -370,6 +420,7 @@ FLOW = Flow(
     actions={"review.add": add_button},
     forms={"review.add": add_form},
     jobs={"review_agenda": agenda_job, "review_summary": summary_job, "review_reminders": reminders_job},
-    help=[("action <person> <text> [by <date>]", "an action item for the joint review (`action list`, "
-                                                  "`action done <n>`)")],
+    help=[
+        ("action <person> <text> [by <date>]", "an action item for the joint review (`action list`, `action done <n>`)")
+    ],
 )

@@ -49,34 +49,55 @@ def item_list(items, now: datetime, config) -> Message:
     shown = list(items)[:MAX_ITEMS]
     lines = [_item_line(i) + (" · *overdue*" if i.due_on < now.date() else "") for i in shown]
     more = f"\n… and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
-    return Message(text=f"Open action items: {len(items)}", blocks=[
-        Header(text=f"Open action items ({len(items)})"),
-        Section(text=sviews._clip("\n".join(lines) + more)),
-        Context(text="Close one with `/smarketing action done <n>`; the owner, their manager or an admin can."),
-    ])
+    return Message(
+        text=f"Open action items: {len(items)}",
+        blocks=[
+            Header(text=f"Open action items ({len(items)})"),
+            Section(text=sviews._clip("\n".join(lines) + more)),
+            Context(text="Close one with `/smarketing action done <n>`; the owner, their manager or an admin can."),
+        ],
+    )
 
 
 def add_form(people, *, about: str, due: date, state: str) -> Form:
     options = [Option(value=p.key, label=f"{p.name} ({p.team})"[:75]) for p in sorted(people, key=lambda p: p.name)]
     return Form(
-        title="Add to review", action=ADD, submit_label="Add", state=state[:300],
+        title="Add to review",
+        action=ADD,
+        submit_label="Add",
+        state=state[:300],
         blocks=[Section(text=f"*About:* {about}")] if about else [],
         inputs=[
             Input(name="owner", label="Who owns it", kind="select", options=options[:100]),
-            Input(name="text", label="What is to be done", kind="textarea", max_length=1000,
-                  initial=f"Follow up: {about}"[:1000] if about else None),
-            Input(name="due", label="Due", kind="date", required=False, initial=due.isoformat(),
-                  hint="Default: the next review."),
-            Input(name="about", label="From", kind="text", required=False, initial=about[:300] or None,
-                  max_length=300),
+            Input(
+                name="text",
+                label="What is to be done",
+                kind="textarea",
+                max_length=1000,
+                initial=f"Follow up: {about}"[:1000] if about else None,
+            ),
+            Input(
+                name="due",
+                label="Due",
+                kind="date",
+                required=False,
+                initial=due.isoformat(),
+                hint="Default: the next review.",
+            ),
+            Input(name="about", label="From", kind="text", required=False, initial=about[:300] or None, max_length=300),
         ],
     )
 
 
 def snapshot(board) -> dict:
     t = board.total
-    return dict(delivered=t.delivered, within_sla=t.within_sla, acceptance=t.acceptance, conversion=t.conversion,
-                sourced=board.sourced_minor)
+    return dict(
+        delivered=t.delivered,
+        within_sla=t.within_sla,
+        acceptance=t.acceptance,
+        conversion=t.conversion,
+        sourced=board.sourced_minor,
+    )
 
 
 def _delta(now, before, key: str) -> str:
@@ -105,23 +126,35 @@ def agenda(data, config, tz: ZoneInfo) -> Message:
             f"• Converted: {sviews.versus(t.conversion, tg['conversion'])}{_delta(now_snap, data.before, 'conversion')}",
             f"• Revenue sourced by campaigns: {format_money(board.sourced_minor, cur, whole=True)}",
         ]
-        blocks += [Section(text=f"*1. The scoreboard ({board.period.label})*\n" + "\n".join(lines)),
-                   Context(text="Detail: `/smarketing sla all`, or your Home.")]
+        blocks += [
+            Section(text=f"*1. The scoreboard ({board.period.label})*\n" + "\n".join(lines)),
+            Context(text="Detail: `/smarketing sla all`, or your Home."),
+        ]
         text_parts.append(f"within SLA {sviews.pct(t.within_sla)}")
     if data.reasons:
         top = sorted(data.reasons, key=lambda r: -r.count)[:6]
-        lines = [f"• {data.names.get(r.campaign_id, 'No campaign')}: {config.reason_label(r.reason) or r.reason} "
-                 f"×{r.count}" for r in top]
-        blocks += [Divider(), Section(text="*2. Why leads bounced, by campaign (since the last meeting)*\n"
-                                           + "\n".join(lines)),
-                   Context(text="Detail: `/smarketing sla week` · marketers see theirs on their Home.")]
+        lines = [
+            f"• {data.names.get(r.campaign_id, 'No campaign')}: {config.reason_label(r.reason) or r.reason} ×{r.count}"
+            for r in top
+        ]
+        blocks += [
+            Divider(),
+            Section(text="*2. Why leads bounced, by campaign (since the last meeting)*\n" + "\n".join(lines)),
+            Context(text="Detail: `/smarketing sla week` · marketers see theirs on their Home."),
+        ]
         text_parts.append(f"{sum(r.count for r in data.reasons)} bounces")
     if data.wins:
         top = sorted(data.wins, key=lambda r: -r.sourced_minor)[:6]
-        lines = [f"• {data.names.get(r.campaign_id, '?')}: {format_money(r.sourced_minor, r.currency, whole=True)} "
-                 f"sourced ({r.sourced_deals} won)" for r in top]
-        blocks += [Divider(), Section(text="*3. Wins by campaign (since the last meeting)*\n" + "\n".join(lines)),
-                   Context(text="Detail: `/smarketing sla` (marketers: their campaigns).")]
+        lines = [
+            f"• {data.names.get(r.campaign_id, '?')}: {format_money(r.sourced_minor, r.currency, whole=True)} "
+            f"sourced ({r.sourced_deals} won)"
+            for r in top
+        ]
+        blocks += [
+            Divider(),
+            Section(text="*3. Wins by campaign (since the last meeting)*\n" + "\n".join(lines)),
+            Context(text="Detail: `/smarketing sla` (marketers: their campaigns)."),
+        ]
         text_parts.append(f"{sum(r.sourced_deals for r in data.wins)} sourced wins")
     n, leads = data.breached
     if n:
@@ -129,30 +162,45 @@ def agenda(data, config, tz: ZoneInfo) -> Message:
 
         lines = [f"• {LeadCard.of(l).label} — {mention(l.owner_id)} · `{l.crm_id}`" for l in leads]
         more = f"\n… and {n - len(leads)} more" if n > len(leads) else ""
-        blocks += [Divider(), Section(text=f"*4. Leads that breached the SLA since the last meeting ({n})*\n"
-                                           + "\n".join(lines) + more),
-                   Context(text="Detail: each rep's queue on a manager's Home; `/smarketing leads` for your own.")]
+        blocks += [
+            Divider(),
+            Section(text=f"*4. Leads that breached the SLA since the last meeting ({n})*\n" + "\n".join(lines) + more),
+            Context(text="Detail: each rep's queue on a manager's Home; `/smarketing leads` for your own."),
+        ]
         text_parts.append(f"{n} SLA breaches")
     if data.conflicts:
         from handlers.schedule_messages import conflict_line
 
         lines = [conflict_line(c, tz) for c in data.conflicts[:8]]
-        blocks += [Divider(), Section(text=sviews._clip("*5. Schedule conflicts in the coming two weeks*\n"
-                                                        + "\n".join(lines))),
-                   Context(text="Detail: `/smarketing schedule` and `/smarketing schedule next`.")]
+        blocks += [
+            Divider(),
+            Section(text=sviews._clip("*5. Schedule conflicts in the coming two weeks*\n" + "\n".join(lines))),
+            Context(text="Detail: `/smarketing schedule` and `/smarketing schedule next`."),
+        ]
         text_parts.append(f"{len(data.conflicts)} conflicts")
     meeting = start_local.date()
     if data.open_items or data.done_items:
         lines = [_item_line(i, meeting=meeting) for i in data.open_items[:MAX_ITEMS]]
         lines += [f"• ✅ *#{i.id}* {i.text} — {mention(i.owner_id)}, done" for i in data.done_items[:MAX_ITEMS]]
-        blocks += [Divider(), Section(text=sviews._clip("*6. Action items*\n" + "\n".join(lines))),
-                   Context(text="Detail: `/smarketing action list` · close one: `/smarketing action done <n>`.")]
+        blocks += [
+            Divider(),
+            Section(text=sviews._clip("*6. Action items*\n" + "\n".join(lines))),
+            Context(text="Detail: `/smarketing action list` · close one: `/smarketing action done <n>`."),
+        ]
         text_parts.append(f"{len(data.open_items)} open actions")
     if len(blocks) == 1:
-        blocks.append(Section(text="Nothing on the agenda from the bot this week: no handoffs, bounces, wins, "
-                                   "breaches, conflicts or open actions since the last meeting."))
-    blocks.append(Context(text="Add an action: `/smarketing action <person> <text> [by <date>]`, or *Add to review* "
-                               "on the bot's alerts, bounce posts and conflict warnings."))
+        blocks.append(
+            Section(
+                text="Nothing on the agenda from the bot this week: no handoffs, bounces, wins, "
+                "breaches, conflicts or open actions since the last meeting."
+            )
+        )
+    blocks.append(
+        Context(
+            text="Add an action: `/smarketing action <person> <text> [by <date>]`, or *Add to review* "
+            "on the bot's alerts, bounce posts and conflict warnings."
+        )
+    )
     text = f"Joint review {start_local:%a %-d %b %H:%M}: " + (", ".join(text_parts) or "a quiet week")
     return Message(text=text, blocks=blocks)
 
@@ -167,8 +215,10 @@ def summary(day: date, decided, open_items, tz: ZoneInfo) -> Message:
     for i in open_items:
         owners.setdefault(i.owner_id, []).append(i)
     if owners:
-        lines = [f"• {mention(o)}: " + ", ".join(f"#{i.id} (due {i.due_on:%-d %b})" for i in items)
-                 for o, items in owners.items()]
+        lines = [
+            f"• {mention(o)}: " + ", ".join(f"#{i.id} (due {i.due_on:%-d %b})" for i in items)
+            for o, items in owners.items()
+        ]
         blocks.append(Section(text=sviews._clip("*Who owns what:*\n" + "\n".join(lines))))
     blocks.append(Context(text="`/smarketing action list` · owners are reminded a business day before it is due."))
     return Message(text=f"Joint review of {day:%-d %b}: {len(decided)} decided, {len(open_items)} open", blocks=blocks)
@@ -177,7 +227,10 @@ def summary(day: date, decided, open_items, tz: ZoneInfo) -> Message:
 def reminder(item, tz: str) -> Message:
     text = f"Reminder: #{item.id} {item.text} is due {item.due_on:%a %-d %b}."
     source = f"\nFrom: {item.source_text}" if item.source_text else ""
-    return Message(text=text, blocks=[
-        Section(text=f"⏰ *Due {item.due_on:%a %-d %b}:* #{item.id} {item.text}{source}"),
-        Context(text=f"Done? `/smarketing action done {item.id}`."),
-    ])
+    return Message(
+        text=text,
+        blocks=[
+            Section(text=f"⏰ *Due {item.due_on:%a %-d %b}:* #{item.id} {item.text}{source}"),
+            Context(text=f"Done? `/smarketing action done {item.id}`."),
+        ],
+    )

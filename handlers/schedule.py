@@ -38,16 +38,27 @@ USAGE = "Try `/smarketing schedule` (this week), `/smarketing schedule next` or 
 
 def to_item(row) -> Item:
     """A ``ScheduleItem`` row as a rules value."""
-    return Item(id=row.id, team=row.team, kind=row.kind, title=row.title, regions=tuple(row.regions or ()),
-                start=row.starts_at, end=row.ends_at, all_day=row.all_day, owner_id=row.owner_id,
-                owner_email=row.owner_email, link=row.link)
+    return Item(
+        id=row.id,
+        team=row.team,
+        kind=row.kind,
+        title=row.title,
+        regions=tuple(row.regions or ()),
+        start=row.starts_at,
+        end=row.ends_at,
+        all_day=row.all_day,
+        owner_id=row.owner_id,
+        owner_email=row.owner_email,
+        link=row.link,
+    )
 
 
 # --- the week -------------------------------------------------------------------------------
 
 
-def week_view(uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, late: str | None = None,
-              *, digest: bool = False):
+def week_view(
+    uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, late: str | None = None, *, digest: bool = False
+):
     """Everything a view of one week needs, read in one query (plus the marketing managers)."""
     start, end = rules.week_window(monday, tz)
     rows = uow.schedule.rows_overlapping(start - DAY, end + DAY)  # all-day items sit at UTC midnights
@@ -56,17 +67,32 @@ def week_view(uow, deps: Deps, monday: date, tz: ZoneInfo, team: str | None, lat
     other = next((t for t in deps.config.teams if t != team), None) if team else None
     contacts = {"marketing": [p.id for p in uow.people.team(rules.MARKETING) if p.role == "manager"]}
     names = {i: p.name for i, p in uow.people.many({it.owner_id for it in items if it.owner_id}).items()}
-    return msgs.WeekView(monday=monday, tz=tz, items=items, conflicts=conflicts, team=team, other=other,
-                         touches=rules.touching(items, team, conflicts) if team else [], contacts=contacts,
-                         late=late, digest=digest, names=names)
+    return msgs.WeekView(
+        monday=monday,
+        tz=tz,
+        items=items,
+        conflicts=conflicts,
+        team=team,
+        other=other,
+        touches=rules.touching(items, team, conflicts) if team else [],
+        contacts=contacts,
+        late=late,
+        digest=digest,
+        names=names,
+    )
 
 
 def schedule_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     sub = " ".join(args.lower().split())
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if sub == "add":
-        return Reply(form=msgs.add_form(list(deps.config.teams), person.team if person else None,
-                                        deps.now().astimezone(_tz_of(deps, person)).date()))
+        return Reply(
+            form=msgs.add_form(
+                list(deps.config.teams),
+                person.team if person else None,
+                deps.now().astimezone(_tz_of(deps, person)).date(),
+            )
+        )
     if sub not in ("", "this", "this week", "week", "next", "next week"):
         raise Invalid(f"I don't know `schedule {sub[:40]}`. {USAGE}")
     upcoming = sub.startswith("next")
@@ -94,16 +120,27 @@ def digest_job(uow_factory, deps: Deps) -> JobResult:
             with uow_factory() as uow:
                 if uow.outbox.exists(key):
                     continue
-                late = f"(posted late — the bot was offline at {tc.digest.time:%H:%M})" if now - due > LATE_AFTER else None
+                late = (
+                    f"(posted late — the bot was offline at {tc.digest.time:%H:%M})" if now - due > LATE_AFTER else None
+                )
                 pages = msgs.week_pages(week_view(uow, deps, monday, tz, team, late, digest=True))
-                if not uow.outbox.add(key=key, destination=channel(tc.channel), payload=pages[0].message.to_json(),
-                                      at=now):
+                if not uow.outbox.add(
+                    key=key, destination=channel(tc.channel), payload=pages[0].message.to_json(), at=now
+                ):
                     continue  # another replica got there first
-                uow.outbox.add_many([dict(key=f"{key}:p{n}", destination=channel(tc.channel),
-                                          payload=p.message.to_json()) for n, p in enumerate(pages[1:], 2)], at=now)
+                uow.outbox.add_many(
+                    [
+                        dict(key=f"{key}:p{n}", destination=channel(tc.channel), payload=p.message.to_json())
+                        for n, p in enumerate(pages[1:], 2)
+                    ],
+                    at=now,
+                )
                 uow.commit()
-            posted.append(f"{team} {rules.week_label(monday)}" + (" late" if late else "")
-                          + (f" in {len(pages)} posts" if len(pages) > 1 else ""))
+            posted.append(
+                f"{team} {rules.week_label(monday)}"
+                + (" late" if late else "")
+                + (f" in {len(pages)} posts" if len(pages) > 1 else "")
+            )
     return JobResult("digest", len(posted), ", ".join(posted))
 
 
@@ -136,8 +173,13 @@ def save_rows(uow, deps: Deps, rows: list[dict]) -> Saved:
     saved = uow.schedule.by_external_ids(r["external_id"] for r in changed)
     items = [to_item(saved[r["external_id"]]) for r in changed]
     new = sum(1 for r in changed if r["external_id"] not in existing)
-    return Saved(new=new, updated=len(changed) - new, unchanged=len(rows) - len(changed), items=items,
-                 conflicts=warn_owners(uow, deps, items))
+    return Saved(
+        new=new,
+        updated=len(changed) - new,
+        unchanged=len(rows) - len(changed),
+        items=items,
+        conflicts=warn_owners(uow, deps, items),
+    )
 
 
 def warn_owners(uow, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
@@ -159,12 +201,23 @@ def warn_owners(uow, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
                 found.setdefault(c.key, c)
     conflicts = list(found.values())
     people = uow.people.many(pid for c in conflicts for pid in c.owner_ids)
-    uow.outbox.add_many([
-        dict(key=f"schedule:conflict:{c.key}:to:{pid}", destination=dm(pid),
-             payload=reviewable(deps.config, msgs.warning_message(c, ZoneInfo(people[pid].timezone)),
-                                f"Schedule conflict: {c.first.title}"[:300]).to_json())
-        for c in conflicts for pid in c.owner_ids if pid in people
-    ], at=now)
+    uow.outbox.add_many(
+        [
+            dict(
+                key=f"schedule:conflict:{c.key}:to:{pid}",
+                destination=dm(pid),
+                payload=reviewable(
+                    deps.config,
+                    msgs.warning_message(c, ZoneInfo(people[pid].timezone)),
+                    f"Schedule conflict: {c.first.title}"[:300],
+                ).to_json(),
+            )
+            for c in conflicts
+            for pid in c.owner_ids
+            if pid in people
+        ],
+        at=now,
+    )
     return conflicts
 
 
@@ -176,26 +229,43 @@ def schedule_upserted(uow, deps: Deps, events: list[Event]) -> None:
         d = e.data
         email = d.owner_email.lower() if d.owner_email else None
         latest[f"crm:{d.id}"] = dict(
-            external_id=f"crm:{d.id}", team=d.team, kind=d.kind, title=d.title, regions=rules.clean_regions(d.regions),
-            starts_at=d.start, ends_at=d.end, all_day=False, owner_id=owners.get(email or ""), owner_email=email,
-            link=d.link, source="webhook", created_at=deps.now(),
+            external_id=f"crm:{d.id}",
+            team=d.team,
+            kind=d.kind,
+            title=d.title,
+            regions=rules.clean_regions(d.regions),
+            starts_at=d.start,
+            ends_at=d.end,
+            all_day=False,
+            owner_id=owners.get(email or ""),
+            owner_email=email,
+            link=d.link,
+            source="webhook",
+            created_at=deps.now(),
         )
     save_rows(uow, deps, list(latest.values()))
 
 
-def import_calendar(uow, deps: Deps, occurrences: list[dict], *, team: str, uids: set[str],
-                    window: tuple[datetime, datetime]) -> Saved:
+def import_calendar(
+    uow, deps: Deps, occurrences: list[dict], *, team: str, uids: set[str], window: tuple[datetime, datetime]
+) -> Saved:
     """An iCal import (rows from ``bot/ical.py``): upsert every occurrence, and remove the
     occurrences of the same calendar events in the window that the file no longer has
     (cancelled, or excluded with EXDATE). Running it again with the same file changes nothing."""
     owners = uow.people.ids_by_email(o["owner_email"] for o in occurrences if o.get("owner_email"))
-    rows = [dict(o, team=team, owner_id=owners.get(o.get("owner_email") or ""), source="ical",
-                 created_at=deps.now()) for o in occurrences]
+    rows = [
+        dict(o, team=team, owner_id=owners.get(o.get("owner_email") or ""), source="ical", created_at=deps.now())
+        for o in occurrences
+    ]
     result = save_rows(uow, deps, rows)
     keep = {r["external_id"] for r in rows}
-    stale = [r.id for r in uow.schedule.overlapping(*window, team=team, source="ical")
-             if r.external_id not in keep and from_calendar(r.external_id, uids)
-             and (r.ends_at > window[0] or r.starts_at >= window[0])]
+    stale = [
+        r.id
+        for r in uow.schedule.overlapping(*window, team=team, source="ical")
+        if r.external_id not in keep
+        and from_calendar(r.external_id, uids)
+        and (r.ends_at > window[0] or r.starts_at >= window[0])
+    ]
     result.removed = uow.schedule.delete_many(stale)
     uow.commit()
     return result
@@ -205,7 +275,7 @@ def from_calendar(external_id: str | None, uids: set[str]) -> bool:
     """Whether an imported item (external id ``ical:<uid>[#<recurrence>]``) is one of ``uids``' events."""
     if not external_id or not external_id.startswith("ical:"):
         return False
-    rest = external_id[len("ical:"):]
+    rest = external_id[len("ical:") :]
     return rest in uids or rest.rsplit("#", 1)[0] in uids
 
 
@@ -243,8 +313,9 @@ def parse_add_form(values: dict[str, str | None], teams: list[str]) -> tuple[dic
             errors["end"] = "An item can last a year at most."
     if v["link"] and (not v["link"].startswith(("http://", "https://")) or len(v["link"]) > 3000 or " " in v["link"]):
         errors["link"] = "A link starts with https:// (or http://)."
-    fields = dict(team=v["team"], kind=v["kind"], title=v["title"], regions=regions, start=start, end=end,
-                  link=v["link"] or None)
+    fields = dict(
+        team=v["team"], kind=v["kind"], title=v["title"], regions=regions, start=start, end=end, link=v["link"] or None
+    )
     return fields, errors
 
 
@@ -253,17 +324,29 @@ def add_submitted(uow, deps: Deps, actor: Actor, state: str, values: dict[str, s
 
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
-        raise UserError("I don't know who you are yet, so I can't make you the owner: ask an admin to add you "
-                        "to the people in the config.")
+        raise UserError(
+            "I don't know who you are yet, so I can't make you the owner: ask an admin to add you "
+            "to the people in the config."
+        )
     f, errors = parse_add_form(values, list(deps.config.teams))
     if errors:
         return Reply(errors=errors)
-    row = uow.schedule.add(ScheduleItem(
-        team=f["team"], kind=f["kind"], title=f["title"], regions=f["regions"],
-        starts_at=datetime.combine(f["start"], datetime.min.time(), tzinfo=UTC),
-        ends_at=datetime.combine(f["end"] + DAY, datetime.min.time(), tzinfo=UTC), all_day=True,
-        owner_id=person.id, owner_email=person.email, link=f["link"], source="command", created_at=deps.now(),
-    ))
+    row = uow.schedule.add(
+        ScheduleItem(
+            team=f["team"],
+            kind=f["kind"],
+            title=f["title"],
+            regions=f["regions"],
+            starts_at=datetime.combine(f["start"], datetime.min.time(), tzinfo=UTC),
+            ends_at=datetime.combine(f["end"] + DAY, datetime.min.time(), tzinfo=UTC),
+            all_day=True,
+            owner_id=person.id,
+            owner_email=person.email,
+            link=f["link"],
+            source="command",
+            created_at=deps.now(),
+        )
+    )
     item = to_item(row)
     conflicts = warn_owners(uow, deps, [item])
     uow.commit()

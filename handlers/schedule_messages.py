@@ -15,7 +15,19 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.events import SCHEDULE_KINDS
-from handlers.messages import Block, Context, Divider, Form, Header, Input, Message, Option, Section, MENTION_OPEN, mention
+from handlers.messages import (
+    Block,
+    Context,
+    Divider,
+    Form,
+    Header,
+    Input,
+    Message,
+    Option,
+    Section,
+    MENTION_OPEN,
+    mention,
+)
 from handlers.schedule_rules import (
     PROMOTION_LAUNCH,
     SAME_DAY_EVENTS,
@@ -117,13 +129,17 @@ def item_text(item: Item) -> str:
     return f"*{safe(item.title)}* ({', '.join(bits)})"
 
 
-def item_line(item: Item, tz: ZoneInfo, *, with_day: bool = False, names: dict[int, str] | None = None,
-              note: str = "") -> str:
+def item_line(
+    item: Item, tz: ZoneInfo, *, with_day: bool = False, names: dict[int, str] | None = None, note: str = ""
+) -> str:
     """One item as a bullet line; ``with_day`` names the day too (outside the by-day list);
     ``names``: owners by name (no mention); ``note``: what it touches, after it."""
     regions = ", ".join(safe(r, 40) for r in item.regions[:6]) + (" …" if len(item.regions) > 6 else "")
-    parts = ([KIND_LABELS.get(item.kind, item.kind), f"_{item.team}_"] + ([regions] if regions else [])
-             + [owner(item, names)])
+    parts = (
+        [KIND_LABELS.get(item.kind, item.kind), f"_{item.team}_"]
+        + ([regions] if regions else [])
+        + [owner(item, names)]
+    )
     if item.link and len(item.link) <= LINK_MAX:
         parts.append(item.link)
     moment = when(item, tz)
@@ -141,17 +157,21 @@ def conflict_line(c: Conflict, tz: ZoneInfo, contacts: dict[str, list[int]] | No
     """One conflict, naming both items and both owners."""
     regions = ", ".join(safe(r, 40) for r in c.regions)
     if c.rule == PROMOTION_LAUNCH and c.second is not None:
-        return (f"• :warning: Sales promotion {item_text(c.first)} overlaps marketing's "
-                f"{KIND_LABELS.get(c.second.kind, c.second.kind).lower()} {item_text(c.second)} in {regions} — "
-                f"{_span_label(c.start, c.end, tz)}")
+        return (
+            f"• :warning: Sales promotion {item_text(c.first)} overlaps marketing's "
+            f"{KIND_LABELS.get(c.second.kind, c.second.kind).lower()} {item_text(c.second)} in {regions} — "
+            f"{_span_label(c.start, c.end, tz)}"
+        )
     if c.rule == SAME_DAY_EVENTS and c.second is not None:
         day = day_label(c.day) if c.day else _span_label(c.start, c.end, tz)
         return f"• :warning: Two events on {day} in {regions}: {item_text(c.first)} and {item_text(c.second)}"
     if c.rule == UNSUPPORTED_FOCUS:
         who = [mention(p) for p in (contacts or {}).get("marketing", [])[:2]]
         ask = f" — {' / '.join(who)} (marketing), can you support it?" if who else ""
-        return (f"• :warning: Sales territory focus {item_text(c.first)} is in {regions}, where marketing has "
-                f"nothing this week{ask}")
+        return (
+            f"• :warning: Sales territory focus {item_text(c.first)} is in {regions}, where marketing has "
+            f"nothing this week{ask}"
+        )
     return f"• :warning: {item_text(c.first)}"  # pragma: no cover - every rule is handled above
 
 
@@ -169,8 +189,9 @@ def cost(text: str) -> int:
     escaped, mentions replaced)."""
     # Mention tokens are counted on top of their own characters: a little over, never under.
     units = len(text.encode("utf-16-le")) // 2
-    return (units + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
-            + MENTION_COST * text.count(MENTION_OPEN))
+    return (
+        units + 4 * text.count("&") + 3 * (text.count("<") + text.count(">")) + MENTION_COST * text.count(MENTION_OPEN)
+    )
 
 
 def pack(title: str | None, lines: list[str], budget: int = SECTION_BUDGET) -> list[Section]:
@@ -233,10 +254,15 @@ def _day_lines(view: WeekView) -> list[tuple[date, list[str]]]:
     for day in sorted(by_day):
         rows = sorted(by_day[day], key=lambda r: r[:4])
         if view.digest:
-            notes = {t.item.id: (f"  ↔ your *{safe(t.mine.title, 80)}* in {safe(t.region or '', 40)}" if t.mine
-                                 else "  ↔ see the conflicts") for t in view.touches}
-            out.append((day, [item_line(r[4], view.tz, names=view.names, note=notes.get(r[4].id, ""))
-                              for r in rows]))
+            notes = {
+                t.item.id: (
+                    f"  ↔ your *{safe(t.mine.title, 80)}* in {safe(t.region or '', 40)}"
+                    if t.mine
+                    else "  ↔ see the conflicts"
+                )
+                for t in view.touches
+            }
+            out.append((day, [item_line(r[4], view.tz, names=view.names, note=notes.get(r[4].id, "")) for r in rows]))
         else:
             out.append((day, [item_line(r[4], view.tz) for r in rows]))
     return out
@@ -245,8 +271,7 @@ def _day_lines(view: WeekView) -> list[tuple[date, list[str]]]:
 def _summary(view: WeekView) -> str:
     n, m = len(view.items), len(view.conflicts)
     teams = "Sales and marketing" if view.team is None else f"{view.team.capitalize()} and {view.other or 'others'}"
-    return (f"{teams} · times in {view.tz.key} · {n} item{'s' * (n != 1)} · "
-            f"{m} conflict{'s' * (m != 1)}")
+    return f"{teams} · times in {view.tz.key} · {n} item{'s' * (n != 1)} · {m} conflict{'s' * (m != 1)}"
 
 
 def week_pages(view: WeekView) -> list[Page]:
@@ -340,10 +365,13 @@ def warning_message(c: Conflict, tz: ZoneInfo) -> Message:
     """The early warning to each owner of a new conflict."""
     line = conflict_line(c, tz).removeprefix("• :warning: ")
     text = f"Heads-up: {line}"
-    return Message(text=text, blocks=[
-        Section(text=f":warning: *Schedule conflict*\n{line}"),
-        Context(text="Both owners got this message. Talk it over, then change one of them if needed."),
-    ])
+    return Message(
+        text=text,
+        blocks=[
+            Section(text=f":warning: *Schedule conflict*\n{line}"),
+            Context(text="Both owners got this message. Talk it over, then change one of them if needed."),
+        ],
+    )
 
 
 def added_reply(item: Item, tz: ZoneInfo, conflicts: list[Conflict]) -> Message:
@@ -353,8 +381,11 @@ def added_reply(item: Item, tz: ZoneInfo, conflicts: list[Conflict]) -> Message:
     blocks: list[Block] = [Section(text=line + ".")]
     if conflicts:
         lines = [conflict_line(c, tz) for c in conflicts[:10]]
-        blocks += pack(f":warning: It conflicts with {len(conflicts)} item{'s' * (len(conflicts) != 1)} "
-                       "— both owners have been told", lines)
+        blocks += pack(
+            f":warning: It conflicts with {len(conflicts)} item{'s' * (len(conflicts) != 1)} "
+            "— both owners have been told",
+            lines,
+        )
     return Message(text=line + "." + (f" It has {len(conflicts)} conflict(s)." if conflicts else ""), blocks=blocks)
 
 
@@ -364,16 +395,30 @@ def add_form(teams: list[str], team: str | None, today: date) -> Form:
         action="schedule.add",
         submit_label="Add",
         inputs=[
-            Input(name="team", label="Team", kind="select", initial=team,
-                  options=[Option(value=t, label=t.capitalize()) for t in teams]),
-            Input(name="kind", label="Kind", kind="select",
-                  options=[Option(value=k, label=KIND_LABELS[k]) for k in SCHEDULE_KINDS]),
+            Input(
+                name="team",
+                label="Team",
+                kind="select",
+                initial=team,
+                options=[Option(value=t, label=t.capitalize()) for t in teams],
+            ),
+            Input(
+                name="kind",
+                label="Kind",
+                kind="select",
+                options=[Option(value=k, label=KIND_LABELS[k]) for k in SCHEDULE_KINDS],
+            ),
             Input(name="title", label="Title", max_length=200, placeholder="Spring launch webinar"),
-            Input(name="regions", label="Regions", required=False, max_length=500, placeholder="EMEA, UK",
-                  hint="Comma-separated. Conflicts are found by region."),
+            Input(
+                name="regions",
+                label="Regions",
+                required=False,
+                max_length=500,
+                placeholder="EMEA, UK",
+                hint="Comma-separated. Conflicts are found by region.",
+            ),
             Input(name="start", label="Start date", kind="date", initial=today.isoformat()),
-            Input(name="end", label="End date", kind="date", required=False,
-                  hint="Leave empty for a one-day item."),
+            Input(name="end", label="End date", kind="date", required=False, hint="Leave empty for a one-day item."),
             Input(name="link", label="Link", required=False, max_length=3000, placeholder="https://…"),
         ],
     )

@@ -214,8 +214,9 @@ def _involved(involving: Collection[int] | None, *items: Item) -> bool:
     return involving is None or any(i.id in involving for i in items)
 
 
-def find_conflicts(items: Iterable[Item], tz: ZoneInfo, *, week: date | None = None,
-                   involving: Collection[int] | None = None) -> list[Conflict]:
+def find_conflicts(
+    items: Iterable[Item], tz: ZoneInfo, *, week: date | None = None, involving: Collection[int] | None = None
+) -> list[Conflict]:
     """Every conflict among ``items``, days read in ``tz``, in the order they bite.
 
     ``week`` (its Monday) limits the conflicts to those biting in that week and enables the
@@ -292,7 +293,7 @@ def _events_same_day(items, tz, week, involving) -> list[Conflict]:
             m = midnights[day] = local_midnight(day, tz)
         return m
 
-    for (day, k) in sorted(buckets):  # earliest day first: a pair is reported on its first day
+    for day, k in sorted(buckets):  # earliest day first: a pair is reported on its first day
         group = buckets[(day, k)]
         if len(group) < 2:
             continue
@@ -300,7 +301,7 @@ def _events_same_day(items, tz, week, involving) -> list[Conflict]:
         for i, lo in enumerate(group):
             lo_id, name = lo.id, lo.keys[k]
             lo_new = involving is None or lo_id in involving
-            for hi in group[i + 1:]:
+            for hi in group[i + 1 :]:
                 if not lo_new and hi.id not in involving:
                     continue
                 entry = pairs.get((lo_id, hi.id))

@@ -47,8 +47,10 @@ UTC = timezone.utc
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 AGE_BOUNDS = (1, 7, 30)  # pipeline age buckets, in days
 TOP = 8  # campaigns / reasons listed
-USAGE = ("Try `/smarketing sla` (this month), `sla last-month`, `sla week`, `sla last-week`, `sla 2026-10`, "
-         "optionally with `region <name>` or `segment <name>` (admins: `sla all …` for the whole company).")
+USAGE = (
+    "Try `/smarketing sla` (this month), `sla last-month`, `sla week`, `sla last-week`, `sla 2026-10`, "
+    "optionally with `region <name>` or `segment <name>` (admins: `sla all …` for the whole company)."
+)
 
 
 # --- who sees what ----------------------------------------------------------------------------
@@ -234,8 +236,13 @@ class Board:
 
     @property
     def empty(self) -> bool:
-        return not (self.total.delivered or self.reasons or self.sourced_minor or self.influenced_minor
-                    or (self.period.current and any(self.pipeline)))
+        return not (
+            self.total.delivered
+            or self.reasons
+            or self.sourced_minor
+            or self.influenced_minor
+            or (self.period.current and any(self.pipeline))
+        )
 
 
 def _convert(minor: int, currency: str, base: str, rates: dict[str, float]) -> int | None:
@@ -253,8 +260,9 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
     agreement, base = cfg.agreement, cfg.wins.currency
     sb = uow.scoreboard
     owners, campaigns = scope.owner_ids, scope.campaign_ids
-    counts = sb.handoffs(start=period.start, end=period.end, now=now, owner_ids=owners, campaign_ids=campaigns,
-                         attr=attr)
+    counts = sb.handoffs(
+        start=period.start, end=period.end, now=now, owner_ids=owners, campaign_ids=campaigns, attr=attr
+    )
     times = sb.touch_times(start=period.start, end=period.end, owner_ids=owners, campaign_ids=campaigns, attr=attr)
     total = Line("Everyone")
     by_owner: dict[int | None, Line] = defaultdict(lambda: Line(""))
@@ -271,14 +279,22 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
             line = by_owner[owner_id]
             line.waits.append(wait)
             line.reps.append(rep)
-    reason_rows = sb.bounce_reasons(start=period.start, end=period.end, campaign_ids=campaigns,
-                                    owner_ids=owners if scope.kind in ("rep", "manager") else None)
+    reason_rows = sb.bounce_reasons(
+        start=period.start,
+        end=period.end,
+        campaign_ids=campaigns,
+        owner_ids=owners if scope.kind in ("rep", "manager") else None,
+    )
     by_reason: dict[str, int] = defaultdict(int)
     for cid, reason, n in reason_rows:
         by_reason[reason] += n
         by_campaign[cid].bounces += n
-    revenue = sb.revenue(start=period.start, end=period.end, campaign_ids=campaigns,
-                         owner_ids=owners if scope.kind in ("rep", "manager") else None)
+    revenue = sb.revenue(
+        start=period.start,
+        end=period.end,
+        campaign_ids=campaigns,
+        owner_ids=owners if scope.kind in ("rep", "manager") else None,
+    )
     targets = _targets(agreement, period, base)
     if scope.kind in ("rep", "manager"):
         targets["leads"] = None  # marketing's number, not a rep's
@@ -299,8 +315,9 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
             board.influenced_minor += i
     board.unconverted = [format_money(m, c) for c, m in sorted(odd.items()) if m]
     board.reasons = sorted(((cfg.reason_label(r) or r, n) for r, n in by_reason.items()), key=lambda x: -x[1])
-    board.pipeline, board.oldest, board.breached = sb.pipeline_age(now=now, bounds_days=AGE_BOUNDS, owner_ids=owners,
-                                                  campaign_ids=campaigns)
+    board.pipeline, board.oldest, board.breached = sb.pipeline_age(
+        now=now, bounds_days=AGE_BOUNDS, owner_ids=owners, campaign_ids=campaigns
+    )
     if scope.kind == "manager":
         for rid in scope.reps:  # every rep, even one with nothing yet
             by_owner[rid].label, by_owner[rid].ref_id = views.mention_of(rid), rid
@@ -320,18 +337,24 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
             brief = briefs.get(cid)
             line.label = brief.name if brief else "No campaign (sourced by sales)"
             line.ref_id, line.owner_id = cid, brief.owner_id if brief else None
-        board.campaigns = sorted((l for cid, l in by_campaign.items() if cid is not None or scope.kind == "admin"),
-                                 key=lambda l: (-l.sourced_minor, -l.delivered, l.label))
+        board.campaigns = sorted(
+            (l for cid, l in by_campaign.items() if cid is not None or scope.kind == "admin"),
+            key=lambda l: (-l.sourced_minor, -l.delivered, l.label),
+        )
     if scope.kind in ("marketer", "admin") and attr is None:
-        for fld, targets, out in (("region", agreement.by_region, board.regions),
-                                  ("segment", agreement.by_segment, board.segments)):
+        for fld, targets, out in (
+            ("region", agreement.by_region, board.regions),
+            ("segment", agreement.by_segment, board.segments),
+        ):
             if not targets:  # a breakdown costs a look at each handoff's row: only when it has targets
                 continue
             got = sb.handoffs_by_attr(fld, start=period.start, end=period.end, campaign_ids=campaigns)
             names = list(targets) + sorted(n for n in got if n not in targets)
-            for name in names[:TOP * 2]:
+            for name in names[: TOP * 2]:
                 target = targets.get(name)
-                out.append((name, got.get(name, 0), round(target * period.share_of_month) if target is not None else None))
+                out.append(
+                    (name, got.get(name, 0), round(target * period.share_of_month) if target is not None else None)
+                )
                 if name in targets and not got.get(name) and not sb.attr_exists(fld, name):
                     board.unknown.append(f"{fld} {name!r}")  # a target no lead can meet: a typo?
     return board
@@ -342,9 +365,12 @@ def _targets(agreement, period: Period, currency: str) -> dict:
     revenue = agreement.sourced_revenue
     return dict(
         leads=round(leads * period.share_of_month) if leads is not None else None,
-        acceptance=agreement.acceptance_rate, within_sla=agreement.within_sla, conversion=agreement.conversion,
+        acceptance=agreement.acceptance_rate,
+        within_sla=agreement.within_sla,
+        conversion=agreement.conversion,
         revenue_minor=to_minor(Decimal(str(revenue)) * Decimal(str(period.share_of_month)), currency)
-        if revenue is not None else None,
+        if revenue is not None
+        else None,
         pro_rata=period.share_of_month != 1.0,
     )
 
@@ -400,8 +426,9 @@ def weekly_job(uow_factory, deps: Deps) -> JobResult:
                 if uow.outbox.exists(key):
                     continue
                 message = weekly_message(uow, deps, monday, tz)
-                if not notify.send(uow, deps, to=channel(tc.channel), role=None, subject=None,
-                                   payload=message.to_json(), key=key):
+                if not notify.send(
+                    uow, deps, to=channel(tc.channel), role=None, subject=None, payload=message.to_json(), key=key
+                ):
                     continue  # another replica got there first
                 uow.commit()
             posted.append(f"{team} {week}")
@@ -468,15 +495,17 @@ def recognition_job(uow_factory, deps: Deps) -> JobResult:
         if uow.outbox.exists(key):
             return JobResult("recognition", 0)
         board = build(uow, deps, Scope("admin", None), period)
-        best_campaign = max((l for l in board.campaigns if l.sourced_minor > 0 and l.ref_id is not None),
-                            key=lambda l: l.sourced_minor, default=None)
+        best_campaign = max(
+            (l for l in board.campaigns if l.sourced_minor > 0 and l.ref_id is not None),
+            key=lambda l: l.sourced_minor,
+            default=None,
+        )
         owner_id = best_campaign.owner_id if best_campaign else None
         best_rep = best_sla_line(board.reps)
         if best_campaign is None and best_rep is None:
             return JobResult("recognition", 0, "nothing to credit")
         message = views.recognition(period, best_campaign, owner_id, best_rep, cfg)
-        if not notify.send(uow, deps, to=channel("wins"), role=None, subject=None, payload=message.to_json(),
-                           key=key):
+        if not notify.send(uow, deps, to=channel("wins"), role=None, subject=None, payload=message.to_json(), key=key):
             return JobResult("recognition", 0)
         uow.commit()
     return JobResult("recognition", 1, f"{last:%Y-%m}")
@@ -507,6 +536,10 @@ FLOW = Flow(
     commands={"sla": sla_command},
     read_only=frozenset({"sla"}),
     jobs={"scoreboard_weekly": weekly_job, "recognition": recognition_job},
-    help=[("sla [all] [last-month|week|last-week] [region <name>]",
-           "the smarketing agreement's scoreboard: your line, your team's or your campaigns'")],
+    help=[
+        (
+            "sla [all] [last-month|week|last-week] [region <name>]",
+            "the smarketing agreement's scoreboard: your line, your team's or your campaigns'",
+        )
+    ],
 )

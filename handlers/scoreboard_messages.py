@@ -63,17 +63,21 @@ def _first_touch(line: "Line") -> str:
     p90, wait90, rep90 = line.first_touch(0.9)
     if med is None:
         return "no first touches yet"
-    return (f"median {hours(med)} (waiting for an owner {hours(wait)} + rep {hours(rep)}) · "
-            f"p90 {hours(p90)} ({hours(wait90)} + {hours(rep90)})")
+    return (
+        f"median {hours(med)} (waiting for an owner {hours(wait)} + rep {hours(rep)}) · "
+        f"p90 {hours(p90)} ({hours(wait90)} + {hours(rep90)})"
+    )
 
 
 def _rep_line(line: "Line") -> str:
     if not line.delivered:
         return f"• {line.label} — no handoffs yet"
     med = line.first_touch(0.5)[0]
-    return (f"• {line.label} — {line.delivered} leads · {pct(line.within_sla)} within SLA "
-            f"({line.in_time}/{line.decided}) · first touch {hours(med)} · accepted {pct(line.acceptance)}"
-            f" · {line.converted} won")
+    return (
+        f"• {line.label} — {line.delivered} leads · {pct(line.within_sla)} within SLA "
+        f"({line.in_time}/{line.decided}) · first touch {hours(med)} · accepted {pct(line.acceptance)}"
+        f" · {line.converted} won"
+    )
 
 
 def _campaign_line(line: "Line", currency: str) -> str:
@@ -99,15 +103,19 @@ def _pipeline(board: "Board") -> str:
     oldest = ""
     if board.oldest is not None and board.now is not None:
         oldest = f" · oldest {hours((board.now - board.oldest).total_seconds() / 3600)}"
-    return (f"{sum(board.pipeline)} open, {board.breached} past their SLA now — handed over under 1 day ago {a} · "
-            f"1–7 days {b} · 7–30 days {c} · 30+ days {d}{oldest}")
+    return (
+        f"{sum(board.pipeline)} open, {board.breached} past their SLA now — handed over under 1 day ago {a} · "
+        f"1–7 days {b} · 7–30 days {c} · 30+ days {d}{oldest}"
+    )
 
 
 def empty_text(board: "Board") -> str:
     who = {"rep": "you", "manager": "your reps", "marketer": "your campaigns", "admin": "the company"}[board.scope.kind]
-    return (f"Nothing to score for {who} in {board.period.label} yet. Once marketing hands qualified leads to "
-            "sales, this shows leads delivered against the agreement, acceptance and bounces by reason, time "
-            "to first touch, the share within the SLA, wins, and revenue by campaign.")
+    return (
+        f"Nothing to score for {who} in {board.period.label} yet. Once marketing hands qualified leads to "
+        "sales, this shows leads delivered against the agreement, acceptance and bounces by reason, time "
+        "to first touch, the share within the SLA, wins, and revenue by campaign."
+    )
 
 
 def summary_lines(board: "Board", config) -> list[str]:
@@ -131,8 +139,12 @@ def summary_lines(board: "Board", config) -> list[str]:
 def board(b: "Board", config) -> Message:
     """``/smarketing sla``: the scoreboard as the asker's role sees it."""
     kind = b.scope.kind
-    title = {"rep": "Your SLA line", "manager": "Your team's scoreboard", "marketer": "Your campaigns' scoreboard",
-             "admin": "The smarketing scoreboard"}[kind]
+    title = {
+        "rep": "Your SLA line",
+        "manager": "Your team's scoreboard",
+        "marketer": "Your campaigns' scoreboard",
+        "admin": "The smarketing scoreboard",
+    }[kind]
     scope_note = f" · {b.filter[0]} {b.filter[1]}" if b.filter else ""
     head = Header(text=f"{title} — {b.period.label}{scope_note}")
     if b.empty:
@@ -145,17 +157,22 @@ def board(b: "Board", config) -> Message:
         mk = [f"*Leads delivered:* {_target_n(t.delivered, tg['leads'], tg['pro_rata'])}"]
         for name, values in (("region", b.regions), ("segment", b.segments)):
             if values:
-                mk.append(f"*By {name}:* " + " · ".join(f"{n} {_target_n(got, tgt, tg['pro_rata'])}"
-                                                        for n, got, tgt in values))
+                mk.append(
+                    f"*By {name}:* "
+                    + " · ".join(f"{n} {_target_n(got, tgt, tg['pro_rata'])}" for n, got, tgt in values)
+                )
         if b.unknown:
-            mk.append("No lead has " + ", ".join(b.unknown) + " yet: check `agreement.by_region` / `by_segment` "
-                      "against the CRM's values.")
+            mk.append(
+                "No lead has " + ", ".join(b.unknown) + " yet: check `agreement.by_region` / `by_segment` "
+                "against the CRM's values."
+            )
         blocks += [Section(text="*Marketing*"), Section(text=_clip("\n".join(mk)))]
         if b.campaigns:
             shown = b.campaigns[:MAX_LINES]
             more = f"\n… and {len(b.campaigns) - len(shown)} more" if len(b.campaigns) > len(shown) else ""
-            blocks.append(Section(text=_clip("*By campaign:*\n" + "\n".join(_campaign_line(l, b.currency)
-                                                                           for l in shown) + more)))
+            blocks.append(
+                Section(text=_clip("*By campaign:*\n" + "\n".join(_campaign_line(l, b.currency) for l in shown) + more))
+            )
     sales = [
         f"*Accepted:* {versus(t.acceptance, tg['acceptance'])} — {t.accepted} followed up, {t.rejected} bounced",
         f"*Within SLA:* {versus(t.within_sla, tg['within_sla'])} — {t.in_time} of {t.decided} decided",
@@ -164,7 +181,11 @@ def board(b: "Board", config) -> Message:
     ]
     if b.reasons:
         sales.append("*Bounced by reason:* " + " · ".join(f"{label} {n}" for label, n in b.reasons[:MAX_LINES]))
-    blocks += [Divider(), Section(text="*Sales*" if kind != "rep" else "*Your leads*"), Section(text=_clip("\n".join(sales)))]
+    blocks += [
+        Divider(),
+        Section(text="*Sales*" if kind != "rep" else "*Your leads*"),
+        Section(text=_clip("\n".join(sales))),
+    ]
     if kind in ("manager", "admin") and b.reps:
         shown = b.reps[:MAX_LINES]
         more = f"\n… and {len(b.reps) - len(shown)} more" if len(b.reps) > len(shown) else ""
@@ -182,20 +203,28 @@ def board(b: "Board", config) -> Message:
 
 
 def _foot(b: "Board") -> Context:
-    more = {"rep": "Your leads: `/smarketing leads` · your Home shows them with their buttons.",
-            "manager": "Each rep's queue is on your Home.",
-            "marketer": "Bounces by reason: `/smarketing sla last-month` compares with last month.",
-            "admin": "Targets are the agreement in the config (`agreement:`)."}[b.scope.kind]
+    more = {
+        "rep": "Your leads: `/smarketing leads` · your Home shows them with their buttons.",
+        "manager": "Each rep's queue is on your Home.",
+        "marketer": "Bounces by reason: `/smarketing sla last-month` compares with last month.",
+        "admin": "Targets are the agreement in the config (`agreement:`).",
+    }[b.scope.kind]
     so_far = " (so far)" if b.period.current else ""
     return Context(text=f"{b.period.label}{so_far}. `/smarketing sla last-month`, `sla week`, `sla last-week`. {more}")
 
 
 def weekly(b: "Board", weeks: list["Week"], config, *, chart_key: str) -> Message:
     """The weekly post in each team's channel: the chart and the month so far in text."""
-    trend = " · ".join(f"{w.label}: {w.delivered}" + (f"/{w.target}" if w.target is not None else "")
-                       + f" ({pct(w.within_sla)} in SLA)" for w in weeks)
-    alt = (f"Chart: leads delivered per week against the target, and the share followed up within the SLA, "
-           f"over the last {len(weeks)} weeks. {trend}")
+    trend = " · ".join(
+        f"{w.label}: {w.delivered}"
+        + (f"/{w.target}" if w.target is not None else "")
+        + f" ({pct(w.within_sla)} in SLA)"
+        for w in weeks
+    )
+    alt = (
+        f"Chart: leads delivered per week against the target, and the share followed up within the SLA, "
+        f"over the last {len(weeks)} weeks. {trend}"
+    )
     lines = summary_lines(b, config)
     blocks: list = [
         Header(text=f"The smarketing scoreboard — {b.period.label} so far"),
@@ -208,29 +237,36 @@ def weekly(b: "Board", weeks: list["Week"], config, *, chart_key: str) -> Messag
         if b.campaigns:
             top = [l for l in b.campaigns if l.ref_id is not None][:5]
             if top:
-                blocks.append(Section(text=_clip("*Top campaigns:*\n" + "\n".join(_campaign_line(l, b.currency)
-                                                                                for l in top))))
+                blocks.append(
+                    Section(text=_clip("*Top campaigns:*\n" + "\n".join(_campaign_line(l, b.currency) for l in top)))
+                )
     blocks.append(Context(text=f"Weekly: {trend}. Your own line: `/smarketing sla`."[:1900]))
     text = f"The smarketing scoreboard — {b.period.label} so far: " + "; ".join(lines) + f". Weeks: {trend}"
     return Message(text=text, blocks=blocks)
 
 
-def recognition(period: "Period", campaign: "Line | None", marketer_id: int | None, rep: "Line | None",
-                config) -> Message:
+def recognition(
+    period: "Period", campaign: "Line | None", marketer_id: int | None, rep: "Line | None", config
+) -> Message:
     """End of the month: the campaign that sourced the most won revenue, and the best SLA line."""
     cur = config.wins.currency
     parts, lines = [], []
     if campaign is not None:
         who = f", run by {mention(marketer_id)}" if marketer_id else ""
-        lines.append(f"🏆 *{campaign.label}*{who} sourced {money(campaign.sourced_minor, cur)} of won revenue "
-                     f"({campaign.sourced_deals} deal{'s' if campaign.sourced_deals != 1 else ''}).")
+        lines.append(
+            f"🏆 *{campaign.label}*{who} sourced {money(campaign.sourced_minor, cur)} of won revenue "
+            f"({campaign.sourced_deals} deal{'s' if campaign.sourced_deals != 1 else ''})."
+        )
         parts.append(f"{campaign.label} sourced {money(campaign.sourced_minor, cur)}")
     if rep is not None:
         med = rep.first_touch(0.5)[0]
-        lines.append(f"⚡ {rep.label} had the best SLA line: {pct(rep.within_sla)} of {rep.decided} leads "
-                     f"followed up within the SLA, first touch in {hours(med)} (median).")
+        lines.append(
+            f"⚡ {rep.label} had the best SLA line: {pct(rep.within_sla)} of {rep.decided} leads "
+            f"followed up within the SLA, first touch in {hours(med)} (median)."
+        )
         parts.append(f"best SLA line {pct(rep.within_sla)}")
     lines.append("A sales win is a marketing win too. 🎉")
     text = f"{period.label}: " + "; ".join(parts) + ". A sales win is a marketing win too."
-    return Message(text=text, blocks=[Header(text=f"Smarketing stars of {period.label}"),
-                                      Section(text="\n".join(lines))])
+    return Message(
+        text=text, blocks=[Header(text=f"Smarketing stars of {period.label}"), Section(text="\n".join(lines))]
+    )

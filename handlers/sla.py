@@ -47,8 +47,12 @@ def meets_definition(lead: dict, config) -> bool:
     if status and status in {s.lower() for s in q.statuses}:
         return True
     score = lead.get("score")
-    return (q.min_score is not None and score is not None and score >= q.min_score
-            and all(lead.get(f) for f in q.required_fields))
+    return (
+        q.min_score is not None
+        and score is not None
+        and score >= q.min_score
+        and all(lead.get(f) for f in q.required_fields)
+    )
 
 
 def tier_for(score: int | None, hint: str | None, config) -> str:
@@ -121,8 +125,14 @@ def qualification(lead: dict, *, at: datetime, tz: str, config) -> dict:
     hint in ``lead["tier"]`` if the config knows it, else by score), a new first-touch window."""
     tier = tier_for(lead.get("score"), lead.get("tier"), config)
     window = new_window({**lead, "tier": tier}, start=at, tz=tz, config=config)
-    return dict(status="qualified", qualified_at=at, tier=tier, handoff_due_at=window["sla_due_at"],
-                first_touch_at=None, **window)
+    return dict(
+        status="qualified",
+        qualified_at=at,
+        tier=tier,
+        handoff_due_at=window["sla_due_at"],
+        first_touch_at=None,
+        **window,
+    )
 
 
 def stopped() -> dict:

@@ -62,8 +62,19 @@ from handlers.wins_rules import (
 
 UNMATCHED_KEY = "wins:unmatched_owners"
 ROLLUP_STATE_KEY = "wins:rollup"
-ADOPTED_COLUMNS = ("crm_id", "name", "amount_minor", "currency", "owner_id", "owner_email", "lead_id",
-                   "contact_email", "closed_at", "source", "attrs")
+ADOPTED_COLUMNS = (
+    "crm_id",
+    "name",
+    "amount_minor",
+    "currency",
+    "owner_id",
+    "owner_email",
+    "lead_id",
+    "contact_email",
+    "closed_at",
+    "source",
+    "attrs",
+)
 
 
 @dataclass
@@ -82,8 +93,11 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
         first.setdefault(e.data.id, e)
     match = timedelta(days=deps.config.wins.match_days)
     closes = {e.data.id: e.data.closed_at or e.occurred_at for e in first.values()}
-    stored, announced = uow.deals.seen(crm_ids=first, name_keys={name_key(e.data.name) for e in first.values()},
-                                       announced_since=min(closes.values()) - match)
+    stored, announced = uow.deals.seen(
+        crm_ids=first,
+        name_keys={name_key(e.data.name) for e in first.values()},
+        announced_since=min(closes.values()) - match,
+    )
     events = [e for crm_id, e in first.items() if crm_id not in stored]
     if not events:
         return
@@ -93,10 +107,21 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
     adopt: list[dict] = []
     for e in events:
         d, closed = e.data, closes[e.data.id]
-        row = dict(crm_id=d.id, name=d.name, name_key=name_key(d.name), amount_minor=to_minor(d.amount, d.currency),
-                   currency=d.currency, owner_id=owners.get(d.owner_email or ""), owner_email=d.owner_email,
-                   lead_id=leads.get(d.lead_id or ""), contact_email=(d.contact_email or "").lower() or None,
-                   closed_at=closed, source="crm", announced_by_id=None, attrs=credit[d.id].to_json())
+        row = dict(
+            crm_id=d.id,
+            name=d.name,
+            name_key=name_key(d.name),
+            amount_minor=to_minor(d.amount, d.currency),
+            currency=d.currency,
+            owner_id=owners.get(d.owner_email or ""),
+            owner_email=d.owner_email,
+            lead_id=leads.get(d.lead_id or ""),
+            contact_email=(d.contact_email or "").lower() or None,
+            closed_at=closed,
+            source="crm",
+            announced_by_id=None,
+            attrs=credit[d.id].to_json(),
+        )
         rep = announced.get(row["name_key"])
         if rep is not None and abs(rep.closed_at - closed) <= match:
             # A rep announced it first: the CRM's record takes over; no second celebration.
@@ -107,11 +132,14 @@ def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
     uow.deals.adopt(adopt)
     _record_and_celebrate(uow, deps, wins)
     # The lead closed won: it is a customer, no longer sales' to follow up (the ladder stops).
-    lifecycle.convert(uow, deps, {row["lead_id"]: row["name"] for row in [*adopt, *(w.row for w in wins)] if row["lead_id"]})
+    lifecycle.convert(
+        uow, deps, {row["lead_id"]: row["name"] for row in [*adopt, *(w.row for w in wins)] if row["lead_id"]}
+    )
 
 
-def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]
-            ) -> tuple[dict[str, int], dict[str, Attribution]]:
+def _credit(
+    uow, deps: Deps, events: list[Event], closes: dict[str, datetime]
+) -> tuple[dict[str, int], dict[str, Attribution]]:
     """The deals' lead ids (by lead CRM id) and their attributions (by deal CRM id), from the
     touches of their leads and contact emails, else the campaign the CRM credits
     (``campaign_id``): a few queries for the whole batch."""
@@ -119,7 +147,8 @@ def _credit(uow, deps: Deps, events: list[Event], closes: dict[str, datetime]
     leads = {c: i for c, (i, _) in refs.items()}
     lead_emails = {i: e for i, e in refs.values() if e}
     rows = uow.campaigns.touches_for(
-        lead_ids=leads.values(), until=max(closes.values()),
+        lead_ids=leads.values(),
+        until=max(closes.values()),
         emails=[e.data.contact_email for e in events if e.data.contact_email] + list(lead_emails.values()),
     )
     by_lead: dict[int, list[Touch]] = defaultdict(list)
@@ -146,8 +175,10 @@ def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing won <deal> <amount> [campaign]``: a rep announces a win (no CRM needed)."""
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
-        raise NotAllowed("I don't know who you are yet, so I can't record a win for you: ask an admin to add "
-                         "your email under `people:` in the config.")
+        raise NotAllowed(
+            "I don't know who you are yet, so I can't record a win for you: ask an admin to add "
+            "your email under `people:` in the config."
+        )
     cfg, now = deps.config.wins, deps.now()
     campaigns: dict[str, object] = {}
 
@@ -164,10 +195,21 @@ def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         return Reply.say(_already(earlier))
     campaign = campaigns.get(won.campaign) if won.campaign else None
     attribution = Attribution.named(campaign.id if campaign else None, now)  # type: ignore[attr-defined]
-    row = dict(crm_id=f"manual:{key[:170]}:{now:%Y-%m-%d}", name=won.deal, name_key=key,
-               amount_minor=to_minor(won.amount, won.currency), currency=won.currency, owner_id=person.id,
-               owner_email=person.email, lead_id=None, contact_email=None, closed_at=now, source="command",
-               announced_by_id=person.id, attrs=attribution.to_json())
+    row = dict(
+        crm_id=f"manual:{key[:170]}:{now:%Y-%m-%d}",
+        name=won.deal,
+        name_key=key,
+        amount_minor=to_minor(won.amount, won.currency),
+        currency=won.currency,
+        owner_id=person.id,
+        owner_email=person.email,
+        lead_id=None,
+        contact_email=None,
+        closed_at=now,
+        source="command",
+        announced_by_id=person.id,
+        attrs=attribution.to_json(),
+    )
     win = _Win(row, attribution)
     if not _record_and_celebrate(uow, deps, [win]):  # a colleague announced it a moment ago
         return Reply.say(_already(uow.deals.by_crm_id(row["crm_id"])))
@@ -225,16 +267,22 @@ def _celebration(deps: Deps, w: _Win, month: MonthView, campaigns: dict) -> list
     cfg, r = deps.config.wins, w.row
     first, last = w.attribution.first, w.attribution.last
     view = WinView(
-        deal=r["name"], amount=_money(r["amount_minor"], r["currency"]), owner=_owner(r),
+        deal=r["name"],
+        amount=_money(r["amount_minor"], r["currency"]),
+        owner=_owner(r),
         sourced=_campaign_view(campaigns.get(first.campaign_id)) if first else None,
         converted=_campaign_view(campaigns.get(last.campaign_id)) if last else None,
-        days_to_close=w.attribution.days_to_close, month=month,
+        days_to_close=w.attribution.days_to_close,
+        month=month,
         announced_by=mention(r["announced_by_id"]) if r["announced_by_id"] else None,
     )
     post = win_post(view, reaction=cfg.reaction).to_json()
     out = [dict(key=r["celebration_key"], destination=channel("wins"), payload=post)]
-    if cfg.wide_channel and cfg.wide != "off" and goes_wide(
-            in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates), cfg.wide_at):
+    if (
+        cfg.wide_channel
+        and cfg.wide != "off"
+        and goes_wide(in_base(r["amount_minor"], r["currency"], cfg.currency, cfg.rates), cfg.wide_at)
+    ):
         wide = post if cfg.wide == "copy" else wide_pointer(view, deps.config.channels["wins"]).to_json()
         out.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=wide))
     marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
@@ -261,10 +309,15 @@ def _campaign_view(c) -> CampaignView | None:
 
 def _month_view(totals: dict[str, int], label: str, deps: Deps) -> MonthView:
     cfg = deps.config.wins
-    base = sum((v for cur, minor in totals.items()
-                if (v := in_base(minor, cur, cfg.currency, cfg.rates)) is not None), Decimal(0))
-    others = [_money(minor, cur) for cur, minor in sorted(totals.items())
-              if minor and in_base(minor, cur, cfg.currency, cfg.rates) is None]
+    base = sum(
+        (v for cur, minor in totals.items() if (v := in_base(minor, cur, cfg.currency, cfg.rates)) is not None),
+        Decimal(0),
+    )
+    others = [
+        _money(minor, cur)
+        for cur, minor in sorted(totals.items())
+        if minor and in_base(minor, cur, cfg.currency, cfg.rates) is None
+    ]
     target = percent = None
     if cfg.monthly_target:
         target = _whole(to_minor(cfg.monthly_target, cfg.currency), cfg.currency)
@@ -307,7 +360,7 @@ def _shape(currency: str, whole: bool) -> tuple[str, str] | None:
     at = outputs[0].find(number[0])
     if at < 0 or not digits and not whole:
         return None
-    shape = (outputs[0][:at], outputs[0][at + len(number[0]):])
+    shape = (outputs[0][:at], outputs[0][at + len(number[0]) :])
     if any(out != shape[0] + n + shape[1] for out, n in zip(outputs, number)):
         return None
     return shape
@@ -343,8 +396,9 @@ def _unmatched_owners(uow, rows: list[dict]) -> list[dict]:
     uow.kv.set(UNMATCHED_KEY, {"emails": sorted(set(known.get("emails", [])) | set(new))})
     digest = hashlib.sha1(",".join(new).encode()).hexdigest()[:16]
     note = unmatched_owner_note(new).to_json()
-    return [dict(key=f"wins:unmatched:{digest}:{a.id}", destination=dm(a.id), payload=note)
-            for a in uow.people.admins()]
+    return [
+        dict(key=f"wins:unmatched:{digest}:{a.id}", destination=dm(a.id), payload=note) for a in uow.people.admins()
+    ]
 
 
 # --- the daily roll-up ------------------------------------------------------------------------
@@ -374,9 +428,12 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
     cfg = deps.config.wins
     campaigns = uow.campaigns.briefs(d.attrs.get("sourced_by") for d in deals if (d.attrs or {}).get("sourced_by"))
     lines = [
-        RollupLine(deal=d.name, amount=_money(d.amount_minor, d.currency),
-                   owner=_owner(dict(owner_id=d.owner_id, owner_email=d.owner_email)),
-                   sourced=_campaign_view(campaigns.get((d.attrs or {}).get("sourced_by"))))
+        RollupLine(
+            deal=d.name,
+            amount=_money(d.amount_minor, d.currency),
+            owner=_owner(dict(owner_id=d.owner_id, owner_email=d.owner_email)),
+            sourced=_campaign_view(campaigns.get((d.attrs or {}).get("sourced_by"))),
+        )
         for d in deals
     ]
     sums: dict[str, int] = defaultdict(int)
@@ -403,7 +460,11 @@ FLOW = Flow(
     commands={"won": won_command},
     events={"deal.closed_won": deals_closed_won},
     jobs={"wins_rollup": rollup_job},
-    help=[("won <deal> <amount> [campaign]",
-           'announce a win, e.g. `won "Acme renewal" $48,000 webinar-q4` (amount: 48000, 48,000, $48k or '
-           "48000 EUR; campaign: its CRM id or name; quote names with numbers or spaces)")],
+    help=[
+        (
+            "won <deal> <amount> [campaign]",
+            'announce a win, e.g. `won "Acme renewal" $48,000 webinar-q4` (amount: 48000, 48,000, $48k or '
+            "48000 EUR; campaign: its CRM id or name; quote names with numbers or spaces)",
+        )
+    ],
 )

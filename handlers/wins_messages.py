@@ -25,8 +25,14 @@ def user_text(text: str | None, limit: int) -> str:
     return text
 
 
-KIND_LABELS = {"webinar": "webinar", "ebook": "e-book", "event": "event", "paid": "paid campaign",
-               "email": "email campaign", "other": "campaign"}
+KIND_LABELS = {
+    "webinar": "webinar",
+    "ebook": "e-book",
+    "event": "event",
+    "paid": "paid campaign",
+    "email": "email campaign",
+    "other": "campaign",
+}
 
 
 def kind_label(kind: str | None) -> str:
@@ -125,8 +131,10 @@ def marketing_note(v: WinView) -> Message | None:
 
 def _credit(c: CampaignView, verb: str, v: WinView) -> str:
     who = f"{c.owner}: your" if c.owner else "The"
-    return (f"🎯 {who} {kind_label(c.kind)} *{user_text(c.name, 150)}* {verb} a {v.amount} win: "
-            f"*{user_text(v.deal, 150)}*, closed by {v.owner}.")
+    return (
+        f"🎯 {who} {kind_label(c.kind)} *{user_text(c.name, 150)}* {verb} a {v.amount} win: "
+        f"*{user_text(v.deal, 150)}*, closed by {v.owner}."
+    )
 
 
 @dataclass(frozen=True)
@@ -165,8 +173,12 @@ def rollup_post(day_label: str, lines: list[RollupLine], total: str, month: Mont
     title = f"More wins {day_label}: {n} deal{'s' if n != 1 else ''}, {total}"
     return Message(
         text=f"🙌 {title}. {month.line()}",
-        blocks=[Header(text=f"🙌 {title}"), *_page([rollup_line(r) for r in lines]), Divider(),
-                Context(text=month.line())],
+        blocks=[
+            Header(text=f"🙌 {title}"),
+            *_page([rollup_line(r) for r in lines]),
+            Divider(),
+            Context(text=month.line()),
+        ],
     )
 
 
@@ -184,7 +196,9 @@ def unmatched_owner_note(emails: list[str]) -> Message:
     """To an admin: deal owners the bot cannot mention (their email is not in the people list)."""
     shown = ", ".join(user_text(e, 320) for e in emails[:20])
     more = f" and {len(emails) - 20} more" if len(emails) > 20 else ""
-    text = (f"Deals were won by {shown}{more}, who {'is' if len(emails) == 1 else 'are'} not in the people list, "
-            "so the wins post names them in plain text. Add them under `people:` in the config "
-            "(with `slack_id` if their Slack email differs) to have them mentioned.")
+    text = (
+        f"Deals were won by {shown}{more}, who {'is' if len(emails) == 1 else 'are'} not in the people list, "
+        "so the wins post names them in plain text. Add them under `people:` in the config "
+        "(with `slack_id` if their Slack email differs) to have them mentioned."
+    )
     return Message(text=text, blocks=[Section(text=text)])

@@ -187,14 +187,18 @@ def parse_won(args: str, *, default_currency: str, known_campaigns: Callable[[li
     if not candidates:
         if negative:
             raise Invalid("The amount must be more than zero.", field="amount")
-        raise Invalid(f"I couldn't find the amount: {USAGE}. The amount may be 48000, 48,000, $48k or 48000 EUR.",
-                      field="amount")
+        raise Invalid(
+            f"I couldn't find the amount: {USAGE}. The amount may be 48000, 48,000, $48k or 48000 EUR.", field="amount"
+        )
     refs = sorted({c[2] for c in candidates if c[2] and len(c[2]) <= MAX_CAMPAIGN_REF})
     known = known_campaigns(refs) if refs else set()
     valid = [c for c in candidates if not c[2] or c[2] in known]
     if not valid:
-        raise Invalid(f"I don't know the campaign `{candidates[-1][2][:100]}`: give its CRM id or its exact name, "
-                      "or leave it out.", field="campaign")
+        raise Invalid(
+            f"I don't know the campaign `{candidates[-1][2][:100]}`: give its CRM id or its exact name, "
+            "or leave it out.",
+            field="campaign",
+        )
     i, amount, campaign = next((c for c in valid if c[1].marked), valid[0])
     if amount.value <= 0:
         raise Invalid("The amount must be more than zero.", field="amount")

@@ -25,14 +25,15 @@ _migrate_lock = threading.Lock()
 def normalize_url(url: str) -> str:
     """Accept the URLs people paste (``postgres://``, ``postgresql://``) and use psycopg 3."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
-def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
-                statement_timeout: float = 10.0) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, connect_timeout: float = 3.0, statement_timeout: float = 10.0
+) -> Engine:
     """The engine, with timeouts so that a database that cannot answer fails calls fast instead
     of hanging them: PostgreSQL gets ``connect_timeout``, TCP keepalives and a user timeout (a
     partitioned server is noticed in seconds), a server-side ``statement_timeout`` and, for what
@@ -101,8 +102,15 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
         given = given[-1] if isinstance(given, tuple) else given
         mine = f"-c statement_timeout={int(statement_timeout * 1000)}"
         connect_args["options"] = f"{given} {mine}" if given else mine
-    engine = sa.create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                              pool_timeout=max(connect_timeout, 1.0) + 2.0, connect_args=connect_args)
+    engine = sa.create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=max(connect_timeout, 1.0) + 2.0,
+        connect_args=connect_args,
+    )
 
     @event.listens_for(engine, "begin")
     def _read_only(conn):  # pragma: no cover - trivial
@@ -110,8 +118,9 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
             # The server refuses any write in a read-only unit of work.
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
-    _Deadlines.install(engine, statement=statement_timeout + 2.0 if statement_timeout else None,
-                       ping=max(connect_timeout, 1.0))
+    _Deadlines.install(
+        engine, statement=statement_timeout + 2.0 if statement_timeout else None, ping=max(connect_timeout, 1.0)
+    )
     return engine
 
 
@@ -148,12 +157,14 @@ class _Deadlines:
         on_cursor = lambda cursor: cursor.connection  # noqa: E731
         on_conn = lambda conn: conn  # noqa: E731
         # The dialect object is this engine's own; these are the calls that wait for the server.
-        for name, seconds, conn_of in (("do_execute", statement, on_cursor),
-                                       ("do_executemany", statement, on_cursor),
-                                       ("do_execute_no_params", statement, on_cursor),
-                                       ("do_commit", statement, on_conn),
-                                       ("do_rollback", ping + 2.0, on_conn),
-                                       ("do_ping", ping, on_conn)):
+        for name, seconds, conn_of in (
+            ("do_execute", statement, on_cursor),
+            ("do_executemany", statement, on_cursor),
+            ("do_execute_no_params", statement, on_cursor),
+            ("do_commit", statement, on_conn),
+            ("do_rollback", ping + 2.0, on_conn),
+            ("do_ping", ping, on_conn),
+        ):
             setattr(dialect, name, guarded(getattr(dialect, name), seconds, conn_of))
 
     @classmethod
@@ -281,8 +292,11 @@ def migrate(engine: Engine, *, thorough: bool = False) -> None:
                 if sqlite:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
-                        raise SchemaMismatch(where, [f"table {r[0]}: row {r[1]} points at a missing {r[2]} row"
-                                                     for r in broken[:20]], current_revision(conn))
+                        raise SchemaMismatch(
+                            where,
+                            [f"table {r[0]}: row {r[1]} points at a missing {r[2]} row" for r in broken[:20]],
+                            current_revision(conn),
+                        )
                 differences = (thorough_differences if thorough else quick_differences)(conn)
                 if differences:
                     raise SchemaMismatch(where, differences, current_revision(conn))
@@ -331,8 +345,14 @@ class UnitOfWork:
     ...     uow.commit()
     """
 
-    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None,
-                 on_people_change: Callable[[], None] | None = None, *, readonly: bool = False):
+    def __init__(
+        self,
+        engine: Engine,
+        on_enqueue: Callable[[], None] | None = None,
+        on_people_change: Callable[[], None] | None = None,
+        *,
+        readonly: bool = False,
+    ):
         self.readonly = readonly
         self.engine = engine.execution_options(deferred=True, readonly=True) if readonly else engine
         self.session: Session | None = None
@@ -423,11 +443,15 @@ def _note_people_changes(session, _context, _instances) -> None:
     from storage.models import Person
 
     if session.info.get("readonly"):
-        changed = sorted({type(o).__name__ for o in (*session.new, *session.deleted)}
-                         | {type(o).__name__ for o in session.dirty if session.is_modified(o)})
+        changed = sorted(
+            {type(o).__name__ for o in (*session.new, *session.deleted)}
+            | {type(o).__name__ for o in session.dirty if session.is_modified(o)}
+        )
         if changed:
-            raise ReadOnlyError(f"a read-only unit of work tried to write ({', '.join(changed)}): "
-                                "open a writing one (uow_factory()) to write")
+            raise ReadOnlyError(
+                f"a read-only unit of work tried to write ({', '.join(changed)}): "
+                "open a writing one (uow_factory()) to write"
+            )
     if any(isinstance(o, Person) for o in (*session.new, *session.dirty, *session.deleted)):
         session.info["people_changed"] = True
 
@@ -435,8 +459,10 @@ def _note_people_changes(session, _context, _instances) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_writes_when_read_only(state) -> None:
     if state.session.info.get("readonly") and (state.is_insert or state.is_update or state.is_delete):
-        raise ReadOnlyError(f"a read-only unit of work tried to write ({state.statement.table}): "
-                            "open a writing one (uow_factory()) to write")
+        raise ReadOnlyError(
+            f"a read-only unit of work tried to write ({state.statement.table}): "
+            "open a writing one (uow_factory()) to write"
+        )
 
 
 class UowFactory:
@@ -445,8 +471,12 @@ class UowFactory:
     reading without the write lock until it writes, and again, in turn, if another writer got
     in first (SQLite), so that reads never queue behind writers."""
 
-    def __init__(self, engine: Engine, on_enqueue: Callable[[], None] | None = None,
-                 on_people_change: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        on_enqueue: Callable[[], None] | None = None,
+        on_people_change: Callable[[], None] | None = None,
+    ):
         self.engine = engine
         self.on_enqueue = on_enqueue
         self.on_people_change = on_people_change
@@ -493,6 +523,7 @@ def _is_busy(e: sa.exc.OperationalError) -> bool:
     return code in (5, 517) or "database is locked" in str(e.orig)  # SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT
 
 
-def uow_factory(engine: Engine, on_enqueue: Callable[[], None] | None = None,
-                on_people_change: Callable[[], None] | None = None) -> UowFactory:
+def uow_factory(
+    engine: Engine, on_enqueue: Callable[[], None] | None = None, on_people_change: Callable[[], None] | None = None
+) -> UowFactory:
     return UowFactory(engine, on_enqueue, on_people_change)

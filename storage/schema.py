@@ -36,14 +36,16 @@ class SchemaMismatch(Exception):
             "This is a database made by a pre-release build, whose first revision was different from the released "
             "one (or one changed by hand). Back it up, then start from a new database — a new SQLite file "
             "(DATABASE_URL=sqlite:///./new.db) or an empty PostgreSQL database: the bot creates the tables on "
-            "start — and have your CRM send its events again. `python -m bot migrate` lists every difference.")
+            "start — and have your CRM send its events again. `python -m bot migrate` lists every difference."
+        )
 
 
 def _expected() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for table in SQLModel.metadata.sorted_tables:
-        uniques = {tuple(c.name for c in con.columns) for con in table.constraints
-                   if isinstance(con, sa.UniqueConstraint)}
+        uniques = {
+            tuple(c.name for c in con.columns) for con in table.constraints if isinstance(con, sa.UniqueConstraint)
+        }
         uniques |= {(c.name,) for c in table.columns if c.unique}
         out[table.name] = {
             "columns": {c.name: bool(c.nullable) for c in table.columns},
@@ -79,10 +81,15 @@ def quick_differences(conn: Connection) -> list[str]:
             found.append(f"table {name}: column {col} is not in this version's schema")
         for col in sorted(set(want["columns"]) & set(have_cols)):
             if want["columns"][col] != have_cols[col]:
-                found.append(f"table {name}: column {col} is {'NULL' if have_cols[col] else 'NOT NULL'}, "
-                             f"expected {'NULL' if want['columns'][col] else 'NOT NULL'}")
-        have_ix = {ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"])) for ix in indexes.get(name, [])
-                   if ix.get("name")}
+                found.append(
+                    f"table {name}: column {col} is {'NULL' if have_cols[col] else 'NOT NULL'}, "
+                    f"expected {'NULL' if want['columns'][col] else 'NOT NULL'}"
+                )
+        have_ix = {
+            ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"]))
+            for ix in indexes.get(name, [])
+            if ix.get("name")
+        }
         have_uq = {tuple(u["column_names"]) for u in uniques.get(name, [])}
         # A unique index and a unique constraint are the same promise; databases report them apart.
         have_uq |= {cols for cols, unique in have_ix.values() if unique}
@@ -93,9 +100,11 @@ def quick_differences(conn: Connection) -> list[str]:
                 found.append(f"table {name}: index {ix} is not in this version's schema")
         for ix in sorted(set(want["indexes"]) & set(have_ix)):
             if want["indexes"][ix] != have_ix[ix]:
-                found.append(f"table {name}: index {ix} is on {have_ix[ix][0]}"
-                             f"{' (unique)' if have_ix[ix][1] else ''}, expected {want['indexes'][ix][0]}"
-                             f"{' (unique)' if want['indexes'][ix][1] else ''}")
+                found.append(
+                    f"table {name}: index {ix} is on {have_ix[ix][0]}"
+                    f"{' (unique)' if have_ix[ix][1] else ''}, expected {want['indexes'][ix][0]}"
+                    f"{' (unique)' if want['indexes'][ix][1] else ''}"
+                )
         for cols in sorted(want["uniques"] - have_uq):
             found.append(f"table {name}: the unique constraint on {', '.join(cols)} is missing")
     return found

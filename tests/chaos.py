@@ -68,14 +68,28 @@ def write_config(path: Path) -> dict[str, str]:
 
 
 def server_env(database_url: str, slack: SlackMock, config: Path, **over: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "TEAMS_", "DELIVERY_", "DB_", "SMARKETING_", "DATABASE_URL", "WEBHOOK_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "TEAMS_", "DELIVERY_", "DB_", "SMARKETING_", "DATABASE_URL", "WEBHOOK_"))
+    }
     env.update(
-        DATABASE_URL=database_url, SMARKETING_CONFIG=str(config), SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url, WEBHOOK_SECRET=WEBHOOK_SECRET,
-        HOST="127.0.0.1", LOCAL_WORKSPACE="false", SCHEDULER="false", LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
+        DATABASE_URL=database_url,
+        SMARKETING_CONFIG=str(config),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.base_url,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+        HOST="127.0.0.1",
+        LOCAL_WORKSPACE="false",
+        SCHEDULER="false",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
         # Short waits so that a crash is recovered from in seconds: a claim's lease, retries.
-        DELIVERY_LEASE="3", DELIVERY_RETRY_BASE="0.2", DELIVERY_RETRY_MAX="2", DELIVERY_POLL="0.1",
+        DELIVERY_LEASE="3",
+        DELIVERY_RETRY_BASE="0.2",
+        DELIVERY_RETRY_MAX="2",
+        DELIVERY_POLL="0.1",
         DELIVERY_CHANNEL_INTERVAL="0",
     )
     env.update(over)
@@ -96,8 +110,9 @@ class Replica:
 
     def start(self, timeout: float = 60) -> "Replica":
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot"], cwd=self.workdir, env=self.env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -183,17 +198,40 @@ def make_events(n: int, seed: int) -> tuple[list[dict], int]:
     for i in range(n):
         if rnd.random() < 0.85:
             amount = 2000 + rnd.randrange(56000)
-            events.append({"id": f"chaos-{seed}-{i}", "type": "deal.closed_won", "occurred_at": now,
-                           "data": {"id": f"deal-{seed}-{i}", "name": f"Deal {i}", "amount": str(amount),
-                                    "currency": "USD", "owner_email": people[rnd.choice(SALES_KEYS)]["email"],
-                                    "closed_at": now}})
+            events.append(
+                {
+                    "id": f"chaos-{seed}-{i}",
+                    "type": "deal.closed_won",
+                    "occurred_at": now,
+                    "data": {
+                        "id": f"deal-{seed}-{i}",
+                        "name": f"Deal {i}",
+                        "amount": str(amount),
+                        "currency": "USD",
+                        "owner_email": people[rnd.choice(SALES_KEYS)]["email"],
+                        "closed_at": now,
+                    },
+                }
+            )
             posts += 2 if amount >= 50000 else 1
         else:
             owner = people[rnd.choice(SALES_KEYS)]
-            events.append({"id": f"chaos-{seed}-{i}", "type": "lead.qualified", "occurred_at": now,
-                           "data": {"id": f"lead-{seed}-{i}", "email": f"lead{i}@prospect.example",
-                                    "name": f"Lead {i}", "company": f"Prospect {i}", "status": "SQL",
-                                    "score": 85, "owner_email": owner["email"]}})
+            events.append(
+                {
+                    "id": f"chaos-{seed}-{i}",
+                    "type": "lead.qualified",
+                    "occurred_at": now,
+                    "data": {
+                        "id": f"lead-{seed}-{i}",
+                        "email": f"lead{i}@prospect.example",
+                        "name": f"Lead {i}",
+                        "company": f"Prospect {i}",
+                        "status": "SQL",
+                        "score": 85,
+                        "owner_email": owner["email"],
+                    },
+                }
+            )
             posts += 1
     return events, posts
 
@@ -219,25 +257,44 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not self.doubled and not self.out_of_order and not self.unknown
-                and self.queued_posts == self.expected_posts == self.delivered)
+        return (
+            not self.lost
+            and not self.doubled
+            and not self.out_of_order
+            and not self.unknown
+            and self.queued_posts == self.expected_posts == self.delivered
+        )
 
     def summary(self) -> str:
         faults = sum(self.faults.values())
-        return (f"{self.database}, {self.replicas} replica(s): {self.events} events -> {self.expected_posts} posts "
-                f"expected, {self.queued_posts} queued, {self.delivered} in Slack; lost {len(self.lost)}, "
-                f"doubled {len(self.doubled)}, channels out of order {len(self.out_of_order)}, "
-                f"unknown {len(self.unknown)}; {len(self.kills)} x kill -9 ({', '.join(self.kills)}); "
-                f"{faults} of {self.calls} Slack calls failed ({self.faults}); outbox {self.statuses}; "
-                f"reactions missing {self.missing_reactions}; {self.seconds:.0f} s")
+        return (
+            f"{self.database}, {self.replicas} replica(s): {self.events} events -> {self.expected_posts} posts "
+            f"expected, {self.queued_posts} queued, {self.delivered} in Slack; lost {len(self.lost)}, "
+            f"doubled {len(self.doubled)}, channels out of order {len(self.out_of_order)}, "
+            f"unknown {len(self.unknown)}; {len(self.kills)} x kill -9 ({', '.join(self.kills)}); "
+            f"{faults} of {self.calls} Slack calls failed ({self.faults}); outbox {self.statuses}; "
+            f"reactions missing {self.missing_reactions}; {self.seconds:.0f} s"
+        )
 
 
 class ChaosRun:
     """One run: see the module docstring. ``database_url`` must hold an empty, migrated schema."""
 
-    def __init__(self, database_url: str, workdir: Path, *, replicas: int = 1, events: int = 150, kills: int = 3,
-                 fault_rate: float = 0.2, seed: int = 1, batch: int = 25, deadline: float = 240,
-                 env: dict[str, str] | None = None, log=print):
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        *,
+        replicas: int = 1,
+        events: int = 150,
+        kills: int = 3,
+        fault_rate: float = 0.2,
+        seed: int = 1,
+        batch: int = 25,
+        deadline: float = 240,
+        env: dict[str, str] | None = None,
+        log=print,
+    ):
         self.database_url = database_url
         self.workdir = workdir
         self.replicas_n = replicas
@@ -256,8 +313,12 @@ class ChaosRun:
         events, expected = make_events(self.n_events, self.seed)
         config = self.workdir / "chaos.yaml"
         self.channels = write_config(config)
-        report = Report("postgresql" if self.database_url.startswith("postgres") else "sqlite", self.replicas_n,
-                        len(events), expected)
+        report = Report(
+            "postgresql" if self.database_url.startswith("postgres") else "sqlite",
+            self.replicas_n,
+            len(events),
+            expected,
+        )
         with SlackMock(users=slack_users()) as slack:
             env = server_env(self.database_url, slack, config, **self.extra_env)
             replicas = [Replica(f"replica{i + 1}", env, self.workdir) for i in range(self.replicas_n)]
@@ -290,13 +351,17 @@ class ChaosRun:
         """Post the events in signed batches, each to a live replica; a batch without a 200 (the
         process died under it) is sent again: repeated ids are accepted and ignored."""
         for start in range(0, len(events), self.batch):
-            body = json.dumps(events[start:start + self.batch]).encode()
+            body = json.dumps(events[start : start + self.batch]).encode()
             for _attempt in range(50):
                 live = [r for r in replicas if r.alive]
                 target = self.rnd.choice(live)
                 try:
-                    resp = httpx.post(target.url + "/webhooks/crm", content=body, timeout=30,
-                                      headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+                    resp = httpx.post(
+                        target.url + "/webhooks/crm",
+                        content=body,
+                        timeout=30,
+                        headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)},
+                    )
                     if resp.status_code == 200:
                         break
                     self.log(f"webhook answered {resp.status_code}: {resp.text[:200]}")
@@ -335,13 +400,16 @@ class ChaosRun:
             deadline = time.monotonic() + self.deadline
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
-                    open_rows = conn.execute(sa.text(
-                        "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")).scalar_one()
+                    open_rows = conn.execute(
+                        sa.text("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")
+                    ).scalar_one()
                 if not open_rows:
                     return
                 time.sleep(0.25)
-            raise AssertionError(f"{open_rows} messages still undelivered after {self.deadline}s:\n"
-                                 + "\n".join(r.tail(20) for r in replicas))
+            raise AssertionError(
+                f"{open_rows} messages still undelivered after {self.deadline}s:\n"
+                + "\n".join(r.tail(20) for r in replicas)
+            )
         finally:
             engine.dispose()
 
@@ -370,18 +438,24 @@ class ChaosRun:
         report.doubled = {k: len(v) for k, v in posted.items() if len(v) > 1}
         report.unknown = sorted(k for k in posted if k not in ids)
         for channel, messages in by_channel.items():
-            order = [ids[(m["metadata"]["event_payload"])["key"]] for m in sorted(messages, key=lambda m: _ts(m["ts"]))
-                     if m["metadata"]["event_payload"]["key"] in ids]
+            order = [
+                ids[(m["metadata"]["event_payload"])["key"]]
+                for m in sorted(messages, key=lambda m: _ts(m["ts"]))
+                if m["metadata"]["event_payload"]["key"] in ids
+            ]
             backwards = sum(1 for a, b in zip(order, order[1:]) if b < a)
             if backwards:
                 report.out_of_order[channel] = backwards
-        report.missing_reactions = sum(1 for k, ms in posted.items() if k.endswith(":post")
-                                       and not any(r.get("name") == "tada" for m in ms for r in m.get("reactions", [])))
+        report.missing_reactions = sum(
+            1
+            for k, ms in posted.items()
+            if k.endswith(":post") and not any(r.get("name") == "tada" for m in ms for r in m.get("reactions", []))
+        )
 
 
 def _split(items: list, parts: int) -> list[list]:
     size = -(-len(items) // parts)
-    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
 def _ts(ts: str) -> tuple[int, int]:

@@ -158,8 +158,7 @@ def make_container(engine, database_url, clock):
             over.setdefault("slack_signing_secret", SIGNING_SECRET)
             over.setdefault("slack_api_url", slack_mock.base_url)
             config = config or demo_config_with_slack()
-        c = build(make_settings(database_url, **over), config=config, clock=over.pop("clock", clock),
-                  do_migrate=False)
+        c = build(make_settings(database_url, **over), config=config, clock=over.pop("clock", clock), do_migrate=False)
         made.append(c)
         return c
 
@@ -235,14 +234,28 @@ ROOT = Path(__file__).resolve().parent.parent
 # real app over HTTP, talks to a stand-in server, drives Chromium, starts a subprocess, fuzzes,
 # injects faults or simulates a month. The README's test command runs both.
 _FULL_FIXTURES = {"live_server", "slack_server", "page", "browser", "hubspot", "salesforce", "teams"}
-_FULL_MODULES = {"test_fuzz", "test_delivery_chaos", "test_health_faults", "test_simulate", "test_migrations",
-                 "test_exposure", "test_local_safety", "test_ops", "test_import_cli", "test_readme",
-                 "test_local_demo"}
+_FULL_MODULES = {
+    "test_fuzz",
+    "test_delivery_chaos",
+    "test_health_faults",
+    "test_simulate",
+    "test_migrations",
+    "test_exposure",
+    "test_local_safety",
+    "test_ops",
+    "test_import_cli",
+    "test_readme",
+    "test_local_demo",
+}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        full = (module in _FULL_MODULES or module.endswith("_e2e") or module.startswith("test_browser")
-                or bool(_FULL_FIXTURES & set(getattr(item, "fixturenames", ()))))
+        full = (
+            module in _FULL_MODULES
+            or module.endswith("_e2e")
+            or module.startswith("test_browser")
+            or bool(_FULL_FIXTURES & set(getattr(item, "fixturenames", ())))
+        )
         item.add_marker(pytest.mark.full if full else pytest.mark.fast)

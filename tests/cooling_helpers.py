@@ -15,8 +15,12 @@ _ids = itertools.count(1)
 def lead_event(crm_id: str, *, type: str = "lead.upserted", at: datetime | str | None = None, **data) -> dict:
     """One CRM event about a lead (``lead.upserted`` unless told), occurring ``at``."""
     occurred = at.isoformat() if isinstance(at, datetime) else at
-    return {"id": f"ev-{next(_ids)}", "type": type, "occurred_at": occurred or "2026-11-23T15:00:00Z",
-            "data": {"id": crm_id, **data}}
+    return {
+        "id": f"ev-{next(_ids)}",
+        "type": type,
+        "occurred_at": occurred or "2026-11-23T15:00:00Z",
+        "data": {"id": crm_id, **data},
+    }
 
 
 def hot_lead(crm_id: str = "L-1", *, owner: str | None = "ana", type: str = "lead.qualified", at=None, **data) -> dict:
@@ -29,9 +33,12 @@ def hot_lead(crm_id: str = "L-1", *, owner: str | None = "ana", type: str = "lea
 
 
 def touched(crm_id: str, *, by: str = "ana", at=None, note: str | None = None) -> dict:
-    return {"id": f"ev-{next(_ids)}", "type": "lead.touched",
-            "occurred_at": (at.isoformat() if isinstance(at, datetime) else at) or "2026-11-23T15:00:00Z",
-            "data": {"lead_id": crm_id, "by_email": f"{by}@northwind.example", "note": note}}
+    return {
+        "id": f"ev-{next(_ids)}",
+        "type": "lead.touched",
+        "occurred_at": (at.isoformat() if isinstance(at, datetime) else at) or "2026-11-23T15:00:00Z",
+        "data": {"lead_id": crm_id, "by_email": f"{by}@northwind.example", "note": note},
+    }
 
 
 def ingest(container, *raw: dict) -> tuple[int, int]:

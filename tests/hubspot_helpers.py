@@ -13,8 +13,12 @@ from tests.hubspot_standin import HubSpotStandIn
 TOKEN = "pat-na1-test-token"
 CLIENT_SECRET = "hubspot-client-secret"
 # HubSpot owners of the demo config's people (owner id -> email)
-OWNERS = {"101": ("ana@northwind.example", "Ana", "Torres"), "102": ("ben@northwind.example", "Ben", "Okafor"),
-          "100": ("maya@northwind.example", "Maya", "Patel"), "201": ("kira@northwind.example", "Kira", "Novak")}
+OWNERS = {
+    "101": ("ana@northwind.example", "Ana", "Torres"),
+    "102": ("ben@northwind.example", "Ben", "Okafor"),
+    "100": ("maya@northwind.example", "Maya", "Patel"),
+    "201": ("kira@northwind.example", "Kira", "Novak"),
+}
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +38,10 @@ def hubspot(hubspot_server) -> HubSpotStandIn:
 
 
 def hubspot_settings(hubspot: HubSpotStandIn, **over) -> dict:
-    return {**dict(hubspot_access_token=TOKEN, hubspot_client_secret=CLIENT_SECRET, hubspot_api_url=hubspot.url), **over}
+    return {
+        **dict(hubspot_access_token=TOKEN, hubspot_client_secret=CLIENT_SECRET, hubspot_api_url=hubspot.url),
+        **over,
+    }
 
 
 def ms(t: datetime) -> int:

@@ -48,13 +48,32 @@ import httpx
 HUB_ID = 4242
 APP_ID = 777
 ALL_SCOPES = (
-    "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.deals.read",
-    "crm.objects.owners.read", "marketing.campaigns.read",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.deals.read",
+    "crm.objects.owners.read",
+    "marketing.campaigns.read",
 )
-LIFECYCLE = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
-             "evangelist", "other"]
-LEAD_STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
-                 "BAD_TIMING"]
+LIFECYCLE = [
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+]
+LEAD_STATUSES = [
+    "NEW",
+    "OPEN",
+    "IN_PROGRESS",
+    "OPEN_DEAL",
+    "UNQUALIFIED",
+    "ATTEMPTED_TO_CONTACT",
+    "CONNECTED",
+    "BAD_TIMING",
+]
 WON_STAGES = {"closedwon"}
 LOST_STAGES = {"closedlost"}
 OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3", "notes": "0-46", "tasks": "0-27"}
@@ -62,10 +81,20 @@ SINGULAR = {"contacts": "contact", "deals": "deal", "notes": "note", "tasks": "t
 PLURAL = {"contact": "contacts", "deal": "deals", "note": "notes", "task": "tasks", **{p: p for p in SINGULAR}}
 MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
 # (from, to) -> the HUBSPOT_DEFINED association type id
-ASSOC_TYPES = {("deals", "contacts"): 3, ("contacts", "deals"): 4, ("notes", "contacts"): 202,
-               ("contacts", "notes"): 201, ("tasks", "contacts"): 204, ("contacts", "tasks"): 203}
-SCOPE_FOR = {"contacts": "crm.objects.contacts", "deals": "crm.objects.deals", "notes": "crm.objects.contacts",
-             "tasks": "crm.objects.contacts"}
+ASSOC_TYPES = {
+    ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4,
+    ("notes", "contacts"): 202,
+    ("contacts", "notes"): 201,
+    ("tasks", "contacts"): 204,
+    ("contacts", "tasks"): 203,
+}
+SCOPE_FOR = {
+    "contacts": "crm.objects.contacts",
+    "deals": "crm.objects.deals",
+    "notes": "crm.objects.contacts",
+    "tasks": "crm.objects.contacts",
+}
 
 
 def iso(ms: int) -> str:
@@ -96,8 +125,10 @@ class Problem(Exception):
 
 
 def error(status: int, message: str, category: str, **extra) -> Problem:
-    return Problem(status, {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
-                            "category": category, **extra})
+    return Problem(
+        status,
+        {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category, **extra},
+    )
 
 
 class Window:
@@ -118,11 +149,16 @@ class Window:
 
 
 class HubSpotStandIn:
-    def __init__(self, *, burst: int = 100, burst_seconds: float = 10.0, search_per_second: int = 5,
-                 daily: int = 250_000):
+    def __init__(
+        self, *, burst: int = 100, burst_seconds: float = 10.0, search_per_second: int = 5, daily: int = 250_000
+    ):
         self.lock = threading.RLock()
-        self.burst, self.burst_seconds, self.search_per_second, self.daily = burst, burst_seconds, \
-            search_per_second, daily
+        self.burst, self.burst_seconds, self.search_per_second, self.daily = (
+            burst,
+            burst_seconds,
+            search_per_second,
+            daily,
+        )
         self.server: ThreadingHTTPServer | None = None
         self.reset()
 
@@ -202,8 +238,9 @@ class HubSpotStandIn:
             self.tokens[token] = set(scopes)
         return token
 
-    def set_limits(self, *, burst: int | None = None, burst_seconds: float | None = None,
-                   search_per_second: int | None = None) -> None:
+    def set_limits(
+        self, *, burst: int | None = None, burst_seconds: float | None = None, search_per_second: int | None = None
+    ) -> None:
         with self.lock:
             if burst is not None or burst_seconds is not None:
                 self.burst = burst or self.burst
@@ -224,31 +261,54 @@ class HubSpotStandIn:
         with self.lock:
             self._fail.extend([[path, status, after] for _ in range(n)])
 
-    def add_owner(self, owner_id: str, email: str, first: str, last: str, *, archived: bool = False,
-                  teams: list[str] = ("Sales",)) -> dict:
+    def add_owner(
+        self, owner_id: str, email: str, first: str, last: str, *, archived: bool = False, teams: list[str] = ("Sales",)
+    ) -> dict:
         now = iso(self._now_ms())
-        owner = {"id": str(owner_id), "email": email, "type": "PERSON", "firstName": first, "lastName": last,
-                 "userId": int(owner_id) + 5000, "userIdIncludingInactive": int(owner_id) + 5000,
-                 "createdAt": now, "updatedAt": now, "archived": archived,
-                 "teams": [{"id": str(i + 1), "name": t, "primary": i == 0} for i, t in enumerate(teams)]}
+        owner = {
+            "id": str(owner_id),
+            "email": email,
+            "type": "PERSON",
+            "firstName": first,
+            "lastName": last,
+            "userId": int(owner_id) + 5000,
+            "userIdIncludingInactive": int(owner_id) + 5000,
+            "createdAt": now,
+            "updatedAt": now,
+            "archived": archived,
+            "teams": [{"id": str(i + 1), "name": t, "primary": i == 0} for i, t in enumerate(teams)],
+        }
         with self.lock:
             self.owners[owner["id"]] = owner
         return owner
 
     def add_campaign(self, guid: str, name: str, owner_id: str | None = None) -> dict:
         now = iso(self._now_ms())
-        campaign = {"id": guid, "properties": {"hs_name": name, "hs_owner": owner_id}, "createdAt": now,
-                    "updatedAt": now, "businessUnits": [{"id": 0}]}
+        campaign = {
+            "id": guid,
+            "properties": {"hs_name": name, "hs_owner": owner_id},
+            "createdAt": now,
+            "updatedAt": now,
+            "businessUnits": [{"id": 0}],
+        }
         with self.lock:
             self.campaigns[guid] = campaign
         return campaign
 
-    def add_contact(self, properties: dict, *, object_id: str | None = None, at_ms: int | None = None,
-                    notify: bool = True) -> str:
+    def add_contact(
+        self, properties: dict, *, object_id: str | None = None, at_ms: int | None = None, notify: bool = True
+    ) -> str:
         return self._create("contacts", properties, object_id=object_id, at_ms=at_ms, notify=notify)
 
-    def add_deal(self, properties: dict, *, contact: str | None = None, object_id: str | None = None,
-                 at_ms: int | None = None, notify: bool = True) -> str:
+    def add_deal(
+        self,
+        properties: dict,
+        *,
+        contact: str | None = None,
+        object_id: str | None = None,
+        at_ms: int | None = None,
+        notify: bool = True,
+    ) -> str:
         deal_id = self._create("deals", properties, object_id=object_id, at_ms=at_ms, notify=notify)
         if contact:
             self.associate("deals", deal_id, "contacts", contact)
@@ -263,10 +323,12 @@ class HubSpotStandIn:
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         from_type, to_type = PLURAL[from_type], PLURAL[to_type]
         with self.lock:
-            self.assoc.setdefault((from_type, str(from_id), to_type), {})[str(to_id)] = \
-                ASSOC_TYPES.get((from_type, to_type), 1)
-            self.assoc.setdefault((to_type, str(to_id), from_type), {})[str(from_id)] = \
-                ASSOC_TYPES.get((to_type, from_type), 1)
+            self.assoc.setdefault((from_type, str(from_id), to_type), {})[str(to_id)] = ASSOC_TYPES.get(
+                (from_type, to_type), 1
+            )
+            self.assoc.setdefault((to_type, str(to_id), from_type), {})[str(from_id)] = ASSOC_TYPES.get(
+                (to_type, from_type), 1
+            )
 
     def hide(self, kind: str, object_id: str) -> None:
         """The token may not read this object any more: it answers as not found."""
@@ -290,11 +352,14 @@ class HubSpotStandIn:
         """Send webhooks to ``url``, for changes of these properties (None: all)."""
         with self.lock:
             self.subscription = (url, client_secret)
-            self.watched = {"contact": set(contact_properties) if contact_properties else None,
-                            "deal": set(deal_properties) if deal_properties else None}
+            self.watched = {
+                "contact": set(contact_properties) if contact_properties else None,
+                "deal": set(deal_properties) if deal_properties else None,
+            }
 
-    def send_webhooks(self, *, timestamp_ms: int | None = None, secret: str | None = None,
-                      batch: int = 100) -> list[httpx.Response]:
+    def send_webhooks(
+        self, *, timestamp_ms: int | None = None, secret: str | None = None, batch: int = 100
+    ) -> list[httpx.Response]:
         """Post the queued notifications (``batch`` per request), signed v3 like HubSpot."""
         assert self.subscription, "subscribe() first"
         url, client_secret = self.subscription
@@ -303,17 +368,19 @@ class HubSpotStandIn:
         answers = []
         with httpx.Client(timeout=10) as http:
             for i in range(0, len(pending), batch):
-                body = json.dumps(pending[i:i + batch]).encode()
-                answers.append(http.post(url, content=body, headers=sign_v3(secret or client_secret, url, body,
-                                                                            timestamp_ms)))
+                body = json.dumps(pending[i : i + batch]).encode()
+                answers.append(
+                    http.post(url, content=body, headers=sign_v3(secret or client_secret, url, body, timestamp_ms))
+                )
         return answers
 
     # -- data --------------------------------------------------------------------------------
     def _now_ms(self) -> int:
         return int(time.time() * 1000)
 
-    def _create(self, kind: str, properties: dict, *, object_id=None, at_ms=None, notify=False,
-                associations: list | None = None) -> str:
+    def _create(
+        self, kind: str, properties: dict, *, object_id=None, at_ms=None, notify=False, associations: list | None = None
+    ) -> str:
         with self.lock:
             oid = str(object_id or next(self._ids))
             at = at_ms or self._now_ms()
@@ -324,13 +391,19 @@ class HubSpotStandIn:
                 props[MODIFIED[kind]] = iso(at)
             if kind == "deals":
                 self._deal_flags(props)
-            self.objects[kind][oid] = {"id": oid, "properties": props, "createdAt": props["createdate"],
-                                       "updatedAt": iso(at), "archived": False}
+            self.objects[kind][oid] = {
+                "id": oid,
+                "properties": props,
+                "createdAt": props["createdate"],
+                "updatedAt": iso(at),
+                "archived": False,
+            }
             bisect.insort(self.sorted_ids[kind], int(oid))
             self.version += 1
             for a in associations or []:
                 to_type = {202: "contacts", 204: "contacts", 3: "contacts"}.get(
-                    a["types"][0]["associationTypeId"], "contacts")
+                    a["types"][0]["associationTypeId"], "contacts"
+                )
                 self.associate(kind, oid, to_type, a["to"]["id"])
             if notify and kind in MODIFIED:
                 self._notify(kind, oid, "creation", None, None, at)
@@ -345,8 +418,13 @@ class HubSpotStandIn:
             changed = []
             for k, v in properties.items():
                 v = None if v is None else str(v)
-                if k == "lifecyclestage" and v and obj["properties"].get(k) in LIFECYCLE and v in LIFECYCLE \
-                        and LIFECYCLE.index(v) < LIFECYCLE.index(obj["properties"][k]):
+                if (
+                    k == "lifecyclestage"
+                    and v
+                    and obj["properties"].get(k) in LIFECYCLE
+                    and v in LIFECYCLE
+                    and LIFECYCLE.index(v) < LIFECYCLE.index(obj["properties"][k])
+                ):
                     continue  # HubSpot does not move a lifecycle stage backwards: clear it first
                 if obj["properties"].get(k) != v:
                     obj["properties"][k] = v
@@ -375,10 +453,19 @@ class HubSpotStandIn:
         watched = self.watched.get(singular)
         if what == "propertyChange" and watched is not None and prop not in watched:
             return
-        n = {"eventId": next(self._event_ids), "subscriptionId": 10 + len(singular), "portalId": HUB_ID,
-             "appId": APP_ID, "occurredAt": at, "subscriptionType": f"{singular}.{what}", "attemptNumber": 0,
-             "objectId": int(oid), "changeFlag": "CREATED" if what == "creation" else None,
-             "changeSource": "CRM_UI", "sourceId": "userId:1"}
+        n = {
+            "eventId": next(self._event_ids),
+            "subscriptionId": 10 + len(singular),
+            "portalId": HUB_ID,
+            "appId": APP_ID,
+            "occurredAt": at,
+            "subscriptionType": f"{singular}.{what}",
+            "attemptNumber": 0,
+            "objectId": int(oid),
+            "changeFlag": "CREATED" if what == "creation" else None,
+            "changeSource": "CRM_UI",
+            "sourceId": "userId:1",
+        }
         if what == "propertyChange":
             n.update(propertyName=prop, propertyValue=value or "")
         self.pending.append({k: v for k, v in n.items() if v is not None})
@@ -388,8 +475,9 @@ class HubSpotStandIn:
         parts = urlsplit(raw_path)
         path, query = parts.path, {k: v for k, v in parse_qs(parts.query).items()}
         with self.lock:
-            self.requests.append({"method": method, "path": path, "query": query,
-                                  "body": json.loads(body) if body else None})
+            self.requests.append(
+                {"method": method, "path": path, "query": query, "body": json.loads(body) if body else None}
+            )
         try:
             payload = json.loads(body) if body else None
         except ValueError:
@@ -400,9 +488,13 @@ class HubSpotStandIn:
             token = (headers.get("Authorization") or headers.get("authorization") or "").removeprefix("Bearer ")
             scopes = self.tokens.get(token)
             if scopes is None:
-                raise error(401, "Authentication credentials not found. This API supports OAuth 2.0 "
-                                 "authentication and you can find more details at https://developers.hubspot.com/"
-                                 "docs/methods/auth/oauth-overview", "INVALID_AUTHENTICATION")
+                raise error(
+                    401,
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication and you can find more details at https://developers.hubspot.com/"
+                    "docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION",
+                )
             with self.lock:
                 matching = [f for f in self._fail if f[0] in path]
                 failing = matching[0] if matching and matching[0][2] <= 0 else None
@@ -411,8 +503,15 @@ class HubSpotStandIn:
                 for f in matching if failing is None else ():
                     f[2] -= 1
             if failing:
-                raise Problem(failing[1], {"status": "error", "message": "internal error",
-                                           "correlationId": str(uuid.uuid4()), "category": "INTERNAL_ERROR"})
+                raise Problem(
+                    failing[1],
+                    {
+                        "status": "error",
+                        "message": "internal error",
+                        "correlationId": str(uuid.uuid4()),
+                        "category": "INTERNAL_ERROR",
+                    },
+                )
             is_search = path.endswith("/search")
             limit_headers = self._rate_limit(is_search)
             status, data = self._route(method, path, query, payload, scopes)
@@ -430,24 +529,43 @@ class HubSpotStandIn:
                 remaining = None if forced else self._search.take(now)
                 if remaining is None:
                     self.rate_limited += 1
-                    raise Problem(429, {"status": "error", "message": "You have reached your secondly limit.",
-                                        "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
-                                        "policyName": "SECONDLY", "requestId": str(uuid.uuid4())})
+                    raise Problem(
+                        429,
+                        {
+                            "status": "error",
+                            "message": "You have reached your secondly limit.",
+                            "errorType": "RATE_LIMIT",
+                            "correlationId": str(uuid.uuid4()),
+                            "policyName": "SECONDLY",
+                            "requestId": str(uuid.uuid4()),
+                        },
+                    )
                 return {}  # the search endpoints send no rate-limit headers
             remaining = None if forced else self._window.take(now)
             self._used_today += 1
-            headers = {"X-HubSpot-RateLimit-Daily": self.daily,
-                       "X-HubSpot-RateLimit-Daily-Remaining": max(self.daily - self._used_today, 0),
-                       "X-HubSpot-RateLimit-Interval-Milliseconds": int(self.burst_seconds * 1000),
-                       "X-HubSpot-RateLimit-Max": self.burst,
-                       "X-HubSpot-RateLimit-Remaining": max(remaining or 0, 0),
-                       "X-HubSpot-RateLimit-Secondly": max(self.burst // 10, 1),
-                       "X-HubSpot-RateLimit-Secondly-Remaining": max((remaining or 0) // 10, 0)}
+            headers = {
+                "X-HubSpot-RateLimit-Daily": self.daily,
+                "X-HubSpot-RateLimit-Daily-Remaining": max(self.daily - self._used_today, 0),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": int(self.burst_seconds * 1000),
+                "X-HubSpot-RateLimit-Max": self.burst,
+                "X-HubSpot-RateLimit-Remaining": max(remaining or 0, 0),
+                "X-HubSpot-RateLimit-Secondly": max(self.burst // 10, 1),
+                "X-HubSpot-RateLimit-Secondly-Remaining": max((remaining or 0) // 10, 0),
+            }
             if remaining is None:
                 self.rate_limited += 1
-                raise Problem(429, {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                                    "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
-                                    "policyName": "TEN_SECONDLY_ROLLING", "requestId": str(uuid.uuid4())}, headers)
+                raise Problem(
+                    429,
+                    {
+                        "status": "error",
+                        "message": "You have reached your ten_secondly_rolling limit.",
+                        "errorType": "RATE_LIMIT",
+                        "correlationId": str(uuid.uuid4()),
+                        "policyName": "TEN_SECONDLY_ROLLING",
+                        "requestId": str(uuid.uuid4()),
+                    },
+                    headers,
+                )
             return headers
 
     def _token_info(self, payload) -> dict:
@@ -459,11 +577,19 @@ class HubSpotStandIn:
     @staticmethod
     def _need(scopes: set[str], scope: str) -> None:
         if scope not in scopes:
-            raise error(403, "This app hasn't been granted all required scopes to make this call. Read more about "
-                             "required scopes here: https://developers.hubspot.com/scopes.", "MISSING_SCOPES",
-                        errors=[{"message": "One or more of the following scopes are required.",
-                                 "context": {"requiredGranularScopes": [scope]}}],
-                        links={"scopes": "https://developers.hubspot.com/scopes"})
+            raise error(
+                403,
+                "This app hasn't been granted all required scopes to make this call. Read more about "
+                "required scopes here: https://developers.hubspot.com/scopes.",
+                "MISSING_SCOPES",
+                errors=[
+                    {
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": [scope]},
+                    }
+                ],
+                links={"scopes": "https://developers.hubspot.com/scopes"},
+            )
 
     def _route(self, method: str, path: str, query: dict, payload, scopes: set[str]) -> tuple[int, Any]:
         seg = [s for s in path.split("/") if s]
@@ -480,8 +606,9 @@ class HubSpotStandIn:
             if len(seg) == 4 and method == "GET":
                 return 200, self._list(kind, query)
             if len(seg) == 4 and method == "POST":
-                oid = self._create(kind, self._validated(payload.get("properties") or {}),
-                                   associations=payload.get("associations"))
+                oid = self._create(
+                    kind, self._validated(payload.get("properties") or {}), associations=payload.get("associations")
+                )
                 return 201, self.objects[kind][oid]
             if len(seg) == 5 and method == "GET":
                 return 200, self._read_one(kind, seg[4], query)
@@ -498,8 +625,13 @@ class HubSpotStandIn:
             self._need(scopes, SCOPE_FOR.get(from_type, "crm.objects.contacts") + ".read")
             with self.lock:
                 found = self.assoc.get((from_type, oid, to_type), {})
-                results = [{"toObjectId": int(i), "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}]} for i, t in found.items()]
+                results = [
+                    {
+                        "toObjectId": int(i),
+                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}],
+                    }
+                    for i, t in found.items()
+                ]
             return 200, {"results": results}
         if seg[:3] == ["crm", "v3", "owners"]:
             self._need(scopes, "crm.objects.owners.read")
@@ -510,14 +642,30 @@ class HubSpotStandIn:
             self._need(scopes, "marketing.campaigns.read")
             wanted = set(",".join(query.get("properties", [])).split(",")) - {""}
             if len(seg) == 5 and seg[3:] == ["batch", "read"]:
-                found = [self._campaign(self.campaigns[i["id"]], wanted) for i in payload.get("inputs", [])
-                         if i["id"] in self.campaigns]
+                found = [
+                    self._campaign(self.campaigns[i["id"]], wanted)
+                    for i in payload.get("inputs", [])
+                    if i["id"] in self.campaigns
+                ]
                 missing = [i["id"] for i in payload.get("inputs", []) if i["id"] not in self.campaigns]
-                data = {"status": "COMPLETE", "results": found, "startedAt": iso(self._now_ms()),
-                        "completedAt": iso(self._now_ms())}
+                data = {
+                    "status": "COMPLETE",
+                    "results": found,
+                    "startedAt": iso(self._now_ms()),
+                    "completedAt": iso(self._now_ms()),
+                }
                 if missing:
-                    data.update(numErrors=1, errors=[{"status": "error", "category": "OBJECT_NOT_FOUND",
-                                                      "message": "Campaigns not found", "context": {"ids": missing}}])
+                    data.update(
+                        numErrors=1,
+                        errors=[
+                            {
+                                "status": "error",
+                                "category": "OBJECT_NOT_FOUND",
+                                "message": "Campaigns not found",
+                                "context": {"ids": missing},
+                            }
+                        ],
+                    )
                     return 207, data
                 return 200, data
             if len(seg) == 3:
@@ -535,29 +683,49 @@ class HubSpotStandIn:
         for name, options in (("lifecyclestage", LIFECYCLE), ("hs_lead_status", LEAD_STATUSES)):
             v = props.get(name)
             if v not in (None, "") and v not in options:
-                bad.append({"isValid": False, "message": f"{v} was not one of the allowed options: "
-                                                         f"[{', '.join(options)}]", "error": "INVALID_OPTION",
-                            "name": name})
+                bad.append(
+                    {
+                        "isValid": False,
+                        "message": f"{v} was not one of the allowed options: [{', '.join(options)}]",
+                        "error": "INVALID_OPTION",
+                        "name": name,
+                    }
+                )
         if bad:
             raise error(400, f"Property values were not valid: {json.dumps(bad)}", "VALIDATION_ERROR")
         return props
 
     def _view(self, kind: str, obj: dict, wanted: list[str] | None) -> dict:
-        defaults = {"contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate",
-                                 "lastname"],
-                    "deals": ["amount", "closedate", "createdate", "dealname", "dealstage",
-                              "hs_lastmodifieddate", "hs_object_id", "pipeline"]}.get(kind, list(obj["properties"]))
+        defaults = {
+            "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
+            "deals": [
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
+        }.get(kind, list(obj["properties"]))
         names = wanted or defaults
-        return {"id": obj["id"], "properties": {n: obj["properties"].get(n) for n in names},
-                "createdAt": obj["createdAt"], "updatedAt": obj["updatedAt"], "archived": False}
+        return {
+            "id": obj["id"],
+            "properties": {n: obj["properties"].get(n) for n in names},
+            "createdAt": obj["createdAt"],
+            "updatedAt": obj["updatedAt"],
+            "archived": False,
+        }
 
     def _read_one(self, kind: str, oid: str, query: dict) -> dict:
         with self.lock:
             obj = self.objects[kind].get(oid)
             if obj is None or (kind, oid) in self.hidden:
                 raise error(404, "resource not found", "OBJECT_NOT_FOUND")
-            return self._view(kind, obj, ",".join(query.get("properties", [])).split(",") if query.get(
-                "properties") else None)
+            return self._view(
+                kind, obj, ",".join(query.get("properties", [])).split(",") if query.get("properties") else None
+            )
 
     def _batch_read(self, kind: str, payload: dict) -> tuple[int, dict]:
         inputs = payload.get("inputs") or []
@@ -572,13 +740,25 @@ class HubSpotStandIn:
                     missing.append(oid)
                 else:
                     results.append(self._view(kind, obj, payload.get("properties")))
-        data = {"status": "COMPLETE", "results": results, "startedAt": iso(self._now_ms()),
-                "completedAt": iso(self._now_ms())}
+        data = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": iso(self._now_ms()),
+            "completedAt": iso(self._now_ms()),
+        }
         if missing:
-            data.update(numErrors=1, errors=[{
-                "status": "error", "category": "OBJECT_NOT_FOUND",
-                "message": f"Could not get some {SINGULAR[kind].upper()} objects, they may be deleted or not exist. "
-                           "Check that ids are valid.", "context": {"ids": missing}}])
+            data.update(
+                numErrors=1,
+                errors=[
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"Could not get some {SINGULAR[kind].upper()} objects, they may be deleted or not exist. "
+                        "Check that ids are valid.",
+                        "context": {"ids": missing},
+                    }
+                ],
+            )
             return 207, data
         return 200, data
 
@@ -589,19 +769,20 @@ class HubSpotStandIn:
         with self.lock:
             ids = self.sorted_ids[kind]
             start = bisect.bisect_right(ids, after) if after else 0
-            chosen = [str(i) for i in ids[start:start + limit] if (kind, str(i)) not in self.hidden]
+            chosen = [str(i) for i in ids[start : start + limit] if (kind, str(i)) not in self.hidden]
             results = [self._view(kind, self.objects[kind][i], wanted) for i in chosen]
             more = start + limit < len(ids)
         data = {"results": results}
         if more and chosen:
-            data["paging"] = {"next": {"after": chosen[-1], "link": f"{self.url}/crm/v3/objects/{kind}?after="
-                                                                   f"{chosen[-1]}"}}
+            data["paging"] = {
+                "next": {"after": chosen[-1], "link": f"{self.url}/crm/v3/objects/{kind}?after={chosen[-1]}"}
+            }
         return data
 
     def _page(self, items: list, query: dict, max_limit: int, link: str) -> dict:
         limit = min(int((query.get("limit") or ["100"])[0]), max_limit)
         after = int((query.get("after") or ["0"])[0] or 0)
-        page = items[after:after + limit]
+        page = items[after : after + limit]
         data = {"results": page}
         if after + limit < len(items):
             data["paging"] = {"next": {"after": str(after + limit), "link": f"{link}?after={after + limit}"}}
@@ -619,16 +800,37 @@ class HubSpotStandIn:
                 if not found:
                     empty.append(oid)
                     continue
-                results.append({"from": {"id": oid}, "to": [
-                    {"toObjectId": int(t), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": ty,
-                                                                 "label": None}]} for t, ty in found.items()]})
-        data = {"status": "COMPLETE", "results": results, "startedAt": iso(self._now_ms()),
-                "completedAt": iso(self._now_ms())}
+                results.append(
+                    {
+                        "from": {"id": oid},
+                        "to": [
+                            {
+                                "toObjectId": int(t),
+                                "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": ty, "label": None}],
+                            }
+                            for t, ty in found.items()
+                        ],
+                    }
+                )
+        data = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": iso(self._now_ms()),
+            "completedAt": iso(self._now_ms()),
+        }
         if empty:
-            data.update(numErrors=len(empty), errors=[
-                {"status": "error", "category": "OBJECT_NOT_FOUND",
-                 "message": f"No {to_type} is associated with {SINGULAR.get(from_type, from_type)} {oid}.",
-                 "context": {"fromObjectId": [oid]}} for oid in empty])
+            data.update(
+                numErrors=len(empty),
+                errors=[
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"No {to_type} is associated with {SINGULAR.get(from_type, from_type)} {oid}.",
+                        "context": {"fromObjectId": [oid]},
+                    }
+                    for oid in empty
+                ],
+            )
             return 207, data
         return 200, data
 
@@ -639,20 +841,23 @@ class HubSpotStandIn:
             raise error(400, "limit must be at most 200", "VALIDATION_ERROR")
         after = int(req.get("after") or 0)
         if after + limit > 10_000:
-            raise error(400, "The search endpoints are limited to 10,000 total results for any given query.",
-                        "VALIDATION_ERROR")
+            raise error(
+                400, "The search endpoints are limited to 10,000 total results for any given query.", "VALIDATION_ERROR"
+            )
         groups = req.get("filterGroups") or []
         sorts = req.get("sorts") or []
         if len(sorts) > 1:
             raise error(400, "only one sort is allowed", "VALIDATION_ERROR")
         sort = sorts[0] if sorts else {"propertyName": "hs_object_id", "direction": "ASCENDING"}
         if isinstance(sort, str):
-            sort = {"propertyName": sort.lstrip("-"), "direction": "DESCENDING" if sort.startswith("-") else
-                    "ASCENDING"}
+            sort = {
+                "propertyName": sort.lstrip("-"),
+                "direction": "DESCENDING" if sort.startswith("-") else "ASCENDING",
+            }
         with self.lock:
             ids = self._matching(kind, groups, sort)
             total = len(ids)
-            page = ids[after:after + limit]
+            page = ids[after : after + limit]
             results = [self._view(kind, self.objects[kind][str(i)], req.get("properties")) for i in page]
         data = {"total": total, "results": results}
         if after + limit < total:
@@ -664,8 +869,11 @@ class HubSpotStandIn:
         (``hs_object_id GT x`` sorted by it) is answered from a cached match list with bisect,
         so 100,000 objects page quickly."""
         key_gt, rest = None, groups
-        if len(groups) == 1 and sort["propertyName"] == "hs_object_id" and sort.get("direction", "ASCENDING") == \
-                "ASCENDING":
+        if (
+            len(groups) == 1
+            and sort["propertyName"] == "hs_object_id"
+            and sort.get("direction", "ASCENDING") == "ASCENDING"
+        ):
             filters = groups[0].get("filters", [])
             keyset = [f for f in filters if f["propertyName"] == "hs_object_id" and f["operator"] == "GT"]
             if len(keyset) == 1:
@@ -675,18 +883,26 @@ class HubSpotStandIn:
         ids = self._match_cache.get(cache_key)
         if ids is None:
             objs = self.objects[kind]
-            ids = [i for i in self.sorted_ids[kind] if (kind, str(i)) not in self.hidden
-                   and (not rest or any(all(_match(objs[str(i)]["properties"], f) for f in g.get("filters", []))
-                                        for g in rest))]
+            ids = [
+                i
+                for i in self.sorted_ids[kind]
+                if (kind, str(i)) not in self.hidden
+                and (
+                    not rest
+                    or any(all(_match(objs[str(i)]["properties"], f) for f in g.get("filters", [])) for g in rest)
+                )
+            ]
             if sort["propertyName"] != "hs_object_id" or sort.get("direction") == "DESCENDING":
                 prop = sort["propertyName"]
-                ids.sort(key=lambda i: (to_ms(objs[str(i)]["properties"].get(prop)) or 0, i),
-                         reverse=sort.get("direction") == "DESCENDING")
+                ids.sort(
+                    key=lambda i: (to_ms(objs[str(i)]["properties"].get(prop)) or 0, i),
+                    reverse=sort.get("direction") == "DESCENDING",
+                )
             if len(self._match_cache) > 32:
                 self._match_cache.clear()
             self._match_cache[cache_key] = ids
         if key_gt is not None:
-            return ids[bisect.bisect_right(ids, key_gt):]
+            return ids[bisect.bisect_right(ids, key_gt) :]
         return ids
 
 
@@ -716,18 +932,33 @@ def _match(props: dict, f: dict) -> bool:
 
 def decoded_uri(uri: str) -> str:
     """The URI as HubSpot's v3 signature covers it: these URL-encoded characters decoded."""
-    for enc, ch in (("%3A", ":"), ("%2F", "/"), ("%3F", "?"), ("%40", "@"), ("%21", "!"), ("%24", "$"),
-                    ("%27", "'"), ("%28", "("), ("%29", ")"), ("%2A", "*"), ("%2C", ","), ("%3B", ";")):
+    for enc, ch in (
+        ("%3A", ":"),
+        ("%2F", "/"),
+        ("%3F", "?"),
+        ("%40", "@"),
+        ("%21", "!"),
+        ("%24", "$"),
+        ("%27", "'"),
+        ("%28", "("),
+        ("%29", ")"),
+        ("%2A", "*"),
+        ("%2C", ","),
+        ("%3B", ";"),
+    ):
         uri = uri.replace(enc, ch).replace(enc.lower(), ch)
     return uri
 
 
-def sign_v3(client_secret: str, url: str, body: bytes, timestamp_ms: int | None = None,
-            method: str = "POST") -> dict:
+def sign_v3(client_secret: str, url: str, body: bytes, timestamp_ms: int | None = None, method: str = "POST") -> dict:
     """The headers HubSpot sends with a webhook: ``X-HubSpot-Signature-v3`` (base64 HMAC-SHA256 of
     method + URI + body + timestamp, keyed with the app's client secret) and its timestamp."""
     ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
     source = f"{method}{decoded_uri(url)}{body.decode()}{ts}".encode()
     sig = base64.b64encode(hmac.new(client_secret.encode(), source, hashlib.sha256).digest()).decode()
-    return {"Content-Type": "application/json", "X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": ts,
-            "X-HubSpot-Signature-Version": "v3"}
+    return {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": sig,
+        "X-HubSpot-Request-Timestamp": ts,
+        "X-HubSpot-Signature-Version": "v3",
+    }

@@ -11,9 +11,13 @@ CONSUMER_KEY = "3MVG9test.consumer.key"
 CONSUMER_SECRET = "consumer-secret-0123456789"
 USERNAME = "integration@northwind.example"
 # Salesforce users of the demo config's people (email -> first, last)
-USERS = {"ana@northwind.example": ("Ana", "Torres"), "ben@northwind.example": ("Ben", "Okafor"),
-         "maya@northwind.example": ("Maya", "Patel"), "kira@northwind.example": ("Kira", "Novak"),
-         "chloe@northwind.example": ("Chloe", "Martin")}
+USERS = {
+    "ana@northwind.example": ("Ana", "Torres"),
+    "ben@northwind.example": ("Ben", "Okafor"),
+    "maya@northwind.example": ("Maya", "Patel"),
+    "kira@northwind.example": ("Kira", "Novak"),
+    "chloe@northwind.example": ("Chloe", "Martin"),
+}
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +46,11 @@ def salesforce(salesforce_server, app_keys, clock, monkeypatch) -> SalesforceSta
 
 
 def salesforce_settings(salesforce: SalesforceStandIn, app_keys, **over) -> dict:
-    values = dict(salesforce_client_id=CONSUMER_KEY, salesforce_username=USERNAME, salesforce_private_key=app_keys[0],
-                  salesforce_login_url=salesforce.url)
+    values = dict(
+        salesforce_client_id=CONSUMER_KEY,
+        salesforce_username=USERNAME,
+        salesforce_private_key=app_keys[0],
+        salesforce_login_url=salesforce.url,
+    )
     values.update(over)
     return values

@@ -63,8 +63,17 @@ from cryptography.x509.oid import NameOID
 UTC = dt.timezone.utc
 ORG_ID = "00D000000000001EAA"
 AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
-PREFIX = {"Lead": "00Q", "Contact": "003", "Opportunity": "006", "Campaign": "701", "CampaignMember": "00v",
-          "Task": "00T", "User": "005", "Group": "00G", "Account": "001"}
+PREFIX = {
+    "Lead": "00Q",
+    "Contact": "003",
+    "Opportunity": "006",
+    "Campaign": "701",
+    "CampaignMember": "00v",
+    "Task": "00T",
+    "User": "005",
+    "Group": "00G",
+    "Account": "001",
+}
 BY_PREFIX = {v: k for k, v in PREFIX.items()}
 LEAD_STATUSES = ["New", "Working", "Nurturing", "Qualified", "Unqualified"]
 
@@ -76,33 +85,88 @@ def _f(type_: str, edit: bool = True, rel: str | None = None, to: tuple[str, ...
     return {"type": type_, "edit": edit, "rel": rel, "to": to}
 
 
-COMMON = {"Id": _f("id", False), "CreatedDate": _f(T, False), "LastModifiedDate": _f(T, False),
-          "SystemModstamp": _f(T, False), "OwnerId": _f(R, True, "Owner", ("User", "Group"))}
+COMMON = {
+    "Id": _f("id", False),
+    "CreatedDate": _f(T, False),
+    "LastModifiedDate": _f(T, False),
+    "SystemModstamp": _f(T, False),
+    "OwnerId": _f(R, True, "Owner", ("User", "Group")),
+}
 SCHEMA: dict[str, dict[str, dict]] = {
-    "User": {"Id": _f("id", False), "Email": _f("email"), "FirstName": _f(S), "LastName": _f(S), "Name": _f(S, False),
-             "IsActive": _f(B), "SystemModstamp": _f(T, False),
-             "ManagerId": _f(R, True, "Manager", ("User",)), "Department": _f(S)},
+    "User": {
+        "Id": _f("id", False),
+        "Email": _f("email"),
+        "FirstName": _f(S),
+        "LastName": _f(S),
+        "Name": _f(S, False),
+        "IsActive": _f(B),
+        "SystemModstamp": _f(T, False),
+        "ManagerId": _f(R, True, "Manager", ("User",)),
+        "Department": _f(S),
+    },
     "Group": {"Id": _f("id", False), "Name": _f(S), "Email": _f("email"), "Type": _f(S)},
     "Account": {**COMMON, "Name": _f(S)},
-    "Lead": {**COMMON, "FirstName": _f(S), "LastName": _f(S), "Name": _f(S, False), "Email": _f("email"),
-             "Company": _f(S), "Title": _f(S), "Status": _f("picklist"), "Rating": _f("picklist"),
-             "LeadSource": _f("picklist"), "IsConverted": _f(B, False), "ConvertedDate": _f(D, False),
-             "ConvertedContactId": _f(R, False, "ConvertedContact", ("Contact",)),
-             "ConvertedOpportunityId": _f(R, False, "ConvertedOpportunity", ("Opportunity",))},
-    "Contact": {**COMMON, "FirstName": _f(S), "LastName": _f(S), "Name": _f(S, False), "Email": _f("email"),
-                "Title": _f(S), "AccountId": _f(R, True, "Account", ("Account",))},
-    "Opportunity": {**COMMON, "Name": _f(S), "Amount": _f(N), "CloseDate": _f(D), "StageName": _f("picklist"),
-                    "IsWon": _f(B, False), "IsClosed": _f(B, False), "CampaignId": _f(R, True, "Campaign", ("Campaign",)),
-                    "ContactId": _f(R, True, "Contact", ("Contact",)), "AccountId": _f(R, True, "Account", ("Account",))},
+    "Lead": {
+        **COMMON,
+        "FirstName": _f(S),
+        "LastName": _f(S),
+        "Name": _f(S, False),
+        "Email": _f("email"),
+        "Company": _f(S),
+        "Title": _f(S),
+        "Status": _f("picklist"),
+        "Rating": _f("picklist"),
+        "LeadSource": _f("picklist"),
+        "IsConverted": _f(B, False),
+        "ConvertedDate": _f(D, False),
+        "ConvertedContactId": _f(R, False, "ConvertedContact", ("Contact",)),
+        "ConvertedOpportunityId": _f(R, False, "ConvertedOpportunity", ("Opportunity",)),
+    },
+    "Contact": {
+        **COMMON,
+        "FirstName": _f(S),
+        "LastName": _f(S),
+        "Name": _f(S, False),
+        "Email": _f("email"),
+        "Title": _f(S),
+        "AccountId": _f(R, True, "Account", ("Account",)),
+    },
+    "Opportunity": {
+        **COMMON,
+        "Name": _f(S),
+        "Amount": _f(N),
+        "CloseDate": _f(D),
+        "StageName": _f("picklist"),
+        "IsWon": _f(B, False),
+        "IsClosed": _f(B, False),
+        "CampaignId": _f(R, True, "Campaign", ("Campaign",)),
+        "ContactId": _f(R, True, "Contact", ("Contact",)),
+        "AccountId": _f(R, True, "Account", ("Account",)),
+    },
     "Campaign": {**COMMON, "Name": _f(S), "Type": _f("picklist"), "IsActive": _f(B)},
-    "CampaignMember": {**{k: v for k, v in COMMON.items() if k != "OwnerId"},
-                       "CampaignId": _f(R, True, "Campaign", ("Campaign",)), "LeadId": _f(R, True, "Lead", ("Lead",)),
-                       "ContactId": _f(R, True, "Contact", ("Contact",)), "Email": _f("email", False),
-                       "Status": _f("picklist"), "HasResponded": _f(B, False), "FirstRespondedDate": _f(D, False)},
-    "Task": {**COMMON, "WhoId": _f(R, True, "Who", ("Lead", "Contact")), "Subject": _f("combobox"),
-             "Description": _f("textarea"), "Status": _f("picklist"), "Priority": _f("picklist"),
-             "IsClosed": _f(B, False), "Type": _f("picklist"), "TaskSubtype": _f("picklist"),
-             "ActivityDate": _f(D), "CompletedDateTime": _f(T, False)},
+    "CampaignMember": {
+        **{k: v for k, v in COMMON.items() if k != "OwnerId"},
+        "CampaignId": _f(R, True, "Campaign", ("Campaign",)),
+        "LeadId": _f(R, True, "Lead", ("Lead",)),
+        "ContactId": _f(R, True, "Contact", ("Contact",)),
+        "Email": _f("email", False),
+        "Status": _f("picklist"),
+        "HasResponded": _f(B, False),
+        "FirstRespondedDate": _f(D, False),
+    },
+    "Task": {
+        **COMMON,
+        "WhoId": _f(R, True, "Who", ("Lead", "Contact")),
+        "Subject": _f("combobox"),
+        "Description": _f("textarea"),
+        "Status": _f("picklist"),
+        "Priority": _f("picklist"),
+        "IsClosed": _f(B, False),
+        "Type": _f("picklist"),
+        "TaskSubtype": _f("picklist"),
+        "ActivityDate": _f(D),
+        "CompletedDateTime": _f(T, False),
+    },
 }
 WON_STAGES = {"Closed Won"}
 CLOSED_STAGES = {"Closed Won", "Closed Lost"}
@@ -116,7 +180,8 @@ class Problem(Exception):
 
 # -- SOQL ------------------------------------------------------------------------------------------
 
-TOKEN = re.compile(r"""\s*(?:
+TOKEN = re.compile(
+    r"""\s*(?:
     (?P<str>'(?:[^'\\]|\\.)*')
   | (?P<dtm>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d))
   | (?P<date>\d{4}-\d\d-\d\d)
@@ -124,7 +189,9 @@ TOKEN = re.compile(r"""\s*(?:
   | (?P<op>!=|<=|>=|=|<|>)
   | (?P<punct>[(),])
   | (?P<word>[A-Za-z_][A-Za-z0-9_.]*(?:\(\))?)
-)""", re.X)
+)""",
+    re.X,
+)
 
 
 def tokenize(q: str) -> list[tuple[str, Any]]:
@@ -133,15 +200,16 @@ def tokenize(q: str) -> list[tuple[str, Any]]:
     while pos < len(q):
         m = TOKEN.match(q, pos)
         if not m or m.end() == pos:
-            raise Problem(400, "MALFORMED_QUERY", f"unexpected token: '{q[pos:pos + 20]}'")
+            raise Problem(400, "MALFORMED_QUERY", f"unexpected token: '{q[pos : pos + 20]}'")
         pos = m.end()
         kind = m.lastgroup
         text = m.group(kind)
         if kind == "str":
             out.append(("val", re.sub(r"\\(.)", r"\1", text[1:-1])))
         elif kind == "dtm":
-            out.append(("val", dt.datetime.fromisoformat(re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2",
-                                                                text.replace("Z", "+00:00")))))
+            out.append(
+                ("val", dt.datetime.fromisoformat(re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text.replace("Z", "+00:00"))))
+            )
         elif kind == "date":
             out.append(("val", dt.date.fromisoformat(text)))
         elif kind == "num":
@@ -293,17 +361,26 @@ def _tls(tmp: Path) -> tuple[ssl.SSLContext, Path]:
     import ipaddress
 
     now = dt.datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp / "standin.crt", tmp / "standin.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_file, key_file)
     return ctx, cert_file
@@ -314,12 +391,22 @@ def make_key_pair() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smarketing-bot")])
     now = dt.datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256()))
-    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                              serialization.NoEncryption()).decode(),
-            cert.public_bytes(serialization.Encoding.PEM).decode())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ).decode(),
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+    )
 
 
 class SalesforceStandIn:
@@ -402,18 +489,44 @@ class SalesforceStandIn:
     def new_id(self, sobject: str) -> str:
         return f"{PREFIX[sobject]}{next(self._ids):012d}AAA"
 
-    def add_app(self, consumer_key: str, *, certificate: str | None = None, secret: str | None = None,
-                users: tuple[str, ...] = (), run_as: str | None = None) -> None:
+    def add_app(
+        self,
+        consumer_key: str,
+        *,
+        certificate: str | None = None,
+        secret: str | None = None,
+        users: tuple[str, ...] = (),
+        run_as: str | None = None,
+    ) -> None:
         """A connected app: its certificate (JWT bearer), secret and Run As user (client
         credentials), and the usernames pre-authorised for it."""
         with self.lock:
-            self.apps[consumer_key] = {"certificate": certificate, "secret": secret, "users": set(users),
-                                       "run_as": run_as}
+            self.apps[consumer_key] = {
+                "certificate": certificate,
+                "secret": secret,
+                "users": set(users),
+                "run_as": run_as,
+            }
 
-    def add_user(self, email: str, first: str, last: str, *, active: bool = True, manager: str | None = None,
-                 department: str | None = None) -> str:
-        return self.add("User", Email=email, FirstName=first, LastName=last, IsActive=active, ManagerId=manager,
-                        Department=department)
+    def add_user(
+        self,
+        email: str,
+        first: str,
+        last: str,
+        *,
+        active: bool = True,
+        manager: str | None = None,
+        department: str | None = None,
+    ) -> str:
+        return self.add(
+            "User",
+            Email=email,
+            FirstName=first,
+            LastName=last,
+            IsActive=active,
+            ManagerId=manager,
+            Department=department,
+        )
 
     def add_field(self, sobject: str, name: str, type_: str = S) -> None:
         with self.lock:
@@ -455,8 +568,9 @@ class SalesforceStandIn:
             rec = {f: (False if spec["type"] == B else None) for f, spec in self.schema[sobject].items()}
             rec.update(Id=rid, CreatedDate=t, LastModifiedDate=t, SystemModstamp=t)
             if "OwnerId" in self.schema[sobject]:
-                rec["OwnerId"] = self.integration_user if sobject != "User" and hasattr(self, "integration_user") \
-                    else None
+                rec["OwnerId"] = (
+                    self.integration_user if sobject != "User" and hasattr(self, "integration_user") else None
+                )
             self.records[sobject][rid] = rec
             self._set(sobject, rec, fields, t)
             return rid
@@ -471,17 +585,27 @@ class SalesforceStandIn:
 
     def tasks_of(self, who_id: str) -> list[dict]:
         with self.lock:
-            return sorted((dict(r) for r in self.records["Task"].values() if r["WhoId"] == who_id),
-                          key=lambda r: r["CreatedDate"])
+            return sorted(
+                (dict(r) for r in self.records["Task"].values() if r["WhoId"] == who_id), key=lambda r: r["CreatedDate"]
+            )
 
-    def convert(self, lead_id: str, *, contact_id: str, opportunity_id: str | None = None,
-                at: dt.datetime | None = None) -> None:
+    def convert(
+        self, lead_id: str, *, contact_id: str, opportunity_id: str | None = None, at: dt.datetime | None = None
+    ) -> None:
         """What Salesforce's lead conversion records on the lead."""
         t = at or self.now()
         with self.lock:
-            self._set("Lead", self.records["Lead"][lead_id], {
-                "IsConverted": True, "ConvertedContactId": contact_id, "ConvertedOpportunityId": opportunity_id,
-                "ConvertedDate": t.date()}, t)
+            self._set(
+                "Lead",
+                self.records["Lead"][lead_id],
+                {
+                    "IsConverted": True,
+                    "ConvertedContactId": contact_id,
+                    "ConvertedOpportunityId": opportunity_id,
+                    "ConvertedDate": t.date(),
+                },
+                t,
+            )
 
     def calls(self, part: str = "") -> list[dict]:
         with self.lock:
@@ -506,7 +630,8 @@ class SalesforceStandIn:
                 rec["CompletedDateTime"] = at
         if sobject == "CampaignMember":
             who = self.records["Lead"].get(rec.get("LeadId") or "") or self.records["Contact"].get(
-                rec.get("ContactId") or "")
+                rec.get("ContactId") or ""
+            )
             rec["Email"] = who.get("Email") if who else None
             rec["HasResponded"] = (rec.get("Status") or "") == "Responded"
             if rec["HasResponded"] and not rec.get("FirstRespondedDate"):
@@ -544,8 +669,9 @@ class SalesforceStandIn:
             if not self._visible(sobject, base):
                 raise self._no_column(base, sobject, query)
             return rec.get(base)
-        ref = next((f for f, spec in self.schema[sobject].items() if spec["rel"] and spec["rel"].lower() ==
-                    base.lower()), None)
+        ref = next(
+            (f for f, spec in self.schema[sobject].items() if spec["rel"] and spec["rel"].lower() == base.lower()), None
+        )
         if ref is None or not self._visible(sobject, ref):
             raise self._no_column(path, sobject, query)
         target_id = rec.get(ref)
@@ -565,11 +691,14 @@ class SalesforceStandIn:
     @staticmethod
     def _no_column(name: str, sobject: str, query: str) -> Problem:
         pos = query.find(name)
-        return Problem(400, "INVALID_FIELD",
-                       f"\n{query[:pos + len(name) + 20]}\n{' ' * max(pos, 0)}^\nERROR at Row:1:Column:{pos + 1}\n"
-                       f"No such column '{name}' on entity '{sobject}'. If you are attempting to use a custom field, "
-                       "be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
-                       "describe call for the appropriate names.")
+        return Problem(
+            400,
+            "INVALID_FIELD",
+            f"\n{query[: pos + len(name) + 20]}\n{' ' * max(pos, 0)}^\nERROR at Row:1:Column:{pos + 1}\n"
+            f"No such column '{name}' on entity '{sobject}'. If you are attempting to use a custom field, "
+            "be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
+            "describe call for the appropriate names.",
+        )
 
     def _matches(self, sobject: str, rec: dict, cond, query: str) -> bool:
         if cond is None:
@@ -629,19 +758,28 @@ class SalesforceStandIn:
         p = Parser(query).parse()
         sobject = next((o for o in self.schema if o.lower() == p["object"].lower()), None)
         if sobject is None or (sobject, "read") in self.denied:
-            raise Problem(400, "INVALID_TYPE", f"\n{query[:60]}\n^\nERROR at Row:1:Column:1\nsObject type "
-                                               f"'{p['object']}' is not supported. If you are attempting to use a "
-                                               "custom object, be sure to append the '__c' after the entity name. "
-                                               "Please reference your WSDL or the describe call for the appropriate "
-                                               "names.")
+            raise Problem(
+                400,
+                "INVALID_TYPE",
+                f"\n{query[:60]}\n^\nERROR at Row:1:Column:1\nsObject type "
+                f"'{p['object']}' is not supported. If you are attempting to use a "
+                "custom object, be sure to append the '__c' after the entity name. "
+                "Please reference your WSDL or the describe call for the appropriate "
+                "names.",
+            )
         counting = [f.upper() for f in p["fields"]] == ["COUNT()"]
         with self.lock:
             rows = [r for r in self._candidates(sobject, p["where"]) if self._matches(sobject, r, p["where"], query)]
             for f, desc in reversed(p["order"]):
-                rows.sort(key=lambda r: (self._value(sobject, r, f, query) is None,
-                                         _sort_key(self._value(sobject, r, f, query))), reverse=desc)
+                rows.sort(
+                    key=lambda r: (
+                        self._value(sobject, r, f, query) is None,
+                        _sort_key(self._value(sobject, r, f, query)),
+                    ),
+                    reverse=desc,
+                )
             if p["limit"] is not None:
-                rows = rows[:p["limit"]]
+                rows = rows[: p["limit"]]
             if counting:
                 return {**p, "object": sobject}, rows, True
             out = [{f: self._value(sobject, r, f, query) for f in p["fields"]} | {"__id": r["Id"]} for r in rows]
@@ -652,8 +790,14 @@ class SalesforceStandIn:
         parts = urlsplit(raw_path)
         path, qs = parts.path, parse_qs(parts.query)
         with self.lock:
-            self.requests.append({"method": method, "path": path, "query": {k: v[0] for k, v in qs.items()},
-                                  "body": body.decode(errors="replace")[:2000]})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": {k: v[0] for k, v in qs.items()},
+                    "body": body.decode(errors="replace")[:2000],
+                }
+            )
         try:
             if path == "/services/oauth2/token" and method == "POST":
                 return self._token(headers, body)
@@ -665,8 +809,11 @@ class SalesforceStandIn:
             if isinstance(data, (bytes, str)):
                 raw = data.encode() if isinstance(data, str) else data
                 return status, raw, {"Content-Type": "text/csv", **usage, **extra}
-            return status, (json.dumps(data, default=_json_default).encode() if data is not None else b""), \
-                {**usage, **extra}
+            return (
+                status,
+                (json.dumps(data, default=_json_default).encode() if data is not None else b""),
+                {**usage, **extra},
+            )
         except Problem as e:
             err = {"message": e.message, "errorCode": e.code}
             if e.fields is not None:
@@ -705,8 +852,13 @@ class SalesforceStandIn:
                 return refuse("invalid_grant", "invalid assertion")
             cert = x509.load_pem_x509_certificate(app["certificate"].encode())
             try:
-                claims = jwt.decode(assertion, cert.public_key(), algorithms=["RS256"], audience=list(AUDIENCES),
-                                    options={"require": ["exp", "iss", "sub", "aud"]})
+                claims = jwt.decode(
+                    assertion,
+                    cert.public_key(),
+                    algorithms=["RS256"],
+                    audience=list(AUDIENCES),
+                    options={"require": ["exp", "iss", "sub", "aud"]},
+                )
             except jwt.InvalidAudienceError:
                 return refuse("invalid_grant", "audience is invalid")
             except jwt.ExpiredSignatureError:
@@ -716,8 +868,9 @@ class SalesforceStandIn:
             if claims["exp"] > time.time() + 300:
                 return refuse("invalid_grant", "invalid assertion")
             username = claims["sub"]
-            user = next((r["Id"] for r in self.records["User"].values() if r["Email"] == username and
-                         r["IsActive"]), None)
+            user = next(
+                (r["Id"] for r in self.records["User"].values() if r["Email"] == username and r["IsActive"]), None
+            )
             if user is None:
                 return refuse("invalid_grant", "user hasn't approved this consumer")
             if username not in app["users"]:
@@ -738,9 +891,14 @@ class SalesforceStandIn:
         token = f"{ORG_ID}!{uuid.uuid4().hex}"
         with self.lock:
             self.tokens[token] = user
-        data = {"access_token": token, "scope": "api", "instance_url": self.url,
-                "id": f"https://login.salesforce.com/id/{ORG_ID}/{user}", "token_type": "Bearer",
-                "issued_at": str(int(time.time() * 1000))}
+        data = {
+            "access_token": token,
+            "scope": "api",
+            "instance_url": self.url,
+            "id": f"https://login.salesforce.com/id/{ORG_ID}/{user}",
+            "token_type": "Bearer",
+            "issued_at": str(int(time.time() * 1000)),
+        }
         return 200, json.dumps(data).encode(), {}
 
     def _api(self, method: str, path: str, qs: dict, headers: dict, body: bytes, user: str):
@@ -756,8 +914,9 @@ class SalesforceStandIn:
                         rule[3] -= 1
                         continue
                     rule[2] -= 1
-                    raise Problem(status, "SERVER_UNAVAILABLE" if status >= 500 else "UNKNOWN_EXCEPTION",
-                                  "Service Unavailable")
+                    raise Problem(
+                        status, "SERVER_UNAVAILABLE" if status >= 500 else "UNKNOWN_EXCEPTION", "Service Unavailable"
+                    )
             if self.used >= self.daily_max and rest != "limits":
                 raise Problem(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         if rest == "limits" and method == "GET":
@@ -765,9 +924,9 @@ class SalesforceStandIn:
         if rest == "query" and method == "GET":
             return 200, self._query(qs.get("q", [""])[0], version, headers), {}
         if rest.startswith("query/") and method == "GET":
-            return 200, self._query_more(rest[len("query/"):], version), {}
+            return 200, self._query_more(rest[len("query/") :], version), {}
         if rest.startswith("jobs/query"):
-            return self._bulk(method, rest[len("jobs/query"):].strip("/"), qs, body, version, user)
+            return self._bulk(method, rest[len("jobs/query") :].strip("/"), qs, body, version, user)
         m = re.match(r"^sobjects/(\w+)(?:/(\w+))?$", rest)
         if m:
             sobject = next((o for o in self.schema if o.lower() == m.group(1).lower()), None)
@@ -787,9 +946,11 @@ class SalesforceStandIn:
     def _limits(self) -> dict:
         with self.lock:
             jobs = sum(1 for j in self.jobs.values())
-            return {"DailyApiRequests": {"Max": self.daily_max, "Remaining": max(self.daily_max - self.used, 0)},
-                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - jobs},
-                    "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562}}
+            return {
+                "DailyApiRequests": {"Max": self.daily_max, "Remaining": max(self.daily_max - self.used, 0)},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - jobs},
+                "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+            }
 
     def _record(self, sobject: str, rid: str) -> dict:
         rec = self.records[sobject].get(rid)
@@ -822,7 +983,7 @@ class SalesforceStandIn:
 
     def _cursor_page(self, locator: str, offset: int, version: str) -> dict:
         rows, batch = self.cursors[locator]
-        page = rows[offset:offset + batch]
+        page = rows[offset : offset + batch]
         done = offset + batch >= len(rows)
         data = {"totalSize": len(rows), "done": done, "records": page}
         if not done:
@@ -831,24 +992,27 @@ class SalesforceStandIn:
 
     def _rest_row(self, p: dict, row: dict, version: str) -> dict:
         sobject = p["object"]
-        out: dict = {"attributes": {"type": sobject,
-                                    "url": f"/services/data/v{version}/sobjects/{sobject}/{row['__id']}"}}
+        out: dict = {
+            "attributes": {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{row['__id']}"}
+        }
         for f in p["fields"]:
             base, _, sub = f.partition(".")
             value = _rest_value(row[f])
             if not sub:
                 out[base] = value
                 continue
-            ref = next(k for k, spec in self.schema[sobject].items() if spec["rel"] and spec["rel"].lower() ==
-                       base.lower())
+            ref = next(
+                k for k, spec in self.schema[sobject].items() if spec["rel"] and spec["rel"].lower() == base.lower()
+            )
             rel = self.schema[sobject][ref]["rel"]
             target_id = self.records[sobject][row["__id"]].get(ref)
             if not target_id:
                 out[rel] = None
                 continue
             target = BY_PREFIX.get(str(target_id)[:3], "Name")
-            node = out.get(rel) or {"attributes": {"type": target,
-                                                   "url": f"/services/data/v{version}/sobjects/{target}/{target_id}"}}
+            node = out.get(rel) or {
+                "attributes": {"type": target, "url": f"/services/data/v{version}/sobjects/{target}/{target_id}"}
+            }
             node[sub] = value
             out[rel] = node
         return out
@@ -858,34 +1022,58 @@ class SalesforceStandIn:
         for name, spec in self.schema[sobject].items():
             if (sobject, name) in self.hidden:
                 continue
-            info = {"name": name, "label": re.sub(r"(?<!^)(?=[A-Z])", " ", name.removesuffix("__c")),
-                    "type": spec["type"], "updateable": spec["edit"] and (sobject, "edit") not in self.denied,
-                    "createable": spec["edit"] and (sobject, "create") not in self.denied, "nillable": True,
-                    "filterable": True, "custom": name.endswith("__c"), "relationshipName": spec["rel"],
-                    "referenceTo": list(spec["to"]), "picklistValues": [], "restrictedPicklist": False}
+            info = {
+                "name": name,
+                "label": re.sub(r"(?<!^)(?=[A-Z])", " ", name.removesuffix("__c")),
+                "type": spec["type"],
+                "updateable": spec["edit"] and (sobject, "edit") not in self.denied,
+                "createable": spec["edit"] and (sobject, "create") not in self.denied,
+                "nillable": True,
+                "filterable": True,
+                "custom": name.endswith("__c"),
+                "relationshipName": spec["rel"],
+                "referenceTo": list(spec["to"]),
+                "picklistValues": [],
+                "restrictedPicklist": False,
+            }
             values = self.picklists.get((sobject, name))
             if values:
-                info["picklistValues"] = [{"value": v, "label": v, "active": True, "defaultValue": v == values[0]}
-                                          for v in values]
+                info["picklistValues"] = [
+                    {"value": v, "label": v, "active": True, "defaultValue": v == values[0]} for v in values
+                ]
                 info["restrictedPicklist"] = True
             fields.append(info)
-        return {"name": sobject, "label": sobject, "custom": False, "queryable": (sobject, "read") not in self.denied,
-                "updateable": (sobject, "edit") not in self.denied,
-                "createable": (sobject, "create") not in self.denied, "fields": fields,
-                "keyPrefix": PREFIX.get(sobject)}
+        return {
+            "name": sobject,
+            "label": sobject,
+            "custom": False,
+            "queryable": (sobject, "read") not in self.denied,
+            "updateable": (sobject, "edit") not in self.denied,
+            "createable": (sobject, "create") not in self.denied,
+            "fields": fields,
+            "keyPrefix": PREFIX.get(sobject),
+        }
 
     def _check_fields(self, sobject: str, data: dict) -> None:
         for name in data:
             if not self._visible(sobject, name):
                 raise Problem(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}")
             if not self.schema[sobject][name]["edit"]:
-                raise Problem(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
-                              f"Unable to create/update fields: {name}. Please check the security settings of this "
-                              "field and verify that it is read/write for your profile or permission set.", [name])
+                raise Problem(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {name}. Please check the security settings of this "
+                    "field and verify that it is read/write for your profile or permission set.",
+                    [name],
+                )
         for (obj, name), values in self.picklists.items():
             if obj == sobject and name in data and data[name] not in values:
-                raise Problem(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                              f"{sobject} Status: bad value for restricted picklist field: {data[name]}", [name])
+                raise Problem(
+                    400,
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{sobject} Status: bad value for restricted picklist field: {data[name]}",
+                    [name],
+                )
 
     def _patch(self, sobject: str, rid: str, data: dict) -> None:
         with self.lock:
@@ -919,16 +1107,32 @@ class SalesforceStandIn:
                 raise Problem(400, "INVALIDJOB", "InvalidJob : operation must be query or queryAll")
             p, rows, counting = self.select(spec.get("query") or "")
             if counting or p["order"] or p["limit"] is not None:
-                raise Problem(400, "INVALIDJOB", "InvalidJob : Bulk API 2.0 does not support COUNT(), ORDER BY "
-                                                 "or LIMIT in this stand-in")
+                raise Problem(
+                    400,
+                    "INVALIDJOB",
+                    "InvalidJob : Bulk API 2.0 does not support COUNT(), ORDER BY or LIMIT in this stand-in",
+                )
             job_id = f"750{next(self._ids):012d}AAA"
             now = self.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             with self.lock:
-                self.jobs[job_id] = {"id": job_id, "operation": spec["operation"], "object": p["object"],
-                                     "createdById": user, "createdDate": now, "systemModstamp": now,
-                                     "state": "UploadComplete", "concurrencyMode": "Parallel", "contentType": "CSV",
-                                     "apiVersion": float(version), "lineEnding": "LF", "columnDelimiter": "COMMA",
-                                     "_fields": p["fields"], "_rows": rows, "_polls": 0, "_version": version}
+                self.jobs[job_id] = {
+                    "id": job_id,
+                    "operation": spec["operation"],
+                    "object": p["object"],
+                    "createdById": user,
+                    "createdDate": now,
+                    "systemModstamp": now,
+                    "state": "UploadComplete",
+                    "concurrencyMode": "Parallel",
+                    "contentType": "CSV",
+                    "apiVersion": float(version),
+                    "lineEnding": "LF",
+                    "columnDelimiter": "COMMA",
+                    "_fields": p["fields"],
+                    "_rows": rows,
+                    "_polls": 0,
+                    "_version": version,
+                }
             return 200, _public(self.jobs[job_id]), {}
         job_id, _, tail = rest.partition("/")
         with self.lock:
@@ -955,7 +1159,7 @@ class SalesforceStandIn:
                 raise Problem(409, "INVALIDJOB", "Use the API version the job was created with")
             start = int(qs["locator"][0], 36) if qs.get("locator") and qs["locator"][0] != "null" else 0
             size = int(qs.get("maxRecords", ["50000"])[0])
-            rows = job["_rows"][start:start + size]
+            rows = job["_rows"][start : start + size]
             buf = io.StringIO()
             w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
             w.writerow(job["_fields"])
@@ -1017,4 +1221,3 @@ def _csv_value(v) -> str:
 
 def _json_default(v):
     return _rest_value(v) if isinstance(v, (dt.date, dt.datetime)) else str(v)
-

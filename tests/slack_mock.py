@@ -126,9 +126,7 @@ def _too_long(what: str, value: Any, limit: int) -> str | None:
 
 def check_option(option: dict) -> str | None:
     """An option of a select / overflow / radio / checkbox group."""
-    return _too_long("option text", option.get("text"), 75) or _too_long(
-        "option value", option.get("value"), 150
-    )
+    return _too_long("option text", option.get("text"), 75) or _too_long("option value", option.get("value"), 150)
 
 
 def check_element(element: dict) -> str | None:
@@ -498,8 +496,16 @@ class SlackMock:
 
     # ---- configuration -------------------------------------------------------------------------
 
-    def add_user(self, email: str | None, user_id: str, name: str | None = None, *, deleted: bool = False,
-                 is_bot: bool = False, **profile: Any) -> None:
+    def add_user(
+        self,
+        email: str | None,
+        user_id: str,
+        name: str | None = None,
+        *,
+        deleted: bool = False,
+        is_bot: bool = False,
+        **profile: Any,
+    ) -> None:
         """Make ``users.lookupByEmail(email)``, ``users.info(user_id)`` and ``users.list`` find
         this user (``email`` None: a profile without one, as bots and some guests have)."""
         name = name or (email or user_id).split("@")[0]
@@ -593,7 +599,9 @@ class SlackMock:
         """The next ``times`` calls of ``method`` have their connection reset before Slack acts."""
         self._inject(method, ("reset", None), times)
 
-    def hold_next(self, method: str, *, act: bool = True, timeout: float = 30) -> tuple[threading.Event, threading.Event]:
+    def hold_next(
+        self, method: str, *, act: bool = True, timeout: float = 30
+    ) -> tuple[threading.Event, threading.Event]:
         """The next call of ``method`` waits before Slack does it: returns (``arrived``, set when
         the call is in; ``release``, set it to let the call go on), a slow answer on demand.
         Released, the call is done and answered as usual, even if its caller is gone by then (a
@@ -631,8 +639,15 @@ class SlackMock:
             self.post_times[channel].append(now)
             return False
 
-    def faults(self, rate: float = 0.2, *, seed: int = 0, methods: Iterable[str] | None = None,
-               kinds: Iterable[str] = FAULT_KINDS, retry_after: int = 1) -> None:
+    def faults(
+        self,
+        rate: float = 0.2,
+        *,
+        seed: int = 0,
+        methods: Iterable[str] | None = None,
+        kinds: Iterable[str] = FAULT_KINDS,
+        retry_after: int = 1,
+    ) -> None:
         """From now on fail a ``rate`` share of the calls (of ``methods``; all by default), each
         with one of ``kinds`` picked at random: ``"500"`` (an HTML error page), ``"429"`` (with
         ``Retry-After: retry_after``), ``"reset_before"`` (reset before acting) and
@@ -678,9 +693,7 @@ class SlackMock:
         if channel is not None:
             channel = self._resolve_channel(channel)
         with self._cond:
-            return [
-                copy.deepcopy(m) for (ch, _), m in self._messages.items() if channel in (None, ch)
-            ]
+            return [copy.deepcopy(m) for (ch, _), m in self._messages.items() if channel in (None, ch)]
 
     def views(self) -> list[dict[str, Any]]:
         """Views opened/pushed (latest state after views.update), oldest first."""
@@ -706,9 +719,7 @@ class SlackMock:
         """Block until at least ``count`` successful calls of ``method`` arrived; return them."""
         return self._wait(lambda: self.successful_calls(method), count, timeout, method)
 
-    def wait_for_responses(
-        self, name: str | None = None, count: int = 1, timeout: float = 5
-    ) -> list[dict[str, Any]]:
+    def wait_for_responses(self, name: str | None = None, count: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
         """Block until at least ``count`` posts to ``response_url(name)`` arrived; return them."""
         return self._wait(lambda: self.responses(name), count, timeout, f"response_url {name}")
 
@@ -726,9 +737,7 @@ class SlackMock:
 
     # ---- dispatch ------------------------------------------------------------------------------
 
-    def _record(
-        self, method: str, params: dict[str, Any], status: Any = None, error: str | None = None
-    ) -> None:
+    def _record(self, method: str, params: dict[str, Any], status: Any = None, error: str | None = None) -> None:
         entry = dict(params)
         if status is not None:
             entry["_status"] = status
@@ -929,7 +938,9 @@ class SlackMock:
                 f = self._files.get(slack_file.get("id") or "")
                 if f is None or not f["completed"]:
                     raise bad("invalid slack file: the file is not uploaded or its upload was not completed")
-                if not f["content"].startswith(b"\x89PNG") and not f["filename"].lower().endswith((".jpg", ".jpeg", ".gif")):
+                if not f["content"].startswith(b"\x89PNG") and not f["filename"].lower().endswith(
+                    (".jpg", ".jpeg", ".gif")
+                ):
                     raise bad("slack_file must be a png, jpg, jpeg or gif image")
             elif len(str(url)) > 3000:
                 raise bad("image_url must be at most 3000 characters")
@@ -1082,9 +1093,15 @@ class SlackMock:
         if params.get("alt_txt") and len(str(params["alt_txt"])) > 1000:
             raise SlackApiFailure("invalid_arguments", "[ERROR] alt_txt must be at most 1000 characters")
         file_id = f"F{next(self._file_counter):08d}"
-        self._files[file_id] = {"filename": str(params["filename"]), "length": length, "content": None,
-                                "alt_txt": params.get("alt_txt"), "title": None, "completed": False,
-                                "channels": []}
+        self._files[file_id] = {
+            "filename": str(params["filename"]),
+            "length": length,
+            "content": None,
+            "alt_txt": params.get("alt_txt"),
+            "title": None,
+            "completed": False,
+            "channels": [],
+        }
         return {"upload_url": f"http://{self.host}:{self.port}/upload/{file_id}", "file_id": file_id}
 
     def _upload(self, file_id: str, headers: Any, body: bytes) -> Reply:
@@ -1120,9 +1137,16 @@ class SlackMock:
             f["completed"], f["title"] = True, entry.get("title") or f["filename"]
             channels = [c for c in str(params.get("channels") or params.get("channel_id") or "").split(",") if c]
             f["channels"].extend(channels)
-            out.append({"id": entry["id"], "name": f["filename"], "title": f["title"], "size": f["length"],
-                        "mimetype": "image/png" if f["content"].startswith(b"\x89PNG") else "application/octet-stream",
-                        "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{entry['id']}/{f['filename']}"})
+            out.append(
+                {
+                    "id": entry["id"],
+                    "name": f["filename"],
+                    "title": f["title"],
+                    "size": f["length"],
+                    "mimetype": "image/png" if f["content"].startswith(b"\x89PNG") else "application/octet-stream",
+                    "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{entry['id']}/{f['filename']}",
+                }
+            )
         return {"files": out}
 
     def _m_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1140,11 +1164,14 @@ class SlackMock:
                 start = int(base64.b64decode(cursor.encode()).decode().removeprefix("user:"))
             except (ValueError, UnicodeDecodeError):
                 raise SlackApiFailure("invalid_cursor") from None
-        page = ids[start:start + limit]
+        page = ids[start : start + limit]
         more = start + limit < len(ids)
         next_cursor = base64.b64encode(f"user:{start + limit}".encode()).decode() if more else ""
-        return {"members": [json.loads(json.dumps(self._users[i])) for i in page], "cache_ts": int(time.time()),
-                "response_metadata": {"next_cursor": next_cursor}}
+        return {
+            "members": [json.loads(json.dumps(self._users[i])) for i in page],
+            "cache_ts": int(time.time()),
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _m_usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
         group = str(params.get("usergroup") or "")
@@ -1204,8 +1231,11 @@ class SlackMock:
             limit = min(max(int(params.get("limit") or 100), 1), 999)
             oldest = _ts_us(params.get("oldest") or "0")
             latest = _ts_us(params["latest"]) if params.get("latest") else None
-            before = _ts_us(base64.b64decode(params["cursor"]).decode().removeprefix("next_ts:")) \
-                if params.get("cursor") else None
+            before = (
+                _ts_us(base64.b64decode(params["cursor"]).decode().removeprefix("next_ts:"))
+                if params.get("cursor")
+                else None
+            )
         except (ValueError, TypeError):
             raise SlackApiFailure("invalid_arguments") from None
         inclusive = _flag(params.get("inclusive"))
@@ -1218,8 +1248,11 @@ class SlackMock:
                 return False
             return before is None or ts < before
 
-        found = sorted((m for (ch, _), m in self._messages.items() if ch == channel and wanted(_ts_us(m["ts"]))),
-                       key=lambda m: _ts_us(m["ts"]), reverse=True)
+        found = sorted(
+            (m for (ch, _), m in self._messages.items() if ch == channel and wanted(_ts_us(m["ts"]))),
+            key=lambda m: _ts_us(m["ts"]),
+            reverse=True,
+        )
         page, more = found[:limit], len(found) > limit
         out = []
         for m in page:

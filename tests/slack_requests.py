@@ -58,9 +58,7 @@ def sign(secret: str, body: bytes | str, timestamp: int | None = None) -> dict[s
     return {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": f"v0={digest}"}
 
 
-def signed_headers(
-    secret: str, body: bytes | str, content_type: str, timestamp: int | None = None
-) -> dict[str, str]:
+def signed_headers(secret: str, body: bytes | str, content_type: str, timestamp: int | None = None) -> dict[str, str]:
     """``sign(...)`` plus ``Content-Type``: everything a POST to /slack/events needs."""
     return {"Content-Type": content_type, **sign(secret, body, timestamp)}
 
@@ -191,8 +189,9 @@ def block_actions(
     return _form_payload(payload)
 
 
-def home_block_actions(action_id: str, value: str, view: dict[str, Any], user_id: str = "U_ANA",
-                       team_id: str = "T1") -> tuple[bytes, str]:
+def home_block_actions(
+    action_id: str, value: str, view: dict[str, Any], user_id: str = "U_ANA", team_id: str = "T1"
+) -> tuple[bytes, str]:
     """A button click on the App Home (``view`` as ``SlackMock.home()`` returns it): the container
     is the view, and there is no message, channel or ``response_url``, as on Slack."""
     blocks = view.get("blocks") or []
@@ -207,12 +206,30 @@ def home_block_actions(action_id: str, value: str, view: dict[str, Any], user_id
         "team": _team(team_id),
         "enterprise": None,
         "is_enterprise_install": False,
-        "view": {"id": view["id"], "team_id": team_id, "type": "home", "blocks": blocks,
-                 "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": view.get("hash"),
-                 "app_id": APP_ID, "bot_id": BOT_ID, "root_view_id": view["id"], "previous_view_id": None},
-        "actions": [{"action_id": action_id, "block_id": _find_block_id(blocks, action_id) or "actions",
-                     "text": element.get("text") or {"type": "plain_text", "text": action_id},
-                     "value": value, "type": "button", "action_ts": f"{time.time():.6f}"}],
+        "view": {
+            "id": view["id"],
+            "team_id": team_id,
+            "type": "home",
+            "blocks": blocks,
+            "private_metadata": "",
+            "callback_id": "",
+            "state": {"values": {}},
+            "hash": view.get("hash"),
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "root_view_id": view["id"],
+            "previous_view_id": None,
+        },
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": _find_block_id(blocks, action_id) or "actions",
+                "text": element.get("text") or {"type": "plain_text", "text": action_id},
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
     }
     return _form_payload(payload)
 
@@ -233,9 +250,7 @@ def view_submission(
     string value is shorthand for ``{"type": "plain_text_input", "value": s}``."""
     state = {
         block_id: {
-            action_id: (
-                {"type": "plain_text_input", "value": v} if isinstance(v, str) or v is None else v
-            )
+            action_id: ({"type": "plain_text_input", "value": v} if isinstance(v, str) or v is None else v)
             for action_id, v in actions.items()
         }
         for block_id, actions in values.items()
@@ -275,9 +290,7 @@ def view_submission(
     return _form_payload(payload)
 
 
-def event_callback(
-    event: dict[str, Any], event_id: str = "Ev1", team_id: str = "T1"
-) -> tuple[bytes, str]:
+def event_callback(event: dict[str, Any], event_id: str = "Ev1", team_id: str = "T1") -> tuple[bytes, str]:
     """An Events API delivery (JSON) wrapping ``event``."""
     envelope = {
         "token": VERIFICATION_TOKEN,

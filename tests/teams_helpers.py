@@ -85,8 +85,12 @@ def post(app, activity: dict, **kw) -> httpx.Response:
 def install(app, teams) -> None:
     """Someone adds the app to the Northwind team: its channels and roster are recorded."""
     user = teams.user("sam@northwind.example")
-    assert post(app, ts.installed_in_team(teams.service_url, user=user, team_id=TEAM_ID,
-                                          team_name="Northwind")).status_code == 200
+    assert (
+        post(
+            app, ts.installed_in_team(teams.service_url, user=user, team_id=TEAM_ID, team_name="Northwind")
+        ).status_code
+        == 200
+    )
 
 
 def only_card(activity: dict) -> dict:
@@ -117,5 +121,8 @@ def outbox_status(c, key: str) -> str | None:
 def post_crm(app, events) -> httpx.Response:
     body = json.dumps(events).encode()
     with app.client() as http:
-        return http.post("/webhooks/crm", content=body,
-                         headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+        return http.post(
+            "/webhooks/crm",
+            content=body,
+            headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"},
+        )

@@ -98,8 +98,13 @@ class TeamsStandIn:
     # -- setup -------------------------------------------------------------------------------
     def add_user(self, email: str | None, user_id: str, aad: str, name: str | None = None) -> dict:
         """A user of the tenant; ``email`` None: a profile with no email (nor user principal name)."""
-        member = {"id": user_id, "aadObjectId": aad, "name": name or (email or user_id).split("@")[0].title(),
-                  "tenantId": TENANT, "userRole": "user"}
+        member = {
+            "id": user_id,
+            "aadObjectId": aad,
+            "name": name or (email or user_id).split("@")[0].title(),
+            "tenantId": TENANT,
+            "userRole": "user",
+        }
         if email:
             member.update(email=email, userPrincipalName=email, givenName=member["name"].split()[0])
         with self._lock:
@@ -154,7 +159,9 @@ class TeamsStandIn:
                     return value
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"timed out; requests so far: {[r['method'] + ' ' + r['path'] for r in self.requests]}")
+                    raise AssertionError(
+                        f"timed out; requests so far: {[r['method'] + ' ' + r['path'] for r in self.requests]}"
+                    )
                 self._lock.wait(min(left, 0.05))  # also re-check what the bot stores
 
     # -- the server --------------------------------------------------------------------------
@@ -173,11 +180,15 @@ class TeamsStandIn:
             return None
         self._read_failures.remove(failure)
         _, status, retry_after = failure
-        return status, {"error": {"code": "Injected", "message": f"injected {status}"}}, (
-            {"Retry-After": str(retry_after)} if retry_after is not None else {})
+        return (
+            status,
+            {"error": {"code": "Injected", "message": f"injected {status}"}},
+            ({"Retry-After": str(retry_after)} if retry_after is not None else {}),
+        )
 
-    def _handle(self, method: str, path: str, body: Any, headers: dict,
-                query: dict | None = None) -> tuple[int, Any, dict]:
+    def _handle(
+        self, method: str, path: str, body: Any, headers: dict, query: dict | None = None
+    ) -> tuple[int, Any, dict]:
         query = query or {}
         with self._lock:
             self.requests.append({"method": method, "path": path, "query": query, "json": body, "headers": headers})
@@ -189,8 +200,11 @@ class TeamsStandIn:
                 if failure is not None:
                     self._failures.remove(failure)
                     _, status, retry_after = failure
-                    return status, {"error": {"code": "Injected", "message": f"injected {status}"}}, (
-                        {"Retry-After": str(retry_after)} if retry_after is not None else {})
+                    return (
+                        status,
+                        {"error": {"code": "Injected", "message": f"injected {status}"}},
+                        ({"Retry-After": str(retry_after)} if retry_after is not None else {}),
+                    )
                 if conv in self.gone:
                     return 404, {"error": {"code": "ConversationNotFound", "message": "Conversation not found."}}, {}
                 acts = self.activities.setdefault(conv, {})
@@ -228,7 +242,7 @@ class TeamsStandIn:
                     return 404, {"error": {"code": "NotFound", "message": "Conversation not found."}}, {}
                 size = int(query.get("pageSize") or DEFAULT_PAGE)
                 start = int(query["continuationToken"].removeprefix("page-")) if query.get("continuationToken") else 0
-                page = {"members": members[start:start + size]}
+                page = {"members": members[start : start + size]}
                 if start + size < len(members):
                     page["continuationToken"] = f"page-{start + size}"
                 return 200, page, {}
@@ -299,13 +313,23 @@ def personal(user: dict) -> dict:
 
 
 def channel_conversation(channel_id: str, thread: str | None = None) -> dict:
-    return {"id": channel_id + (f";messageid={thread}" if thread else ""), "conversationType": "channel",
-            "isGroup": True}
+    return {
+        "id": channel_id + (f";messageid={thread}" if thread else ""),
+        "conversationType": "channel",
+        "isGroup": True,
+    }
 
 
-def message(service_url: str, text: str, *, user: dict, conversation: dict | None = None,
-            team: tuple[str, str] | None = None, channel: tuple[str, str | None] | None = None,
-            mention: bool = False) -> dict:
+def message(
+    service_url: str,
+    text: str,
+    *,
+    user: dict,
+    conversation: dict | None = None,
+    team: tuple[str, str] | None = None,
+    channel: tuple[str, str | None] | None = None,
+    mention: bool = False,
+) -> dict:
     """A message to the bot; ``mention`` prefixes the bot's @mention as Teams does in channels."""
     data: dict = {}
     if team:
@@ -316,17 +340,28 @@ def message(service_url: str, text: str, *, user: dict, conversation: dict | Non
     body.update(type="message", text=text, textFormat="plain")
     if mention:
         body["text"] = f"<at>Smarketing</at> {text}"
-        body["entities"].append({"type": "mention", "text": "<at>Smarketing</at>",
-                                 "mentioned": {"id": BOT_ID, "name": "Smarketing"}})
+        body["entities"].append(
+            {"type": "mention", "text": "<at>Smarketing</at>", "mentioned": {"id": BOT_ID, "name": "Smarketing"}}
+        )
     return body
 
 
-def card_action(service_url: str, *, user: dict, verb: str, data: dict, reply_to: str | None = None,
-                conversation: dict | None = None) -> dict:
+def card_action(
+    service_url: str,
+    *,
+    user: dict,
+    verb: str,
+    data: dict,
+    reply_to: str | None = None,
+    conversation: dict | None = None,
+) -> dict:
     """An ``adaptiveCard/action`` invoke: an ``Action.Execute`` pressed (inputs merged into data)."""
     body = _base(service_url, conversation or personal(user), user)
-    body.update(type="invoke", name="adaptiveCard/action",
-                value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})
+    body.update(
+        type="invoke",
+        name="adaptiveCard/action",
+        value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
+    )
     if reply_to:
         body["replyToId"] = reply_to
     return body
@@ -334,8 +369,12 @@ def card_action(service_url: str, *, user: dict, verb: str, data: dict, reply_to
 
 def installed_in_team(service_url: str, *, user: dict, team_id: str, team_name: str) -> dict:
     """``installationUpdate`` (add) when someone adds the app to a team (arrives in General)."""
-    body = _base(service_url, channel_conversation(team_id), user,
-                 {"team": {"id": team_id, "name": team_name}, "channel": {"id": team_id}})
+    body = _base(
+        service_url,
+        channel_conversation(team_id),
+        user,
+        {"team": {"id": team_id, "name": team_name}, "channel": {"id": team_id}},
+    )
     body.update(type="installationUpdate", action="add")
     return body
 
@@ -348,14 +387,26 @@ def installed_personally(service_url: str, *, user: dict) -> dict:
 
 def bot_added_to_team(service_url: str, *, user: dict, team_id: str, team_name: str) -> dict:
     """``conversationUpdate`` with the bot among ``membersAdded`` (sent alongside the install)."""
-    body = _base(service_url, channel_conversation(team_id), user,
-                 {"team": {"id": team_id, "name": team_name}, "eventType": "teamMemberAdded"})
+    body = _base(
+        service_url,
+        channel_conversation(team_id),
+        user,
+        {"team": {"id": team_id, "name": team_name}, "eventType": "teamMemberAdded"},
+    )
     body.update(type="conversationUpdate", membersAdded=[{"id": BOT_ID}])
     return body
 
 
-def members_changed(service_url: str, *, user: dict, team_id: str, team_name: str, members: list[dict],
-                    added: bool = True, channel_id: str | None = None) -> dict:
+def members_changed(
+    service_url: str,
+    *,
+    user: dict,
+    team_id: str,
+    team_name: str,
+    members: list[dict],
+    added: bool = True,
+    channel_id: str | None = None,
+) -> dict:
     """``conversationUpdate`` when people join or leave a team (``teamMemberAdded`` /
     ``teamMemberRemoved``, the accounts in ``membersAdded`` / ``membersRemoved`` as Teams sends
     them: id and Entra object id, no email); with ``channel_id``, a private or shared channel's
@@ -371,18 +422,29 @@ def members_changed(service_url: str, *, user: dict, team_id: str, team_name: st
     return body
 
 
-def channel_event(service_url: str, *, user: dict, team_id: str, team_name: str, event: str, channel_id: str,
-                  channel_name: str | None) -> dict:
-    body = _base(service_url, channel_conversation(team_id), user,
-                 {"team": {"id": team_id, "name": team_name}, "eventType": event,
-                  "channel": {"id": channel_id, **({"name": channel_name} if channel_name else {})}})
+def channel_event(
+    service_url: str, *, user: dict, team_id: str, team_name: str, event: str, channel_id: str, channel_name: str | None
+) -> dict:
+    body = _base(
+        service_url,
+        channel_conversation(team_id),
+        user,
+        {
+            "team": {"id": team_id, "name": team_name},
+            "eventType": event,
+            "channel": {"id": channel_id, **({"name": channel_name} if channel_name else {})},
+        },
+    )
     body.update(type="conversationUpdate")
     return body
 
 
 def cards_in(activity: dict) -> list[dict]:
-    return [a["content"] for a in activity.get("attachments") or []
-            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+    return [
+        a["content"]
+        for a in activity.get("attachments") or []
+        if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
+    ]
 
 
 def card_text(card: dict) -> str:

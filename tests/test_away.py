@@ -53,16 +53,21 @@ def test_away_for_oneself_is_days_in_ones_timezone_both_included(c):
     assert "Tue 24 Nov – Fri 27 Nov" in command(c, "ana", "away")
 
 
-@pytest.mark.parametrize("text, says", [
-    ("away 2026-11-27 2026-11-24", "That period ends on Tue 24 Nov 2026, before it starts (Fri 27 Nov 2026). "
-                                   "Nothing changed."),
-    ("away 2026-11-02 2026-11-06", "That period is over already (it ended on Fri 6 Nov 2026). Nothing changed."),
-    ("away 24/11", "I can't read '24/11' as a date"),
-    ("away 2026-02-30", "I can't read '2026-02-30' as a date"),
-    ("away nobody 2026-11-24", "I don't know anyone called 'nobody'"),
-    ("away 2026-11-24 2026-11-25 2026-11-26", "Usage: `/smarketing away <from> [to]`"),
-    ("away 2026-11-24 2027-06-01", "Keep one period to 92 days at most. Nothing changed."),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (
+            "away 2026-11-27 2026-11-24",
+            "That period ends on Tue 24 Nov 2026, before it starts (Fri 27 Nov 2026). Nothing changed.",
+        ),
+        ("away 2026-11-02 2026-11-06", "That period is over already (it ended on Fri 6 Nov 2026). Nothing changed."),
+        ("away 24/11", "I can't read '24/11' as a date"),
+        ("away 2026-02-30", "I can't read '2026-02-30' as a date"),
+        ("away nobody 2026-11-24", "I don't know anyone called 'nobody'"),
+        ("away 2026-11-24 2026-11-25 2026-11-26", "Usage: `/smarketing away <from> [to]`"),
+        ("away 2026-11-24 2027-06-01", "Keep one period to 92 days at most. Nothing changed."),
+    ],
+)
 def test_bad_away_input_gets_a_specific_answer_and_changes_nothing(c, text, says):
     assert says in command(c, "ana", text)
     assert periods(c, "ana") == []
@@ -72,7 +77,8 @@ def test_an_overlapping_period_is_refused_and_the_first_kept(c):
     command(c, "ana", "away 2026-11-24 2026-11-27")
     assert command(c, "ana", "away 2026-11-26 2026-12-01") == (
         "You are already away Tue 24 Nov – Fri 27 Nov, which overlaps that. Say `away off` first, or pick other "
-        "days. Nothing changed.")
+        "days. Nothing changed."
+    )
     assert len(periods(c, "ana")) == 1
 
 
@@ -147,7 +153,7 @@ def test_away_and_backup_in_the_config_are_stored_at_start_and_command_periods_a
     config = load_config(None)
     ana = next(p for p in config.people if p.key == "ana")
     ana.backup = "ben"
-    text = ("people:\n  - {key: x, name: X, email: x@e.example, team: sales, away: [{from: 2026-12-01, to: 2026-12-04}]}")
+    text = "people:\n  - {key: x, name: X, email: x@e.example, team: sales, away: [{from: 2026-12-01, to: 2026-12-04}]}"
     assert parse_config(_minimal(text)).people[0].away[0].end.isoformat() == "2026-12-04"
     from bot.config import AwayConfig
 
@@ -164,15 +170,26 @@ def test_away_and_backup_in_the_config_are_stored_at_start_and_command_periods_a
     assert [p.source for p in periods(c2, "ana")] == ["config", "command"]
 
 
-@pytest.mark.parametrize("people, says", [
-    ("[{key: a, name: A, email: a@e.example, team: sales, away: [{from: 2026-12-04, to: 2026-12-01}]}]",
-     "'to' (2026-12-01) is before 'from' (2026-12-04)"),
-    ("[{key: a, name: A, email: a@e.example, team: sales, away: [{from: 2026-12-01, to: 2026-12-04}, "
-     "{from: 2026-12-03, to: 2026-12-08}]}]", "people.0.away: 2026-12-01..2026-12-04 and 2026-12-03..2026-12-08 overlap"),
-    ("[{key: a, name: A, email: a@e.example, team: sales, backup: zed}]", "people.0.backup: no person with key 'zed'"),
-    ("[{key: a, name: A, email: a@e.example, team: sales, backup: a}]", "a person cannot be their own backup"),
-    ("[{key: a, name: A, email: a@e.example, team: sales, out_of_office: 2026-12-01}]", "people.0.out_of_office"),
-])
+@pytest.mark.parametrize(
+    "people, says",
+    [
+        (
+            "[{key: a, name: A, email: a@e.example, team: sales, away: [{from: 2026-12-04, to: 2026-12-01}]}]",
+            "'to' (2026-12-01) is before 'from' (2026-12-04)",
+        ),
+        (
+            "[{key: a, name: A, email: a@e.example, team: sales, away: [{from: 2026-12-01, to: 2026-12-04}, "
+            "{from: 2026-12-03, to: 2026-12-08}]}]",
+            "people.0.away: 2026-12-01..2026-12-04 and 2026-12-03..2026-12-08 overlap",
+        ),
+        (
+            "[{key: a, name: A, email: a@e.example, team: sales, backup: zed}]",
+            "people.0.backup: no person with key 'zed'",
+        ),
+        ("[{key: a, name: A, email: a@e.example, team: sales, backup: a}]", "a person cannot be their own backup"),
+        ("[{key: a, name: A, email: a@e.example, team: sales, out_of_office: 2026-12-01}]", "people.0.out_of_office"),
+    ],
+)
 def test_bad_away_or_backup_in_the_config_is_named(people, says):
     with pytest.raises(ConfigError) as err:
         parse_config(_minimal(f"people: {people}"), "acme.yaml")
@@ -180,8 +197,11 @@ def test_bad_away_or_backup_in_the_config_is_named(people, says):
 
 
 def _minimal(people: str) -> str:
-    return ("channels: {wins: {}, sales: {}}\nteams: {sales: {channel: sales, timezone: America/New_York}}\n"
-            + people + "\n")
+    return (
+        "channels: {wins: {}, sales: {}}\nteams: {sales: {channel: sales, timezone: America/New_York}}\n"
+        + people
+        + "\n"
+    )
 
 
 def test_the_demo_config_shows_a_backup_and_an_away_period():

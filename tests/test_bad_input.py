@@ -13,14 +13,19 @@ from bot.signing import HEADER, sign
 from tests import slack_requests as sr
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
 
-GOOD = {"id": "ev-good", "type": "campaign.upserted", "occurred_at": "2026-11-20T10:00:00Z",
-        "data": {"id": "camp-1", "name": "Spring webinar", "owner_email": "kira@northwind.example"}}
+GOOD = {
+    "id": "ev-good",
+    "type": "campaign.upserted",
+    "occurred_at": "2026-11-20T10:00:00Z",
+    "data": {"id": "camp-1", "name": "Spring webinar", "owner_email": "kira@northwind.example"},
+}
 
 
 def send(http, events) -> tuple[int, dict]:
     body = json.dumps(events).encode()  # ensure_ascii: NUL and surrogates travel as \u escapes
-    resp = http.post("/webhooks/crm", content=body,
-                     headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+    resp = http.post(
+        "/webhooks/crm", content=body, headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)}
+    )
     return resp.status_code, resp.json()
 
 
@@ -38,23 +43,61 @@ def count(c, model) -> int:
 
 # --- item 6: dates out of range ------------------------------------------------------------------
 
-EXTREMES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+01:00",
-            "9999-12-31T23:59:59-01:00", "1899-12-31T23:59:59Z", "2200-01-01T00:00:00Z"]
+EXTREMES = [
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "1899-12-31T23:59:59Z",
+    "2200-01-01T00:00:00Z",
+]
 
 
 def dated_events(when: str) -> list[tuple[dict, str]]:
     """One event per date field of the contract, with ``when`` in that field: (event, field)."""
-    lead = {"id": "L-9", "email": "x@acme.example", "status": "qualified", "score": 90,
-            "owner_email": "ana@northwind.example"}
+    lead = {
+        "id": "L-9",
+        "email": "x@acme.example",
+        "status": "qualified",
+        "score": 90,
+        "owner_email": "ana@northwind.example",
+    }
     return [
         ({"id": "ev-a", "type": "lead.qualified", "occurred_at": when, "data": lead}, "occurred_at"),
-        ({"id": "ev-b", "type": "deal.closed_won", "occurred_at": "2026-11-20T10:00:00Z",
-          "data": {"id": "D-9", "name": "Acme", "amount": 100, "closed_at": when}}, "data.closed_at"),
-        ({"id": "ev-c", "type": "schedule.upserted", "occurred_at": "2026-11-20T10:00:00Z",
-          "data": {"id": "S-9", "team": "sales", "kind": "promotion", "title": "Sale", "start": when,
-                   "end": "9999-12-31T23:59:59Z"}}, "data.start"),
-        ({"id": "ev-d", "type": "campaign.touch", "occurred_at": "2026-11-20T10:00:00Z",
-          "data": {"campaign_id": "camp-1", "lead_id": "L-9", "touched_at": when}}, "data.touched_at"),
+        (
+            {
+                "id": "ev-b",
+                "type": "deal.closed_won",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "data": {"id": "D-9", "name": "Acme", "amount": 100, "closed_at": when},
+            },
+            "data.closed_at",
+        ),
+        (
+            {
+                "id": "ev-c",
+                "type": "schedule.upserted",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "data": {
+                    "id": "S-9",
+                    "team": "sales",
+                    "kind": "promotion",
+                    "title": "Sale",
+                    "start": when,
+                    "end": "9999-12-31T23:59:59Z",
+                },
+            },
+            "data.start",
+        ),
+        (
+            {
+                "id": "ev-d",
+                "type": "campaign.touch",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "data": {"campaign_id": "camp-1", "lead_id": "L-9", "touched_at": when},
+            },
+            "data.touched_at",
+        ),
     ]
 
 
@@ -87,8 +130,11 @@ def test_the_valid_events_are_stored_once_the_bad_date_is_fixed(app):
 # --- item 7: NUL and lone surrogates, the same answer on SQLite and PostgreSQL -------------------
 
 
-@pytest.mark.parametrize("bad, what", [("a\u0000b", "NUL"), ("a\ud800b", "surrogate"), ("\udfff", "surrogate")],
-                         ids=["nul", "high-surrogate", "low-surrogate"])
+@pytest.mark.parametrize(
+    "bad, what",
+    [("a\u0000b", "NUL"), ("a\ud800b", "surrogate"), ("\udfff", "surrogate")],
+    ids=["nul", "high-surrogate", "low-surrogate"],
+)
 @pytest.mark.parametrize("where", ["data.name", "data.kind", "data.extra_field", "id", "data.nested.deep"])
 def test_nul_or_a_lone_surrogate_anywhere_in_an_event_is_a_400_naming_the_field(app, bad, what, where):
     from storage.models import Campaign, ProcessedInbound
@@ -112,7 +158,8 @@ def test_nul_or_a_lone_surrogate_anywhere_in_an_event_is_a_400_naming_the_field(
 
 
 def test_nul_and_surrogates_typed_in_chat_are_taken_out_and_the_rest_is_stored_alike_on_both_databases(
-        make_container, slack, live_server):
+    make_container, slack, live_server
+):
     from sqlmodel import select
 
     from storage.models import Bounce
@@ -124,9 +171,15 @@ def test_nul_and_surrogates_typed_in_chat_are_taken_out_and_the_rest_is_stored_a
         lead_id = uow.leads.by_crm_id("L-1").id
     command, ctype = sr.slash_command("touch L-1 called\u0000 her back", user_id="U_ANA")
     # A form's fields are JSON inside the form post: a lone surrogate travels as a \ud800 escape.
-    form, _ = sr.view_submission("bounce.submit", {"reason": {"reason": {"type": "static_select", "selected_option": {
-        "value": "no_budget"}}}, "note": {"note": "next \ud800year\u0000"}}, user_id="U_ANA",
-        private_metadata=str(lead_id))
+    form, _ = sr.view_submission(
+        "bounce.submit",
+        {
+            "reason": {"reason": {"type": "static_select", "selected_option": {"value": "no_budget"}}},
+            "note": {"note": "next \ud800year\u0000"},
+        },
+        user_id="U_ANA",
+        private_metadata=str(lead_id),
+    )
     with app.client() as http:
         for body in (command, form):
             resp = http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
@@ -164,10 +217,15 @@ def test_a_huge_or_odd_leads_page_is_answered_not_an_error(slack_app, page):
 
 @pytest.mark.parametrize("value", ["99999999999999999999", "2147483648", "²", "-1"])
 def test_a_button_with_a_huge_or_odd_id_is_answered_not_an_error(slack_app, slack, value):
-    for action in ("cooling.follow_up", "cooling.snooze", "cooling.claim", "bounce.open", "bounce.ack",
-                   "bounce.send_back"):
-        body, ctype = sr.block_actions(f"{action}#0", value, user_id="U_ANA",
-                                       response_url=slack.response_url(action))
+    for action in (
+        "cooling.follow_up",
+        "cooling.snooze",
+        "cooling.claim",
+        "bounce.open",
+        "bounce.ack",
+        "bounce.send_back",
+    ):
+        body, ctype = sr.block_actions(f"{action}#0", value, user_id="U_ANA", response_url=slack.response_url(action))
         with slack_app.client() as http:
             resp = http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
         assert resp.status_code == 200
@@ -177,7 +235,7 @@ def test_a_button_with_a_huge_or_odd_id_is_answered_not_an_error(slack_app, slac
 
 def test_won_with_thousands_of_number_like_words_answers_quickly(slack_app):
     words = " ".join(str(1000 + i) for i in range(3000))
-    for text in (f"won Acme {words}", f"won {words}", f"won Acme $5k {words}", "won \"Acme\" 5000 " + "x " * 3000):
+    for text in (f"won Acme {words}", f"won {words}", f"won Acme $5k {words}", 'won "Acme" 5000 ' + "x " * 3000):
         status, answer, elapsed = slash(slack_app, text)
         assert status == 200 and "Something went wrong" not in answer
         assert elapsed < 1.0, (text[:40], elapsed)
@@ -197,8 +255,9 @@ def test_won_looks_up_campaigns_in_one_query_however_many_words(make_container):
     event.listen(c.engine, "before_cursor_execute", listener)
     try:
         # 38 words, each a possible amount followed by a possible campaign name: one look-up.
-        reply = run_command(c.registry, c.uow_factory, c.deps, Actor(ana), "won Acme " + " ".join(
-            str(1000 + i) for i in range(37)))
+        reply = run_command(
+            c.registry, c.uow_factory, c.deps, Actor(ana), "won Acme " + " ".join(str(1000 + i) for i in range(37))
+        )
     finally:
         event.remove(c.engine, "before_cursor_execute", listener)
     assert "Recorded *Acme 1000 " in (reply.text or ""), reply.text

@@ -61,8 +61,12 @@ def test_a_known_reason_bounces_the_lead_back_to_marketing_in_one_step(c):
     assert back.status == "nurture" and back.bounce_count == 1
     assert back.next_alert_at is None  # its SLA ladder stopped
     [b] = bounces(c, lead_id)
-    assert (b.reason, b.note, b.by_person_id, b.at) == ("not_ready", "Circle back in Q2, budget frozen",
-                                                        person_id(c, "ana"), c.deps.now())
+    assert (b.reason, b.note, b.by_person_id, b.at) == (
+        "not_ready",
+        "Circle back in Q2, budget frozen",
+        person_id(c, "ana"),
+        c.deps.now(),
+    )
     assert b.campaign_id == back.source_campaign_id and b.repeat is False
     assert len(marketing_posts(c)) == 1
 
@@ -88,9 +92,11 @@ def test_the_marketing_post_carries_the_leads_context_and_the_reason(c):
     assert "Follow-ups logged: 2" in text
     assert "Bounced again" not in text
     [actions] = [b for b in post.blocks if isinstance(b, Actions)]
-    assert [(b.label, b.action) for b in actions.buttons] == [("Acknowledge", "bounce.ack"),
-                                                              ("Send back to sales", "bounce.send_back"),
-                                                              ("Add to review", "review.add")]  # demo has a review
+    assert [(b.label, b.action) for b in actions.buttons] == [
+        ("Acknowledge", "bounce.ack"),
+        ("Send back to sales", "bounce.send_back"),
+        ("Add to review", "review.add"),
+    ]  # demo has a review
 
 
 def test_text_typed_into_a_note_cannot_mention_or_ping_anyone(c):
@@ -186,7 +192,8 @@ def test_the_bounce_button_on_a_cooling_alert_opens_the_same_form(c):
 
 def test_an_unknown_lead_gets_a_specific_answer(c):
     assert command(c, "ana", "bounce nobody@nowhere.example not_ready").text == (
-        "No lead matches 'nobody@nowhere.example' — use its CRM id or email.")
+        "No lead matches 'nobody@nowhere.example' — use its CRM id or email."
+    )
 
 
 def test_several_matching_leads_are_listed(c):
@@ -216,11 +223,16 @@ def test_the_owner_their_manager_and_an_admin_may_bounce(c, who):
 
 def test_anyone_else_is_told_who_can_and_nothing_changes(c):
     lead_id = seed_lead(c)
-    for reply in (command(c, "ben", "bounce L-1 not_ready"), command(c, "ben", "bounce L-1"),
-                  press(c, "ben", "bounce.open", str(lead_id)),
-                  submit(c, "ben", str(lead_id), reason="not_ready", note=None)):
-        assert reply.text == ("Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can bounce "
-                              "this lead back to marketing.")
+    for reply in (
+        command(c, "ben", "bounce L-1 not_ready"),
+        command(c, "ben", "bounce L-1"),
+        press(c, "ben", "bounce.open", str(lead_id)),
+        submit(c, "ben", str(lead_id), reason="not_ready", note=None),
+    ):
+        assert reply.text == (
+            "Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can bounce "
+            "this lead back to marketing."
+        )
         assert reply.form is None
     assert lead(c, lead_id).status == "qualified" and bounces(c, lead_id) == [] and outbox(c) == []
 
@@ -296,8 +308,9 @@ def test_a_crm_requalification_updates_the_marketing_post_and_leaves_no_buttons(
     command(c, "ana", "bounce L-1 not_ready")
     row, bounce_id = _posted(c)
     c.deps.clock.advance(timedelta(days=30))
-    events, _ = validate_events([{"id": "crm-q-1", "type": "lead.qualified", "occurred_at": "2026-12-23T15:00:00Z",
-                                  "data": {"id": "L-1"}}])
+    events, _ = validate_events(
+        [{"id": "crm-q-1", "type": "lead.qualified", "occurred_at": "2026-12-23T15:00:00Z", "data": {"id": "L-1"}}]
+    )
     ingest_events(c.registry, c.uow_factory, c.deps, events)
     assert lead(c, lead_id).status == "qualified"
     [b] = bounces(c, lead_id)
@@ -326,10 +339,19 @@ def test_with_an_outbound_webhook_the_bounce_and_the_requalification_are_queued_
     assert hook.destination == "webhook:crm"
     p = hook.payload
     assert p["type"] == "lead.bounced" and p["id"] and p["occurred_at"].startswith("2026-11-23T15:00:00")
-    assert p["data"] == {"lead_id": "L-1", "email": "jane@acme.example", "bounce_id": p["data"]["bounce_id"],
-                         "reason": "no_budget", "reason_label": "No budget", "note": "Maybe next year",
-                         "by_email": "ana@northwind.example", "repeat": False, "bounce_count": 1,
-                         "status": "nurture", "campaign_id": "C-Spring Webinar"}
+    assert p["data"] == {
+        "lead_id": "L-1",
+        "email": "jane@acme.example",
+        "bounce_id": p["data"]["bounce_id"],
+        "reason": "no_budget",
+        "reason_label": "No budget",
+        "note": "Maybe next year",
+        "by_email": "ana@northwind.example",
+        "repeat": False,
+        "bounce_count": 1,
+        "status": "nurture",
+        "campaign_id": "C-Spring Webinar",
+    }
     _, bounce_id = _posted(c)
     press(c, "kira", "bounce.send_back", bounce_id)
     requalified = outbox(c, op="webhook")[1].payload

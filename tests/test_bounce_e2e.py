@@ -60,14 +60,26 @@ def delivered(slack, channel: str, count: int = 1, timeout: float = 5) -> list[d
 
 def post_crm(http, events):
     body = json.dumps(events).encode()
-    return http.post("/webhooks/crm", content=body,
-                     headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+    return http.post(
+        "/webhooks/crm", content=body, headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"}
+    )
 
 
 def lead_qualified(event_id: str, crm_id: str, *, score: int) -> dict:
-    return {"id": event_id, "type": "lead.qualified", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"id": crm_id, "email": "jane@acme.example", "name": "Jane Doe", "company": "Acme",
-                     "score": score, "status": "SQL", "owner_email": "ana@northwind.example"}}
+    return {
+        "id": event_id,
+        "type": "lead.qualified",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {
+            "id": crm_id,
+            "email": "jane@acme.example",
+            "name": "Jane Doe",
+            "company": "Acme",
+            "score": score,
+            "status": "SQL",
+            "owner_email": "ana@northwind.example",
+        },
+    }
 
 
 def lead_id_of(c, crm_id: str) -> int:
@@ -113,8 +125,11 @@ def test_a_slash_command_with_a_reason_bounces_the_lead_and_tells_marketing(app,
     assert "*Days in sales*\n4 days" in text
     assert "*Follow-ups logged*\n3" in text
     assert "jane@acme.example" in text and "L-1" not in text  # how to name it, not the CRM's id
-    assert [b["text"]["text"] for b in post["blocks"][-1]["elements"]] == ["Acknowledge", "Send back to sales",
-                                                                           "Add to review"]  # the demo's review
+    assert [b["text"]["text"] for b in post["blocks"][-1]["elements"]] == [
+        "Acknowledge",
+        "Send back to sales",
+        "Add to review",
+    ]  # the demo's review
 
 
 def test_a_slash_command_without_a_reason_opens_the_form_within_slacks_three_seconds(app, slack):
@@ -130,7 +145,10 @@ def test_a_slash_command_without_a_reason_opens_the_form_within_slacks_three_sec
     reason = next(b for b in view["blocks"] if b.get("block_id") == "reason")
     assert reason["optional"] is False
     assert [o["text"]["text"] for o in reason["element"]["options"]][:3] == [
-        "Not ready to buy", "No budget", "Wrong contact"]
+        "Not ready to buy",
+        "No budget",
+        "Wrong contact",
+    ]
     note = next(b for b in view["blocks"] if b.get("block_id") == "note")
     assert note["element"]["max_length"] == 500 and note["element"]["multiline"] is True
     assert "*Jane Doe* (Acme)" in view["blocks"][0]["text"]["text"]
@@ -139,11 +157,14 @@ def test_a_slash_command_without_a_reason_opens_the_form_within_slacks_three_sec
 
 def test_submitting_the_form_with_a_valid_reason_bounces_the_lead(app, slack):
     lead_id = seed_lead(app.container)
-    values = {"reason": {"reason": {"type": "static_select", "selected_option": {"value": "wrong_contact"}}},
-              "note": {"note": "Their CFO decides, not her"}}
+    values = {
+        "reason": {"reason": {"type": "static_select", "selected_option": {"value": "wrong_contact"}}},
+        "note": {"note": "Their CFO decides, not her"},
+    }
     with app.client() as http:
-        resp = post_slack(http, sr.view_submission("bounce.submit", values, user_id="U_ANA",
-                                                   private_metadata=str(lead_id)))
+        resp = post_slack(
+            http, sr.view_submission("bounce.submit", values, user_id="U_ANA", private_metadata=str(lead_id))
+        )
     assert resp.status_code == 200 and resp.text == ""  # the modal closes
     [b] = bounces(app.container, lead_id)
     assert (b.reason, b.note) == ("wrong_contact", "Their CFO decides, not her")
@@ -154,14 +175,19 @@ def test_submitting_the_form_with_a_valid_reason_bounces_the_lead(app, slack):
 
 def test_submitting_an_over_long_note_shows_an_inline_error_and_changes_nothing(app, slack):
     lead_id = seed_lead(app.container)
-    values = {"reason": {"reason": {"type": "static_select", "selected_option": {"value": "not_ready"}}},
-              "note": {"note": "n" * 501}}
+    values = {
+        "reason": {"reason": {"type": "static_select", "selected_option": {"value": "not_ready"}}},
+        "note": {"note": "n" * 501},
+    }
     with app.client() as http:
-        resp = post_slack(http, sr.view_submission("bounce.submit", values, user_id="U_ANA",
-                                                   private_metadata=str(lead_id)))
+        resp = post_slack(
+            http, sr.view_submission("bounce.submit", values, user_id="U_ANA", private_metadata=str(lead_id))
+        )
     assert resp.status_code == 200
-    assert resp.json() == {"response_action": "errors",
-                           "errors": {"note": "The note is 501 characters; please keep it to 500."}}
+    assert resp.json() == {
+        "response_action": "errors",
+        "errors": {"note": "The note is 501 characters; please keep it to 500."},
+    }
     assert bounces(app.container, lead_id) == [] and lead(app.container, lead_id).status == "qualified"
     assert outbox(app.container) == []
 
@@ -178,8 +204,9 @@ def test_the_bounce_button_on_a_cooling_alert_opens_the_form(app, slack):
     assert parse_action_id(bounce_button["action_id"]) == "bounce.open"
     with app.client() as http:
         started = time.perf_counter()
-        resp = post_slack(http, sr.block_actions(bounce_button["action_id"], bounce_button["value"],
-                                                 user_id="U_ANA", message=alert))
+        resp = post_slack(
+            http, sr.block_actions(bounce_button["action_id"], bounce_button["value"], user_id="U_ANA", message=alert)
+        )
         elapsed = time.perf_counter() - started
     assert resp.status_code == 200 and elapsed < 3.0
     [opened] = slack.calls("views.open")  # opened during the request
@@ -195,8 +222,9 @@ def test_a_bounce_by_someone_not_allowed_is_refused_ephemerally_and_nothing_chan
         resp = post_slack(http, sr.slash_command("bounce L-1 not_ready", user_id="U_BEN"))
     answer = resp.json()
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"] == ("Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can bounce this "
-                              "lead back to marketing.")
+    assert answer["text"] == (
+        "Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can bounce this lead back to marketing."
+    )
     assert lead(app.container, lead_id).status == "qualified" and bounces(app.container, lead_id) == []
     assert outbox(app.container) == [] and slack.calls("views.open") == []
 
@@ -217,14 +245,22 @@ def test_acknowledge_and_send_back_to_sales_update_the_marketing_post_in_place(a
         post_slack(http, sr.slash_command("bounce L-1 not_ready", user_id="U_ANA"))
         post = marketing_post(slack)
         ack = button(post, "Acknowledge")
-        assert post_slack(http, sr.block_actions(ack["action_id"], ack["value"], user_id="U_KIRA",
-                                                 message=post)).status_code == 200
+        assert (
+            post_slack(
+                http, sr.block_actions(ack["action_id"], ack["value"], user_id="U_KIRA", message=post)
+            ).status_code
+            == 200
+        )
         slack.wait_for("chat.update")
         [post] = slack.messages("C_MARKETING")
         assert "Acknowledged by" in rendered_text(post) and names(rendered_text(post), "U_KIRA", "Kira Novak")
         back = button(post, "Send back to sales")
-        assert post_slack(http, sr.block_actions(back["action_id"], back["value"], user_id="U_KIRA",
-                                                 message=post)).status_code == 200
+        assert (
+            post_slack(
+                http, sr.block_actions(back["action_id"], back["value"], user_id="U_KIRA", message=post)
+            ).status_code
+            == 200
+        )
         slack.wait_for("chat.update", 2)
     [post] = slack.messages("C_MARKETING")  # still one post, updated twice
     text = rendered_text(post)

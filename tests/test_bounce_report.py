@@ -25,8 +25,11 @@ def add_bounces(c, campaign: str | None, reasons: dict[str, int], *, at: datetim
         n = 0
         for reason, count in reasons.items():
             for _ in range(count):
-                uow.bounces.add(Bounce(lead_id=lead_id, campaign_id=camp.id if camp else None, reason=reason,
-                                       at=at, repeat=n < repeats))
+                uow.bounces.add(
+                    Bounce(
+                        lead_id=lead_id, campaign_id=camp.id if camp else None, reason=reason, at=at, repeat=n < repeats
+                    )
+                )
                 n += 1
         uow.commit()
 
@@ -51,11 +54,14 @@ def test_the_weekly_post_counts_reasons_by_campaign_with_shares(make_container, 
     sections = [b.text for b in msg.blocks if getattr(b, "text", None)]
     assert sections[0] == "Bounce-backs by campaign"
     assert "*8* leads bounced back in the last 7 days (Nov 16 – Nov 23), from *2* campaigns." in sections[1]
-    assert "By reason: Not ready to buy *3* (38%) · Duplicate *2* (25%) · Not our customer profile *2* (25%)" \
-           " · No budget *1* (12%)" in sections[1]
+    assert (
+        "By reason: Not ready to buy *3* (38%) · Duplicate *2* (25%) · Not our customer profile *2* (25%)"
+        " · No budget *1* (12%)" in sections[1]
+    )
     assert ":repeat: 1 bounced again for the same reason as before." in sections
-    assert (f"*Spring Webinar* · {mention(kira)} — *4* (50% of all)\n"
-            "• Not ready to buy: 3 (75%)\n• No budget: 1 (25%)") in sections
+    assert (
+        f"*Spring Webinar* · {mention(kira)} — *4* (50% of all)\n• Not ready to buy: 3 (75%)\n• No budget: 1 (25%)"
+    ) in sections
     assert f"*Paid Search* · {mention(kira)} — *2* (25% of all)\n• Not our customer profile: 2 (100%)" in sections
     assert "*No source campaign* — *2* (25% of all)\n• Duplicate: 2 (100%)" in sections
 
@@ -69,9 +75,15 @@ def test_the_weekly_post_goes_out_once_a_week(make_container, clock):
     assert len(outbox(c, destination="channel:marketing")) == 1
 
 
-@pytest.mark.parametrize("moment", [MONDAY_0930_LONDON - timedelta(minutes=1), MONDAY_0930_LONDON + timedelta(days=1),
-                                    MONDAY_0930_LONDON + timedelta(days=3)],
-                         ids=["a minute early", "a day late", "midweek"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        MONDAY_0930_LONDON - timedelta(minutes=1),
+        MONDAY_0930_LONDON + timedelta(days=1),
+        MONDAY_0930_LONDON + timedelta(days=3),
+    ],
+    ids=["a minute early", "a day late", "midweek"],
+)
 def test_the_weekly_post_waits_for_its_day_and_time_in_the_marketing_timezone(make_container, clock, moment):
     c = make_container()
     clock.at = moment
@@ -93,8 +105,14 @@ def test_many_campaigns_stay_inside_block_kit_limits(make_container, clock):
         for i in range(120):
             camp = uow.campaigns.add(Campaign(crm_id=f"C{i}", name=f"Campaign {i} " + "x" * 400, owner_id=kira))
             for reason in ("not_ready", "no_budget", "wrong_contact", "not_icp", "unresponsive", "duplicate"):
-                uow.bounces.add(Bounce(lead_id=lead_id, campaign_id=camp.id, reason=reason,
-                                       at=clock.now() - timedelta(hours=6 + i % 24)))
+                uow.bounces.add(
+                    Bounce(
+                        lead_id=lead_id,
+                        campaign_id=camp.id,
+                        reason=reason,
+                        at=clock.now() - timedelta(hours=6 + i % 24),
+                    )
+                )
         uow.commit()
     run_job(c, "bounce_report")
     msg = report(c)
@@ -113,8 +131,7 @@ def test_the_weekly_post_is_delivered_to_the_marketing_channel_on_monday_morning
         lead_id = seed_lead(c)
         with c.uow_factory() as uow:
             camp = uow.leads.get(lead_id).source_campaign_id
-            uow.bounces.add(Bounce(lead_id=lead_id, campaign_id=camp, reason="unresponsive",
-                                   at=c.deps.now()))
+            uow.bounces.add(Bounce(lead_id=lead_id, campaign_id=camp, reason="unresponsive", at=c.deps.now()))
             uow.commit()
     with freeze_time("2026-11-23 09:30:00"):
         assert run_job(c, "bounce_report").done == 1
@@ -124,5 +141,7 @@ def test_the_weekly_post_is_delivered_to_the_marketing_channel_on_monday_morning
     body = "\n".join(b.get("text", {}).get("text", "") for b in post["blocks"] if b["type"] == "section")
     # The campaign's owner is mentioned (the renderer shows the mock's "U_KIRA", an id no real
     # Slack user has, by name).
-    assert any(f"*Spring Webinar* · {kira} — *1* (100% of all)\n• Unresponsive: 1 (100%)" in body
-               for kira in ("<@U_KIRA>", "Kira Novak"))
+    assert any(
+        f"*Spring Webinar* · {kira} — *1* (100% of all)\n• Unresponsive: 1 (100%)" in body
+        for kira in ("<@U_KIRA>", "Kira Novak")
+    )

@@ -10,8 +10,10 @@ from tests.test_browser_local import ARGS, CHROMIUM, browser, open_page, page, p
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM),
-                       reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)"),
+    pytest.mark.skipif(
+        not __import__("os").path.exists(CHROMIUM),
+        reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)",
+    ),
 ]
 
 LEADS = """Record ID,First Name,Last Name,Email,Company Name,Lifecycle Stage,HubSpot Score,Contact owner
@@ -28,7 +30,9 @@ def drop(page, selector: str, name: str, content: str) -> None:
             const dt = new DataTransfer();
             dt.items.add(new File([content], name, { type: "text/csv" }));
             return dt;
-        }""", [name, content])
+        }""",
+        [name, content],
+    )
     for event in ("dragenter", "dragover", "drop"):
         page.dispatch_event(selector, event, {"dataTransfer": data})
 
@@ -68,7 +72,8 @@ def test_check_only_reports_without_importing(page, make_container, live_server,
     from playwright.sync_api import expect
 
     expect(page.locator("#import-result .summary")).to_have_text(
-        "Check only, nothing written: leads: would create 2, update 0, unchanged 0; errors 1")
+        "Check only, nothing written: leads: would create 2, update 0, unchanged 0; errors 1"
+    )
     expect(page.locator("#import-result")).to_contain_text("read as leads (as given)")
     with Session(engine) as s:
         assert s.exec(select(Lead)).all() == []

@@ -20,14 +20,23 @@ from bot.local import demo_data
 from tests.test_local_web import PROBE, with_probe
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ANCHOR = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)  # the clock fixture's time
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)",
+    ),
 ]
 
 
@@ -71,8 +80,11 @@ def settled(container, timeout=15.0):
         with container.uow_factory() as uow:
             counts = uow.outbox.counts()
             later = container.deps.now() + timedelta(minutes=5)
-            waiting = [h for h in uow.outbox.heads(container.deps.now())  # not held for quiet hours
-                       if not (h.status == "pending" and h.next_attempt_at and h.next_attempt_at > later)]
+            waiting = [
+                h
+                for h in uow.outbox.heads(container.deps.now())  # not held for quiet hours
+                if not (h.status == "pending" and h.next_attempt_at and h.next_attempt_at > later)
+            ]
         if not waiting:
             return
         time.sleep(0.02)
@@ -131,8 +143,11 @@ def test_pressing_a_button_runs_the_flow_and_the_message_updates_in_place(page, 
     owner, lead = cooling_owner(workspace.container)
     expect = open_page(page, workspace, f"dm:{owner.id}")
     expect(page.locator("#me-name")).to_have_text(owner.name)  # opening a DM acts as its person
-    alert = page.locator("#list .msg[data-key]", has_text=lead.name).filter(
-        has=page.get_by_role("button", name="Log follow-up")).last
+    alert = (
+        page.locator("#list .msg[data-key]", has_text=lead.name)
+        .filter(has=page.get_by_role("button", name="Log follow-up"))
+        .last
+    )
     key = alert.get_attribute("data-key")
     alert.get_by_role("button", name="Log follow-up").click()
     expect(page.locator("#list .msg.ephemeral").last).to_contain_text("follow-up")
@@ -146,8 +161,11 @@ def test_a_button_opens_a_form_whose_submission_posts_to_marketing(page, workspa
         pytest.skip("no bounce flow in this tree")
     owner, lead = cooling_owner(workspace.container)
     expect = open_page(page, workspace, f"dm:{owner.id}")
-    alert = page.locator("#list .msg[data-key]", has_text=lead.name).filter(
-        has=page.get_by_role("button", name="Bounce to marketing")).last
+    alert = (
+        page.locator("#list .msg[data-key]", has_text=lead.name)
+        .filter(has=page.get_by_role("button", name="Bounce to marketing"))
+        .last
+    )
     alert.get_by_role("button", name="Bounce to marketing").click()
     modal = page.locator("#modal")
     expect(modal).to_be_visible()
@@ -171,7 +189,8 @@ def test_a_forms_inline_errors_come_from_the_handler_and_the_fixed_submission_po
     modal.locator('input[name="question"]').fill("Is Q1 budget open")
     modal.locator("button[type=submit]").click()
     expect(modal.locator('.field-error[data-error-for="question"]')).to_have_text(
-        "End your question with a question mark.")
+        "End your question with a question mark."
+    )
     modal.locator('input[name="question"]').fill("Is Q1 budget open?")
     modal.locator("button[type=submit]").click()
     expect(modal).to_be_hidden()
@@ -216,8 +235,12 @@ def test_a_long_channel_shows_its_latest_messages_and_loads_older_ones_on_scroll
     c = make_container(local_workspace=True, demo_data=False)
     with c.uow_factory() as uow:
         for i in range(120):
-            uow.outbox.add(key=f"bulk:{i}", destination="channel:company", at=c.deps.now(),
-                           payload=Message(text=f"Company news number {i}").to_json())
+            uow.outbox.add(
+                key=f"bulk:{i}",
+                destination="channel:company",
+                at=c.deps.now(),
+                payload=Message(text=f"Company news number {i}").to_json(),
+            )
         uow.commit()
     c.dispatcher.drain()
     server = live_server(c, local=True)

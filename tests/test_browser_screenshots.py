@@ -62,8 +62,11 @@ def test_take_the_readmes_screenshots(shots):
     page.screenshot(path=str(out / "cooling-dm.png"))
 
     # 3. The bounce form, opened from the alert's button.
-    alert = page.locator("#list .msg[data-key]", has_text=lead.name).filter(
-        has=page.get_by_role("button", name="Bounce to marketing")).last
+    alert = (
+        page.locator("#list .msg[data-key]", has_text=lead.name)
+        .filter(has=page.get_by_role("button", name="Bounce to marketing"))
+        .last
+    )
     alert.get_by_role("button", name="Bounce to marketing").click()
     modal = page.locator("#modal")
     modal.locator('select[name="reason"]').select_option("no_budget")
@@ -91,8 +94,12 @@ def test_take_the_readmes_screenshots(shots):
     page.screenshot(path=str(out / "scoreboard.png"))
 
     # 6-9. The Home of each role: a rep, a sales manager, a marketer, the admin.
-    for label, name in (("Ana Torres", "home-rep"), ("Maya Patel", "home-manager"), ("Kira Novak", "home-marketer"),
-                        ("Sam Adeyemi", "home-admin")):
+    for label, name in (
+        ("Ana Torres", "home-rep"),
+        ("Maya Patel", "home-manager"),
+        ("Kira Novak", "home-marketer"),
+        ("Sam Adeyemi", "home-admin"),
+    ):
         option = page.locator("#me option", has_text=label).first.get_attribute("value")
         page.select_option("#me", value=option)
         page.fill("#command", "/smarketing home")

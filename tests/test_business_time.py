@@ -46,9 +46,7 @@ def test_lead_qualified_friday_1630_with_one_hour_sla_is_due_monday_0930(calenda
     qualified = local(NEW_YORK, 2026, 5, 15, 16, 30)  # Friday, EDT
     due = calendar.add_business_hours(qualified, 1, NEW_YORK)
     assert due == utc(2026, 5, 18, 13, 30)  # Monday 09:30 EDT
-    assert due.astimezone(ZoneInfo(NEW_YORK)) == datetime(
-        2026, 5, 18, 9, 30, tzinfo=ZoneInfo(NEW_YORK)
-    )
+    assert due.astimezone(ZoneInfo(NEW_YORK)) == datetime(2026, 5, 18, 9, 30, tzinfo=ZoneInfo(NEW_YORK))
 
 
 def test_results_are_aware_utc_datetimes(calendar):
@@ -82,12 +80,8 @@ def test_regional_holiday_applies_only_with_its_subdivision():
     epiphany_morning = local(BERLIN, 2026, 1, 6, 8, 0)  # Tuesday; a holiday in Bavaria only
     berlin_office = BusinessCalendar(holiday_country="DE")
     munich_office = BusinessCalendar(holiday_country="DE", holiday_subdiv="BY")
-    assert berlin_office.add_business_hours(epiphany_morning, 1, BERLIN) == local(
-        BERLIN, 2026, 1, 6, 10, 0
-    )
-    assert munich_office.add_business_hours(epiphany_morning, 1, BERLIN) == local(
-        BERLIN, 2026, 1, 7, 10, 0
-    )
+    assert berlin_office.add_business_hours(epiphany_morning, 1, BERLIN) == local(BERLIN, 2026, 1, 6, 10, 0)
+    assert munich_office.add_business_hours(epiphany_morning, 1, BERLIN) == local(BERLIN, 2026, 1, 7, 10, 0)
 
 
 def test_extra_holiday_from_config_is_skipped():
@@ -117,9 +111,7 @@ FOUR_HOURS_OVER_A_CLOCK_CHANGE_WEEKEND = [
 
 
 @pytest.mark.parametrize("tz, friday, monday_1100_utc", FOUR_HOURS_OVER_A_CLOCK_CHANGE_WEEKEND)
-def test_four_hours_from_friday_1500_over_a_clock_change_lands_monday_1100_local(
-    calendar, tz, friday, monday_1100_utc
-):
+def test_four_hours_from_friday_1500_over_a_clock_change_lands_monday_1100_local(calendar, tz, friday, monday_1100_utc):
     start = local(tz, friday.year, friday.month, friday.day, 15, 0)
     due = calendar.add_business_hours(start, 4, tz)
     assert due == monday_1100_utc
@@ -139,9 +131,7 @@ CLOCK_CHANGE_DAYS = [
 
 
 @pytest.mark.parametrize("tz, change_day, offset", CLOCK_CHANGE_DAYS)
-def test_a_business_day_on_a_clock_change_still_runs_0900_to_1700_local(
-    tz, change_day, offset
-):
+def test_a_business_day_on_a_clock_change_still_runs_0900_to_1700_local(tz, change_day, offset):
     calendar = BusinessCalendar(weekdays=EVERY_DAY)  # the change day is a Sunday
     opening = datetime.combine(change_day, time(9, 0)) - offset
     due = calendar.add_business_hours(opening.replace(tzinfo=UTC), 8, tz)
@@ -152,9 +142,7 @@ def test_a_business_day_on_a_clock_change_still_runs_0900_to_1700_local(
 
 
 @pytest.mark.parametrize("tz, change_day, offset", CLOCK_CHANGE_DAYS)
-def test_an_eight_hour_sla_across_the_change_day_counts_eight_real_business_hours(
-    tz, change_day, offset
-):
+def test_an_eight_hour_sla_across_the_change_day_counts_eight_real_business_hours(tz, change_day, offset):
     calendar = BusinessCalendar(weekdays=EVERY_DAY)
     saturday = change_day - timedelta(days=1)
     start = local(tz, saturday.year, saturday.month, saturday.day, 13, 0)
@@ -256,9 +244,7 @@ def test_next_opening_at_exactly_opening_time_is_the_next_morning(calendar):
 def test_next_opening_skips_a_holiday():
     calendar = BusinessCalendar(holiday_country="US")
     wednesday_evening = local(NEW_YORK, 2026, 11, 25, 19, 0)
-    assert calendar.next_opening(wednesday_evening, NEW_YORK) == local(
-        NEW_YORK, 2026, 11, 27, 9, 0
-    )
+    assert calendar.next_opening(wednesday_evening, NEW_YORK) == local(NEW_YORK, 2026, 11, 27, 9, 0)
 
 
 def test_next_opening_over_a_clock_change_uses_the_new_offset(calendar):
@@ -332,9 +318,9 @@ def test_closing_must_be_after_opening():
 _US_CALENDAR = BusinessCalendar(holiday_country="US")
 _DE_CALENDAR = BusinessCalendar(holiday_country="DE")
 
-starts_in_2026 = st.datetimes(
-    min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31, 23, 59, 59)
-).map(lambda naive: naive.replace(tzinfo=UTC))
+starts_in_2026 = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31, 23, 59, 59)).map(
+    lambda naive: naive.replace(tzinfo=UTC)
+)
 hours = st.floats(min_value=0, max_value=100, allow_nan=False, allow_infinity=False)
 zones = st.sampled_from([(NEW_YORK, _US_CALENDAR), (BERLIN, _DE_CALENDAR)])
 
@@ -373,7 +359,5 @@ def test_next_opening_is_always_a_later_business_day_opening(start, zone):
     # The snooze never skips a working morning: once the local day of `start` is over,
     # there is no business time before the opening returned.
     start_local_date = start.astimezone(ZoneInfo(tz)).date()
-    next_midnight = datetime.combine(
-        start_local_date + timedelta(days=1), time(0), tzinfo=ZoneInfo(tz)
-    ).astimezone(UTC)
+    next_midnight = datetime.combine(start_local_date + timedelta(days=1), time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
     assert calendar.business_hours_between(next_midnight, opening, tz) == 0.0

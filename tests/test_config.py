@@ -36,15 +36,23 @@ def test_a_minimal_config_gets_sensible_defaults():
         ("business_hours: {start: '18:00', end: '09:00'}", "business_hours: end must be after start"),
         ("colour: blue", "colour: unknown key"),
         ("business_hours: {holidays: {country: XX}}", "business_hours.holidays: unknown holiday country 'XX'"),
-        ("business_hours: {holidays: {country: US, subdivision: ZZ}}",
-         "business_hours.holidays: US has no holiday subdivision 'ZZ'"),
-        ("business_hours: {holidays: {by_timezone: {Europe/Paris: {country: ZZ}}}}",
-         "business_hours.holidays.by_timezone.Europe/Paris: unknown holiday country 'ZZ'"),
-        ("business_hours: {holidays: {by_timezone: {Mars/Base: {country: FR}}}}",
-         "business_hours.holidays: unknown timezone 'Mars/Base'"),
+        (
+            "business_hours: {holidays: {country: US, subdivision: ZZ}}",
+            "business_hours.holidays: US has no holiday subdivision 'ZZ'",
+        ),
+        (
+            "business_hours: {holidays: {by_timezone: {Europe/Paris: {country: ZZ}}}}",
+            "business_hours.holidays.by_timezone.Europe/Paris: unknown holiday country 'ZZ'",
+        ),
+        (
+            "business_hours: {holidays: {by_timezone: {Mars/Base: {country: FR}}}}",
+            "business_hours.holidays: unknown timezone 'Mars/Base'",
+        ),
         ("people: [{key: a, name: A, email: not-an-email, team: sales}]", "people.0.email"),
-        ("people: [{key: a, name: A, email: a@x.io, team: sales, manager: zed}]",
-         "people.0.manager: no person with key 'zed'"),
+        (
+            "people: [{key: a, name: A, email: a@x.io, team: sales, manager: zed}]",
+            "people.0.manager: no person with key 'zed'",
+        ),
         ("wins: {wide_channel: nowhere}", "wins.wide_channel: no channel 'nowhere' under channels"),
     ],
 )
@@ -71,11 +79,15 @@ def test_a_missing_file_is_reported_with_its_path(tmp_path):
     "members, expected",
     [
         ("{teams_channel: Sales}", "teams.sales.members.teams_channel: 'Sales' is not a Teams channel id"),
-        ("{teams_team: 1f2e3d4c-1234-5678-9abc-def012345678}",
-         "teams.sales.members.teams_team: '1f2e3d4c-1234-5678-9abc-def012345678' looks like a Microsoft Entra "
-         "group id"),
-        ("{teams_channel: '19:sales1@thread.tacv2', teams_team: '19:team1@thread.tacv2'}",
-         "teams.sales.members: give teams_channel or teams_team, not both"),
+        (
+            "{teams_team: 1f2e3d4c-1234-5678-9abc-def012345678}",
+            "teams.sales.members.teams_team: '1f2e3d4c-1234-5678-9abc-def012345678' looks like a Microsoft Entra "
+            "group id",
+        ),
+        (
+            "{teams_channel: '19:sales1@thread.tacv2', teams_team: '19:team1@thread.tacv2'}",
+            "teams.sales.members: give teams_channel or teams_team, not both",
+        ),
         ("{slack_usergroup: sales}", "teams.sales.members.slack_usergroup"),
     ],
 )
@@ -86,7 +98,9 @@ def test_a_bad_teams_roster_is_reported_with_its_key(members, expected):
 
 
 def test_a_teams_channel_or_team_names_the_roster_of_a_team():
-    cfg = parse_config(MINIMAL + "teams: {sales: {channel: sales, members: {teams_channel: '19:ab_cd-12@thread.tacv2'}}}")
+    cfg = parse_config(
+        MINIMAL + "teams: {sales: {channel: sales, members: {teams_channel: '19:ab_cd-12@thread.tacv2'}}}"
+    )
     assert cfg.teams["sales"].members.teams_conversation == "19:ab_cd-12@thread.tacv2"
     cfg = parse_config(MINIMAL + "teams: {sales: {channel: sales, members: {teams_team: '19:team1@thread.skype'}}}")
     assert cfg.teams["sales"].members.teams_conversation == "19:team1@thread.skype"

@@ -22,7 +22,16 @@ from handlers.registry import MessageRef
 from storage.models import Bounce
 from tests.conftest import ladder_config
 from tests.cooling_helpers import (
-    buttons, hot_lead, ingest, lead, lead_event, outbox, person_id, sent, text_of, touched,
+    buttons,
+    hot_lead,
+    ingest,
+    lead,
+    lead_event,
+    outbox,
+    person_id,
+    sent,
+    text_of,
+    touched,
 )
 
 UTC = timezone.utc
@@ -79,8 +88,17 @@ def reply_text(reply) -> str:
 
 
 def test_a_lead_with_a_qualifying_crm_status_is_handed_to_its_owner(c):
-    ingest(c, lead_event("L-1", status="SQL", email="jane@acme.example", name="Jane Doe", company="Acme",
-                         owner_email="ana@northwind.example"))
+    ingest(
+        c,
+        lead_event(
+            "L-1",
+            status="SQL",
+            email="jane@acme.example",
+            name="Jane Doe",
+            company="Acme",
+            owner_email="ana@northwind.example",
+        ),
+    )
     got = lead(c)
     assert got.status == "qualified" and got.qualified_at == c.deps.now()
     [handoff] = outbox(c)
@@ -88,33 +106,43 @@ def test_a_lead_with_a_qualifying_crm_status_is_handed_to_its_owner(c):
     text = text_of(handoff.payload)
     assert "New qualified lead" in text and "Jane Doe" in text
     assert [(label, action) for label, action, _ in buttons(handoff.payload)] == [
-        ("Log follow-up", "cooling.follow_up"), ("Bounce to marketing", "bounce.open")]
+        ("Log follow-up", "cooling.follow_up"),
+        ("Bounce to marketing", "bounce.open"),
+    ]
 
 
 def test_a_high_score_qualifies_only_with_the_required_fields_present(c):
-    ingest(c, lead_event("L-1", score=92, email="jane@acme.example"),  # no company
-           lead_event("L-2", score=92, email="joe@acme.example", company="Acme"),
-           lead_event("L-3", score=79, email="al@acme.example", company="Acme"))
+    ingest(
+        c,
+        lead_event("L-1", score=92, email="jane@acme.example"),  # no company
+        lead_event("L-2", score=92, email="joe@acme.example", company="Acme"),
+        lead_event("L-3", score=79, email="al@acme.example", company="Acme"),
+    )
     assert [lead(c, k).status for k in ("L-1", "L-2", "L-3")] == ["new", "qualified", "new"]
     ingest(c, lead_event("L-1", company="Acme"))  # the missing field arrives later
     assert lead(c, "L-1").status == "qualified"
 
 
 def test_lead_qualified_always_qualifies_and_its_tier_sets_the_sla(c):
-    ingest(c, lead_event("L-1", type="lead.qualified", tier="warm"),
-           lead_event("L-2", type="lead.qualified", score=95),
-           lead_event("L-3", type="lead.qualified", score=10))
+    ingest(
+        c,
+        lead_event("L-1", type="lead.qualified", tier="warm"),
+        lead_event("L-2", type="lead.qualified", score=95),
+        lead_event("L-3", type="lead.qualified", score=10),
+    )
     due = {k: (lead(c, k).tier, lead(c, k).sla_due_at) for k in ("L-1", "L-2", "L-3")}
-    assert due == {"L-1": ("warm", at_ny(2026, 11, 23, 14)), "L-2": ("hot", at_ny(2026, 11, 23, 11)),
-                   "L-3": ("other", at_ny(2026, 11, 24, 10))}  # 8 business hours: 7 today, 1 tomorrow
+    assert due == {
+        "L-1": ("warm", at_ny(2026, 11, 23, 14)),
+        "L-2": ("hot", at_ny(2026, 11, 23, 11)),
+        "L-3": ("other", at_ny(2026, 11, 24, 10)),
+    }  # 8 business hours: 7 today, 1 tomorrow
 
 
 def test_an_update_to_a_qualified_lead_neither_hands_it_over_again_nor_restarts_its_clock(c):
     ingest(c, hot_lead())
     before = lead(c)
     move_to(c, before.qualified_at + timedelta(minutes=20))
-    ingest(c, hot_lead(type="lead.upserted", title="CFO", status="SQL"),
-           hot_lead(type="lead.qualified", title="CFO"))
+    ingest(c, hot_lead(type="lead.upserted", title="CFO", status="SQL"), hot_lead(type="lead.qualified", title="CFO"))
     after = lead(c)
     assert after.title == "CFO"
     assert (after.sla_window, after.sla_due_at, after.qualified_at) == (1, before.sla_due_at, before.qualified_at)
@@ -137,8 +165,15 @@ def test_a_batch_of_leads_is_written_with_the_same_few_queries_however_large(c):
             nonlocal count
             count += 1
 
-        events = [hot_lead(f"{prefix}-{i}", owner=("ana", "ben", None)[i % 3], source_campaign_id=f"{prefix}C-{i % 4}",
-                           type="lead.upserted") for i in range(n)]
+        events = [
+            hot_lead(
+                f"{prefix}-{i}",
+                owner=("ana", "ben", None)[i % 3],
+                source_campaign_id=f"{prefix}C-{i % 4}",
+                type="lead.upserted",
+            )
+            for i in range(n)
+        ]
         sa.event.listen(c.engine, "before_cursor_execute", on_execute)
         try:
             ingest(c, *events)
@@ -159,12 +194,17 @@ def live_clock_container(make_container):
     return make_container(clock=OffsetClock(), config=ladder_config())
 
 
-@pytest.mark.parametrize("owner, tz, qualified, due", [
-    ("ana", NY, datetime(2026, 11, 20, 16, 30), datetime(2026, 11, 23, 9, 30)),
-    ("hugo", PARIS, datetime(2026, 11, 20, 16, 30), datetime(2026, 11, 23, 9, 30)),
-], ids=["New York", "Paris"])
+@pytest.mark.parametrize(
+    "owner, tz, qualified, due",
+    [
+        ("ana", NY, datetime(2026, 11, 20, 16, 30), datetime(2026, 11, 23, 9, 30)),
+        ("hugo", PARIS, datetime(2026, 11, 20, 16, 30), datetime(2026, 11, 23, 9, 30)),
+    ],
+    ids=["New York", "Paris"],
+)
 def test_a_lead_qualified_friday_1630_with_a_one_hour_sla_falls_due_monday_0930_in_the_owners_timezone(
-        live_clock_container, owner, tz, qualified, due):
+    live_clock_container, owner, tz, qualified, due
+):
     c = live_clock_container
     qualified_utc = qualified.replace(tzinfo=tz).astimezone(UTC)
     with freeze_time(qualified_utc):
@@ -205,14 +245,19 @@ def test_a_rep_follows_the_public_holidays_of_where_they_work(make_container, ma
     assert lead(c, "L-2").sla_due_at == at_ny(2026, 7, 13, 11, 30)
 
 
-@pytest.mark.parametrize("owner, tz, friday, monday_utc", [
-    ("ana", NY, date(2026, 3, 6), datetime(2026, 3, 9, 15, 0, tzinfo=UTC)),  # EST -> EDT on 8 March
-    ("ana", NY, date(2026, 10, 30), datetime(2026, 11, 2, 16, 0, tzinfo=UTC)),  # EDT -> EST on 1 November
-    ("hugo", PARIS, date(2026, 3, 27), datetime(2026, 3, 30, 9, 0, tzinfo=UTC)),  # CET -> CEST on 29 March
-    ("hugo", PARIS, date(2026, 10, 23), datetime(2026, 10, 26, 10, 0, tzinfo=UTC)),  # CEST -> CET on 25 October
-], ids=["US spring", "US autumn", "Europe spring", "Europe autumn"])
+@pytest.mark.parametrize(
+    "owner, tz, friday, monday_utc",
+    [
+        ("ana", NY, date(2026, 3, 6), datetime(2026, 3, 9, 15, 0, tzinfo=UTC)),  # EST -> EDT on 8 March
+        ("ana", NY, date(2026, 10, 30), datetime(2026, 11, 2, 16, 0, tzinfo=UTC)),  # EDT -> EST on 1 November
+        ("hugo", PARIS, date(2026, 3, 27), datetime(2026, 3, 30, 9, 0, tzinfo=UTC)),  # CET -> CEST on 29 March
+        ("hugo", PARIS, date(2026, 10, 23), datetime(2026, 10, 26, 10, 0, tzinfo=UTC)),  # CEST -> CET on 25 October
+    ],
+    ids=["US spring", "US autumn", "Europe spring", "Europe autumn"],
+)
 def test_the_clock_changes_over_a_weekend_keep_the_working_day_at_nine_to_five_local(
-        live_clock_container, owner, tz, friday, monday_utc):
+    live_clock_container, owner, tz, friday, monday_utc
+):
     """A warm lead (4 business hours) qualified Friday 15:00: two hours on Friday, two on
     Monday, so it falls due Monday 11:00 local whatever the offset did in between."""
     c = live_clock_container
@@ -243,16 +288,29 @@ def test_time_stays_in_business_hours_under_freezegun_as_the_job_runs_over_a_wee
 
 def test_each_ladder_step_fires_once_however_many_times_the_job_runs(c):
     ingest(c, hot_lead())  # Monday 10:00: warn 10:45, breach 11:00, manager 13:00, channel 15:00
-    plan = [((10, 30), []), ((10, 45), ["warn"]), ((10, 59), []), ((11, 0), ["breach"]),
-            ((12, 59), []), ((13, 0), ["manager"]), ((15, 0), ["channel"]), ((16, 59), [])]
+    plan = [
+        ((10, 30), []),
+        ((10, 45), ["warn"]),
+        ((10, 59), []),
+        ((11, 0), ["breach"]),
+        ((12, 59), []),
+        ((13, 0), ["manager"]),
+        ((15, 0), ["channel"]),
+        ((16, 59), []),
+    ]
     seen = ["handoff"]
     for (h, m), expected in plan:
         move_to(c, at_ny(2026, 11, 23, h, m))
         assert job(c, times=3) == [len(expected), 0, 0]
         seen += expected
         assert [step for step, _ in sent(c)] == seen
-    assert dict(sent(c)) == {"handoff": dm_to(c, "ana"), "warn": dm_to(c, "ana"), "breach": dm_to(c, "ana"),
-                             "manager": dm_to(c, "maya"), "channel": "channel:sales"}
+    assert dict(sent(c)) == {
+        "handoff": dm_to(c, "ana"),
+        "warn": dm_to(c, "ana"),
+        "breach": dm_to(c, "ana"),
+        "manager": dm_to(c, "maya"),
+        "channel": "channel:sales",
+    }
     got = lead(c)
     assert got.ladder_step == 4 and got.next_alert_at is None
     with c.uow_factory() as uow:
@@ -266,9 +324,11 @@ def test_the_breach_dm_offers_follow_up_snooze_and_bounce(c):
     [breach] = outbox(c, key=f"cooling:{lead(c).id}:1:breach")
     lead_id = ref(c)
     assert buttons(breach.payload) == [
-        ("Log follow-up", "cooling.follow_up", lead_id), ("Snooze 1 hour", "cooling.snooze", f"{lead_id}:1h"),
+        ("Log follow-up", "cooling.follow_up", lead_id),
+        ("Snooze 1 hour", "cooling.snooze", f"{lead_id}:1h"),
         ("Snooze until tomorrow", "cooling.snooze", f"{lead_id}:morning"),
-        ("Bounce to marketing", "bounce.open", lead_id)]
+        ("Bounce to marketing", "bounce.open", lead_id),
+    ]
     assert "SLA breached" in text_of(breach.payload)
 
 
@@ -307,7 +367,11 @@ def test_a_follow_up_satisfies_the_first_touch_clock_and_the_cadence_runs_from_i
     assert "no sales activity" in text_of(outbox(c)[-1].payload)
     got = lead(c)
     assert (got.touch_count, got.first_touch_at, got.sla_window, got.sla_clock) == (
-        1, at_ny(2026, 11, 23, 10, 50), 2, "cadence")
+        1,
+        at_ny(2026, 11, 23, 10, 50),
+        2,
+        "cadence",
+    )
     with c.uow_factory() as uow:
         [touch] = uow.leads.touches(got.id)
     assert (touch.source, touch.note, touch.person_id) == ("command", "left a voicemail", person_id(c, "ana"))
@@ -318,8 +382,11 @@ def test_a_follow_up_from_the_crm_starts_the_cadence_from_when_it_happened(c):
     move_to(c, at_ny(2026, 11, 23, 10, 40))
     ingest(c, touched("L-1", at=at_ny(2026, 11, 23, 10, 30), note="call"))
     got = lead(c)
-    assert (got.sla_window, got.sla_started_at, got.sla_due_at) == (2, at_ny(2026, 11, 23, 10, 30),
-                                                                    at_ny(2026, 11, 27, 10, 30))
+    assert (got.sla_window, got.sla_started_at, got.sla_due_at) == (
+        2,
+        at_ny(2026, 11, 23, 10, 30),
+        at_ny(2026, 11, 27, 10, 30),
+    )
     ingest(c, touched("L-1", at=at_ny(2026, 11, 23, 10, 10)))  # arrives late: counted, moves nothing
     assert (lead(c).touch_count, lead(c).sla_due_at) == (2, at_ny(2026, 11, 27, 10, 30))
 
@@ -404,7 +471,8 @@ def test_an_unowned_lead_goes_to_the_sales_channel_and_the_first_claim_wins(c):
     assert buttons(update.payload) == []
     # Erin's screen still showed the button: nothing happens, and she is told why.
     assert moment_fallback(press(c, "erin", "cooling.claim", claim, handoff.key).text).startswith(
-        "Ben Okafor claimed this lead at 10:42 EST.")
+        "Ben Okafor claimed this lead at 10:42 EST."
+    )
     assert len(outbox(c, op="update")) == 1
 
 
@@ -437,27 +505,33 @@ def test_log_follow_up_updates_the_message_in_place_in_the_owners_timezone(c):
     assert f"✅ {mention(person_id(c, 'ana'))} followed up at 10:42" in text_of(update.payload)
     assert "New qualified lead" in text_of(update.payload)  # the rest of the message stays
     # The handoff card follows the lead: its buttons now carry the new state.
-    assert buttons(update.payload) == [("Log follow-up", "cooling.follow_up", ref(c)),
-                                       ("Bounce to marketing", "bounce.open", ref(c))]
+    assert buttons(update.payload) == [
+        ("Log follow-up", "cooling.follow_up", ref(c)),
+        ("Bounce to marketing", "bounce.open", ref(c)),
+    ]
     assert lead(c).sla_window == 2
 
 
-@pytest.mark.parametrize("who, allowed", [("ana", True), ("maya", True), ("sam", True), ("ben", False),
-                                          ("kira", False)])
+@pytest.mark.parametrize(
+    "who, allowed", [("ana", True), ("maya", True), ("sam", True), ("ben", False), ("kira", False)]
+)
 def test_only_the_owner_their_manager_or_an_admin_may_follow_up_or_snooze(c, who, allowed):
     ingest(c, hot_lead())
     snooze = press(c, who, "cooling.snooze", f"{ref(c)}:morning")
     follow = press(c, who, "cooling.follow_up", ref(c))
     refused = "Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can {} this lead."
     assert (follow.text == refused.format("follow up on"), snooze.text == refused.format("snooze")) == (
-        not allowed, not allowed)
+        not allowed,
+        not allowed,
+    )
     assert (lead(c).touch_count > 0) == allowed
 
 
 def test_a_person_the_bot_does_not_know_is_told_so(c):
     ingest(c, hot_lead())
-    reply = run_action(c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_NOBODY"),
-                       "cooling.follow_up", ref(c), None)
+    reply = run_action(
+        c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_NOBODY"), "cooling.follow_up", ref(c), None
+    )
     assert "I don't know who you are yet" in reply.text
 
 
@@ -469,8 +543,9 @@ def test_a_requalified_lead_returns_to_sales_with_its_bounce_history(c):
     ben = person_id(c, "ben")
     with c.uow_factory() as uow:
         got = uow.leads.by_crm_id("L-1")
-        uow.bounces.add(Bounce(lead_id=got.id, reason="no_budget", note="Q3 maybe", by_person_id=ben,
-                               at=at_ny(2026, 11, 12, 11)))
+        uow.bounces.add(
+            Bounce(lead_id=got.id, reason="no_budget", note="Q3 maybe", by_person_id=ben, at=at_ny(2026, 11, 12, 11))
+        )
         for k, v in stopped().items():
             setattr(got, k, v)
         got.status = "nurture"
@@ -496,8 +571,7 @@ def test_a_bounced_lead_comes_back_only_when_the_crm_qualifies_it_again(c):
     ana = person_id(c, "ana")
     with c.uow_factory() as uow:
         got = uow.leads.by_crm_id("L-1")
-        uow.bounces.add(Bounce(lead_id=got.id, reason="not_ready", by_person_id=ana,
-                               at=at_ny(2026, 11, 23, 10, 30)))
+        uow.bounces.add(Bounce(lead_id=got.id, reason="not_ready", by_person_id=ana, at=at_ny(2026, 11, 23, 10, 30)))
         got.status = "nurture"
         for k, v in stopped().items():
             setattr(got, k, v)
@@ -524,8 +598,17 @@ def test_the_bulk_built_payloads_are_exactly_what_the_message_model_would_store(
     card = views.LeadCard(7, "L-7", "Jane Doe", "Acme", "jane@acme.example", "CFO", 95)
     history = [views.BounceLine(datetime(2026, 11, 12, tzinfo=UTC), "No budget", 3, "Q3")]
     payloads = [
-        views.handoff(card, owner_id=2, tier="hot", hours=1, due="Mon", campaign="Webinar", bounces=history,
-                      requalified_by=4, note="back"),
+        views.handoff(
+            card,
+            owner_id=2,
+            tier="hot",
+            hours=1,
+            due="Mon",
+            campaign="Webinar",
+            bounces=history,
+            requalified_by=4,
+            note="back",
+        ),
         views.handoff(card, owner_id=None, tier="hot", hours=1, due="Mon"),
         views.warning(card, left="15 min left", due="Mon"),
         views.breach(card, due="Mon", snooze_hours=1),
@@ -534,6 +617,7 @@ def test_the_bulk_built_payloads_are_exactly_what_the_message_model_would_store(
         views.to_channel(card, owner_id=2, due="Mon", snooze_count=1),
         views.unclaimed(card, due="Mon"),
     ]
+
     def without_defaults(value):
         if isinstance(value, dict):
             return {k: without_defaults(v) for k, v in value.items() if v is not None and v != []}
@@ -547,10 +631,15 @@ def test_the_bulk_built_payloads_are_exactly_what_the_message_model_would_store(
 
 
 def test_touch_names_the_lead_by_crm_id_or_email_and_says_when_none_or_several_match(c):
-    ingest(c, hot_lead("L-1", email="jane@acme.example"), hot_lead("L-2", email="jane@acme.example"),
-           hot_lead("L-3", email="joe@acme.example"))
+    ingest(
+        c,
+        hot_lead("L-1", email="jane@acme.example"),
+        hot_lead("L-2", email="jane@acme.example"),
+        hot_lead("L-3", email="joe@acme.example"),
+    )
     assert command(c, "ana", "touch nobody@x.example").text == (
-        "No lead matches 'nobody@x.example' — use its CRM id or email.")
+        "No lead matches 'nobody@x.example' — use its CRM id or email."
+    )
     several = command(c, "ana", "touch JANE@acme.example").text
     assert "Several leads match" in several and "`L-1`" in several and "`L-2`" in several
     assert "Logged your follow-up" in command(c, "ana", "touch joe@acme.example").text
@@ -565,8 +654,13 @@ def test_touch_by_someone_else_is_refused_and_changes_nothing(c):
 
 
 def test_my_leads_are_listed_most_urgent_first_with_business_hours_left(c):
-    ingest(c, hot_lead("L-1", tier="warm", name="Warm Lead"), hot_lead("L-2", name="Hot Lead"),
-           hot_lead("L-3", at="2026-11-20T15:00:00Z", name="Old Lead"), hot_lead("L-4", owner="ben", name="Bens"))
+    ingest(
+        c,
+        hot_lead("L-1", tier="warm", name="Warm Lead"),
+        hot_lead("L-2", name="Hot Lead"),
+        hot_lead("L-3", at="2026-11-20T15:00:00Z", name="Old Lead"),
+        hot_lead("L-4", owner="ben", name="Bens"),
+    )
     move_to(c, at_ny(2026, 11, 23, 10, 15))
     reply = command(c, "ana", "leads")
     text = reply_text(reply)
@@ -597,9 +691,18 @@ def test_help_lists_the_cooling_commands(c):
 
 
 def won(crm_id: str = "D-1", lead_id: str = "L-1") -> dict:
-    return {"id": f"won-{crm_id}", "type": "deal.closed_won", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"id": crm_id, "name": "Acme platform", "amount": 48000, "lead_id": lead_id,
-                     "owner_email": "ana@northwind.example"}}
+    return {
+        "id": f"won-{crm_id}",
+        "type": "deal.closed_won",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {
+            "id": crm_id,
+            "name": "Acme platform",
+            "amount": 48000,
+            "lead_id": lead_id,
+            "owner_email": "ana@northwind.example",
+        },
+    }
 
 
 def test_a_won_deal_converts_its_lead_and_the_ladder_stops(c):
@@ -614,8 +717,18 @@ def test_a_won_deal_converts_its_lead_and_the_ladder_stops(c):
 
 
 def test_a_converted_lead_is_not_handed_to_sales_again_unless_the_crm_qualifies_it(c):
-    ingest(c, won(), lead_event("L-1", email="l-1@acme.example", company="Acme", score=99, name="Jane Doe",
-                                owner_email="ana@northwind.example"))
+    ingest(
+        c,
+        won(),
+        lead_event(
+            "L-1",
+            email="l-1@acme.example",
+            company="Acme",
+            score=99,
+            name="Jane Doe",
+            owner_email="ana@northwind.example",
+        ),
+    )
     assert lead(c).status == "converted" and sent(c) == []
     ingest(c, hot_lead(type="lead.upserted", score=98))  # an update that meets the definition
     assert lead(c).status == "converted" and sent(c) == []

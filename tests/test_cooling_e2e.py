@@ -31,8 +31,9 @@ def app(make_container, slack, live_server):
 
 def post_crm(http, *events: dict):
     body = json.dumps(list(events)).encode()
-    return http.post("/webhooks/crm", content=body,
-                     headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+    return http.post(
+        "/webhooks/crm", content=body, headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"}
+    )
 
 
 def post_slack(http, payload: tuple[bytes, str]):
@@ -70,8 +71,16 @@ def press(http, slack, message: dict, label: str, user: str, answer: str):
     """Press a button on a delivered message as ``user``; returns the ephemeral answer."""
     element = button(message, label)
     seen = len(slack.responses(answer))
-    resp = post_slack(http, sr.block_actions(element["action_id"], element["value"], user_id=user,
-                                             message=message, response_url=slack.response_url(answer)))
+    resp = post_slack(
+        http,
+        sr.block_actions(
+            element["action_id"],
+            element["value"],
+            user_id=user,
+            message=message,
+            response_url=slack.response_url(answer),
+        ),
+    )
     assert resp.status_code == 200
     return slack.wait_for_responses(answer, seen + 1)[-1]
 
@@ -104,7 +113,9 @@ def test_a_lead_qualified_long_ago_is_alerted_once_however_many_times_the_job_ru
     [in_channel] = slack.messages("C_SALES")
     assert "passed its SLA (due Mon 2 Nov, 11:00 EST) without a first follow-up" in rendered_text(in_channel)
     # In the channel the time is a Slack date token: each reader sees it in their own timezone.
-    assert "(due <!date^1793635200^{date_short} {time}|Mon 2 Nov, 11:00 EST>)" in in_channel["blocks"][0]["text"]["text"]
+    assert (
+        "(due <!date^1793635200^{date_short} {time}|Mon 2 Nov, 11:00 EST>)" in in_channel["blocks"][0]["text"]["text"]
+    )
     assert len(slack.successful_calls("chat.postMessage")) == 4
     with c.uow_factory() as uow:
         assert [a.step for a in uow.alerts.for_lead(lead(c, "L-7").id)] == ["breach", "manager", "channel"]
@@ -118,11 +129,16 @@ def test_the_breach_buttons_work_through_signed_block_actions_and_update_the_mes
         recorded(c, "L-8", "breach")
         breach = the_message(slack, "U_ANA", "🔥 SLA breached")
         assert [parse_action_id(b["action_id"]) for b in breach["blocks"][-1]["elements"]] == [
-            "cooling.follow_up", "cooling.snooze", "cooling.snooze", "bounce.open"]
+            "cooling.follow_up",
+            "cooling.snooze",
+            "cooling.snooze",
+            "bounce.open",
+        ]
 
         refused = press(http, slack, breach, "Snooze 1 hour", "U_BEN", "ben")
-        assert refused["text"] == ("Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can snooze "
-                                   "this lead.")
+        assert refused["text"] == (
+            "Only Ana Torres (its owner), Maya Patel (Ana's manager) or an admin can snooze this lead."
+        )
         assert refused["response_type"] == "ephemeral" and refused["replace_original"] is False
 
         snoozed = press(http, slack, breach, "Snooze 1 hour", "U_ANA", "snooze")
@@ -173,8 +189,14 @@ def test_python_m_bot_jobs_run_cooling_alerts_once(make_container, database_url)
     env.update(DATABASE_URL=database_url, LOCAL_WORKSPACE="true", LOG_LEVEL="WARNING")
 
     def run() -> str:
-        done = subprocess.run([sys.executable, "-m", "bot", "jobs", "run", "cooling"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "jobs", "run", "cooling"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -206,7 +228,10 @@ def test_a_follow_up_from_the_managers_dm_updates_every_message_about_the_lead_t
         slack.wait_for("chat.update", 4)  # the handoff, the breach, the manager's DM and the #sales post
         # Maya's Slack had not refreshed yet: the old Snooze does nothing and says why.
         late = press(http, slack, before, "Snooze 1 hour", "U_MAYA", "late")
-        assert sr.as_read(late["text"]).startswith("Maya Patel followed up at 10:00 EST.") and "out of date" in late["text"]
+        assert (
+            sr.as_read(late["text"]).startswith("Maya Patel followed up at 10:00 EST.")
+            and "out of date" in late["text"]
+        )
     for channel_id in ("U_MAYA", "C_SALES"):
         [message] = slack.messages(channel_id)
         assert "✅ Maya Patel followed up at 10:00" in rendered_text(message), channel_id
@@ -232,10 +257,16 @@ def test_after_a_bounce_from_an_alert_the_alert_has_no_buttons_and_an_old_one_sa
         bounce = button(breach, "Bounce to marketing")
         post_slack(http, sr.block_actions(bounce["action_id"], bounce["value"], user_id="U_ANA", message=breach))
         [opened] = slack.calls("views.open")
-        values = {"reason": {"reason": {"type": "static_select", "selected_option": {"value": "no_budget"}}},
-                  "note": {"note": "Frozen until Q2"}}
-        resp = post_slack(http, sr.view_submission("bounce.submit", values, user_id="U_ANA",
-                                                    private_metadata=opened["view"]["private_metadata"]))
+        values = {
+            "reason": {"reason": {"type": "static_select", "selected_option": {"value": "no_budget"}}},
+            "note": {"note": "Frozen until Q2"},
+        }
+        resp = post_slack(
+            http,
+            sr.view_submission(
+                "bounce.submit", values, user_id="U_ANA", private_metadata=opened["view"]["private_metadata"]
+            ),
+        )
         assert resp.status_code == 200
         slack.wait_for("chat.update", 2)  # the handoff and the alert
         now = the_message(slack, "U_ANA", "🔥 SLA breached")
@@ -244,7 +275,9 @@ def test_after_a_bounce_from_an_alert_the_alert_has_no_buttons_and_an_old_one_sa
         # A client that still shows the old alert: neither button acts, each says what happened.
         for label, who in (("Log follow-up", "follow"), ("Snooze 1 hour", "snooze")):
             answer = press(http, slack, breach, label, "U_ANA", who)
-            assert sr.as_read(answer["text"]).startswith("Ana Torres bounced this lead to marketing at 10:00 EST (No budget)."), label
+            assert sr.as_read(answer["text"]).startswith(
+                "Ana Torres bounced this lead to marketing at 10:00 EST (No budget)."
+            ), label
             assert "nurture" not in answer["text"] and "L-12" not in answer["text"]
     got = lead(c, "L-12")
     assert (got.status, got.touch_count, got.snooze_count) == ("nurture", 0, 0)

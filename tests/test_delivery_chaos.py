@@ -40,7 +40,8 @@ def test_two_replicas_killed_in_turn_still_post_everything_once_and_in_order(eng
 
 
 def test_a_slack_event_whose_handling_was_killed_is_handled_and_answered_once_on_slacks_retry(
-        engine, database_url, tmp_path):
+    engine, database_url, tmp_path
+):
     """The server dies while handling a DM (Slack is slow to say who the sender is): nothing of
     it was committed, so Slack's retry is handled, not answered "already handled". A second DM
     is killed while its answer is being posted: the answer was queued with the event's id, so the
@@ -56,8 +57,17 @@ def test_a_slack_event_whose_handling_was_killed_is_handled_and_answered_once_on
     from tests.slack_mock import SlackMock
 
     def event(text: str, event_id: str, user: str = "U_ANA"):
-        return sr.event_callback({"type": "message", "channel_type": "im", "user": user, "text": text,
-                                  "channel": "D" + user[1:], "ts": "1.1"}, event_id=event_id)
+        return sr.event_callback(
+            {
+                "type": "message",
+                "channel_type": "im",
+                "user": user,
+                "text": text,
+                "channel": "D" + user[1:],
+                "ts": "1.1",
+            },
+            event_id=event_id,
+        )
 
     def deliver(r: Replica, body: bytes, ctype: str, retry: int = 0) -> httpx.Response | None:
         headers = sr.signed_headers(SIGNING_SECRET, body, ctype)
@@ -76,12 +86,31 @@ def test_a_slack_event_whose_handling_was_killed_is_handled_and_answered_once_on
         write_config(config)
         r = Replica("server", server_env(database_url, slack, config), tmp_path).start()
         try:
-            lead = json.dumps({"id": "q1", "type": "lead.qualified", "occurred_at": "2026-11-23T10:00:00Z",
-                               "data": {"id": "L-9", "email": "pat@prospect.example", "name": "Pat Doe",
-                                        "company": "Prospect", "status": "SQL", "score": 90,
-                                        "owner_email": "ana@northwind.example"}}).encode()
-            assert httpx.post(r.url + "/webhooks/crm", content=lead, timeout=30, headers={
-                "Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, lead)}).status_code == 200
+            lead = json.dumps(
+                {
+                    "id": "q1",
+                    "type": "lead.qualified",
+                    "occurred_at": "2026-11-23T10:00:00Z",
+                    "data": {
+                        "id": "L-9",
+                        "email": "pat@prospect.example",
+                        "name": "Pat Doe",
+                        "company": "Prospect",
+                        "status": "SQL",
+                        "score": 90,
+                        "owner_email": "ana@northwind.example",
+                    },
+                }
+            ).encode()
+            assert (
+                httpx.post(
+                    r.url + "/webhooks/crm",
+                    content=lead,
+                    timeout=30,
+                    headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, lead)},
+                ).status_code
+                == 200
+            )
             slack.wait_for("chat.postMessage", 1, timeout=30)  # Ana's handoff DM
 
             # 1. Killed while finding out who wrote (Maya, Ana's manager, writes for the first time).
@@ -113,8 +142,9 @@ def test_a_slack_event_whose_handling_was_killed_is_handled_and_answered_once_on
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
-                    waiting = conn.execute(sa.text(
-                        "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")).scalar_one()
+                    waiting = conn.execute(
+                        sa.text("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")
+                    ).scalar_one()
                 if not waiting:
                     break
                 time.sleep(0.2)
@@ -125,6 +155,7 @@ def test_a_slack_event_whose_handling_was_killed_is_handled_and_answered_once_on
         assert len(slack.messages("D_MAYA")) == 1  # the answer to the touch, once
         with engine.connect() as conn:
             touches = conn.execute(sa.text("SELECT count(*) FROM leadtouch WHERE source = 'command'")).scalar_one()
-            handled = conn.execute(sa.text(
-                "SELECT count(*) FROM processedinbound WHERE source = 'slack_event'")).scalar_one()
+            handled = conn.execute(
+                sa.text("SELECT count(*) FROM processedinbound WHERE source = 'slack_event'")
+            ).scalar_one()
         assert touches == 1 and handled == 2  # the follow-up logged once; both events recorded

@@ -31,8 +31,13 @@ teams:
 
 
 def owner(email, name=None, *, team="sales", manager=None, active=True, id=None) -> dict:
-    data = {"email": email, "name": name or email.split("@")[0].title(), "team": team, "manager_email": manager,
-            "active": active}
+    data = {
+        "email": email,
+        "name": name or email.split("@")[0].title(),
+        "team": team,
+        "manager_email": manager,
+        "active": active,
+    }
     if id:
         data["id"] = id
     return {"id": f"own-{next(_ids)}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z", "data": data}
@@ -46,8 +51,10 @@ def c(make_container):
 def people(c) -> dict:
     with c.uow_factory() as uow:
         everyone = {p.id: p for p in uow.people.all()}
-    return {p.email: (p.name, p.team, everyone[p.manager_id].email if p.manager_id else None, p.active, p.source)
-            for p in everyone.values()}
+    return {
+        p.email: (p.name, p.team, everyone[p.manager_id].email if p.manager_id else None, p.active, p.source)
+        for p in everyone.values()
+    }
 
 
 def problems(c) -> list[tuple[str, str, str]]:
@@ -76,7 +83,9 @@ def test_owner_events_create_people_and_the_manager_chain_in_any_order(c):
 
 
 def test_handoffs_go_to_the_crm_owner_and_escalations_to_the_crm_manager(c):
-    ingest(c, owner("boss@acme.example", "Bea Boss"), owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"))
+    ingest(
+        c, owner("boss@acme.example", "Bea Boss"), owner("rep@acme.example", "Rita Rep", manager="boss@acme.example")
+    )
     ingest(c, hot_lead("L-1", owner=None, owner_email="rep@acme.example"))
     rep, boss = pid(c, "rep@acme.example"), pid(c, "boss@acme.example")
     assert [r.destination for r in outbox(c, key="cooling:")] == [f"dm:{rep}"]
@@ -89,9 +98,14 @@ def test_handoffs_go_to_the_crm_owner_and_escalations_to_the_crm_manager(c):
 
 
 def test_a_leaver_receives_nothing_and_their_leads_go_to_the_manager_who_is_told_once(c):
-    ingest(c, owner("boss@acme.example", "Bea Boss"), owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"))
-    ingest(c, hot_lead("L-1", owner=None, owner_email="rep@acme.example"),
-           hot_lead("L-2", owner=None, owner_email="rep@acme.example"))
+    ingest(
+        c, owner("boss@acme.example", "Bea Boss"), owner("rep@acme.example", "Rita Rep", manager="boss@acme.example")
+    )
+    ingest(
+        c,
+        hot_lead("L-1", owner=None, owner_email="rep@acme.example"),
+        hot_lead("L-2", owner=None, owner_email="rep@acme.example"),
+    )
     rep, boss = pid(c, "rep@acme.example"), pid(c, "boss@acme.example")
     ingest(c, owner("rep@acme.example", "Rita Rep", manager="boss@acme.example", active=False))
     assert people(c)["rep@acme.example"][3] is False
@@ -107,8 +121,13 @@ def test_a_leaver_receives_nothing_and_their_leads_go_to_the_manager_who_is_told
     l3 = outbox(c, key=f"cooling:{lead(c, 'L-3').id}:")
     assert [r.destination for r in l3] == [f"dm:{boss}"]
     assert "has left, so this comes to you" in text_of(l3[0].payload)
-    assert not [r for r in outbox(c, op=None) if r.destination == f"dm:{rep}"
-                and r.key.split(":")[1] != str(lead(c, "L-1").id) and r.key.split(":")[1] != str(lead(c, "L-2").id)]
+    assert not [
+        r
+        for r in outbox(c, op=None)
+        if r.destination == f"dm:{rep}"
+        and r.key.split(":")[1] != str(lead(c, "L-1").id)
+        and r.key.split(":")[1] != str(lead(c, "L-2").id)
+    ]
     # And they cannot act.
     reply = run_command(c.registry, c.uow_factory, c.deps, Actor(rep, "local"), "leads")
     assert "left the company" in (reply.text or "")
@@ -116,9 +135,13 @@ def test_a_leaver_receives_nothing_and_their_leads_go_to_the_manager_who_is_told
 
 def test_two_owners_with_one_email_and_no_email_are_listed_and_the_rest_goes_on(c, caplog):
     caplog.set_level(logging.WARNING)
-    assert ingest(c, owner("dup@acme.example", "One", id="1"), owner("dup@acme.example", "Two", id="2"),
-                  {**owner("x@acme.example"), "data": {"name": "Nomail Nora", "id": "77"}},
-                  owner("ok@acme.example", "Okay Olga")) == (4, 0)
+    assert ingest(
+        c,
+        owner("dup@acme.example", "One", id="1"),
+        owner("dup@acme.example", "Two", id="2"),
+        {**owner("x@acme.example"), "data": {"name": "Nomail Nora", "id": "77"}},
+        owner("ok@acme.example", "Okay Olga"),
+    ) == (4, 0)
     got = people(c)
     assert "dup@acme.example" not in got and "ok@acme.example" in got
     kinds = {(k, s) for k, s, _ in problems(c)}
@@ -139,7 +162,7 @@ def test_a_manager_loop_is_refused_and_listed(c):
     assert got["a@acme.example"][2] == "b@acme.example" and got["b@acme.example"][2] == "c@acme.example"
     assert got["c@acme.example"][2] is None  # the link that would close the loop
     assert got["d@acme.example"][2] == "a@acme.example"  # the rest goes on
-    (kind, subject, detail), = problems(c)
+    ((kind, subject, detail),) = problems(c)
     assert kind == "manager_loop" and subject == "c@acme.example"
     assert "c@acme.example → a@acme.example → b@acme.example → c@acme.example" in detail
     # Fixed in the CRM: the line goes.
@@ -148,16 +171,22 @@ def test_a_manager_loop_is_refused_and_listed(c):
 
 
 def test_the_yaml_overrides_what_the_crm_syncs(make_container):
-    cfg = parse_config(NO_PEOPLE + """
+    cfg = parse_config(
+        NO_PEOPLE
+        + """
 people:
   - {key: rita, name: Rita From Yaml, email: rep@acme.example, team: marketing, role: marketer, admin: true}
   - {key: zed, name: Zed Lead, email: zed@acme.example, team: sales, role: manager}
   - {key: ann, name: Ann Yaml, email: ann@acme.example, team: sales, manager: zed}
-""")
+"""
+    )
     c = make_container(config=cfg)
-    ingest(c, owner("boss@acme.example", "Bea Boss"),
-           owner("rep@acme.example", "Rita Crm", team="sales", manager="boss@acme.example"),
-           owner("ann@acme.example", "Ann Crm", manager="boss@acme.example"))
+    ingest(
+        c,
+        owner("boss@acme.example", "Bea Boss"),
+        owner("rep@acme.example", "Rita Crm", team="sales", manager="boss@acme.example"),
+        owner("ann@acme.example", "Ann Crm", manager="boss@acme.example"),
+    )
     got = people(c)
     # Name, team and role are the config's; the CRM's manager is used when the config names none.
     assert got["rep@acme.example"] == ("Rita From Yaml", "marketing", "boss@acme.example", True, "yaml")
@@ -170,10 +199,13 @@ people:
         uow.commit()
     assert people(c)["rep@acme.example"][2] == "boss@acme.example"
     # Someone synced first and listed by hand later becomes the config's.
-    cfg2 = parse_config(NO_PEOPLE + """
+    cfg2 = parse_config(
+        NO_PEOPLE
+        + """
 people:
   - {key: bea, name: Beatrice, email: boss@acme.example, team: sales, role: manager}
-""")
+"""
+    )
     with c.uow_factory() as uow:
         sync_people(uow, cfg2)
         uow.commit()
@@ -183,13 +215,20 @@ people:
 def test_people_lists_what_to_fix_for_admins_only_with_a_button_for_each(make_container):
     from handlers.commands import run_action, run_form
 
-    cfg = parse_config(NO_PEOPLE + """
+    cfg = parse_config(
+        NO_PEOPLE
+        + """
 people:
   - {key: adm, name: Ada Admin, email: adm@acme.example, team: sales, role: manager, admin: true, slack_id: U0ADM}
-""")
+"""
+    )
     c = make_container(config=cfg)
-    ingest(c, owner("rep@acme.example", "Rita Rep"), owner("a@acme.example", manager="b@acme.example"),
-           owner("b@acme.example", manager="a@acme.example"))
+    ingest(
+        c,
+        owner("rep@acme.example", "Rita Rep"),
+        owner("a@acme.example", manager="b@acme.example"),
+        owner("b@acme.example", manager="a@acme.example"),
+    )
     adm, rep = Actor(pid(c, "adm@acme.example"), "local"), Actor(pid(c, "rep@acme.example"), "local")
     refused = run_command(c.registry, c.uow_factory, c.deps, rep, "people")
     assert "Only admins" in refused.text
@@ -216,10 +255,13 @@ people:
 def test_an_admins_home_says_how_many_people_need_a_look(make_container):
     from handlers.home import build_home
 
-    cfg = parse_config(NO_PEOPLE + """
+    cfg = parse_config(
+        NO_PEOPLE
+        + """
 people:
   - {key: adm, name: Ada Admin, email: adm@acme.example, team: sales, role: admin, admin: true, slack_id: U0ADM}
-""")
+"""
+    )
     c = make_container(config=cfg)
     ingest(c, owner("rep@acme.example", "Rita Rep"))
     with c.uow_factory() as uow:
@@ -248,7 +290,10 @@ def test_hubspot_owners_sync(make_container, hs):
     c = make_container(config=parse_config(NO_PEOPLE), **hubspot_settings(hs))
     c.extras["hubspot"].owners(refresh=True)
     got = people(c)
-    assert got["hank@acme.example"][:2] == ("Hank Hub", "sales") and got["mona@acme.example"][:2] == ("Mona Mkt", "marketing")
+    assert got["hank@acme.example"][:2] == ("Hank Hub", "sales") and got["mona@acme.example"][:2] == (
+        "Mona Mkt",
+        "marketing",
+    )
     assert ("no_email", "hubspot:3") in {(k, s) for k, s, _ in problems(c)}
     # Hank's owner record is archived in HubSpot: he left.
     hs.owners["1"]["archived"] = True
@@ -269,8 +314,10 @@ def test_salesforce_users_are_people_with_their_manager_chain(make_container, sa
     assert got["smk@acme.example"][1] == "marketing"
     assert run_job(c, "salesforce_people").detail == "not due"  # once a day, whatever replicas run
     # Sam is deactivated in Salesforce: the next day's sync makes him a leaver.
-    salesforce.records["User"][salesforce.user_ids.get("srep@acme.example") or next(
-        i for i, r in salesforce.records["User"].items() if r["Email"] == "srep@acme.example")]["IsActive"] = False
+    salesforce.records["User"][
+        salesforce.user_ids.get("srep@acme.example")
+        or next(i for i, r in salesforce.records["User"].items() if r["Email"] == "srep@acme.example")
+    ]["IsActive"] = False
     from datetime import timedelta
 
     c.deps.clock.at += timedelta(days=1)
@@ -279,14 +326,18 @@ def test_salesforce_users_are_people_with_their_manager_chain(make_container, sa
 
 
 def test_people_in_the_local_workspace(make_container, live_server):
-    cfg = parse_config(NO_PEOPLE + """
+    cfg = parse_config(
+        NO_PEOPLE
+        + """
 people:
   - {key: adm, name: Ada Admin, email: adm@acme.example, team: sales, role: manager, admin: true}
-""")
+"""
+    )
     app = live_server(make_container(config=cfg, local_workspace=True, demo_data=False), local=True)
     c = app.container
     ingest(c, owner("x@acme.example", "Xena Twice", id="1"), owner("x@acme.example", "Xena Again", id="2"))
     with app.client() as http:
-        body = http.post("/local/api/command", json={"person_id": pid(c, "adm@acme.example"),
-                                                     "text": "/smarketing people"}).json()
+        body = http.post(
+            "/local/api/command", json={"person_id": pid(c, "adm@acme.example"), "text": "/smarketing people"}
+        ).json()
     assert "two crm owners have the email x@acme.example" in body["ephemeral"] and "Mark fixed" in body["ephemeral"]

@@ -33,14 +33,19 @@ teams:
 
 
 def owner(email, name, *, team="sales", manager=None, active=True) -> dict:
-    return {"id": f"own-l-{next(_ids)}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"email": email, "name": name, "team": team, "manager_email": manager, "active": active}}
+    return {
+        "id": f"own-l-{next(_ids)}",
+        "type": "owner.upserted",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {"email": email, "name": name, "team": team, "manager_email": manager, "active": active},
+    }
 
 
 def send(http, *events: dict):
     body = json.dumps(list(events)).encode()
-    resp = http.post("/webhooks/crm", content=body,
-                     headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+    resp = http.post(
+        "/webhooks/crm", content=body, headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)}
+    )
     assert resp.status_code == 200, resp.text
     return resp
 
@@ -53,19 +58,26 @@ def page(http, conversation) -> list[str]:
 
 
 def test_no_people_in_the_yaml_crm_owners_make_handoffs_escalations_and_leavers_right_in_the_local_workspace(
-        make_container, live_server):
-    app = live_server(make_container(local_workspace=True, demo_data=False, config=ladder_config(parse_config(CONFIG))),
-                      local=True)
+    make_container, live_server
+):
+    app = live_server(
+        make_container(local_workspace=True, demo_data=False, config=ladder_config(parse_config(CONFIG))), local=True
+    )
     c = app.container
     with app.client() as http:
-        send(http, owner("boss@acme.example", "Bea Boss"),
-             owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
-             owner("mk@acme.example", "Max Mark", team="marketing"))
+        send(
+            http,
+            owner("boss@acme.example", "Bea Boss"),
+            owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
+            owner("mk@acme.example", "Max Mark", team="marketing"),
+        )
         with c.uow_factory() as uow:
             got = {p.email: p for p in uow.people.all()}
         assert {e: (p.team, p.source) for e, p in got.items()} == {
-            "boss@acme.example": ("sales", "crm"), "rep@acme.example": ("sales", "crm"),
-            "mk@acme.example": ("marketing", "crm")}
+            "boss@acme.example": ("sales", "crm"),
+            "rep@acme.example": ("sales", "crm"),
+            "mk@acme.example": ("marketing", "crm"),
+        }
         rep, boss = got["rep@acme.example"], got["boss@acme.example"]
         assert rep.manager_id == boss.id
 
@@ -85,11 +97,14 @@ def test_no_people_in_the_yaml_crm_owners_make_handoffs_escalations_and_leavers_
         send(http, hot_lead("L-2", owner=None, owner_email="rep@acme.example", name="Noel New"))
         c.deps.clock.at += timedelta(hours=4)
         run_job(c, "cooling")
-        wait_until(lambda: any("Noel New" in t for t in page(http, f"dm:{boss.id}")), what="the new lead to the manager")
+        wait_until(
+            lambda: any("Noel New" in t for t in page(http, f"dm:{boss.id}")), what="the new lead to the manager"
+        )
         assert lead(c, "L-2").owner_id == boss.id, "a lead the CRM still gives her is her manager's"
         c.dispatcher.drain()
         assert len(page(http, f"dm:{rep.id}")) == before
         assert len([t for t in page(http, f"dm:{boss.id}") if told in t]) == 1  # told once
         # What was meant for her says why it comes to him.
-        assert any("Noel New" in t and "Rita Rep has left, so this comes to you" in t
-                   for t in page(http, f"dm:{boss.id}"))
+        assert any(
+            "Noel New" in t and "Rita Rep has left, so this comes to you" in t for t in page(http, f"dm:{boss.id}")
+        )

@@ -24,9 +24,9 @@ _ids = itertools.count(1)
 CONFIG = f"""
 company: Acme
 channels:
-  wins: {{slack: "{SLACK_CHANNELS['wins']}"}}
-  sales: {{slack: "{SLACK_CHANNELS['sales']}"}}
-  marketing: {{slack: "{SLACK_CHANNELS['marketing']}"}}
+  wins: {{slack: "{SLACK_CHANNELS["wins"]}"}}
+  sales: {{slack: "{SLACK_CHANNELS["sales"]}"}}
+  marketing: {{slack: "{SLACK_CHANNELS["marketing"]}"}}
 teams:
   sales: {{channel: sales, timezone: America/New_York, members: {{slack_usergroup: S0SALES}}}}
   marketing: {{channel: marketing, timezone: Europe/London, members: {{slack_usergroup: {{group}}}}}}
@@ -60,8 +60,12 @@ def directory(slack):
 
 
 def owner(email, name, *, manager=None, active=True) -> dict:
-    return {"id": f"own-s-{next(_ids)}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active}}
+    return {
+        "id": f"own-s-{next(_ids)}",
+        "type": "owner.upserted",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active},
+    }
 
 
 def people(c) -> dict:
@@ -84,7 +88,8 @@ def dms(slack, user_id: str) -> list[str]:
 
 
 def test_no_people_in_the_yaml_user_groups_and_crm_owners_make_handoffs_escalations_and_leavers_right(
-        make_container, directory, live_server):
+    make_container, directory, live_server
+):
     slack = directory
     app = live_server(make_container(slack_mock=slack, config=config()))
     c = app.container
@@ -98,9 +103,12 @@ def test_no_people_in_the_yaml_user_groups_and_crm_owners_make_handoffs_escalati
     }  # not the deleted user, not the one in no group, not the bot
     assert ("no_email", "slack:U_D_NOMAIL") in problems(c)
     # The CRM says who manages whom.
-    ingest(c, owner("boss@acme.example", "Bea Boss"),
-           owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
-           owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example"))
+    ingest(
+        c,
+        owner("boss@acme.example", "Bea Boss"),
+        owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
+        owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example"),
+    )
     assert people(c)["rep@acme.example"].manager_id == people(c)["boss@acme.example"].id
 
     # A handoff goes to the rep's DM in Slack; after the breach, the escalation to the manager's.
@@ -117,12 +125,14 @@ def test_no_people_in_the_yaml_user_groups_and_crm_owners_make_handoffs_escalati
     before = len(dms(slack, "U_D_REP"))
     user = slack.set_user("U_D_REP", deleted=True)
     with app.client() as http:
-        resp = post_slack(http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"},
-                                                  event_id="Ev-user-1"))
+        resp = post_slack(
+            http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"}, event_id="Ev-user-1")
+        )
         assert resp.status_code == 200
         # Slack retrying the event changes nothing more.
-        post_slack(http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"},
-                                           event_id="Ev-user-1"))
+        post_slack(
+            http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"}, event_id="Ev-user-1")
+        )
     assert people(c)["rep@acme.example"].active is False
     assert lead(c, "L-1").owner_id == people(c)["boss@acme.example"].id
     wait_until(lambda: [t for t in dms(slack, "U_D_BOSS") if "Rita Rep has left" in t], what="the manager told")
@@ -190,15 +200,26 @@ def test_a_team_join_with_the_email_of_someone_in_the_crm_links_them(make_contai
     directory.add_user("newbie@acme.example", "U_D_NEW", "Nia Newbie")
     user = directory.set_user("U_D_NEW")
     with app.client() as http:
-        assert post_slack(http, sr.event_callback({"type": "team_join", "user": user}, event_id="Ev-join")).status_code == 200
+        assert (
+            post_slack(http, sr.event_callback({"type": "team_join", "user": user}, event_id="Ev-join")).status_code
+            == 200
+        )
     assert people(c)["newbie@acme.example"].slack_user_id == "U_D_NEW"
 
 
 def group_changed(group: str, added=(), removed=()) -> dict:
-    return {"type": "subteam_members_changed", "subteam_id": group, "team_id": "T1",
-            "date_previous_update": 1446670362, "date_update": 1492906952, "added_users": list(added),
-            "added_users_count": str(len(added)), "removed_users": list(removed),
-            "removed_users_count": str(len(removed)), "event_ts": "1492906952.127687"}
+    return {
+        "type": "subteam_members_changed",
+        "subteam_id": group,
+        "team_id": "T1",
+        "date_previous_update": 1446670362,
+        "date_update": 1492906952,
+        "added_users": list(added),
+        "added_users_count": str(len(added)),
+        "removed_users": list(removed),
+        "removed_users_count": str(len(removed)),
+        "event_ts": "1492906952.127687",
+    }
 
 
 def test_a_team_user_group_gaining_people_puts_them_in_the_team_at_once(make_container, directory, live_server):
@@ -211,8 +232,9 @@ def test_a_team_user_group_gaining_people_puts_them_in_the_team_at_once(make_con
     slack.add_usergroup("S0MKT", ["U_D_MK", "U_D_OUT", "U_D_REP2"])
     slack.add_usergroup("S0SALES", ["U_D_BOSS", "U_D_REP", "U_D_GONE"])
     with app.client() as http:
-        resp = post_slack(http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT", "U_D_REP2"]),
-                                                  event_id="Ev-group-1"))
+        resp = post_slack(
+            http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT", "U_D_REP2"]), event_id="Ev-group-1")
+        )
         assert resp.status_code == 200
     got = people(c)
     assert (got["out@acme.example"].team, got["out@acme.example"].slack_user_id) == ("marketing", "U_D_OUT")
@@ -226,8 +248,12 @@ def test_a_team_user_group_gaining_people_puts_them_in_the_team_at_once(make_con
     # Another user group's change is none of the bot's business: Slack is not even asked.
     before = len(slack.calls("usergroups.users.list"))
     with app.client() as http:
-        assert post_slack(http, sr.event_callback(group_changed("S0OTHER", added=["U_D_MK"]),
-                                                  event_id="Ev-group-3")).status_code == 200
+        assert (
+            post_slack(
+                http, sr.event_callback(group_changed("S0OTHER", added=["U_D_MK"]), event_id="Ev-group-3")
+            ).status_code
+            == 200
+        )
     assert len(slack.calls("usergroups.users.list")) == before
     assert people(c)["mk@acme.example"].team == "marketing"
 
@@ -240,8 +266,12 @@ def test_a_user_group_change_while_rate_limited_is_left_to_the_nightly_sync(make
     slack.add_usergroup("S0MKT", ["U_D_MK", "U_D_OUT"])
     slack.rate_limit_next("usergroups.users.list", retry_after=30)
     with app.client() as http:
-        assert post_slack(http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT"]),
-                                                  event_id="Ev-group-rl")).status_code == 200
+        assert (
+            post_slack(
+                http, sr.event_callback(group_changed("S0MKT", added=["U_D_OUT"]), event_id="Ev-group-rl")
+            ).status_code
+            == 200
+        )
     assert c.extras["slack_directory"].waited == []  # Slack's answer did not wait 30 s
     assert "out@acme.example" not in people(c)
     c.deps.clock.at += timedelta(days=1)

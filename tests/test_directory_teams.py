@@ -54,14 +54,20 @@ def teams(teams_server) -> ts.TeamsStandIn:
     """Acme's tenant: a team with a private channel per department."""
     t = teams_server
     t.reset()
-    for email, uid, name in [("boss@acme.example", "29:d-boss", "Bea Boss"), ("rep@acme.example", "29:d-rep", "Rita Rep"),
-                             ("rep2@acme.example", "29:d-rep2", "Ravi Rep"), ("mk@acme.example", "29:d-mk", "Max Mark"),
-                             ("out@acme.example", "29:d-out", "Otto Outside"), ("ada@acme.example", "29:d-ada", "Ada Admin")]:
+    for email, uid, name in [
+        ("boss@acme.example", "29:d-boss", "Bea Boss"),
+        ("rep@acme.example", "29:d-rep", "Rita Rep"),
+        ("rep2@acme.example", "29:d-rep2", "Ravi Rep"),
+        ("mk@acme.example", "29:d-mk", "Max Mark"),
+        ("out@acme.example", "29:d-out", "Otto Outside"),
+        ("ada@acme.example", "29:d-ada", "Ada Admin"),
+    ]:
         t.add_user(email, uid, "aad-" + uid[5:], name)
     t.add_user(None, "29:d-nomail", "aad-nomail", "Nora Nomail")
     t.add_team(TEAM, {TEAM: None, "19:acme-wins@thread.tacv2": "Wins", SALES: "Sales", MARKETING: "Marketing"})
-    t.add_roster(SALES, ["boss@acme.example", "rep@acme.example", "rep2@acme.example", "29:d-nomail",
-                         "ada@acme.example"])
+    t.add_roster(
+        SALES, ["boss@acme.example", "rep@acme.example", "rep2@acme.example", "29:d-nomail", "ada@acme.example"]
+    )
     t.add_roster(MARKETING, ["mk@acme.example"])
     return t
 
@@ -69,13 +75,18 @@ def teams(teams_server) -> ts.TeamsStandIn:
 def install(app, teams) -> None:
     """The app is added to Acme's team: Teams tells the bot its service URL, tenant and channels."""
     user = teams.user("boss@acme.example")
-    assert post(app, ts.installed_in_team(teams.service_url, user=user, team_id=TEAM, team_name="Acme")
-                ).status_code == 200
+    assert (
+        post(app, ts.installed_in_team(teams.service_url, user=user, team_id=TEAM, team_name="Acme")).status_code == 200
+    )
 
 
 def owner(email, name, *, manager=None, active=True) -> dict:
-    return {"id": f"own-t-{next(_ids)}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active}}
+    return {
+        "id": f"own-t-{next(_ids)}",
+        "type": "owner.upserted",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active},
+    }
 
 
 def people(c) -> dict:
@@ -92,20 +103,32 @@ def dms(teams, user_id: str) -> list[str]:
     """What a person's 1:1 chat with the bot shows (each card's text and its preview)."""
     out = []
     for a in teams.sent(f"a:dm-{user_id}"):
-        out.append((a.get("summary") or "") + "\n" + "\n".join(ts.card_text(card) for card in ts.cards_in(a))
-                   + (a.get("text") or ""))
+        out.append(
+            (a.get("summary") or "")
+            + "\n"
+            + "\n".join(ts.card_text(card) for card in ts.cards_in(a))
+            + (a.get("text") or "")
+        )
     return out
 
 
 def removed(app, teams, channel: str, email: str):
     member = teams.remove_member(channel, email)
-    activity = ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"), team_id=TEAM,
-                                  team_name="Acme", members=[member], added=False, channel_id=channel)
+    activity = ts.members_changed(
+        teams.service_url,
+        user=teams.user("boss@acme.example"),
+        team_id=TEAM,
+        team_name="Acme",
+        members=[member],
+        added=False,
+        channel_id=channel,
+    )
     return post(app, activity)
 
 
 def test_no_people_in_the_yaml_teams_channels_and_crm_owners_make_handoffs_escalations_and_leavers_right(
-        make_teams_app, teams):
+    make_teams_app, teams
+):
     app = make_teams_app(config=config())
     c = app.container
     install(app, teams)
@@ -120,9 +143,17 @@ def test_no_people_in_the_yaml_teams_channels_and_crm_owners_make_handoffs_escal
     }  # not Otto, who is in neither channel
     assert ("no_email", "teams:aad-nomail") in problems(c)
     # The CRM says who manages whom (its signed webhook).
-    assert post_crm(app, [owner("boss@acme.example", "Bea Boss"),
-                          owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
-                          owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example")]).status_code == 200
+    assert (
+        post_crm(
+            app,
+            [
+                owner("boss@acme.example", "Bea Boss"),
+                owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
+                owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example"),
+            ],
+        ).status_code
+        == 200
+    )
     assert people(c)["rep@acme.example"].manager_id == people(c)["boss@acme.example"].id
 
     # A handoff goes to the rep's 1:1 chat in Teams (opened by the bot); after the breach, the
@@ -168,7 +199,9 @@ def test_rosters_are_paged_by_continuation_token_and_a_429_is_waited_out(make_te
     d = app.container.extras["teams_directory"]
     d.sleep = lambda s: None  # the wait is recorded, not slept through
     out = d.sync()
-    calls = [r for r in teams.calls("GET", f"/v3/conversations/{SALES}/") if r["path"].lower().endswith("/pagedmembers")]
+    calls = [
+        r for r in teams.calls("GET", f"/v3/conversations/{SALES}/") if r["path"].lower().endswith("/pagedmembers")
+    ]
     assert len(calls) == 4  # the 429, then three pages
     assert all(int(r["query"]["pageSize"]) <= 200 for r in calls)
     assert [bool(r["query"].get("continuationToken")) for r in calls] == [False, False, True, True]
@@ -219,15 +252,22 @@ def test_someone_in_no_roster_any_more_is_a_leaver_at_the_nightly_sync(make_team
 
 
 def test_a_member_added_with_the_email_of_someone_in_the_crm_is_linked_and_moving_channel_changes_team(
-        make_teams_app, teams):
+    make_teams_app, teams
+):
     app = make_teams_app(config=config())
     c = app.container
     install(app, teams)
     assert post_crm(app, [owner("newbie@acme.example", "Nia Newbie")]).status_code == 200
     newbie = teams.add_user("newbie@acme.example", "29:d-new", "aad-new", "Nia Newbie")
     teams.rosters[MARKETING].append("29:d-new")
-    activity = ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"), team_id=TEAM,
-                                  team_name="Acme", members=[newbie], channel_id=MARKETING)
+    activity = ts.members_changed(
+        teams.service_url,
+        user=teams.user("boss@acme.example"),
+        team_id=TEAM,
+        team_name="Acme",
+        members=[newbie],
+        channel_id=MARKETING,
+    )
     assert post(app, activity).status_code == 200
     got = people(c)["newbie@acme.example"]
     assert (got.teams_user_id, got.team, got.active) == ("aad-new", "sales", True)  # the CRM's team: the CRM's
@@ -258,8 +298,7 @@ def test_before_the_app_is_in_any_team_the_sync_says_so_and_tries_again_soon(mak
 SALES_TEAM = "19:acme-sales-team@thread.tacv2"  # a Teams team of its own for sales
 
 
-def test_a_team_member_removed_from_a_whole_team_is_a_leaver_and_a_failed_lookup_changes_nothing(
-        make_teams_app, teams):
+def test_a_team_member_removed_from_a_whole_team_is_a_leaver_and_a_failed_lookup_changes_nothing(make_teams_app, teams):
     teams.add_team(SALES_TEAM, {SALES_TEAM: None})
     teams.add_roster(SALES_TEAM, ["boss@acme.example", "rep@acme.example", "rep2@acme.example"])
     cfg = config()
@@ -274,15 +313,34 @@ def test_a_team_member_removed_from_a_whole_team_is_a_leaver_and_a_failed_lookup
 
     def leave(email):
         member = teams.remove_member(SALES_TEAM, email)
-        return post(app, ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"),
-                                            team_id=SALES_TEAM, team_name="Acme Sales", members=[member],
-                                            added=False))
+        return post(
+            app,
+            ts.members_changed(
+                teams.service_url,
+                user=teams.user("boss@acme.example"),
+                team_id=SALES_TEAM,
+                team_name="Acme Sales",
+                members=[member],
+                added=False,
+            ),
+        )
 
     # Someone joins the sales team (teamMemberAdded): a person of sales at once.
     joiner = teams.add_user("jo@acme.example", "29:d-jo", "aad-jo", "Jo Joiner")
     teams.rosters[SALES_TEAM].append("29:d-jo")
-    assert post(app, ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"), team_id=SALES_TEAM,
-                                        team_name="Acme Sales", members=[joiner])).status_code == 200
+    assert (
+        post(
+            app,
+            ts.members_changed(
+                teams.service_url,
+                user=teams.user("boss@acme.example"),
+                team_id=SALES_TEAM,
+                team_name="Acme Sales",
+                members=[joiner],
+            ),
+        ).status_code
+        == 200
+    )
     got = people(c)["jo@acme.example"]
     assert (got.team, got.teams_user_id, got.source) == ("sales", "aad-jo", "teams")
     # Teams cannot be asked right now: nothing is applied (the nightly sync will see).
@@ -303,8 +361,9 @@ def test_a_member_without_an_email_but_with_a_user_principal_name_is_matched_by_
 
     from bot.teams.directory import account_of
 
-    m = TeamsChannelAccount.model_validate({"id": "29:x", "aadObjectId": "aad-x", "name": "Xi",
-                                            "userPrincipalName": "xi@acme.example"})
+    m = TeamsChannelAccount.model_validate(
+        {"id": "29:x", "aadObjectId": "aad-x", "name": "Xi", "userPrincipalName": "xi@acme.example"}
+    )
     a = account_of(m, "sales")
     assert (a.account_id, a.email, a.team) == ("aad-x", "xi@acme.example", "sales")
     bare = account_of(TeamsChannelAccount.model_validate({"id": "29:y"}), None)
@@ -329,8 +388,20 @@ def test_many_members_at_once_are_read_with_the_whole_rosters(make_teams_app, te
     install(app, teams)
     new = [teams.add_user(f"n{n:02d}@acme.example", f"29:n{n:02d}", f"aad-n{n:02d}") for n in range(60)]
     teams.rosters[MARKETING].extend(m["id"] for m in new)
-    assert post(app, ts.members_changed(teams.service_url, user=teams.user("boss@acme.example"), team_id=TEAM,
-                                        team_name="Acme", members=new, channel_id=MARKETING)).status_code == 200
+    assert (
+        post(
+            app,
+            ts.members_changed(
+                teams.service_url,
+                user=teams.user("boss@acme.example"),
+                team_id=TEAM,
+                team_name="Acme",
+                members=new,
+                channel_id=MARKETING,
+            ),
+        ).status_code
+        == 200
+    )
     assert not [r for r in teams.calls("GET", "/members/29:n")]  # not one by one
     wait_until(lambda: c.extras["teams_directory"].background is not None, what="the rosters read")
     c.extras["teams_directory"].background.join(30)

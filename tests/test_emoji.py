@@ -29,11 +29,14 @@ def test_every_emoji_name_the_flows_write_is_in_the_shared_table():
 
 
 def test_teams_cards_show_the_emoji_not_its_name():
-    msg = Message(text=":warning: 2 conflicts", blocks=[
-        Header(text=":calendar: This week"),
-        Section(text=":warning: *Webinar* clashes with :small_blue_diamond: the offsite"),
-        Context(text=":repeat: sent back"),
-    ])
+    msg = Message(
+        text=":warning: 2 conflicts",
+        blocks=[
+            Header(text=":calendar: This week"),
+            Section(text=":warning: *Webinar* clashes with :small_blue_diamond: the offsite"),
+            Context(text=":repeat: sent back"),
+        ],
+    )
     card = json.dumps(render_message(msg, resolve), ensure_ascii=False)
     for name in ("warning", "calendar", "small_blue_diamond", "repeat"):
         assert f":{name}:" not in card

@@ -26,7 +26,7 @@ MALFORMED = [
     (b"{x", sr.JSON),
     (b"payload=x", sr.FORM),
     (b"payload=%5B%5D", sr.FORM),  # payload=[]
-    (b"\xff\xfe{\"type\": \"x\"}", sr.JSON),  # not UTF-8
+    (b'\xff\xfe{"type": "x"}', sr.JSON),  # not UTF-8
     (b"[]", sr.JSON),
     (b"null", sr.JSON),
     (DEEP, sr.JSON),
@@ -36,8 +36,20 @@ MALFORMED = [
     (b'{"type": "view_submission", "view": {"callback_id": 3}}', sr.JSON),
     (b"command=%2Fsmarketing&text=help&user_id=1", sr.FORM),  # ok shape: answered, not refused
 ]
-MALFORMED_IDS = ["brace", "payload-x", "payload-list", "not-utf8", "list", "null", "deep-list", "deep-object",
-                 "event-list", "actions-string", "callback-number", "numeric-user-form"]
+MALFORMED_IDS = [
+    "brace",
+    "payload-x",
+    "payload-list",
+    "not-utf8",
+    "list",
+    "null",
+    "deep-list",
+    "deep-object",
+    "event-list",
+    "actions-string",
+    "callback-number",
+    "numeric-user-form",
+]
 
 
 def processed(c) -> dict:
@@ -64,7 +76,8 @@ def slack_app(make_container, slack, live_server):
 
 
 def test_without_a_signing_secret_a_forged_slash_command_gets_404_and_nothing_is_processed(
-        make_container, slack, live_server):
+    make_container, slack, live_server
+):
     app = live_server(make_container(slack_mock=slack, slack_signing_secret=None, slack_app_token="xapp-1-test"))
     before = processed(app.container)
     body, ctype = sr.slash_command("leads", user_id="U_MAYA")
@@ -82,19 +95,24 @@ def test_a_slack_token_with_neither_a_signing_secret_nor_an_app_token_is_a_confi
     with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET .* or SLACK_APP_TOKEN"):
         Settings(_env_file=None, slack_bot_token="xoxb-1")
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "SLACK_BOT_TOKEN": "xoxb-1"}
-    proc = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET" in proc.stderr
     assert not (tmp_path / "x.db").exists()
 
 
-@pytest.mark.parametrize("over, expected", [
-    ({"slack_app_token": "xapp-1", "slack_signing_secret": None},
-     "Slack: Socket Mode (POST /slack/events is off: no SLACK_SIGNING_SECRET)"),
-    ({}, "Slack: HTTP at http://127.0.0.1:3000/slack/events (signed requests only) (no Socket Mode"),
-    ({"slack_app_token": "xapp-1"}, "Slack: Socket Mode, and HTTP at http://127.0.0.1:3000/slack/events"),
-], ids=["socket", "http", "both"])
+@pytest.mark.parametrize(
+    "over, expected",
+    [
+        (
+            {"slack_app_token": "xapp-1", "slack_signing_secret": None},
+            "Slack: Socket Mode (POST /slack/events is off: no SLACK_SIGNING_SECRET)",
+        ),
+        ({}, "Slack: HTTP at http://127.0.0.1:3000/slack/events (signed requests only) (no Socket Mode"),
+        ({"slack_app_token": "xapp-1"}, "Slack: Socket Mode, and HTTP at http://127.0.0.1:3000/slack/events"),
+    ],
+    ids=["socket", "http", "both"],
+)
 def test_the_start_banner_says_which_slack_mode_is_on(make_container, slack, capsys, over, expected):
     from bot.cli import _banner
 
@@ -120,8 +138,7 @@ def test_an_oversized_unsigned_slack_body_is_refused_with_413_while_it_streams(s
     assert resp.status_code == 413
     assert str(CHAT_MAX_BYTES) in resp.json()["error"]
     with slack_app.client() as http:
-        declared = http.post("/slack/events", content=b"x" * (CHAT_MAX_BYTES + 1),
-                             headers={"Content-Type": sr.FORM})
+        declared = http.post("/slack/events", content=b"x" * (CHAT_MAX_BYTES + 1), headers={"Content-Type": sr.FORM})
     assert declared.status_code == 413
     assert slack.calls() == []
 
@@ -130,8 +147,7 @@ def test_a_badly_signed_body_is_never_logged(slack_app, slack, caplog):
     caplog.set_level(logging.DEBUG)
     body, ctype = sr.slash_command(f"leads {MARKER}", user_id="U_MAYA")
     with slack_app.client() as http:
-        resp = http.post("/slack/events", content=body,
-                         headers=sr.signed_headers("not-the-secret", body, ctype))
+        resp = http.post("/slack/events", content=body, headers=sr.signed_headers("not-the-secret", body, ctype))
     assert resp.status_code == 401
     assert not [r for r in caplog.records if MARKER in r.getMessage()]
 
@@ -157,8 +173,11 @@ def test_unsigned_malformed_slack_bodies_get_401_and_nothing_is_processed(slack_
     before = processed(slack_app.container)
     with slack_app.client() as http:
         resp = http.post("/slack/events", content=raw, headers={"Content-Type": ctype})
-        stale = http.post("/slack/events", content=raw,
-                          headers=sr.signed_headers(SIGNING_SECRET, raw, ctype, timestamp=int(time.time()) - 600))
+        stale = http.post(
+            "/slack/events",
+            content=raw,
+            headers=sr.signed_headers(SIGNING_SECRET, raw, ctype, timestamp=int(time.time()) - 600),
+        )
     for r in (resp, stale):
         assert r.status_code == 401
         assert "invalid request" in r.json()["error"]
@@ -188,13 +207,24 @@ def test_a_well_formed_form_with_an_unknown_user_is_answered_not_refused(slack_a
 def test_deeply_nested_json_is_a_400_on_the_crm_webhook(make_container, live_server, raw):
     app = live_server(make_container())
     with app.client() as http:
-        resp = http.post("/webhooks/crm", content=raw,
-                         headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, raw)})
-        deep_extra = json.dumps({"id": "e1", "type": "campaign.upserted", "occurred_at": "2026-11-20T10:00:00Z",
-                                 "data": {"id": "c1", "name": "x", "deep": json.loads(b'{"a":' * 100 + b"1" + b"}" * 100)
-                                          }}).encode()
-        extra = http.post("/webhooks/crm", content=deep_extra,
-                          headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, deep_extra)})
+        resp = http.post(
+            "/webhooks/crm",
+            content=raw,
+            headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, raw)},
+        )
+        deep_extra = json.dumps(
+            {
+                "id": "e1",
+                "type": "campaign.upserted",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "data": {"id": "c1", "name": "x", "deep": json.loads(b'{"a":' * 100 + b"1" + b"}" * 100)},
+            }
+        ).encode()
+        extra = http.post(
+            "/webhooks/crm",
+            content=deep_extra,
+            headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, deep_extra)},
+        )
     assert resp.status_code == 400 and "nested deeper than" in resp.json()["error"]
     assert extra.status_code == 400 and "nested deeper than" in extra.json()["error"]
 
@@ -220,9 +250,11 @@ def test_an_activity_the_teams_sdk_cannot_read_is_a_400_after_the_token_check(ma
     from tests import teams_standin as ts
 
     user = teams.user("ana@northwind.example")
-    bad = [dict(ts.message(teams.service_url, "help", user=user), type=5),
-           dict(ts.message(teams.service_url, "help", user=user), conversation=[]),
-           dict(ts.card_action(teams.service_url, user=user, verb="x", data={}), value="x")]
+    bad = [
+        dict(ts.message(teams.service_url, "help", user=user), type=5),
+        dict(ts.message(teams.service_url, "help", user=user), conversation=[]),
+        dict(ts.card_action(teams.service_url, user=user, verb="x", data={}), value="x"),
+    ]
     open_app = make_teams_app()
     checked = make_teams_app(dangerously_allow_unauthenticated_requests=False)
     for activity in bad:
@@ -244,13 +276,18 @@ def test_a_teams_form_submission_carrying_an_unusable_or_crafted_form_gets_a_pla
         uow.people.add(leo)
         uow.commit()
     user = teams.user("ana@northwind.example")
-    crafted = {"title": "Add", "action": "schedule.add", "blocks": [
-        {"type": "section", "text": f"hello \ue000person:{leo.id}\ue001"}], "inputs": [{"name": "title", "label": "T"}]}
+    crafted = {
+        "title": "Add",
+        "action": "schedule.add",
+        "blocks": [{"type": "section", "text": f"hello \ue000person:{leo.id}\ue001"}],
+        "inputs": [{"name": "title", "label": "T"}],
+    }
     for form_def in ({"nope": True}, crafted):
         data = {"_smarketing": {"form": "schedule.add", "def": form_def}, "title": ""}
         with app.client() as http:
-            resp = http.post("/api/messages", json=ts.card_action(teams.service_url, user=user, verb="schedule.add",
-                                                                  data=data))
+            resp = http.post(
+                "/api/messages", json=ts.card_action(teams.service_url, user=user, verb="schedule.add", data=data)
+            )
         assert resp.status_code == 200, resp.text
         assert "Something went wrong" not in resp.text
         assert "aad-leo" not in resp.text  # a mention smuggled in the card's data stays text

@@ -52,15 +52,26 @@ def health_within(r: Replica, status: int, seconds: float) -> float:
         except httpx.HTTPError as e:
             last = e
         time.sleep(0.1)
-    raise AssertionError(f"/healthz did not answer {status} within {seconds}s; last: "
-                         f"{getattr(last, 'text', last)}\n{r.tail()}")
+    raise AssertionError(
+        f"/healthz did not answer {status} within {seconds}s; last: {getattr(last, 'text', last)}\n{r.tail()}"
+    )
 
 
 def webhook(r: Replica, event_id: str, timeout: float = 60) -> httpx.Response:
-    body = json.dumps({"id": event_id, "type": "campaign.upserted", "occurred_at": "2026-11-23T10:00:00Z",
-                       "data": {"id": f"cmp-{event_id}", "name": "Spring webinar"}}).encode()
-    return httpx.post(r.url + "/webhooks/crm", content=body, timeout=timeout,
-                      headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": "campaign.upserted",
+            "occurred_at": "2026-11-23T10:00:00Z",
+            "data": {"id": f"cmp-{event_id}", "name": "Spring webinar"},
+        }
+    ).encode()
+    return httpx.post(
+        r.url + "/webhooks/crm",
+        content=body,
+        timeout=timeout,
+        headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)},
+    )
 
 
 def sqlite_only(database_url: str) -> None:

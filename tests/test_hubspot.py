@@ -37,8 +37,17 @@ def connector(app):
 
 def notify(app, kind: str, *object_ids: str) -> None:
     at = ms(app.deps.now())
-    connector(app).accept_notifications([{"objectId": int(i), "subscriptionType": f"{kind}.propertyChange",
-                                          "occurredAt": at, "propertyName": "lifecyclestage"} for i in object_ids])
+    connector(app).accept_notifications(
+        [
+            {
+                "objectId": int(i),
+                "subscriptionType": f"{kind}.propertyChange",
+                "occurredAt": at,
+                "propertyName": "lifecyclestage",
+            }
+            for i in object_ids
+        ]
+    )
 
 
 def lead(app, crm_id: str):
@@ -51,8 +60,14 @@ def metric(app, name: str, **labels) -> float:
 
 
 def contact(hubspot, app, n: int = 1, **props) -> str:
-    base = {"email": f"lead{n}@acme.example", "firstname": "Lead", "lastname": str(n), "company": "Acme",
-            "lifecyclestage": "lead", "hubspot_owner_id": "101"}
+    base = {
+        "email": f"lead{n}@acme.example",
+        "firstname": "Lead",
+        "lastname": str(n),
+        "company": "Acme",
+        "lifecyclestage": "lead",
+        "hubspot_owner_id": "101",
+    }
     return hubspot.add_contact({**base, **props}, at_ms=ms(app.deps.now() - timedelta(hours=1)), notify=False)
 
 
@@ -91,8 +106,9 @@ def test_a_change_that_arrives_while_its_object_is_read_is_read_again(app, hubsp
     notify(app, "contact", cid)
     c = connector(app)
     with app.uow_factory() as uow:
-        claimed = uow.changes.claim("hubspot", worker=c.worker, now=app.deps.now(), lease=timedelta(minutes=1),
-                                    limit=10)
+        claimed = uow.changes.claim(
+            "hubspot", worker=c.worker, now=app.deps.now(), lease=timedelta(minutes=1), limit=10
+        )
         uow.commit()
     hubspot.update_contact(cid, {"lifecyclestage": "salesqualifiedlead"}, at_ms=ms(app.deps.now()))
     notify(app, "contact", cid)  # arrives mid-read
@@ -115,9 +131,11 @@ def test_an_object_the_token_cannot_read_is_logged_once_counted_and_not_retried(
     assert lead(app, readable) is not None and lead(app, hidden) is None
     assert [r.getMessage() for r in caplog.records if hidden in r.getMessage()] == [
         f"hubspot: cannot read contact {hidden} (not_found): HubSpot answers that it does not exist or this token "
-        "may not see it; dropped"]
-    assert metric(app, "smarketing_connector_unreadable_total", source="hubspot", kind="contact",
-                  reason="not_found") == 1
+        "may not see it; dropped"
+    ]
+    assert (
+        metric(app, "smarketing_connector_unreadable_total", source="hubspot", kind="contact", reason="not_found") == 1
+    )
     assert changes(app) == []
 
 
@@ -132,8 +150,10 @@ def test_deals_without_the_deals_scope_are_counted_and_the_missing_scope_logged_
         connector(app).sync()
     logged = [r.getMessage() for r in caplog.records if "crm.objects.deals.read" in r.getMessage()]
     assert len(logged) == 1 and "lacks crm.objects.deals.read" in logged[0]
-    assert metric(app, "smarketing_connector_unreadable_total", source="hubspot", kind="deal",
-                  reason="missing_scopes") == 2
+    assert (
+        metric(app, "smarketing_connector_unreadable_total", source="hubspot", kind="deal", reason="missing_scopes")
+        == 2
+    )
     assert changes(app) == []
 
 
@@ -152,11 +172,16 @@ def test_hubspot_down_is_retried_later_with_backoff(app, hubspot, clock):
 # --- the token: check and start-up -----------------------------------------------------------------
 
 
-def test_hubspot_check_says_what_the_token_reads_and_which_scopes_are_missing(app, hubspot, monkeypatch, capsys,
-                                                                            database_url):
+def test_hubspot_check_says_what_the_token_reads_and_which_scopes_are_missing(
+    app, hubspot, monkeypatch, capsys, database_url
+):
     hubspot.add_token(TOKEN, scopes=["crm.objects.contacts.read", "crm.objects.owners.read"])
-    for k, v in {"DATABASE_URL": database_url, "HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_API_URL": hubspot.url,
-                 "LOCAL_WORKSPACE": "false"}.items():
+    for k, v in {
+        "DATABASE_URL": database_url,
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "HUBSPOT_API_URL": hubspot.url,
+        "LOCAL_WORKSPACE": "false",
+    }.items():
         monkeypatch.setenv(k, v)
     assert main(["hubspot", "check"]) == 1
     out = capsys.readouterr().out
@@ -190,13 +215,29 @@ def test_start_up_names_the_missing_scopes(app, hubspot, caplog):
 def seed_quarter(hubspot, app, contacts: int = 450, deals: int = 30) -> None:
     now = app.deps.now()
     hubspot.add_campaign("cmp-1", "Spring Webinar", owner_id="201")
-    ids = [contact(hubspot, app, n, hs_analytics_first_touch_converting_campaign="cmp-1",
-                   first_conversion_date=(now - timedelta(days=40)).isoformat(),
-                   lifecyclestage="salesqualifiedlead" if n % 10 == 0 else "lead") for n in range(contacts)]
+    ids = [
+        contact(
+            hubspot,
+            app,
+            n,
+            hs_analytics_first_touch_converting_campaign="cmp-1",
+            first_conversion_date=(now - timedelta(days=40)).isoformat(),
+            lifecyclestage="salesqualifiedlead" if n % 10 == 0 else "lead",
+        )
+        for n in range(contacts)
+    ]
     for n in range(deals):
-        hubspot.add_deal({"dealname": f"Deal {n}", "amount": "1000", "dealstage": "closedwon" if n % 3 else
-                          "appointmentscheduled", "hubspot_owner_id": "102",
-                          "closedate": (now - timedelta(days=2)).isoformat()}, contact=ids[n], notify=False)
+        hubspot.add_deal(
+            {
+                "dealname": f"Deal {n}",
+                "amount": "1000",
+                "dealstage": "closedwon" if n % 3 else "appointmentscheduled",
+                "hubspot_owner_id": "102",
+                "closedate": (now - timedelta(days=2)).isoformat(),
+            },
+            contact=ids[n],
+            notify=False,
+        )
 
 
 def counts(app) -> dict:
@@ -205,8 +246,10 @@ def counts(app) -> dict:
     from storage.models import CampaignTouch, Deal, Lead, Outbox
 
     with app.uow_factory() as uow:
-        return {m.__name__: uow.session.exec(select(func.count()).select_from(m)).one()
-                for m in (Lead, Deal, CampaignTouch, Outbox)}
+        return {
+            m.__name__: uow.session.exec(select(func.count()).select_from(m)).one()
+            for m in (Lead, Deal, CampaignTouch, Outbox)
+        }
 
 
 def test_the_import_resumes_where_it_stopped_and_a_second_run_changes_nothing(app, hubspot):
@@ -225,8 +268,9 @@ def test_the_import_resumes_where_it_stopped_and_a_second_run_changes_nothing(ap
     report = c.run_import(c.import_stages(since), since=since.date().isoformat(), progress=False)
     assert report.resumed
     resumed_from = [r["body"] for r in hubspot.calls("/contacts/search") if r["body"]["limit"] == 200][-1]
-    assert {"propertyName": "hs_object_id", "operator": "GT", "value": state["cursor"]["last_id"]} in \
-        resumed_from["filterGroups"][0]["filters"]  # it went on from the stored cursor
+    assert {"propertyName": "hs_object_id", "operator": "GT", "value": state["cursor"]["last_id"]} in resumed_from[
+        "filterGroups"
+    ][0]["filters"]  # it went on from the stored cursor
     assert report.stages["contacts"]["read"] == 450  # 400 before, 50 now: nothing read twice
     second = counts(app)
     assert second["Lead"] == 450 and second["Deal"] == 20  # the 20 won deals of 30
@@ -239,8 +283,12 @@ def test_the_import_resumes_where_it_stopped_and_a_second_run_changes_nothing(ap
 
 def test_the_import_command_prints_what_it_read(app, hubspot, monkeypatch, capsys, database_url):
     seed_quarter(hubspot, app, contacts=12, deals=3)
-    for k, v in {"DATABASE_URL": database_url, "HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_API_URL": hubspot.url,
-                 "LOCAL_WORKSPACE": "false"}.items():
+    for k, v in {
+        "DATABASE_URL": database_url,
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "HUBSPOT_API_URL": hubspot.url,
+        "LOCAL_WORKSPACE": "false",
+    }.items():
         monkeypatch.setenv(k, v)
     since = (app.deps.now() - timedelta(days=30)).date().isoformat()
     assert main(["hubspot", "import", "--since", since, "--no-progress"]) == 0
@@ -265,8 +313,11 @@ def test_the_poller_reads_changes_since_its_stored_cursor(make_container, hubspo
     start = c.cursor("poll")
     assert start["contacts"] == app.deps.now().isoformat()
     clock.advance(timedelta(minutes=5))
-    new = hubspot.add_contact({"email": "new@acme.example", "lifecyclestage": "salesqualifiedlead",
-                               "hubspot_owner_id": "101"}, at_ms=ms(app.deps.now()), notify=False)
+    new = hubspot.add_contact(
+        {"email": "new@acme.example", "lifecyclestage": "salesqualifiedlead", "hubspot_owner_id": "101"},
+        at_ms=ms(app.deps.now()),
+        notify=False,
+    )
     hubspot.update_contact(old, {"firstname": "Renamed"}, at_ms=ms(app.deps.now() - timedelta(minutes=70)))
     assert c.poll_if_due() == 1
     assert lead(app, new).status == "qualified" and lead(app, old) is None  # older than the cursor
@@ -283,8 +334,12 @@ def test_the_poller_reads_changes_since_its_stored_cursor(make_container, hubspo
 def test_a_retried_writeback_does_not_write_its_note_twice(app, hubspot):
     cid = contact(hubspot, app)
     deliverer = HubSpotDeliverer(connector(app).api, app.config)
-    event = {"id": "bounce:1:bounced", "type": "lead.bounced", "occurred_at": app.deps.now().isoformat(),
-             "data": {"lead_id": cid, "reason": "no_budget", "reason_label": "No budget", "by_email": None}}
+    event = {
+        "id": "bounce:1:bounced",
+        "type": "lead.bounced",
+        "occurred_at": app.deps.now().isoformat(),
+        "data": {"lead_id": cid, "reason": "no_budget", "reason_label": "No budget", "by_email": None},
+    }
     deliverer.post("webhook:crm", event, key="webhook:bounce:1:bounced", since=None, people={})
     deliverer.post("webhook:crm", event, key="webhook:bounce:1:bounced", since=EARLIER, people={})
     assert len(hubspot.notes_of(cid)) == 1
@@ -294,8 +349,12 @@ def test_a_retried_writeback_does_not_write_its_note_twice(app, hubspot):
 def test_a_lead_from_another_crm_is_found_in_hubspot_by_email(app, hubspot):
     cid = contact(hubspot, app, 7)
     deliverer = HubSpotDeliverer(connector(app).api, app.config)
-    event = {"id": "f", "type": "lead.followed_up", "occurred_at": app.deps.now().isoformat(),
-             "data": {"lead_id": "L-7", "email": "lead7@acme.example", "note": "called"}}
+    event = {
+        "id": "f",
+        "type": "lead.followed_up",
+        "occurred_at": app.deps.now().isoformat(),
+        "data": {"lead_id": "L-7", "email": "lead7@acme.example", "note": "called"},
+    }
     deliverer.post("webhook:crm", event, key="webhook:f", since=None, people={})
     [note] = hubspot.notes_of(cid)
     assert "called" in note["properties"]["hs_note_body"]
@@ -306,23 +365,40 @@ def test_a_lead_from_another_crm_is_found_in_hubspot_by_email(app, hubspot):
 
 def test_lead_statuses_and_custom_won_stages_come_from_the_config():
     config = parse_config(DEMO_WITH_HUBSPOT)
-    qualified = {"id": "1", "updatedAt": "2026-11-23T10:00:00Z",
-                 "properties": {"lifecyclestage": "lead", "hs_lead_status": "CONNECTED"}}
+    qualified = {
+        "id": "1",
+        "updatedAt": "2026-11-23T10:00:00Z",
+        "properties": {"lifecyclestage": "lead", "hs_lead_status": "CONNECTED"},
+    }
     [lead_event] = [e for e in tr.contact_events(qualified, config, {}) if e["type"] == "lead.upserted"]
     assert lead_event["data"]["status"] == "SQL"  # the shared definition's first qualified status
-    deal = {"id": "9", "properties": {"dealname": "X", "amount": "10.555", "dealstage": "1234567",
-                                      "closedate": "2026-11-20T10:00:00Z"}}
+    deal = {
+        "id": "9",
+        "properties": {
+            "dealname": "X",
+            "amount": "10.555",
+            "dealstage": "1234567",
+            "closedate": "2026-11-20T10:00:00Z",
+        },
+    }
     [won] = tr.deal_events(deal, config, {}, None)
     assert won["data"]["amount"] == "10.56" and won["data"]["currency"] == "EUR"
-    assert tr.deal_events({**deal, "properties": {**deal["properties"], "dealstage": "closedwon"}}, config, {}, None) \
-        == []
+    assert (
+        tr.deal_events({**deal, "properties": {**deal["properties"], "dealstage": "closedwon"}}, config, {}, None) == []
+    )
 
 
 def test_a_contact_without_a_converting_campaign_credits_its_original_source():
     config = load_config(None)
-    c = {"id": "5", "updatedAt": "2026-11-23T10:00:00Z",
-         "properties": {"email": "x@y.example", "hs_analytics_source": "PAID_SEARCH",
-                        "createdate": "2026-10-01T10:00:00Z"}}
+    c = {
+        "id": "5",
+        "updatedAt": "2026-11-23T10:00:00Z",
+        "properties": {
+            "email": "x@y.example",
+            "hs_analytics_source": "PAID_SEARCH",
+            "createdate": "2026-10-01T10:00:00Z",
+        },
+    }
     events = tr.contact_events(c, config, {})
     [campaign] = [e for e in events if e["type"] == "campaign.upserted"]
     assert campaign["data"] == {"id": "hubspot-source:PAID_SEARCH", "name": "Paid search", "kind": "source"}
@@ -338,8 +414,13 @@ def test_owners_are_people_by_email_or_by_the_configs_mapping(make_container, hu
     app = make_container(config=config, **hubspot_settings(hubspot))
     emails = connector(app).owner_emails()
     assert emails["101"] == "ana@northwind.example" and emails["300"] == "ana@northwind.example"
-    assert tr.owner_record(hubspot.owners["300"]) == {"id": "300", "email": "ana.torres@old-domain.example",
-                                                      "name": "Ana Torres", "teams": ["Sales"], "active": True}
+    assert tr.owner_record(hubspot.owners["300"]) == {
+        "id": "300",
+        "email": "ana.torres@old-domain.example",
+        "name": "Ana Torres",
+        "teams": ["Sales"],
+        "active": True,
+    }
 
 
 def test_the_hubspot_config_names_the_key_at_fault():
@@ -365,7 +446,9 @@ def test_an_unreachable_hubspot_is_an_error_the_admin_can_read(make_container):
     assert "HubSpot did not answer a batch read of contacts" in str(e.value)
 
 
-DEMO_WITH_HUBSPOT = (load_config.__globals__["DEMO_CONFIG"].read_text() + """
+DEMO_WITH_HUBSPOT = (
+    load_config.__globals__["DEMO_CONFIG"].read_text()
+    + """
 wins:
   currency: EUR
 hubspot:
@@ -376,24 +459,39 @@ hubspot:
   owners:
     ana.torres@old-domain.example: ana
   follow_ups: task
-""")
+"""
+)
 
 
 def test_merges_and_association_changes_queue_the_record_they_are_about(app):
     from bot.connectors.hubspot.webhook import changes_from, problems_in
 
-    notes = [{"subscriptionType": "contact.merge", "objectId": 5, "primaryObjectId": 7, "mergedObjectIds": [5],
-              "occurredAt": 1},
-             {"subscriptionType": "deal.associationChange", "fromObjectId": 9, "toObjectId": 7,
-              "associationType": "DEAL_TO_CONTACT", "occurredAt": 1},
-             {"subscriptionType": "object.propertyChange", "objectTypeId": "0-3", "objectId": 11, "occurredAt": 1},
-             {"subscriptionType": "contact.deletion", "objectId": 12, "occurredAt": 1},
-             {"subscriptionType": "company.creation", "objectId": 13, "occurredAt": 1}]
+    notes = [
+        {
+            "subscriptionType": "contact.merge",
+            "objectId": 5,
+            "primaryObjectId": 7,
+            "mergedObjectIds": [5],
+            "occurredAt": 1,
+        },
+        {
+            "subscriptionType": "deal.associationChange",
+            "fromObjectId": 9,
+            "toObjectId": 7,
+            "associationType": "DEAL_TO_CONTACT",
+            "occurredAt": 1,
+        },
+        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-3", "objectId": 11, "occurredAt": 1},
+        {"subscriptionType": "contact.deletion", "objectId": 12, "occurredAt": 1},
+        {"subscriptionType": "company.creation", "objectId": 13, "occurredAt": 1},
+    ]
     assert problems_in(notes) == []
     found, ignored = changes_from(notes)
     assert [(k, i) for k, i, _ in found] == [("contact", "7"), ("deal", "9"), ("deal", "11")] and ignored == 2
     assert problems_in([{"subscriptionType": "contact.creation"}]) == [
-        "[0].objectId: must be a number", "[0].occurredAt: must be milliseconds since the epoch"]
+        "[0].objectId: must be a number",
+        "[0].occurredAt: must be milliseconds since the epoch",
+    ]
 
 
 def test_a_sales_activity_logged_in_hubspot_is_a_follow_up_and_a_new_owner_follows(app, hubspot, clock):
@@ -404,8 +502,9 @@ def test_a_sales_activity_logged_in_hubspot_is_a_follow_up_and_a_new_owner_follo
     assert handed.status == "qualified" and handed.touch_count == 0 and handed.owner_email == "ana@northwind.example"
     clock.advance(timedelta(hours=1))
     called = app.deps.now() - timedelta(minutes=5)
-    hubspot.update_contact(cid, {"notes_last_contacted": called.isoformat(), "hubspot_owner_id": "102"},
-                           at_ms=ms(app.deps.now()))
+    hubspot.update_contact(
+        cid, {"notes_last_contacted": called.isoformat(), "hubspot_owner_id": "102"}, at_ms=ms(app.deps.now())
+    )
     notify(app, "contact", cid)
     connector(app).sync()
     after = lead(app, cid)
@@ -421,8 +520,12 @@ def test_follow_ups_can_be_written_as_completed_tasks(app, hubspot):
     app.config.hubspot.follow_ups = "task"
     cid = contact(hubspot, app)
     deliverer = HubSpotDeliverer(connector(app).api, app.config, owner_ids=connector(app).owner_id_for)
-    event = {"id": "f", "type": "lead.followed_up", "occurred_at": app.deps.now().isoformat(),
-             "data": {"lead_id": cid, "note": "demo booked", "by_email": "ana@northwind.example"}}
+    event = {
+        "id": "f",
+        "type": "lead.followed_up",
+        "occurred_at": app.deps.now().isoformat(),
+        "data": {"lead_id": cid, "note": "demo booked", "by_email": "ana@northwind.example"},
+    }
     deliverer.post("webhook:crm", event, key="webhook:f2", since=None, people={})
     assert hubspot.notes_of(cid) == []
     [task] = hubspot.notes_of(cid, kind="tasks")

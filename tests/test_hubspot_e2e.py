@@ -31,8 +31,12 @@ from tests.conftest import demo_config_with_slack, ladder_config
 def app(make_container, live_server, slack, hubspot):
     # Real time for the dispatcher's and the worker's waits (tests' settings retry after 0.05 s).
     # On the wall clock: no quiet hours (a run at night would hold the handoff until the morning).
-    container = make_container(slack_mock=slack, clock=OffsetClock(), config=ladder_config(demo_config_with_slack()),
-                               **hubspot_settings(hubspot))
+    container = make_container(
+        slack_mock=slack,
+        clock=OffsetClock(),
+        config=ladder_config(demo_config_with_slack()),
+        **hubspot_settings(hubspot),
+    )
     server = live_server(container)
     hubspot.subscribe(f"{server.url}/webhooks/hubspot", CLIENT_SECRET)
     container.extras["hubspot"].start(poll=0.05)
@@ -51,12 +55,18 @@ def settle(c) -> None:
 
 
 def new_contact(hubspot, now, **props) -> str:
-    base = {"email": "jane@acme.example", "firstname": "Jane", "lastname": "Doe", "company": "Acme",
-            "lifecyclestage": "marketingqualifiedlead", "hubspot_owner_id": "101",
-            "hs_analytics_first_touch_converting_campaign": "cmp-webinar",
-            "first_conversion_date": (now - timedelta(days=20)).isoformat(),
-            "hs_analytics_last_touch_converting_campaign": "cmp-demo",
-            "recent_conversion_date": (now - timedelta(days=3)).isoformat()}
+    base = {
+        "email": "jane@acme.example",
+        "firstname": "Jane",
+        "lastname": "Doe",
+        "company": "Acme",
+        "lifecyclestage": "marketingqualifiedlead",
+        "hubspot_owner_id": "101",
+        "hs_analytics_first_touch_converting_campaign": "cmp-webinar",
+        "first_conversion_date": (now - timedelta(days=20)).isoformat(),
+        "hs_analytics_last_touch_converting_campaign": "cmp-demo",
+        "recent_conversion_date": (now - timedelta(days=3)).isoformat(),
+    }
     return hubspot.add_contact({**base, **props}, at_ms=ms(now - timedelta(days=1)))
 
 
@@ -91,9 +101,17 @@ def test_a_deal_moved_to_closed_won_is_celebrated_crediting_hubspots_campaigns(a
     hubspot.add_campaign("cmp-webinar", "Data Summit Webinar", owner_id="201")
     hubspot.add_campaign("cmp-demo", "Live Demo Days", owner_id="201")
     cid = new_contact(hubspot, now, lifecyclestage="opportunity")
-    deal = hubspot.add_deal({"dealname": "Acme platform", "amount": "48000", "dealstage": "contractsent",
-                             "hubspot_owner_id": "101", "closedate": now.isoformat()}, contact=cid,
-                            at_ms=ms(now - timedelta(hours=2)))
+    deal = hubspot.add_deal(
+        {
+            "dealname": "Acme platform",
+            "amount": "48000",
+            "dealstage": "contractsent",
+            "hubspot_owner_id": "101",
+            "closedate": now.isoformat(),
+        },
+        contact=cid,
+        at_ms=ms(now - timedelta(hours=2)),
+    )
     hubspot.send_webhooks()
     settle(app.container)
     assert slack.messages("C_WINS") == []  # not won yet
@@ -153,8 +171,10 @@ def test_a_follow_up_logged_in_slack_becomes_a_note_on_the_contact(app, hubspot,
     assert "Logged your follow-up" in resp.json()["text"]
     settle(app.container)
     [note] = hubspot.notes_of(cid)
-    assert "Follow-up logged by Ana Torres in Smarketing: Called, demo booked for Thursday" in \
-        note["properties"]["hs_note_body"]
+    assert (
+        "Follow-up logged by Ana Torres in Smarketing: Called, demo booked for Thursday"
+        in note["properties"]["hs_note_body"]
+    )
 
 
 def test_a_writeback_hubspot_rejects_is_dead_and_counted_not_lost_silently(app, hubspot, slack):
@@ -177,8 +197,17 @@ def test_a_writeback_hubspot_rejects_is_dead_and_counted_not_lost_silently(app, 
 
 def test_a_forged_or_stale_signature_is_refused_and_nothing_is_stored(app, hubspot):
     url = f"{app.url}/webhooks/hubspot"
-    body = json.dumps([{"objectId": 1001, "subscriptionType": "contact.propertyChange", "occurredAt": 1,
-                        "propertyName": "lifecyclestage", "propertyValue": "salesqualifiedlead"}]).encode()
+    body = json.dumps(
+        [
+            {
+                "objectId": 1001,
+                "subscriptionType": "contact.propertyChange",
+                "occurredAt": 1,
+                "propertyName": "lifecyclestage",
+                "propertyValue": "salesqualifiedlead",
+            }
+        ]
+    ).encode()
     stale_ms = ms(app.container.deps.now() - timedelta(minutes=6))
     with app.client() as http:
         forged = http.post(url, content=body, headers=sign_v3("not-the-secret", url, body))
@@ -187,8 +216,7 @@ def test_a_forged_or_stale_signature_is_refused_and_nothing_is_stored(app, hubsp
         other_url = http.post(url, content=body, headers=sign_v3(CLIENT_SECRET, url + "?x=1", body))
         good = http.post(url, content=body, headers=sign_v3(CLIENT_SECRET, url, body))
         not_json = http.post(url, content=b"[{", headers=sign_v3(CLIENT_SECRET, url, b"[{"))
-        too_big = http.post(url, content=b"[" + b" " * (1024 * 1024) + b"]",
-                            headers=sign_v3(CLIENT_SECRET, url, b"[]"))
+        too_big = http.post(url, content=b"[" + b" " * (1024 * 1024) + b"]", headers=sign_v3(CLIENT_SECRET, url, b"[]"))
     assert (forged.status_code, forged.json()) == (401, {"error": "signature does not match"})
     assert (stale.status_code, stale.json()) == (401, {"error": "request timestamp is outside the 5-minute window"})
     assert unsigned.status_code == 401 and other_url.status_code == 401

@@ -48,22 +48,28 @@ def test_a_second_slack_account_showing_a_linked_persons_email_is_refused_and_lo
     assert person(slack_app.container, "maya").slack_user_id == "U_MAYA"  # the first link sticks
     with slack_app.container.uow_factory() as uow:
         assert uow.people.by_slack_id("U_IMPOSTOR") is None
-    assert any("refused Slack account U_IMPOSTOR" in r.getMessage() and r.levelno == logging.WARNING
-               for r in caplog.records)
+    assert any(
+        "refused Slack account U_IMPOSTOR" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
+    )
     assert "don't know who you are" not in slash(slack_app, "leads", "U_MAYA")["text"]  # Maya still is Maya
 
 
 def test_a_second_slack_account_cannot_press_buttons_or_submit_forms_as_the_person(slack_app, slack):
     slash(slack_app, "help", "U_ANA")
     slack.add_user("ana@northwind.example", "U_IMPOSTOR")
-    body, ctype = sr.block_actions("cooling.follow_up#0", "1", user_id="U_IMPOSTOR",
-                                   response_url=slack.response_url("press"))
+    body, ctype = sr.block_actions(
+        "cooling.follow_up#0", "1", user_id="U_IMPOSTOR", response_url=slack.response_url("press")
+    )
     form, _ = sr.view_submission("schedule.add", {"title": {"title": "x"}}, user_id="U_IMPOSTOR")
     with slack_app.client() as http:
-        assert http.post("/slack/events", content=body,
-                         headers=sr.signed_headers(SIGNING_SECRET, body, ctype)).status_code == 200
-        assert http.post("/slack/events", content=form,
-                         headers=sr.signed_headers(SIGNING_SECRET, form, ctype)).status_code == 200
+        assert (
+            http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype)).status_code
+            == 200
+        )
+        assert (
+            http.post("/slack/events", content=form, headers=sr.signed_headers(SIGNING_SECRET, form, ctype)).status_code
+            == 200
+        )
     said = json.dumps(slack.calls())
     assert said.count("another Slack account") >= 2
 
@@ -136,12 +142,16 @@ def test_a_roster_links_each_account_once_and_leaves_linked_people_alone(make_co
     c = make_container()
     with c.uow_factory() as uow:
         identity.link_by_email(uow, "teams", "aad-ana", "ana@northwind.example")
-        linked = identity.link_by_email_many(uow, "teams", {
-            "ana@northwind.example": "aad-other",  # Ana is linked already: left alone
-            "ben@northwind.example": "aad-ben",
-            "kira@northwind.example": "aad-ana",  # Ana's account: not Kira's
-            "stranger@example.com": "aad-x",
-        })
+        linked = identity.link_by_email_many(
+            uow,
+            "teams",
+            {
+                "ana@northwind.example": "aad-other",  # Ana is linked already: left alone
+                "ben@northwind.example": "aad-ben",
+                "kira@northwind.example": "aad-ana",  # Ana's account: not Kira's
+                "stranger@example.com": "aad-x",
+            },
+        )
         uow.commit()
     assert set(linked) == {"ben@northwind.example"}
     assert person(c, "ana").teams_user_id == "aad-ana"

@@ -16,7 +16,17 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from bot.imports.importer import Importer, ImportProblem, Options
-from storage.models import Campaign, CampaignTouch, Deal, Lead, LeadTouch, Outbox, Person, ProcessedInbound, ScheduleItem
+from storage.models import (
+    Campaign,
+    CampaignTouch,
+    Deal,
+    Lead,
+    LeadTouch,
+    Outbox,
+    Person,
+    ProcessedInbound,
+    ScheduleItem,
+)
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
@@ -73,20 +83,29 @@ def test_a_hubspot_contacts_export_loads_its_leads_and_the_qualified_one_hands_o
     assert report.warnings[0] == "columns not recognised, kept as attributes of each lead: Phone Number, Lead Status"
     olivia, kenji = one(engine, Lead, crm_id="101"), one(engine, Lead, crm_id="102")
     chloe = person(engine, "chloe")
-    assert (olivia.name, olivia.email, olivia.company, olivia.title) == \
-        ("Olivia Smith", "olivia@acme.example", "Acme Logistics", "Head of Data")
+    assert (olivia.name, olivia.email, olivia.company, olivia.title) == (
+        "Olivia Smith",
+        "olivia@acme.example",
+        "Acme Logistics",
+        "Head of Data",
+    )
     assert (olivia.status, olivia.crm_status, olivia.score, olivia.owner_id) == ("qualified", "SQL", 92, chloe.id)
     assert olivia.attrs == {"Phone Number": "+1 212 555 0101", "Lead Status": "Open"}
     assert one(engine, Campaign, id=olivia.source_campaign_id).name == "Paid Search"
-    assert (kenji.status, kenji.crm_status, kenji.email, kenji.owner_id) == \
-        ("new", "MQL", "kenji@bluebird.example", person(engine, "ana").id)
+    assert (kenji.status, kenji.crm_status, kenji.email, kenji.owner_id) == (
+        "new",
+        "MQL",
+        "kenji@bluebird.example",
+        person(engine, "ana").id,
+    )
     handoff = one(engine, Outbox, key=f"cooling:{olivia.id}:1:handoff")
     assert handoff.destination == f"dm:{chloe.id}" and "Olivia Smith" in handoff.payload["text"]
     assert count(engine, Outbox) == 1
 
 
-def test_importing_the_same_file_again_changes_nothing_and_an_edited_row_updates_its_lead(make_container, engine,
-                                                                                       tmp_path):
+def test_importing_the_same_file_again_changes_nothing_and_an_edited_row_updates_its_lead(
+    make_container, engine, tmp_path
+):
     c = make_container()
     run(c, tmp_path, HUBSPOT)
     messages = count(engine, Outbox)
@@ -105,7 +124,10 @@ def test_a_dry_run_says_what_would_change_and_writes_nothing(make_container, eng
     c = make_container()
     run(c, tmp_path, HUBSPOT)
     before = {m: count(engine, m) for m in (Lead, Campaign, Outbox, ProcessedInbound)}
-    more = HUBSPOT.replace(",64,", ",70,") + "103,Priya,Kaur,priya@cobalt.example,,Cobalt Bank,CFO,Lead,New,99,Ben Okafor,New campaign\n"
+    more = (
+        HUBSPOT.replace(",64,", ",70,")
+        + "103,Priya,Kaur,priya@cobalt.example,,Cobalt Bank,CFO,Lead,New,99,Ben Okafor,New campaign\n"
+    )
     report, errors = run(c, tmp_path, more + "104,Bad,Score,b@x.example,,X,Y,Lead,New,lots,,\n", dry_run=True)
     assert report.counts() == "leads: would create 1, update 1, unchanged 1; errors 1"
     assert errors == [(5, "HubSpot Score", "not a number")]
@@ -127,17 +149,25 @@ D-6,Foxglove,5000,2026-11-18,Closed Lost,erin@northwind.example,NA
 
 
 def test_bad_amounts_dates_owners_and_repeated_ids_are_reported_per_row_and_the_good_rows_load(
-        make_container, engine, tmp_path):
+    make_container, engine, tmp_path
+):
     c = make_container()
     report, errors = run(c, tmp_path, DEALS, "opportunities.csv")
     assert errors == [
         (3, "Amount", "not an amount (write it as 48000, 48,000.00, $48k or €1.200,50)"),
         (4, "Close Date", "not a date (day is out of range for month)"),
         (5, "Opportunity ID", "duplicate id, first seen on row 2"),
-        (6, "Opportunity Owner", "'Jane Doe' is not an email and no one in the config's people: has that name "
-                                 "(add them to the config, or give emails in this column)"),
+        (
+            6,
+            "Opportunity Owner",
+            "'Jane Doe' is not an email and no one in the config's people: has that name "
+            "(add them to the config, or give emails in this column)",
+        ),
     ]
-    assert report.counts() == "deals: created 2, updated 0, unchanged 0; errors 4; skipped 1 (1 not won (stage 'Closed Lost'))"
+    assert (
+        report.counts()
+        == "deals: created 2, updated 0, unchanged 0; errors 4; skipped 1 (1 not won (stage 'Closed Lost'))"
+    )
     assert report.rows == 7  # the blank row is not a row
     assert "columns not recognised, ignored (deals have nowhere to keep them): Region" in report.warnings
     deals = {d.crm_id: d for d in stored(engine, Deal)}
@@ -152,13 +182,17 @@ def test_bad_amounts_dates_owners_and_repeated_ids_are_reported_per_row_and_the_
 def test_a_value_the_events_refuse_is_reported_against_its_column(make_container, engine, tmp_path):
     c = make_container()
     long_name = "x" * 301
-    text = ("Lead ID,First Name,Last Name,Email,Score\n"
-            f"L-1,Ana,Ok,ana@acme.example,50\n"
-            f"L-2,{long_name},,long@acme.example,50\n"
-            "L-3,Bo,Big,bo@acme.example,5000\n")
+    text = (
+        "Lead ID,First Name,Last Name,Email,Score\n"
+        f"L-1,Ana,Ok,ana@acme.example,50\n"
+        f"L-2,{long_name},,long@acme.example,50\n"
+        "L-3,Bo,Big,bo@acme.example,5000\n"
+    )
     report, errors = run(c, tmp_path, text, "people.csv")
-    assert errors == [(3, "First Name + Last Name", "String should have at most 300 characters"),
-                      (4, "Score", "Input should be less than or equal to 1000")]
+    assert errors == [
+        (3, "First Name + Last Name", "String should have at most 300 characters"),
+        (4, "Score", "Input should be less than or equal to 1000"),
+    ]
     assert [l.crm_id for l in stored(engine, Lead)] == ["L-1"]
 
 
@@ -175,11 +209,13 @@ def test_a_batch_is_written_whole_or_not_at_all_and_a_second_run_loads_the_rest(
 
     broken = dataclasses.replace(c.registry, events={**c.registry.events, "lead.upserted": failing_second_batch})
     text = "Lead ID,Name,Email,Company,Score,Owner\n" + "".join(
-        f"L-{i},Lead {i},l{i}@acme.example,Acme,{85 if i % 2 else 10},ben@northwind.example\n" for i in range(1, 9))
+        f"L-{i},Lead {i},l{i}@acme.example,Acme,{85 if i % 2 else 10},ben@northwind.example\n" for i in range(1, 9)
+    )
     report, errors = run(c, tmp_path, text, registry=broken, batch_size=3)
     assert errors == [] and batches == [3, 3]
-    assert report.stopped.startswith("stopped at row 5: the database refused the batch (OperationalError). "
-                                     "Nothing of that batch was written")
+    assert report.stopped.startswith(
+        "stopped at row 5: the database refused the batch (OperationalError). Nothing of that batch was written"
+    )
     assert sorted(l.crm_id for l in stored(engine, Lead)) == ["L-1", "L-2", "L-3"]
     assert count(engine, Outbox) == 2  # the hand-offs of L-1 and L-3 only
     report, _ = run(c, tmp_path, text, batch_size=3)
@@ -194,10 +230,30 @@ def test_an_xlsx_workbook_is_read_with_its_dates_and_numbers(make_container, eng
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Deals"
-    ws.append(["Deal - ID", "Deal - Title", "Deal - Value", "Deal - Currency", "Deal - Status", "Deal - Won time",
-               "Deal - Owner", "Person - Email"])
-    ws.append([9001, "Harbor Robotics: pilot to annual", 36000, "USD", "Won", datetime(2026, 11, 20, 16, 30),
-               "Diego Alvarez", "rafael@harbor.example"])
+    ws.append(
+        [
+            "Deal - ID",
+            "Deal - Title",
+            "Deal - Value",
+            "Deal - Currency",
+            "Deal - Status",
+            "Deal - Won time",
+            "Deal - Owner",
+            "Person - Email",
+        ]
+    )
+    ws.append(
+        [
+            9001,
+            "Harbor Robotics: pilot to annual",
+            36000,
+            "USD",
+            "Won",
+            datetime(2026, 11, 20, 16, 30),
+            "Diego Alvarez",
+            "rafael@harbor.example",
+        ]
+    )
     ws.append([9002, "Juniper Pharma: seats", 18000.5, "EUR", "won", datetime(2026, 11, 19, 9, 0), "Erin Walsh", None])
     ws.append([9003, "Lumen: pilot", 5000, "USD", "Lost", None, "Erin Walsh", None])
     ws.append([9004, "Meridian: dashboards", "lots", "USD", "Won", datetime(2026, 11, 19), "Erin Walsh", None])
@@ -206,29 +262,46 @@ def test_an_xlsx_workbook_is_read_with_its_dates_and_numbers(make_container, eng
     wb.save(path)
     errors = []
     report = Importer(registry=c.registry, uow_factory=c.uow_factory, deps=c.deps).run(
-        path, Options(), on_error=lambda e: errors.append((e.row, e.column, e.value, e.problem)))
+        path, Options(), on_error=lambda e: errors.append((e.row, e.column, e.value, e.problem))
+    )
     assert report.format == "XLSX (sheet 'Deals')" and report.kind == "deals"
     assert errors == [(5, "Deal - Value", "lots", "not an amount (write it as 48000, 48,000.00, $48k or €1.200,50)")]
     harbor, juniper = one(engine, Deal, crm_id="9001"), one(engine, Deal, crm_id="9002")
     assert harbor.closed_at == datetime(2026, 11, 20, 16, 30, tzinfo=NY).astimezone(UTC)  # a naive cell: sales' time
-    assert (harbor.amount_minor, harbor.owner_id, harbor.contact_email) == \
-        (3_600_000, person(engine, "diego").id, "rafael@harbor.example")
+    assert (harbor.amount_minor, harbor.owner_id, harbor.contact_email) == (
+        3_600_000,
+        person(engine, "diego").id,
+        "rafael@harbor.example",
+    )
     assert (juniper.amount_minor, juniper.currency) == (1_800_050, "EUR")
     assert report.skipped == {"not won (stage 'Lost')": 1}
     with pytest.raises(ImportProblem) as e:
         Importer(registry=c.registry, uow_factory=c.uow_factory, deps=c.deps).run(
-            path, Options(sheet="Leads"), on_error=errors.append)
+            path, Options(sheet="Leads"), on_error=errors.append
+        )
     assert str(e.value) == "no sheet 'Leads' in the workbook (sheets: Deals, Notes)"
 
 
-@pytest.mark.parametrize("encoding, content", [
-    ("cp1252 with semicolons", "Email;Name;Company\r\ntomas@foxglove.example;Tomás Silva;Foxglöve\r\n".encode("cp1252")),
-    ("utf-8 with a BOM and Excel's sep line",
-     codecs.BOM_UTF8 + "sep=;\r\nEmail;Name;Company\r\ntomas@foxglove.example;Tomás Silva;Foxglöve\r\n".encode()),
-    ("utf-16 tab-separated", "Email\tName\tCompany\r\ntomas@foxglove.example\tTomás Silva\tFoxglöve\r\n".encode("utf-16")),
-])
-def test_csv_files_from_excel_and_other_tools_are_read_in_their_encoding(make_container, engine, tmp_path, encoding,
-                                                                         content):
+@pytest.mark.parametrize(
+    "encoding, content",
+    [
+        (
+            "cp1252 with semicolons",
+            "Email;Name;Company\r\ntomas@foxglove.example;Tomás Silva;Foxglöve\r\n".encode("cp1252"),
+        ),
+        (
+            "utf-8 with a BOM and Excel's sep line",
+            codecs.BOM_UTF8 + "sep=;\r\nEmail;Name;Company\r\ntomas@foxglove.example;Tomás Silva;Foxglöve\r\n".encode(),
+        ),
+        (
+            "utf-16 tab-separated",
+            "Email\tName\tCompany\r\ntomas@foxglove.example\tTomás Silva\tFoxglöve\r\n".encode("utf-16"),
+        ),
+    ],
+)
+def test_csv_files_from_excel_and_other_tools_are_read_in_their_encoding(
+    make_container, engine, tmp_path, encoding, content
+):
     c = make_container()
     report, errors = run(c, tmp_path, content, "contacts.csv")
     assert errors == [] and report.created == 1
@@ -252,15 +325,16 @@ Webinar: Forecasting with AI,L-7,,Attended,11/5/2026,,
 MEI = "Lead ID,Name,Email,Company,Lifecycle Stage,Lead Owner\nL-7,Mei Chen,mei@granite.example,Granite Foods,SQL,Hugo Lefevre\n"
 
 
-def test_campaign_members_and_follow_ups_load_and_a_later_deal_credits_the_campaigns(make_container, engine,
-                                                                                     tmp_path):
+def test_campaign_members_and_follow_ups_load_and_a_later_deal_credits_the_campaigns(make_container, engine, tmp_path):
     c = make_container()
     assert run(c, tmp_path, CAMPAIGNS, "campaigns.csv")[0].created == 2
     assert run(c, tmp_path, MEI, "leads.csv")[0].created == 1
     report, errors = run(c, tmp_path, TOUCHES, "campaign members.csv")
     assert errors == [(5, "Lead ID", "no lead 'L-404' here: import the leads first")]
     assert (report.kind, report.created) == ("touches", 3)
-    assert "dates like 03/04/2026 are read month first, as this file writes its clear ones (11/23/2026)" in report.warnings
+    assert (
+        "dates like 03/04/2026 are read month first, as this file writes its clear ones (11/23/2026)" in report.warnings
+    )
     by_campaign = {t.campaign_id: t for t in stored(engine, CampaignTouch)}
     booth, webinar = one(engine, Campaign, crm_id="C-2"), one(engine, Campaign, crm_id="C-1")
     mei = one(engine, Lead, crm_id="L-7")
@@ -272,8 +346,10 @@ def test_campaign_members_and_follow_ups_load_and_a_later_deal_credits_the_campa
     assert (follow_up.person_id, follow_up.note, follow_up.source) == (hugo.id, "Discovery call done", "crm")
     assert follow_up.occurred_at == datetime(2026, 11, 23, 9, 30, tzinfo=NY).astimezone(UTC)
     assert mei.touch_count == 1
-    deal = ("Deal ID,Deal Name,Amount,Close Date,Lead ID,Contact Email,Deal owner\n"
-            "D-9,Granite: annual,48000,2026-11-20,L-7,mei@granite.example,Hugo Lefevre\n")
+    deal = (
+        "Deal ID,Deal Name,Amount,Close Date,Lead ID,Contact Email,Deal owner\n"
+        "D-9,Granite: annual,48000,2026-11-20,L-7,mei@granite.example,Hugo Lefevre\n"
+    )
     assert run(c, tmp_path, deal, "deals.csv")[0].created == 1
     post = one(engine, Outbox, key="wins:D-9:post")
     assert "sourced by Trade show *SaaStr Europa booth*" in post.payload["text"]  # the first touch
@@ -286,9 +362,11 @@ def test_campaign_members_and_follow_ups_load_and_a_later_deal_credits_the_campa
 def test_a_deals_primary_campaign_source_credits_it_when_no_touch_does(make_container, engine, tmp_path):
     c = make_container()
     run(c, tmp_path, CAMPAIGNS, "campaigns.csv")
-    deal = ("Opportunity ID,Opportunity Name,Amount,Opportunity Currency,Close Date,Stage,Opportunity Owner,"
-            "Primary Campaign Source\n"
-            "0065A,Cobalt Bank: add-on,\"18,500.00\",EUR,11/17/2026,Closed Won,Ben Okafor,SaaStr Europa booth\n")
+    deal = (
+        "Opportunity ID,Opportunity Name,Amount,Opportunity Currency,Close Date,Stage,Opportunity Owner,"
+        "Primary Campaign Source\n"
+        '0065A,Cobalt Bank: add-on,"18,500.00",EUR,11/17/2026,Closed Won,Ben Okafor,SaaStr Europa booth\n'
+    )
     report, errors = run(c, tmp_path, deal, "opportunities.csv")
     assert errors == [] and report.created == 1
     d = one(engine, Deal, crm_id="0065A")
@@ -307,13 +385,18 @@ S-5,No team,,event,2026-11-26,,NA,,
 """
 
 
-def test_schedule_rows_land_in_the_teams_week_in_their_timezone_and_warn_of_conflicts(make_container, engine,
-                                                                                      tmp_path):
+def test_schedule_rows_land_in_the_teams_week_in_their_timezone_and_warn_of_conflicts(make_container, engine, tmp_path):
     c = make_container()
     report, errors = run(c, tmp_path, SCHEDULE, "our-calendar.csv")
-    assert errors == [(5, "Type", "unknown kind; use one of: campaign_launch, webinar, event, promotion, "
-                                  "territory_focus, account_focus, call_blitz, other"),
-                      (6, "Team", "no team: write sales or marketing (or pass --team)")]
+    assert errors == [
+        (
+            5,
+            "Type",
+            "unknown kind; use one of: campaign_launch, webinar, event, promotion, "
+            "territory_focus, account_focus, call_blitz, other",
+        ),
+        (6, "Team", "no team: write sales or marketing (or pass --team)"),
+    ]
     assert (report.kind, report.created) == ("schedule", 3)
     items = {i.external_id: i for i in stored(engine, ScheduleItem)}
     discount, launch, webinar = items["crm:S-1"], items["crm:S-2"], items["crm:S-3"]
@@ -322,8 +405,10 @@ def test_schedule_rows_land_in_the_teams_week_in_their_timezone_and_warn_of_conf
     assert discount.ends_at == datetime(2026, 11, 28, tzinfo=NY).astimezone(UTC)  # an end date is inclusive
     london = ZoneInfo("Europe/London")
     assert (launch.kind, launch.starts_at, launch.ends_at) == (
-        "campaign_launch", datetime(2026, 11, 26, tzinfo=london).astimezone(UTC),
-        datetime(2026, 11, 27, tzinfo=london).astimezone(UTC))
+        "campaign_launch",
+        datetime(2026, 11, 26, tzinfo=london).astimezone(UTC),
+        datetime(2026, 11, 27, tzinfo=london).astimezone(UTC),
+    )
     assert webinar.starts_at == datetime(2026, 11, 26, 16, tzinfo=london).astimezone(UTC)
     assert webinar.regions == ["NA", "EMEA"]
     warned = {r.destination for r in stored(engine, Outbox) if r.key.startswith("schedule:conflict:")}
@@ -337,7 +422,10 @@ def test_dates_the_file_leaves_ambiguous_are_refused_unless_an_option_settles_th
     c = make_container()
     text = "Deal ID,Deal Name,Amount,Close Date\nD-1,One,100,03/04/2026\nD-2,Two,100,04/03/2026\n"
     report, errors = run(c, tmp_path, text, "deals.csv", dry_run=True)
-    assert [e[2][:36] for e in errors] == ["ambiguous date '03/04/2026': is 3 th", "ambiguous date '04/03/2026': is 4 th"]
+    assert [e[2][:36] for e in errors] == [
+        "ambiguous date '03/04/2026': is 3 th",
+        "ambiguous date '04/03/2026': is 4 th",
+    ]
     report, errors = run(c, tmp_path, text, "deals.csv", order="dmy")
     assert errors == [] and one(engine, Deal, crm_id="D-1").closed_at.astimezone(NY).date().isoformat() == "2026-04-03"
     mixed = text + "D-3,Three,100,23/11/2026\nD-4,Four,100,11/23/2026\n"
@@ -349,16 +437,29 @@ def test_dates_the_file_leaves_ambiguous_are_refused_unless_an_option_settles_th
 def test_an_import_that_cannot_start_says_why_and_writes_nothing(make_container, engine, tmp_path):
     c = make_container()
     cases = [
-        ("Foo,Bar\n1,2\n", "export.csv", {}, "cannot tell what this file holds from its columns ('Foo', 'Bar'): "
-                                              "pass --kind leads, deals, campaigns, touches or schedule"),
+        (
+            "Foo,Bar\n1,2\n",
+            "export.csv",
+            {},
+            "cannot tell what this file holds from its columns ('Foo', 'Bar'): "
+            "pass --kind leads, deals, campaigns, touches or schedule",
+        ),
         ("", "empty.csv", {}, "the file is empty: no header row"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1old excel", "old.xls", {},
-         "this is an old Excel .xls workbook: save it as .xlsx or .csv and import that"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1old excel",
+            "old.xls",
+            {},
+            "this is an old Excel .xls workbook: save it as .xlsx or .csv and import that",
+        ),
         (b"PK\x03\x04not really a zip", "broken.xlsx", {}, "not a readable XLSX workbook"),
         ("Email\na@b.example\n", "leads.csv", {"timezone": "Mars/Olympus"}, "unknown timezone 'Mars/Olympus'"),
         ("Email\na@b.example\n", "leads.csv", {"kind": "deals"}, "deals need a column for amount"),
-        ("Email,Name\na@b.example,A\n", "leads.csv", {"overrides": {"Owner": "owner_email"}},
-         "--map names a column 'Owner' that the file does not have"),
+        (
+            "Email,Name\na@b.example,A\n",
+            "leads.csv",
+            {"overrides": {"Owner": "owner_email"}},
+            "--map names a column 'Owner' that the file does not have",
+        ),
     ]
     for content, name, opts, problem in cases:
         with pytest.raises(ImportProblem) as e:
@@ -386,7 +487,11 @@ def test_progress_is_reported_batch_by_batch_up_to_the_whole_file(make_container
     path.write_text(text)
     seen, totals = [], []
     Importer(registry=c.registry, uow_factory=c.uow_factory, deps=c.deps).run(
-        path, Options(batch_size=10, dry_run=True), on_error=lambda e: None, on_progress=seen.append,
-        on_start=lambda report, sheet: totals.append((sheet.total, sheet.unit)))
+        path,
+        Options(batch_size=10, dry_run=True),
+        on_error=lambda e: None,
+        on_progress=seen.append,
+        on_start=lambda report, sheet: totals.append((sheet.total, sheet.unit)),
+    )
     assert totals == [(len(text.encode()), "B")]
     assert len(seen) == 6 and seen == sorted(seen) and seen[-1] == len(text.encode())

@@ -56,8 +56,10 @@ def test_the_command_loads_the_good_rows_prints_the_summary_and_writes_the_error
     assert import_("deals.csv", "--no-progress") == 1  # some rows were not loaded
     out = capsys.readouterr().out
     assert "deals.csv: CSV (utf-8, delimiter ','); deals (from the file name 'deals.csv')" in out
-    assert "  columns: Opportunity ID → id, Opportunity Name → name, Amount → amount, Close Date → closed_at, " \
-           "Stage → stage, Opportunity Owner → owner_email" in out
+    assert (
+        "  columns: Opportunity ID → id, Opportunity Name → name, Amount → amount, Close Date → closed_at, "
+        "Stage → stage, Opportunity Owner → owner_email" in out
+    )
     assert "deals: created 1, updated 0, unchanged 0; errors 3 (4 rows read)" in out
     assert "  row 3, Amount: not an amount (write it as 48000, 48,000.00, $48k or €1.200,50) ('lots')" in out
     assert "  all 3 problem(s) are in deals.errors.csv (row, id, column, value, problem)" in out
@@ -66,8 +68,14 @@ def test_the_command_loads_the_good_rows_prints_the_summary_and_writes_the_error
         assert list(csv.reader(f)) == [
             ["row", "id", "column", "value", "problem"],
             ["3", "D-2", "Amount", "lots", "not an amount (write it as 48000, 48,000.00, $48k or €1.200,50)"],
-            ["4", "D-3", "Opportunity Owner", "Nobody Known", "'Nobody Known' is not an email and no one in the "
-             "config's people: has that name (add them to the config, or give emails in this column)"],
+            [
+                "4",
+                "D-3",
+                "Opportunity Owner",
+                "Nobody Known",
+                "'Nobody Known' is not an email and no one in the "
+                "config's people: has that name (add them to the config, or give emails in this column)",
+            ],
             ["5", "D-1", "Opportunity ID", "D-1", "duplicate id, first seen on row 2"],
         ]
     assert [d.crm_id for d in rows(env, Deal)] == ["D-1"]
@@ -90,14 +98,17 @@ def test_a_dry_run_writes_nothing_and_a_clean_file_exits_zero(env, tmp_path, cap
     assert "deals: created 0, updated 0, unchanged 1; errors 0" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, problem", [
-    (["nothing.csv"], "no file 'nothing.csv'"),
-    (["odd.csv"], "odd.csv: cannot tell what this file holds from its columns ('Foo', 'Bar'): pass --kind"),
-    (["odd.csv", "--map", "Foo"], "--map 'Foo': write it as \"Column header=field\""),
-    (["odd.csv", "--kind", "leads", "--map", "Foo=owner"], "odd.csv: --map Foo=owner: leads have no field 'owner'"),
-    (["odd.csv", "--samples"], "give a file to import, or --samples (not both)"),
-    (["odd.csv", "--kind", "deals", "--currency", "XYZ"], "odd.csv: unknown currency 'XYZ'"),
-])
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["nothing.csv"], "no file 'nothing.csv'"),
+        (["odd.csv"], "odd.csv: cannot tell what this file holds from its columns ('Foo', 'Bar'): pass --kind"),
+        (["odd.csv", "--map", "Foo"], "--map 'Foo': write it as \"Column header=field\""),
+        (["odd.csv", "--kind", "leads", "--map", "Foo=owner"], "odd.csv: --map Foo=owner: leads have no field 'owner'"),
+        (["odd.csv", "--samples"], "give a file to import, or --samples (not both)"),
+        (["odd.csv", "--kind", "deals", "--currency", "XYZ"], "odd.csv: unknown currency 'XYZ'"),
+    ],
+)
 def test_an_import_that_cannot_start_exits_2_and_says_why(env, tmp_path, capsys, args, problem):
     (tmp_path / "odd.csv").write_text("Foo,Bar\n1,2\n")
     assert import_(*args) == 2
@@ -121,9 +132,13 @@ def test_the_shipped_samples_are_the_crm_export_shapes_the_readme_names():
 def test_the_demo_csvs_loaded_into_an_empty_database_show_the_four_flows(env, make_container, capsys):
     assert import_("--samples", "--no-progress", at=LATER) == 0
     out = capsys.readouterr().out
-    for line in ("campaigns: created 5, updated 0, unchanged 0; errors 0", "leads: created 10, updated 0",
-                 "touches: created 6,", "deals: created 3, updated 0, unchanged 0; errors 0; skipped 2",
-                 "schedule: created 7,"):
+    for line in (
+        "campaigns: created 5, updated 0, unchanged 0; errors 0",
+        "leads: created 10, updated 0",
+        "touches: created 6,",
+        "deals: created 3, updated 0, unchanged 0; errors 0; skipped 2",
+        "schedule: created 7,",
+    ):
         assert line in out
     c = make_container(clock=FixedClock(LATER))
     with Session(env) as s:
@@ -150,16 +165,19 @@ def test_the_demo_csvs_loaded_into_an_empty_database_show_the_four_flows(env, ma
     assert "March 2027" in granite  # closed in the week before: re-dated with the samples
     assert [r.key for r in posts("channel:company")] == ["wins:0065g00000NwOpp03:wide"]  # $96,000: the big one
     # 3. Bounce-back: Chloe sends Olivia back to marketing, who see why and where she came from.
-    reply = run_command(c.registry, c.uow_factory, c.deps, Actor(people["chloe"].id),
-                        "bounce 51001 no_budget Budget frozen until Q2")
+    reply = run_command(
+        c.registry, c.uow_factory, c.deps, Actor(people["chloe"].id), "bounce 51001 no_budget Budget frozen until Q2"
+    )
     assert "Olivia Smith" in reply.as_message().text
-    bounced = json.dumps([r.payload for r in posts("channel:marketing") if r.key.startswith("bounce:")],
-                         ensure_ascii=False)
+    bounced = json.dumps(
+        [r.payload for r in posts("channel:marketing") if r.key.startswith("bounce:")], ensure_ascii=False
+    )
     assert "Olivia Smith" in bounced and "Budget frozen until Q2" in bounced and "Paid Search" in bounced
     # 4. Weekly schedules: this week's digest shows both teams' items and the EMEA collision.
     assert run_job(c, "digest").done == 2
-    digest = json.dumps([r.payload for r in posts("channel:sales") if r.key.startswith("schedule:digest:")],
-                        ensure_ascii=False)
+    digest = json.dumps(
+        [r.payload for r in posts("channel:sales") if r.key.startswith("schedule:digest:")], ensure_ascii=False
+    )
     assert "EMEA discount: 15% off multi-year" in digest and "Launch: Forecasting add-on v2" in digest
     assert "overlaps" in digest or "conflict" in digest.lower()
     # Loading them again changes nothing.

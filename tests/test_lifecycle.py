@@ -53,8 +53,9 @@ def command(c, who: str, text: str):
 
 
 def press(c, who: str, action: str, value: str, key: str | None = None):
-    return run_action(c.registry, c.uow_factory, c.deps, actor(c, who), action, value,
-                      MessageRef(outbox_key=key) if key else None)
+    return run_action(
+        c.registry, c.uow_factory, c.deps, actor(c, who), action, value, MessageRef(outbox_key=key) if key else None
+    )
 
 
 def ref(c, crm_id: str = "L-1") -> str:
@@ -117,18 +118,29 @@ def test_a_bounce_from_an_alert_takes_every_button_away_and_a_stale_press_does_n
     stale = ref(c)
     move_to(c, at_ny(2026, 11, 23, 15, 5))
     form = press(c, "ana", "bounce.open", stale, keys["breach"]).form
-    done = run_form(c.registry, c.uow_factory, c.deps, actor(c, "ana"), form.action, form.state,
-                    {"reason": "not_ready", "note": None})
+    done = run_form(
+        c.registry,
+        c.uow_factory,
+        c.deps,
+        actor(c, "ana"),
+        form.action,
+        form.state,
+        {"reason": "not_ready", "note": None},
+    )
     assert "Bounced" in done.text and lead(c).status == "nurture"
     for step in ("handoff", "breach", "manager", "channel"):
         now = shown(c, keys[step])
         assert buttons(now) == [], step
-        assert f"↩️ {mention(person_id(c, 'ana'))} bounced this lead to marketing at 15:05 EST (Not ready to buy)" in \
-            text_of(now)
+        assert (
+            f"↩️ {mention(person_id(c, 'ana'))} bounced this lead to marketing at 15:05 EST (Not ready to buy)"
+            in text_of(now)
+        )
     touches = lead(c).touch_count
     for action, value in [("cooling.follow_up", stale), ("cooling.snooze", f"{stale}:1h"), ("bounce.open", stale)]:
         answer = press(c, "ana", action, value, keys["breach"])
-        assert moment_fallback(answer.text).startswith("Ana Torres bounced this lead to marketing at 15:05 EST"), answer.text
+        assert moment_fallback(answer.text).startswith("Ana Torres bounced this lead to marketing at 15:05 EST"), (
+            answer.text
+        )
         assert "out of date" in answer.text
         plain(answer.text)
     got = lead(c)
@@ -160,8 +172,15 @@ def test_an_unowned_lead_has_one_claim_post_that_becomes_the_escalation_and_then
 
 def test_a_won_deal_updates_every_message_about_its_lead(c):
     keys = breached_and_escalated(c)
-    ingest(c, {"id": "won-1", "type": "deal.closed_won", "occurred_at": "2026-11-23T20:30:00Z",
-               "data": {"id": "D-1", "name": "Acme platform", "amount": 48000, "lead_id": "L-1"}})
+    ingest(
+        c,
+        {
+            "id": "won-1",
+            "type": "deal.closed_won",
+            "occurred_at": "2026-11-23T20:30:00Z",
+            "data": {"id": "D-1", "name": "Acme platform", "amount": 48000, "lead_id": "L-1"},
+        },
+    )
     for key in keys.values():
         now = shown(c, key)
         assert "🏆 Won at 15:00 EST: Acme platform" in text_of(now) and buttons(now) == []
@@ -172,17 +191,24 @@ def test_reassigning_gives_the_new_owner_the_lead_settles_the_old_owners_message
     due = lead(c).sla_due_at
     keys = alerted(c)
     move_to(c, at_ny(2026, 11, 23, 10, 20))
-    assert "Only Maya Patel (Ana's manager) or an admin can reassign this lead." == command(
-        c, "ben", "reassign L-1 ben").text
+    assert (
+        "Only Maya Patel (Ana's manager) or an admin can reassign this lead."
+        == command(c, "ben", "reassign L-1 ben").text
+    )
     reply = command(c, "maya", "reassign L-1 ben")
-    assert moment_fallback(reply.text) == "Jane Doe (Acme) is Ben Okafor's now; its clock runs on (due Mon 23 Nov, 11:00 EST)."
+    assert (
+        moment_fallback(reply.text)
+        == "Jane Doe (Acme) is Ben Okafor's now; its clock runs on (due Mon 23 Nov, 11:00 EST)."
+    )
     got = lead(c)
     assert (got.owner_id, got.sla_due_at, got.sla_window) == (person_id(c, "ben"), due, 1)
     old = shown(c, keys["handoff"])
     assert buttons(old) == [] and f"reassigned this lead to {mention(person_id(c, 'ben'))}" in text_of(old)
     [new] = [r for r in outbox(c, op="post") if r.destination == f"dm:{person_id(c, 'ben')}"]
     assert "reassigned to" in text_of(new.payload) and [b[0] for b in buttons(new.payload)] == [
-        "Log follow-up", "Bounce to marketing"]
+        "Log follow-up",
+        "Bounce to marketing",
+    ]
     move_to(c, at_ny(2026, 11, 23, 11))
     job(c)
     assert alerted(c)["breach"] and outbox(c)[-1].destination == f"dm:{person_id(c, 'ben')}"
@@ -214,8 +240,10 @@ def test_two_people_pressing_at_once_make_one_transition_and_see_the_same_messag
         start.wait()
         answers[who] = press(c, who, action, v, keys[{"ana": "breach", "maya": "manager"}[who]]).text
 
-    threads = [threading.Thread(target=go, args=("ana", "cooling.follow_up", value)),
-               threading.Thread(target=go, args=("maya", "cooling.snooze", f"{value}:1h"))]
+    threads = [
+        threading.Thread(target=go, args=("ana", "cooling.follow_up", value)),
+        threading.Thread(target=go, args=("maya", "cooling.snooze", f"{value}:1h")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -263,8 +291,9 @@ def test_the_permission_table_for_an_unowned_lead_is_the_same_for_bouncing_and_f
     ingest(c, hot_lead(owner=None))
     with c.uow_factory() as uow:
         person, got = uow.people.by_key(who), uow.leads.by_crm_id("L-1")
-        cells = tuple(lifecycle.may(a, person, got, None)
-                      for a in ("follow_up", "snooze", "bounce", "reassign", "claim"))
+        cells = tuple(
+            lifecycle.may(a, person, got, None) for a in ("follow_up", "snooze", "bounce", "reassign", "claim")
+        )
     assert cells == UNOWNED[who]
     bounced = command(c, who, "bounce L-1 not_ready").text
     touched_ = command(c, who, "touch L-1").text
@@ -275,8 +304,9 @@ def test_the_permission_table_for_an_unowned_lead_is_the_same_for_bouncing_and_f
 
 def test_a_rep_is_told_to_claim_an_unowned_lead_before_following_it_up(c):
     ingest(c, hot_lead(owner=None))
-    assert command(c, "ben", "touch L-1").text == ("Nobody owns this lead yet: claim it first (its Claim button is "
-                                                    "in the sales channel).")
+    assert command(c, "ben", "touch L-1").text == (
+        "Nobody owns this lead yet: claim it first (its Claim button is in the sales channel)."
+    )
     assert lead(c).touch_count == 0
 
 
@@ -353,4 +383,8 @@ def test_a_follow_up_logged_in_chat_is_sent_to_the_crm_once(make_container):
     [hook] = outbox(c, op="webhook")
     p = hook.payload
     assert (p["type"], p["data"]["lead_id"], p["data"]["by_email"], p["data"]["note"]) == (
-        "lead.followed_up", "L-1", "ana@northwind.example", "called")
+        "lead.followed_up",
+        "L-1",
+        "ana@northwind.example",
+        "called",
+    )

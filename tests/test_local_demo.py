@@ -26,8 +26,11 @@ def posts(container, destination_prefix=""):
     """Delivered posts (destination, key, text), oldest first."""
     with container.uow_factory() as uow:
         rows = uow.outbox.since(0, limit=100_000, ops=("post",))
-    return [(r.destination, r.key, r.payload.get("text", "")) for r in rows
-            if r.status == "sent" and r.destination.startswith(destination_prefix)]
+    return [
+        (r.destination, r.key, r.payload.get("text", ""))
+        for r in rows
+        if r.status == "sent" and r.destination.startswith(destination_prefix)
+    ]
 
 
 @pytest.fixture
@@ -56,7 +59,15 @@ def test_the_company_has_campaigns_hundreds_of_leads_in_every_stage_deals_and_tw
     assert all(e["data"]["owner_email"] in marketers for e in company.of_type("campaign.upserted"))
     assert types["lead.upserted"] >= 250 and types["campaign.touch"] >= types["lead.upserted"]
     assert set(Counter(l.stage for l in company.leads)) == {
-        "new", "fresh", "working", "cooling", "opportunity", "customer", "nurture", "disqualified"}
+        "new",
+        "fresh",
+        "working",
+        "cooling",
+        "opportunity",
+        "customer",
+        "nurture",
+        "disqualified",
+    }
     assert 5 <= types["deal.closed_won"] <= 20
     schedule = company.of_type("schedule.upserted")
     assert {e["data"]["team"] for e in schedule} == {"sales", "marketing"}
@@ -121,8 +132,12 @@ def test_event_types_no_flow_handles_yet_are_skipped_with_a_log_line_then_fed_wh
     assert loaded.skipped == {"deal.closed_won": 9}
     assert "deal.closed_won event(s) skipped: no flow handles deal.closed_won yet" in caplog.text
     with c.uow_factory() as uow:
-        assert uow.deals.by_crm_id("D-" + demo_data.generate(c.config, ANCHOR).of_type(
-            "deal.closed_won")[0]["data"]["lead_id"][2:]) is None
+        assert (
+            uow.deals.by_crm_id(
+                "D-" + demo_data.generate(c.config, ANCHOR).of_type("deal.closed_won")[0]["data"]["lead_id"][2:]
+            )
+            is None
+        )
 
     c.registry = full  # a later version of the product, started on the same database
     caught = demo_data.ensure(c)
@@ -165,8 +180,9 @@ def test_next_monday_brings_both_teams_weekly_digest(demo):
 def test_next_monday_is_nine_oclock_in_every_teams_timezone():
     tzs = ["America/New_York", "Europe/London"]
     # Monday 10:00 in London, 05:00 in New York: New York's Monday morning is still to come.
-    assert clock.next_monday(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), tzs) == \
-        datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    assert clock.next_monday(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), tzs) == datetime(
+        2026, 11, 23, 14, 0, tzinfo=timezone.utc
+    )
     # Monday 15:00 UTC: both have had theirs; next week's.
     assert clock.next_monday(ANCHOR, tzs) == datetime(2026, 11, 30, 14, 0, tzinfo=timezone.utc)
 
@@ -200,8 +216,9 @@ def test_time_only_moves_forward_and_by_at_most_two_months():
 # --- python -m bot demo --------------------------------------------------------------------------
 
 
-def test_python_m_bot_demo_loads_the_company_moves_time_and_prints_what_was_posted(engine, database_url,
-                                                                                   monkeypatch, capsys):
+def test_python_m_bot_demo_loads_the_company_moves_time_and_prints_what_was_posted(
+    engine, database_url, monkeypatch, capsys
+):
     from bot.cli import main
 
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "TEAMS_CLIENT_ID", "LOCAL_WORKSPACE"):
@@ -238,13 +255,15 @@ def test_the_demo_company_lives_on_while_the_workspace_clock_moves(make_containe
     c.dispatcher.drain()
     with c.uow_factory() as uow:
         leads_before = uow.session.exec(select(func.count()).select_from(Lead)).one()
-        touches_before = uow.session.exec(select(func.count()).select_from(LeadEvent)
-                                          .where(LeadEvent.kind == "follow_up")).one()
+        touches_before = uow.session.exec(
+            select(func.count()).select_from(LeadEvent).where(LeadEvent.kind == "follow_up")
+        ).one()
     answer = LocalWorkspace(c).move_clock(to="day")
     with c.uow_factory() as uow:
         leads_after = uow.session.exec(select(func.count()).select_from(Lead)).one()
-        touches_after = uow.session.exec(select(func.count()).select_from(LeadEvent)
-                                         .where(LeadEvent.kind == "follow_up")).one()
+        touches_after = uow.session.exec(
+            select(func.count()).select_from(LeadEvent).where(LeadEvent.kind == "follow_up")
+        ).one()
     assert leads_after > leads_before, "new leads arrive"
     assert touches_after > touches_before, "reps follow up"
     assert "The company went on:" in answer["notice"] and "new leads" in answer["notice"]

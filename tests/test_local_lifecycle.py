@@ -49,21 +49,28 @@ def test_a_follow_up_in_the_managers_dm_updates_the_reps_alert_and_the_sales_pos
     with local.client() as http:
         [escalation] = history(http, f"dm:{maya}")
         assert "Log follow-up</button>" in escalation["html"]
-        resp = http.post("/local/api/action", json={"person_id": maya, "key": escalation["key"],
-                                                    "action": "cooling.follow_up", "value": stale})
+        resp = http.post(
+            "/local/api/action",
+            json={"person_id": maya, "key": escalation["key"], "action": "cooling.follow_up", "value": stale},
+        )
         assert resp.status_code == 200 and "Logged your follow-up" in resp.json()["ephemeral"]
 
         def settled(conversation):
-            return [m for m in history(http, conversation)  # the time is a <time> the browser shows in the viewer's zone
-                    if "followed up at 10:00" in re.sub(r"<[^>]+>", "", m["html"])]
+            return [
+                m
+                for m in history(http, conversation)  # the time is a <time> the browser shows in the viewer's zone
+                if "followed up at 10:00" in re.sub(r"<[^>]+>", "", m["html"])
+            ]
 
         for conversation in (f"dm:{maya}", "channel:sales", f"dm:{ana}"):
             for message in wait_for(lambda: settled(conversation)):  # noqa: B023 - used within this iteration
                 assert "Snooze" not in message["html"], conversation
         assert len(settled(f"dm:{ana}")) == 2  # the handoff card and the breach alert
         # A page that had not refreshed: the old button is passed on, does nothing, and says why.
-        again = http.post("/local/api/action", json={"person_id": maya, "key": escalation["key"],
-                                                     "action": "cooling.snooze", "value": f"{stale}:1h"})
+        again = http.post(
+            "/local/api/action",
+            json={"person_id": maya, "key": escalation["key"], "action": "cooling.snooze", "value": f"{stale}:1h"},
+        )
     assert again.status_code == 200
     assert "Maya Patel followed up at 10:00" in re.sub(r"<[^>]+>", "", again.json()["ephemeral"])
     got = lead(c)

@@ -60,7 +60,7 @@ def test_user_content_is_escaped_everywhere():
 
 def test_emphasis_spans_a_mention_and_emoji_names_become_emoji():
     html = markup(f":tada: *{mention(1)} won*", NAMES)
-    assert html.startswith("🎉 <strong><span class=\"mention\"")
+    assert html.startswith('🎉 <strong><span class="mention"')
     assert html.endswith("won</strong>")
 
 
@@ -77,16 +77,23 @@ def test_fields_dividers_and_buttons_render_like_a_chat_message():
         blocks=[
             Section(text="*Lead* is cooling", fields=[("Owner", f"{mention(1)}"), ("Score", "92")]),
             Divider(),
-            Actions(buttons=[Button(label="Log follow-up", action="cooling.follow_up", value="12", style="primary"),
-                             Button(label="Bounce", action="bounce.open", value="12", style="danger")]),
+            Actions(
+                buttons=[
+                    Button(label="Log follow-up", action="cooling.follow_up", value="12", style="primary"),
+                    Button(label="Bounce", action="bounce.open", value="12", style="danger"),
+                ]
+            ),
         ],
         reaction="tada",
     )
     html = render_message(message, NAMES)
     assert '<dt>Owner</dt><dd><span class="mention" data-person="1">@Ana Torres</span></dd>' in html
     assert '<hr class="m-divider">' in html
-    assert re.search(r'<button type="button" class="btn btn-primary" data-action="cooling.follow_up" '
-                     r'data-value="12">Log follow-up</button>', html)
+    assert re.search(
+        r'<button type="button" class="btn btn-primary" data-action="cooling.follow_up" '
+        r'data-value="12">Log follow-up</button>',
+        html,
+    )
     assert 'class="btn btn-danger"' in html
     assert "🎉 1" in html
 
@@ -96,10 +103,14 @@ def test_a_message_without_blocks_shows_its_text():
 
 
 def test_a_link_button_only_links_to_http_urls():
-    ok = render_message(Message(text="x", blocks=[Actions(buttons=[Button(label="Open", action="a.b",
-                                                                          url="https://crm.example/1")])]), NAMES)
-    bad = render_message(Message(text="x", blocks=[Actions(buttons=[Button(label="Open", action="a.b",
-                                                                           url="javascript:alert(1)")])]), NAMES)
+    ok = render_message(
+        Message(text="x", blocks=[Actions(buttons=[Button(label="Open", action="a.b", url="https://crm.example/1")])]),
+        NAMES,
+    )
+    bad = render_message(
+        Message(text="x", blocks=[Actions(buttons=[Button(label="Open", action="a.b", url="javascript:alert(1)")])]),
+        NAMES,
+    )
     assert 'href="https://crm.example/1"' in ok
     assert "javascript:" not in bad and "<button" in bad
 
@@ -129,9 +140,13 @@ def test_a_form_renders_each_input_kind_with_its_label_and_a_slot_for_its_error(
         state="42",
         blocks=[Section(text="Lead *Ana*")],
         inputs=[
-            Input(name="reason", label="Reason", kind="select",
-                  options=[Option(value="no_budget", label="No budget"), Option(value="other", label="Other")],
-                  initial="other"),
+            Input(
+                name="reason",
+                label="Reason",
+                kind="select",
+                options=[Option(value="no_budget", label="No budget"), Option(value="other", label="Other")],
+                initial="other",
+            ),
             Input(name="note", label="Note", kind="textarea", required=False, max_length=500, hint="Why?"),
             Input(name="day", label="Day", kind="date", initial="2026-11-23T10:00:00Z"),
             Input(name="at", label="At", kind="datetime", initial="2026-11-23T15:00:00+00:00"),

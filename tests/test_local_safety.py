@@ -14,8 +14,11 @@ from tests.conftest import ROOT, make_settings
 
 
 def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "TEAMS_", "LOCAL_WORKSPACE", "ALLOW_REMOTE", "HOST", "PORT"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "TEAMS_", "LOCAL_WORKSPACE", "ALLOW_REMOTE", "HOST", "PORT"))
+    }
     env.update(extra)
     return env
 
@@ -76,16 +79,18 @@ def test_serve_mounts_the_page_when_no_chat_credentials_are_set(served):
 
 
 def test_serve_leaves_the_page_out_when_slack_is_configured(served, slack):
-    code, app, _ = served(local_workspace=None, slack_bot_token="xoxb-1", slack_signing_secret="s",
-                          slack_api_url=slack.base_url)
+    code, app, _ = served(
+        local_workspace=None, slack_bot_token="xoxb-1", slack_signing_secret="s", slack_api_url=slack.base_url
+    )
     assert code == 0
     assert "/" not in paths(app) and "/local/api/command" not in paths(app)
     assert "/slack/events" in paths(app)
 
 
 def test_serve_mounts_the_page_next_to_slack_when_asked_for(served, slack):
-    code, app, _ = served(local_workspace=True, slack_bot_token="xoxb-1", slack_signing_secret="s",
-                          slack_api_url=slack.base_url)
+    code, app, _ = served(
+        local_workspace=True, slack_bot_token="xoxb-1", slack_signing_secret="s", slack_api_url=slack.base_url
+    )
     assert code == 0 and "/" in paths(app) and "/slack/events" in paths(app)
 
 
@@ -97,6 +102,11 @@ def test_a_public_host_is_allowed_for_the_local_workspace_only_when_explicitly_a
 
 
 def test_a_public_host_is_fine_when_the_local_workspace_is_off(served, slack):
-    code, app, kw = served(local_workspace=None, host="0.0.0.0", slack_bot_token="xoxb-1",
-                           slack_signing_secret="s", slack_api_url=slack.base_url)
+    code, app, kw = served(
+        local_workspace=None,
+        host="0.0.0.0",
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        slack_api_url=slack.base_url,
+    )
     assert code == 0 and kw["host"] == "0.0.0.0" and "/" not in paths(app)

@@ -22,42 +22,75 @@ from handlers.registry import Flow, JobResult, Registry
 
 
 def probe_command(uow, deps, actor, args):
-    uow.outbox.add(key=f"probe:{args or 'one'}", destination=channel("sales"), at=deps.now(), payload=Message(
-        text="Probe", blocks=[Section(text=f"*Probe* {args} by {mention(actor.person_id)}"),
-                              Actions(buttons=[Button(label="Acknowledge", action="probe.ack", value="7",
-                                                      style="primary")])]).to_json())
+    uow.outbox.add(
+        key=f"probe:{args or 'one'}",
+        destination=channel("sales"),
+        at=deps.now(),
+        payload=Message(
+            text="Probe",
+            blocks=[
+                Section(text=f"*Probe* {args} by {mention(actor.person_id)}"),
+                Actions(buttons=[Button(label="Acknowledge", action="probe.ack", value="7", style="primary")]),
+            ],
+        ).to_json(),
+    )
     uow.commit()
     return Reply.say("Posted a probe to #sales.")
 
 
 def probe_ack(uow, deps, actor, value, source):
     target = uow.outbox.by_key(source.outbox_key)
-    uow.outbox.add(key=f"{target.key}:ack", destination=target.destination, op="update", target_key=target.key,
-                   at=deps.now(), payload=Message(text="Acknowledged", blocks=[
-                       Section(text=f"Acknowledged by {mention(actor.person_id)} (value {value})")]).to_json())
+    uow.outbox.add(
+        key=f"{target.key}:ack",
+        destination=target.destination,
+        op="update",
+        target_key=target.key,
+        at=deps.now(),
+        payload=Message(
+            text="Acknowledged", blocks=[Section(text=f"Acknowledged by {mention(actor.person_id)} (value {value})")]
+        ).to_json(),
+    )
     uow.commit()
     return Reply.say(f"Thanks; source {source.platform} {source.outbox_key}")
 
 
 def ask_command(uow, deps, actor, args):
-    return Reply(form=Form(title="Ask marketing", action="probe.ask", state="s-1", submit_label="Ask",
-                           inputs=[Input(name="question", label="Question", max_length=200),
-                                   Input(name="when", label="When", kind="datetime", required=False)]))
+    return Reply(
+        form=Form(
+            title="Ask marketing",
+            action="probe.ask",
+            state="s-1",
+            submit_label="Ask",
+            inputs=[
+                Input(name="question", label="Question", max_length=200),
+                Input(name="when", label="When", kind="datetime", required=False),
+            ],
+        )
+    )
 
 
 def ask_submit(uow, deps, actor, state, values):
     question = values.get("question") or ""
     if not question.endswith("?"):
         raise Invalid("End your question with a question mark.", field="question")
-    uow.outbox.add(key=f"probe:ask:{question}", destination=channel("marketing"), at=deps.now(),
-                   payload=Message(text=f"Question from {mention(actor.person_id)}: {question} "
-                                        f"(state {state}, when {values.get('when')})").to_json())
+    uow.outbox.add(
+        key=f"probe:ask:{question}",
+        destination=channel("marketing"),
+        at=deps.now(),
+        payload=Message(
+            text=f"Question from {mention(actor.person_id)}: {question} (state {state}, when {values.get('when')})"
+        ).to_json(),
+    )
     uow.commit()
     return Reply.say("Asked.")
 
 
-PROBE = Flow(name="probe", commands={"probe": probe_command, "ask": ask_command},
-             actions={"probe.ack": probe_ack}, forms={"probe.ask": ask_submit})
+PROBE = Flow(
+    name="probe",
+    commands={"probe": probe_command, "ask": ask_command},
+    actions={"probe.ack": probe_ack},
+    forms={"probe.ask": ask_submit},
+)
 
 
 def with_probe(container):
@@ -123,8 +156,12 @@ def test_a_long_channel_opens_on_its_last_50_messages_and_pages_back_by_id(local
     c = local.container
     with c.uow_factory() as uow:
         for i in range(120):
-            uow.outbox.add(key=f"bulk:{i}", destination="channel:wins", at=c.deps.now(),
-                           payload=Message(text=f"Message number {i}").to_json())
+            uow.outbox.add(
+                key=f"bulk:{i}",
+                destination="channel:wins",
+                at=c.deps.now(),
+                payload=Message(text=f"Message number {i}").to_json(),
+            )
         uow.commit()
     c.dispatcher.drain()
     # the server's own dispatcher thread may hold some of them mid-delivery: wait for all
@@ -136,8 +173,9 @@ def test_a_long_channel_opens_on_its_last_50_messages_and_pages_back_by_id(local
         assert "Message number 70" in first["messages"][0]["html"]
         oldest = first["messages"][0]["id"]
         second = http.get("/local/api/messages", params={"conversation": "channel:wins", "before": oldest}).json()
-        third = http.get("/local/api/messages", params={"conversation": "channel:wins",
-                                                       "before": second["messages"][0]["id"]}).json()
+        third = http.get(
+            "/local/api/messages", params={"conversation": "channel:wins", "before": second["messages"][0]["id"]}
+        ).json()
     assert "Message number 20" in second["messages"][0]["html"] and second["has_more"]
     assert len(third["messages"]) == 20 and not third["has_more"]
     assert "Message number 0" in third["messages"][0]["html"]
@@ -149,7 +187,9 @@ def test_the_change_feed_brings_new_posts_and_counts_posts_elsewhere(local):
         cursor = http.get("/local/api/messages", params={"conversation": "channel:wins"}).json()["cursor"]
         with c.uow_factory() as uow:
             uow.outbox.add(key="a", destination="channel:wins", at=c.deps.now(), payload=Message(text="Here").to_json())
-            uow.outbox.add(key="b", destination="channel:sales", at=c.deps.now(), payload=Message(text="There").to_json())
+            uow.outbox.add(
+                key="b", destination="channel:sales", at=c.deps.now(), payload=Message(text="There").to_json()
+            )
             uow.commit()
         c.wake()
         changes = wait_for(lambda: (f := feed(http, cursor, "channel:wins"))["messages"] and f["elsewhere"] and f)
@@ -189,8 +229,9 @@ def test_a_slash_command_runs_as_the_chosen_person_and_answers_only_them(local):
 
 def test_an_unknown_sub_command_gets_the_handlers_short_answer(local):
     with local.client() as http:
-        body = http.post("/local/api/command", json={"person_id": person_id(local.container, "ana"),
-                                                     "text": "frobnicate"}).json()
+        body = http.post(
+            "/local/api/command", json={"person_id": person_id(local.container, "ana"), "text": "frobnicate"}
+        ).json()
     assert "I don&#x27;t know <code>frobnicate</code>" in body["ephemeral"]
 
 
@@ -202,8 +243,9 @@ def test_pressing_a_button_runs_its_action_on_that_message_and_the_message_updat
         http.post("/local/api/command", json={"person_id": ana, "text": "probe first"})
         posted = wait_for(lambda: feed(http, cursor, "channel:sales")["messages"])[0]
         assert "Acknowledge" in posted["html"]
-        resp = http.post("/local/api/action", json={"person_id": maya, "key": posted["key"], "action": "probe.ack",
-                                                    "value": "7"})
+        resp = http.post(
+            "/local/api/action", json={"person_id": maya, "key": posted["key"], "action": "probe.ack", "value": "7"}
+        )
         assert resp.status_code == 200
         assert "Thanks; source local probe:first" in resp.json()["ephemeral"]
 
@@ -212,9 +254,14 @@ def test_pressing_a_button_runs_its_action_on_that_message_and_the_message_updat
             return msgs and msgs[0]["hash"] != posted["hash"] and msgs[0]
 
         after = wait_for(updated)
-        again = http.post("/local/api/action", json={"person_id": maya, "key": posted["key"], "action": "probe.ack",
-                                                     "value": "7"})
-    assert "Acknowledged by" in after["html"] and "@Maya Patel" in after["html"] and "Acknowledge</button>" not in after["html"]
+        again = http.post(
+            "/local/api/action", json={"person_id": maya, "key": posted["key"], "action": "probe.ack", "value": "7"}
+        )
+    assert (
+        "Acknowledged by" in after["html"]
+        and "@Maya Patel" in after["html"]
+        and "Acknowledge</button>" not in after["html"]
+    )
     assert again.status_code == 409 and "no longer on this message" in again.json()["error"]
 
 
@@ -224,13 +271,29 @@ def test_a_form_opens_shows_inline_errors_then_submits_and_posts(local):
     with local.client() as http:
         opened = http.post("/local/api/command", json={"person_id": ana, "text": "ask"}).json()
         assert 'data-action="probe.ask"' in opened["form"] and opened["ephemeral"] is None
-        bad = http.post("/local/api/form", json={"person_id": ana, "action": "probe.ask", "state": "s-1",
-                                                 "values": {"question": "no mark", "when": None}})
-        assert bad.status_code == 200 and bad.json()["errors"] == {"question": "End your question with a question mark."}
+        bad = http.post(
+            "/local/api/form",
+            json={
+                "person_id": ana,
+                "action": "probe.ask",
+                "state": "s-1",
+                "values": {"question": "no mark", "when": None},
+            },
+        )
+        assert bad.status_code == 200 and bad.json()["errors"] == {
+            "question": "End your question with a question mark."
+        }
         cursor = http.get("/local/api/messages", params={"conversation": "channel:marketing"}).json()["cursor"]
-        good = http.post("/local/api/form", json={"person_id": ana, "action": "probe.ask", "state": "s-1",
-                                                  "values": {"question": "Budget?", "when": "2026-11-23T10:00"},
-                                                  "datetimes": ["when"]})
+        good = http.post(
+            "/local/api/form",
+            json={
+                "person_id": ana,
+                "action": "probe.ask",
+                "state": "s-1",
+                "values": {"question": "Budget?", "when": "2026-11-23T10:00"},
+                "datetimes": ["when"],
+            },
+        )
         assert good.json()["errors"] is None and "Asked." in good.json()["ephemeral"]
         posted = wait_for(lambda: feed(http, cursor, "channel:marketing")["messages"])
     # The datetime was read in Ana's timezone (New York) and passed on as epoch seconds, like Slack's.
@@ -240,8 +303,10 @@ def test_a_form_opens_shows_inline_errors_then_submits_and_posts(local):
 
 def test_a_form_that_no_flow_handles_says_it_is_out_of_date(local):
     with local.client() as http:
-        body = http.post("/local/api/form", json={"person_id": person_id(local.container, "ana"),
-                                                  "action": "nobody.home", "values": {}}).json()
+        body = http.post(
+            "/local/api/form",
+            json={"person_id": person_id(local.container, "ana"), "action": "nobody.home", "values": {}},
+        ).json()
     assert body["errors"] == {} and "out of date" in body["form_error"]
 
 
@@ -307,8 +372,12 @@ def test_simulating_what_no_flow_handles_is_a_clear_409(make_container, live_ser
         ("/local/api/command", ["help"], 400, "must be a JSON object"),
         ("/local/api/command", {"person_id": 1, "text": "/giphy cats"}, 400, "Only /smarketing commands"),
         ("/local/api/action", {"person_id": 1, "key": "no-such-message", "action": "a.b"}, 404, "no longer exists"),
-        ("/local/api/form", {"person_id": 1, "action": "probe.ask", "values": {"when": "tomorrow"},
-                             "datetimes": ["when"]}, 400, "expected a date and time"),
+        (
+            "/local/api/form",
+            {"person_id": 1, "action": "probe.ask", "values": {"when": "tomorrow"}, "datetimes": ["when"]},
+            400,
+            "expected a date and time",
+        ),
         ("/local/api/form", {"person_id": 1, "action": "", "values": {}}, 400, "action"),
         ("/local/api/clock", {"to": "yesterday"}, 400, "to: Input should be 'hour', 'day' or 'monday'"),
         ("/local/api/clock", {"hours": -3}, 400, "hours: Input should be greater than 0"),
@@ -330,8 +399,9 @@ def test_malformed_json_wrong_content_type_and_huge_bodies_are_refused(local):
     with local.client() as http:
         bad_json = http.post("/local/api/command", content=b"{not json", headers={"Content-Type": "application/json"})
         form_post = http.post("/local/api/command", data={"person_id": "1", "text": "help"})
-        huge = http.post("/local/api/command", content=b"{" + b" " * 70_000 + b"}",
-                         headers={"Content-Type": "application/json"})
+        huge = http.post(
+            "/local/api/command", content=b"{" + b" " * 70_000 + b"}", headers={"Content-Type": "application/json"}
+        )
     assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["error"]
     assert form_post.status_code == 415 and "JSON" in form_post.json()["error"]
     assert huge.status_code == 413
@@ -354,11 +424,15 @@ def test_bad_history_requests_get_a_4xx_saying_what_is_wrong(local, params, says
 
 def test_cross_site_posts_and_foreign_host_names_are_refused(local):
     with local.client() as http:
-        cross = http.post("/local/api/command", json={"person_id": 1, "text": "help"},
-                          headers={"Origin": "https://evil.example"})
+        cross = http.post(
+            "/local/api/command", json={"person_id": 1, "text": "help"}, headers={"Origin": "https://evil.example"}
+        )
         rebound = http.get("/", headers={"Host": f"evil.example:{local.port}"})
-        same = http.post("/local/api/command", json={"person_id": person_id(local.container, "ana"), "text": "help"},
-                         headers={"Origin": local.url})
+        same = http.post(
+            "/local/api/command",
+            json={"person_id": person_id(local.container, "ana"), "text": "help"},
+            headers={"Origin": local.url},
+        )
     assert cross.status_code == 403 and "Cross-site" in cross.json()["error"]
     assert rebound.status_code == 403
     assert same.status_code == 200

@@ -66,25 +66,57 @@ def pid(c, key: str) -> int:
 
 def crm(http, events) -> None:
     body = json.dumps(events).encode()
-    resp = http.post("/webhooks/crm", content=body,
-                     headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+    resp = http.post(
+        "/webhooks/crm", content=body, headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)}
+    )
     assert resp.status_code == 200, resp.text
 
 
 def crm_events(leo: int, ana_name: str) -> list[dict]:
     return [
-        {"id": "e1", "type": "campaign.upserted", "occurred_at": "2026-11-20T10:00:00Z",
-         "data": {"id": "camp-8", "name": f"Spring webinar <person:{leo}>", "owner_email": "kira@northwind.example"}},
-        {"id": "e2", "type": "lead.qualified", "occurred_at": "2026-11-23T14:00:00Z",
-         "data": {"id": "L-1", "name": "<@U_LEO> <!here>", "company": f"<at>{ana_name}</at> Inc",
-                  "email": "jane@acme.example", "status": "qualified", "score": 90,
-                  "owner_email": "ana@northwind.example", "source_campaign_id": "camp-8"}},
-        {"id": "e3", "type": "deal.closed_won", "occurred_at": "2026-11-23T14:00:00Z",
-         "data": {"id": "D-1", "name": f"Deal <person:{leo}> <!channel>", "amount": 50000,
-                  "owner_email": "ana@northwind.example", "contact_email": "jane@acme.example"}},
-        {"id": "e4", "type": "campaign.touch", "occurred_at": "2026-11-10T10:00:00Z",
-         "data": {"campaign_id": "camp-8", "contact_email": "jane@acme.example",
-                  "touched_at": "2026-11-10T10:00:00Z"}},
+        {
+            "id": "e1",
+            "type": "campaign.upserted",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "data": {"id": "camp-8", "name": f"Spring webinar <person:{leo}>", "owner_email": "kira@northwind.example"},
+        },
+        {
+            "id": "e2",
+            "type": "lead.qualified",
+            "occurred_at": "2026-11-23T14:00:00Z",
+            "data": {
+                "id": "L-1",
+                "name": "<@U_LEO> <!here>",
+                "company": f"<at>{ana_name}</at> Inc",
+                "email": "jane@acme.example",
+                "status": "qualified",
+                "score": 90,
+                "owner_email": "ana@northwind.example",
+                "source_campaign_id": "camp-8",
+            },
+        },
+        {
+            "id": "e3",
+            "type": "deal.closed_won",
+            "occurred_at": "2026-11-23T14:00:00Z",
+            "data": {
+                "id": "D-1",
+                "name": f"Deal <person:{leo}> <!channel>",
+                "amount": 50000,
+                "owner_email": "ana@northwind.example",
+                "contact_email": "jane@acme.example",
+            },
+        },
+        {
+            "id": "e4",
+            "type": "campaign.touch",
+            "occurred_at": "2026-11-10T10:00:00Z",
+            "data": {
+                "campaign_id": "camp-8",
+                "contact_email": "jane@acme.example",
+                "touched_at": "2026-11-10T10:00:00Z",
+            },
+        },
     ]
 
 
@@ -140,9 +172,15 @@ def test_crm_text_is_shown_as_text_on_teams_cards_and_the_local_page(make_contai
     assert any(f'data-person="{ana}"' in page for page in pages)
 
 
-TYPED = ["touch <person:{leo}> <@U_LEO> <!here>", "schedule <person:{leo}> <!here>",
-         'won "<@U_LEO> <!here> <person:{leo}>" 5000', "won Acme 5000 <person:{leo}>",
-         "<person:{leo}> <!here>", "frobnicate <@U_LEO>", "bounce <person:{leo}> <!channel>"]
+TYPED = [
+    "touch <person:{leo}> <@U_LEO> <!here>",
+    "schedule <person:{leo}> <!here>",
+    'won "<@U_LEO> <!here> <person:{leo}>" 5000',
+    "won Acme 5000 <person:{leo}>",
+    "<person:{leo}> <!here>",
+    "frobnicate <@U_LEO>",
+    "bounce <person:{leo}> <!channel>",
+]
 
 
 @pytest.mark.parametrize("typed", TYPED)

@@ -82,6 +82,7 @@ def upgrade_to(engine: sa.Engine, revision: str) -> None:
 
 # --- rows in every table -------------------------------------------------------------------------
 
+
 def _value(column: sa.Column, col_type, n: int, fks: dict[str, str]):
     """A value of the column's type for row ``n`` (1 or 2), distinct between rows."""
     if column.name in fks:
@@ -175,8 +176,9 @@ def make_prerelease(engine: sa.Engine) -> None:
 def run_bot(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_"))}
     env.update(DATABASE_URL=url, PORT="0", LOCAL_WORKSPACE="false", SCHEDULER="false")
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_start_up_refuses_a_database_made_by_a_pre_release_build_and_says_what_to_do(scratch):

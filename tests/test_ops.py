@@ -53,8 +53,9 @@ def run_cli(*args: str, env_over: dict | None = None, tmp_path=None) -> subproce
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_"))}
     env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/cli.db" if tmp_path else "sqlite:///./cli-test.db")
     env.update(env_over or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_manifest_declares_the_command_scopes_events_and_interactivity(tmp_path):

@@ -12,8 +12,12 @@ from handlers.ports import channel, dm
 
 def enqueue(c, key: str, text: str = "hello", destination: str = channel("wins")) -> None:
     with c.uow_factory() as uow:
-        assert uow.outbox.add(key=key, destination=destination, payload=Message(text=text, blocks=[Section(text=text)]).to_json(),
-                              at=c.deps.now())
+        assert uow.outbox.add(
+            key=key,
+            destination=destination,
+            payload=Message(text=text, blocks=[Section(text=text)]).to_json(),
+            at=c.deps.now(),
+        )
         uow.commit()
 
 
@@ -30,7 +34,9 @@ def c(make_container, slack):
 def test_a_message_is_stored_once_however_often_it_is_enqueued(c):
     enqueue(c, "k1")
     with c.uow_factory() as uow:
-        assert uow.outbox.add(key="k1", destination=channel("wins"), payload={"text": "again"}, at=c.deps.now()) is False
+        assert (
+            uow.outbox.add(key="k1", destination=channel("wins"), payload={"text": "again"}, at=c.deps.now()) is False
+        )
         uow.commit()
     assert c.dispatcher.drain() == 1
 
@@ -147,8 +153,14 @@ def test_an_update_replaces_the_posted_message_in_place(c, slack):
     enqueue(c, "orig:1", "Lead cooling")
     c.dispatcher.drain()
     with c.uow_factory() as uow:
-        uow.outbox.add(key="upd:1", op="update", target_key="orig:1", destination=channel("wins"),
-                       payload=Message(text="Followed up by Ana").to_json(), at=c.deps.now())
+        uow.outbox.add(
+            key="upd:1",
+            op="update",
+            target_key="orig:1",
+            destination=channel("wins"),
+            payload=Message(text="Followed up by Ana").to_json(),
+            at=c.deps.now(),
+        )
         uow.commit()
     c.dispatcher.drain()
     assert [m["text"] for m in slack.messages("C_WINS")] == ["Followed up by Ana"]
@@ -209,12 +221,16 @@ def other_posts(slack, channel_id: str, n: int) -> None:
 
 
 def texts(slack, channel_id: str, key_prefix: str = "") -> list[str]:
-    return [m["text"] for m in slack.messages(channel_id)
-            if ((m.get("metadata") or {}).get("event_payload") or {}).get("key", "").startswith(key_prefix)]
+    return [
+        m["text"]
+        for m in slack.messages(channel_id)
+        if ((m.get("metadata") or {}).get("event_payload") or {}).get("key", "").startswith(key_prefix)
+    ]
 
 
 def test_a_post_whose_answer_was_lost_is_found_in_a_busy_channel_by_searching_from_the_attempt(
-        c, slack_on_test_time, clock):
+    c, slack_on_test_time, clock
+):
     """The check reads the history from the attempt's start, page by page: 315 newer posts do not
     hide the first one, and it is not posted again."""
     slack = slack_on_test_time
@@ -282,8 +298,12 @@ def test_a_reaction_that_fails_after_the_post_never_causes_a_second_post(c, slac
 
     slack.reset_next("reactions.add", times=3)  # the reaction and its two quick retries
     with c.uow_factory() as uow:
-        uow.outbox.add(key="tada:1", destination=channel("wins"), at=c.deps.now(),
-                       payload=Msg(text="A win", blocks=[Section(text="A win")], reaction="tada").to_json())
+        uow.outbox.add(
+            key="tada:1",
+            destination=channel("wins"),
+            at=c.deps.now(),
+            payload=Msg(text="A win", blocks=[Section(text="A win")], reaction="tada").to_json(),
+        )
         uow.commit()
     c.dispatcher.drain()
     assert texts(slack, "C_WINS") == ["A win"] and len(slack.calls("chat.postMessage")) == 1
@@ -377,8 +397,13 @@ def test_replicas_share_a_channels_pace(make_container, slack, clock):
 def hold(c, key: str, text: str, destination: str, until) -> None:
     """Queue a post the delivery policy held for the reader's next opening (quiet hours)."""
     with c.uow_factory() as uow:
-        assert uow.outbox.add(key=key, destination=destination, not_before=until,
-                              payload=Message(text=text, blocks=[Section(text=text)]).to_json(), at=c.deps.now())
+        assert uow.outbox.add(
+            key=key,
+            destination=destination,
+            not_before=until,
+            payload=Message(text=text, blocks=[Section(text=text)]).to_json(),
+            at=c.deps.now(),
+        )
         uow.commit()
 
 
@@ -405,8 +430,14 @@ def test_the_dispatcher_wakes_for_a_held_post_when_its_time_comes(c, clock):
 def test_an_update_of_a_held_post_changes_it_before_it_goes_out_once(c, slack, clock):
     hold(c, "held:3", "Lead cooling: no follow-up", channel("wins"), clock.now() + timedelta(hours=2))
     with c.uow_factory() as uow:
-        uow.outbox.add(key="held:3:v2", op="update", target_key="held:3", destination=channel("wins"),
-                       payload=Message(text="Followed up by Ana").to_json(), at=c.deps.now())
+        uow.outbox.add(
+            key="held:3:v2",
+            op="update",
+            target_key="held:3",
+            destination=channel("wins"),
+            payload=Message(text="Followed up by Ana").to_json(),
+            at=c.deps.now(),
+        )
         assert uow.outbox.updates_queued_here() == {"held:3": Message(text="Followed up by Ana").to_json()}
         uow.commit()
     enqueue(c, "after:3", "a later post")

@@ -46,8 +46,15 @@ def shown(c, key: str) -> dict:
 
 def follow_up(c, who: str, crm_id: str, key: str):
     got = lead(c, crm_id)
-    return run_action(c.registry, c.uow_factory, c.deps, Actor(person_id(c, who), "local"), "cooling.follow_up",
-                      f"{got.id}@{got.version}", MessageRef(outbox_key=key))
+    return run_action(
+        c.registry,
+        c.uow_factory,
+        c.deps,
+        Actor(person_id(c, who), "local"),
+        "cooling.follow_up",
+        f"{got.id}@{got.version}",
+        MessageRef(outbox_key=key),
+    )
 
 
 def test_a_warning_is_a_line_in_the_reps_morning_follow_ups_updated_in_place_when_handled(c):
@@ -75,8 +82,11 @@ def test_a_warning_is_a_line_in_the_reps_morning_follow_ups_updated_in_place_whe
 
 def test_the_channel_gets_one_at_risk_roll_up_a_day_and_a_hot_escalation_reaches_the_manager_at_once(c):
     c.deps.clock.at = at(NY, 2026, 11, 23, 10)
-    ingest(c, hot_lead("L-1", owner="ana", at=at(NY, 2026, 11, 23, 10)),
-           hot_lead("L-2", owner="ben", name="Bob Roe", email="bob@acme.example", at=at(NY, 2026, 11, 23, 10)))
+    ingest(
+        c,
+        hot_lead("L-1", owner="ana", at=at(NY, 2026, 11, 23, 10)),
+        hot_lead("L-2", owner="ben", name="Bob Roe", email="bob@acme.example", at=at(NY, 2026, 11, 23, 10)),
+    )
     for hour in (11, 13, 15):  # breach, manager, channel
         tick(c, at(NY, 2026, 11, 23, hour, 1))
     maya = person_id(c, "maya")
@@ -136,8 +146,9 @@ def test_no_digest_for_someone_away(c):
 
     ana = person_id(c, "ana")
     with c.uow_factory() as uow:
-        uow.session.add(AwayPeriod(person_id=ana, starts_at=at(NY, 2026, 11, 23, 0), ends_at=at(NY, 2026, 11, 24, 0),
-                                   source="test"))
+        uow.session.add(
+            AwayPeriod(person_id=ana, starts_at=at(NY, 2026, 11, 23, 0), ends_at=at(NY, 2026, 11, 24, 0), source="test")
+        )
         uow.commit()
     c.deps.clock.at = at(NY, 2026, 11, 23, 10)
     ingest(c, hot_lead("L-1", owner="ana", at=at(NY, 2026, 11, 23, 10)))
@@ -178,7 +189,9 @@ def test_a_time_is_shown_in_each_readers_timezone_slack_date_token_teams_card_fu
     from bot.local.render import markup
 
     html = markup(text, {})
-    assert '<time class="moment" data-at="2026-12-02T10:00:00Z" data-style="datetime">Wed 2 Dec, 05:00 EST</time>' in html
+    assert (
+        '<time class="moment" data-at="2026-12-02T10:00:00Z" data-style="datetime">Wed 2 Dec, 05:00 EST</time>' in html
+    )
 
 
 def test_a_message_held_for_the_morning_goes_to_the_cover_when_its_reader_is_away_by_then(c):
@@ -186,8 +199,11 @@ def test_a_message_held_for_the_morning_goes_to_the_cover_when_its_reader_is_awa
 
     hugo, erin = person_id(c, "hugo"), person_id(c, "erin")  # Hugo (Paris) is covered by Erin
     with c.uow_factory() as uow:  # away from Tuesday: not yet when the lead arrives
-        uow.session.add(AwayPeriod(person_id=hugo, starts_at=at(PARIS, 2026, 11, 24, 0),
-                                   ends_at=at(PARIS, 2026, 11, 26, 0), source="test"))
+        uow.session.add(
+            AwayPeriod(
+                person_id=hugo, starts_at=at(PARIS, 2026, 11, 24, 0), ends_at=at(PARIS, 2026, 11, 26, 0), source="test"
+            )
+        )
         uow.commit()
     c.deps.clock.at = at(NY, 2026, 11, 23, 16)  # 22:00 in Paris: a handoff to Hugo would wait for 09:00
     ingest(c, hot_lead("L-1", owner="hugo", at=at(NY, 2026, 11, 23, 16)))

@@ -64,8 +64,10 @@ def test_the_text_form_sets_each_preference_says_where_each_comes_from_and_reset
 
     said = prefs(c, "ana", "warn realtime")
     assert "Your warnings come one message each, as they happen from now on." in said
-    assert ("Warnings (a lead of yours about to breach): one message each, as they happen — yours "
-            "(company default: in your morning digest)") in said
+    assert (
+        "Warnings (a lead of yours about to breach): one message each, as they happen — yours "
+        "(company default: in your morning digest)"
+    ) in said
     said = prefs(c, "ana", "digest 10:30")
     assert "Your morning digest comes at 10:30 your time from now on." in said
     assert "Morning digest at 10:30 America/New_York — yours (company default: 09:00)" in said
@@ -78,7 +80,9 @@ def test_the_text_form_sets_each_preference_says_where_each_comes_from_and_reset
     said = prefs(c, "ana", "warn default")
     assert "Your warnings come as the company sets it again." in said
     said = prefs(c, "ana", "reset")
-    assert "Back to the company defaults." in said and "Morning digest at 09:00 America/New_York — company default" in said
+    assert (
+        "Back to the company defaults." in said and "Morning digest at 09:00 America/New_York — company default" in said
+    )
     assert stored(c, "ana") is None
     assert "You had no preferences of your own: nothing changed." in prefs(c, "ana", "reset")
 
@@ -92,25 +96,43 @@ def test_a_manager_chooses_how_escalations_come_but_cannot_mute_them(c):
     assert stored(c, "maya") == (None, None, "realtime", [])
 
 
-@pytest.mark.parametrize("text, says", [
-    ("mute breach", "You can't mute 'breach': a breach of your own lead is the alert you must act on. Nothing changed."),
-    ("mute handoff", "You can't mute 'handoff': a lead handed to you is yours to act on now. Nothing changed."),
-    ("mute reminder", "You can't mute 'reminder': the end of your snooze is the follow-up you asked for."),
-    ("mute claim", "'claim' (a lead nobody owns, to claim) is posted in a team channel, not sent to you: there is "
-                   "nothing of yours to mute. Nothing changed."),
-    ("mute foo", "unknown kind 'foo'; kinds: handoff, breach, reminder, claim, warn, manager, channel, bounce_post. "
-                 "Nothing changed."),
-    ("unmute breach", "'breach' is not muted for you. Nothing changed."),
-    ("digest 25:00", "'25:00' is not a time; use HH:MM, e.g. 09:30. Nothing changed."),
-    ("digest soon", "'soon' is not a time; use HH:MM, e.g. 09:30. Nothing changed."),
-    ("digest 08:30", "08:30 is outside your business hours (09:00–17:00, America/New_York): nothing reaches you "
-                     "outside them, so your digest would not come then. Pick a time from 09:00 to before 17:00. "
-                     "Nothing changed."),
-    ("digest 17:00", "17:00 is outside your business hours"),
-    ("warn sometimes", "'sometimes' is not a way to get warnings; use realtime, digest or default. Nothing changed."),
-    ("breach digest", "unknown setting 'breach'; settings: show, digest, warn, manager, mute, unmute, reset."),
-    ("warn", "`prefs warn` takes one word."),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (
+            "mute breach",
+            "You can't mute 'breach': a breach of your own lead is the alert you must act on. Nothing changed.",
+        ),
+        ("mute handoff", "You can't mute 'handoff': a lead handed to you is yours to act on now. Nothing changed."),
+        ("mute reminder", "You can't mute 'reminder': the end of your snooze is the follow-up you asked for."),
+        (
+            "mute claim",
+            "'claim' (a lead nobody owns, to claim) is posted in a team channel, not sent to you: there is "
+            "nothing of yours to mute. Nothing changed.",
+        ),
+        (
+            "mute foo",
+            "unknown kind 'foo'; kinds: handoff, breach, reminder, claim, warn, manager, channel, bounce_post. "
+            "Nothing changed.",
+        ),
+        ("unmute breach", "'breach' is not muted for you. Nothing changed."),
+        ("digest 25:00", "'25:00' is not a time; use HH:MM, e.g. 09:30. Nothing changed."),
+        ("digest soon", "'soon' is not a time; use HH:MM, e.g. 09:30. Nothing changed."),
+        (
+            "digest 08:30",
+            "08:30 is outside your business hours (09:00–17:00, America/New_York): nothing reaches you "
+            "outside them, so your digest would not come then. Pick a time from 09:00 to before 17:00. "
+            "Nothing changed.",
+        ),
+        ("digest 17:00", "17:00 is outside your business hours"),
+        (
+            "warn sometimes",
+            "'sometimes' is not a way to get warnings; use realtime, digest or default. Nothing changed.",
+        ),
+        ("breach digest", "unknown setting 'breach'; settings: show, digest, warn, manager, mute, unmute, reset."),
+        ("warn", "`prefs warn` takes one word."),
+    ],
+)
 def test_a_refused_or_unreadable_choice_says_why_and_changes_nothing(c, text, says):
     prefs(c, "ana", "digest 10:00")
     before = stored(c, "ana")
@@ -143,8 +165,15 @@ def test_the_form_shows_what_applies_and_its_submission_saves_or_comes_back_with
 
 def test_a_submitted_mute_the_form_does_not_offer_is_refused_on_its_field_and_nothing_is_saved(c):
     maya = Actor(person_id(c, "maya"), "local")
-    reply = run_form(c.registry, c.uow_factory, c.deps, maya, "prefs.save", "",
-                     {"digest_time": "10:00", "warn": "realtime", "manager": "mute"})
+    reply = run_form(
+        c.registry,
+        c.uow_factory,
+        c.deps,
+        maya,
+        "prefs.save",
+        "",
+        {"digest_time": "10:00", "warn": "realtime", "manager": "mute"},
+    )
     assert list(reply.errors) == ["manager"]
     assert reply.errors["manager"].startswith("You can't mute 'manager': a manager acts on their team's escalations")
     assert stored(c, "maya") is None
@@ -164,8 +193,11 @@ def test_the_home_has_a_preferences_button_that_opens_the_form(c):
 def test_a_rep_who_chose_warnings_one_by_one_gets_a_warning_dm_instead_of_the_digest(c):
     prefs(c, "ana", "warn realtime")
     c.deps.clock.at = at_ny(2026, 11, 23, 10)
-    ingest(c, hot_lead("L-1", owner="ana", at=at_ny(2026, 11, 23, 10)),
-           hot_lead("L-2", owner="ben", name="Bob Roe", email="bob@acme.example", at=at_ny(2026, 11, 23, 10)))
+    ingest(
+        c,
+        hot_lead("L-1", owner="ana", at=at_ny(2026, 11, 23, 10)),
+        hot_lead("L-2", owner="ben", name="Bob Roe", email="bob@acme.example", at=at_ny(2026, 11, 23, 10)),
+    )
     tick(c, at_ny(2026, 11, 23, 10, 50))  # past the warning (10:45), before the breach (11:00)
     [warning] = [r for r in dms(c, "ana") if r.key.endswith(":warn")]
     assert "Jane Doe" in text_of(warning.payload)
@@ -179,8 +211,11 @@ def test_a_muted_kind_is_not_delivered_but_what_the_role_must_get_still_is(make_
     c = make_container(config=ladder_config())  # warnings one by one for everyone
     prefs(c, "ana", "mute warn")
     c.deps.clock.at = at_ny(2026, 11, 23, 10)
-    ingest(c, hot_lead("L-1", owner="ana", at=at_ny(2026, 11, 23, 10)),
-           hot_lead("L-2", owner="ben", name="Bob Roe", email="bob@acme.example", at=at_ny(2026, 11, 23, 10)))
+    ingest(
+        c,
+        hot_lead("L-1", owner="ana", at=at_ny(2026, 11, 23, 10)),
+        hot_lead("L-2", owner="ben", name="Bob Roe", email="bob@acme.example", at=at_ny(2026, 11, 23, 10)),
+    )
     tick(c, at_ny(2026, 11, 23, 10, 50))
     assert not [r for r in dms(c, "ana") if r.key.endswith(":warn")], "muted: not sent at all"
     assert [r for r in dms(c, "ben") if r.key.endswith(":warn")]
@@ -215,8 +250,11 @@ def test_a_stored_mute_of_something_the_role_must_get_is_not_applied(c):
 def test_a_personal_digest_time_moves_that_persons_digest_and_no_one_elses(c):
     prefs(c, "ana", "digest 10:30")
     c.deps.clock.at = at_ny(2026, 11, 23, 8)
-    ingest(c, hot_lead("L-1", owner="ana", score=75, at=at_ny(2026, 11, 23, 8)),  # due 13:00 (warm)
-           hot_lead("L-2", owner="ben", score=75, name="Bob Roe", email="bob@acme.example", at=at_ny(2026, 11, 23, 8)))
+    ingest(
+        c,
+        hot_lead("L-1", owner="ana", score=75, at=at_ny(2026, 11, 23, 8)),  # due 13:00 (warm)
+        hot_lead("L-2", owner="ben", score=75, name="Bob Roe", email="bob@acme.example", at=at_ny(2026, 11, 23, 8)),
+    )
     ana, ben = person_id(c, "ana"), person_id(c, "ben")
     tick(c, at_ny(2026, 11, 23, 9, 5))
     assert outbox(c, key=f"digest:followups:{ben}:2026-11-23"), "Ben: the company's 09:00"

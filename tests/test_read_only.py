@@ -81,8 +81,13 @@ def test_read_commands_answer_while_another_connection_holds_sqlites_write_lock(
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 sqlite3.connect(path, timeout=0).execute("BEGIN IMMEDIATE")  # the lock is really held
             http.timeout = 5.0  # a read that queued behind the lock would wait 30 s
-            for text, expect in (("help", "Smarketing Bot"), ("leads", "L-1"), ("sla", "SLA"),
-                                 ("schedule", "week"), ("schedule next", "week")):
+            for text, expect in (
+                ("help", "Smarketing Bot"),
+                ("leads", "L-1"),
+                ("sla", "SLA"),
+                ("schedule", "week"),
+                ("schedule next", "week"),
+            ):
                 resp = _command(http, text)
                 assert resp.status_code == 200, (text, resp.text)
                 assert expect.lower() in resp.text.lower(), (text, resp.text[:500])

@@ -40,14 +40,17 @@ def items(c):
 # --- the config ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("review, problem", [
-    ("{channel: nowhere}", "review.channel: no channel 'nowhere' under channels"),
-    ("{channel: sales, attendees: [ghost]}", "review.attendees.0: no person with key 'ghost'"),
-    ("{channel: sales, time: '25:00'}", "review.time"),
-    ("{channel: sales, timezone: Mars/Olympus}", "review.timezone"),
-    ("{channel: sales, day: someday}", "review.day"),
-    ("{day: thu}", "review.channel: Field required"),
-])
+@pytest.mark.parametrize(
+    "review, problem",
+    [
+        ("{channel: nowhere}", "review.channel: no channel 'nowhere' under channels"),
+        ("{channel: sales, attendees: [ghost]}", "review.attendees.0: no person with key 'ghost'"),
+        ("{channel: sales, time: '25:00'}", "review.time"),
+        ("{channel: sales, timezone: Mars/Olympus}", "review.timezone"),
+        ("{channel: sales, day: someday}", "review.day"),
+        ("{day: thu}", "review.channel: Field required"),
+    ],
+)
 def test_a_bad_review_config_is_refused_naming_the_key(review, problem):
     with pytest.raises(ConfigError) as e:
         parse_config(BASE + f"review: {review}\n", "acme.yaml")
@@ -72,13 +75,16 @@ def test_an_action_is_owned_dated_and_due_at_the_next_meeting_by_default(c):
     assert "3" in listed.text and "Call back the Acme leads" in text_of(listed.to_json())
 
 
-@pytest.mark.parametrize("text, answer", [
-    ("action ghost Do it", "`ghost` is not a person I know"),
-    ("action ana", "Say what is to be done"),
-    ("action ana Do it by someday", "I can't read `someday` as a date"),
-    ("action ana Do it by 2026-11-01", "1 Nov 2026 is in the past"),
-    ("action ana Do it by 2026-02-30", "I can't read `2026-02-30` as a date"),
-])
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("action ghost Do it", "`ghost` is not a person I know"),
+        ("action ana", "Say what is to be done"),
+        ("action ana Do it by someday", "I can't read `someday` as a date"),
+        ("action ana Do it by 2026-11-01", "1 Nov 2026 is in the past"),
+        ("action ana Do it by 2026-02-30", "I can't read `2026-02-30` as a date"),
+    ],
+)
 def test_bad_actions_get_a_specific_answer_and_store_nothing(c, text, answer):
     assert answer in command(c, "maya", text).text
     assert items(c) == []
@@ -86,7 +92,10 @@ def test_bad_actions_get_a_specific_answer_and_store_nothing(c, text, answer):
 
 def test_only_the_owner_their_manager_or_an_admin_closes_an_item(c):
     command(c, "sam", "action ana Call back the Acme leads")
-    assert "Only Ana Torres (its owner), their manager or an admin can close #1." in command(c, "ben", "action done 1").text
+    assert (
+        "Only Ana Torres (its owner), their manager or an admin can close #1."
+        in command(c, "ben", "action done 1").text
+    )
     assert items(c)[0].status == "open"
     assert "Done: #1" in command(c, "maya", "action done 1").text  # Ana's manager
     assert "already done" in command(c, "ana", "action done 1").text
@@ -109,18 +118,44 @@ def test_add_to_review_on_an_escalation_opens_a_short_form_and_keeps_where_it_ca
     move_to(c, at_ny(2026, 11, 23, 13, 30))  # the hot lead is 2.5 business hours past due: Maya hears
     run_job(c, "cooling")
     [alert] = outbox(c, key="cooling:1:1:manager")
-    button = next(b for blk in alert.payload["blocks"] if blk["type"] == "actions" for b in blk["buttons"]
-                  if b["label"] == "Add to review")
-    reply = run_action(c.registry, c.uow_factory, c.deps, Actor(person_id(c, "maya"), "local"), button["action"],
-                       button["value"], MessageRef(outbox_key=alert.key))
+    button = next(
+        b
+        for blk in alert.payload["blocks"]
+        if blk["type"] == "actions"
+        for b in blk["buttons"]
+        if b["label"] == "Add to review"
+    )
+    reply = run_action(
+        c.registry,
+        c.uow_factory,
+        c.deps,
+        Actor(person_id(c, "maya"), "local"),
+        button["action"],
+        button["value"],
+        MessageRef(outbox_key=alert.key),
+    )
     form = reply.form
     assert form is not None and form.state == alert.key
     assert "Jane Doe (Acme): SLA breached" in text_of({"text": "", "blocks": [b.model_dump() for b in form.blocks]})
-    bad = run_form(c.registry, c.uow_factory, c.deps, Actor(person_id(c, "maya"), "local"), form.action, form.state,
-                   {"owner": "", "text": "x", "due": None, "about": button["value"]})
+    bad = run_form(
+        c.registry,
+        c.uow_factory,
+        c.deps,
+        Actor(person_id(c, "maya"), "local"),
+        form.action,
+        form.state,
+        {"owner": "", "text": "x", "due": None, "about": button["value"]},
+    )
     assert bad.errors and "owner" in bad.errors and items(c) == []
-    ok = run_form(c.registry, c.uow_factory, c.deps, Actor(person_id(c, "maya"), "local"), form.action, form.state,
-                  {"owner": "ana", "text": "Call Jane today", "due": None, "about": button["value"]})
+    ok = run_form(
+        c.registry,
+        c.uow_factory,
+        c.deps,
+        Actor(person_id(c, "maya"), "local"),
+        form.action,
+        form.state,
+        {"owner": "ana", "text": "Call Jane today", "due": None, "about": button["value"]},
+    )
     assert "Added #1 to the review for Ana Torres" in ok.text
     [item] = items(c)
     assert item.source_key == alert.key and item.source_text == "Jane Doe (Acme): SLA breached"

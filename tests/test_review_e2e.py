@@ -11,7 +11,13 @@ from tests import teams_standin as ts
 from tests.conftest import SIGNING_SECRET
 from tests.cooling_helpers import person_id
 from tests.teams_helpers import (  # noqa: F401 - fixtures
-    app as teams_app, install, make_teams_app, only_card, post, teams, teams_server,
+    app as teams_app,
+    install,
+    make_teams_app,
+    only_card,
+    post,
+    teams,
+    teams_server,
 )
 from tests.test_cooling_e2e import rendered_text
 from tests.test_scoreboard import a_month, at_ny, move_to
@@ -32,8 +38,9 @@ def test_in_slack_an_action_is_added_by_mention_listed_and_the_agenda_is_posted_
     c = app.container
     a_month(c)
     with app.client() as http:
-        added = post_slack(http, sr.slash_command("action <@U_ANA|ana> Call back the Acme leads by 2026-11-25",
-                                                  user_id="U_MAYA")).json()
+        added = post_slack(
+            http, sr.slash_command("action <@U_ANA|ana> Call back the Acme leads by 2026-11-25", user_id="U_MAYA")
+        ).json()
         assert "Added #1 for Ana Torres, due Wed 25 Nov" in rendered_text(added)
         refused = post_slack(http, sr.slash_command("action done 1", user_id="U_BEN")).json()
         assert "Only Ana Torres (its owner)" in rendered_text(refused)
@@ -53,21 +60,45 @@ def test_in_slack_add_to_review_on_a_bounce_post_opens_the_form_and_its_submissi
     move_to(c, at_ny(2026, 11, 24, 9, 0))  # the bounce came after marketing's hours in London: posted next day
     c.dispatcher.drain()
     [bounce_post] = [m for m in slack.messages("C_MARKETING") if "back to marketing" in m["text"]]
-    button = next(e for b in bounce_post["blocks"] if b["type"] == "actions" for e in b["elements"]
-                  if e["text"]["text"] == "Add to review")
+    button = next(
+        e
+        for b in bounce_post["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "Add to review"
+    )
     with app.client() as http:
-        assert post_slack(http, sr.block_actions(button["action_id"], button["value"], user_id="U_JONAS",
-                                                 message=bounce_post,
-                                                 response_url=slack.response_url("add"))).status_code == 200
+        assert (
+            post_slack(
+                http,
+                sr.block_actions(
+                    button["action_id"],
+                    button["value"],
+                    user_id="U_JONAS",
+                    message=bounce_post,
+                    response_url=slack.response_url("add"),
+                ),
+            ).status_code
+            == 200
+        )
         [opened] = slack.wait_for("views.open")
         view = opened["view"]
         assert view["callback_id"] == "review.add" and len(view["blocks"]) <= 100
         values = {
-            blk["block_id"]: {blk["element"]["action_id"]: _value(blk["element"], owner="kira",
-                                                                  text="Check why ebook leads have no budget")}
-            for blk in view["blocks"] if blk["type"] == "input"}
-        resp = post_slack(http, sr.view_submission(view["callback_id"], values, user_id="U_JONAS",
-                                                   private_metadata=view.get("private_metadata", "")))
+            blk["block_id"]: {
+                blk["element"]["action_id"]: _value(
+                    blk["element"], owner="kira", text="Check why ebook leads have no budget"
+                )
+            }
+            for blk in view["blocks"]
+            if blk["type"] == "input"
+        }
+        resp = post_slack(
+            http,
+            sr.view_submission(
+                view["callback_id"], values, user_id="U_JONAS", private_metadata=view.get("private_metadata", "")
+            ),
+        )
         assert resp.status_code == 200
     kira = person_id(c, "kira")
     with c.uow_factory() as uow:
@@ -94,10 +125,13 @@ def test_in_teams_the_same_words_add_list_and_close_items(teams_app, teams):
     maya = teams.user("maya@northwind.example")
     post(teams_app, ts.message(teams.service_url, "action ana Call back the Acme leads", user=maya))
     post(teams_app, ts.message(teams.service_url, "action list", user=maya))
-    added = teams.wait_for(lambda: [a for a in teams.sent("a:29:maya") if "Added #1 for Ana Torres" in str(a)],
-                           timeout=30)
-    listed = teams.wait_for(lambda: [a for a in teams.sent("a:29:maya") if ts.cards_in(a)
-                                     and "Open action items" in texts(only_card(a))], timeout=30)
+    added = teams.wait_for(
+        lambda: [a for a in teams.sent("a:29:maya") if "Added #1 for Ana Torres" in str(a)], timeout=30
+    )
+    listed = teams.wait_for(
+        lambda: [a for a in teams.sent("a:29:maya") if ts.cards_in(a) and "Open action items" in texts(only_card(a))],
+        timeout=30,
+    )
     assert added and "Call back the Acme leads" in texts(only_card(listed[0]))
 
 
@@ -105,9 +139,12 @@ def test_in_the_local_workspace_actions_are_commands_like_anywhere(make_containe
     c = make_container(local_workspace=True, demo_data=False)
     server = live_server(c, local=True)
     with server.client() as http:
-        resp = http.post("/local/api/command", json={"person_id": person_id(c, "maya"),
-                                                     "text": "/smarketing action ana Call the Acme leads by tomorrow"})
+        resp = http.post(
+            "/local/api/command",
+            json={"person_id": person_id(c, "maya"), "text": "/smarketing action ana Call the Acme leads by tomorrow"},
+        )
         assert resp.status_code == 200 and "Added #1 for Ana Torres, due Tue 24 Nov" in resp.json()["ephemeral"]
-        bad = http.post("/local/api/command", json={"person_id": person_id(c, "maya"),
-                                                    "text": "/smarketing action nobody Do it"})
+        bad = http.post(
+            "/local/api/command", json={"person_id": person_id(c, "maya"), "text": "/smarketing action nobody Do it"}
+        )
         assert "not a person I know" in bad.json()["ephemeral"]

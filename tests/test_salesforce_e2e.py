@@ -27,8 +27,12 @@ from tests.salesforce_helpers import (  # noqa: F401 - fixtures
 @pytest.fixture
 def app(make_container, live_server, slack, salesforce, app_keys):
     # On the wall clock: no quiet hours (a run at night would hold the handoff until the morning).
-    container = make_container(slack_mock=slack, clock=OffsetClock(), config=ladder_config(demo_config_with_slack()),
-                               **salesforce_settings(salesforce, app_keys))
+    container = make_container(
+        slack_mock=slack,
+        clock=OffsetClock(),
+        config=ladder_config(demo_config_with_slack()),
+        **salesforce_settings(salesforce, app_keys),
+    )
     salesforce.now = container.deps.now
     server = live_server(container)
     assert container.extras["salesforce"].poll_once() == 0  # the cursors start now
@@ -60,14 +64,23 @@ def settle(app) -> None:
 
 
 def new_lead(salesforce, **fields) -> str:
-    base = dict(FirstName="Jane", LastName="Doe", Email="jane@acme.example", Company="Acme", Title="VP Data",
-                Status="Working", Rating="Warm", OwnerId=salesforce.user_ids["ana@northwind.example"])
+    base = dict(
+        FirstName="Jane",
+        LastName="Doe",
+        Email="jane@acme.example",
+        Company="Acme",
+        Title="VP Data",
+        Status="Working",
+        Rating="Warm",
+        OwnerId=salesforce.user_ids["ana@northwind.example"],
+    )
     return salesforce.add("Lead", **{**base, **fields})
 
 
 def webinar(salesforce) -> str:
-    return salesforce.add("Campaign", Name="Data Summit Webinar", Type="Webinar",
-                          OwnerId=salesforce.user_ids["kira@northwind.example"])
+    return salesforce.add(
+        "Campaign", Name="Data Summit Webinar", Type="Webinar", OwnerId=salesforce.user_ids["kira@northwind.example"]
+    )
 
 
 def test_a_salesforce_lead_turning_qualified_is_handed_to_its_owner_in_slack(app, salesforce, slack):
@@ -95,11 +108,23 @@ def test_a_salesforce_lead_turning_qualified_is_handed_to_its_owner_in_slack(app
 def test_a_won_opportunity_is_celebrated_crediting_its_primary_campaign_source(app, salesforce, slack):
     camp = webinar(salesforce)
     lid = new_lead(salesforce, Status="Qualified")
-    contact = salesforce.add("Contact", FirstName="Jane", LastName="Doe", Email="jane@acme.example",
-                             OwnerId=salesforce.user_ids["ana@northwind.example"])
-    opp = salesforce.add("Opportunity", Name="Acme platform", Amount=48000, StageName="Negotiation",
-                         CloseDate=app.container.deps.now().date(), CampaignId=camp, ContactId=contact,
-                         OwnerId=salesforce.user_ids["ana@northwind.example"])
+    contact = salesforce.add(
+        "Contact",
+        FirstName="Jane",
+        LastName="Doe",
+        Email="jane@acme.example",
+        OwnerId=salesforce.user_ids["ana@northwind.example"],
+    )
+    opp = salesforce.add(
+        "Opportunity",
+        Name="Acme platform",
+        Amount=48000,
+        StageName="Negotiation",
+        CloseDate=app.container.deps.now().date(),
+        CampaignId=camp,
+        ContactId=contact,
+        OwnerId=salesforce.user_ids["ana@northwind.example"],
+    )
     salesforce.convert(lid, contact_id=contact, opportunity_id=opp)
     poll(app)
     assert slack.messages("C_WINS") == []  # not won yet
@@ -128,8 +153,10 @@ def test_a_bounce_in_slack_sets_the_lead_status_and_records_the_reason_as_a_task
     [task] = salesforce.tasks_of(lid)
     assert task["Subject"].startswith("Bounced back to marketing: Not our customer profile [smk-")
     assert task["Status"] == "Completed" and task["OwnerId"] == salesforce.user_ids["ana@northwind.example"]
-    assert "Bounced back to marketing by Ana Torres in Smarketing: Not our customer profile. Note: Two-person " \
-           "agency, far too small" in task["Description"]
+    assert (
+        "Bounced back to marketing by Ana Torres in Smarketing: Not our customer profile. Note: Two-person "
+        "agency, far too small" in task["Description"]
+    )
 
     # The next poll reads our own write: the lead stays with marketing, nobody is pinged again.
     poll(app)
@@ -152,8 +179,14 @@ def test_a_follow_up_logged_in_slack_becomes_a_completed_task_counted_once(app, 
     with app.container.uow_factory() as uow:
         assert uow.leads.by_crm_id(lid).touch_count == 1
 
-    call = salesforce.add("Task", WhoId=lid, Subject="Call", TaskSubtype="Call", Status="Completed",
-                          OwnerId=salesforce.user_ids["ana@northwind.example"])
+    call = salesforce.add(
+        "Task",
+        WhoId=lid,
+        Subject="Call",
+        TaskSubtype="Call",
+        Status="Completed",
+        OwnerId=salesforce.user_ids["ana@northwind.example"],
+    )
     poll(app)  # a call the rep logged in Salesforce is one
     with app.container.uow_factory() as uow:
         assert uow.leads.by_crm_id(lid).touch_count == 2

@@ -42,13 +42,34 @@ def pid(c, key: str) -> int:
         return uow.people.by_key(key).id
 
 
-def add(c, title, kind, start, end=None, *, team="marketing", regions=("EMEA",), owner="kira", all_day=False,
-        external_id=None) -> int:
+def add(
+    c,
+    title,
+    kind,
+    start,
+    end=None,
+    *,
+    team="marketing",
+    regions=("EMEA",),
+    owner="kira",
+    all_day=False,
+    external_id=None,
+) -> int:
     with c.uow_factory() as uow:
-        row = uow.schedule.add(ScheduleItem(
-            team=team, kind=kind, title=title, regions=list(regions), starts_at=start,
-            ends_at=end or start + (timedelta(days=1) if all_day else timedelta(hours=1)), all_day=all_day,
-            owner_id=pid(c, owner) if owner else None, external_id=external_id, created_at=start))
+        row = uow.schedule.add(
+            ScheduleItem(
+                team=team,
+                kind=kind,
+                title=title,
+                regions=list(regions),
+                starts_at=start,
+                ends_at=end or start + (timedelta(days=1) if all_day else timedelta(hours=1)),
+                all_day=all_day,
+                owner_id=pid(c, owner) if owner else None,
+                external_id=external_id,
+                created_at=start,
+            )
+        )
         uow.commit()
         return row.id
 
@@ -92,8 +113,16 @@ def test_each_team_gets_its_monday_post_at_nine_in_its_own_timezone(c, clock):
 
 def test_the_post_lists_both_teams_week_by_day_in_the_teams_timezone(c, clock):
     add(c, "Winter launch webinar", "webinar", at(2026, 11, 25, 15), at(2026, 11, 25, 16))
-    add(c, "Chicago call blitz", "call_blitz", at(2026, 11, 24, 14), at(2026, 11, 24, 18), team="sales",
-        regions=["US"], owner="ana")
+    add(
+        c,
+        "Chicago call blitz",
+        "call_blitz",
+        at(2026, 11, 24, 14),
+        at(2026, 11, 24, 18),
+        team="sales",
+        regions=["US"],
+        owner="ana",
+    )
     add(c, "Late-night demo", "other", at(2026, 11, 27, 2), team="sales", regions=["US"], owner="ben")  # Thu 21:00 NY
     digest(c, clock, at(2026, 11, 27, 9))
     sales, marketing = posts(c, "sales")[0], posts(c, "marketing")[0]
@@ -139,8 +168,16 @@ def test_fall_back_weeks_post_at_nine_local_on_both_sides_of_the_change(c, clock
 
 
 def test_the_week_of_the_fall_change_keeps_its_extra_hour_on_sunday(c, clock):
-    add(c, "Sunday night call", "other", at(2026, 11, 2, 4, 30), at(2026, 11, 2, 4, 50), team="sales",
-        regions=["US"], owner="ana")  # 23:30 EST on Sunday
+    add(
+        c,
+        "Sunday night call",
+        "other",
+        at(2026, 11, 2, 4, 30),
+        at(2026, 11, 2, 4, 50),
+        team="sales",
+        regions=["US"],
+        owner="ana",
+    )  # 23:30 EST on Sunday
     digest(c, clock, at(2026, 10, 26, 13))
     assert "*Sunday 1 Nov*\n• 23:30–23:50" in text_of(posts(c, "sales")[0])
     digest(c, clock, at(2026, 11, 2, 9))  # 04:30 UTC Monday: London's next week
@@ -182,8 +219,10 @@ def test_each_week_is_posted_once_per_team_through_restarts_and_replicas(c, cloc
     restarted = make_container()
     assert run_job(restarted, "digest").done == 0
     assert len(outbox(c, "schedule:digest:")) == 2
-    assert {r.key for r in outbox(c, "schedule:digest:")} == {"schedule:digest:sales:2026-W48",
-                                                               "schedule:digest:marketing:2026-W48"}
+    assert {r.key for r in outbox(c, "schedule:digest:")} == {
+        "schedule:digest:sales:2026-W48",
+        "schedule:digest:marketing:2026-W48",
+    }
 
 
 def test_replicas_running_the_job_at_the_same_moment_post_once(c, clock, make_container):
@@ -215,13 +254,31 @@ def test_replicas_running_the_job_at_the_same_moment_post_once(c, clock, make_co
 
 def test_the_post_names_both_items_and_both_owners_of_each_conflict(c, clock):
     ana, ben, kira, leo, jonas = (pid(c, k) for k in ("ana", "ben", "kira", "leo", "jonas"))
-    add(c, "Black Friday 20% off", "promotion", at(2026, 11, 24), at(2026, 11, 28), team="sales", owner="ana",
-        all_day=True)
+    add(
+        c,
+        "Black Friday 20% off",
+        "promotion",
+        at(2026, 11, 24),
+        at(2026, 11, 28),
+        team="sales",
+        owner="ana",
+        all_day=True,
+    )
     add(c, "Winter launch", "campaign_launch", at(2026, 11, 25, 9), regions=["emea"], owner="kira")
-    add(c, "LATAM push", "territory_focus", at(2026, 11, 23), at(2026, 11, 28), team="sales", regions=["LATAM"],
-        owner="ben", all_day=True)
-    add(c, "Trade fair Munich", "event", at(2026, 11, 26), team="marketing", regions=["DACH"], owner="leo",
-        all_day=True)
+    add(
+        c,
+        "LATAM push",
+        "territory_focus",
+        at(2026, 11, 23),
+        at(2026, 11, 28),
+        team="sales",
+        regions=["LATAM"],
+        owner="ben",
+        all_day=True,
+    )
+    add(
+        c, "Trade fair Munich", "event", at(2026, 11, 26), team="marketing", regions=["DACH"], owner="leo", all_day=True
+    )
     add(c, "Customer dinner Munich", "event", at(2026, 11, 26, 18), team="sales", regions=["DACH"], owner="ana")
     digest(c, clock, at(2026, 11, 23, 15))
     for team in ("sales", "marketing"):
@@ -231,7 +288,9 @@ def test_the_post_names_both_items_and_both_owners_of_each_conflict(c, clock):
         promo = next(x for x in lines if "Black Friday" in x)
         assert "Winter launch" in promo and f"{mention(ana)}" in promo and f"{mention(kira)}" in promo
         gap = next(x for x in lines if "LATAM push" in x)
-        assert "where marketing has nothing this week" in gap and f"{mention(ben)}" in gap and f"{mention(jonas)}" in gap
+        assert (
+            "where marketing has nothing this week" in gap and f"{mention(ben)}" in gap and f"{mention(jonas)}" in gap
+        )
         events = next(x for x in lines if "Two events on Thu 26 Nov in DACH" in x)
         assert "Trade fair Munich" in events and "Customer dinner Munich" in events
         assert f"{mention(leo)}" in events and f"{mention(ana)}" in events
@@ -261,8 +320,16 @@ def _resolver(person_id: int):
 
 
 def long_week(c, n: int = 200) -> list[str]:
-    kinds = ["campaign_launch", "webinar", "event", "promotion", "territory_focus", "account_focus",
-             "call_blitz", "other"]
+    kinds = [
+        "campaign_launch",
+        "webinar",
+        "event",
+        "promotion",
+        "territory_focus",
+        "account_focus",
+        "call_blitz",
+        "other",
+    ]
     owners = ["ana", "ben", "kira", "leo", "maya", "jonas"]
     titles = []
     with c.uow_factory() as uow:
@@ -272,10 +339,19 @@ def long_week(c, n: int = 200) -> list[str]:
             titles.append(f"Item {n_:03d} ")
             team = "sales" if n_ % 2 else "marketing"
             start = at(2026, 11, 23, 6) + timedelta(hours=(n_ * 5) % 160)
-            uow.schedule.add(ScheduleItem(
-                team=team, kind=kinds[n_ % 8], title=title, regions=[["EMEA", "UK"], ["US"], ["APAC"], ["LATAM"]][n_ % 4],
-                starts_at=start, ends_at=start + timedelta(hours=2), owner_id=people[owners[n_ % 6]],
-                link=f"https://example.com/plans/{n_}?a=1&b=2", created_at=start))
+            uow.schedule.add(
+                ScheduleItem(
+                    team=team,
+                    kind=kinds[n_ % 8],
+                    title=title,
+                    regions=[["EMEA", "UK"], ["US"], ["APAC"], ["LATAM"]][n_ % 4],
+                    starts_at=start,
+                    ends_at=start + timedelta(hours=2),
+                    owner_id=people[owners[n_ % 6]],
+                    link=f"https://example.com/plans/{n_}?a=1&b=2",
+                    created_at=start,
+                )
+            )
         uow.commit()
     return titles
 
@@ -286,7 +362,8 @@ def test_two_hundred_items_are_paged_within_block_kit_limits_and_none_is_lost(c,
     rows = [r for r in outbox(c, "schedule:digest:marketing:")]
     assert len(rows) > 1
     assert [r.key for r in rows] == ["schedule:digest:marketing:2026-W48"] + [
-        f"schedule:digest:marketing:2026-W48:p{n}" for n in range(2, len(rows) + 1)]
+        f"schedule:digest:marketing:2026-W48:p{n}" for n in range(2, len(rows) + 1)
+    ]
     by_day = ""
     for n, row in enumerate(rows, 1):
         msg = Message.from_json(row.payload)
@@ -297,8 +374,11 @@ def test_two_hundred_items_are_paged_within_block_kit_limits_and_none_is_lost(c,
         sections = [render_text(b.text, _resolver) for b in msg.blocks if isinstance(b, Section)]
         assert all(len(text) <= 3000 for text in sections)  # fits: nothing was cut
         assert sum(map(len, sections)) <= 10_000  # Slack's msg_blocks_too_long starts at about 12k
-        by_day += "\n".join(b.text for b in msg.blocks if isinstance(b, Section) and "• :warning:" not in b.text
-                            and "touches you" not in b.text)
+        by_day += "\n".join(
+            b.text
+            for b in msg.blocks
+            if isinstance(b, Section) and "• :warning:" not in b.text and "touches you" not in b.text
+        )
     for title in titles:
         assert by_day.count(title) == 1
 
@@ -309,8 +389,11 @@ def test_the_on_demand_view_of_a_long_week_shows_the_first_page_and_how_many_mor
     assert len(reply.message.blocks) <= 50
     note = reply.message.blocks[-1].text
     assert note.startswith("…and ") and note.endswith("more items — see the Monday post in your team's channel")
-    shown = sum(b.text.count("\n• ") for b in reply.message.blocks if isinstance(b, Section)
-                and b.text.startswith("*") and "day " in b.text.split("\n")[0])
+    shown = sum(
+        b.text.count("\n• ")
+        for b in reply.message.blocks
+        if isinstance(b, Section) and b.text.startswith("*") and "day " in b.text.split("\n")[0]
+    )
     assert int(note.split()[1]) == 200 - shown
     assert message_problem(render_message(reply.message, _resolver)) is None
 
@@ -322,7 +405,9 @@ def test_schedule_shows_this_week_only_to_the_person_asking(c, clock):
     add(c, "Winter launch", "campaign_launch", at(2026, 11, 25, 9))
     reply = run_command(c.registry, c.uow_factory, c.deps, actor(c, "ana"), "schedule")
     assert reply.message.blocks[0].text == "Week of 23 Nov 2026"
-    assert "Winter launch" in text_of(reply.message) and "What marketing is doing that touches you" in text_of(reply.message)
+    assert "Winter launch" in text_of(reply.message) and "What marketing is doing that touches you" in text_of(
+        reply.message
+    )
     assert "*Wednesday 25 Nov*\n• 04:00–05:00" in text_of(reply.message)  # in Ana's New York time
     assert outbox(c) == []  # nothing posted anywhere
 
@@ -351,8 +436,15 @@ def test_help_lists_the_schedule_commands(c):
 
 
 def submit(c, key, **values):
-    base = dict(team="sales", kind="promotion", title="Black Friday 20% off", regions="EMEA, uk", start="2026-11-24",
-                end="2026-11-27", link="")
+    base = dict(
+        team="sales",
+        kind="promotion",
+        title="Black Friday 20% off",
+        regions="EMEA, uk",
+        start="2026-11-24",
+        end="2026-11-27",
+        link="",
+    )
     base.update(values)
     return run_form(c.registry, c.uow_factory, c.deps, actor(c, key), "schedule.add", "", base)
 
@@ -377,8 +469,9 @@ def test_a_submitted_item_is_stored_for_its_dates_and_confirmed(c):
 
 
 def test_every_problem_in_a_submitted_form_is_shown_next_to_its_field_and_nothing_is_stored(c):
-    reply = submit(c, "ana", team="finance", kind="party", title=" ", start="24/11/2026", end="2026-11-20",
-                   link="example.com")
+    reply = submit(
+        c, "ana", team="finance", kind="party", title=" ", start="24/11/2026", end="2026-11-20", link="example.com"
+    )
     assert set(reply.errors) == {"team", "kind", "title", "start", "link"}
     reply = submit(c, "ana", end="2026-11-20")
     assert reply.errors == {"end": "The end date is before the start date."}
@@ -387,8 +480,9 @@ def test_every_problem_in_a_submitted_form_is_shown_next_to_its_field_and_nothin
 
 
 def test_someone_the_bot_does_not_know_cannot_add_items(c):
-    reply = run_form(c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_STRANGER"), "schedule.add", "",
-                     {"team": "sales"})
+    reply = run_form(
+        c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_STRANGER"), "schedule.add", "", {"team": "sales"}
+    )
     assert "I don't know who you are" in reply.text
 
 
@@ -416,11 +510,23 @@ def test_a_conflict_already_in_the_past_is_not_warned_about(c, clock):
 
 
 def schedule_event(n: int, **data) -> dict:
-    base = dict(id=f"S{n}", team="marketing", kind="event", title=f"Event {n}", regions=["EMEA"],
-                start="2026-11-26T10:00:00Z", end="2026-11-26T12:00:00Z", owner_email="kira@northwind.example")
+    base = dict(
+        id=f"S{n}",
+        team="marketing",
+        kind="event",
+        title=f"Event {n}",
+        regions=["EMEA"],
+        start="2026-11-26T10:00:00Z",
+        end="2026-11-26T12:00:00Z",
+        owner_email="kira@northwind.example",
+    )
     base.update(data)
-    return {"id": f"evt-{n}-{len(data)}-{sorted(data.items())!r}"[:200], "type": "schedule.upserted",
-            "occurred_at": "2026-11-23T15:00:00Z", "data": base}
+    return {
+        "id": f"evt-{n}-{len(data)}-{sorted(data.items())!r}"[:200],
+        "type": "schedule.upserted",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": base,
+    }
 
 
 def ingest(c, raw: list[dict]):
@@ -437,7 +543,9 @@ def items(c) -> list[ScheduleItem]:
 def test_schedule_events_are_upserted_by_their_crm_id(c):
     ingest(c, [schedule_event(1), schedule_event(2, title="Roadshow"), schedule_event(2, title="Roadshow Berlin")])
     assert [(i.external_id, i.title, i.source) for i in items(c)] == [
-        ("crm:S1", "Event 1", "webhook"), ("crm:S2", "Roadshow Berlin", "webhook")]
+        ("crm:S1", "Event 1", "webhook"),
+        ("crm:S2", "Roadshow Berlin", "webhook"),
+    ]
     ingest(c, [schedule_event(1, title="Event 1 (moved)", start="2026-11-27T10:00:00Z", end="2026-11-27T11:00:00Z")])
     first = items(c)[0]
     assert (first.title, first.starts_at, first.owner_id) == ("Event 1 (moved)", at(2026, 11, 27, 10), pid(c, "kira"))
@@ -466,12 +574,37 @@ def test_a_batch_of_schedule_events_takes_the_same_few_queries_however_large(c, 
 
 def test_an_event_that_collides_with_another_warns_both_owners_once(c):
     ingest(c, [schedule_event(1)])
-    ingest(c, [schedule_event(2, team="sales", title="Customer dinner", owner_email="ANA@northwind.example",
-                              start="2026-11-26T18:00:00Z", end="2026-11-26T21:00:00Z")])
+    ingest(
+        c,
+        [
+            schedule_event(
+                2,
+                team="sales",
+                title="Customer dinner",
+                owner_email="ANA@northwind.example",
+                start="2026-11-26T18:00:00Z",
+                end="2026-11-26T21:00:00Z",
+            )
+        ],
+    )
     dms = outbox(c, "schedule:conflict:")
     assert sorted(r.destination for r in dms) == sorted([f"dm:{pid(c, 'ana')}", f"dm:{pid(c, 'kira')}"])
     assert "Two events on Thu 26 Nov in EMEA" in Message.from_json(dms[0].payload).text
     # The CRM sends the same item again (a new event id): nothing changed, nobody is told again.
-    ingest(c, [dict(schedule_event(2, team="sales", title="Customer dinner", owner_email="ana@northwind.example",
-                                   start="2026-11-26T18:00:00Z", end="2026-11-26T21:00:00Z"), id="evt-again")])
+    ingest(
+        c,
+        [
+            dict(
+                schedule_event(
+                    2,
+                    team="sales",
+                    title="Customer dinner",
+                    owner_email="ana@northwind.example",
+                    start="2026-11-26T18:00:00Z",
+                    end="2026-11-26T21:00:00Z",
+                ),
+                id="evt-again",
+            )
+        ],
+    )
     assert len(outbox(c, "schedule:conflict:")) == 2

@@ -28,27 +28,66 @@ def at(y, m, d, h=0, mi=0) -> datetime:
 
 
 def event(n: int, **data) -> dict:
-    return {"id": f"sched-{n}", "type": "schedule.upserted", "occurred_at": "2026-11-20T12:00:00Z",
-            "data": {"id": f"S-{n}", **data}}
+    return {
+        "id": f"sched-{n}",
+        "type": "schedule.upserted",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "data": {"id": f"S-{n}", **data},
+    }
 
 
 EVENTS = [
-    event(1, team="marketing", kind="campaign_launch", title="Winter analytics launch", regions=["EMEA", "UK"],
-          start="2026-11-25T09:00:00Z", end="2026-11-25T17:00:00Z", owner_email="kira@northwind.example",
-          link="https://northwind.example/launch"),
-    event(2, team="sales", kind="promotion", title="Black Friday 20% off", regions=["emea"],
-          start="2026-11-24T00:00:00Z", end="2026-11-28T00:00:00Z", owner_email="ana@northwind.example"),
-    event(3, team="sales", kind="territory_focus", title="Texas push", regions=["US South"],
-          start="2026-11-23T14:00:00Z", end="2026-11-27T22:00:00Z", owner_email="ben@northwind.example"),
-    event(4, team="marketing", kind="webinar", title="Data in retail", regions=["US East"],
-          start="2026-11-26T16:00:00Z", end="2026-11-26T17:00:00Z", owner_email="leo@northwind.example"),
+    event(
+        1,
+        team="marketing",
+        kind="campaign_launch",
+        title="Winter analytics launch",
+        regions=["EMEA", "UK"],
+        start="2026-11-25T09:00:00Z",
+        end="2026-11-25T17:00:00Z",
+        owner_email="kira@northwind.example",
+        link="https://northwind.example/launch",
+    ),
+    event(
+        2,
+        team="sales",
+        kind="promotion",
+        title="Black Friday 20% off",
+        regions=["emea"],
+        start="2026-11-24T00:00:00Z",
+        end="2026-11-28T00:00:00Z",
+        owner_email="ana@northwind.example",
+    ),
+    event(
+        3,
+        team="sales",
+        kind="territory_focus",
+        title="Texas push",
+        regions=["US South"],
+        start="2026-11-23T14:00:00Z",
+        end="2026-11-27T22:00:00Z",
+        owner_email="ben@northwind.example",
+    ),
+    event(
+        4,
+        team="marketing",
+        kind="webinar",
+        title="Data in retail",
+        regions=["US East"],
+        start="2026-11-26T16:00:00Z",
+        end="2026-11-26T17:00:00Z",
+        owner_email="leo@northwind.example",
+    ),
 ]
 
 
 def post_events(http, events: list[dict]):
     body = json.dumps(events).encode()
-    return http.post("/webhooks/crm", content=body,
-                     headers={signing.HEADER: signing.sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+    return http.post(
+        "/webhooks/crm",
+        content=body,
+        headers={signing.HEADER: signing.sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"},
+    )
 
 
 def channel_posts(slack, name: str) -> list[dict]:
@@ -88,7 +127,9 @@ def test_crm_events_then_the_digest_job_post_once_to_each_team_channel(app, slac
     for post in (sales, marketing):
         text = json.dumps(post["blocks"])
         assert "Week of 23 Nov 2026" in post["text"]
-        assert "Black Friday 20% off" in text and "Ana Torres" in text and "Kira Novak" in text  # (mock ids render as names)
+        assert (
+            "Black Friday 20% off" in text and "Ana Torres" in text and "Kira Novak" in text
+        )  # (mock ids render as names)
         assert "Texas push" in text and "where marketing has nothing this week" in text
         assert post["metadata"]["event_payload"]["key"].startswith("schedule:digest:")
     # Said once: no second listing of the other team's items (what touches you is noted on its line).
@@ -116,7 +157,10 @@ def test_the_schedule_command_answers_ephemerally_through_slack(app, slack):
 def test_the_add_form_opens_and_a_submission_is_stored_and_confirmed(app, slack):
     with app.client() as http:
         body, ctype = sr.slash_command("schedule add", user_id="U_BEN")
-        assert http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype)).status_code == 200
+        assert (
+            http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype)).status_code
+            == 200
+        )
         [view] = slack.views()
         assert view["callback_id"] == "schedule.add"
         values = {
@@ -137,8 +181,11 @@ def test_the_add_form_opens_and_a_submission_is_stored_and_confirmed(app, slack)
 
 def _block_ids(view: dict, values: dict) -> dict:
     """``values`` keyed by input name -> keyed by the view's block ids, as Slack sends them."""
-    by_action = {b["element"]["action_id"]: b.get("block_id", b["element"]["action_id"]) for b in view["blocks"]
-                 if b.get("type") == "input"}
+    by_action = {
+        b["element"]["action_id"]: b.get("block_id", b["element"]["action_id"])
+        for b in view["blocks"]
+        if b.get("type") == "input"
+    }
     return {by_action[name]: actions for name, actions in values.items()}
 
 
@@ -158,13 +205,13 @@ RUNNER = textwrap.dedent("""
 
 
 def run_digest_process(env: dict, when: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", RUNNER, when], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, when], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
-def test_jobs_run_digest_as_a_process_posts_once_per_team_and_then_nothing(app, slack, database_url, tmp_path,
-                                                                           clock):
+def test_jobs_run_digest_as_a_process_posts_once_per_team_and_then_nothing(app, slack, database_url, tmp_path, clock):
     with app.client() as http:
         assert post_events(http, EVENTS).status_code == 200
     config = yaml.safe_load(DEMO_CONFIG.read_text())
@@ -173,9 +220,17 @@ def test_jobs_run_digest_as_a_process_posts_once_per_team_and_then_nothing(app, 
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_", "SMARKETING_"))}
-    env.update(DATABASE_URL=database_url, SMARKETING_CONFIG=str(config_path), SLACK_BOT_TOKEN=BOT_TOKEN,
-               SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url, WEBHOOK_SECRET=WEBHOOK_SECRET,
-               LOCAL_WORKSPACE="false", DELIVERY_CHANNEL_INTERVAL="0", LOG_LEVEL="WARNING")
+    env.update(
+        DATABASE_URL=database_url,
+        SMARKETING_CONFIG=str(config_path),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.base_url,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+        LOCAL_WORKSPACE="false",
+        DELIVERY_CHANNEL_INTERVAL="0",
+        LOG_LEVEL="WARNING",
+    )
 
     # The serving process's clock agrees with the job's (its dispatcher honours the job's claims).
     clock.at = at(2026, 11, 23, 14)

@@ -131,7 +131,12 @@ def test_recurring_events_are_imported_with_their_exceptions_and_moves(env, tmp_
     assert {w.owner_id for w in webinars} == {kira}
     assert webinars[0].link == "https://northwind.example/webinars"
     fair = items["ical:fair-2026@northwind.example"]
-    assert (fair.kind, fair.all_day, fair.starts_at, fair.ends_at) == ("event", True, at(2026, 11, 25), at(2026, 11, 27))
+    assert (fair.kind, fair.all_day, fair.starts_at, fair.ends_at) == (
+        "event",
+        True,
+        at(2026, 11, 25),
+        at(2026, 11, 27),
+    )
     assert not any("Planning" in i.title for i in items.values())
     out = capsys.readouterr().out
     assert "marketing.ics: 6 occurrences of 3 events" in out and "1 cancelled" in out
@@ -149,8 +154,9 @@ def test_importing_the_same_file_again_changes_nothing(env, tmp_path, capsys):
 
 def test_a_reimport_updates_moved_occurrences_and_removes_dropped_ones(env, tmp_path, capsys):
     import_ical(str(write(tmp_path)), "--team", "marketing")
-    changed = CALENDAR.replace("EXDATE;TZID=Europe/London:20261208T100000",
-                               "EXDATE;TZID=Europe/London:20261208T100000,20261222T100000")
+    changed = CALENDAR.replace(
+        "EXDATE;TZID=Europe/London:20261208T100000", "EXDATE;TZID=Europe/London:20261208T100000,20261222T100000"
+    )
     changed = changed.replace("SUMMARY:Data & AI trade fair", "SUMMARY:Data & AI trade fair (Munich)")
     assert import_ical(str(write(tmp_path, changed)), "--team", "marketing") == 0
     items = stored(env)
@@ -168,13 +174,27 @@ def test_only_the_weeks_asked_for_are_imported(env, tmp_path):
 
 def test_options_set_the_owner_kind_and_regions_of_every_item(env, tmp_path):
     plain = CALENDAR.replace("CATEGORIES:webinar,region:EMEA,region:UK\r\n", "").replace(
-        "CATEGORIES:webinar,region:EMEA,region:UK\n", "")
-    import_ical(str(write(tmp_path, plain)), "--team", "sales", "--owner", "Ana@Northwind.example",
-                "--kind", "call_blitz", "--regions", "US, Canada")
+        "CATEGORIES:webinar,region:EMEA,region:UK\n", ""
+    )
+    import_ical(
+        str(write(tmp_path, plain)),
+        "--team",
+        "sales",
+        "--owner",
+        "Ana@Northwind.example",
+        "--kind",
+        "call_blitz",
+        "--regions",
+        "US, Canada",
+    )
     items = stored(env)
     webinar = items["ical:webinar-series@northwind.example#20261124T100000Z"]
     assert (webinar.team, webinar.kind, webinar.regions, webinar.owner_email) == (
-        "sales", "call_blitz", ["US", "Canada"], "ana@northwind.example")
+        "sales",
+        "call_blitz",
+        ["US", "Canada"],
+        "ana@northwind.example",
+    )
     assert items["ical:fair-2026@northwind.example"].regions == ["US", "Canada", "DACH"]
 
 
@@ -182,13 +202,25 @@ def test_an_imported_item_that_collides_warns_both_owners(env, tmp_path, make_co
     c = make_container()
     with c.uow_factory() as uow:
         maya = uow.people.by_key("maya")
-        uow.schedule.add(ScheduleItem(team="sales", kind="event", title="Customer day Munich", regions=["dach"],
-                                      starts_at=at(2026, 11, 26), ends_at=at(2026, 11, 27), all_day=True,
-                                      owner_id=maya.id, created_at=at(2026, 11, 1)))
+        uow.schedule.add(
+            ScheduleItem(
+                team="sales",
+                kind="event",
+                title="Customer day Munich",
+                regions=["dach"],
+                starts_at=at(2026, 11, 26),
+                ends_at=at(2026, 11, 27),
+                all_day=True,
+                owner_id=maya.id,
+                created_at=at(2026, 11, 1),
+            )
+        )
         uow.commit()
     import_ical(str(write(tmp_path)), "--team", "marketing", "--no-deliver")
     with c.uow_factory() as uow:
-        keys = sorted(r.key for r in uow.session.exec(select(Outbox).where(Outbox.key.startswith("schedule:conflict:"))))
+        keys = sorted(
+            r.key for r in uow.session.exec(select(Outbox).where(Outbox.key.startswith("schedule:conflict:")))
+        )
         leo = uow.people.by_key("leo").id
     assert len(keys) == 2 and keys[0].endswith(f":to:{min(leo, maya.id)}")
 

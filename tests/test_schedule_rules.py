@@ -32,8 +32,9 @@ def item(team, kind, regions=("EMEA",), start=None, end=None, *, all_day=False, 
 
 def day(d: date, days: int = 1, **kw) -> dict:
     """All-day keyword arguments for ``days`` dates from ``d``."""
-    return dict(start=at(d.year, d.month, d.day), end=at(d.year, d.month, d.day) + timedelta(days=days), all_day=True,
-                **kw)
+    return dict(
+        start=at(d.year, d.month, d.day), end=at(d.year, d.month, d.day) + timedelta(days=days), all_day=True, **kw
+    )
 
 
 def rule_names(conflicts):
@@ -87,7 +88,9 @@ def test_a_weekend_digest_previews_the_coming_week():
     sunday_evening = at(2026, 11, 29, 18, 0)  # 18:00 in London
     assert rules.digests_due(sunday_evening, LONDON, 6, time(17, 0)) == [(date(2026, 11, 30), at(2026, 11, 29, 17))]
     # On Monday, this week's is still listed: it is posted then if it was missed on Sunday.
-    assert rules.digests_due(at(2026, 11, 30, 9), LONDON, 6, time(17, 0)) == [(date(2026, 11, 30), at(2026, 11, 29, 17))]
+    assert rules.digests_due(at(2026, 11, 30, 9), LONDON, 6, time(17, 0)) == [
+        (date(2026, 11, 30), at(2026, 11, 29, 17))
+    ]
 
 
 def test_an_all_day_item_is_on_its_dates_in_every_timezone():
@@ -224,10 +227,14 @@ def test_a_week_keeps_only_the_conflicts_that_bite_in_it():
 
 
 def test_conflicts_come_in_the_order_they_bite():
-    later = [item("sales", "promotion", ["EMEA"], **day(date(2026, 11, 27))),
-             item("marketing", "campaign_launch", ["EMEA"], **day(date(2026, 11, 27)))]
-    sooner = [item("sales", "event", ["US"], **day(date(2026, 11, 24))),
-              item("marketing", "event", ["US"], **day(date(2026, 11, 24)))]
+    later = [
+        item("sales", "promotion", ["EMEA"], **day(date(2026, 11, 27))),
+        item("marketing", "campaign_launch", ["EMEA"], **day(date(2026, 11, 27))),
+    ]
+    sooner = [
+        item("sales", "event", ["US"], **day(date(2026, 11, 24))),
+        item("marketing", "event", ["US"], **day(date(2026, 11, 24))),
+    ]
     found = rules.find_conflicts(later + sooner, LONDON)
     assert rule_names(found) == [rules.SAME_DAY_EVENTS, rules.PROMOTION_LAUNCH]
 

@@ -32,9 +32,16 @@ def config_with(**agreement):
 
 @pytest.fixture
 def c(make_container):
-    return make_container(config=config_with(leads_per_month=30, acceptance_rate=0.9, within_sla=0.8,
-                                             conversion=0.2, sourced_revenue=100000,
-                                             by_region={"EMEA": 10, "NA": 20}))
+    return make_container(
+        config=config_with(
+            leads_per_month=30,
+            acceptance_rate=0.9,
+            within_sla=0.8,
+            conversion=0.2,
+            sourced_revenue=100000,
+            by_region={"EMEA": 10, "NA": 20},
+        )
+    )
 
 
 def at_ny(*args) -> datetime:
@@ -55,36 +62,59 @@ def reply_text(reply) -> str:
 
 
 def campaign(crm_id: str, name: str, owner: str) -> dict:
-    return {"id": f"cmp-{crm_id}", "type": "campaign.upserted", "occurred_at": "2026-11-01T10:00:00Z",
-            "data": {"id": crm_id, "name": name, "owner_email": f"{owner}@northwind.example"}}
+    return {
+        "id": f"cmp-{crm_id}",
+        "type": "campaign.upserted",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "data": {"id": crm_id, "name": name, "owner_email": f"{owner}@northwind.example"},
+    }
 
 
 def touch(crm_id: str, by: str, at: datetime) -> dict:
-    return {"id": f"t-{crm_id}-{at.isoformat()}", "type": "lead.touched", "occurred_at": at.isoformat(),
-            "data": {"lead_id": crm_id, "by_email": f"{by}@northwind.example"}}
+    return {
+        "id": f"t-{crm_id}-{at.isoformat()}",
+        "type": "lead.touched",
+        "occurred_at": at.isoformat(),
+        "data": {"lead_id": crm_id, "by_email": f"{by}@northwind.example"},
+    }
 
 
 def won(crm_id: str, lead_id: str, amount: int, owner: str = "ana", campaign_id: str | None = None) -> dict:
-    return {"id": f"won-{crm_id}", "type": "deal.closed_won", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"id": crm_id, "name": f"Deal {crm_id}", "amount": amount, "lead_id": lead_id,
-                     "owner_email": f"{owner}@northwind.example"}}
+    return {
+        "id": f"won-{crm_id}",
+        "type": "deal.closed_won",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {
+            "id": crm_id,
+            "name": f"Deal {crm_id}",
+            "amount": amount,
+            "lead_id": lead_id,
+            "owner_email": f"{owner}@northwind.example",
+        },
+    }
 
 
 def ctouch(lead_id: str, campaign_id: str, at: str = "2026-11-02T10:00:00Z") -> dict:
-    return {"id": f"ct-{lead_id}-{campaign_id}", "type": "campaign.touch", "occurred_at": at,
-            "data": {"campaign_id": campaign_id, "lead_id": lead_id, "touched_at": at}}
+    return {
+        "id": f"ct-{lead_id}-{campaign_id}",
+        "type": "campaign.touch",
+        "occurred_at": at,
+        "data": {"campaign_id": campaign_id, "lead_id": lead_id, "touched_at": at},
+    }
 
 
 def a_month(c):
     """November so far: webinar (Kira) and ebook (Leo) leads for Ana and Ben; Ana follows two up
     in time, one late; Ben bounces one; one lead is won."""
     ingest(c, campaign("web", "Winter webinar", "kira"), campaign("ebk", "Pricing ebook", "leo"))
-    ingest(c,
-           hot_lead("L-1", owner="ana", source_campaign_id="web", region="EMEA", at="2026-11-23T15:00:00Z"),
-           hot_lead("L-2", owner="ana", source_campaign_id="web", region="NA", at="2026-11-23T15:00:00Z"),
-           hot_lead("L-3", owner="ana", source_campaign_id="ebk", region="NA", at="2026-11-23T15:00:00Z"),
-           hot_lead("L-4", owner="ben", source_campaign_id="ebk", region="NA", at="2026-11-23T15:00:00Z"),
-           hot_lead("L-5", owner="ben", source_campaign_id="web", region="EMEA", at="2026-11-23T15:00:00Z"))
+    ingest(
+        c,
+        hot_lead("L-1", owner="ana", source_campaign_id="web", region="EMEA", at="2026-11-23T15:00:00Z"),
+        hot_lead("L-2", owner="ana", source_campaign_id="web", region="NA", at="2026-11-23T15:00:00Z"),
+        hot_lead("L-3", owner="ana", source_campaign_id="ebk", region="NA", at="2026-11-23T15:00:00Z"),
+        hot_lead("L-4", owner="ben", source_campaign_id="ebk", region="NA", at="2026-11-23T15:00:00Z"),
+        hot_lead("L-5", owner="ben", source_campaign_id="web", region="EMEA", at="2026-11-23T15:00:00Z"),
+    )
     for crm_id, by, minute in (("L-1", "ana", 20), ("L-5", "ben", 30), ("L-2", "ana", 50), ("L-3", "ana", 180)):
         move_to(c, at_ny(2026, 11, 23, 10, 0) + timedelta(minutes=minute))
         ingest(c, touch(crm_id, by, c.deps.now()))
@@ -102,15 +132,18 @@ teams: {sales: {channel: sales}, marketing: {channel: marketing}}
 """
 
 
-@pytest.mark.parametrize("agreement, problem", [
-    ("{leads_per_month: -5}", "agreement.leads_per_month: Input should be greater than or equal to 0"),
-    ("{by_region: {EMEA: -1}}", "agreement.by_region: the target for 'EMEA' must not be negative (got -1)"),
-    ("{within_sla: 1.5}", "agreement.within_sla: Input should be less than or equal to 1"),
-    ("{acceptance_rate: 'lots'}", "agreement.acceptance_rate: Input should be a valid number"),
-    ("{sourced_revenue: -100}", "agreement.sourced_revenue: Input should be greater than or equal to 0"),
-    ("{weekly_post: {day: someday}}", "agreement.weekly_post.day"),
-    ("{targets: 3}", "agreement.targets: unknown key"),
-])
+@pytest.mark.parametrize(
+    "agreement, problem",
+    [
+        ("{leads_per_month: -5}", "agreement.leads_per_month: Input should be greater than or equal to 0"),
+        ("{by_region: {EMEA: -1}}", "agreement.by_region: the target for 'EMEA' must not be negative (got -1)"),
+        ("{within_sla: 1.5}", "agreement.within_sla: Input should be less than or equal to 1"),
+        ("{acceptance_rate: 'lots'}", "agreement.acceptance_rate: Input should be a valid number"),
+        ("{sourced_revenue: -100}", "agreement.sourced_revenue: Input should be greater than or equal to 0"),
+        ("{weekly_post: {day: someday}}", "agreement.weekly_post.day"),
+        ("{targets: 3}", "agreement.targets: unknown key"),
+    ],
+)
 def test_a_bad_agreement_is_refused_naming_the_key(agreement, problem):
     with pytest.raises(ConfigError) as e:
         parse_config(BASE + f"agreement: {agreement}\n", "acme.yaml")
@@ -178,8 +211,12 @@ def test_waiting_for_an_owner_is_counted_apart_from_the_reps_time(c):
     move_to(c, at_ny(2026, 11, 23, 10, 30))
     with c.uow_factory() as uow:
         lead_id = uow.leads.by_crm_id("L-9").id
-    assert "is yours" in run_action(c.registry, c.uow_factory, c.deps, Actor(person_id(c, "ana"), "local"),
-                                    "cooling.claim", str(lead_id)).text
+    assert (
+        "is yours"
+        in run_action(
+            c.registry, c.uow_factory, c.deps, Actor(person_id(c, "ana"), "local"), "cooling.claim", str(lead_id)
+        ).text
+    )
     assert lead(c, "L-9").claimed_at == at_ny(2026, 11, 23, 10, 30)
     move_to(c, at_ny(2026, 11, 23, 11, 30))
     ingest(c, touch("L-9", "ana", c.deps.now()))
@@ -202,12 +239,15 @@ def test_a_region_filter_narrows_the_scoreboard(c):
     assert "region EMEA" in text and "Leads delivered:* 2 of 30" in text
 
 
-@pytest.mark.parametrize("args, answer", [
-    ("yesterday-ish", "I can't read `yesterday-ish` as a period"),
-    ("2026-13", "I can't read `2026-13` as a period"),
-    ("region Atlantis", "No lead has region 'Atlantis'. Leads have: EMEA, NA."),
-    ("region", "Name the region"),
-])
+@pytest.mark.parametrize(
+    "args, answer",
+    [
+        ("yesterday-ish", "I can't read `yesterday-ish` as a period"),
+        ("2026-13", "I can't read `2026-13` as a period"),
+        ("region Atlantis", "No lead has region 'Atlantis'. Leads have: EMEA, NA."),
+        ("region", "Name the region"),
+    ],
+)
 def test_bad_input_gets_a_specific_answer_and_stores_nothing(c, args, answer):
     a_month(c)
     before = len(outbox(c, op=None))

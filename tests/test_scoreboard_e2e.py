@@ -26,12 +26,15 @@ def post_slack(http, payload):
     return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
 
 
-@pytest.mark.parametrize("user, heading, shows, hides", [
-    ("U_ANA", "Your SLA line", "67% (target 80%)", "Winter webinar"),
-    ("U_MAYA", "Your team's scoreboard", "By rep", "Winter webinar"),
-    ("U_KIRA", "Your campaigns' scoreboard", "Winter webinar", "Pricing ebook"),
-    ("U_SAM", "The smarketing scoreboard", "Pricing ebook", "By rep:* none"),
-])
+@pytest.mark.parametrize(
+    "user, heading, shows, hides",
+    [
+        ("U_ANA", "Your SLA line", "67% (target 80%)", "Winter webinar"),
+        ("U_MAYA", "Your team's scoreboard", "By rep", "Winter webinar"),
+        ("U_KIRA", "Your campaigns' scoreboard", "Winter webinar", "Pricing ebook"),
+        ("U_SAM", "The smarketing scoreboard", "Pricing ebook", "By rep:* none"),
+    ],
+)
 def test_each_role_sees_their_own_scoreboard_in_slack(app, slack, user, heading, shows, hides):
     a_month(app.container)
     with app.client() as http:
@@ -43,16 +46,18 @@ def test_each_role_sees_their_own_scoreboard_in_slack(app, slack, user, heading,
     assert len(body["blocks"]) <= 50
 
 
-@pytest.mark.parametrize("user, shows", [
-    ("U_ANA", "Your qualified leads, most urgent first"),
-    ("U_MAYA", "Each rep's queue and SLA line"),
-    ("U_KIRA", "Your campaigns this month"),
-    ("U_SAM", "The company this month"),
-])
+@pytest.mark.parametrize(
+    "user, shows",
+    [
+        ("U_ANA", "Your qualified leads, most urgent first"),
+        ("U_MAYA", "Each rep's queue and SLA line"),
+        ("U_KIRA", "Your campaigns this month"),
+        ("U_SAM", "The company this month"),
+    ],
+)
 def test_each_role_gets_their_home_published_when_they_open_the_home_tab(app, slack, user, shows):
     a_month(app.container)
-    event = {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home",
-             "event_ts": "1700000000.000100"}
+    event = {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home", "event_ts": "1700000000.000100"}
     with app.client() as http:
         assert post_slack(http, sr.event_callback(event, event_id=f"Ev-home-{user}")).status_code == 200
     [call] = slack.wait_for("views.publish")
@@ -90,8 +95,13 @@ def test_a_button_on_the_home_acts_and_the_home_is_published_again(app, slack):
         post_slack(http, sr.event_callback(event, event_id="Ev-b1"))
         slack.wait_for("views.publish", 1)
         home = slack.home("U_ANA")
-        button = next(e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
-                      if e["text"]["text"] == "Log follow-up")
+        button = next(
+            e
+            for b in home["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["text"]["text"] == "Log follow-up"
+        )
         payload = sr.home_block_actions(button["action_id"], button["value"], home, user_id="U_ANA")
         assert post_slack(http, payload).status_code == 200
     slack.wait_for("views.publish", 2)
@@ -105,8 +115,11 @@ def test_the_weekly_post_carries_a_real_chart_uploaded_through_the_files_api(app
     move_to(c, at_ny(2026, 11, 30, 9, 20))
     assert run_job(c, "scoreboard_weekly").done == 2
     c.dispatcher.drain()
-    posts = [m for m in slack.messages("C_SALES") + slack.messages("C_MARKETING")
-             if m["text"].startswith("The smarketing scoreboard")]
+    posts = [
+        m
+        for m in slack.messages("C_SALES") + slack.messages("C_MARKETING")
+        if m["text"].startswith("The smarketing scoreboard")
+    ]
     assert len(posts) == 2
     images = [b for m in posts for b in m["blocks"] if b["type"] == "image"]
     assert len(images) == 2
@@ -135,8 +148,12 @@ def test_the_local_workspace_shows_each_persons_home_and_the_chart_inline(make_c
     server = live_server(c, local=True)
     a_month(c)
     with server.client() as http:
-        for who, shows in (("ana", "Your qualified leads"), ("maya", "Each rep"), ("kira", "Winter webinar"),
-                           ("sam", "The company this month")):
+        for who, shows in (
+            ("ana", "Your qualified leads"),
+            ("maya", "Each rep"),
+            ("kira", "Winter webinar"),
+            ("sam", "The company this month"),
+        ):
             resp = http.get("/local/api/home", params={"person_id": person_id(c, who)})
             assert resp.status_code == 200 and shows in resp.json()["html"]
         assert http.get("/local/api/home", params={"person_id": "x"}).status_code == 400

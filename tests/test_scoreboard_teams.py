@@ -10,7 +10,14 @@ import pytest
 from bot.scheduler import run_job
 from tests import teams_standin as ts
 from tests.teams_helpers import (  # noqa: F401 - fixtures
-    SALES, app, install, make_teams_app, only_card, post, teams, teams_server,
+    SALES,
+    app,
+    install,
+    make_teams_app,
+    only_card,
+    post,
+    teams,
+    teams_server,
 )
 from tests.test_scoreboard import a_month, at_ny, move_to
 
@@ -32,16 +39,19 @@ def texts(card: dict) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("email, command, shows", [
-    ("ana@northwind.example", "sla", "Your SLA line"),
-    ("maya@northwind.example", "sla", "Your team's scoreboard"),
-    ("kira@northwind.example", "sla", "Winter webinar"),
-    ("sam@northwind.example", "sla", "The smarketing scoreboard"),
-    ("ana@northwind.example", "home", "Your qualified leads, most urgent first"),
-    ("maya@northwind.example", "home", "Each rep's queue and SLA line"),
-    ("kira@northwind.example", "home", "Your campaigns this month"),
-    ("sam@northwind.example", "home", "The company this month"),
-])
+@pytest.mark.parametrize(
+    "email, command, shows",
+    [
+        ("ana@northwind.example", "sla", "Your SLA line"),
+        ("maya@northwind.example", "sla", "Your team's scoreboard"),
+        ("kira@northwind.example", "sla", "Winter webinar"),
+        ("sam@northwind.example", "sla", "The smarketing scoreboard"),
+        ("ana@northwind.example", "home", "Your qualified leads, most urgent first"),
+        ("maya@northwind.example", "home", "Each rep's queue and SLA line"),
+        ("kira@northwind.example", "home", "Your campaigns this month"),
+        ("sam@northwind.example", "home", "The company this month"),
+    ],
+)
 def test_each_role_sees_their_scoreboard_and_home_as_a_card(app, teams, email, command, shows):
     install(app, teams)
     a_month(app.container)
@@ -49,8 +59,9 @@ def test_each_role_sees_their_scoreboard_and_home_as_a_card(app, teams, email, c
     assert post(app, ts.message(teams.service_url, command, user=user)).status_code == 200
     conv = f"a:29:{email.split('@')[0]}"
     # Ana's handoff cards may reach the same chat while she asks: wait for the answer itself.
-    replies = teams.wait_for(lambda: [a for a in teams.sent(conv) if ts.cards_in(a)
-                                      and shows in texts(only_card(a))], timeout=30)
+    replies = teams.wait_for(
+        lambda: [a for a in teams.sent(conv) if ts.cards_in(a) and shows in texts(only_card(a))], timeout=30
+    )
     assert replies
 
 
@@ -78,9 +89,12 @@ def test_a_button_on_the_teams_home_card_acts(app, teams):
     ingest(c, hot_lead("L-40", owner="ana", name="Card Carla", at="2026-11-23T18:30:00Z"))
     ana = teams.user("ana@northwind.example")
     post(app, ts.message(teams.service_url, "home", user=ana))
-    [home] = teams.wait_for(lambda: [a for a in teams.sent("a:29:ana") if ts.cards_in(a)
-                                     and "your Smarketing home" in texts(only_card(a))], timeout=30)
+    [home] = teams.wait_for(
+        lambda: [a for a in teams.sent("a:29:ana") if ts.cards_in(a) and "your Smarketing home" in texts(only_card(a))],
+        timeout=30,
+    )
     follow = next(a for a in ts.actions_of(only_card(home)) if a.get("title") == "Log follow-up")
-    resp = post(app, ts.card_action(teams.service_url, user=ana, verb=follow["verb"], data=follow["data"],
-                                    reply_to=home["id"]))
+    resp = post(
+        app, ts.card_action(teams.service_url, user=ana, verb=follow["verb"], data=follow["data"], reply_to=home["id"])
+    )
     assert resp.status_code == 200 and "Logged your follow-up" in resp.text

@@ -26,8 +26,7 @@ def test_percentile_is_the_nearest_rank():
     assert percentile([0] * 18 + [7, 9], 95) == 7
 
 
-def test_every_message_about_a_lead_stays_true_after_a_follow_up_and_one_left_behind_is_counted(make_container,
-                                                                                                clock):
+def test_every_message_about_a_lead_stays_true_after_a_follow_up_and_one_left_behind_is_counted(make_container, clock):
     c = make_container(local_workspace=True)
     start = clock.now()
     ingest(c, hot_lead("L-1", owner="ana", at=start))
@@ -49,8 +48,12 @@ def test_every_message_about_a_lead_stays_true_after_a_follow_up_and_one_left_be
     # A message about the lead that nothing updates (posted outside the lifecycle) is counted.
     with c.uow_factory() as uow:
         lead_id = uow.leads.by_crm_id("L-1").id
-        uow.outbox.add(key=f"cooling:{lead_id}:9:breach", destination=dm(ana.person_id), at=clock.now(),
-                       payload=Message(text="No follow-up yet", blocks=[Section(text="No follow-up yet")]).to_json())
+        uow.outbox.add(
+            key=f"cooling:{lead_id}:9:breach",
+            destination=dm(ana.person_id),
+            at=clock.now(),
+            payload=Message(text="No follow-up yet", blocks=[Section(text="No follow-up yet")]).to_json(),
+        )
         uow.commit()
     _delivered(c)
     clock.advance(timedelta(minutes=5))

@@ -225,7 +225,10 @@ def test_plain_text_fallback_mentions():
 def test_header_and_button_show_names_not_mention_syntax():
     msg = Message(
         text="x",
-        blocks=[Header(text=f"Deal won by {mention(1)}"), Actions(buttons=[Button(label=f"Thank {mention(2)}", action="t")])],
+        blocks=[
+            Header(text=f"Deal won by {mention(1)}"),
+            Actions(buttons=[Button(label=f"Thank {mention(2)}", action="t")]),
+        ],
     )
     out = render_message(msg, resolve)
     assert out["blocks"][0]["text"] == {"type": "plain_text", "text": "Deal won by Alice Archer", "emoji": True}
@@ -332,10 +335,14 @@ def test_duplicate_actions_get_unique_ids_that_map_back():
 def test_link_button_keeps_short_url_and_drops_an_impossible_one():
     msg = Message(
         text="t",
-        blocks=[Actions(buttons=[
-            Button(label="Open", action="crm.open", url="https://crm.example.com/deal/1"),
-            Button(label="Open", action="crm.open", url="https://x.example.com/" + "a" * 4000),
-        ])],
+        blocks=[
+            Actions(
+                buttons=[
+                    Button(label="Open", action="crm.open", url="https://crm.example.com/deal/1"),
+                    Button(label="Open", action="crm.open", url="https://x.example.com/" + "a" * 4000),
+                ]
+            )
+        ],
     )
     out = render_message(msg, resolve)
     check_limits(out)

@@ -148,8 +148,18 @@ def test_invalid_auth_and_unknown_method(slack):
         ({"text": "x" * 40001}, "msg_too_long"),
         ({}, "no_text"),
     ],
-    ids=["51-blocks", "section-3001", "header-151", "11-fields", "button-text", "button-value",
-         "dup-action-id", "block-id-256", "msg-too-long", "no-text"],
+    ids=[
+        "51-blocks",
+        "section-3001",
+        "header-151",
+        "11-fields",
+        "button-text",
+        "button-value",
+        "dup-action-id",
+        "block-id-256",
+        "msg-too-long",
+        "no-text",
+    ],
 )
 @pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 def test_block_kit_limits(slack, client, kwargs, error):
@@ -197,7 +207,8 @@ def test_wait_for_and_response_url(slack, client):
         time.sleep(0.1)
         client.chat_postMessage(channel="C1", text="async")
         req = urllib.request.Request(
-            slack.response_url("cmd"), data=b'{"text": "done", "replace_original": true}',
+            slack.response_url("cmd"),
+            data=b'{"text": "done", "replace_original": true}',
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(req, timeout=5).read()
@@ -226,13 +237,20 @@ def test_payload_shapes():
     expected = {"text": "hi there", "command": "/smarketing", "user_id": "U_ANA", "trigger_id": "T"}
     assert ctype == "application/x-www-form-urlencoded"
     assert expected.items() <= fields.items() and fields["response_url"] == "R"
-    message = {"channel": "C9", "ts": "1700000000.000200",
-               "blocks": [{"type": "actions", "block_id": "acts", "elements": [button("approve")]}]}
+    message = {
+        "channel": "C9",
+        "ts": "1700000000.000200",
+        "blocks": [{"type": "actions", "block_id": "acts", "elements": [button("approve")]}],
+    }
     body, ctype = block_actions("approve", "42", message=message)
     payload = json.loads(parse_qs(body.decode())["payload"][0])
     assert ctype == "application/x-www-form-urlencoded"
-    assert payload["container"] == {"type": "message", "message_ts": "1700000000.000200",
-                                    "channel_id": "C9", "is_ephemeral": False}
+    assert payload["container"] == {
+        "type": "message",
+        "message_ts": "1700000000.000200",
+        "channel_id": "C9",
+        "is_ephemeral": False,
+    }
     expected = {"action_id": "approve", "block_id": "acts", "value": "42", "type": "button"}
     assert expected.items() <= payload["actions"][0].items()
     body, _ = view_submission("report", {"b": {"a": "typed"}}, private_metadata="m")
@@ -255,8 +273,11 @@ def test_bolt_app_accepts_the_signed_requests(slack):
     def on_command(ack, command, respond, client):
         ack()
         respond(text=f"got {command['text']}")
-        client.chat_postMessage(channel=command["user_id"], text="hi", blocks=[
-            {"type": "actions", "block_id": "acts", "elements": [button("approve", value="7")]}])
+        client.chat_postMessage(
+            channel=command["user_id"],
+            text="hi",
+            blocks=[{"type": "actions", "block_id": "acts", "elements": [button("approve", value="7")]}],
+        )
 
     @app.action("approve")
     def on_action(ack, body, action):
@@ -305,8 +326,9 @@ def test_views_publish_keeps_a_home_per_user_and_refuses_more_than_100_blocks(sl
         client.views_publish(user_id="U_ANA", view={"type": "home", "blocks": [block] * 101})
     assert e.value.response["error"] == "invalid_arguments"
     with pytest.raises(SlackApiError) as e:
-        client.views_publish(user_id="U_ANA", view={"type": "modal", "title": {"type": "plain_text", "text": "x"},
-                                                    "blocks": [block]})
+        client.views_publish(
+            user_id="U_ANA", view={"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": [block]}
+        )
     assert e.value.response["error"] == "invalid_arguments"
     with pytest.raises(SlackApiError) as e:
         client.views_publish(user_id="U_NOBODY", view={"type": "home", "blocks": [block]})
@@ -328,7 +350,9 @@ def test_a_file_uploaded_in_three_steps_can_be_shown_in_an_image_block(slack):
         client.chat_postMessage(channel="C1", text="chart", blocks=[{**image, "slack_file": {"id": "F_NOPE"}}])
     assert e.value.response["error"] == "invalid_blocks"
     with pytest.raises(SlackApiError) as e:
-        client.chat_postMessage(channel="C1", text="chart", blocks=[{k: v for k, v in image.items() if k != "alt_text"}])
+        client.chat_postMessage(
+            channel="C1", text="chart", blocks=[{k: v for k, v in image.items() if k != "alt_text"}]
+        )
     assert e.value.response["error"] == "invalid_blocks"
 
 

@@ -127,8 +127,9 @@ def test_a_destination_is_claimed_again_only_once_its_slot_is_free_and_says_when
         uow.commit()
     [row] = _claim(engine, "a", at)
     with UnitOfWork(engine) as uow:  # the post starts: the channel is busy for a second from now
-        assert uow.outbox.begin_attempt(row.id, "a", now=at, lease=timedelta(minutes=1), destination=row.destination,
-                                        spacing=timedelta(seconds=1))
+        assert uow.outbox.begin_attempt(
+            row.id, "a", now=at, lease=timedelta(minutes=1), destination=row.destination, spacing=timedelta(seconds=1)
+        )
         uow.commit()
     _finish(engine, row, "a", "sent", at)
     waiting = _claim(engine, "a", at + timedelta(milliseconds=500))
@@ -148,10 +149,17 @@ def test_a_claim_taken_over_after_its_lease_cannot_begin_an_attempt(engine):
     [theirs] = _claim(engine, "other", later)
     assert theirs.key == "w0" and theirs.attempts == 2
     with UnitOfWork(engine) as uow:
-        assert not uow.outbox.begin_attempt(mine.id, "slow", now=later, lease=timedelta(minutes=1),
-                                            destination=mine.destination, spacing=timedelta(0))
-        assert uow.outbox.begin_attempt(theirs.id, "other", now=later, lease=timedelta(minutes=1),
-                                        destination=theirs.destination, spacing=timedelta(0))
+        assert not uow.outbox.begin_attempt(
+            mine.id, "slow", now=later, lease=timedelta(minutes=1), destination=mine.destination, spacing=timedelta(0)
+        )
+        assert uow.outbox.begin_attempt(
+            theirs.id,
+            "other",
+            now=later,
+            lease=timedelta(minutes=1),
+            destination=theirs.destination,
+            spacing=timedelta(0),
+        )
         uow.commit()
     with UnitOfWork(engine) as uow:
         row = uow.outbox.by_key("w0")
@@ -196,10 +204,11 @@ def test_look_ups_by_many_ids_find_exactly_the_stored_ones_whatever_the_characte
 def test_batch_inserted_timestamps_read_back_as_the_same_instant(engine):
     from datetime import timedelta
 
-
-    instants = [datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-                datetime(2026, 11, 1, 6, 30, tzinfo=timezone(timedelta(hours=-4))),
-                datetime(2026, 11, 23, 15, 0, 0, 1, tzinfo=timezone.utc)]
+    instants = [
+        datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 11, 1, 6, 30, tzinfo=timezone(timedelta(hours=-4))),
+        datetime(2026, 11, 23, 15, 0, 0, 1, tzinfo=timezone.utc),
+    ]
     with UnitOfWork(engine) as uow:
         for i, at in enumerate(instants):
             uow.outbox.add_many([{"key": f"k{i}", "destination": "channel:wins", "payload": {}}], at=at)

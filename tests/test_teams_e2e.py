@@ -13,8 +13,20 @@ from handlers.ports import channel, dm
 from handlers.registry import Flow
 from tests import teams_standin as ts
 from tests.teams_helpers import (  # noqa: F401 - fixtures
-    CHANNELS, SALES, TEAM_ID, WINS, app, install, make_teams_app, only_card, outbox_row, outbox_status, person, post,
-    teams, teams_server,
+    CHANNELS,
+    SALES,
+    TEAM_ID,
+    WINS,
+    app,
+    install,
+    make_teams_app,
+    only_card,
+    outbox_row,
+    outbox_status,
+    person,
+    post,
+    teams,
+    teams_server,
 )
 
 
@@ -34,8 +46,10 @@ def test_an_activity_without_a_valid_token_is_refused_with_401(make_teams_app, t
 
 def test_a_body_that_is_not_an_activity_is_a_400(app):
     with app.client() as http:
-        assert http.post("/api/messages", content=b"{nope", headers={"Content-Type": "application/json"}
-                         ).status_code == 400
+        assert (
+            http.post("/api/messages", content=b"{nope", headers={"Content-Type": "application/json"}).status_code
+            == 400
+        )
         assert http.post("/api/messages", json=[1, 2]).status_code == 400
 
 
@@ -72,9 +86,15 @@ def test_the_sender_is_matched_to_a_person_by_email_and_their_chat_is_remembered
 
 def test_a_command_by_mention_in_a_channel_is_answered_in_its_thread(app, teams):
     user = teams.user("ana@northwind.example")
-    activity = ts.message(teams.service_url, "frobnicate now", user=user, mention=True,
-                          conversation=ts.channel_conversation(SALES, thread="1700"),
-                          team=(TEAM_ID, "Northwind"), channel=(SALES, "Sales"))
+    activity = ts.message(
+        teams.service_url,
+        "frobnicate now",
+        user=user,
+        mention=True,
+        conversation=ts.channel_conversation(SALES, thread="1700"),
+        team=(TEAM_ID, "Northwind"),
+        channel=(SALES, "Sales"),
+    )
     assert post(app, activity).status_code == 200
     [answer] = teams.sent(f"{SALES};messageid=1700")
     assert "I don't know `frobnicate`" in answer["text"]
@@ -124,13 +144,33 @@ def test_channels_created_renamed_and_deleted_are_followed(app, teams):
     install(app, teams)
     user = teams.user("sam@northwind.example")
     for event, name in (("channelCreated", "Launches"), ("channelRenamed", "Launch Room")):
-        post(app, ts.channel_event(teams.service_url, user=user, team_id=TEAM_ID, team_name="Northwind",
-                                   event=event, channel_id="19:launch@thread.tacv2", channel_name=name))
+        post(
+            app,
+            ts.channel_event(
+                teams.service_url,
+                user=user,
+                team_id=TEAM_ID,
+                team_name="Northwind",
+                event=event,
+                channel_id="19:launch@thread.tacv2",
+                channel_name=name,
+            ),
+        )
     with app.container.uow_factory() as uow:
         [room] = uow.teams.find_channels("launch room")
         assert room.conversation_id == "19:launch@thread.tacv2"
-    post(app, ts.channel_event(teams.service_url, user=user, team_id=TEAM_ID, team_name="Northwind",
-                               event="channelDeleted", channel_id="19:launch@thread.tacv2", channel_name=None))
+    post(
+        app,
+        ts.channel_event(
+            teams.service_url,
+            user=user,
+            team_id=TEAM_ID,
+            team_name="Northwind",
+            event="channelDeleted",
+            channel_id="19:launch@thread.tacv2",
+            channel_name=None,
+        ),
+    )
     with app.container.uow_factory() as uow:
         assert uow.teams.find_channels("Launch Room") == []
 
@@ -140,9 +180,13 @@ def test_channels_created_renamed_and_deleted_are_followed(app, teams):
 
 def _ping(uow, deps, actor, args):
     """``ping``: posts a card with a button to the wins channel."""
-    msg = Message(text="Ping!", blocks=[Section(text=f"*Ping* from {mention(actor.person_id)}"),
-                                        Actions(buttons=[Button(label="Ack", action="test.ack", value="42",
-                                                                style="primary")])])
+    msg = Message(
+        text="Ping!",
+        blocks=[
+            Section(text=f"*Ping* from {mention(actor.person_id)}"),
+            Actions(buttons=[Button(label="Ack", action="test.ack", value="42", style="primary")]),
+        ],
+    )
     uow.outbox.add(key="ping:1", destination=channel("wins"), payload=msg.to_json(), at=deps.now())
     uow.commit()
     return Reply.say("Pinged.")
@@ -151,19 +195,37 @@ def _ping(uow, deps, actor, args):
 def _ack(uow, deps, actor, value, source):
     """The button: replaces the card with who acknowledged it."""
     msg = Message(text="Acked", blocks=[Section(text=f"Acknowledged by {mention(actor.person_id)} ({value})")])
-    uow.outbox.add(key=f"{source.outbox_key}:ack", op="update", target_key=source.outbox_key,
-                   destination=channel("wins"), payload=msg.to_json(), at=deps.now())
+    uow.outbox.add(
+        key=f"{source.outbox_key}:ack",
+        op="update",
+        target_key=source.outbox_key,
+        destination=channel("wins"),
+        payload=msg.to_json(),
+        at=deps.now(),
+    )
     uow.commit()
     return Reply.say("Thanks!")
 
 
 def _ask(uow, deps, actor, args):
-    return Reply(form=Form(title="Tell me", action="test.tell", state="s-1", submit_label="Send", inputs=[
-        Input(name="color", label="Color", kind="select", options=[Option(value="r", label="Red"),
-                                                                   Option(value="g", label="Green")]),
-        Input(name="note", label="Note", kind="textarea", required=False, max_length=20),
-        Input(name="when", label="When", kind="datetime"),
-    ]))
+    return Reply(
+        form=Form(
+            title="Tell me",
+            action="test.tell",
+            state="s-1",
+            submit_label="Send",
+            inputs=[
+                Input(
+                    name="color",
+                    label="Color",
+                    kind="select",
+                    options=[Option(value="r", label="Red"), Option(value="g", label="Green")],
+                ),
+                Input(name="note", label="Note", kind="textarea", required=False, max_length=20),
+                Input(name="when", label="When", kind="datetime"),
+            ],
+        )
+    )
 
 
 def _tell(uow, deps, actor, state, values):
@@ -174,14 +236,17 @@ def _tell(uow, deps, actor, state, values):
 
 def _dm(uow, deps, actor, args):
     kira = uow.people.by_key("kira")
-    uow.outbox.add(key="dm:kira", destination=dm(kira.id), payload=Message(text="Psst, Kira").to_json(),
-                   at=deps.now())
+    uow.outbox.add(key="dm:kira", destination=dm(kira.id), payload=Message(text="Psst, Kira").to_json(), at=deps.now())
     uow.commit()
     return Reply.say("Sent.")
 
 
-TEST_FLOW = Flow(name="test", commands={"ping": _ping, "ask": _ask, "dmkira": _dm},
-                 actions={"test.ack": _ack}, forms={"test.tell": _tell})
+TEST_FLOW = Flow(
+    name="test",
+    commands={"ping": _ping, "ask": _ask, "dmkira": _dm},
+    actions={"test.ack": _ack},
+    forms={"test.tell": _tell},
+)
 
 
 @pytest.fixture
@@ -195,15 +260,25 @@ def test_a_proactive_post_goes_to_the_configured_channel_as_a_card_with_buttons(
     [card_post] = teams.wait_for(lambda: teams.sent(WINS))
     card = only_card(card_post)
     assert "**Ping** from <at>Ana Torres</at>" in ts.card_text(card)
-    assert card["msteams"]["entities"] == [{"type": "mention", "text": "<at>Ana Torres</at>",
-                                            "mentioned": {"id": "aad-ana", "name": "Ana Torres"}}]
+    assert card["msteams"]["entities"] == [
+        {"type": "mention", "text": "<at>Ana Torres</at>", "mentioned": {"id": "aad-ana", "name": "Ana Torres"}}
+    ]
     [ack] = ts.actions_of(card)
-    assert ack == {"type": "Action.Execute", "title": "Ack", "verb": "test.ack", "style": "positive",
-                   "data": {"value": "42", "key": "ping:1"}}
+    assert ack == {
+        "type": "Action.Execute",
+        "title": "Ack",
+        "verb": "test.ack",
+        "style": "positive",
+        "data": {"value": "42", "key": "ping:1"},
+    }
     assert card_post["summary"] == "Ping!"
     row = outbox_row(test_app.container, "ping:1", "sent")
-    assert (row.status, row.platform, row.platform_channel, row.platform_ref) == ("sent", "teams", WINS,
-                                                                                  card_post["id"])
+    assert (row.status, row.platform, row.platform_channel, row.platform_ref) == (
+        "sent",
+        "teams",
+        WINS,
+        card_post["id"],
+    )
 
 
 def test_pressing_a_button_replaces_the_card_in_place(test_app, teams):
@@ -212,8 +287,14 @@ def test_pressing_a_button_replaces_the_card_in_place(test_app, teams):
     post(test_app, ts.message(teams.service_url, "ping", user=ana))
     [card_post] = teams.wait_for(lambda: teams.sent(WINS))
     [ack] = ts.actions_of(only_card(card_post))
-    press = ts.card_action(teams.service_url, user=ben, verb=ack["verb"], data=ack["data"],
-                           reply_to=card_post["id"], conversation=ts.channel_conversation(WINS))
+    press = ts.card_action(
+        teams.service_url,
+        user=ben,
+        verb=ack["verb"],
+        data=ack["data"],
+        reply_to=card_post["id"],
+        conversation=ts.channel_conversation(WINS),
+    )
     resp = post(test_app, press)
     assert resp.status_code == 200
     answer = resp.json()

@@ -10,7 +10,16 @@ from bot.scheduler import run_job
 from tests import teams_standin as ts
 from tests.bounce_helpers import bounces, lead, seed_lead
 from tests.teams_helpers import (  # noqa: F401 - fixtures
-    MARKETING, SALES, WINS, app, install, make_teams_app, only_card, post, post_crm, teams,
+    MARKETING,
+    SALES,
+    WINS,
+    app,
+    install,
+    make_teams_app,
+    only_card,
+    post,
+    post_crm,
+    teams,
     teams_server,
 )
 
@@ -18,9 +27,20 @@ ANA_DM = "a:dm-29:ana"  # Ana's 1:1 chat, created by the bot on its first direct
 
 
 def lead_qualified(event_id: str, crm_id: str, *, score: int) -> dict:
-    return {"id": event_id, "type": "lead.qualified", "occurred_at": "2026-11-23T15:00:00Z",
-            "data": {"id": crm_id, "email": "jane@acme.example", "name": "Jane Doe", "company": "Acme",
-                     "score": score, "status": "SQL", "owner_email": "ana@northwind.example"}}
+    return {
+        "id": event_id,
+        "type": "lead.qualified",
+        "occurred_at": "2026-11-23T15:00:00Z",
+        "data": {
+            "id": crm_id,
+            "email": "jane@acme.example",
+            "name": "Jane Doe",
+            "company": "Acme",
+            "score": score,
+            "status": "SQL",
+            "owner_email": "ana@northwind.example",
+        },
+    }
 
 
 def action(card: dict, title: str) -> dict:
@@ -35,8 +55,17 @@ def press(app, teams, *, email: str, card_post: dict, conversation: str, act: di
     user = teams.user(email)
     conv = ts.personal(user) if conversation.startswith("a:") else ts.channel_conversation(conversation)
     conv["id"] = conversation
-    resp = post(app, ts.card_action(teams.service_url, user=user, verb=act["verb"], data={**act["data"], **inputs},
-                                    reply_to=card_post["id"], conversation=conv))
+    resp = post(
+        app,
+        ts.card_action(
+            teams.service_url,
+            user=user,
+            verb=act["verb"],
+            data={**act["data"], **inputs},
+            reply_to=card_post["id"],
+            conversation=conv,
+        ),
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -47,8 +76,7 @@ def breach_alert(app, teams) -> dict:
     assert post_crm(app, [lead_qualified("evt-q-7", "L-7", score=75)]).status_code == 200
     app.container.deps.clock.advance(timedelta(hours=5))  # past the 4 business hours of a warm lead
     assert run_job(app.container, "cooling").done >= 1
-    sent = teams.wait_for(lambda: [a for a in teams.sent(ANA_DM)
-                                   if a.get("summary", "").startswith("🔥 SLA breached")])
+    sent = teams.wait_for(lambda: [a for a in teams.sent(ANA_DM) if a.get("summary", "").startswith("🔥 SLA breached")])
     return sent[0]
 
 
@@ -57,9 +85,18 @@ def breach_alert(app, teams) -> dict:
 
 def test_a_won_deal_is_celebrated_with_a_card_in_the_wins_channel(app, teams):
     install(app, teams)
-    deal = {"id": "evt-d-1", "type": "deal.closed_won", "occurred_at": "2026-11-23T14:00:00Z",
-            "data": {"id": "D-1", "name": "Acme expansion", "amount": "12000", "currency": "USD",
-                     "owner_email": "ana@northwind.example"}}
+    deal = {
+        "id": "evt-d-1",
+        "type": "deal.closed_won",
+        "occurred_at": "2026-11-23T14:00:00Z",
+        "data": {
+            "id": "D-1",
+            "name": "Acme expansion",
+            "amount": "12000",
+            "currency": "USD",
+            "owner_email": "ana@northwind.example",
+        },
+    }
     assert post_crm(app, [deal]).status_code == 200
     [celebration] = teams.wait_for(lambda: teams.sent(WINS))
     card = only_card(celebration)
@@ -67,8 +104,11 @@ def test_a_won_deal_is_celebrated_with_a_card_in_the_wins_channel(app, teams):
     assert card["version"] == "1.5"
     assert "Acme expansion" in text and "12,000" in text
     assert "<at>Ana Torres</at>" in text  # Ana is in the team: a real mention
-    assert {"type": "mention", "text": "<at>Ana Torres</at>",
-            "mentioned": {"id": "aad-ana", "name": "Ana Torres"}} in card["msteams"]["entities"]
+    assert {
+        "type": "mention",
+        "text": "<at>Ana Torres</at>",
+        "mentioned": {"id": "aad-ana", "name": "Ana Torres"},
+    } in card["msteams"]["entities"]
     assert "Acme expansion" in celebration["summary"]
     # The same deal again celebrates nothing new.
     assert post_crm(app, [dict(deal, id="evt-d-1b")]).status_code == 200
@@ -92,8 +132,14 @@ def test_a_cooling_alert_reaches_the_owner_in_teams_with_its_buttons(app, teams)
 
 def test_pressing_log_follow_up_on_a_cooling_alert_updates_the_card_in_place(app, teams):
     alert = breach_alert(app, teams)
-    answer = press(app, teams, email="ana@northwind.example", card_post=alert, conversation=ANA_DM,
-                   act=action(only_card(alert), "Log follow-up"))
+    answer = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=action(only_card(alert), "Log follow-up"),
+    )
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
     new_card = answer["value"]
     assert "✅ <at>Ana Torres</at> followed up at" in ts.card_text(new_card)
@@ -108,8 +154,14 @@ def test_pressing_log_follow_up_on_a_cooling_alert_updates_the_card_in_place(app
 
 def test_someone_else_pressing_a_button_gets_a_short_answer_and_the_card_stays(app, teams):
     alert = breach_alert(app, teams)
-    answer = press(app, teams, email="ben@northwind.example", card_post=alert, conversation=ANA_DM,
-                   act=action(only_card(alert), "Log follow-up"))
+    answer = press(
+        app,
+        teams,
+        email="ben@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=action(only_card(alert), "Log follow-up"),
+    )
     assert answer["type"] == "application/vnd.microsoft.activity.message"
     assert "Ana Torres" in answer["value"]  # who may act on it
     assert teams.calls("PUT") == []
@@ -120,8 +172,14 @@ def test_someone_else_pressing_a_button_gets_a_short_answer_and_the_card_stays(a
 
 def test_bounce_to_marketing_opens_the_form_in_the_card(app, teams):
     alert = breach_alert(app, teams)
-    answer = press(app, teams, email="ana@northwind.example", card_post=alert, conversation=ANA_DM,
-                   act=action(only_card(alert), "Bounce to marketing"))
+    answer = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=action(only_card(alert), "Bounce to marketing"),
+    )
     form = answer["value"]
     inputs = {b["id"]: b for b in form["body"] if b["type"].startswith("Input.")}
     assert inputs["reason"]["type"] == "Input.ChoiceSet" and inputs["reason"]["isRequired"] is True
@@ -134,10 +192,24 @@ def test_bounce_to_marketing_opens_the_form_in_the_card(app, teams):
 
 def test_submitting_the_bounce_form_bounces_the_lead_tells_marketing_and_restores_the_alert(app, teams):
     alert = breach_alert(app, teams)
-    form = press(app, teams, email="ana@northwind.example", card_post=alert, conversation=ANA_DM,
-                 act=action(only_card(alert), "Bounce to marketing"))["value"]
-    answer = press(app, teams, email="ana@northwind.example", card_post=alert, conversation=ANA_DM,
-                   act=form["actions"][0], reason="wrong_contact", note="Their CFO decides")
+    form = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=action(only_card(alert), "Bounce to marketing"),
+    )["value"]
+    answer = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=form["actions"][0],
+        reason="wrong_contact",
+        note="Their CFO decides",
+    )
     text = ts.card_text(answer["value"])
     assert "Jane Doe" in text and "Wrong contact" in text  # the alert again, with the confirmation
     c = app.container
@@ -156,10 +228,24 @@ def test_submitting_the_bounce_form_bounces_the_lead_tells_marketing_and_restore
 
 def test_a_bounce_form_with_an_over_long_note_comes_back_with_the_error_inline(app, teams):
     alert = breach_alert(app, teams)
-    form = press(app, teams, email="ana@northwind.example", card_post=alert, conversation=ANA_DM,
-                 act=action(only_card(alert), "Bounce to marketing"))["value"]
-    answer = press(app, teams, email="ana@northwind.example", card_post=alert, conversation=ANA_DM,
-                   act=form["actions"][0], reason="not_ready", note="n" * 501)
+    form = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=action(only_card(alert), "Bounce to marketing"),
+    )["value"]
+    answer = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=alert,
+        conversation=ANA_DM,
+        act=form["actions"][0],
+        reason="not_ready",
+        note="n" * 501,
+    )
     again = answer["value"]
     assert "The note is 501 characters; please keep it to 500." in ts.card_text(again)
     reason = next(b for b in again["body"] if b.get("id") == "reason")
@@ -175,8 +261,16 @@ def test_the_bounce_command_without_a_reason_sends_the_form_card(app, teams):
     [sent] = teams.sent("a:29:ana")
     form = only_card(sent)
     assert form["actions"][0]["verb"] == "bounce.submit"
-    answer = press(app, teams, email="ana@northwind.example", card_post=sent, conversation="a:29:ana",
-                   act=form["actions"][0], reason="no_budget", note="")
+    answer = press(
+        app,
+        teams,
+        email="ana@northwind.example",
+        card_post=sent,
+        conversation="a:29:ana",
+        act=form["actions"][0],
+        reason="no_budget",
+        note="",
+    )
     assert "No budget" in ts.card_text(answer["value"])
     with app.container.uow_factory() as uow:
         assert uow.leads.by_crm_id("L-1").status == "nurture"
@@ -185,8 +279,12 @@ def test_the_bounce_command_without_a_reason_sends_the_form_card(app, teams):
 def test_the_bounce_command_with_a_reason_answers_in_the_chat(app, teams):
     install(app, teams)
     seed_lead(app.container)
-    post(app, ts.message(teams.service_url, "bounce L-1 not_ready Circle back in Q2",
-                         user=teams.user("ana@northwind.example")))
+    post(
+        app,
+        ts.message(
+            teams.service_url, "bounce L-1 not_ready Circle back in Q2", user=teams.user("ana@northwind.example")
+        ),
+    )
     [answer] = teams.sent("a:29:ana")
     assert "back to marketing" in answer["text"] and "**Jane Doe**" in answer["text"]
 
@@ -231,13 +329,37 @@ def test_schedule_add_is_a_card_form_and_its_submission_adds_the_entry(app, team
     assert inputs["kind"]["type"] == "Input.ChoiceSet"
     submit = form["actions"][0]
     assert submit["verb"] == "schedule.add"
-    bad = press(app, teams, email="kira@northwind.example", card_post=sent, conversation="a:29:kira", act=submit,
-                team="marketing", kind="webinar", title="Spring webinar", regions="EMEA", start="2026-11-26",
-                end="", link="ftp://nope")
+    bad = press(
+        app,
+        teams,
+        email="kira@northwind.example",
+        card_post=sent,
+        conversation="a:29:kira",
+        act=submit,
+        team="marketing",
+        kind="webinar",
+        title="Spring webinar",
+        regions="EMEA",
+        start="2026-11-26",
+        end="",
+        link="ftp://nope",
+    )
     assert "https://" in ts.card_text(bad["value"])  # the link's error, on the form
-    good = press(app, teams, email="kira@northwind.example", card_post=sent, conversation="a:29:kira", act=submit,
-                 team="marketing", kind="webinar", title="Spring webinar", regions="EMEA", start="2026-11-26",
-                 end="", link="")
+    good = press(
+        app,
+        teams,
+        email="kira@northwind.example",
+        card_post=sent,
+        conversation="a:29:kira",
+        act=submit,
+        team="marketing",
+        kind="webinar",
+        title="Spring webinar",
+        regions="EMEA",
+        start="2026-11-26",
+        end="",
+        link="",
+    )
     assert "Spring webinar" in ts.card_text(good["value"])
     with app.container.uow_factory() as uow:
         from sqlmodel import select
@@ -257,12 +379,23 @@ def test_one_deployment_serves_slack_and_teams_each_channel_on_its_platform(make
 
     cfg = teams_config()
     cfg.channels["wins"].platform, cfg.channels["wins"].slack = "slack", "C_WINS"
-    app = make_teams_app(config=cfg, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                         slack_api_url=slack.base_url)
+    app = make_teams_app(
+        config=cfg, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.base_url
+    )
     install(app, teams)
-    deal = {"id": "evt-d-2", "type": "deal.closed_won", "occurred_at": "2026-11-23T14:00:00Z",
-            "data": {"id": "D-2", "name": "Globex renewal", "amount": "9000", "currency": "USD",
-                     "owner_email": "ana@northwind.example", "lead_id": None}}
+    deal = {
+        "id": "evt-d-2",
+        "type": "deal.closed_won",
+        "occurred_at": "2026-11-23T14:00:00Z",
+        "data": {
+            "id": "D-2",
+            "name": "Globex renewal",
+            "amount": "9000",
+            "currency": "USD",
+            "owner_email": "ana@northwind.example",
+            "lead_id": None,
+        },
+    }
     assert post_crm(app, [deal]).status_code == 200
     slack.wait_for("chat.postMessage", 1)
     [celebration] = slack.messages("C_WINS")

@@ -28,9 +28,9 @@ def read_png(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height = 8, b"", 0, 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         assert zlib.crc32(kind + body) & 0xFFFFFFFF == crc
         if kind == b"IHDR":
             width, height, depth, color = struct.unpack(">IIBB", body[:10])
@@ -40,7 +40,7 @@ def read_png(data: bytes) -> tuple[int, int, list[bytes]]:
         pos += 12 + length
     raw = zlib.decompress(idat)
     stride = 1 + width * 4
-    return width, height, [raw[i * stride + 1:(i + 1) * stride] for i in range(height)]
+    return width, height, [raw[i * stride + 1 : (i + 1) * stride] for i in range(height)]
 
 
 def test_the_icons_are_a_192_colour_png_and_a_32_white_on_transparent_outline():
@@ -49,7 +49,7 @@ def test_the_icons_are_a_192_colour_png_and_a_32_white_on_transparent_outline():
     assert all(row[3::4] == b"\xff" * w for row in rows)  # opaque
     w, h, rows = read_png(outline_icon())
     assert (w, h) == (32, 32)
-    pixels = [row[i:i + 4] for row in rows for i in range(0, len(row), 4)]
+    pixels = [row[i : i + 4] for row in rows for i in range(0, len(row), 4)]
     assert all(p[:3] == b"\xff\xff\xff" for p in pixels)  # white only
     assert {p[3] for p in pixels} >= {0, 255}  # transparent around the drawing
 
@@ -94,10 +94,20 @@ def deliverer(make_container, clock):
     c = make_container(config=teams_config())
     now = clock.now()
     with c.uow_factory() as uow:
-        for team, (tid, cid, name) in {"North": ("19:n", "19:n-wins", "Wins"), "South": ("19:s", "19:s-wins", "Wins"),
-                                       "North2": ("19:n", "19:n-sales", "Sales")}.items():
-            uow.teams.save_conversation(conversation_id=cid, kind="channel", service_url="https://smba.example/",
-                                        at=now, team_id=tid, team_name=team.rstrip("2"), name=name)
+        for team, (tid, cid, name) in {
+            "North": ("19:n", "19:n-wins", "Wins"),
+            "South": ("19:s", "19:s-wins", "Wins"),
+            "North2": ("19:n", "19:n-sales", "Sales"),
+        }.items():
+            uow.teams.save_conversation(
+                conversation_id=cid,
+                kind="channel",
+                service_url="https://smba.example/",
+                at=now,
+                team_id=tid,
+                team_name=team.rstrip("2"),
+                name=name,
+            )
         uow.commit()
     d = TeamsDeliverer(api=None, config=c.config, uow_factory=c.uow_factory, clock=clock)
     yield d
@@ -129,20 +139,25 @@ def test_someone_never_seen_in_teams_cannot_get_a_direct_message(deliverer):
 
 def status_error(status: int, headers: dict | None = None) -> httpx.HTTPStatusError:
     request = httpx.Request("POST", "https://smba.example/v3/conversations/x/activities")
-    return httpx.HTTPStatusError("boom", request=request, response=httpx.Response(status, headers=headers,
-                                                                                     request=request))
+    return httpx.HTTPStatusError(
+        "boom", request=request, response=httpx.Response(status, headers=headers, request=request)
+    )
 
 
-@pytest.mark.parametrize("err, kind, retry_after", [
-    (status_error(429, {"Retry-After": "7"}), TransientError, 7.0),
-    (status_error(503), TransientError, None),
-    (status_error(401), PermanentError, None),
-    (status_error(403), PermanentError, None),
-    (status_error(404), PermanentError, None),
-    (status_error(400), PermanentError, None),
-    (httpx.ConnectError("refused"), TransientError, None),
-    (TimeoutError("slow"), TransientError, None),
-], ids=["429", "503", "401", "403", "404", "400", "connection", "timeout"])
+@pytest.mark.parametrize(
+    "err, kind, retry_after",
+    [
+        (status_error(429, {"Retry-After": "7"}), TransientError, 7.0),
+        (status_error(503), TransientError, None),
+        (status_error(401), PermanentError, None),
+        (status_error(403), PermanentError, None),
+        (status_error(404), PermanentError, None),
+        (status_error(400), PermanentError, None),
+        (httpx.ConnectError("refused"), TransientError, None),
+        (TimeoutError("slow"), TransientError, None),
+    ],
+    ids=["429", "503", "401", "403", "404", "400", "connection", "timeout"],
+)
 def test_failed_calls_are_retried_or_given_up_as_the_status_says(err, kind, retry_after):
     out = classify(err)
     assert isinstance(out, kind)

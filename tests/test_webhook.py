@@ -12,16 +12,23 @@ from tests.conftest import WEBHOOK_SECRET
 
 
 def campaign(i: int, **over) -> dict:
-    ev = {"id": f"ev-c{i}", "type": "campaign.upserted", "occurred_at": "2026-11-20T10:00:00Z",
-          "data": {"id": f"camp-{i}", "name": f"Webinar {i}", "kind": "webinar", "owner_email": "kira@northwind.example"}}
+    ev = {
+        "id": f"ev-c{i}",
+        "type": "campaign.upserted",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "data": {"id": f"camp-{i}", "name": f"Webinar {i}", "kind": "webinar", "owner_email": "kira@northwind.example"},
+    }
     ev.update(over)
     return ev
 
 
 def send(http, payload, *, secret=WEBHOOK_SECRET, timestamp=None, raw: bytes | None = None):
     body = raw if raw is not None else json.dumps(payload).encode()
-    return http.post("/webhooks/crm", content=body,
-                     headers={"Content-Type": "application/json", HEADER: sign(secret, body, timestamp)})
+    return http.post(
+        "/webhooks/crm",
+        content=body,
+        headers={"Content-Type": "application/json", HEADER: sign(secret, body, timestamp)},
+    )
 
 
 def stored(c) -> tuple[int, int]:
@@ -32,8 +39,10 @@ def stored(c) -> tuple[int, int]:
 
     with c.uow_factory() as uow:
         s = uow.session
-        return (s.exec(select(func.count()).select_from(Campaign)).one(),
-                s.exec(select(func.count()).select_from(ProcessedInbound)).one())
+        return (
+            s.exec(select(func.count()).select_from(Campaign)).one(),
+            s.exec(select(func.count()).select_from(ProcessedInbound)).one(),
+        )
 
 
 @pytest.fixture

@@ -36,8 +36,11 @@ def deals(c):
 
 
 def seed_campaigns(c):
-    ingest(c, campaign("camp-1", "Data Summit Webinar", "webinar", "kira@northwind.example"),
-           campaign("camp-2", "Pricing Guide", "ebook", "leo@northwind.example"))
+    ingest(
+        c,
+        campaign("camp-1", "Data Summit Webinar", "webinar", "kira@northwind.example"),
+        campaign("camp-2", "Pricing Guide", "ebook", "leo@northwind.example"),
+    )
 
 
 # --- the celebration --------------------------------------------------------------------------
@@ -112,9 +115,13 @@ def test_a_touch_that_arrived_before_its_lead_still_credits_the_campaign(c):
 
 def test_a_batch_of_wins_reads_as_a_running_tally_of_the_month(c):
     ingest(c, deal("D-0", name="Earlier", amount=10000, closed="2026-11-02T14:00:00Z"))
-    ingest(c, deal("D-1", name="First", amount=20000), deal("D-2", name="Second", amount=30000),
-           deal("D-3", name="Euro deal", amount=10000, currency="EUR"),
-           deal("D-4", name="Yen deal", amount=500000, currency="JPY"))
+    ingest(
+        c,
+        deal("D-1", name="First", amount=20000),
+        deal("D-2", name="Second", amount=30000),
+        deal("D-3", name="Euro deal", amount=10000, currency="EUR"),
+        deal("D-4", name="Yen deal", amount=500000, currency="JPY"),
+    )
     lines = {m.blocks[0].text.split(" — ")[0][2:]: m.blocks[-1].text for m in messages(c, "channel:wins")}
     assert lines["Earlier"].startswith("November 2026: *$10,000* won")
     assert lines["First"].startswith("November 2026: *$30,000* won")
@@ -175,8 +182,10 @@ def test_the_same_deal_name_weeks_later_is_a_new_win(c):
 def test_a_rep_announces_a_win_and_it_is_celebrated_as_theirs(c):
     seed_campaigns(c)
     reply = won(c, "ana", '"Globex 2027 expansion" $62.5k Data Summit Webinar')
-    assert reply.text == ("🎉 Recorded *Globex 2027 expansion*: $62,500, sourced by Webinar *Data Summit Webinar* "
-                          f"({mention(person_id(c, 'kira'))}). The wins channel is celebrating it now.")
+    assert reply.text == (
+        "🎉 Recorded *Globex 2027 expansion*: $62,500, sourced by Webinar *Data Summit Webinar* "
+        f"({mention(person_id(c, 'kira'))}). The wins channel is celebrating it now."
+    )
     [d] = deals(c)
     assert (d.source, d.announced_by_id, d.owner_id) == ("command", person_id(c, "ana"), person_id(c, "ana"))
     assert d.crm_id == "manual:globex 2027 expansion:2026-11-23"
@@ -242,8 +251,12 @@ def test_a_euro_deal_goes_wide_by_its_value_in_the_configured_currency(c):
 def test_small_deals_are_gathered_into_one_daily_post_at_the_roll_up_time(c):
     seed_campaigns(c)
     ingest(c, touch("camp-1"))
-    ingest(c, deal("D-1", name="Small one", amount=1500), deal("D-2", name="Small two", amount=900, lead=None),
-           deal("D-3", name="Normal", amount=2000, lead=None))
+    ingest(
+        c,
+        deal("D-1", name="Small one", amount=1500),
+        deal("D-2", name="Small two", amount=900, lead=None),
+        deal("D-3", name="Normal", amount=2000, lead=None),
+    )
     assert [m.blocks[0].text for m in messages(c, "channel:wins")] == ["🎉 Normal — $2,000"]
 
     c.deps.clock.at = c.deps.clock.at.replace(hour=21, minute=59)  # 16:59 in New York
@@ -370,8 +383,13 @@ def _second_request(c) -> list:
     from handlers.wins import _unmatched_owners
 
     with c.uow_factory() as uow:
-        out = _unmatched_owners(uow, [{"owner_email": "yan@partner.example", "owner_id": None},
-                                      {"owner_email": "zoe@partner.example", "owner_id": None}])
+        out = _unmatched_owners(
+            uow,
+            [
+                {"owner_email": "yan@partner.example", "owner_id": None},
+                {"owner_email": "zoe@partner.example", "owner_id": None},
+            ],
+        )
         uow.commit()
     assert all("yan@partner.example" in str(m["payload"]) and "zoe@" not in str(m["payload"]) for m in out)
     return out

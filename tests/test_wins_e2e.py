@@ -25,8 +25,9 @@ def app(make_container, slack, live_server):
 
 def send(http, *events: dict):
     body = json.dumps(list(events)).encode()
-    return http.post("/webhooks/crm", content=body,
-                     headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)})
+    return http.post(
+        "/webhooks/crm", content=body, headers={"Content-Type": "application/json", HEADER: sign(WEBHOOK_SECRET, body)}
+    )
 
 
 def slash(http, text: str, user_id: str = "U_ANA"):
@@ -131,8 +132,12 @@ def test_small_deals_are_posted_once_in_the_daily_roll_up(make_container, slack,
     c = make_container(slack_mock=slack, config=config, clock=OffsetClock())
     app = live_server(c)
     with app.client() as http:
-        send(http, deal("D-1", name="Small one", amount=1500), deal("D-2", name="Small two", amount=700),
-             deal("D-3", name="Regular", amount=2500))
+        send(
+            http,
+            deal("D-1", name="Small one", amount=1500),
+            deal("D-2", name="Small two", amount=700),
+            deal("D-3", name="Regular", amount=2500),
+        )
     settle(c)
     assert len(slack.messages("C_WINS")) == 1  # only the regular one, so far
     with freeze_time("2026-11-23 21:59:00"):  # 16:59 in New York
@@ -165,9 +170,11 @@ def test_bad_deals_are_refused_with_400_naming_the_field_and_nothing_is_stored(a
 
 def test_a_5000_character_deal_name_and_owners_outside_slack_never_fail_the_post(app, slack):
     with app.client() as http:
-        send(http,
-             deal("D-long", name="Enterprise agreement " + "x" * 4979, owner="erin@northwind.example"),  # not in Slack
-             deal("D-ext", name="Partner deal", owner="zoe@partner.example"))  # not in the people list
+        send(
+            http,
+            deal("D-long", name="Enterprise agreement " + "x" * 4979, owner="erin@northwind.example"),  # not in Slack
+            deal("D-ext", name="Partner deal", owner="zoe@partner.example"),
+        )  # not in the people list
     settle(app.container)
     long, partner = slack.messages("C_WINS")  # the mock accepted both: within Block Kit's limits
     assert len(long["blocks"][0]["text"]["text"]) <= 150

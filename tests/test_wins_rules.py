@@ -146,7 +146,9 @@ def test_won_prefers_the_word_written_as_money():
 
 
 def test_won_reads_quoted_names_with_straight_or_curly_quotes():
-    w = parse_won('"Acme 2026 renewal" 48000 “Webinar 2026”', default_currency="USD", known_campaigns=known("webinar 2026"))
+    w = parse_won(
+        '"Acme 2026 renewal" 48000 “Webinar 2026”', default_currency="USD", known_campaigns=known("webinar 2026")
+    )
     assert (w.deal, w.amount, w.campaign) == ("Acme 2026 renewal", Decimal(48000), "Webinar 2026")
 
 

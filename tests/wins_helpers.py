@@ -16,13 +16,24 @@ def event(type_: str, data: dict, *, at: str = "2026-11-23T14:00:00Z", id: str |
     return {"id": id or f"ev-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
-def campaign(crm_id: str = "camp-1", name: str = "Data Summit Webinar", kind: str = "webinar",
-             owner: str | None = "kira@northwind.example", **kw) -> dict:
+def campaign(
+    crm_id: str = "camp-1",
+    name: str = "Data Summit Webinar",
+    kind: str = "webinar",
+    owner: str | None = "kira@northwind.example",
+    **kw,
+) -> dict:
     return event("campaign.upserted", {"id": crm_id, "name": name, "kind": kind, "owner_email": owner}, **kw)
 
 
-def touch(campaign_id: str = "camp-1", *, lead: str | None = "L-1", email: str | None = None,
-          at: str = "2026-11-10T10:00:00Z", **kw) -> dict:
+def touch(
+    campaign_id: str = "camp-1",
+    *,
+    lead: str | None = "L-1",
+    email: str | None = None,
+    at: str = "2026-11-10T10:00:00Z",
+    **kw,
+) -> dict:
     data = {"campaign_id": campaign_id, "touched_at": at}
     if lead:
         data["lead_id"] = lead
@@ -31,11 +42,28 @@ def touch(campaign_id: str = "camp-1", *, lead: str | None = "L-1", email: str |
     return event("campaign.touch", data, **kw)
 
 
-def deal(crm_id: str = "D-1", *, name: str = "Acme renewal", amount=48000, currency: str = "USD",
-         owner: str | None = "ana@northwind.example", lead: str | None = "L-1", email: str | None = None,
-         closed: str | None = "2026-11-23T14:00:00Z", **kw) -> dict:
-    data = {"id": crm_id, "name": name, "amount": amount, "currency": currency, "owner_email": owner,
-            "lead_id": lead, "contact_email": email, "closed_at": closed}
+def deal(
+    crm_id: str = "D-1",
+    *,
+    name: str = "Acme renewal",
+    amount=48000,
+    currency: str = "USD",
+    owner: str | None = "ana@northwind.example",
+    lead: str | None = "L-1",
+    email: str | None = None,
+    closed: str | None = "2026-11-23T14:00:00Z",
+    **kw,
+) -> dict:
+    data = {
+        "id": crm_id,
+        "name": name,
+        "amount": amount,
+        "currency": currency,
+        "owner_email": owner,
+        "lead_id": lead,
+        "contact_email": email,
+        "closed_at": closed,
+    }
     return event("deal.closed_won", {k: v for k, v in data.items() if v is not None}, **kw)
 
 

@@ -77,8 +77,10 @@ class ImportReport:
         """What ``python -m bot <crm> import`` prints."""
         out = [f"{crm} import since {self.since}{' (resumed)' if self.resumed else ''}:"]
         for name, counts in self.stages.items():
-            out.append(f"  {name}: {counts['read']} read, {counts['accepted']} new events, {counts['duplicates']} "
-                       f"already known" + (f", {counts['invalid']} skipped" if counts["invalid"] else ""))
+            out.append(
+                f"  {name}: {counts['read']} read, {counts['accepted']} new events, {counts['duplicates']} "
+                f"already known" + (f", {counts['invalid']} skipped" if counts["invalid"] else "")
+            )
         return out
 
 
@@ -147,8 +149,9 @@ class Connector:
         changes were handled (read, put back for later, or dropped)."""
         now = self.deps.now()
         with self.uow_factory() as uow:
-            claimed = uow.changes.claim(self.source, worker=self.worker, now=now, lease=timedelta(minutes=5),
-                                        limit=limit or self.batch)
+            claimed = uow.changes.claim(
+                self.source, worker=self.worker, now=now, lease=timedelta(minutes=5), limit=limit or self.batch
+            )
             uow.commit()
         if not claimed:
             return 0
@@ -175,8 +178,13 @@ class Connector:
 
     def later(self, claimed: list[Claimed], seconds: float, error: str, *, count_attempt: bool = True) -> None:
         with self.uow_factory() as uow:
-            uow.changes.retry(claimed, worker=self.worker, at=self.deps.now() + timedelta(seconds=seconds),
-                              error=error, count_attempt=count_attempt)
+            uow.changes.retry(
+                claimed,
+                worker=self.worker,
+                at=self.deps.now() + timedelta(seconds=seconds),
+                error=error,
+                count_attempt=count_attempt,
+            )
             uow.commit()
 
     def unreadable(self, claimed: list[Claimed], reason: str, detail: str) -> None:
@@ -187,8 +195,7 @@ class Connector:
             key = (c.kind, reason) if reason == "missing_scopes" else (c.kind, c.object_id, reason)
             if key not in self._logged_once:
                 self._logged_once.add(key)
-                log.warning("%s: cannot read %s %s (%s): %s; dropped", self.source, c.kind, c.object_id, reason,
-                            detail)
+                log.warning("%s: cannot read %s %s (%s): %s; dropped", self.source, c.kind, c.object_id, reason, detail)
             if self.metrics is not None:
                 self.metrics.connector_unreadable.labels(self.source, c.kind, reason).inc()
         with self.uow_factory() as uow:
@@ -206,8 +213,9 @@ class Connector:
             uow.commit()
 
     # -- backfill --------------------------------------------------------------------------------
-    def run_import(self, stages: list[Stage], *, since: str, restart: bool = False, progress: bool = True,
-                   out=None) -> ImportReport:
+    def run_import(
+        self, stages: list[Stage], *, since: str, restart: bool = False, progress: bool = True, out=None
+    ) -> ImportReport:
         """Run the stages in order, resuming an unfinished import of the same ``since``."""
         from tqdm import tqdm
 
@@ -221,9 +229,16 @@ class Connector:
         for stage in stages[start:]:
             counts = report.stages.setdefault(stage.name, {"read": 0, "accepted": 0, "duplicates": 0, "invalid": 0})
             cursor = state["cursor"] if state.get("stage") == stage.name else None
-            bar = tqdm(total=stage.total(), initial=counts["read"], desc=f"{self.source} {stage.name}",
-                       unit=f" {stage.unit}", disable=not progress, file=out or sys.stderr, dynamic_ncols=True,
-                       mininterval=0.5)
+            bar = tqdm(
+                total=stage.total(),
+                initial=counts["read"],
+                desc=f"{self.source} {stage.name}",
+                unit=f" {stage.unit}",
+                disable=not progress,
+                file=out or sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
             try:
                 for events, cursor, read in _prefetched(stage.pages(cursor)):  # noqa: B020 - the pages are read from the saved cursor, which then follows them
                     got = self.ingest(events)
@@ -249,8 +264,7 @@ class Connector:
         if self._thread:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, args=(poll,), name=f"{self.source}-connector",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(poll,), name=f"{self.source}-connector", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -343,7 +357,7 @@ def quarter_start(now: datetime) -> datetime:
 
 def iter_chunks(items: list, n: int) -> Iterator[list]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 def dumps(value) -> str:

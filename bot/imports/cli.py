@@ -11,8 +11,10 @@ from pathlib import Path
 
 from bot.imports.headers import FIELDS, KINDS
 
-EPILOG = "fields of each kind (for --map \"Your header=field\"):\n" + "\n".join(
-    f"  {kind}: {', '.join(FIELDS[kind])}" for kind in KINDS) + """
+EPILOG = (
+    'fields of each kind (for --map "Your header=field"):\n'
+    + "\n".join(f"  {kind}: {', '.join(FIELDS[kind])}" for kind in KINDS)
+    + """
 
 examples:
   python -m bot import leads.csv --dry-run
@@ -22,39 +24,60 @@ examples:
 
 exit status: 0 every row loaded; 1 some rows were not (see the errors file); 2 nothing was
 imported (the file, its columns or an option is wrong)."""
+)
 
 
 def register(sub) -> dict:
     p = sub.add_parser(
-        "import", help="load a CSV or XLSX export: leads, deals, campaigns, touches or schedule",
+        "import",
+        help="load a CSV or XLSX export: leads, deals, campaigns, touches or schedule",
         description="Load a spreadsheet export (HubSpot, Salesforce, Pipedrive or your own columns) through the "
-                    "same events the CRM webhook takes: qualified leads hand off, won deals are celebrated, "
-                    "... Rows with a problem are left out and listed in an errors file; the others are loaded.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "same events the CRM webhook takes: qualified leads hand off, won deals are celebrated, "
+        "... Rows with a problem are left out and listed in an errors file; the others are loaded.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", nargs="?", help="a .csv or .xlsx file")
     p.add_argument("--kind", choices=KINDS, help="what the file holds (default: guessed from its name and columns)")
-    p.add_argument("--map", action="append", default=[], metavar='"HEADER=FIELD"',
-                   help='use column HEADER for FIELD (repeatable); "HEADER=" leaves the column out')
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar='"HEADER=FIELD"',
+        help='use column HEADER for FIELD (repeatable); "HEADER=" leaves the column out',
+    )
     p.add_argument("--dry-run", action="store_true", help="check everything and say what would change; write nothing")
-    p.add_argument("--errors", metavar="FILE",
-                   help="where to write the rows' problems (default: <file name>.errors.csv here, when there are any)")
+    p.add_argument(
+        "--errors",
+        metavar="FILE",
+        help="where to write the rows' problems (default: <file name>.errors.csv here, when there are any)",
+    )
     order = p.add_mutually_exclusive_group()
-    order.add_argument("--dayfirst", action="store_const", const="dmy", dest="order",
-                       help="read dates like 03/04/2026 as 3 April")
-    order.add_argument("--monthfirst", action="store_const", const="mdy", dest="order",
-                       help="read dates like 03/04/2026 as March 4")
-    p.add_argument("--timezone", help="timezone of times written without one (default: the sales team's; "
-                                      "schedule rows: their team's)")
+    order.add_argument(
+        "--dayfirst", action="store_const", const="dmy", dest="order", help="read dates like 03/04/2026 as 3 April"
+    )
+    order.add_argument(
+        "--monthfirst", action="store_const", const="mdy", dest="order", help="read dates like 03/04/2026 as March 4"
+    )
+    p.add_argument(
+        "--timezone",
+        help="timezone of times written without one (default: the sales team's; schedule rows: their team's)",
+    )
     p.add_argument("--currency", help="currency of amounts written without one (default: the config's wins.currency)")
     p.add_argument("--team", choices=["sales", "marketing"], help="schedule: the team of rows without a team column")
     p.add_argument("--sheet", help="XLSX: the sheet to read (default: the first)")
     p.add_argument("--batch-size", type=int, default=2000, help="rows per transaction (default 2000)")
-    p.add_argument("--deliver", action="store_true",
-                   help="deliver the messages the import causes now (default: a running `python -m bot` does)")
+    p.add_argument(
+        "--deliver",
+        action="store_true",
+        help="deliver the messages the import causes now (default: a running `python -m bot` does)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
-    p.add_argument("--samples", action="store_true",
-                   help="load the demo CSVs in docs/samples (campaigns, leads, touches, deals, schedule), dated "
-                        "this week")
+    p.add_argument(
+        "--samples",
+        action="store_true",
+        help="load the demo CSVs in docs/samples (campaigns, leads, touches, deals, schedule), dated this week",
+    )
     return {"import": run}
 
 
@@ -86,9 +109,17 @@ def run(args, settings) -> int:
         importer = Importer(registry=container.registry, uow_factory=container.uow_factory, deps=container.deps)
         with container.uow_factory() as uow:
             before = uow.outbox.last_id()
-        opts = Options(kind=args.kind, overrides=overrides, dry_run=args.dry_run, order=args.order,
-                       timezone=args.timezone, currency=args.currency, team=args.team, sheet=args.sheet,
-                       batch_size=args.batch_size)
+        opts = Options(
+            kind=args.kind,
+            overrides=overrides,
+            dry_run=args.dry_run,
+            order=args.order,
+            timezone=args.timezone,
+            currency=args.currency,
+            team=args.team,
+            sheet=args.sheet,
+            batch_size=args.batch_size,
+        )
         status = 0
         with tempfile.TemporaryDirectory(prefix="smarketing-samples-") as tmp:
             if args.samples:
@@ -99,7 +130,9 @@ def run(args, settings) -> int:
                 files = [Path(args.file)]
             for path in files:
                 try:
-                    status = max(status, _one(importer, path, opts, args, errors_path=None if args.samples else args.errors))
+                    status = max(
+                        status, _one(importer, path, opts, args, errors_path=None if args.samples else args.errors)
+                    )
                 except ImportProblem as e:
                     print(f"{path.name}: {e}", file=sys.stderr)
                     print("nothing was imported", file=sys.stderr)
@@ -111,8 +144,10 @@ def run(args, settings) -> int:
                 sent = container.dispatcher.drain(max_passes=10_000)
                 print(f"{queued} message(s) from the import (hand-offs, celebrations, ...); {sent} delivered now")
             elif queued:
-                print(f"{queued} message(s) from the import (hand-offs, celebrations, ...) are queued: a running "
-                      "`python -m bot` delivers them (or run again with --deliver)")
+                print(
+                    f"{queued} message(s) from the import (hand-offs, celebrations, ...) are queued: a running "
+                    "`python -m bot` delivers them (or run again with --deliver)"
+                )
         return status
     finally:
         container.close()
@@ -136,9 +171,15 @@ def _one(importer, path: Path, opts, args, errors_path: str | None) -> int:
         for w in report.warnings:
             print(f"  note: {w}")
         printed = len(report.warnings)
-        bar = tqdm(total=sheet.total, unit=sheet.unit, unit_scale=sheet.unit == "B", desc="  importing"
-                   if not opts.dry_run else "  checking", file=sys.stderr, leave=False,
-                   disable=True if args.no_progress else None)
+        bar = tqdm(
+            total=sheet.total,
+            unit=sheet.unit,
+            unit_scale=sheet.unit == "B",
+            desc="  importing" if not opts.dry_run else "  checking",
+            file=sys.stderr,
+            leave=False,
+            disable=True if args.no_progress else None,
+        )
 
     def progress(position: int):
         if bar is not None:
@@ -155,14 +196,15 @@ def _one(importer, path: Path, opts, args, errors_path: str | None) -> int:
         sink.close()
     for w in report.warnings[printed:]:
         print(f"  note: {w}")
-    print(("dry run, nothing written: " if opts.dry_run else "") + report.counts()
-          + f" ({report.rows} rows read)")
+    print(("dry run, nothing written: " if opts.dry_run else "") + report.counts() + f" ({report.rows} rows read)")
     if sink.first:
         for e in sink.first:
             print(f"  row {e.row}, {e.column}: {e.problem}" + (f" ({e.value!r})" if e.value else ""))
         more = sink.count - len(sink.first)
-        print(("  … and " + str(more) + " more; all " if more > 0 else "  all ") + f"{sink.count} problem(s) are "
-              f"in {sink.path} (row, id, column, value, problem)")
+        print(
+            ("  … and " + str(more) + " more; all " if more > 0 else "  all ") + f"{sink.count} problem(s) are "
+            f"in {sink.path} (row, id, column, value, problem)"
+        )
     if report.stopped:
         print(report.stopped, file=sys.stderr)
         return 1

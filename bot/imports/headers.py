@@ -19,33 +19,86 @@ KINDS = ("leads", "deals", "campaigns", "touches", "schedule")
 FIELDS: dict[str, dict[str, list[str]]] = {
     "leads": {
         "id": ["record id", "record id contact", "lead id", "contact id", "person id", "id", "crm id", "external id"],
-        "email": ["email", "email address", "e mail", "person email", "person email work", "contact email",
-                  "lead email", "work email"],
+        "email": [
+            "email",
+            "email address",
+            "e mail",
+            "person email",
+            "person email work",
+            "contact email",
+            "lead email",
+            "work email",
+        ],
         "first_name": ["first name", "given name", "person first name"],
         "last_name": ["last name", "surname", "family name", "person last name"],
         "name": ["name", "full name", "contact name", "lead name", "person name"],
-        "company": ["company name", "company", "company account", "account name", "account", "organization",
-                    "organisation", "organization name", "person organization", "lead organization",
-                    "associated company"],
+        "company": [
+            "company name",
+            "company",
+            "company account",
+            "account name",
+            "account",
+            "organization",
+            "organisation",
+            "organization name",
+            "person organization",
+            "lead organization",
+            "associated company",
+        ],
         "title": ["job title", "title", "position", "person job title"],
         "status": ["lifecycle stage", "lead status", "status", "person label", "lead label"],
         "score": ["hubspot score", "lead score", "score"],
         "tier": ["rating", "lead rating", "tier"],
-        "owner_email": ["owner email", "contact owner", "lead owner", "owner", "hubspot owner", "person owner",
-                        "lead owner email", "record owner", "sales rep", "assigned to"],
-        "source_campaign_id": ["source campaign id", "source campaign", "campaign id", "campaign", "campaign name",
-                               "primary campaign source", "original source", "lead source", "source",
-                               "person source"],
+        "owner_email": [
+            "owner email",
+            "contact owner",
+            "lead owner",
+            "owner",
+            "hubspot owner",
+            "person owner",
+            "lead owner email",
+            "record owner",
+            "sales rep",
+            "assigned to",
+        ],
+        "source_campaign_id": [
+            "source campaign id",
+            "source campaign",
+            "campaign id",
+            "campaign",
+            "campaign name",
+            "primary campaign source",
+            "original source",
+            "lead source",
+            "source",
+            "person source",
+        ],
         "qualified": ["qualified", "is qualified"],
     },
     "deals": {
         "id": ["record id", "opportunity id", "deal id", "id", "crm id", "external id"],
         "name": ["opportunity name", "deal name", "deal title", "name", "opportunity", "title"],
         "amount": ["amount", "deal value", "deal amount", "opportunity amount", "value", "amount converted"],
-        "currency": ["currency", "opportunity currency", "deal currency", "deal currency code", "currency code",
-                     "amount currency", "currency iso code"],
-        "closed_at": ["close date", "closed date", "deal won time", "won time", "won date", "closed at",
-                      "date closed", "deal close date", "close time"],
+        "currency": [
+            "currency",
+            "opportunity currency",
+            "deal currency",
+            "deal currency code",
+            "currency code",
+            "amount currency",
+            "currency iso code",
+        ],
+        "closed_at": [
+            "close date",
+            "closed date",
+            "deal won time",
+            "won time",
+            "won date",
+            "closed at",
+            "date closed",
+            "deal close date",
+            "close time",
+        ],
         "stage": ["stage", "deal stage", "stage name", "opportunity stage", "deal status", "status"],
         "won": ["won", "is won"],
         "owner_email": ["opportunity owner", "deal owner", "deal owner email", "owner email", "owner", "sales rep"],
@@ -60,17 +113,45 @@ FIELDS: dict[str, dict[str, list[str]]] = {
         "owner_email": ["campaign owner", "owner email", "owner"],
     },
     "touches": {
-        "id": ["campaign member id", "member id", "touch id", "activity id", "task id", "engagement id",
-               "record id", "id"],
+        "id": [
+            "campaign member id",
+            "member id",
+            "touch id",
+            "activity id",
+            "task id",
+            "engagement id",
+            "record id",
+            "id",
+        ],
         "campaign_id": ["campaign id", "campaign", "campaign name"],
         "lead_id": ["lead id", "contact id", "person id", "lead"],
         "email": ["email", "contact email", "person email", "lead email", "email address", "e mail"],
-        "touched_at": ["touched at", "first responded date", "responded date", "activity date", "date",
-                       "activity due date", "due date", "completed date", "activity done time", "created date",
-                       "member first associated date", "timestamp"],
+        "touched_at": [
+            "touched at",
+            "first responded date",
+            "responded date",
+            "activity date",
+            "date",
+            "activity due date",
+            "due date",
+            "completed date",
+            "activity done time",
+            "created date",
+            "member first associated date",
+            "timestamp",
+        ],
         "kind": ["member status", "activity type", "touch type", "type", "kind", "status"],
-        "by_email": ["assigned to", "assigned", "activity assigned to user", "activity owner", "by", "rep",
-                     "sales rep", "owner", "user"],
+        "by_email": [
+            "assigned to",
+            "assigned",
+            "activity assigned to user",
+            "activity owner",
+            "by",
+            "rep",
+            "sales rep",
+            "owner",
+            "user",
+        ],
         "note": ["note", "notes", "comments", "description", "activity note", "subject", "activity subject"],
     },
     "schedule": {
@@ -131,8 +212,7 @@ class Mapping:
 
     def described(self) -> list[tuple[str, str]]:
         """(header, field) for every mapped column, in the file's order."""
-        return sorted(((self.headers[i], f) for f, i in self.fields.items()),
-                      key=lambda hf: self.headers.index(hf[0]))
+        return sorted(((self.headers[i], f) for f, i in self.fields.items()), key=lambda hf: self.headers.index(hf[0]))
 
 
 def _claims(kind: str, normalised: list[str], taken: set[int]) -> dict[str, int]:
@@ -162,15 +242,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, str | None]:
     for pair in pairs:
         header, sep, name = pair.rpartition("=")
         if not sep or not header.strip():
-            raise MappingError(f"--map {pair!r}: write it as \"Column header=field\" (or \"Column header=\" to "
-                               "leave the column out)")
+            raise MappingError(
+                f'--map {pair!r}: write it as "Column header=field" (or "Column header=" to leave the column out)'
+            )
         name = name.strip()
         out[header.strip()] = name if name and name != "-" else None
     return out
 
 
-def build_mapping(headers: list[str], kind: str, overrides: dict[str, str | None] | None = None,
-                  guessed_by: str = "") -> Mapping:
+def build_mapping(
+    headers: list[str], kind: str, overrides: dict[str, str | None] | None = None, guessed_by: str = ""
+) -> Mapping:
     """Map the columns for ``kind``: the ``--map`` overrides first, then the alias tables."""
     overrides = overrides or {}
     m = Mapping(kind=kind, headers=headers, guessed_by=guessed_by)
@@ -178,13 +260,16 @@ def build_mapping(headers: list[str], kind: str, overrides: dict[str, str | None
     for wanted, name in overrides.items():
         col = _find(headers, wanted)
         if col is None:
-            raise MappingError(f"--map names a column {wanted!r} that the file does not have; its columns are: "
-                               + ", ".join(repr(h) for h in headers))
+            raise MappingError(
+                f"--map names a column {wanted!r} that the file does not have; its columns are: "
+                + ", ".join(repr(h) for h in headers)
+            )
         if name is None:
             m.ignored.append(col)
         elif name not in FIELDS[kind]:
-            raise MappingError(f"--map {wanted}={name}: {kind} have no field {name!r}; their fields are: "
-                               + ", ".join(FIELDS[kind]))
+            raise MappingError(
+                f"--map {wanted}={name}: {kind} have no field {name!r}; their fields are: " + ", ".join(FIELDS[kind])
+            )
         elif name in m.fields:
             raise MappingError(f"--map gives two columns for {name!r}")
         else:
@@ -217,16 +302,33 @@ def _check_required(m: Mapping) -> None:
             raise MappingError(
                 f"{m.kind} need a column for {names}, and none of this file's columns is recognised as one "
                 f"(recognised headers include: {', '.join(aliases)}). Name the column with --map "
-                f"\"Your header={options[0]}\".")
+                f'"Your header={options[0]}".'
+            )
 
 
 def _has(normalised: set[str], kind: str, name: str) -> bool:
     return any(a in normalised for a in [*FIELDS[kind][name], name.replace("_", " ")])
 
 
-_ACTIVITY = {"member status", "first responded date", "responded date", "campaign member id", "member id",
-             "touch id", "touched at", "activity id", "task id", "activity type", "activity date", "assigned to",
-             "activity subject", "activity due date", "activity assigned to user", "engagement id", "activity note"}
+_ACTIVITY = {
+    "member status",
+    "first responded date",
+    "responded date",
+    "campaign member id",
+    "member id",
+    "touch id",
+    "touched at",
+    "activity id",
+    "task id",
+    "activity type",
+    "activity date",
+    "assigned to",
+    "activity subject",
+    "activity due date",
+    "activity assigned to user",
+    "engagement id",
+    "activity note",
+}
 
 
 def guess_kind(headers: list[str], filename: str = "") -> tuple[str, str]:
@@ -255,6 +357,9 @@ def guess_kind(headers: list[str], filename: str = "") -> tuple[str, str]:
         return "schedule", "from the columns: a start and a title on each row"
     if person:
         return "leads", "from the columns: a person on each row"
-    raise MappingError("cannot tell what this file holds from its columns ("
-                       + ", ".join(repr(h) for h in headers[:12]) + (", …" if len(headers) > 12 else "")
-                       + "): pass --kind leads, deals, campaigns, touches or schedule")
+    raise MappingError(
+        "cannot tell what this file holds from its columns ("
+        + ", ".join(repr(h) for h in headers[:12])
+        + (", …" if len(headers) > 12 else "")
+        + "): pass --kind leads, deals, campaigns, touches or schedule"
+    )

@@ -104,22 +104,41 @@ class Report:
     def counts(self) -> str:
         skipped = sum(self.skipped.values())
         if self.dry_run:
-            text_ = (f"would create {self.created}, update {self.updated}, unchanged {self.unchanged}; "
-                     f"errors {self.error_rows}")
+            text_ = (
+                f"would create {self.created}, update {self.updated}, unchanged {self.unchanged}; "
+                f"errors {self.error_rows}"
+            )
         else:
-            text_ = f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}; errors {self.error_rows}"
+            text_ = (
+                f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}; errors {self.error_rows}"
+            )
         if skipped:
             why = ", ".join(f"{n} {r}" for r, n in self.skipped.most_common(3))
             text_ += f"; skipped {skipped} ({why}{', …' if len(self.skipped) > 3 else ''})"
         return f"{self.kind}: {text_}"
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "format": self.format, "kind": self.kind, "guessed_by": self.guessed_by,
-                "dry_run": self.dry_run, "columns": [{"header": h, "field": f} for h, f in self.columns],
-                "extras": self.extras, "extras_kept": self.extras_kept, "ignored": self.ignored, "rows": self.rows,
-                "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "skipped": sum(self.skipped.values()), "error_rows": self.error_rows, "problems": self.problems,
-                "warnings": self.warnings, "stopped": self.stopped, "summary": self.counts()}
+        return {
+            "file": self.file,
+            "format": self.format,
+            "kind": self.kind,
+            "guessed_by": self.guessed_by,
+            "dry_run": self.dry_run,
+            "columns": [{"header": h, "field": f} for h, f in self.columns],
+            "extras": self.extras,
+            "extras_kept": self.extras_kept,
+            "ignored": self.ignored,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": sum(self.skipped.values()),
+            "error_rows": self.error_rows,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "stopped": self.stopped,
+            "summary": self.counts(),
+        }
 
 
 class _Stop(Exception):
@@ -135,9 +154,16 @@ class Importer:
         self.deps = deps
         self.config = deps.config
 
-    def run(self, path: Path, opts: Options, *, on_error: Callable[[RowError], None],
-            on_start: Callable[[Report, Sheet], None] | None = None,
-            on_progress: Callable[[int], None] | None = None, filename: str | None = None) -> Report:
+    def run(
+        self,
+        path: Path,
+        opts: Options,
+        *,
+        on_error: Callable[[RowError], None],
+        on_start: Callable[[Report, Sheet], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        filename: str | None = None,
+    ) -> Report:
         """Import ``path``; problems with rows go to ``on_error``. Raises ``ImportProblem`` when the
         import cannot start (nothing is written then)."""
         path = Path(path)
@@ -157,18 +183,34 @@ class Importer:
                 mapping = H.build_mapping(sheet.headers, kind, opts.overrides, why)
             except H.MappingError as e:
                 raise ImportProblem(str(e)) from None
-            report = Report(file=filename or path.name, dry_run=opts.dry_run, format=sheet.format, kind=kind,
-                            guessed_by=why, columns=mapping.described(),
-                            extras=[sheet.headers[i] for i in mapping.extras], extras_kept=kind in H.EXTRAS_KEPT,
-                            ignored=[sheet.headers[i] for i in mapping.ignored])
+            report = Report(
+                file=filename or path.name,
+                dry_run=opts.dry_run,
+                format=sheet.format,
+                kind=kind,
+                guessed_by=why,
+                columns=mapping.described(),
+                extras=[sheet.headers[i] for i in mapping.extras],
+                extras_kept=kind in H.EXTRAS_KEPT,
+                ignored=[sheet.headers[i] for i in mapping.ignored],
+            )
             order = opts.order or self._infer_order(path, opts.sheet, mapping, report)
             dates = Dates(tz, order)
-            ctx = Context(dates=dates, people=People(self.config.people), now=self.deps.now(),
-                          default_currency=self.config.wins.currency, currency=currency, team=opts.team,
-                          team_dates=team_dates(self.config, order, tz if opts.timezone else None))
+            ctx = Context(
+                dates=dates,
+                people=People(self.config.people),
+                now=self.deps.now(),
+                default_currency=self.config.wins.currency,
+                currency=currency,
+                team=opts.team,
+                team_dates=team_dates(self.config, order, tz if opts.timezone else None),
+            )
             if report.extras:
-                where = ("kept as attributes of each lead" if report.extras_kept
-                         else f"ignored ({kind} have nowhere to keep them)")
+                where = (
+                    "kept as attributes of each lead"
+                    if report.extras_kept
+                    else f"ignored ({kind} have nowhere to keep them)"
+                )
                 report.warnings.insert(0, f"columns not recognised, {where}: {', '.join(report.extras)}")
             if on_start:
                 on_start(report, sheet)
@@ -217,20 +259,33 @@ class Importer:
         finally:
             sheet.close()
         if seen["dmy"] and seen["mdy"]:
-            report.warnings.append("dates are written both day first and month first in this file; dates like "
-                                   "03/04/2026 are refused (pass --dayfirst or --monthfirst)")
+            report.warnings.append(
+                "dates are written both day first and month first in this file; dates like "
+                "03/04/2026 are refused (pass --dayfirst or --monthfirst)"
+            )
             return None
         if seen["dmy"] or seen["mdy"]:
             order = "dmy" if seen["dmy"] else "mdy"
             example = "23/11/2026" if order == "dmy" else "11/23/2026"
-            report.warnings.append(f"dates like 03/04/2026 are read {'day' if order == 'dmy' else 'month'} first, "
-                                   f"as this file writes its clear ones ({example})")
+            report.warnings.append(
+                f"dates like 03/04/2026 are read {'day' if order == 'dmy' else 'month'} first, "
+                f"as this file writes its clear ones ({example})"
+            )
             return order
         return None
 
     # -- rows -----------------------------------------------------------------------------------
-    def _rows(self, sheet: Sheet, mapping: H.Mapping, kind: Kind, ctx: Context, report: Report, opts: Options,
-              on_error, on_progress) -> None:
+    def _rows(
+        self,
+        sheet: Sheet,
+        mapping: H.Mapping,
+        kind: Kind,
+        ctx: Context,
+        report: Report,
+        opts: Options,
+        on_error,
+        on_progress,
+    ) -> None:
         fields = list(mapping.fields.items())
         extras = [(i, sheet.headers[i]) for i in mapping.extras] if report.extras_kept else []
         first_row: dict[str, int] = {}  # id -> the row it was first seen on
@@ -276,11 +331,13 @@ class Importer:
         report.error_rows += 1
         for name, value, problem in row.problems:
             report.problems += 1
-            on_error(RowError(row.number, column or mapping.header(name) or f"({name})", shown(value), problem,
-                              id=row.id))
+            on_error(
+                RowError(row.number, column or mapping.header(name) or f"({name})", shown(value), problem, id=row.id)
+            )
 
-    def _flush(self, batch: list[Row], mapping: H.Mapping, kind: Kind, ctx: Context, report: Report,
-               opts: Options, on_error) -> None:
+    def _flush(
+        self, batch: list[Row], mapping: H.Mapping, kind: Kind, ctx: Context, report: Report, opts: Options, on_error
+    ) -> None:
         campaign_refs = {r for row in batch if (r := kind.campaign_ref(row))}
         lead_refs = {r for row in batch if (r := kind.lead_ref(row))}
         with self.uow_factory() as uow:
@@ -290,8 +347,13 @@ class Importer:
             for row in batch:
                 ref = kind.lead_ref(row)
                 if ref and ref not in refs.leads:
-                    row.problems.append(("lead_id" if row.values.get("lead_id") else "email", ref,
-                                         f"no lead {ref!r} here: import the leads first"))
+                    row.problems.append(
+                        (
+                            "lead_id" if row.values.get("lead_id") else "email",
+                            ref,
+                            f"no lead {ref!r} here: import the leads first",
+                        )
+                    )
                     self._fail(row, mapping, report, on_error)
                     continue
                 built.append((row, kind.event(row, campaigns, refs.leads, ctx)))
@@ -305,8 +367,15 @@ class Importer:
                     cells = row.values["_cells"]
                     for p in found:
                         name = kind.field_of(p.field)
-                        value = cells.get(name) if name in cells else (
-                            " ".join(text(cells.get(f)) for f in ("first_name", "last_name")) if name == "name" else "")
+                        value = (
+                            cells.get(name)
+                            if name in cells
+                            else (
+                                " ".join(text(cells.get(f)) for f in ("first_name", "last_name"))
+                                if name == "name"
+                                else ""
+                            )
+                        )
                         row.problems.append((name, value, p.problem))
                     self._fail(row, mapping, report, on_error)
                 built = [b for i, b in enumerate(built) if i not in bad]
@@ -320,9 +389,11 @@ class Importer:
                 reason = e.text if isinstance(e, UserError) else f"the database refused the batch ({type(e).__name__})"
                 if not isinstance(e, UserError):
                     log.exception("import: a batch failed")
-                report.stopped = (f"stopped at row {batch[0].number}: {reason}. Nothing of that batch was written; "
-                                  "the rows before it were loaded. Run the import again to load the rest "
-                                  "(rows already loaded are recognised).")
+                report.stopped = (
+                    f"stopped at row {batch[0].number}: {reason}. Nothing of that batch was written; "
+                    "the rows before it were loaded. Run the import again to load the rest "
+                    "(rows already loaded are recognised)."
+                )
                 raise _Stop from None
         for status in statuses.values():
             if status == CREATED:
@@ -354,5 +425,7 @@ def _derived_note(mapping: H.Mapping) -> str:
         return "no id column: leads are known by their email (a lead's id is its email)"
     if mapping.kind == "campaigns":
         return "no id column: campaigns are known by their name"
-    return (f"no id column: each {SINGULAR[mapping.kind]} is known by its content, so an edited row is "
-            "imported as a new one")
+    return (
+        f"no id column: each {SINGULAR[mapping.kind]} is known by its content, so an edited row is "
+        "imported as a new one"
+    )

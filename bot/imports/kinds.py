@@ -25,14 +25,31 @@ from handlers.money import is_currency
 ID_MAX = 150  # longer ids are hashed: event ids (and touch ids) must fit 200 characters
 
 # HubSpot's lifecycle stages, as its exports label them, by the names teams use for them.
-LIFECYCLE = {"marketing qualified lead": "MQL", "marketingqualifiedlead": "MQL",
-             "sales qualified lead": "SQL", "salesqualifiedlead": "SQL"}
+LIFECYCLE = {
+    "marketing qualified lead": "MQL",
+    "marketingqualifiedlead": "MQL",
+    "sales qualified lead": "SQL",
+    "salesqualifiedlead": "SQL",
+}
 SCHEDULE_ALIASES = {
-    "launch": "campaign_launch", "campaign": "campaign_launch", "campaign launch": "campaign_launch",
-    "product launch": "campaign_launch", "discount": "promotion", "promo": "promotion", "sale": "promotion",
-    "conference": "event", "trade show": "event", "tradeshow": "event", "meetup": "event",
-    "territory": "territory_focus", "territory focus": "territory_focus", "account": "account_focus",
-    "account focus": "account_focus", "abm": "account_focus", "blitz": "call_blitz", "call blitz": "call_blitz",
+    "launch": "campaign_launch",
+    "campaign": "campaign_launch",
+    "campaign launch": "campaign_launch",
+    "product launch": "campaign_launch",
+    "discount": "promotion",
+    "promo": "promotion",
+    "sale": "promotion",
+    "conference": "event",
+    "trade show": "event",
+    "tradeshow": "event",
+    "meetup": "event",
+    "territory": "territory_focus",
+    "territory focus": "territory_focus",
+    "account": "account_focus",
+    "account focus": "account_focus",
+    "abm": "account_focus",
+    "blitz": "call_blitz",
+    "call blitz": "call_blitz",
 }
 _WON = re.compile(r"\bwon\b|closedwon", re.I)
 
@@ -123,8 +140,9 @@ class Leads(Kind):
         if not rid:
             row.problems.append(("id", "", "no id and no email: a lead needs one of them"))
         row.id = row_id(rid)
-        name = text(cells.get("name")) or " ".join(p for p in (text(cells.get("first_name")),
-                                                               text(cells.get("last_name"))) if p)
+        name = text(cells.get("name")) or " ".join(
+            p for p in (text(cells.get("first_name")), text(cells.get("last_name"))) if p
+        )
         v["name"] = name or None
         v["company"] = text(cells.get("company")) or None
         v["title"] = text(cells.get("title")) or None
@@ -138,9 +156,18 @@ class Leads(Kind):
 
     def event(self, row, campaigns, leads, ctx):
         v = row.values
-        data = _put({"id": row.id}, email=v["email"], name=v["name"], company=v["company"], title=v["title"],
-                    status=v["status"], score=v["score"], tier=v["tier"], owner_email=v["owner_email"],
-                    source_campaign_id=campaigns.get(v["campaign"]) if v["campaign"] else None)
+        data = _put(
+            {"id": row.id},
+            email=v["email"],
+            name=v["name"],
+            company=v["company"],
+            title=v["title"],
+            status=v["status"],
+            score=v["score"],
+            tier=v["tier"],
+            owner_email=v["owner_email"],
+            source_campaign_id=campaigns.get(v["campaign"]) if v["campaign"] else None,
+        )
         for k, value in row.extras.items():  # unknown columns: kept as the lead's attributes
             data[k if k not in LeadData.model_fields else f"{k} (column)"] = value
         type_ = "lead.qualified" if v["qualified"] else "lead.upserted"
@@ -162,8 +189,13 @@ class Deals(Kind):
                 row.skip = f"not won (stage {stage!r})" if stage else "not won (no stage)"
         code = text(cells.get("currency")).upper() or ctx.currency
         if code and not is_currency(code):
-            row.problems.append(("currency", cells.get("currency") or code,
-                                 f"unknown currency code {code!r} (use ISO 4217, e.g. USD, EUR)"))
+            row.problems.append(
+                (
+                    "currency",
+                    cells.get("currency") or code,
+                    f"unknown currency code {code!r} (use ISO 4217, e.g. USD, EUR)",
+                )
+            )
             code = None
         v["amount"], v["currency"] = None, code
         if text(cells.get("amount")):
@@ -189,10 +221,15 @@ class Deals(Kind):
 
     def event(self, row, campaigns, leads, ctx):
         v = row.values
-        data = _put({"id": row.id, "name": v["name"], "amount": str(v["amount"]) if v["amount"] is not None else None},
-                    currency=v["currency"] or ctx.default_currency, owner_email=v["owner_email"],
-                    lead_id=v["lead_id"], contact_email=v["contact_email"], closed_at=v["closed_at"],
-                    campaign_id=campaigns.get(v["campaign"]) if v["campaign"] else None)
+        data = _put(
+            {"id": row.id, "name": v["name"], "amount": str(v["amount"]) if v["amount"] is not None else None},
+            currency=v["currency"] or ctx.default_currency,
+            owner_email=v["owner_email"],
+            lead_id=v["lead_id"],
+            contact_email=v["contact_email"],
+            closed_at=v["closed_at"],
+            campaign_id=campaigns.get(v["campaign"]) if v["campaign"] else None,
+        )
         return {"id": f"deals:{row.id}", "type": "deal.closed_won", "occurred_at": ctx.now, "data": data}
 
 
@@ -216,8 +253,12 @@ class Campaigns(Kind):
     def event(self, row, campaigns, leads, ctx):
         v = row.values
         data = _put({"id": row.id, "name": v["name"]}, kind=v["kind"], owner_email=v["owner_email"])
-        return {"id": f"campaigns:{row.id}:{_hash('campaign.upserted', data)}", "type": "campaign.upserted",
-                "occurred_at": ctx.now, "data": data}
+        return {
+            "id": f"campaigns:{row.id}:{_hash('campaign.upserted', data)}",
+            "type": "campaign.upserted",
+            "occurred_at": ctx.now,
+            "data": data,
+        }
 
 
 class Touches(Kind):
@@ -238,12 +279,27 @@ class Touches(Kind):
         v["by_email"] = row.read("by_email", ctx.people.email_of, cells.get("by_email"))
         v["note"] = text(cells.get("note")) or None
         if not v["lead_id"] and not v["email"] and not any(p[0] == "email" for p in row.problems):
-            row.problems.append(("lead_id" if "lead_id" in cells else "email", "",
-                                 "no lead id and no email: a touch needs the person it touched"))
+            row.problems.append(
+                (
+                    "lead_id" if "lead_id" in cells else "email",
+                    "",
+                    "no lead id and no email: a touch needs the person it touched",
+                )
+            )
         rid = text(cells.get("id"))
         if not rid:
-            rid, row.derived_id = derived(v["campaign"], v["lead_id"], v["email"], cells.get("touched_at"),
-                                          v["kind"], v["by_email"], v["note"]), True
+            rid, row.derived_id = (
+                derived(
+                    v["campaign"],
+                    v["lead_id"],
+                    v["email"],
+                    cells.get("touched_at"),
+                    v["kind"],
+                    v["by_email"],
+                    v["note"],
+                ),
+                True,
+            )
         row.id = row_id(rid)
 
     def lead_ref(self, row):
@@ -254,12 +310,21 @@ class Touches(Kind):
     def event(self, row, campaigns, leads, ctx):
         v = row.values
         if v["campaign"]:
-            data = _put({"campaign_id": campaigns.get(v["campaign"], v["campaign"])}, lead_id=v["lead_id"],
-                        contact_email=v["email"], kind=v["kind"], touched_at=v["touched_at"])
+            data = _put(
+                {"campaign_id": campaigns.get(v["campaign"], v["campaign"])},
+                lead_id=v["lead_id"],
+                contact_email=v["email"],
+                kind=v["kind"],
+                touched_at=v["touched_at"],
+            )
             return {"id": f"touches:{row.id}", "type": "campaign.touch", "occurred_at": ctx.now, "data": data}
         data = _put({"lead_id": leads[self.lead_ref(row)]}, by_email=v["by_email"], note=v["note"], kind=v["kind"])
-        return {"id": f"touches:{row.id}", "type": "lead.touched", "occurred_at": v["touched_at"] or ctx.now,
-                "data": data}
+        return {
+            "id": f"touches:{row.id}",
+            "type": "lead.touched",
+            "occurred_at": v["touched_at"] or ctx.now,
+            "data": data,
+        }
 
 
 class Schedule(Kind):
@@ -279,7 +344,9 @@ class Schedule(Kind):
         v["team"] = team
         raw_kind = "_".join(text(cells.get("kind")).lower().replace("-", " ").split())
         spaced = raw_kind.replace("_", " ")
-        kind = raw_kind if raw_kind in SCHEDULE_KINDS else SCHEDULE_ALIASES.get(spaced) or SCHEDULE_ALIASES.get(raw_kind)
+        kind = (
+            raw_kind if raw_kind in SCHEDULE_KINDS else SCHEDULE_ALIASES.get(spaced) or SCHEDULE_ALIASES.get(raw_kind)
+        )
         if raw_kind and not kind:
             row.problems.append(("kind", cells.get("kind"), "unknown kind; use one of: " + ", ".join(SCHEDULE_KINDS)))
         v["kind"] = kind or "other"
@@ -308,10 +375,25 @@ class Schedule(Kind):
 
     def event(self, row, campaigns, leads, ctx):
         v = row.values
-        data = _put({"id": row.id, "team": v["team"], "kind": v["kind"], "title": v["title"], "start": v["start"],
-                     "end": v["end"], "regions": v["regions"]}, owner_email=v["owner_email"], link=v["link"])
-        return {"id": f"schedule:{row.id}:{_hash('schedule.upserted', data)}", "type": "schedule.upserted",
-                "occurred_at": ctx.now, "data": data}
+        data = _put(
+            {
+                "id": row.id,
+                "team": v["team"],
+                "kind": v["kind"],
+                "title": v["title"],
+                "start": v["start"],
+                "end": v["end"],
+                "regions": v["regions"],
+            },
+            owner_email=v["owner_email"],
+            link=v["link"],
+        )
+        return {
+            "id": f"schedule:{row.id}:{_hash('schedule.upserted', data)}",
+            "type": "schedule.upserted",
+            "occurred_at": ctx.now,
+            "data": data,
+        }
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (Leads(), Deals(), Campaigns(), Touches(), Schedule())}

@@ -169,8 +169,9 @@ def open_csv(path: Path) -> Sheet:
 
     size = path.stat().st_size
     shown = {"\t": "tab", ",": "','", ";": "';'", "|": "'|'"}[delimiter] if delimiter in DELIMITERS else repr(delimiter)
-    return Sheet(path.name, headers, rows(), size, "B", lambda: raw.count, text.close,
-                 f"CSV ({encoding}, delimiter {shown})")
+    return Sheet(
+        path.name, headers, rows(), size, "B", lambda: raw.count, text.close, f"CSV ({encoding}, delimiter {shown})"
+    )
 
 
 def open_xlsx(path: Path, sheet: str | None = None) -> Sheet:
@@ -203,8 +204,7 @@ def open_xlsx(path: Path, sheet: str | None = None) -> Sheet:
             yield read[0], list(cells)
 
     total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 1 else None
-    return Sheet(path.name, headers, rows(), total, "rows", lambda: read[0], wb.close,
-                 f"XLSX (sheet {ws.title!r})")
+    return Sheet(path.name, headers, rows(), total, "rows", lambda: read[0], wb.close, f"XLSX (sheet {ws.title!r})")
 
 
 def open_sheet(path: Path, sheet: str | None = None) -> Sheet:

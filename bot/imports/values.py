@@ -126,24 +126,51 @@ class People:
             return email(raw)
         found = self.by_name.get(_name_key(raw))
         if found is None:
-            raise BadValue(f"{raw!r} is not an email and no one in the config's people: has that name "
-                           "(add them to the config, or give emails in this column)")
+            raise BadValue(
+                f"{raw!r} is not an email and no one in the config's people: has that name "
+                "(add them to the config, or give emails in this column)"
+            )
         return found
 
 
 # --- dates ----------------------------------------------------------------------------------------
 
-_MONTHS = {m: i for i, names in enumerate(
-    [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
-     ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
-     ("dec", "december")], start=1) for m in names}
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for m in names
+}
 _TIME = r"""(?:[ T,]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?)?
             \s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2})?"""
 _NUMERIC = re.compile(r"^(?P<a>\d{1,4})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})" + _TIME + "$", re.X)
-_DAY_MONTH = re.compile(r"^(?:[A-Za-z]{3,9},?\s+)?(?P<d>\d{1,2})(?:st|nd|rd|th)?[ -](?P<mon>[A-Za-z]{3,9})\.?[-, ]+(?P<y>\d{4})"
-                        + _TIME + "$", re.X)
-_MONTH_DAY = re.compile(r"^(?:[A-Za-z]{3,9},?\s+)?(?P<mon>[A-Za-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})"
-                        + _TIME + "$", re.X)
+_DAY_MONTH = re.compile(
+    r"^(?:[A-Za-z]{3,9},?\s+)?(?P<d>\d{1,2})(?:st|nd|rd|th)?[ -](?P<mon>[A-Za-z]{3,9})\.?[-, ]+(?P<y>\d{4})"
+    + _TIME
+    + "$",
+    re.X,
+)
+_MONTH_DAY = re.compile(
+    r"^(?:[A-Za-z]{3,9},?\s+)?(?P<mon>[A-Za-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})"
+    + _TIME
+    + "$",
+    re.X,
+)
 
 
 @dataclass(frozen=True)
@@ -213,8 +240,10 @@ class Dates:
             if mo is None:
                 raise BadValue(f"unknown month {m['mon']!r}")
             return self._build(raw, int(m["y"]), mo, int(m["d"]), m)
-        raise BadValue("not a date (write it as 2026-11-23 or 2026-11-23 14:30; 11/23/2026 and 23/11/2026 "
-                       "are read when the day is clear)")
+        raise BadValue(
+            "not a date (write it as 2026-11-23 or 2026-11-23 14:30; 11/23/2026 and 23/11/2026 "
+            "are read when the day is clear)"
+        )
 
     def _numeric(self, raw: str, m) -> tuple[int, int, int]:
         a, b, c = m["a"], m["b"], m["c"]
@@ -234,8 +263,10 @@ class Dates:
             return year, second, first
         if self.order == "mdy":
             return year, first, second
-        raise BadValue(f"ambiguous date {raw.split()[0]!r}: is {first} the day or the month? Pass --dayfirst "
-                       f"(23/11/2026) or --monthfirst (11/23/2026)")
+        raise BadValue(
+            f"ambiguous date {raw.split()[0]!r}: is {first} the day or the month? Pass --dayfirst "
+            f"(23/11/2026) or --monthfirst (11/23/2026)"
+        )
 
     def _build(self, raw: str, y: int, mo: int, d: int, m) -> When:
         h = int(m["h"]) if m["h"] else 0
@@ -278,8 +309,22 @@ class Dates:
 
 # --- amounts --------------------------------------------------------------------------------------
 
-_SYMBOL_CODES = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "US$": "USD", "C$": "CAD", "CA$": "CAD",
-                 "A$": "AUD", "AU$": "AUD", "NZ$": "NZD", "R$": "BRL", "HK$": "HKD", "S$": "SGD", "MX$": "MXN"}
+_SYMBOL_CODES = {
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "₹": "INR",
+    "US$": "USD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "NZ$": "NZD",
+    "R$": "BRL",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "MX$": "MXN",
+}
 _MARK = r"(?:[A-Za-z]{3}|[A-Z]{1,2}\$|\$|€|£|¥|₹)"
 _AMOUNT = re.compile(
     rf"^(?P<neg>-)?\s*(?P<pre>{_MARK})?\s*(?P<neg2>-)?\s*(?P<num>\d[\d.,'\u00a0\u202f ]*?)\s*(?P<suf>[kKmM])?\s*"

@@ -15,10 +15,13 @@ from datetime import timedelta
 
 
 def register(sub) -> dict:
-    p = sub.add_parser("demo", help="local workspace: load the demo company and move the simulated clock",
-                       description="Load the demo company into an empty database, move the simulated clock "
-                                   "forward (running the scheduled jobs on the way) and deliver what the bot "
-                                   "posts; prints what was posted.")
+    p = sub.add_parser(
+        "demo",
+        help="local workspace: load the demo company and move the simulated clock",
+        description="Load the demo company into an empty database, move the simulated clock "
+        "forward (running the scheduled jobs on the way) and deliver what the bot "
+        "posts; prints what was posted.",
+    )
     p.add_argument("--days", type=float, default=0, help="days to move forward")
     p.add_argument("--hours", type=float, default=0, help="hours to move forward")
     p.add_argument("--monday", action="store_true", help="move on to next Monday 09:00 (the weekly digests)")
@@ -36,8 +39,11 @@ def run(args, settings) -> int:
         return 2
     if not settings.local_enabled:
         # Moving the clock and delivering locally would swallow a real deployment's messages.
-        print("The demo runs only in the local workspace, and Slack or Teams credentials are configured. "
-              "Unset them (or set LOCAL_WORKSPACE=true with a separate DATABASE_URL) to run it.", file=sys.stderr)
+        print(
+            "The demo runs only in the local workspace, and Slack or Teams credentials are configured. "
+            "Unset them (or set LOCAL_WORKSPACE=true with a separate DATABASE_URL) to run it.",
+            file=sys.stderr,
+        )
         return 2
     container = build(settings)
     try:
@@ -47,8 +53,10 @@ def run(args, settings) -> int:
             start_cursor = uow.outbox.feed_cursor()
         loaded = demo_data.ensure(container)
         if loaded is not None:
-            print(f"demo company loaded: {loaded.accepted} CRM events"
-                  + (f"; not handled yet by any flow: {', '.join(sorted(loaded.skipped))}" if loaded.skipped else ""))
+            print(
+                f"demo company loaded: {loaded.accepted} CRM events"
+                + (f"; not handled yet by any flow: {', '.join(sorted(loaded.skipped))}" if loaded.skipped else "")
+            )
         delta = timedelta(days=args.days, hours=args.hours)
         if args.monday:
             now = container.deps.now()
@@ -56,8 +64,9 @@ def run(args, settings) -> int:
         before = container.deps.now()
         if delta > timedelta(0):
             try:
-                result = clock.advance(container, delta, each_step=container.dispatcher.drain,
-                                       life=clock.living(container))
+                result = clock.advance(
+                    container, delta, each_step=container.dispatcher.drain, life=clock.living(container)
+                )
             except ValueError as e:
                 print(str(e), file=sys.stderr)
                 return 2

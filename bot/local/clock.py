@@ -114,9 +114,17 @@ def told(result: Advance) -> str:
     s = result.life
     if s is None:
         return ""
-    parts = [f"{n} {what}" for n, what in ((s.leads, "new leads"), (s.follow_ups, "follow-ups"),
-                                            (s.claims, "claims"), (s.deals, "deals won"), (s.bounces, "bounces"))
-             if n]
+    parts = [
+        f"{n} {what}"
+        for n, what in (
+            (s.leads, "new leads"),
+            (s.follow_ups, "follow-ups"),
+            (s.claims, "claims"),
+            (s.deals, "deals won"),
+            (s.bounces, "bounces"),
+        )
+        if n
+    ]
     return ("The company went on: " + ", ".join(parts) + ".") if parts else ""
 
 
@@ -137,8 +145,9 @@ def run_jobs(container, result: Advance | None = None) -> Advance:
     return result
 
 
-def advance(container, delta: timedelta, *, step: timedelta = STEP,
-            each_step: Callable[[], None] | None = None, life=None) -> Advance:
+def advance(
+    container, delta: timedelta, *, step: timedelta = STEP, each_step: Callable[[], None] | None = None, life=None
+) -> Advance:
     """Move simulated time forward by ``delta``, running the jobs at each step on the way.
 
     ``each_step`` runs after the jobs of each step (the CLI delivers there). ``life`` (a
@@ -193,11 +202,14 @@ def describe(container) -> dict:
     for team, tc in container.config.teams.items():
         local = now.astimezone(ZoneInfo(tc.timezone))
         city = tc.timezone.rsplit("/", 1)[-1].replace("_", " ")
-        teams.append({"team": team, "timezone": tc.timezone, "city": city,
-                      "label": local.strftime("%a %d %b, %H:%M")})
+        teams.append({"team": team, "timezone": tc.timezone, "city": city, "label": local.strftime("%a %d %b, %H:%M")})
     ahead = offset(container)
-    return {"now": now.isoformat(), "teams": teams, "ahead": _ahead_label(ahead),
-            "ahead_seconds": ahead.total_seconds()}
+    return {
+        "now": now.isoformat(),
+        "teams": teams,
+        "ahead": _ahead_label(ahead),
+        "ahead_seconds": ahead.total_seconds(),
+    }
 
 
 def _ahead_label(delta: timedelta) -> str:

@@ -19,14 +19,30 @@ class LocalDeliverer:
     # No platform rate limit to respect: posts to one conversation need no spacing.
     spacing = timedelta(0)
 
-    def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
-             people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+    def post(
+        self,
+        destination: str,
+        message: Message,
+        *,
+        key: str,
+        since: datetime | None,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         begin()
         if destination.startswith("home:"):  # the Home view is drawn live when opened
             return Delivered(None, None)
         return Delivered(destination, key)
 
-    def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
-               people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+    def update(
+        self,
+        destination: str,
+        channel: str | None,
+        ref: str | None,
+        message: Message,
+        *,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         begin()
         return Delivered(channel, ref)

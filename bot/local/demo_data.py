@@ -43,38 +43,201 @@ CAMPAIGNS = [
     ("cmp-bf-promo", "Black Friday: 20% off annual plans", "promotion"),
 ]
 
-FIRST = ["Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Isabella", "Lucas",
-         "Mia", "Mateo", "Charlotte", "Levi", "Harper", "Ethan", "Aisha", "Kenji", "Priya", "Tomás",
-         "Ingrid", "Yusuf", "Chiara", "Lars", "Fatima", "Jonah", "Mei", "Rafael", "Nadia", "Arjun",
-         "Zoe", "Felix", "Hana", "Omar", "Julia", "Sven", "Leila", "Marco", "Ava", "Daniel",
-         "Sara", "Henrik", "Camila", "Tariq", "Elena", "Niamh", "Pedro", "Freya", "Kofi", "Anouk"]
-LAST = ["Smith", "Johnson", "Nguyen", "Garcia", "Müller", "Rossi", "Kowalski", "Okafor", "Tanaka",
-        "Silva", "Andersson", "Dubois", "O'Brien", "Haddad", "Kaur", "Novak", "Jensen", "Moreau",
-        "Costa", "Becker", "Wright", "Khan", "Lopez", "Schmidt", "Ivanova", "Murphy", "Chen", "Singh",
-        "Walker", "Fischer", "Rahman", "Bianchi", "Larsen", "Petrov", "Hughes", "Yamamoto"]
-COMPANY_A = ["Acme", "Bluebird", "Cobalt", "Driftwood", "Evergreen", "Foxglove", "Granite", "Harbor",
-             "Ironwood", "Juniper", "Keystone", "Lumen", "Meridian", "Northstar", "Oakline", "Pinnacle",
-             "Quarry", "Redwood", "Summit", "Tidewater", "Umbra", "Vantage", "Willow", "Zenith",
-             "Atlas", "Beacon", "Cascade", "Delta", "Ember", "Falcon"]
-COMPANY_B = ["Logistics", "Health", "Bank", "Retail", "Energy", "Insurance", "Foods", "Robotics",
-             "Media", "Pharma", "Telecom", "Capital", "Software", "Manufacturing", "Travel"]
-TITLES = ["Head of Data", "VP Finance", "Director of Analytics", "CFO", "RevOps Manager",
-          "Data Engineer", "BI Lead", "COO", "Head of Sales Ops", "Analytics Manager", "CTO",
-          "Controller", "Director of FP&A", "Chief Data Officer"]
+FIRST = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Amelia",
+    "Oliver",
+    "Sophia",
+    "Elijah",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Mateo",
+    "Charlotte",
+    "Levi",
+    "Harper",
+    "Ethan",
+    "Aisha",
+    "Kenji",
+    "Priya",
+    "Tomás",
+    "Ingrid",
+    "Yusuf",
+    "Chiara",
+    "Lars",
+    "Fatima",
+    "Jonah",
+    "Mei",
+    "Rafael",
+    "Nadia",
+    "Arjun",
+    "Zoe",
+    "Felix",
+    "Hana",
+    "Omar",
+    "Julia",
+    "Sven",
+    "Leila",
+    "Marco",
+    "Ava",
+    "Daniel",
+    "Sara",
+    "Henrik",
+    "Camila",
+    "Tariq",
+    "Elena",
+    "Niamh",
+    "Pedro",
+    "Freya",
+    "Kofi",
+    "Anouk",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Nguyen",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Okafor",
+    "Tanaka",
+    "Silva",
+    "Andersson",
+    "Dubois",
+    "O'Brien",
+    "Haddad",
+    "Kaur",
+    "Novak",
+    "Jensen",
+    "Moreau",
+    "Costa",
+    "Becker",
+    "Wright",
+    "Khan",
+    "Lopez",
+    "Schmidt",
+    "Ivanova",
+    "Murphy",
+    "Chen",
+    "Singh",
+    "Walker",
+    "Fischer",
+    "Rahman",
+    "Bianchi",
+    "Larsen",
+    "Petrov",
+    "Hughes",
+    "Yamamoto",
+]
+COMPANY_A = [
+    "Acme",
+    "Bluebird",
+    "Cobalt",
+    "Driftwood",
+    "Evergreen",
+    "Foxglove",
+    "Granite",
+    "Harbor",
+    "Ironwood",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Meridian",
+    "Northstar",
+    "Oakline",
+    "Pinnacle",
+    "Quarry",
+    "Redwood",
+    "Summit",
+    "Tidewater",
+    "Umbra",
+    "Vantage",
+    "Willow",
+    "Zenith",
+    "Atlas",
+    "Beacon",
+    "Cascade",
+    "Delta",
+    "Ember",
+    "Falcon",
+]
+COMPANY_B = [
+    "Logistics",
+    "Health",
+    "Bank",
+    "Retail",
+    "Energy",
+    "Insurance",
+    "Foods",
+    "Robotics",
+    "Media",
+    "Pharma",
+    "Telecom",
+    "Capital",
+    "Software",
+    "Manufacturing",
+    "Travel",
+]
+TITLES = [
+    "Head of Data",
+    "VP Finance",
+    "Director of Analytics",
+    "CFO",
+    "RevOps Manager",
+    "Data Engineer",
+    "BI Lead",
+    "COO",
+    "Head of Sales Ops",
+    "Analytics Manager",
+    "CTO",
+    "Controller",
+    "Director of FP&A",
+    "Chief Data Officer",
+]
 REGIONS = ["NA", "NA", "NA", "EMEA", "EMEA", "UK", "DACH", "APAC"]
-PRODUCTS = ["Analytics Platform, annual", "Forecasting add-on", "Enterprise seats expansion",
-            "Data connectors bundle", "Pilot to annual", "Revenue dashboards, 3 years"]
+PRODUCTS = [
+    "Analytics Platform, annual",
+    "Forecasting add-on",
+    "Enterprise seats expansion",
+    "Data connectors bundle",
+    "Pilot to annual",
+    "Revenue dashboards, 3 years",
+]
 DEAL_AMOUNTS = [4800, 7200, 9600, 12000, 18500, 24000, 31000, 36000, 48000, 64000, 96000]
-TOUCH_KINDS = {"webinar": "attended", "ebook": "download", "event": "visited booth", "paid": "ad click",
-               "email": "email click", "partner": "referral", "promotion": "promo click"}
-FOLLOW_UPS = ["Intro call booked", "Left a voicemail, sent recap email", "Discovery call done",
-              "Sent pricing and case study", "Demo scheduled for next week", "Connected on LinkedIn, emailed"]
+TOUCH_KINDS = {
+    "webinar": "attended",
+    "ebook": "download",
+    "event": "visited booth",
+    "paid": "ad click",
+    "email": "email click",
+    "partner": "referral",
+    "promotion": "promo click",
+}
+FOLLOW_UPS = [
+    "Intro call booked",
+    "Left a voicemail, sent recap email",
+    "Discovery call done",
+    "Sent pricing and case study",
+    "Demo scheduled for next week",
+    "Connected on LinkedIn, emailed",
+]
 QUALIFIED_STAGES = ("cooling", "fresh", "working")
-CRM_STATUS = {"new": "MQL", "nurture": "Nurture", "disqualified": "Disqualified", "opportunity": "Opportunity",
-              "customer": "Customer"}
-BOUNCES = [("no_budget", "Budget frozen until Q2; revisit in March."),
-           ("not_ready", "Evaluating in-house build first."),
-           ("wrong_contact", "Intern downloaded the ebook; no buying power.")]
+CRM_STATUS = {
+    "new": "MQL",
+    "nurture": "Nurture",
+    "disqualified": "Disqualified",
+    "opportunity": "Opportunity",
+    "customer": "Customer",
+}
+BOUNCES = [
+    ("no_budget", "Budget frozen until Q2; revisit in March."),
+    ("not_ready", "Evaluating in-house build first."),
+    ("wrong_contact", "Intern downloaded the ebook; no buying power."),
+]
 
 
 @dataclass
@@ -145,10 +308,12 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
     """The demo company's CRM events, relative to ``anchor`` (the simulated "now")."""
     rng = random.Random(seed)
     people = config.people
-    reps = [p for p in people if p.team == "sales" and p.role in ("rep", "sdr")] or \
-        [p for p in people if p.team == "sales"]
-    marketers = [p for p in people if p.team == "marketing" and p.role == "marketer"] or \
-        [p for p in people if p.team == "marketing"]
+    reps = [p for p in people if p.team == "sales" and p.role in ("rep", "sdr")] or [
+        p for p in people if p.team == "sales"
+    ]
+    marketers = [p for p in people if p.team == "marketing" and p.role == "marketer"] or [
+        p for p in people if p.team == "marketing"
+    ]
     sales_tz = ZoneInfo(config.team_timezone("sales"))
     mkt_tz = ZoneInfo(config.team_timezone("marketing"))
     events: list[dict] = []
@@ -164,16 +329,27 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
     for i, (cid, name, kind) in enumerate(CAMPAIGNS):
         owner = marketers[i % len(marketers)].email if marketers else None
         campaign_kind[cid] = kind
-        add("campaign.upserted", anchor - timedelta(days=60 - i), {"id": cid, "name": name, "kind": kind,
-                                                                  "owner_email": owner}, f"campaign-{cid}")
+        add(
+            "campaign.upserted",
+            anchor - timedelta(days=60 - i),
+            {"id": cid, "name": name, "kind": kind, "owner_email": owner},
+            f"campaign-{cid}",
+        )
 
     # Leads, each in a stage. In the product a qualified lead is sales' to follow up in every SLA
     # window, so only a realistic handful are in that state: a few cooling already (handed over
     # days ago, never followed up), a few handed over just now, some being worked today. The
     # rest are marketing's (MQL, nurture), lost, or well past the handoff (opportunities and
     # customers in the CRM).
-    stages = (["cooling"] * 4 + ["fresh"] * 5 + ["working"] * 12 + ["opportunity"] * 50 + ["customer"] * 20
-              + ["nurture"] * 45 + ["disqualified"] * 25)
+    stages = (
+        ["cooling"] * 4
+        + ["fresh"] * 5
+        + ["working"] * 12
+        + ["opportunity"] * 50
+        + ["customer"] * 20
+        + ["nurture"] * 45
+        + ["disqualified"] * 25
+    )
     stages += ["new"] * max(0, leads - len(stages))
     stages = stages[:leads]
     rng.shuffle(stages)
@@ -191,24 +367,43 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
         owner = rng.choice(reps).email if reps and (with_sales or stage == "nurture" or rng.random() < 0.3) else None
         # Only a handoff qualifies a lead: the others stay under the shared definition's score.
         score = rng.randint(80, 97) if stage in QUALIFIED_STAGES else rng.randint(15, 78)
-        demo_leads.append(DemoLead(
-            crm_id=f"L-{10000 + i}", name=f"{first} {last}", email=email, company=company,
-            title=rng.choice(TITLES), region=rng.choice(REGIONS), stage=stage, owner_email=owner,
-            campaign_id=rng.choice(CAMPAIGNS)[0], score=score,
-        ))
+        demo_leads.append(
+            DemoLead(
+                crm_id=f"L-{10000 + i}",
+                name=f"{first} {last}",
+                email=email,
+                company=company,
+                title=rng.choice(TITLES),
+                region=rng.choice(REGIONS),
+                stage=stage,
+                owner_email=owner,
+                campaign_id=rng.choice(CAMPAIGNS)[0],
+                score=score,
+            )
+        )
 
     created: dict[str, datetime] = {}
     for lead in demo_leads:
         at = anchor - timedelta(days=rng.randint(12, 75), minutes=rng.randint(0, 600))
         created[lead.crm_id] = at
         queued = lead.stage in QUALIFIED_STAGES  # with marketing until the handoff below
-        add("lead.upserted", at, {
-            "id": lead.crm_id, "email": lead.email, "name": lead.name, "company": lead.company,
-            "title": lead.title, "status": "MQL" if queued else CRM_STATUS[lead.stage],
-            "score": rng.randint(40, 74) if queued else lead.score,
-            "owner_email": None if queued else lead.owner_email,
-            "source_campaign_id": lead.campaign_id, "region": lead.region,
-        }, f"lead-{lead.crm_id}")
+        add(
+            "lead.upserted",
+            at,
+            {
+                "id": lead.crm_id,
+                "email": lead.email,
+                "name": lead.name,
+                "company": lead.company,
+                "title": lead.title,
+                "status": "MQL" if queued else CRM_STATUS[lead.stage],
+                "score": rng.randint(40, 74) if queued else lead.score,
+                "owner_email": None if queued else lead.owner_email,
+                "source_campaign_id": lead.campaign_id,
+                "region": lead.region,
+            },
+            f"lead-{lead.crm_id}",
+        )
 
     # Marketing touches: the source campaign first, then one or two more (for attribution).
     for lead in demo_leads:
@@ -216,9 +411,18 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
         chain = [lead.campaign_id] + rng.sample(others, rng.randint(0, 2))
         at = created[lead.crm_id]
         for j, cid in enumerate(chain):
-            add("campaign.touch", at, {"campaign_id": cid, "lead_id": lead.crm_id, "contact_email": lead.email,
-                                       "kind": TOUCH_KINDS.get(campaign_kind[cid], "touch"),
-                                       "touched_at": _iso(min(at, anchor))}, f"touch-{lead.crm_id}-{j}")
+            add(
+                "campaign.touch",
+                at,
+                {
+                    "campaign_id": cid,
+                    "lead_id": lead.crm_id,
+                    "contact_email": lead.email,
+                    "kind": TOUCH_KINDS.get(campaign_kind[cid], "touch"),
+                    "touched_at": _iso(min(at, anchor)),
+                },
+                f"touch-{lead.crm_id}-{j}",
+            )
             at += timedelta(days=rng.randint(1, 3), minutes=rng.randint(0, 300))
 
     # Hand-offs to sales.
@@ -234,11 +438,23 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
             continue
         qualified_at[lead.crm_id] = min(at, anchor - timedelta(minutes=5))
     for lead in sorted((l for l in demo_leads if l.crm_id in qualified_at), key=lambda l: qualified_at[l.crm_id]):
-        add("lead.qualified", qualified_at[lead.crm_id], {
-            "id": lead.crm_id, "email": lead.email, "name": lead.name, "company": lead.company,
-            "title": lead.title, "status": "SQL", "score": lead.score, "owner_email": lead.owner_email,
-            "source_campaign_id": lead.campaign_id, "region": lead.region,
-        }, f"qualified-{lead.crm_id}")
+        add(
+            "lead.qualified",
+            qualified_at[lead.crm_id],
+            {
+                "id": lead.crm_id,
+                "email": lead.email,
+                "name": lead.name,
+                "company": lead.company,
+                "title": lead.title,
+                "status": "SQL",
+                "score": lead.score,
+                "owner_email": lead.owner_email,
+                "source_campaign_id": lead.campaign_id,
+                "region": lead.region,
+            },
+            f"qualified-{lead.crm_id}",
+        )
 
     # Sales follow-ups: soon after the handoff, and for the leads being worked, once more lately.
     last_open = _last_business_moment(anchor, sales_tz)
@@ -253,9 +469,17 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
         elif lead.stage in ("opportunity", "customer"):
             touched.append((created[lead.crm_id] + timedelta(days=rng.randint(8, 11)), lead, 0))
     for at, lead, k in sorted(touched, key=lambda t: t[0]):
-        add("lead.touched", at, {"lead_id": lead.crm_id, "by_email": lead.owner_email,
-                                 "note": rng.choice(FOLLOW_UPS), "kind": rng.choice(["call", "email", "meeting"])},
-            f"followup-{lead.crm_id}-{k}")
+        add(
+            "lead.touched",
+            at,
+            {
+                "lead_id": lead.crm_id,
+                "by_email": lead.owner_email,
+                "note": rng.choice(FOLLOW_UPS),
+                "kind": rng.choice(["call", "email", "meeting"]),
+            },
+            f"followup-{lead.crm_id}-{k}",
+        )
 
     # Deals won this month, from customers (their campaign touches credit the marketers).
     converted = [l for l in demo_leads if l.stage == "customer"]
@@ -267,11 +491,21 @@ def generate(config: Config, anchor: datetime, *, seed: int = SEED, leads: int =
         at = min(max(at, created[lead.crm_id] + timedelta(days=12)), anchor - timedelta(hours=1))
         deals.append((at, lead, DEAL_AMOUNTS[(k * 7 + 3) % len(DEAL_AMOUNTS)]))
     for at, lead, amount in sorted(deals, key=lambda d: d[0]):
-        add("deal.closed_won", at, {
-            "id": f"D-{lead.crm_id[2:]}", "name": f"{lead.company}: {rng.choice(PRODUCTS)}",
-            "amount": str(amount), "currency": config.wins.currency, "owner_email": lead.owner_email,
-            "lead_id": lead.crm_id, "contact_email": lead.email, "closed_at": _iso(at),
-        }, f"deal-{lead.crm_id}")
+        add(
+            "deal.closed_won",
+            at,
+            {
+                "id": f"D-{lead.crm_id[2:]}",
+                "name": f"{lead.company}: {rng.choice(PRODUCTS)}",
+                "amount": str(amount),
+                "currency": config.wins.currency,
+                "owner_email": lead.owner_email,
+                "lead_id": lead.crm_id,
+                "contact_email": lead.email,
+                "closed_at": _iso(at),
+            },
+            f"deal-{lead.crm_id}",
+        )
 
     # Both teams' schedules for this week and next, with the conflicts the digest should flag.
     events.extend(_schedule(config, anchor, sales_tz, mkt_tz))
@@ -291,16 +525,82 @@ def _schedule(config: Config, anchor: datetime, sales_tz: ZoneInfo, mkt_tz: Zone
     monday = local - timedelta(days=local.weekday()) + (timedelta(weeks=1) if local.weekday() >= 5 else timedelta(0))
     items = [
         # (week, team, kind, title, regions, day, start, end-day, end, owner)
-        (0, "marketing", "campaign_launch", "Launch: Forecasting 2.0 campaign", ["EMEA", "NA"], 1, "10:00", 1, "11:00", mkt[0]),
-        (0, "sales", "promotion", "EMEA quarter-end discount: 15% off annual", ["EMEA"], 0, "09:00", 4, "17:00", sales_owner),
+        (
+            0,
+            "marketing",
+            "campaign_launch",
+            "Launch: Forecasting 2.0 campaign",
+            ["EMEA", "NA"],
+            1,
+            "10:00",
+            1,
+            "11:00",
+            mkt[0],
+        ),
+        (
+            0,
+            "sales",
+            "promotion",
+            "EMEA quarter-end discount: 15% off annual",
+            ["EMEA"],
+            0,
+            "09:00",
+            4,
+            "17:00",
+            sales_owner,
+        ),
         (0, "marketing", "event", "Data Leaders Dinner, London", ["UK"], 2, "18:00", 2, "21:00", mkt[1 % len(mkt)]),
         (0, "marketing", "event", "Analytics Meetup, London", ["UK"], 2, "17:30", 2, "20:00", mkt[2 % len(mkt)]),
-        (0, "marketing", "webinar", "Webinar: Pipeline hygiene for RevOps", ["NA", "EMEA"], 3, "16:00", 3, "17:00", mkt[0]),
-        (0, "sales", "call_blitz", "Call blitz: webinar attendees", ["NA"], 4, "09:00", 4, "12:00", people.get("farid")),
-        (1, "marketing", "campaign_launch", "Black Friday: 20% off annual plans", ["NA", "EMEA"], 0, "08:00", 4, "23:00", mkt[3 % len(mkt)]),
+        (
+            0,
+            "marketing",
+            "webinar",
+            "Webinar: Pipeline hygiene for RevOps",
+            ["NA", "EMEA"],
+            3,
+            "16:00",
+            3,
+            "17:00",
+            mkt[0],
+        ),
+        (
+            0,
+            "sales",
+            "call_blitz",
+            "Call blitz: webinar attendees",
+            ["NA"],
+            4,
+            "09:00",
+            4,
+            "12:00",
+            people.get("farid"),
+        ),
+        (
+            1,
+            "marketing",
+            "campaign_launch",
+            "Black Friday: 20% off annual plans",
+            ["NA", "EMEA"],
+            0,
+            "08:00",
+            4,
+            "23:00",
+            mkt[3 % len(mkt)],
+        ),
         (1, "sales", "call_blitz", "Black Friday follow-up blitz", ["NA"], 0, "09:00", 1, "17:00", people.get("grace")),
         (1, "marketing", "event", "SaaStr Europa booth", ["EMEA"], 1, "09:00", 2, "18:00", mkt[4 % len(mkt)]),
-        (1, "sales", "territory_focus", "Territory push: APAC mid-market", ["APAC"], 1, "09:00", 4, "17:00", sales_owner),
+        (
+            1,
+            "sales",
+            "territory_focus",
+            "Territory push: APAC mid-market",
+            ["APAC"],
+            1,
+            "09:00",
+            4,
+            "17:00",
+            sales_owner,
+        ),
         (1, "sales", "account_focus", "Top 20 FinServ accounts", ["NA"], 2, "09:00", 3, "17:00", people.get("ana")),
         (1, "marketing", "webinar", "Webinar: Forecasting with AI (encore)", ["NA"], 3, "11:00", 3, "12:00", mkt[0]),
     ]
@@ -310,10 +610,23 @@ def _schedule(config: Config, anchor: datetime, sales_tz: ZoneInfo, mkt_tz: Zone
         base = monday + timedelta(weeks=week)
         start = datetime.combine(base + timedelta(days=d0), time.fromisoformat(t0), tz)
         end = datetime.combine(base + timedelta(days=d1), time.fromisoformat(t1), tz)
-        out.append({"id": f"demo-schedule-{i}", "type": "schedule.upserted",
-                    "occurred_at": _iso(anchor - timedelta(days=7 - week * 3, hours=i)),
-                    "data": {"id": f"sched-{i}", "team": team, "kind": kind, "title": title, "regions": regions,
-                             "start": _iso(start), "end": _iso(end), "owner_email": owner}})
+        out.append(
+            {
+                "id": f"demo-schedule-{i}",
+                "type": "schedule.upserted",
+                "occurred_at": _iso(anchor - timedelta(days=7 - week * 3, hours=i)),
+                "data": {
+                    "id": f"sched-{i}",
+                    "team": team,
+                    "kind": kind,
+                    "title": title,
+                    "regions": regions,
+                    "start": _iso(start),
+                    "end": _iso(end),
+                    "owner_email": owner,
+                },
+            }
+        )
     return out
 
 
@@ -366,8 +679,13 @@ def _bounce(container, company: DemoCompany, result: Loaded) -> None:
         if person_id is None:
             continue
         try:
-            reply = run_command(container.registry, container.uow_factory, container.deps, Actor(person_id, "local"),
-                                f"bounce {lead_email} {reason} {note}")
+            reply = run_command(
+                container.registry,
+                container.uow_factory,
+                container.deps,
+                Actor(person_id, "local"),
+                f"bounce {lead_email} {reason} {note}",
+            )
         except Exception:  # noqa: BLE001 - a flow in progress must not stop the demo
             log.exception("demo data: bounce of %s failed", lead_email)
             continue
@@ -401,8 +719,13 @@ def _actions(container) -> int:
             today = container.deps.now().date()
             when = f" by {(today + timedelta(days=8)).isoformat()}"
         try:
-            reply = run_command(container.registry, container.uow_factory, container.deps, Actor(ids[by], "local"),
-                                f"action {owner} {text}{when}")
+            reply = run_command(
+                container.registry,
+                container.uow_factory,
+                container.deps,
+                Actor(ids[by], "local"),
+                f"action {owner} {text}{when}",
+            )
         except Exception:  # noqa: BLE001 - a flow in progress must not stop the demo
             log.exception("demo data: action item failed")
             continue
@@ -427,12 +750,23 @@ def load(container) -> Loaded:
     _bounce(container, company, result)
     _actions(container)
     with container.uow_factory() as uow:
-        uow.kv.set(KEY, {"anchor": anchor.isoformat(), "seed": SEED, "skipped": sorted(result.skipped),
-                         "bounced": "bounce" in container.registry.commands})
+        uow.kv.set(
+            KEY,
+            {
+                "anchor": anchor.isoformat(),
+                "seed": SEED,
+                "skipped": sorted(result.skipped),
+                "bounced": "bounce" in container.registry.commands,
+            },
+        )
         uow.commit()
     clock.run_jobs(container)
-    log.info("demo data loaded: %d events accepted, %d bounce-backs; skipped: %s", result.accepted, result.bounces,
-             ", ".join(f"{t} ({n})" for t, n in sorted(result.skipped.items())) or "none")
+    log.info(
+        "demo data loaded: %d events accepted, %d bounce-backs; skipped: %s",
+        result.accepted,
+        result.bounces,
+        ", ".join(f"{t} ({n})" for t, n in sorted(result.skipped.items())) or "none",
+    )
     return result
 
 
@@ -452,8 +786,14 @@ def catch_up(container) -> Loaded | None:
     if bounce_now:
         _bounce(container, company, result)
     with container.uow_factory() as uow:
-        uow.kv.set(KEY, {**saved, "skipped": sorted(set(saved.get("skipped", [])) - set(pending)),
-                         "bounced": saved.get("bounced") or bounce_now})
+        uow.kv.set(
+            KEY,
+            {
+                **saved,
+                "skipped": sorted(set(saved.get("skipped", [])) - set(pending)),
+                "bounced": saved.get("bounced") or bounce_now,
+            },
+        )
         uow.commit()
     log.info("demo data: caught up %s (%d events)", ", ".join(pending) or "bounce-backs", result.accepted)
     return result
@@ -495,11 +835,21 @@ def deal_event(container) -> dict:
     lead = leads[(n * 11) % len(leads)]
     amount = rng.choice([8400, 15600, 22000, 39000, 52000, 75000, 120000]) + rng.choice([0, 0, 500])
     now = container.deps.now()
-    return {"id": f"demo-live-deal-{n}", "type": "deal.closed_won", "occurred_at": _iso(now),
-            "data": {"id": f"D-LIVE-{n}", "name": f"{lead.company}: {rng.choice(PRODUCTS)}",
-                     "amount": str(amount), "currency": container.config.wins.currency,
-                     "owner_email": lead.owner_email, "lead_id": lead.crm_id, "contact_email": lead.email,
-                     "closed_at": _iso(now)}}
+    return {
+        "id": f"demo-live-deal-{n}",
+        "type": "deal.closed_won",
+        "occurred_at": _iso(now),
+        "data": {
+            "id": f"D-LIVE-{n}",
+            "name": f"{lead.company}: {rng.choice(PRODUCTS)}",
+            "amount": str(amount),
+            "currency": container.config.wins.currency,
+            "owner_email": lead.owner_email,
+            "lead_id": lead.crm_id,
+            "contact_email": lead.email,
+            "closed_at": _iso(now),
+        },
+    }
 
 
 def lead_events(container) -> list[dict]:
@@ -513,15 +863,36 @@ def lead_events(container) -> list[dict]:
     campaign = rng.choice(CAMPAIGNS)
     now = container.deps.now()
     crm_id = f"L-LIVE-{n}"
-    data = {"id": crm_id, "email": email, "name": f"{first} {last}", "company": company,
-            "title": rng.choice(TITLES), "status": "SQL", "score": rng.choice([72, 85, 91, 95]),
-            "owner_email": reps[n % len(reps)].email if reps else None, "source_campaign_id": campaign[0],
-            "region": rng.choice(REGIONS)}
+    data = {
+        "id": crm_id,
+        "email": email,
+        "name": f"{first} {last}",
+        "company": company,
+        "title": rng.choice(TITLES),
+        "status": "SQL",
+        "score": rng.choice([72, 85, 91, 95]),
+        "owner_email": reps[n % len(reps)].email if reps else None,
+        "source_campaign_id": campaign[0],
+        "region": rng.choice(REGIONS),
+    }
     return [
-        {"id": f"demo-live-lead-{n}", "type": "lead.upserted", "occurred_at": _iso(now - timedelta(minutes=20)),
-         "data": {**data, "status": "MQL", "score": 60, "owner_email": None}},
-        {"id": f"demo-live-touch-{n}", "type": "campaign.touch", "occurred_at": _iso(now - timedelta(minutes=19)),
-         "data": {"campaign_id": campaign[0], "lead_id": crm_id, "contact_email": email,
-                  "kind": TOUCH_KINDS.get(campaign[2], "touch"), "touched_at": _iso(now - timedelta(minutes=19))}},
+        {
+            "id": f"demo-live-lead-{n}",
+            "type": "lead.upserted",
+            "occurred_at": _iso(now - timedelta(minutes=20)),
+            "data": {**data, "status": "MQL", "score": 60, "owner_email": None},
+        },
+        {
+            "id": f"demo-live-touch-{n}",
+            "type": "campaign.touch",
+            "occurred_at": _iso(now - timedelta(minutes=19)),
+            "data": {
+                "campaign_id": campaign[0],
+                "lead_id": crm_id,
+                "contact_email": email,
+                "kind": TOUCH_KINDS.get(campaign[2], "touch"),
+                "touched_at": _iso(now - timedelta(minutes=19)),
+            },
+        },
         {"id": f"demo-live-qualified-{n}", "type": "lead.qualified", "occurred_at": _iso(now), "data": data},
     ]

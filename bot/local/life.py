@@ -31,8 +31,14 @@ from handlers.registry import MessageRef
 
 log = logging.getLogger(__name__)
 
-NOTES = ["Intro call booked", "Left a voicemail, sent a recap email", "Discovery call done",
-         "Sent pricing and a case study", "Demo booked for next week", "Emailed, waiting on an answer"]
+NOTES = [
+    "Intro call booked",
+    "Left a voicemail, sent a recap email",
+    "Discovery call done",
+    "Sent pricing and a case study",
+    "Demo booked for next week",
+    "Emailed, waiting on an answer",
+]
 
 
 @dataclass
@@ -55,9 +61,17 @@ class LifeStats:
 
 
 class CompanyLife:
-    def __init__(self, seed: int = 7, *, new_leads_per_day: int = 3, unowned_share: float = 0.1,
-                 late_share: float = 0.2, skip_share: float = 0.05, deal_share: float = 0.8,
-                 bounce_every_days: float = 2.0):
+    def __init__(
+        self,
+        seed: int = 7,
+        *,
+        new_leads_per_day: int = 3,
+        unowned_share: float = 0.1,
+        late_share: float = 0.2,
+        skip_share: float = 0.05,
+        deal_share: float = 0.8,
+        bounce_every_days: float = 2.0,
+    ):
         self.seed = seed
         self.new_leads_per_day = new_leads_per_day
         self.unowned_share = unowned_share
@@ -136,9 +150,12 @@ class CompanyLife:
         in_hours = today.weekday() < 5 and time(9, 0) <= now.astimezone(tz).time() < time(17, 0)
         day_start = datetime.combine(today, time(0, 0), tz)
         # About one bounce per rep every ``bounce_every_days`` working days, at a round.
-        bounce_today = (round_now and self.bounce_every_days > 0
-                        and self._rng("bounce", person.key, today.isoformat()).random()
-                        < 1 / self.bounce_every_days / max(len(_reps(container)), 1))
+        bounce_today = (
+            round_now
+            and self.bounce_every_days > 0
+            and self._rng("bounce", person.key, today.isoformat()).random()
+            < 1 / self.bounce_every_days / max(len(_reps(container)), 1)
+        )
         for lead in leads:
             if lead.last_touch_at is not None and lead.last_touch_at >= day_start:
                 continue  # already followed up today
@@ -149,8 +166,9 @@ class CompanyLife:
                 continue
             if bounce_today and not new_to_them:
                 bounce_today = False
-                if self._say(container, actor, f"bounce {lead.crm_id} not_ready Not buying this quarter", stats,
-                             "bounce"):
+                if self._say(
+                    container, actor, f"bounce {lead.crm_id} not_ready Not buying this quarter", stats, "bounce"
+                ):
                     stats.bounces += 1
                 continue
             note = self._rng("note", lead.id, today.isoformat()).choice(NOTES)
@@ -167,14 +185,26 @@ class CompanyLife:
             shown = {r.key: uow.outbox.current_payload(r.key) or r.payload for r in rows}
         reps = _reps(container)
         for row in rows:
-            buttons = [b for block in Message.from_json(shown[row.key]).blocks if isinstance(block, Actions)
-                       for b in block.buttons if b.action == "cooling.claim"]
+            buttons = [
+                b
+                for block in Message.from_json(shown[row.key]).blocks
+                if isinstance(block, Actions)
+                for b in block.buttons
+                if b.action == "cooling.claim"
+            ]
             if not buttons or row.sent_at is None or row.sent_at + timedelta(minutes=50) > end:
                 continue
             who = reps[self._rng("claim", row.key).randrange(len(reps))]
             ref = MessageRef(outbox_key=row.key, platform="local", channel=row.destination, ts=str(row.id))
-            reply = run_action(container.registry, container.uow_factory, container.deps, Actor(who.id, "local"),
-                               buttons[0].action, buttons[0].value, ref)
+            reply = run_action(
+                container.registry,
+                container.uow_factory,
+                container.deps,
+                Actor(who.id, "local"),
+                buttons[0].action,
+                buttons[0].value,
+                ref,
+            )
             container.wake()
             if reply is not None and "is yours." in (reply.text or ""):
                 stats.claims += 1
@@ -191,14 +221,26 @@ class CompanyLife:
         if not marketers:
             return
         for row in rows:
-            buttons = [b for block in Message.from_json(shown[row.key]).blocks if isinstance(block, Actions)
-                       for b in block.buttons if b.action == "bounce.ack"]
+            buttons = [
+                b
+                for block in Message.from_json(shown[row.key]).blocks
+                if isinstance(block, Actions)
+                for b in block.buttons
+                if b.action == "bounce.ack"
+            ]
             if not buttons or row.sent_at is None or row.sent_at + timedelta(hours=3) > end:
                 continue
             who = marketers[self._rng("ack", row.key).randrange(len(marketers))]
             ref = MessageRef(outbox_key=row.key, platform="local", channel=row.destination, ts=str(row.id))
-            run_action(container.registry, container.uow_factory, container.deps, Actor(who.id, "local"),
-                       buttons[0].action, buttons[0].value, ref)
+            run_action(
+                container.registry,
+                container.uow_factory,
+                container.deps,
+                Actor(who.id, "local"),
+                buttons[0].action,
+                buttons[0].value,
+                ref,
+            )
             container.wake()
             stats.acknowledged += 1
 
@@ -207,8 +249,11 @@ class CompanyLife:
         reply = run_command(container.registry, container.uow_factory, container.deps, actor, text)
         container.wake()
         answer = (reply.text or (reply.message.text if reply.message else "")) if reply else ""
-        ok = reply is not None and (reply.form is None) and not answer.startswith(
-            ("Only ", "No lead", "Several leads", "I don't know", "That "))
+        ok = (
+            reply is not None
+            and (reply.form is None)
+            and not answer.startswith(("Only ", "No lead", "Several leads", "I don't know", "That "))
+        )
         if not ok:
             stats.refused[what] = stats.refused.get(what, 0) + 1
             log.debug("life: %r refused: %s", text, answer)

@@ -128,8 +128,7 @@ def render_button(button: Button, names: Names) -> str:
     attrs = f'data-action="{esc(button.action)}" data-value="{esc(button.value)}"'
     url = _safe_url(button.url)
     if url:
-        return (f'<a class="{classes}" href="{esc(url)}" target="_blank" rel="noopener noreferrer" {attrs}>'
-                f"{label}</a>")
+        return f'<a class="{classes}" href="{esc(url)}" target="_blank" rel="noopener noreferrer" {attrs}>{label}</a>'
     return f'<button type="button" class="{classes}" {attrs}>{label}</button>'
 
 
@@ -143,8 +142,7 @@ def render_block(block: Block, names: Names) -> str:
         fields = [(k, v) for k, v in block.fields if k.strip() or v.strip()]
         if fields:
             items = "".join(
-                f'<div class="m-field"><dt>{markup(k, names)}</dt><dd>{markup(v, names)}</dd></div>'
-                for k, v in fields
+                f'<div class="m-field"><dt>{markup(k, names)}</dt><dd>{markup(v, names)}</dd></div>' for k, v in fields
             )
             parts.append(f'<dl class="m-fields">{items}</dl>')
         return f'<div class="m-section">{"".join(parts)}</div>' if parts else ""
@@ -156,8 +154,10 @@ def render_block(block: Block, names: Names) -> str:
         return f'<div class="m-actions">{"".join(render_button(b, names) for b in block.buttons)}</div>'
     if isinstance(block, Image):
         title = f'<figcaption class="m-context">{esc(block.title)}</figcaption>' if block.title else ""
-        return (f'<figure class="m-image"><img src="/local/images/{esc(quote(block.key, safe=""))}" '
-                f'alt="{esc(block.alt)}" loading="lazy">{title}</figure>')
+        return (
+            f'<figure class="m-image"><img src="/local/images/{esc(quote(block.key, safe=""))}" '
+            f'alt="{esc(block.alt)}" loading="lazy">{title}</figure>'
+        )
     raise TypeError(f"unknown block {block!r}")
 
 
@@ -172,7 +172,9 @@ def render_message(message: Message, names: Names) -> str:
         body = f'<div class="m-section"><div class="m-text">{markup(message.text, names)}</div></div>'
     if message.reaction:
         emoji = EMOJI.get(message.reaction, f":{esc(message.reaction)}:")
-        body += f'<div class="m-reactions"><span class="reaction" title=":{esc(message.reaction)}:">{emoji} 1</span></div>'
+        body += (
+            f'<div class="m-reactions"><span class="reaction" title=":{esc(message.reaction)}:">{emoji} 1</span></div>'
+        )
     return body
 
 
@@ -225,8 +227,11 @@ def _initial_local(value: str, tz: str) -> str:
     """A form's initial datetime (ISO or epoch seconds) as ``YYYY-MM-DDTHH:MM`` in ``tz``."""
     value = value.strip()
     try:
-        moment = (datetime.fromtimestamp(int(value), timezone.utc) if value.lstrip("-").isdigit()
-                  else datetime.fromisoformat(value.replace("Z", "+00:00")))
+        moment = (
+            datetime.fromtimestamp(int(value), timezone.utc)
+            if value.lstrip("-").isdigit()
+            else datetime.fromisoformat(value.replace("Z", "+00:00"))
+        )
     except (ValueError, OverflowError, OSError):
         return ""
     if moment.tzinfo is None:
@@ -255,7 +260,7 @@ def render_input(field: Input, names: Names, tz: str) -> str:
         for o in field.options:
             sel = " selected" if initial and o.value == initial else ""
             opts.append(f'<option value="{esc(o.value)}"{sel}>{display(o.label, names) or esc(o.value)}</option>')
-        control = f'<select {common}>{"".join(opts)}</select>'
+        control = f"<select {common}>{''.join(opts)}</select>"
     elif field.kind == "date":
         control = f'<input type="date" {common} value="{esc(_initial_day(initial)) if initial else ""}">'
     elif field.kind == "datetime":
@@ -283,7 +288,7 @@ def render_form(form: Form, names: Names, *, tz: str = "UTC") -> str:
         f'<header class="modal-head"><h2 id="modal-title">{title}</h2>'
         '<button type="button" class="modal-close" aria-label="Close">×</button></header>'
         '<div class="modal-body"><p class="form-error" role="alert" hidden></p>'
-        f'{f"<div class=modal-blocks>{blocks}</div>" if blocks else ""}{inputs}</div>'
+        f"{f'<div class=modal-blocks>{blocks}</div>' if blocks else ''}{inputs}</div>"
         '<footer class="modal-foot"><button type="button" class="btn modal-cancel">Cancel</button>'
         f'<button type="submit" class="btn btn-primary">{submit}</button></footer></form>'
     )

@@ -38,8 +38,10 @@ STATIC = HERE / "static"
 TEMPLATES = HERE / "templates"
 MAX_BODY = 64 * 1024
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 # -- request bodies ------------------------------------------------------------------------
@@ -146,8 +148,9 @@ def _size(n: int) -> str:
 
 async def _spool(request: Request, limit: int) -> Path:
     """The request body into a temporary file, refusing (413) past ``limit`` bytes."""
-    too_large = BadInput(f"The file is larger than {_size(limit)}: import it with `python -m bot import FILE` "
-                         "instead.", 413)
+    too_large = BadInput(
+        f"The file is larger than {_size(limit)}: import it with `python -m bot import FILE` instead.", 413
+    )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -170,8 +173,9 @@ async def _spool(request: Request, limit: int) -> Path:
     return path
 
 
-def _int_param(request: Request, name: str, *, default: int | None = None, low: int = 0,
-               high: int = 2**62) -> int | None:
+def _int_param(
+    request: Request, name: str, *, default: int | None = None, low: int = 0, high: int = 2**62
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -220,8 +224,9 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
     async def call(request: Request, fn, *args, **kwargs):
         """Run ``fn`` off the event loop; input problems become 4xx with their sentence."""
         if not host_ok(request):
-            return JSONResponse({"error": "The local workspace answers only on 127.0.0.1 or localhost."},
-                                status_code=403)
+            return JSONResponse(
+                {"error": "The local workspace answers only on 127.0.0.1 or localhost."}, status_code=403
+            )
         if request.method == "POST" and not origin_ok(request):
             return JSONResponse({"error": "Cross-site requests are refused."}, status_code=403)
         try:
@@ -234,8 +239,10 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
         except Exception:  # noqa: BLE001 - the person gets a short answer, the log the rest
             log.exception("local workspace request failed")
             container.metrics.errors.labels("local").inc()
-            return JSONResponse({"error": f"Something went wrong on our side (ref {request_id.get()}); "
-                                          "it has been logged."}, status_code=500)
+            return JSONResponse(
+                {"error": f"Something went wrong on our side (ref {request_id.get()}); it has been logged."},
+                status_code=500,
+            )
 
     @api.get("/", response_class=HTMLResponse)
     async def index(request: Request):
@@ -243,8 +250,15 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
             return HTMLResponse("The local workspace answers only on 127.0.0.1 or localhost.", status_code=403)
         state = await run_in_threadpool(ws.initial_state)
         html = page.substitute(company=esc(state["company"]), state=_state_json(state), v=version)
-        return HTMLResponse(html, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store",
-                                           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": CSP,
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
 
     @api.get("/local/api/state")
     async def state(request: Request):
@@ -282,8 +296,9 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
 
     @api.post("/local/api/form")
     async def form(request: Request):
-        return await call(request, lambda b: ws.submit(b.person_id, b.action, b.state, b.values, b.datetimes),
-                          model=FormIn)
+        return await call(
+            request, lambda b: ws.submit(b.person_id, b.action, b.state, b.values, b.datetimes), model=FormIn
+        )
 
     @api.post("/local/api/clock")
     async def move_clock(request: Request):
@@ -298,8 +313,9 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
         """A spreadsheet dropped on the page: the raw file as the body (streamed to a temporary
         file, up to IMPORT_MAX_BYTES), its name and the options in the query string."""
         if not host_ok(request):
-            return JSONResponse({"error": "The local workspace answers only on 127.0.0.1 or localhost."},
-                                status_code=403)
+            return JSONResponse(
+                {"error": "The local workspace answers only on 127.0.0.1 or localhost."}, status_code=403
+            )
         if not origin_ok(request):
             return JSONResponse({"error": "Cross-site requests are refused."}, status_code=403)
         try:
@@ -329,8 +345,11 @@ def mount_local_workspace(api: FastAPI, container) -> LocalWorkspace:
         found = await run_in_threadpool(load)
         if found is None:
             return Response("No such image.", status_code=404, media_type="text/plain")
-        return Response(found.data, media_type=found.content_type,
-                        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+        return Response(
+            found.data,
+            media_type=found.content_type,
+            headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
 
     api.mount("/local/static", StaticFiles(directory=STATIC), name="local-static")
     return ws

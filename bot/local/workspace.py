@@ -57,8 +57,7 @@ class Conversation:
     person_id: int | None = None
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "name": self.name, "about": self.about,
-                "person_id": self.person_id}
+        return {"id": self.id, "kind": self.kind, "name": self.name, "about": self.about, "person_id": self.person_id}
 
 
 def initials(name: str) -> str:
@@ -78,17 +77,31 @@ class LocalWorkspace:
         return sorted(people, key=lambda p: (p.team != "sales", order.get(p.role, 1), p.name))
 
     def people(self) -> list[dict]:
-        return [{"id": p.id, "name": p.name, "team": p.team, "role": p.role,
-                 "role_label": ROLE_LABELS.get(p.role, p.role.title()), "timezone": p.timezone,
-                 "initials": initials(p.name), "manager_id": p.manager_id} for p in self._people()]
+        return [
+            {
+                "id": p.id,
+                "name": p.name,
+                "team": p.team,
+                "role": p.role,
+                "role_label": ROLE_LABELS.get(p.role, p.role.title()),
+                "timezone": p.timezone,
+                "initials": initials(p.name),
+                "manager_id": p.manager_id,
+            }
+            for p in self._people()
+        ]
 
     def conversations(self, people: list[Person] | None = None) -> list[Conversation]:
-        out = [Conversation(f"channel:{name}", "channel", (ch.title or f"#{name}").lstrip("#"),
-                            CHANNEL_ABOUT.get(name, ""))
-               for name, ch in self.c.config.channels.items()]
+        out = [
+            Conversation(
+                f"channel:{name}", "channel", (ch.title or f"#{name}").lstrip("#"), CHANNEL_ABOUT.get(name, "")
+            )
+            for name, ch in self.c.config.channels.items()
+        ]
         for p in people if people is not None else self._people():
-            out.append(Conversation(f"dm:{p.id}", "dm", p.name,
-                                    f"Smarketing Bot's messages to {p.name}", person_id=p.id))
+            out.append(
+                Conversation(f"dm:{p.id}", "dm", p.name, f"Smarketing Bot's messages to {p.name}", person_id=p.id)
+            )
         return out
 
     def conversation(self, conv_id: str) -> Conversation:
@@ -118,8 +131,9 @@ class LocalWorkspace:
         reps = [p for p in people if p.team == "sales" and p.role in ("rep", "sdr")]
         with read_uow(self.c.uow_factory) as uow:
             cursor = uow.outbox.feed_cursor()
-        first_channel = "channel:wins" if "wins" in self.c.config.channels else \
-            f"channel:{next(iter(self.c.config.channels))}"
+        first_channel = (
+            "channel:wins" if "wins" in self.c.config.channels else f"channel:{next(iter(self.c.config.channels))}"
+        )
         return {
             "company": self.c.config.company,
             "command": COMMAND,
@@ -151,8 +165,12 @@ class LocalWorkspace:
         names = self._names()
         more = len(rows) > limit
         rows = rows[:limit]
-        return {"conversation": conv.as_dict(), "messages": [self._render(r, names) for r in reversed(rows)],
-                "has_more": more, "cursor": cursor}
+        return {
+            "conversation": conv.as_dict(),
+            "messages": [self._render(r, names) for r in reversed(rows)],
+            "has_more": more,
+            "cursor": cursor,
+        }
 
     def changes(self, after: int, conv_id: str | None) -> dict:
         """What happened since cursor ``after``: new and updated messages of the open
@@ -210,7 +228,7 @@ class LocalWorkspace:
         actor, person = self.actor(person_id)
         words = (text or "").strip()
         if re.match(r"^/smarketing\b", words, re.I):
-            words = words[len("/smarketing"):].strip()
+            words = words[len("/smarketing") :].strip()
         elif words.startswith("/"):
             raise BadInput(f"Only {COMMAND} commands run here (try {COMMAND} help).")
         reply = run_command(self.c.registry, self.c.uow_factory, self.c.deps, actor, words)
@@ -225,8 +243,11 @@ class LocalWorkspace:
         _actor, person = self.actor(person_id)
         with read_uow(self.c.uow_factory) as uow:
             message = build_home(uow, self.c.deps, uow.people.get(person.id))
-        return {"person_id": person.id, "message": message.to_json(),
-                "html": render_ephemeral(Reply(message=message), self._names(), note="Your Home")}
+        return {
+            "person_id": person.id,
+            "message": message.to_json(),
+            "html": render_ephemeral(Reply(message=message), self._names(), note="Your Home"),
+        }
 
     def action(self, person_id: int, key: str | None, action: str, value: str) -> dict:
         """A button pressed on message ``key``, or on an answer only this person sees (no key)."""
@@ -242,8 +263,12 @@ class LocalWorkspace:
             current = uow.outbox.current_payload(key) if row is not None else None
         if row is None or row.op != "post" or row.status != "sent":
             raise BadInput("That message no longer exists.", 404)
-        buttons = [b for block in Message.from_json(current or row.payload).blocks if isinstance(block, Actions)
-                   for b in block.buttons]
+        buttons = [
+            b
+            for block in Message.from_json(current or row.payload).blocks
+            if isinstance(block, Actions)
+            for b in block.buttons
+        ]
         # A button whose value names the state it was shown in (``<lead>@<version>``) goes to its
         # handler even when an update has taken it away: the handler does nothing and says what
         # happened, in words ("Ana Torres bounced this lead to marketing at 10:05").
@@ -254,8 +279,9 @@ class LocalWorkspace:
         self.c.wake()
         return self._answer(reply, person)
 
-    def submit(self, person_id: int, action: str, state: str, values: dict[str, str | None],
-               datetimes: list[str]) -> dict:
+    def submit(
+        self, person_id: int, action: str, state: str, values: dict[str, str | None], datetimes: list[str]
+    ) -> dict:
         actor, person = self.actor(person_id)
         clean: dict[str, str | None] = {}
         for name, value in values.items():
@@ -317,8 +343,7 @@ class LocalWorkspace:
             from handlers.money import format_money, to_minor
 
             cur = data["currency"]
-            notice = (f"{data['name']} closed won ({format_money(to_minor(data['amount'], cur), cur)}): "
-                      "watch #wins.")
+            notice = f"{data['name']} closed won ({format_money(to_minor(data['amount'], cur), cur)}): watch #wins."
         else:
             events = demo_data.lead_events(self.c)
             data = events[-1]["data"]
@@ -342,8 +367,12 @@ class LocalWorkspace:
 
         importer = Importer(registry=self.c.registry, uow_factory=self.c.uow_factory, deps=self.c.deps)
         try:
-            report = importer.run(path, Options(kind=opts.kind, dry_run=opts.dry_run, order=opts.order),
-                                  on_error=on_error, filename=opts.filename)
+            report = importer.run(
+                path,
+                Options(kind=opts.kind, dry_run=opts.dry_run, order=opts.order),
+                on_error=on_error,
+                filename=opts.filename,
+            )
         except ImportProblem as e:
             raise BadInput(f"{opts.filename}: {e}. Nothing was imported.") from None
         if not opts.dry_run and report.loaded:
@@ -360,6 +389,9 @@ def _span(delta: timedelta) -> str:
     minutes = round(delta.total_seconds() / 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    parts = [f"{days} day{'s' * (days != 1)}" if days else "", f"{hours} h" if hours else "",
-             f"{mins} min" if mins else ""]
+    parts = [
+        f"{days} day{'s' * (days != 1)}" if days else "",
+        f"{hours} h" if hours else "",
+        f"{mins} min" if mins else "",
+    ]
     return " ".join(p for p in parts if p) or "0 min"

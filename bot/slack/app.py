@@ -17,9 +17,15 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bot.logs import NoRequestDetails, new_id, request_id
-from bot.slack.blocks import (parse_action_id, parse_view_values, render_errors, render_form, render_home,
-                              render_message,
-                              render_reply)
+from bot.slack.blocks import (
+    parse_action_id,
+    parse_view_values,
+    render_errors,
+    render_form,
+    render_home,
+    render_message,
+    render_reply,
+)
 from bot.slack.deliver import SlackPeople
 from handlers import identity
 from handlers.commands import run_action, run_command, run_form
@@ -32,8 +38,16 @@ log = logging.getLogger(__name__)
 SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Please try again in a minute."
 # Events the manifest subscribes to; each has a listener (an event without one gets 404 and
 # Slack retries it, and repeated failures disable the subscription).
-EVENTS = ["app_mention", "message", "app_home_opened", "user_change", "team_join", "subteam_members_changed",
-          "app_uninstalled", "tokens_revoked"]
+EVENTS = [
+    "app_mention",
+    "message",
+    "app_home_opened",
+    "user_change",
+    "team_join",
+    "subteam_members_changed",
+    "app_uninstalled",
+    "tokens_revoked",
+]
 _NOTED = ("app_uninstalled", "tokens_revoked")
 
 
@@ -175,6 +189,7 @@ class SlackAdapter:
     def _people_mentioned(self, text: str) -> str:
         """Slack's ``<@U123|name>`` mentions in a command become ``<person:ID>`` for the people we
         know (matched by email as for the one acting); the rest are left as typed."""
+
         def person(m: re.Match) -> str:
             found = self.actor(m[1])
             return f"<person:{found.person_id}>" if found.person_id else m[0]
@@ -217,8 +232,9 @@ class SlackAdapter:
             ts=container.get("message_ts"),
         )
         name = parse_action_id(action.get("action_id", ""))
-        reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, name,
-                           action.get("value") or "", ref)
+        reply = run_action(
+            self.s.registry, self.s.uow_factory, self.s.deps, actor, name, action.get("value") or "", ref
+        )
         on_home = (body.get("view") or {}).get("type") == "home"
         if on_home and actor.person_id is not None:
             self._republish_home(actor)
@@ -229,8 +245,9 @@ class SlackAdapter:
         elif reply.as_message() is not None and on_home:
             # A Home has no response_url: the answer goes to the person's DM.
             rendered = render_reply(reply, self._resolver())
-            self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
-                                         blocks=rendered.get("blocks"))
+            self.client.chat_postMessage(
+                channel=actor.platform_user_id, text=rendered["text"], blocks=rendered.get("blocks")
+            )
         elif reply.as_message() is not None:
             respond(**render_reply(reply, self._resolver()), replace_original=False)
 
@@ -255,8 +272,15 @@ class SlackAdapter:
     def on_view(self, ack, body: dict, view: dict, **_):
         actor = self.actor((body.get("user") or {}).get("id"))
         values = parse_view_values((view.get("state") or {}).get("values") or {})
-        reply = run_form(self.s.registry, self.s.uow_factory, self.s.deps, actor, view.get("callback_id", ""),
-                         view.get("private_metadata") or "", values)
+        reply = run_form(
+            self.s.registry,
+            self.s.uow_factory,
+            self.s.deps,
+            actor,
+            view.get("callback_id", ""),
+            view.get("private_metadata") or "",
+            values,
+        )
         if reply is not None and reply.errors:
             ack(**render_errors(reply.errors))
             return
@@ -264,8 +288,9 @@ class SlackAdapter:
         if reply is not None and reply.as_message() is not None and actor.platform_user_id:
             # A modal has nowhere to answer; the confirmation goes to the person's DM.
             rendered = render_reply(reply, self._resolver())
-            self.client.chat_postMessage(channel=actor.platform_user_id, text=rendered["text"],
-                                         blocks=rendered.get("blocks"))
+            self.client.chat_postMessage(
+                channel=actor.platform_user_id, text=rendered["text"], blocks=rendered.get("blocks")
+            )
 
     def on_home_opened(self, ack, event: dict, **_):
         """The Home tab opened: publish the person's Home when it is new or has changed."""
@@ -274,8 +299,18 @@ class SlackAdapter:
             return
         actor = self.actor(event.get("user"))
         if actor.person_id is None:
-            view = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text":
-                    "I don't know who you are yet: ask an admin to add your email to the Smarketing config."}}]}
+            view = {
+                "type": "home",
+                "blocks": [
+                    {
+                        "type": "section",
+                        "text": {
+                            "type": "mrkdwn",
+                            "text": "I don't know who you are yet: ask an admin to add your email to the Smarketing config.",
+                        },
+                    }
+                ],
+            }
             self.client.views_publish(user_id=event["user"], view=view)
             return
         from handlers.home import opened
@@ -305,8 +340,16 @@ class SlackAdapter:
             # Slack delivers an event again when it thinks it failed: the command's work, the
             # event's id and the answer (queued for the dispatcher, to this conversation) are
             # committed together, so a crash anywhere neither loses the answer nor doubles it.
-            run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
-                        once=("slack_event", event_id), reply_to=f"slack:{channel}", reply_message=_chat_reply)
+            run_command(
+                self.s.registry,
+                self.s.uow_factory,
+                self.s.deps,
+                actor,
+                text,
+                once=("slack_event", event_id),
+                reply_to=f"slack:{channel}",
+                reply_message=_chat_reply,
+            )
             return
         reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text)
         assert reply is not None

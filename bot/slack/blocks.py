@@ -280,8 +280,11 @@ class _Renderer:
         file_id = self.files.get(block.key)
         if not file_id:
             return []
-        out: dict[str, Any] = {"type": "image", "slack_file": {"id": file_id},
-                               "alt_text": truncate(block.alt, MAX_IMAGE_ALT) or "chart"}
+        out: dict[str, Any] = {
+            "type": "image",
+            "slack_file": {"id": file_id},
+            "alt_text": truncate(block.alt, MAX_IMAGE_ALT) or "chart",
+        }
         if block.title:
             out["title"] = _plain_object(block.title, MAX_IMAGE_TITLE)
         return [out]

@@ -15,11 +15,32 @@ from bot.dispatch import PermanentError, TransientError
 
 # Errors retrying cannot fix: the message is marked dead and counted.
 PERMANENT = {
-    "account_inactive", "cannot_dm_bot", "cant_update_message", "channel_not_found", "edit_window_closed",
-    "invalid_arguments", "invalid_auth", "invalid_blocks", "invalid_blocks_format", "is_archived",
-    "message_not_found", "missing_scope", "msg_blocks_too_long", "msg_too_long", "no_permission",
-    "no_text", "not_authed", "not_in_channel", "restricted_action", "token_expired", "token_revoked",
-    "too_many_attachments", "user_not_found", "users_not_found", "ekm_access_denied", "team_access_not_granted",
+    "account_inactive",
+    "cannot_dm_bot",
+    "cant_update_message",
+    "channel_not_found",
+    "edit_window_closed",
+    "invalid_arguments",
+    "invalid_auth",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "is_archived",
+    "message_not_found",
+    "missing_scope",
+    "msg_blocks_too_long",
+    "msg_too_long",
+    "no_permission",
+    "no_text",
+    "not_authed",
+    "not_in_channel",
+    "restricted_action",
+    "token_expired",
+    "token_revoked",
+    "too_many_attachments",
+    "user_not_found",
+    "users_not_found",
+    "ekm_access_denied",
+    "team_access_not_granted",
 }
 
 
@@ -60,11 +81,16 @@ def make_client(token: str | None, base_url: str, *, timeout: int = 10, retries:
     - ``"none"`` (the outbox's posts): a post whose connection dropped after Slack accepted it
       must not be sent blindly again; the dispatcher retries it after searching the channel."""
     handlers: list = {
-        "all": lambda: [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=1),
-                        ServerErrorRetryHandler(max_retry_count=1)],
-        "idempotent": lambda: [ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=_SHORT),
-                               ServerErrorRetryHandler(max_retry_count=2, interval_calculator=_SHORT),
-                               ShortRateLimitRetryHandler(max_retry_count=1)],
+        "all": lambda: [
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=1),
+            ServerErrorRetryHandler(max_retry_count=1),
+        ],
+        "idempotent": lambda: [
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=_SHORT),
+            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=_SHORT),
+            ShortRateLimitRetryHandler(max_retry_count=1),
+        ],
         "none": lambda: [],
     }[retries]()
     return WebClient(
@@ -98,6 +124,7 @@ def classify(err: Exception, *, before: bool = False) -> Exception:
             return PermanentError(f"Slack said {code}")
         maybe = not before and (resp.status_code >= 500 or not code or code in MAYBE_DONE)
         return TransientError(f"Slack said {code or resp.status_code}", reached=maybe)
-    refused = isinstance(err, ConnectionRefusedError) or isinstance(getattr(err, "reason", None),
-                                                                     ConnectionRefusedError)
+    refused = isinstance(err, ConnectionRefusedError) or isinstance(
+        getattr(err, "reason", None), ConnectionRefusedError
+    )
     return TransientError(f"{type(err).__name__}: {err}", reached=not (before or refused))

@@ -63,7 +63,9 @@ class SlackPeople:
         try:
             found = self.client.users_lookupByEmail(email=person.email)["user"]["id"]
         except Exception as e:  # noqa: BLE001
-            code = e.response.get("error") if isinstance(e, SlackApiError) and isinstance(e.response.data, dict) else None
+            code = (
+                e.response.get("error") if isinstance(e, SlackApiError) and isinstance(e.response.data, dict) else None
+            )
             if code not in NOT_FOUND:
                 log.warning("users.lookupByEmail for %s failed: %s", person.email, code or e)
                 if strict:
@@ -96,8 +98,9 @@ class SlackPeople:
 class SlackDeliverer:
     platform = "slack"
 
-    def __init__(self, client: WebClient, config: Config, people: SlackPeople, *, reader: WebClient | None = None,
-                 metrics=None):
+    def __init__(
+        self, client: WebClient, config: Config, people: SlackPeople, *, reader: WebClient | None = None, metrics=None
+    ):
         """``client`` posts (never retried blindly: see ``make_client(retries="none")``);
         ``reader`` makes the calls that can be repeated (search, look-ups, reactions, updates)."""
         self.client = client
@@ -137,8 +140,12 @@ class SlackDeliverer:
             log.warning("image %s is not stored: posted without it", block.key)
             return None
         try:
-            resp = self.reader.files_upload_v2(content=image.data, filename=f"{image.token[:16]}.png",
-                                               title=block.title or "chart", alt_txt=block.alt[:1000])
+            resp = self.reader.files_upload_v2(
+                content=image.data,
+                filename=f"{image.token[:16]}.png",
+                title=block.title or "chart",
+                alt_txt=block.alt[:1000],
+            )
         except SlackApiError as e:
             error = e.response.get("error")
             if error in ("missing_scope", "not_allowed_token_type", "invalid_arguments"):
@@ -187,8 +194,16 @@ class SlackDeliverer:
             return name
         raise PermanentError(f"Slack cannot deliver to {destination!r}")
 
-    def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
-             people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+    def post(
+        self,
+        destination: str,
+        message: Message,
+        *,
+        key: str,
+        since: datetime | None,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         if destination.startswith("home:"):  # publishing a Home again is harmless
             begin()
             return self.publish_home(int(destination.partition(":")[2]), message, people)
@@ -206,8 +221,11 @@ class SlackDeliverer:
             if found is not None:
                 conversation, posted = found
                 log.info("%s was posted before a crash or lost answer (ts %s): not posting again", key, posted["ts"])
-                return Delivered(conversation, posted["ts"],
-                                 after=lambda: self._react(conversation, posted["ts"], message, key, posted))
+                return Delivered(
+                    conversation,
+                    posted["ts"],
+                    after=lambda: self._react(conversation, posted["ts"], message, key, posted),
+                )
         rendered = render_message(message, self.people.resolver(people), self._files(message))
         begin()
         try:
@@ -223,8 +241,16 @@ class SlackDeliverer:
         posted_channel, ts = resp.get("channel"), resp.get("ts")
         return Delivered(posted_channel, ts, after=lambda: self._react(posted_channel, ts, message, key))
 
-    def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
-               people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+    def update(
+        self,
+        destination: str,
+        channel: str | None,
+        ref: str | None,
+        message: Message,
+        *,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         if not channel or not ref:
             raise PermanentError("the original message has no Slack channel/ts")
         rendered = render_message(message, self.people.resolver(people), self._files(message))
@@ -236,8 +262,9 @@ class SlackDeliverer:
         return Delivered(channel, ref)
 
     # -- after a post: best effort, never a reason to post again ------------------------------
-    def _react(self, channel: str | None, ts: str | None, message: Message, key: str,
-               posted: dict | None = None) -> None:
+    def _react(
+        self, channel: str | None, ts: str | None, message: Message, key: str, posted: dict | None = None
+    ) -> None:
         if not message.reaction or not channel or not ts:
             return
         if posted is not None and any(r.get("name") == message.reaction for r in posted.get("reactions") or []):
@@ -245,7 +272,9 @@ class SlackDeliverer:
         try:
             self.reader.reactions_add(channel=channel, timestamp=ts, name=message.reaction)
         except Exception as e:  # noqa: BLE001 - a missing reaction is not worth a re-post
-            code = e.response.get("error") if isinstance(e, SlackApiError) and isinstance(e.response.data, dict) else None
+            code = (
+                e.response.get("error") if isinstance(e, SlackApiError) and isinstance(e.response.data, dict) else None
+            )
             if code == "already_reacted":
                 return
             log.warning("could not add :%s: to %s: %s", message.reaction, key, code or e)
@@ -273,8 +302,9 @@ class SlackDeliverer:
         cursor: str | None = None
         for _ in range(MAX_PAGES):
             try:
-                resp = self.reader.conversations_history(channel=conversation, oldest=oldest, limit=HISTORY_PAGE,
-                                                         include_all_metadata=True, cursor=cursor)
+                resp = self.reader.conversations_history(
+                    channel=conversation, oldest=oldest, limit=HISTORY_PAGE, include_all_metadata=True, cursor=cursor
+                )
             except Exception as e:  # noqa: BLE001
                 raise _search_failed(e, conversation) from e
             for m in resp.get("messages") or []:
@@ -284,8 +314,11 @@ class SlackDeliverer:
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not resp.get("has_more") or not cursor:
                 return None
-        raise TransientError(f"the history of {conversation} since the first attempt is longer than "
-                             f"{MAX_PAGES * HISTORY_PAGE} messages; not posting blind", reached=False)
+        raise TransientError(
+            f"the history of {conversation} since the first attempt is longer than "
+            f"{MAX_PAGES * HISTORY_PAGE} messages; not posting blind",
+            reached=False,
+        )
 
 
 class CannotSearch(Exception):

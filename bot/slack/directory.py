@@ -56,9 +56,12 @@ def claim_day(uow_factory, deps, key: str) -> bool:
 def directory_client(token: str | None, base_url: str, *, timeout: int = 30) -> WebClient:
     """A client that retries dropped connections and server errors but leaves rate limits to
     ``SlackDirectory`` (which waits them out and asks for the same page again)."""
-    return WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/", timeout=timeout,
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                                     ServerErrorRetryHandler(max_retry_count=2)])
+    return WebClient(
+        token=token,
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        timeout=timeout,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)],
+    )
 
 
 class RateLimited(Exception):
@@ -67,10 +70,14 @@ class RateLimited(Exception):
 
 def account_of(user: dict, team: str | None) -> Account:
     profile = user.get("profile") or {}
-    return Account(account_id=str(user.get("id")), email=profile.get("email"),
-                   name=str(user.get("real_name") or profile.get("real_name") or user.get("name") or "")[:300],
-                   deleted=bool(user.get("deleted")),
-                   bot=bool(user.get("is_bot")) or user.get("id") == "USLACKBOT", team=team)
+    return Account(
+        account_id=str(user.get("id")),
+        email=profile.get("email"),
+        name=str(user.get("real_name") or profile.get("real_name") or user.get("name") or "")[:300],
+        deleted=bool(user.get("deleted")),
+        bot=bool(user.get("is_bot")) or user.get("id") == "USLACKBOT",
+        team=team,
+    )
 
 
 class SlackDirectory:
@@ -176,8 +183,9 @@ class SlackDirectory:
         groups = {tc.members.slack_usergroup for tc in self.deps.config.teams.values() if tc.members.slack_usergroup}
         if event.get("subteam_id") not in groups:
             return Outcome()
-        ids = list(dict.fromkeys(str(u) for key in ("added_users", "removed_users") for u in (event.get(key) or [])
-                                 if u))
+        ids = list(
+            dict.fromkeys(str(u) for key in ("added_users", "removed_users") for u in (event.get(key) or []) if u)
+        )
         if not ids:
             return Outcome()
         # Slack waits for the event's answer: no rate limit is waited out here, and the users
@@ -188,8 +196,11 @@ class SlackDirectory:
             log.info("Slack user group %s changed while rate limited: left to the nightly sync", event["subteam_id"])
             return Outcome()
         if self.unread:
-            log.warning("Slack user group %s changed but %s could not be read: left to the nightly sync",
-                        event["subteam_id"], ", ".join(self.unread))
+            log.warning(
+                "Slack user group %s changed but %s could not be read: left to the nightly sync",
+                event["subteam_id"],
+                ", ".join(self.unread),
+            )
             return Outcome()
         with self.uow_factory.read() as uow:
             known = uow.directory.accounts("slack", ids)
@@ -197,8 +208,15 @@ class SlackDirectory:
         for uid in ids:
             row = known.get(uid)
             if row is not None:
-                accounts.append(Account(account_id=uid, email=row["email"], name=row["name"] or "",
-                                        deleted=row["deleted"], team=teams.get(uid)))
+                accounts.append(
+                    Account(
+                        account_id=uid,
+                        email=row["email"],
+                        name=row["name"] or "",
+                        deleted=row["deleted"],
+                        team=teams.get(uid),
+                    )
+                )
                 continue
             if asked >= EVENT_LOOKUPS:
                 continue
@@ -206,13 +224,21 @@ class SlackDirectory:
             try:  # not synced yet: Slack says who they are
                 user = self._call("users.info", user=uid, _waits=0).get("user") or {}
             except (SlackApiError, RateLimited) as e:
-                log.warning("Slack user %s of user group %s: users.info failed (%s): left to the nightly sync", uid,
-                            event.get("subteam_id"), e)
+                log.warning(
+                    "Slack user %s of user group %s: users.info failed (%s): left to the nightly sync",
+                    uid,
+                    event.get("subteam_id"),
+                    e,
+                )
                 continue
             accounts.append(account_of(user, teams.get(uid)))
         if len(ids) - len(known) > EVENT_LOOKUPS:
-            log.info("Slack user group %s: %d users not synced yet; %d looked up, the rest at the nightly sync",
-                     event["subteam_id"], len(ids) - len(known), EVENT_LOOKUPS)
+            log.info(
+                "Slack user group %s: %d users not synced yet; %d looked up, the rest at the nightly sync",
+                event["subteam_id"],
+                len(ids) - len(known),
+                EVENT_LOOKUPS,
+            )
         out = Outcome()
         if accounts:
             with self.uow_factory() as uow:

@@ -124,8 +124,7 @@ def shape_problem(body: Any) -> str | None:
     return None
 
 
-def verified_request(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str],
-                     query: Any) -> BoltRequest:
+def verified_request(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str], query: Any) -> BoltRequest:
     """A BoltRequest for a request Slack signed, or ``Refused`` (401 unsigned, 400 malformed)."""
     timestamp = headers.get("x-slack-request-timestamp") or ""
     signature = headers.get("x-slack-signature") or ""

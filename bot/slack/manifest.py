@@ -31,8 +31,11 @@ def manifest(name: str = "Smarketing Bot", url: str | None = None) -> dict:
         "should_escape": False,
     }
     settings: dict = {
-        "event_subscriptions": {"bot_events": sorted({e if e != "message" else "message.im" for e in EVENTS}
-                                                     - {"tokens_revoked", "app_uninstalled"})},
+        "event_subscriptions": {
+            "bot_events": sorted(
+                {e if e != "message" else "message.im" for e in EVENTS} - {"tokens_revoked", "app_uninstalled"}
+            )
+        },
         "interactivity": {"is_enabled": True},
         "org_deploy_enabled": False,
         "socket_mode_enabled": url is None,
@@ -49,8 +52,11 @@ def manifest(name: str = "Smarketing Bot", url: str | None = None) -> dict:
             "background_color": "#1d4ed8",
         },
         "features": {
-            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True,
-                         "messages_tab_read_only_enabled": False},
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": False,
+            },
             "bot_user": {"display_name": name[:80], "always_online": True},
             "slash_commands": [command],
         },

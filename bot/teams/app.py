@@ -51,10 +51,14 @@ from storage.db import read_uow
 log = logging.getLogger(__name__)
 
 SORRY = "Something went wrong on our side and it has been logged (ref {ref}). Please try again in a minute."
-WELCOME = ("Hi{name}! I'm Smarketing Bot: I keep sales and marketing in step — wins, cooling leads, "
-           "bounce-backs and the week ahead. Send me **help** to see what I can do.")
-WELCOME_TEAM = ("Thanks for adding Smarketing Bot to **{team}**. I post wins, alerts and the weekly schedule "
-                "to the channels set up for me; mention me with **help** to see my commands.")
+WELCOME = (
+    "Hi{name}! I'm Smarketing Bot: I keep sales and marketing in step — wins, cooling leads, "
+    "bounce-backs and the week ahead. Send me **help** to see what I can do."
+)
+WELCOME_TEAM = (
+    "Thanks for adding Smarketing Bot to **{team}**. I post wins, alerts and the weekly schedule "
+    "to the channels set up for me; mention me with **help** to see my commands."
+)
 MAX_BODY = CHAT_MAX_BYTES  # activities are a few KB; anything near this is not from Teams
 _PREFIX_RE = re.compile(r"^/?smarketing\b\s*", re.I)
 _AT_TAG_RE = re.compile(r"</?at>")  # other people's mentions read as their names
@@ -109,7 +113,11 @@ class _NoActivityDetails(logging.Filter):
         err = record.exc_info[1] if record.exc_info else None
         if isinstance(err, ValidationError):
             record.msg, record.args, record.exc_info, record.exc_text = (
-                "an activity failed the SDK's validation (details not logged)", (), None, None)
+                "an activity failed the SDK's validation (details not logged)",
+                (),
+                None,
+                None,
+            )
         return True
 
 
@@ -150,8 +158,15 @@ def _client_timezone(activity) -> str | None:
 
 
 class TeamsAdapter:
-    def __init__(self, services, *, client_id: str, client_secret: str | None = None,
-                 tenant_id: str | None = None, allow_unauthenticated: bool = False):
+    def __init__(
+        self,
+        services,
+        *,
+        client_id: str,
+        client_secret: str | None = None,
+        tenant_id: str | None = None,
+        allow_unauthenticated: bool = False,
+    ):
         from microsoft_teams.apps import App
 
         self.s = services
@@ -168,8 +183,7 @@ class TeamsAdapter:
         if not client_secret and allow_unauthenticated:
             options["token"] = _no_token
         self.app = App(**options)
-        self.deliverer = TeamsDeliverer(make_api(self.app), services.config, services.uow_factory,
-                                        services.deps.clock)
+        self.deliverer = TeamsDeliverer(make_api(self.app), services.config, services.uow_factory, services.deps.clock)
         self._ready = False
         self._seen_refs: dict[str, tuple] = {}
         self.directory = None  # bot.teams.directory.TeamsDirectory, set by the composition root
@@ -284,13 +298,19 @@ class TeamsAdapter:
         team = getattr(data, "team", None)
         channel = getattr(data, "channel", None)
         tenant = conv.tenant_id or getattr(getattr(data, "tenant", None), "id", None)
-        ref: dict[str, Any] = dict(conversation_id=(channel.id if kind == "channel" and channel and channel.id
-                                                    else conversation_id(a)),
-                                   kind=kind, service_url=a.service_url, tenant_id=tenant,
-                                   bot_id=a.recipient.id if a.recipient else None)
+        ref: dict[str, Any] = dict(
+            conversation_id=(channel.id if kind == "channel" and channel and channel.id else conversation_id(a)),
+            kind=kind,
+            service_url=a.service_url,
+            tenant_id=tenant,
+            bot_id=a.recipient.id if a.recipient else None,
+        )
         if kind == "channel":
-            ref.update(team_id=team.id if team else None, team_name=team.name if team else None,
-                       name=(channel.name if channel and channel.name else None))
+            ref.update(
+                team_id=team.id if team else None,
+                team_name=team.name if team else None,
+                name=(channel.name if channel and channel.name else None),
+            )
             if ref["name"] is None and team is not None and ref["conversation_id"] == team.id:
                 ref["name"] = "General"  # the General channel's id is the team's and it has no name
         elif kind == "groupChat":
@@ -300,8 +320,11 @@ class TeamsAdapter:
             if actor is None or actor.person_id is None:
                 return None  # a 1:1 chat is only useful once we know whose it is
             frm = a.from_
-            ref.update(person_id=actor.person_id, user_id=frm.id if frm else None,
-                       aad_object_id=frm.aad_object_id if frm else None)
+            ref.update(
+                person_id=actor.person_id,
+                user_id=frm.id if frm else None,
+                aad_object_id=frm.aad_object_id if frm else None,
+            )
         return ref
 
     def _save_reference(self, ref: dict) -> None:
@@ -342,20 +365,40 @@ class TeamsAdapter:
                 if not ch.id:
                     continue
                 name = ch.name or ("General" if ch.id == team_id else None)
-                uow.teams.save_conversation(conversation_id=ch.id, kind="channel", service_url=service_url, at=now,
-                                            tenant_id=tenant, bot_id=bot_id, team_id=team_id, team_name=team_name,
-                                            name=name)
+                uow.teams.save_conversation(
+                    conversation_id=ch.id,
+                    kind="channel",
+                    service_url=service_url,
+                    at=now,
+                    tenant_id=tenant,
+                    bot_id=bot_id,
+                    team_id=team_id,
+                    team_name=team_name,
+                    name=name,
+                )
             emails = {(m.email or m.user_principal_name or "").lower(): m for m in members}
             emails.pop("", None)
             ids = identity.link_by_email_many(uow, "teams", {e: m.aad_object_id or m.id for e, m in emails.items()})
             for email, pid in ids.items():
                 m = emails[email]
-                uow.teams.save_member(person_id=pid, user_id=m.id, aad_object_id=m.aad_object_id,
-                                      service_url=service_url, tenant_id=tenant, bot_id=bot_id, at=now)
+                uow.teams.save_member(
+                    person_id=pid,
+                    user_id=m.id,
+                    aad_object_id=m.aad_object_id,
+                    service_url=service_url,
+                    tenant_id=tenant,
+                    bot_id=bot_id,
+                    at=now,
+                )
                 linked += 1
             uow.commit()
-        log.info("Teams team %s: %d channels, %d of %d members matched to people", team_name or team_id,
-                 len(channels), linked, len(members))
+        log.info(
+            "Teams team %s: %d channels, %d of %d members matched to people",
+            team_name or team_id,
+            len(channels),
+            linked,
+            len(members),
+        )
 
     # -- rendering ---------------------------------------------------------------------------
     def _people(self) -> dict:
@@ -379,8 +422,16 @@ class TeamsAdapter:
         resolve = teams_resolver(people)
         return card_activity(render_message(msg, resolve), summary_text(msg, resolve))
 
-    def _form_card(self, form: Form, people: dict, *, key: str | None, tz: str,
-                   errors: dict | None = None, values: dict | None = None) -> dict:
+    def _form_card(
+        self,
+        form: Form,
+        people: dict,
+        *,
+        key: str | None,
+        tz: str,
+        errors: dict | None = None,
+        values: dict | None = None,
+    ) -> dict:
         card = render_form(form, teams_resolver(people), key=key, errors=errors, values=values, tz=tz)
         # The form itself rides along, so a submission with errors can show the same form again.
         card["actions"][0]["data"][META]["def"] = form.model_dump(mode="json", exclude_none=True)
@@ -457,8 +508,14 @@ class TeamsAdapter:
     def _command(self, activity_id: str | None, actor: Actor, text: str, client_tz: str | None):
         """A command, once per activity id (None when this activity was handled before)."""
         # The activity counts as handled only once the command's work is committed with its id.
-        reply = run_command(self.s.registry, self.s.uow_factory, self.s.deps, actor, text,
-                            once=("teams_activity", activity_id) if activity_id else None)
+        reply = run_command(
+            self.s.registry,
+            self.s.uow_factory,
+            self.s.deps,
+            actor,
+            text,
+            once=("teams_activity", activity_id) if activity_id else None,
+        )
         if reply is None:
             return None
         tz = self._timezone(client_tz, actor) if reply.form is not None else "UTC"
@@ -504,8 +561,9 @@ class TeamsAdapter:
         def act():
             reply = run_action(self.s.registry, self.s.uow_factory, self.s.deps, actor, verb, value, ref)
             tz = self._timezone(client_tz, actor) if reply is not None and reply.form is not None else "UTC"
-            unchanged = self._current(key) if reply is None or (reply.updated is None and reply.as_message() is None) \
-                else None
+            unchanged = (
+                self._current(key) if reply is None or (reply.updated is None and reply.as_message() is None) else None
+            )
             return reply, unchanged, self._people(), tz
 
         reply, unchanged, people, tz = await run_in_threadpool(act)
@@ -530,8 +588,15 @@ class TeamsAdapter:
         def submit():
             tz = self._timezone(client_tz, actor)
             _, values = parse_submission(data, tz)
-            reply = run_form(self.s.registry, self.s.uow_factory, self.s.deps, actor, meta.get("form") or verb or "",
-                             str(meta.get("state") or ""), values)
+            reply = run_form(
+                self.s.registry,
+                self.s.uow_factory,
+                self.s.deps,
+                actor,
+                meta.get("form") or verb or "",
+                str(meta.get("state") or ""),
+                values,
+            )
             return reply, values, tz, self._current(key), self._people()
 
         reply, values, tz, current, people = await run_in_threadpool(submit)
@@ -539,8 +604,9 @@ class TeamsAdapter:
         if reply is not None and reply.errors is not None:
             form = _form_def(meta.get("def"))
             if form is not None and reply.errors:
-                return self._card_response(self._form_card(form, people, key=key, tz=tz, errors=reply.errors,
-                                                           values=values))
+                return self._card_response(
+                    self._form_card(form, people, key=key, tz=tz, errors=reply.errors, values=values)
+                )
             text = reply.text or next(iter(reply.errors.values()), "Please check the form.")
             return self._text_response(plain_text(text, teams_resolver(people)))
         if reply is not None and reply.form is not None:
@@ -593,11 +659,19 @@ class TeamsAdapter:
         channel = getattr(data, "channel", None)
         try:
             if event in ("channelCreated", "channelRenamed", "channelRestored") and channel and channel.id:
-                await run_in_threadpool(self._save_reference, dict(
-                    conversation_id=channel.id, kind="channel", service_url=a.service_url,
-                    tenant_id=getattr(getattr(data, "tenant", None), "id", None),
-                    bot_id=a.recipient.id if a.recipient else None, team_id=team.id if team else None,
-                    team_name=team.name if team else None, name=channel.name))
+                await run_in_threadpool(
+                    self._save_reference,
+                    dict(
+                        conversation_id=channel.id,
+                        kind="channel",
+                        service_url=a.service_url,
+                        tenant_id=getattr(getattr(data, "tenant", None), "id", None),
+                        bot_id=a.recipient.id if a.recipient else None,
+                        team_id=team.id if team else None,
+                        team_name=team.name if team else None,
+                        name=channel.name,
+                    ),
+                )
             elif event == "channelDeleted" and channel and channel.id:
                 now = self.s.deps.now()
 
@@ -616,8 +690,9 @@ class TeamsAdapter:
                 bot_id = a.recipient.id if a.recipient else None
                 for members, removed in ((a.members_added, False), (a.members_removed, True)):
                     if members:
-                        out = await self.directory.on_members(ctx.api, a.service_url, list(members), removed=removed,
-                                                              bot_id=bot_id)
+                        out = await self.directory.on_members(
+                            ctx.api, a.service_url, list(members), removed=removed, bot_id=bot_id
+                        )
                         if out.writes:
                             log.info("Teams %s: %s", event or "conversationUpdate", out)
                             self.s.wake()
@@ -629,4 +704,3 @@ class TeamsAdapter:
         from microsoft_teams.api import MessageActivityInput
 
         return MessageActivityInput(text=text, text_format="markdown")
-

@@ -149,7 +149,8 @@ def _teams_moment(m: re.Match) -> str:
 
     iso = datetime.fromtimestamp(int(m.group(1)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"date": f"{{{{DATE({iso}, SHORT)}}}}", "time": f"{{{{TIME({iso})}}}}"}.get(
-        m.group(2), f"{{{{DATE({iso}, SHORT)}}}} {{{{TIME({iso})}}}}")
+        m.group(2), f"{{{{DATE({iso}, SHORT)}}}} {{{{TIME({iso})}}}}"
+    )
 
 
 def markdown(text: str, resolve: PersonResolver) -> str:
@@ -196,32 +197,51 @@ class _Renderer:
         for block in blocks:
             if isinstance(block, Header):
                 if not _blank(block.text):
-                    self._add(out, {"type": "TextBlock", "text": self.names(block.text, 150), "size": "Large",
-                                    "weight": "Bolder", "wrap": True, "style": "heading"})
+                    self._add(
+                        out,
+                        {
+                            "type": "TextBlock",
+                            "text": self.names(block.text, 150),
+                            "size": "Large",
+                            "weight": "Bolder",
+                            "wrap": True,
+                            "style": "heading",
+                        },
+                    )
             elif isinstance(block, Section):
                 if not _blank(block.text):
                     self._add(out, {"type": "TextBlock", "text": self.text(block.text), "wrap": True})
                 facts = [
                     {"title": self.names(k, MAX_FACT_TITLE), "value": self.names(v, MAX_FACT_VALUE)}
-                    for k, v in block.fields if not (_blank(k) and _blank(v))
+                    for k, v in block.fields
+                    if not (_blank(k) and _blank(v))
                 ]
                 if facts:
                     self._add(out, {"type": "FactSet", "facts": facts})
             elif isinstance(block, Context):
                 if not _blank(block.text):
-                    self._add(out, {"type": "TextBlock", "text": self.text(block.text), "wrap": True,
-                                    "isSubtle": True, "size": "Small"})
+                    self._add(
+                        out,
+                        {
+                            "type": "TextBlock",
+                            "text": self.text(block.text),
+                            "wrap": True,
+                            "isSubtle": True,
+                            "size": "Small",
+                        },
+                    )
             elif isinstance(block, Divider):
                 self.separator_next = bool(out)
             elif isinstance(block, Actions):
                 actions = [self.button(b) for b in block.buttons]
                 for i in range(0, len(actions), MAX_ACTIONS):
-                    self._add(out, {"type": "ActionSet", "actions": actions[i:i + MAX_ACTIONS]})
+                    self._add(out, {"type": "ActionSet", "actions": actions[i : i + MAX_ACTIONS]})
             elif isinstance(block, Image):
                 url = self.images.get(block.key)
                 if url:  # not found: left out; the text carries the same numbers
-                    self._add(out, {"type": "Image", "url": url, "altText": truncate(block.alt, 1000),
-                                    "size": "Stretch"})
+                    self._add(
+                        out, {"type": "Image", "url": url, "altText": truncate(block.alt, 1000), "size": "Stretch"}
+                    )
             else:  # pragma: no cover - the model's union forbids it
                 raise TypeError(f"unknown block {block!r}")
         return out
@@ -268,15 +288,25 @@ def _fit(card: dict) -> dict:
     while body and _size({**card, "body": body}) > MAX_CARD_CHARS - 200:
         body.pop()
         hidden += 1
-    body.append({"type": "TextBlock", "text": f"{ELLIPSIS} {hidden} more not shown", "isSubtle": True,
-                 "size": "Small", "wrap": True})
+    body.append(
+        {
+            "type": "TextBlock",
+            "text": f"{ELLIPSIS} {hidden} more not shown",
+            "isSubtle": True,
+            "size": "Small",
+            "wrap": True,
+        }
+    )
     return {**card, "body": body}
 
 
 def _size(card: dict) -> int:
     """The card's size as Teams counts it: base64 images are not part of the message limit."""
-    inline = sum(len(e.get("url", "")) for e in card.get("body", [])
-                 if e.get("type") == "Image" and str(e.get("url", "")).startswith("data:"))
+    inline = sum(
+        len(e.get("url", ""))
+        for e in card.get("body", [])
+        if e.get("type") == "Image" and str(e.get("url", "")).startswith("data:")
+    )
     return len(json.dumps(card, ensure_ascii=False)) - inline
 
 
@@ -284,13 +314,21 @@ def summary_text(msg: Message, resolve: PersonResolver) -> str:
     """The notification preview and fallback: the message's ``text``, else its first words."""
     source = msg.text
     if _blank(source):
-        source = next((b.text for b in msg.blocks if isinstance(b, (Header, Section, Context)) and not _blank(b.text)),
-                      "New message")
+        source = next(
+            (b.text for b in msg.blocks if isinstance(b, (Header, Section, Context)) and not _blank(b.text)),
+            "New message",
+        )
     return truncate(plain_text(source, resolve).strip(), MAX_SUMMARY) or "New message"
 
 
-def render_message(msg: Message, resolve: PersonResolver, *, key: str | None = None,
-                   note: str | None = None, images: dict[str, str] | None = None) -> dict:
+def render_message(
+    msg: Message,
+    resolve: PersonResolver,
+    *,
+    key: str | None = None,
+    note: str | None = None,
+    images: dict[str, str] | None = None,
+) -> dict:
     """An Adaptive Card for a message. ``key`` is the outbox key of the posted message: it goes
     into every button's data so a press can find (and update) the message. ``note`` is a line
     added at the bottom (a confirmation shown after a form was submitted from this card).
@@ -301,8 +339,16 @@ def render_message(msg: Message, resolve: PersonResolver, *, key: str | None = N
     if not body and not _blank(msg.text):
         body = [{"type": "TextBlock", "text": r.text(msg.text), "wrap": True}]
     if note:
-        body.append({"type": "TextBlock", "text": r.text(note), "wrap": True, "isSubtle": True,
-                     "separator": True, "spacing": "Medium"})
+        body.append(
+            {
+                "type": "TextBlock",
+                "text": r.text(note),
+                "wrap": True,
+                "isSubtle": True,
+                "separator": True,
+                "spacing": "Medium",
+            }
+        )
     return _card(body, r.mentions, summary_text(msg, resolve))
 
 
@@ -368,8 +414,13 @@ def _inputs(field: Input, renderer: _Renderer, value: str | None, tz: ZoneInfo) 
             choices.append({"title": title, "value": option.value})
         if not choices:
             raise ValueError(f"select {field.name!r} has no options")
-        el = {"type": "Input.ChoiceSet", "id": field.name, "style": "compact", "choices": choices[:MAX_CHOICES],
-              **common}
+        el = {
+            "type": "Input.ChoiceSet",
+            "id": field.name,
+            "style": "compact",
+            "choices": choices[:MAX_CHOICES],
+            **common,
+        }
         if value is not None and value in seen:
             el["value"] = value
         if placeholder:
@@ -383,8 +434,12 @@ def _inputs(field: Input, renderer: _Renderer, value: str | None, tz: ZoneInfo) 
     if field.kind == "datetime":
         day, clock = _split_datetime(value, tz)
         d = {"type": "Input.Date", "id": f"{field.name}.date", **common}
-        t: dict[str, Any] = {"type": "Input.Time", "id": f"{field.name}.time", "isRequired": field.required,
-                             "label": f"{label} (time, {tz.key})"}
+        t: dict[str, Any] = {
+            "type": "Input.Time",
+            "id": f"{field.name}.time",
+            "isRequired": field.required,
+            "label": f"{label} (time, {tz.key})",
+        }
         if field.required:
             t["errorMessage"] = f"{label}: pick a time"
         if day:
@@ -393,9 +448,15 @@ def _inputs(field: Input, renderer: _Renderer, value: str | None, tz: ZoneInfo) 
     raise ValueError(f"unknown input kind {field.kind!r}")  # pragma: no cover - the model's Literal forbids it
 
 
-def render_form(form: Form, resolve: PersonResolver, *, key: str | None = None,
-                errors: dict[str, str] | None = None, values: dict[str, str | None] | None = None,
-                tz: str | None = None) -> dict:
+def render_form(
+    form: Form,
+    resolve: PersonResolver,
+    *,
+    key: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str | None] | None = None,
+    tz: str | None = None,
+) -> dict:
     """An Adaptive Card with the form's inputs and a submit ``Action.Execute`` (verb = form action).
 
     ``key`` is the outbox key of the card the form was opened from (it is put back after the
@@ -412,8 +473,16 @@ def render_form(form: Form, resolve: PersonResolver, *, key: str | None = None,
     errors = errors or {}
     body: list[dict] = []
     if not _blank(form.title):
-        body.append({"type": "TextBlock", "text": r.names(form.title, 150), "size": "Large", "weight": "Bolder",
-                     "wrap": True, "style": "heading"})
+        body.append(
+            {
+                "type": "TextBlock",
+                "text": r.names(form.title, 150),
+                "size": "Large",
+                "weight": "Bolder",
+                "wrap": True,
+                "style": "heading",
+            }
+        )
     general = [text for name, text in errors.items() if name not in names and text]
     for text in general:
         body.append({"type": "TextBlock", "text": r.text(text), "color": "Attention", "wrap": True})
@@ -422,20 +491,45 @@ def render_form(form: Form, resolve: PersonResolver, *, key: str | None = None,
         value = (values or {}).get(field.name) if values is not None else field.initial
         body.extend(_inputs(field, r, value, zone))
         if not _blank(field.hint):
-            body.append({"type": "TextBlock", "text": r.text(field.hint or "", 500), "isSubtle": True,
-                         "size": "Small", "wrap": True, "spacing": "None"})
+            body.append(
+                {
+                    "type": "TextBlock",
+                    "text": r.text(field.hint or "", 500),
+                    "isSubtle": True,
+                    "size": "Small",
+                    "wrap": True,
+                    "spacing": "None",
+                }
+            )
         if errors.get(field.name):
-            body.append({"type": "TextBlock", "text": r.text(errors[field.name], 500), "color": "Attention",
-                         "wrap": True, "spacing": "None"})
+            body.append(
+                {
+                    "type": "TextBlock",
+                    "text": r.text(errors[field.name], 500),
+                    "color": "Attention",
+                    "wrap": True,
+                    "spacing": "None",
+                }
+            )
     meta: dict[str, Any] = {"form": form.action, "state": form.state}
     if key:
         meta["key"] = key
     submit_title = r.names(form.submit_label, MAX_TITLE) if not _blank(form.submit_label) else "Submit"
     actions = [
-        {"type": "Action.Execute", "title": submit_title, "verb": form.action, "style": "positive",
-         "data": {META: meta}},
-        {"type": "Action.Execute", "title": "Cancel", "verb": CANCEL_VERB, "associatedInputs": "none",
-         "data": {META: {"cancel": True, **({"key": key} if key else {})}}},
+        {
+            "type": "Action.Execute",
+            "title": submit_title,
+            "verb": form.action,
+            "style": "positive",
+            "data": {META: meta},
+        },
+        {
+            "type": "Action.Execute",
+            "title": "Cancel",
+            "verb": CANCEL_VERB,
+            "associatedInputs": "none",
+            "data": {META: {"cancel": True, **({"key": key} if key else {})}},
+        },
     ]
     return _card(body, r.mentions, plain_text(form.title or "A form", resolve), actions)
 

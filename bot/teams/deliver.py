@@ -114,13 +114,16 @@ def classify(err: BaseException) -> Exception:
     if isinstance(err, httpx.HTTPStatusError):
         status = err.response.status_code
         if status == 429:
-            return TransientError("rate limited by Teams", retry_after=retry_after(err.response.headers) or 1.0,
-                                  reached=False)
+            return TransientError(
+                "rate limited by Teams", retry_after=retry_after(err.response.headers) or 1.0, reached=False
+            )
         if status >= 500 or status == 408:
             return TransientError(f"Teams answered {status}", retry_after=retry_after(err.response.headers))
         if status in (401, 403):
-            return PermanentError(f"Teams refused the bot ({status}): check TEAMS_CLIENT_ID/SECRET/TENANT_ID and "
-                                  "that the app is still installed there")
+            return PermanentError(
+                f"Teams refused the bot ({status}): check TEAMS_CLIENT_ID/SECRET/TENANT_ID and "
+                "that the app is still installed there"
+            )
         if status == 404:
             return PermanentError("the Teams conversation or message no longer exists (404)")
         return PermanentError(f"Teams rejected the message ({status}): {err.response.text[:300]}")
@@ -147,8 +150,9 @@ class Target:
 class TeamsDeliverer:
     platform = "teams"
 
-    def __init__(self, api, config: Config, uow_factory: UowFactory, clock: Clock, *,
-                 runner: AsyncRunner | None = None):
+    def __init__(
+        self, api, config: Config, uow_factory: UowFactory, clock: Clock, *, runner: AsyncRunner | None = None
+    ):
         """``api`` is a ``microsoft_teams.api.ApiClient`` used only from ``runner``'s loop."""
         self.api = api
         self.config = config
@@ -172,10 +176,14 @@ class TeamsDeliverer:
                     return Target(rows[0].conversation_id, rows[0].service_url)  # type: ignore[arg-type]
                 if len(rows) > 1:
                     where = ", ".join(f"{r.team_name or '?'}/{r.name or r.conversation_id}" for r in rows)
-                    raise PermanentError(f"channel {name!r} matches {len(rows)} Teams conversations ({where}): set "
-                                         f"channels.{name}.teams to 'Team/Channel' or the conversation id")
-        raise PermanentError(f"channel {name!r} is not connected in Teams: add the app to the team, then set "
-                             f"channels.{name}.teams to the Teams channel's name or conversation id")
+                    raise PermanentError(
+                        f"channel {name!r} matches {len(rows)} Teams conversations ({where}): set "
+                        f"channels.{name}.teams to 'Team/Channel' or the conversation id"
+                    )
+        raise PermanentError(
+            f"channel {name!r} is not connected in Teams: add the app to the team, then set "
+            f"channels.{name}.teams to the Teams channel's name or conversation id"
+        )
 
     def _person(self, person_id: int, people: dict[int, Person]) -> Target:
         person = people.get(person_id)
@@ -183,8 +191,10 @@ class TeamsDeliverer:
         with read_uow(self.uow_factory) as uow:
             row = uow.teams.personal(person_id)
         if row is None:
-            raise PermanentError(f"{who} cannot be reached in Teams: they need the app installed (personally, or in "
-                                 "a team they belong to) and their Teams email to match the config")
+            raise PermanentError(
+                f"{who} cannot be reached in Teams: they need the app installed (personally, or in "
+                "a team they belong to) and their Teams email to match the config"
+            )
         if row.conversation_id:
             return Target(row.conversation_id, row.service_url)
         member = row.user_id or row.aad_object_id
@@ -223,8 +233,9 @@ class TeamsDeliverer:
         """The message activity for a neutral message: an Adaptive Card, with the plain text as
         the notification preview."""
         resolve = teams_resolver(people)
-        return card_activity(render_message(message, resolve, key=key, images=self._images(message)),
-                             summary_text(message, resolve))
+        return card_activity(
+            render_message(message, resolve, key=key, images=self._images(message)), summary_text(message, resolve)
+        )
 
     def _images(self, message: Message) -> dict[str, str]:
         """The message's stored images as ``data:`` URIs (Teams shows inline PNGs in cards)."""
@@ -241,8 +252,16 @@ class TeamsDeliverer:
                 out[key] = f"data:{image.content_type};base64,{base64.b64encode(image.data).decode()}"
         return out
 
-    def post(self, destination: str, message: Message, *, key: str, since: datetime | None,
-             people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+    def post(
+        self,
+        destination: str,
+        message: Message,
+        *,
+        key: str,
+        since: datetime | None,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         # Teams offers a bot no way to look for a message it may already have posted (no history
         # without Graph permissions, no idempotency key), so a retry after an attempt that may
         # have reached Teams (a dropped connection, a 5xx, a crash mid-call) posts again: a
@@ -261,14 +280,25 @@ class TeamsDeliverer:
             log.info("%s may have been posted before a crash or timeout; Teams cannot check, posting", key)
         begin()
         try:
-            sent = self.runner.run(lambda: self.api.conversations.create_activity(
-                target.conversation_id, activity, service_url=target.service_url))
+            sent = self.runner.run(
+                lambda: self.api.conversations.create_activity(
+                    target.conversation_id, activity, service_url=target.service_url
+                )
+            )
         except Exception as e:  # noqa: BLE001
             raise classify(e) from e
         return Delivered(target.conversation_id, sent.id)
 
-    def update(self, destination: str, channel: str | None, ref: str | None, message: Message, *,
-               people: dict[int, Person], begin: Callable[[], None] = no_begin) -> Delivered:
+    def update(
+        self,
+        destination: str,
+        channel: str | None,
+        ref: str | None,
+        message: Message,
+        *,
+        people: dict[int, Person],
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         if not channel or not ref:
             raise PermanentError("the original message has no Teams conversation/activity id")
         with read_uow(self.uow_factory) as uow:
@@ -281,8 +311,9 @@ class TeamsDeliverer:
         activity = self.activity(message, people, key=key)
         begin()
         try:
-            self.runner.run(lambda: self.api.conversations.update_activity(
-                channel, ref, activity, service_url=conv.service_url))
+            self.runner.run(
+                lambda: self.api.conversations.update_activity(channel, ref, activity, service_url=conv.service_url)
+            )
         except Exception as e:  # noqa: BLE001
             raise classify(e) from e
         return Delivered(channel, ref)
@@ -293,5 +324,4 @@ def make_api(app) -> Any:
     loop), authenticating with the SDK app's token provider."""
     from microsoft_teams.api import ApiClient
 
-    return ApiClient(app.api.service_url, app.http_client.clone(), cloud=app.cloud,
-                     token_provider=app.token_provider)
+    return ApiClient(app.api.service_url, app.http_client.clone(), cloud=app.cloud, token_provider=app.token_provider)

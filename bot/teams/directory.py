@@ -61,8 +61,13 @@ def email_of(member: Any) -> str | None:
 
 
 def account_of(member: Any, team: str | None, *, deleted: bool = False) -> Account:
-    return Account(account_id=member.aad_object_id or member.id, email=email_of(member), name=member.name or "",
-                   team=team, deleted=deleted)
+    return Account(
+        account_id=member.aad_object_id or member.id,
+        email=email_of(member),
+        name=member.name or "",
+        team=team,
+        deleted=deleted,
+    )
 
 
 def _status(err: BaseException) -> int | None:
@@ -94,8 +99,11 @@ class TeamsDirectory:
 
     def sources(self) -> list[tuple[str, str]]:
         """(team, Teams conversation) of each team whose members come from Teams, in config order."""
-        return [(team, tc.members.teams_conversation) for team, tc in self.deps.config.teams.items()
-                if tc.members.teams_conversation]
+        return [
+            (team, tc.members.teams_conversation)
+            for team, tc in self.deps.config.teams.items()
+            if tc.members.teams_conversation
+        ]
 
     # -- Teams calls -----------------------------------------------------------------------------
     def _call(self, make):
@@ -160,8 +168,9 @@ class TeamsDirectory:
             rosters[team] = ids
         self._note(failed, rosters)
         if failed:
-            log.warning("Teams directory: %d roster(s) not read: nobody is taken for gone until every one is",
-                        len(failed))
+            log.warning(
+                "Teams directory: %d roster(s) not read: nobody is taken for gone until every one is", len(failed)
+            )
         elif self.sources():
             self._gone(seen, total)
         log.info("Teams directory: %d roster(s): %s", len(rosters), total)
@@ -185,9 +194,15 @@ class TeamsDirectory:
         for account_id, person in people.items():
             m = users.get(account_id)
             if m is not None:
-                uow.teams.save_member(person_id=person.id, user_id=m.id, aad_object_id=m.aad_object_id,
-                                      service_url=where["service_url"], tenant_id=where["tenant_id"],
-                                      bot_id=where["bot_id"], at=now)
+                uow.teams.save_member(
+                    person_id=person.id,
+                    user_id=m.id,
+                    aad_object_id=m.aad_object_id,
+                    service_url=where["service_url"],
+                    tenant_id=where["tenant_id"],
+                    bot_id=where["bot_id"],
+                    at=now,
+                )
 
     def _note(self, failed: list, rosters: dict[str, set]) -> None:
         with self.uow_factory() as uow:
@@ -199,27 +214,36 @@ class TeamsDirectory:
             for i, team in enumerate(teams):
                 same = next((t for t in teams[:i] if rosters[t] and rosters[t] == rosters[team]), None)
                 if same is not None:
-                    detail = (f"teams.{team}.members: the Microsoft Teams roster has the same members as {same}'s, "
-                              f"so everyone in it is in {same} (a standard channel's members are its whole team's: "
-                              "give each team a private channel, or a Teams team of its own)")
+                    detail = (
+                        f"teams.{team}.members: the Microsoft Teams roster has the same members as {same}'s, "
+                        f"so everyone in it is in {same} (a standard channel's members are its whole team's: "
+                        "give each team a private channel, or a Teams team of its own)"
+                    )
                     log.warning("people sync (teams): %s", detail)
-                    uow.directory.note_problems([dict(source="teams", kind="same_roster", subject=team,
-                                                      detail=detail)], at=self.deps.now())
+                    uow.directory.note_problems(
+                        [dict(source="teams", kind="same_roster", subject=team, detail=detail)], at=self.deps.now()
+                    )
             uow.commit()
 
     def _gone(self, seen: set, total: Outcome) -> None:
         """Accounts synced before that are in no roster now: leavers (a ``teamMemberRemoved`` missed)."""
         with self.uow_factory.read() as uow:
-            rows = [r for r in uow.directory.accounts("teams").values() if not r["deleted"] and r["account_id"]
-                    not in seen]
+            rows = [
+                r for r in uow.directory.accounts("teams").values() if not r["deleted"] and r["account_id"] not in seen
+            ]
         for i in range(0, len(rows), PAGE):
-            accounts = [Account(account_id=r["account_id"], email=r["email"], name=r["name"] or "", team=r["team"],
-                                deleted=True) for r in rows[i:i + PAGE]]
+            accounts = [
+                Account(
+                    account_id=r["account_id"], email=r["email"], name=r["name"] or "", team=r["team"], deleted=True
+                )
+                for r in rows[i : i + PAGE]
+            ]
             self._apply(accounts, {}, {}, total)
 
     # -- events ----------------------------------------------------------------------------------
-    async def on_members(self, api, service_url: str, members: list, *, removed: bool,
-                         bot_id: str | None = None) -> Outcome:
+    async def on_members(
+        self, api, service_url: str, members: list, *, removed: bool, bot_id: str | None = None
+    ) -> Outcome:
         """People added to or removed from a Teams team or channel (``api``: the activity's
         client, scoped to its service URL). Each is looked up in the configured rosters first
         (remote calls, no transaction open); a lookup that fails leaves that person to the
@@ -229,8 +253,11 @@ class TeamsDirectory:
             return Outcome()
         if len(members) > MANY:
             # Looking each up would keep Teams waiting for the answer: read the rosters instead.
-            log.info("Teams: %d members %s at once: reading the teams' rosters in the background", len(members),
-                     "removed" if removed else "added")
+            log.info(
+                "Teams: %d members %s at once: reading the teams' rosters in the background",
+                len(members),
+                "removed" if removed else "added",
+            )
             self.background = threading.Thread(target=self._sync_quietly, name="teams-directory", daemon=True)
             self.background.start()
             return Outcome()
@@ -250,8 +277,11 @@ class TeamsDirectory:
                     team = t
                     break
             except Exception as e:  # noqa: BLE001 - left to the nightly sync
-                log.warning("Teams member %s: could not look them up in the teams' rosters (%s): left to the nightly "
-                            "sync", who.id, e)
+                log.warning(
+                    "Teams member %s: could not look them up in the teams' rosters (%s): left to the nightly sync",
+                    who.id,
+                    e,
+                )
                 continue
             found.append((who, team, member))
         if not found:
@@ -280,8 +310,15 @@ class TeamsDirectory:
             account_id = who.aad_object_id or who.id
             row = known.get(account_id)
             if removed and row is not None:  # in no configured roster any more
-                accounts.append(Account(account_id=account_id, email=row["email"], name=row["name"] or "",
-                                        team=row["team"], deleted=True))
+                accounts.append(
+                    Account(
+                        account_id=account_id,
+                        email=row["email"],
+                        name=row["name"] or "",
+                        team=row["team"],
+                        deleted=True,
+                    )
+                )
         where = self._reach_by_url(service_url)
         self._apply(accounts, users, where, out)
         return out
@@ -290,8 +327,9 @@ class TeamsDirectory:
         sources = self.sources()
         where = self._reach(sources[0][1]) if sources else None
         if where is None or where["service_url"] != service_url:
-            where = dict(service_url=service_url, tenant_id=(where or {}).get("tenant_id"),
-                         bot_id=(where or {}).get("bot_id"))
+            where = dict(
+                service_url=service_url, tenant_id=(where or {}).get("tenant_id"), bot_id=(where or {}).get("bot_id")
+            )
         return where
 
     # -- the nightly job ---------------------------------------------------------------------------

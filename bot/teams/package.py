@@ -102,8 +102,15 @@ def _version() -> str:
     return ".".join(str(int(p)) for p in parts)
 
 
-def manifest(*, bot_id: str, registry, name: str = "Smarketing Bot", company: str = "Smarketing",
-             url: str | None = None, app_id: str | None = None) -> dict:
+def manifest(
+    *,
+    bot_id: str,
+    registry,
+    name: str = "Smarketing Bot",
+    company: str = "Smarketing",
+    url: str | None = None,
+    app_id: str | None = None,
+) -> dict:
     """The app manifest. ``bot_id`` is the Azure bot's app (client) id; ``url`` the public base URL
     of the server (its host goes into ``validDomains``; the developer links point there)."""
     if not _GUID_RE.match(bot_id):
@@ -116,25 +123,33 @@ def manifest(*, bot_id: str, registry, name: str = "Smarketing Bot", company: st
         "manifestVersion": MANIFEST_VERSION,
         "version": _version(),
         "id": app_id or bot_id,
-        "developer": {"name": company[:32], "websiteUrl": base, "privacyUrl": f"{base}/privacy",
-                      "termsOfUseUrl": f"{base}/terms"},
+        "developer": {
+            "name": company[:32],
+            "websiteUrl": base,
+            "privacyUrl": f"{base}/privacy",
+            "termsOfUseUrl": f"{base}/terms",
+        },
         "name": {"short": name[:30], "full": f"{name} — sales and marketing in step"[:100]},
         "description": {
             "short": "Wins, cooling leads, bounce-backs and the week ahead, for sales and marketing."[:80],
-            "full": ("Smarketing Bot keeps sales and marketing in step: it celebrates won deals with the campaigns "
-                     "that sourced them, nudges reps before a handed-over lead goes cold (log a follow-up, snooze, "
-                     "or bounce it back to marketing with a reason), and posts both teams' week every Monday with "
-                     "conflicts flagged. Send it 'help' to see its commands."),
+            "full": (
+                "Smarketing Bot keeps sales and marketing in step: it celebrates won deals with the campaigns "
+                "that sourced them, nudges reps before a handed-over lead goes cold (log a follow-up, snooze, "
+                "or bounce it back to marketing with a reason), and posts both teams' week every Monday with "
+                "conflicts flagged. Send it 'help' to see its commands."
+            ),
         },
         "icons": {"color": "color.png", "outline": "outline.png"},
         "accentColor": "#{:02X}{:02X}{:02X}".format(*ACCENT),
-        "bots": [{
-            "botId": bot_id,
-            "scopes": SCOPES,
-            "supportsFiles": False,
-            "isNotificationOnly": False,
-            "commandLists": [{"scopes": SCOPES, "commands": commands}],
-        }],
+        "bots": [
+            {
+                "botId": bot_id,
+                "scopes": SCOPES,
+                "supportsFiles": False,
+                "isNotificationOnly": False,
+                "commandLists": [{"scopes": SCOPES, "commands": commands}],
+            }
+        ],
         "permissions": ["identity", "messageTeamMembers"],
         "validDomains": [host] if url else [],
     }

@@ -41,8 +41,7 @@ class AlertsRepo(Repo):
         )
         steps = []
         for key, created_at in rows:
-            window, _, step = key[len(prefix):].partition(":")
+            window, _, step = key[len(prefix) :].partition(":")
             if step in LADDER or step.startswith("snooze") and step[6:].isdigit():
-                steps.append(LadderStep(key=key, lead_id=lead_id, window=int(window), step=step,
-                                        created_at=created_at))
+                steps.append(LadderStep(key=key, lead_id=lead_id, window=int(window), step=step, created_at=created_at))
         return steps

@@ -19,22 +19,26 @@ class AwayRepo(Repo):
         if not ids:
             return {}
         rows = self.session.exec(
-            select(AwayPeriod).where(self.one_of(AwayPeriod.person_id, ids), AwayPeriod.starts_at <= at,
-                                     AwayPeriod.ends_at > at)
+            select(AwayPeriod).where(
+                self.one_of(AwayPeriod.person_id, ids), AwayPeriod.starts_at <= at, AwayPeriod.ends_at > at
+            )
         )
         return {p.person_id: p for p in rows}
 
     def for_person(self, person_id: int, *, ending_after: datetime) -> Sequence[AwayPeriod]:
         """A person's periods not over at ``ending_after``, soonest first."""
         return self.session.exec(
-            select(AwayPeriod).where(AwayPeriod.person_id == person_id, AwayPeriod.ends_at > ending_after)
+            select(AwayPeriod)
+            .where(AwayPeriod.person_id == person_id, AwayPeriod.ends_at > ending_after)
             .order_by(AwayPeriod.starts_at)
         ).all()
 
     def overlapping(self, person_id: int, starts_at: datetime, ends_at: datetime) -> AwayPeriod | None:
         return self.session.exec(
-            select(AwayPeriod).where(AwayPeriod.person_id == person_id, AwayPeriod.starts_at < ends_at,
-                                     AwayPeriod.ends_at > starts_at).order_by(AwayPeriod.starts_at).limit(1)
+            select(AwayPeriod)
+            .where(AwayPeriod.person_id == person_id, AwayPeriod.starts_at < ends_at, AwayPeriod.ends_at > starts_at)
+            .order_by(AwayPeriod.starts_at)
+            .limit(1)
         ).first()
 
     def add(self, period: AwayPeriod) -> AwayPeriod:
@@ -49,8 +53,9 @@ class AwayRepo(Repo):
     def back_without_summary(self, *, now: datetime, since: datetime) -> Sequence[AwayPeriod]:
         """Periods that ended in [since, now] whose "while you were away" message is not queued."""
         return self.session.exec(
-            select(AwayPeriod).where(AwayPeriod.ends_at <= now, AwayPeriod.ends_at >= since,
-                                     col(AwayPeriod.summary_at).is_(None)).order_by(AwayPeriod.ends_at)
+            select(AwayPeriod)
+            .where(AwayPeriod.ends_at <= now, AwayPeriod.ends_at >= since, col(AwayPeriod.summary_at).is_(None))
+            .order_by(AwayPeriod.ends_at)
         ).all()
 
     def from_config(self) -> Sequence[AwayPeriod]:

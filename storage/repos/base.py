@@ -56,8 +56,14 @@ class Repo:
         id_col = expr.table.c.id
         return {v: i for v, i in self.session.execute(sa.select(expr, id_col).where(self.one_of(expr, values)))}
 
-    def _insert(self, table: sa.Table, *, index: Iterable[str] | None = None, update: Iterable[str] = (),
-                returning: Any | None = None):
+    def _insert(
+        self,
+        table: sa.Table,
+        *,
+        index: Iterable[str] | None = None,
+        update: Iterable[str] = (),
+        returning: Any | None = None,
+    ):
         """The INSERT .. ON CONFLICT statement, built once per shape: executed with a list of rows
         (executemany) it compiles once and is cached, where ``.values([...])`` compiled a new
         statement with a parameter per value on every call."""
@@ -68,8 +74,9 @@ class Repo:
         if stmt is None:
             ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
             if update:
-                stmt = ins.on_conflict_do_update(index_elements=list(index or ()),
-                                                 set_={c: getattr(ins.excluded, c) for c in update})
+                stmt = ins.on_conflict_do_update(
+                    index_elements=list(index or ()), set_={c: getattr(ins.excluded, c) for c in update}
+                )
             elif index is not None:
                 stmt = ins.on_conflict_do_nothing(index_elements=list(index))
             else:
@@ -94,8 +101,9 @@ class Repo:
         self.session.execute(stmt, rows)
         return []
 
-    def _sqlite_insert(self, table: sa.Table, rows: list[dict], index: Iterable[str] | None = None,
-                       update: Iterable[str] = ()) -> int | None:
+    def _sqlite_insert(
+        self, table: sa.Table, rows: list[dict], index: Iterable[str] | None = None, update: Iterable[str] = ()
+    ) -> int | None:
         """INSERT .. ON CONFLICT DO NOTHING (or DO UPDATE the ``update`` columns) as one driver-level
         executemany, each value through its column type's bind processor: SQLAlchemy's own
         executemany spends ~10 µs a row building parameters, several times the insert itself.
@@ -110,19 +118,28 @@ class Repo:
         quote = dialect.identifier_preparer.quote
         # Only the columns whose type converts values; None is passed through as NULL except for
         # JSON, which SQLAlchemy stores as the JSON text 'null'.
-        convert = [(i, _sqlite_utc_text if isinstance(table.c[c].type, UTCDateTime) else proc,
-                    isinstance(table.c[c].type, sa.JSON)) for i, c in enumerate(cols)
-                   if (proc := table.c[c].type._cached_bind_processor(dialect)) is not None]
+        convert = [
+            (
+                i,
+                _sqlite_utc_text if isinstance(table.c[c].type, UTCDateTime) else proc,
+                isinstance(table.c[c].type, sa.JSON),
+            )
+            for i, c in enumerate(cols)
+            if (proc := table.c[c].type._cached_bind_processor(dialect)) is not None
+        ]
         update = list(update)
         if update:
-            conflict = (f"ON CONFLICT ({', '.join(quote(c) for c in index or ())}) DO UPDATE SET "
-                        + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update))
+            conflict = f"ON CONFLICT ({', '.join(quote(c) for c in index or ())}) DO UPDATE SET " + ", ".join(
+                f"{quote(c)} = excluded.{quote(c)}" for c in update
+            )
         elif index is not None:
             conflict = f"ON CONFLICT ({', '.join(quote(c) for c in index)}) DO NOTHING"
         else:
             conflict = "ON CONFLICT DO NOTHING"
-        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
-               f"VALUES ({', '.join('?' * len(cols))}) {conflict}")
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+            f"VALUES ({', '.join('?' * len(cols))}) {conflict}"
+        )
         get = itemgetter(*cols)
         params = []
         for r in rows:
@@ -158,22 +175,26 @@ class Repo:
         column = table.c[key]
         if self.dialect != "sqlite":
             return set(self.insert_ignore_bulk(table, rows, returning=column))
-        stored = set(self.session.execute(
-            sa.select(column).where(*where, self.one_of(column, [r[key] for r in rows]))).scalars())
+        stored = set(
+            self.session.execute(sa.select(column).where(*where, self.one_of(column, [r[key] for r in rows]))).scalars()
+        )
         fresh = [r for r in rows if r[key] not in stored]
         self.insert_ignore(table, fresh)
         return {r[key] for r in fresh}
 
-    def _pg_recordset_insert(self, table: sa.Table, rows: Sequence[dict], conflict: str,
-                             returning: Any | None = None) -> list:
+    def _pg_recordset_insert(
+        self, table: sa.Table, rows: Sequence[dict], conflict: str, returning: Any | None = None
+    ) -> list:
         """INSERT .. SELECT FROM jsonb_to_recordset(one JSON document of the rows) .. ``conflict``:
         one statement, where an executemany is a statement per row."""
         dialect = self.session.get_bind().dialect
         quote = dialect.identifier_preparer.quote
         names = [quote(n) for n in rows[0]]
         shape = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect=dialect)}" for n in rows[0])
-        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
-               f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({shape}) {conflict}")
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
+            f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({shape}) {conflict}"
+        )
         if returning is not None:
             sql += f" RETURNING {quote(returning.name)}"
         document = json.dumps(list(rows), default=_json_default)
@@ -190,13 +211,17 @@ class Repo:
         rows = list({key(r): r for r in rows}.values())  # one statement may not update a row twice
         if self.dialect == "sqlite" and self._sqlite_insert(table, rows, index=index, update=update) is not None:
             return
-        if self.dialect == "postgresql" and update and not any(
-                c.default is not None and c.name not in rows[0] for c in table.columns):
+        if (
+            self.dialect == "postgresql"
+            and update
+            and not any(c.default is not None and c.name not in rows[0] for c in table.columns)
+        ):
             # One statement for the batch (PostgreSQL's executemany is a statement per row:
             # 500 lead rows took ~14 ms that way, ~5 ms this way).
             quote = self.session.get_bind().dialect.identifier_preparer.quote
-            conflict = (f"ON CONFLICT ({', '.join(quote(c) for c in index)}) DO UPDATE SET "
-                        + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update))
+            conflict = f"ON CONFLICT ({', '.join(quote(c) for c in index)}) DO UPDATE SET " + ", ".join(
+                f"{quote(c)} = excluded.{quote(c)}" for c in update
+            )
             self._pg_recordset_insert(table, rows, conflict)
             return
         self.session.execute(self._insert(table, index=index, update=update), rows)

@@ -43,15 +43,20 @@ class BouncesRepo(Repo):
         if not ids:
             return {}
         out: dict[int, list[Bounce]] = {}
-        for b in self.session.exec(select(Bounce).where(self.one_of(Bounce.lead_id, ids)).order_by(Bounce.at, Bounce.id)):
+        for b in self.session.exec(
+            select(Bounce).where(self.one_of(Bounce.lead_id, ids)).order_by(Bounce.at, Bounce.id)
+        ):
             out.setdefault(b.lead_id, []).append(b)
         return out
 
     def has_reason(self, *, lead_id: int, reason: str) -> bool:
         """Whether the lead bounced before for this reason."""
-        return self.session.exec(
-            select(Bounce.id).where(Bounce.lead_id == lead_id, Bounce.reason == reason).limit(1)
-        ).first() is not None
+        return (
+            self.session.exec(
+                select(Bounce.id).where(Bounce.lead_id == lead_id, Bounce.reason == reason).limit(1)
+            ).first()
+            is not None
+        )
 
     def add(self, bounce: Bounce) -> Bounce:
         self.session.add(bounce)
@@ -64,7 +69,8 @@ class BouncesRepo(Repo):
         if not ids:
             return []
         return self.session.exec(
-            select(Bounce).where(self.one_of(Bounce.lead_id, ids), col(Bounce.requalified_at).is_(None))
+            select(Bounce)
+            .where(self.one_of(Bounce.lead_id, ids), col(Bounce.requalified_at).is_(None))
             .order_by(Bounce.id)
         ).all()
 

@@ -91,8 +91,11 @@ class CampaignsRepo(Repo):
             conds.append(self.one_of(t.c.contact_email, emails))
         if not conds:
             return []
-        q = (sa.select(t.c.id, t.c.campaign_id, t.c.lead_id, t.c.contact_email, t.c.occurred_at)
-             .where(or_(*conds), t.c.occurred_at <= until).order_by(t.c.occurred_at, t.c.id))
+        q = (
+            sa.select(t.c.id, t.c.campaign_id, t.c.lead_id, t.c.contact_email, t.c.occurred_at)
+            .where(or_(*conds), t.c.occurred_at <= until)
+            .order_by(t.c.occurred_at, t.c.id)
+        )
         return list(self.session.execute(q))
 
     def find_many(self, refs: Iterable[str]) -> dict[str, Campaign]:
@@ -103,8 +106,12 @@ class CampaignsRepo(Repo):
             return {}
         ids, names = set(wanted.values()), {v.lower() for v in wanted.values()}
         rows = self.session.exec(
-            select(Campaign).where(sa.or_(self.one_of(Campaign.crm_id, ids),
-                                          self.one_of(func.lower(Campaign.name, type_=sa.String()), names)))
+            select(Campaign)
+            .where(
+                sa.or_(
+                    self.one_of(Campaign.crm_id, ids), self.one_of(func.lower(Campaign.name, type_=sa.String()), names)
+                )
+            )
             .order_by(col(Campaign.id))
         ).all()
         by_id = {c.crm_id: c for c in rows}

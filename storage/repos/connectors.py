@@ -32,16 +32,19 @@ class ConnectorChangesRepo(Repo):
             latest[k] = max(latest.get(k, changed), changed)
         if not latest:
             return 0
-        rows = [dict(source=source, kind=k, object_id=o, version=1, changed_at=c, due_at=at, attempts=0)
-                for (k, o), c in sorted(latest.items())]
+        rows = [
+            dict(source=source, kind=k, object_id=o, version=1, changed_at=c, due_at=at, attempts=0)
+            for (k, o), c in sorted(latest.items())
+        ]
         t = ConnectorChange.__table__
         ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(t)
         stmt = ins.on_conflict_do_update(
             index_elements=["source", "kind", "object_id"],
             set_={
                 "version": t.c.version + 1,
-                "changed_at": sa.case((ins.excluded.changed_at > t.c.changed_at, ins.excluded.changed_at),
-                                      else_=t.c.changed_at),
+                "changed_at": sa.case(
+                    (ins.excluded.changed_at > t.c.changed_at, ins.excluded.changed_at), else_=t.c.changed_at
+                ),
                 "due_at": sa.case((ins.excluded.due_at < t.c.due_at, ins.excluded.due_at), else_=t.c.due_at),
             },
         )
@@ -52,14 +55,18 @@ class ConnectorChangesRepo(Repo):
         """Take up to ``limit`` due changes (oldest due first) for this worker; a claim whose lease
         ran out (its worker died) is due again. ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
         t = ConnectorChange.__table__
-        due = sa.and_(t.c.source == source, t.c.due_at <= now,
-                      sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
+        due = sa.and_(
+            t.c.source == source, t.c.due_at <= now, sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+        )
         inner = sa.select(t.c.id).where(due).order_by(t.c.due_at, t.c.id).limit(limit)
         if self.dialect == "postgresql":
             inner = inner.with_for_update(skip_locked=True)
-        stmt = (sa.update(t).where(t.c.id.in_(inner.scalar_subquery()))
-                .values(claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
-                .returning(t.c.id, t.c.kind, t.c.object_id, t.c.version, t.c.attempts))
+        stmt = (
+            sa.update(t)
+            .where(t.c.id.in_(inner.scalar_subquery()))
+            .values(claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.kind, t.c.object_id, t.c.version, t.c.attempts)
+        )
         return sorted((Claimed(*r) for r in self.session.execute(stmt)), key=lambda c: c.id)
 
     def done(self, claimed: Iterable[Claimed], *, worker: str) -> int:
@@ -71,14 +78,18 @@ class ConnectorChangesRepo(Repo):
         removed = 0
         for c in claimed:
             removed += self.session.execute(
-                sa.delete(t).where(t.c.id == c.id, t.c.version == c.version, t.c.claimed_by == worker)).rowcount
-        self.session.execute(sa.update(t).where(self.one_of(t.c.id, [c.id for c in claimed]),
-                                                t.c.claimed_by == worker)
-                             .values(claimed_by=None, claimed_until=None, attempts=0))
+                sa.delete(t).where(t.c.id == c.id, t.c.version == c.version, t.c.claimed_by == worker)
+            ).rowcount
+        self.session.execute(
+            sa.update(t)
+            .where(self.one_of(t.c.id, [c.id for c in claimed]), t.c.claimed_by == worker)
+            .values(claimed_by=None, claimed_until=None, attempts=0)
+        )
         return removed
 
-    def retry(self, claimed: Iterable[Claimed], *, worker: str, at: datetime, error: str,
-              count_attempt: bool = True) -> None:
+    def retry(
+        self, claimed: Iterable[Claimed], *, worker: str, at: datetime, error: str, count_attempt: bool = True
+    ) -> None:
         """Read these again at ``at`` (a rate limit, HubSpot down). ``count_attempt=False`` gives the
         attempt back: waiting out a rate limit is not a failure."""
         ids = [c.id for c in claimed]

@@ -25,8 +25,9 @@ class DealsRepo(Repo):
         self.session.flush()
         return deal
 
-    def seen(self, *, crm_ids: Iterable[str], name_keys: Iterable[str],
-             announced_since: datetime) -> tuple[set[str], dict[str, Any]]:
+    def seen(
+        self, *, crm_ids: Iterable[str], name_keys: Iterable[str], announced_since: datetime
+    ) -> tuple[set[str], dict[str, Any]]:
         """In one query: which of these CRM ids are stored, and for each name key the newest deal
         a rep announced (``source='command'``) closed at or after ``announced_since`` (rows with
         ``id``, ``name_key``, ``closed_at``)."""
@@ -34,9 +35,14 @@ class DealsRepo(Repo):
         if not crm_ids and not name_keys:
             return set(), {}
         t = Deal.__table__
-        announced = sa.and_(self.one_of(t.c.name_key, name_keys), t.c.source == "command", t.c.closed_at >= announced_since)
-        q = (sa.select(t.c.id, t.c.crm_id, t.c.name_key, t.c.closed_at, t.c.source)
-             .where(sa.or_(self.one_of(t.c.crm_id, crm_ids), announced)).order_by(t.c.closed_at, t.c.id))
+        announced = sa.and_(
+            self.one_of(t.c.name_key, name_keys), t.c.source == "command", t.c.closed_at >= announced_since
+        )
+        q = (
+            sa.select(t.c.id, t.c.crm_id, t.c.name_key, t.c.closed_at, t.c.source)
+            .where(sa.or_(self.one_of(t.c.crm_id, crm_ids), announced))
+            .order_by(t.c.closed_at, t.c.id)
+        )
         stored: set[str] = set()
         by_name: dict[str, Any] = {}
         for r in self.session.execute(q):
@@ -52,8 +58,9 @@ class DealsRepo(Repo):
         CRM ids of the rows inserted."""
         return self.insert_unseen(Deal.__table__, rows, "crm_id")
 
-    def recent_by_name_key(self, name_keys: Iterable[str], *, since: datetime,
-                           source: str | None = None) -> dict[str, Deal]:
+    def recent_by_name_key(
+        self, name_keys: Iterable[str], *, since: datetime, source: str | None = None
+    ) -> dict[str, Deal]:
         """The newest deal for each of these name keys closed at or after ``since`` (of
         ``source`` only, when given), in one query."""
         keys = set(name_keys)
@@ -106,6 +113,8 @@ class DealsRepo(Repo):
         if not ids:
             return []
         return self.session.exec(
-            select(Deal).where(self.one_of(Deal.id, ids)).order_by(col(Deal.closed_at), col(Deal.id))
+            select(Deal)
+            .where(self.one_of(Deal.id, ids))
+            .order_by(col(Deal.closed_at), col(Deal.id))
             .execution_options(populate_existing=True)
         ).all()

@@ -32,8 +32,12 @@ class DirectoryRepo(Repo):
         if not rows:
             return 0
         t = DirectoryAccount.__table__
-        self.upsert(t, [dict(platform=platform, seen_at=at, **{k: r[k] for k in ("account_id", *ACCOUNT_FIELDS)})
-                        for r in rows], ["platform", "account_id"], [*ACCOUNT_FIELDS, "seen_at"])
+        self.upsert(
+            t,
+            [dict(platform=platform, seen_at=at, **{k: r[k] for k in ("account_id", *ACCOUNT_FIELDS)}) for r in rows],
+            ["platform", "account_id"],
+            [*ACCOUNT_FIELDS, "seen_at"],
+        )
         return len(rows)
 
     def unmatched(self, platform: str | None = None, limit: int = 200) -> Sequence[DirectoryAccount]:
@@ -42,17 +46,26 @@ class DirectoryRepo(Repo):
         if platform:
             q = q.where(DirectoryAccount.platform == platform)
         q = q.where(~sa.exists().where(Person.email == DirectoryAccount.email))
-        q = q.where(~sa.exists().where(sa.or_(
-            sa.and_(DirectoryAccount.platform == "slack", Person.slack_user_id == DirectoryAccount.account_id),
-            sa.and_(DirectoryAccount.platform == "teams", Person.teams_user_id == DirectoryAccount.account_id))))
+        q = q.where(
+            ~sa.exists().where(
+                sa.or_(
+                    sa.and_(DirectoryAccount.platform == "slack", Person.slack_user_id == DirectoryAccount.account_id),
+                    sa.and_(DirectoryAccount.platform == "teams", Person.teams_user_id == DirectoryAccount.account_id),
+                )
+            )
+        )
         return self.session.exec(q.order_by(DirectoryAccount.name).limit(limit)).all()
 
     # -- problems -------------------------------------------------------------------------------
     def note_problems(self, rows: Sequence[dict], *, at: datetime) -> None:
         """Record problems (dicts: source, kind, subject, detail); the latest detail wins."""
         if rows:
-            self.upsert(DirectoryProblem.__table__, [dict(at=at, **r) for r in rows], ["kind", "subject"],
-                        ["source", "detail", "at"])
+            self.upsert(
+                DirectoryProblem.__table__,
+                [dict(at=at, **r) for r in rows],
+                ["kind", "subject"],
+                ["source", "detail", "at"],
+            )
 
     def clear_problems(self, subjects: Iterable[str], kinds: Iterable[str]) -> None:
         subjects, kinds = list(set(subjects)), list(kinds)
@@ -69,8 +82,9 @@ class DirectoryRepo(Repo):
             self.session.execute(sa.delete(t).where(*where))
 
     def problems(self, limit: int = 200) -> Sequence[DirectoryProblem]:
-        return self.session.exec(select(DirectoryProblem).order_by(DirectoryProblem.kind, DirectoryProblem.subject)
-                                 .limit(limit)).all()
+        return self.session.exec(
+            select(DirectoryProblem).order_by(DirectoryProblem.kind, DirectoryProblem.subject).limit(limit)
+        ).all()
 
     def delete_problem(self, problem_id: int) -> DirectoryProblem | None:
         row = self.session.get(DirectoryProblem, problem_id)

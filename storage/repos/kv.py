@@ -27,8 +27,12 @@ class KeyValueRepo(Repo):
     def set(self, key: str, value: dict) -> None:
         """Store the value (insert or update in one statement: two first writers never collide)."""
         self.session.flush()
-        self.upsert(KeyValue.__table__, [dict(key=key, value=value, updated_at=datetime.now(timezone.utc))],
-                    ["key"], ["value", "updated_at"])
+        self.upsert(
+            KeyValue.__table__,
+            [dict(key=key, value=value, updated_at=datetime.now(timezone.utc))],
+            ["key"],
+            ["value", "updated_at"],
+        )
         row = self.session.identity_map.get(self.session.identity_key(KeyValue, key))  # type: ignore[arg-type]
         if row is not None:
             self.session.expire(row)  # read again, with the new value

@@ -139,9 +139,27 @@ class LeadsRepo(Repo):
         known = {c: i for c, i in (known or {}).items() if c in crm_ids}
         return {**known, **self.ids_by_crm_id(crm_ids - known.keys())}
 
-    DUE_COLUMNS = ("id", "crm_id", "name", "company", "email", "title", "score", "tier", "owner_id",
-                   "sla_clock", "sla_started_at", "sla_due_at", "sla_window", "ladder_step", "next_alert_at",
-                   "snoozed_until", "snooze_count", "last_touch_at", "version")
+    DUE_COLUMNS = (
+        "id",
+        "crm_id",
+        "name",
+        "company",
+        "email",
+        "title",
+        "score",
+        "tier",
+        "owner_id",
+        "sla_clock",
+        "sla_started_at",
+        "sla_due_at",
+        "sla_window",
+        "ladder_step",
+        "next_alert_at",
+        "snoozed_until",
+        "snooze_count",
+        "last_touch_at",
+        "version",
+    )
 
     def due(self, *, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Qualified leads whose next ladder step is due, most overdue first, as dicts of
@@ -152,8 +170,9 @@ class LeadsRepo(Repo):
         # index's WHERE from the query's, also for prepared statements with generic plans.
         q = (
             sa.select(*(t.c[c] for c in self.DUE_COLUMNS))
-            .where(t.c.status == sa.literal_column("'qualified'"), t.c.next_alert_at.is_not(None),
-                   t.c.next_alert_at <= now)
+            .where(
+                t.c.status == sa.literal_column("'qualified'"), t.c.next_alert_at.is_not(None), t.c.next_alert_at <= now
+            )
             .order_by(t.c.next_alert_at)
             .limit(limit)
         )
@@ -184,16 +203,31 @@ class LeadsRepo(Repo):
                     "CAST(:next_at AS timestamptz[]), CAST(:snoozed AS timestamptz[])) AS v(id, step, next_at, snoozed) "
                     "WHERE lead.id = v.id"
                 ),
-                dict(ids=[r["id"] for r in rows], steps=[r["ladder_step"] for r in rows],
-                     next_at=[r["next_alert_at"] for r in rows], snoozed=[r["snoozed_until"] for r in rows]),
+                dict(
+                    ids=[r["id"] for r in rows],
+                    steps=[r["ladder_step"] for r in rows],
+                    next_at=[r["next_alert_at"] for r in rows],
+                    snoozed=[r["snoozed_until"] for r in rows],
+                ),
             )
             return
         t = Lead.__table__
-        stmt = sa.update(t).where(t.c.id == sa.bindparam("_id")).values(
-            ladder_step=sa.bindparam("_step"), next_alert_at=sa.bindparam("_next"),
-            snoozed_until=sa.bindparam("_snoozed"))
-        self.session.execute(stmt, [dict(_id=r["id"], _step=r["ladder_step"], _next=r["next_alert_at"],
-                                         _snoozed=r["snoozed_until"]) for r in rows])
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("_id"))
+            .values(
+                ladder_step=sa.bindparam("_step"),
+                next_alert_at=sa.bindparam("_next"),
+                snoozed_until=sa.bindparam("_snoozed"),
+            )
+        )
+        self.session.execute(
+            stmt,
+            [
+                dict(_id=r["id"], _step=r["ladder_step"], _next=r["next_alert_at"], _snoozed=r["snoozed_until"])
+                for r in rows
+            ],
+        )
 
     def many(self, lead_ids: Iterable[int]) -> dict[int, Lead]:
         """Leads by id (no lock): what a digest listed earlier, as they are now."""
@@ -208,14 +242,16 @@ class LeadsRepo(Repo):
         if not ids:
             return []
         return self.session.exec(
-            select(Lead).where(col(Lead.status) == sa.literal_column("'qualified'"), self.one_of(Lead.owner_id, ids))
+            select(Lead)
+            .where(col(Lead.status) == sa.literal_column("'qualified'"), self.one_of(Lead.owner_id, ids))
             .order_by(col(Lead.sla_due_at).asc().nulls_last(), col(Lead.id))
         ).all()
 
     def past_step(self, step: int) -> Sequence[Lead]:
         """Qualified leads whose ladder has reached ``step`` (4: the channel step), oldest due first."""
         return self.session.exec(
-            select(Lead).where(col(Lead.status) == sa.literal_column("'qualified'"), col(Lead.ladder_step) >= step)
+            select(Lead)
+            .where(col(Lead.status) == sa.literal_column("'qualified'"), col(Lead.ladder_step) >= step)
             .order_by(col(Lead.sla_due_at).asc().nulls_last(), col(Lead.id))
         ).all()
 
@@ -245,9 +281,12 @@ class LeadsRepo(Repo):
         if not ids:
             return {}
         self.session.flush()
-        newest = (sa.select(LeadEvent.lead_id, func.max(LeadEvent.id).label("id"))
-                  .where(self.one_of(LeadEvent.lead_id, ids), col(LeadEvent.kind).in_(list(kinds)))
-                  .group_by(LeadEvent.lead_id).subquery())
+        newest = (
+            sa.select(LeadEvent.lead_id, func.max(LeadEvent.id).label("id"))
+            .where(self.one_of(LeadEvent.lead_id, ids), col(LeadEvent.kind).in_(list(kinds)))
+            .group_by(LeadEvent.lead_id)
+            .subquery()
+        )
         rows = self.session.exec(select(LeadEvent).join(newest, col(LeadEvent.id) == newest.c.id))
         return {e.lead_id: e for e in rows}
 
@@ -257,15 +296,19 @@ class LeadsRepo(Repo):
         ids = list(set(lead_ids))
         if not ids:
             return out
-        for e in self.session.exec(select(LeadEvent).where(self.one_of(LeadEvent.lead_id, ids))
-                                   .order_by(LeadEvent.lead_id, LeadEvent.at, LeadEvent.id)):
+        for e in self.session.exec(
+            select(LeadEvent)
+            .where(self.one_of(LeadEvent.lead_id, ids))
+            .order_by(LeadEvent.lead_id, LeadEvent.at, LeadEvent.id)
+        ):
             out.setdefault(e.lead_id, []).append(e)
         return out
 
     def events_while_owned(self, owner_id: int, *, since: datetime, until: datetime) -> Sequence[LeadEvent]:
         """What happened to a person's leads in [since, until), oldest first."""
         return self.session.exec(
-            select(LeadEvent).where(LeadEvent.owner_id == owner_id, LeadEvent.at >= since, LeadEvent.at < until)
+            select(LeadEvent)
+            .where(LeadEvent.owner_id == owner_id, LeadEvent.at >= since, LeadEvent.at < until)
             .order_by(LeadEvent.at, LeadEvent.id)
         ).all()
 
@@ -283,9 +326,11 @@ class LeadsRepo(Repo):
         where = (col(Lead.status) == sa.literal_column("'qualified'"), col(Lead.owner_id) == owner_id)
         total = int(self.session.exec(select(func.count()).select_from(Lead).where(*where)).one())
         rows = self.session.exec(
-            select(Lead).where(*where)
+            select(Lead)
+            .where(*where)
             .order_by(col(Lead.sla_due_at).asc().nulls_last(), col(Lead.id))
-            .limit(limit).offset(offset)
+            .limit(limit)
+            .offset(offset)
         ).all()
         return rows, total
 
@@ -301,19 +346,34 @@ class LeadsRepo(Repo):
             return func.coalesce(func.sum(sa.case((cond, 1), else_=0)), 0)
 
         breached = t.c.sla_due_at < now
-        open_ = self.session.execute(
-            sa.select(func.count().label("open"), n(mine).label("my_open"), n(breached).label("breached"),
-                      n(sa.and_(breached, mine)).label("my_breached"))
-            .where(t.c.status == sa.literal_column("'qualified'"))
-        ).mappings().one()
-        decided = sa.and_(t.c.handoff_due_at.is_not(None),
-                          sa.or_(t.c.first_touch_at.is_not(None), t.c.handoff_due_at <= now))
+        open_ = (
+            self.session.execute(
+                sa.select(
+                    func.count().label("open"),
+                    n(mine).label("my_open"),
+                    n(breached).label("breached"),
+                    n(sa.and_(breached, mine)).label("my_breached"),
+                ).where(t.c.status == sa.literal_column("'qualified'"))
+            )
+            .mappings()
+            .one()
+        )
+        decided = sa.and_(
+            t.c.handoff_due_at.is_not(None), sa.or_(t.c.first_touch_at.is_not(None), t.c.handoff_due_at <= now)
+        )
         in_time = sa.and_(decided, t.c.first_touch_at.is_not(None), t.c.first_touch_at <= t.c.handoff_due_at)
-        handoffs = self.session.execute(
-            sa.select(n(decided).label("handoffs"), n(sa.and_(decided, mine)).label("my_handoffs"),
-                      n(in_time).label("in_time"), n(sa.and_(in_time, mine)).label("my_in_time"))
-            .where(t.c.qualified_at >= since)
-        ).mappings().one()
+        handoffs = (
+            self.session.execute(
+                sa.select(
+                    n(decided).label("handoffs"),
+                    n(sa.and_(decided, mine)).label("my_handoffs"),
+                    n(in_time).label("in_time"),
+                    n(sa.and_(in_time, mine)).label("my_in_time"),
+                ).where(t.c.qualified_at >= since)
+            )
+            .mappings()
+            .one()
+        )
         return {k: int(v) for k, v in {**open_, **handoffs}.items()}
 
     def touches(self, lead_id: int) -> Sequence[LeadTouch]:

@@ -39,10 +39,13 @@ _OPEN_SQL = "status IN ('pending', 'sending')"
 # A post held for later (the delivery policy's quiet hours) that was never tried: it waits for
 # its time without holding up its destination's queue, so an urgent alert or a reply queued after
 # it goes first. A retry (``last_error`` set) and an update keep their place: order is kept for them.
-_HELD_SQL = ("({t}status = 'pending' AND {t}op = 'post' AND {t}attempts = 0 AND {t}last_error IS NULL "
-             "AND {t}next_attempt_at > :now)")
+_HELD_SQL = (
+    "({t}status = 'pending' AND {t}op = 'post' AND {t}attempts = 0 AND {t}last_error IS NULL "
+    "AND {t}next_attempt_at > :now)"
+)
 
-_HEADS = sa.text(f"""
+_HEADS = (
+    sa.text(f"""
 WITH RECURSIVE d(dest) AS (
   SELECT (SELECT destination FROM outbox WHERE {_OPEN_SQL} ORDER BY destination LIMIT 1)
   UNION ALL
@@ -55,16 +58,28 @@ FROM d
 JOIN outbox h ON h.id = (SELECT x.id FROM outbox x WHERE x.destination = d.dest AND x.{_OPEN_SQL}
                          AND NOT {_HELD_SQL.format(t="x.")} ORDER BY x.id LIMIT 1)
 LEFT JOIN channelslot s ON s.destination = d.dest
-""").bindparams(sa.bindparam("now", type_=UTCDateTime)).columns(
-    sa.column("id", sa.Integer), sa.column("destination", sa.String), sa.column("status", sa.String),
-    sa.column("next_attempt_at", UTCDateTime), sa.column("claimed_until", UTCDateTime),
-    sa.column("next_free_at", UTCDateTime))
+""")
+    .bindparams(sa.bindparam("now", type_=UTCDateTime))
+    .columns(
+        sa.column("id", sa.Integer),
+        sa.column("destination", sa.String),
+        sa.column("status", sa.String),
+        sa.column("next_attempt_at", UTCDateTime),
+        sa.column("claimed_until", UTCDateTime),
+        sa.column("next_free_at", UTCDateTime),
+    )
+)
 
 
 def _held(t, now: datetime):
     """``_HELD_SQL`` for a table (or alias) in SQLAlchemy terms."""
-    return sa.and_(t.c.status == "pending", t.c.op == "post", t.c.attempts == 0, t.c.last_error.is_(None),
-                   t.c.next_attempt_at > now)
+    return sa.and_(
+        t.c.status == "pending",
+        t.c.op == "post",
+        t.c.attempts == 0,
+        t.c.last_error.is_(None),
+        t.c.next_attempt_at > now,
+    )
 
 
 class OutboxRepo(Repo):
@@ -86,9 +101,23 @@ class OutboxRepo(Repo):
         The unique key is what makes a celebration, an alert or a digest happen once however
         many times the code that causes it runs."""
         if op == "update" and target_key:
-            return bool(self.add_many([dict(key=key, op=op, destination=destination, target_key=target_key,
-                                            subject=subject, role=role, payload=payload, not_before=not_before)],
-                                      at=at))
+            return bool(
+                self.add_many(
+                    [
+                        dict(
+                            key=key,
+                            op=op,
+                            destination=destination,
+                            target_key=target_key,
+                            subject=subject,
+                            role=role,
+                            payload=payload,
+                            not_before=not_before,
+                        )
+                    ],
+                    at=at,
+                )
+            )
         t = Outbox.__table__
         ids = self.insert_ignore(
             t,
@@ -129,11 +158,22 @@ class OutboxRepo(Repo):
         ``role``, and ``not_before`` (held until then: the delivery policy's quiet hours).
         Returns the keys actually enqueued (the others were enqueued before)."""
         t = Outbox.__table__
-        rows = [dict(key=m["key"], op=m.get("op", "post"), destination=m["destination"],
-                     target_key=m.get("target_key"), subject=m.get("subject"), role=m.get("role"),
-                     payload=m["payload"], status="pending", attempts=0,
-                     next_attempt_at=m.get("not_before") or at, created_at=at)
-                for m in messages]
+        rows = [
+            dict(
+                key=m["key"],
+                op=m.get("op", "post"),
+                destination=m["destination"],
+                target_key=m.get("target_key"),
+                subject=m.get("subject"),
+                role=m.get("role"),
+                payload=m["payload"],
+                status="pending",
+                attempts=0,
+                next_attempt_at=m.get("not_before") or at,
+                created_at=at,
+            )
+            for m in messages
+        ]
         every = rows
         rows, folded = self._fold_into_held(rows, at)
         if rows:
@@ -145,13 +185,21 @@ class OutboxRepo(Repo):
         # the document ``insert_ignore_bulk`` would send (~10 ms less per 1,000 cooling alerts);
         # ON CONFLICT keeps each key once under concurrent writers.
         # Absent fields are NULL (op: 'post'), so a plain post carries no more than it used to.
-        document = json.dumps([{"k": r["key"], "d": r["destination"], "p": r["payload"],
-                                **({"o": r["op"]} if r["op"] != "post" else {}),
-                                **{f: r[c] for f, c in (("t", "target_key"), ("s", "subject"), ("r", "role"))
-                                   if r[c] is not None},
-                                **({"n": r["next_attempt_at"].isoformat()} if r["next_attempt_at"] != at else {})}
-                               for r in rows],
-                              ensure_ascii=False, separators=(",", ":"))
+        document = json.dumps(
+            [
+                {
+                    "k": r["key"],
+                    "d": r["destination"],
+                    "p": r["payload"],
+                    **({"o": r["op"]} if r["op"] != "post" else {}),
+                    **{f: r[c] for f, c in (("t", "target_key"), ("s", "subject"), ("r", "role")) if r[c] is not None},
+                    **({"n": r["next_attempt_at"].isoformat()} if r["next_attempt_at"] != at else {}),
+                }
+                for r in rows
+            ],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
         sql = sa.text(
             "INSERT INTO outbox (key, op, destination, target_key, subject, role, payload, status, attempts, "
             "next_attempt_at, created_at) "
@@ -170,14 +218,16 @@ class OutboxRepo(Repo):
         if not targets:
             return rows, set()
         t = Outbox.__table__
-        held = set(self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, targets),
-                                                                  _held(t, at))).scalars())
+        held = set(
+            self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, targets), _held(t, at))).scalars()
+        )
         folded = set()
         for r in rows:
             if r["op"] == "update" and r["target_key"] in held:
                 # Conditional: a dispatcher that took the post meanwhile gets the update as a row.
-                done = self.session.execute(sa.update(t).where(t.c.key == r["target_key"], _held(t, at))
-                                            .values(payload=r["payload"]))
+                done = self.session.execute(
+                    sa.update(t).where(t.c.key == r["target_key"], _held(t, at)).values(payload=r["payload"])
+                )
                 if done.rowcount == 1:
                     folded.add(r["key"])
         if folded:
@@ -199,8 +249,7 @@ class OutboxRepo(Repo):
             return []
         self.session.flush()
         return self.session.exec(
-            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post")
-            .order_by(Outbox.id)  # type: ignore[arg-type]
+            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post").order_by(Outbox.id)  # type: ignore[arg-type]
         ).all()
 
     def settle(self, keys: Iterable[str]) -> None:
@@ -220,8 +269,9 @@ class OutboxRepo(Repo):
     def get(self, outbox_id: int) -> Outbox | None:
         return self.session.get(Outbox, outbox_id)
 
-    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50,
-              exclude: Iterable[int] = ()) -> "Claimed":
+    def claim(
+        self, *, worker: str, now: datetime, lease: timedelta, limit: int = 50, exclude: Iterable[int] = ()
+    ) -> "Claimed":
         """Take up to ``limit`` messages for this worker: the head of each destination's queue,
         when it is due and its destination is free.
 
@@ -265,8 +315,15 @@ class OutboxRepo(Repo):
             later.append(held)
         return due[:limit], min(later, default=None)
 
-    def take(self, ids: Sequence[int], *, worker: str, now: datetime, lease: timedelta,
-             spacing: Callable[[str], timedelta] | None = None) -> list[Outbox]:
+    def take(
+        self,
+        ids: Sequence[int],
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        spacing: Callable[[str], timedelta] | None = None,
+    ) -> list[Outbox]:
         """Claim those of ``ids`` that are still due queue heads (see ``claim``). With
         ``spacing`` (a destination's time between posts) the attempt begins now: its start is
         recorded and each destination's slot taken, as ``begin_attempt`` would right before the
@@ -280,8 +337,12 @@ class OutboxRepo(Repo):
             sa.and_(t.c.status == "sending", t.c.claimed_until < now),
         )
         earlier = Outbox.__table__.alias("earlier")
-        is_head = ~sa.exists().where(earlier.c.destination == t.c.destination, earlier.c.id < t.c.id,
-                                     earlier.c.status.in_(OPEN), ~_held(earlier, now))
+        is_head = ~sa.exists().where(
+            earlier.c.destination == t.c.destination,
+            earlier.c.id < t.c.id,
+            earlier.c.status.in_(OPEN),
+            ~_held(earlier, now),
+        )
         q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(Outbox.id)  # type: ignore[union-attr]
         if self.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
@@ -297,8 +358,13 @@ class OutboxRepo(Repo):
         slots = {}
         if spacing is not None:
             c = ChannelSlot.__table__.c
-            slots = dict(self.session.execute(sa.select(c.destination, c.next_free_at).where(
-                self.one_of(c.destination, {r.destination for r in rows}))).all())
+            slots = dict(
+                self.session.execute(
+                    sa.select(c.destination, c.next_free_at).where(
+                        self.one_of(c.destination, {r.destination for r in rows})
+                    )
+                ).all()
+            )
         for r in rows:
             r.status, r.claimed_by, r.claimed_until, r.attempts = "sending", worker, now + lease, r.attempts + 1
             if spacing is not None and (gap := spacing(r.destination)) > timedelta(0):
@@ -318,25 +384,31 @@ class OutboxRepo(Repo):
     def held_for(self, destination: str, *, now: datetime) -> Sequence[Outbox]:
         """The posts to ``destination`` held for later (``_HELD_SQL``), oldest first."""
         t = Outbox.__table__
-        return self.session.exec(select(Outbox).where(Outbox.destination == destination, _held(t, now))
-                                 .order_by(Outbox.id)).all()  # type: ignore[arg-type]
+        return self.session.exec(
+            select(Outbox).where(Outbox.destination == destination, _held(t, now)).order_by(Outbox.id)
+        ).all()  # type: ignore[arg-type]
 
     def drop(self, ids: Iterable[int]) -> None:
         """Take messages that were never tried out of the outbox (to queue them again elsewhere)."""
         ids = list(ids)
         if ids:
             t = Outbox.__table__
-            self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids), t.c.attempts == 0,
-                                                    t.c.status == "pending"))
+            self.session.execute(
+                sa.delete(t).where(self.one_of(t.c.id, ids), t.c.attempts == 0, t.c.status == "pending")
+            )
             self._expire_loaded(Outbox, lambda row: row.id in ids)
 
     def next_held(self, now: datetime) -> datetime | None:
         """When the first post held for later becomes due (one seek of ``ix_outbox_pending``)."""
-        return self.session.execute(sa.select(sa.func.min(Outbox.next_attempt_at)).where(
-            Outbox.status == "pending", Outbox.next_attempt_at > now)).scalar()
+        return self.session.execute(
+            sa.select(sa.func.min(Outbox.next_attempt_at)).where(
+                Outbox.status == "pending", Outbox.next_attempt_at > now
+            )
+        ).scalar()
 
-    def begin_attempt(self, row_id: int, worker: str, *, now: datetime, lease: timedelta,
-                      destination: str, spacing: timedelta) -> bool:
+    def begin_attempt(
+        self, row_id: int, worker: str, *, now: datetime, lease: timedelta, destination: str, spacing: timedelta
+    ) -> bool:
         """Right before a message goes to the platform: check the claim is still this worker's
         (a claim that outlived its lease may have been taken over), renew the lease, record
         when the attempt began (kept when an earlier attempt may have reached the platform) and
@@ -358,19 +430,42 @@ class OutboxRepo(Repo):
         """The destination is busy until ``until`` (never moved back by a shorter wait)."""
         s = ChannelSlot.__table__
         ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
-        self.session.execute(ins.values(destination=destination, next_free_at=until).on_conflict_do_update(
-            index_elements=[s.c.destination],
-            set_={"next_free_at": sa.case((s.c.next_free_at > ins.excluded.next_free_at, s.c.next_free_at),
-                                          else_=ins.excluded.next_free_at)},
-        ))
+        self.session.execute(
+            ins.values(destination=destination, next_free_at=until).on_conflict_do_update(
+                index_elements=[s.c.destination],
+                set_={
+                    "next_free_at": sa.case(
+                        (s.c.next_free_at > ins.excluded.next_free_at, s.c.next_free_at),
+                        else_=ins.excluded.next_free_at,
+                    )
+                },
+            )
+        )
 
-    def mark_sent(self, row_id: int, worker: str, *, at: datetime, platform: str,
-                  channel: str | None, ref: str | None) -> bool:
-        return self._finish(row_id, worker, status="sent", sent_at=at, platform=platform,
-                            platform_channel=channel, platform_ref=ref, last_error=None)
+    def mark_sent(
+        self, row_id: int, worker: str, *, at: datetime, platform: str, channel: str | None, ref: str | None
+    ) -> bool:
+        return self._finish(
+            row_id,
+            worker,
+            status="sent",
+            sent_at=at,
+            platform=platform,
+            platform_channel=channel,
+            platform_ref=ref,
+            last_error=None,
+        )
 
-    def mark_retry(self, row_id: int, worker: str, *, next_at: datetime, error: str,
-                   forget_attempt: bool = False, counts: bool = True) -> bool:
+    def mark_retry(
+        self,
+        row_id: int,
+        worker: str,
+        *,
+        next_at: datetime,
+        error: str,
+        forget_attempt: bool = False,
+        counts: bool = True,
+    ) -> bool:
         """Try again at ``next_at``. ``forget_attempt``: no attempt so far can have reached the
         platform (this one was answered 429 or an error, and none before it was in doubt), so
         there is nothing to search for next time. ``counts=False``: the attempt is given back
@@ -390,8 +485,7 @@ class OutboxRepo(Repo):
         """Put a claimed message back untried (what it updates is not delivered yet): the
         attempt taken at claim time is given back."""
         t = Outbox.__table__
-        return self._finish(row_id, worker, status="pending", next_attempt_at=next_at,
-                            attempts=t.c.attempts - 1)
+        return self._finish(row_id, worker, status="pending", next_attempt_at=next_at, attempts=t.c.attempts - 1)
 
     def current_payload(self, key: str) -> dict | None:
         """What the message posted under ``key`` shows now, or will once queued updates are
@@ -433,14 +527,12 @@ class OutboxRepo(Repo):
         return {s: n for s, n in rows}
 
     def next_due(self) -> datetime | None:
-        return self.session.exec(
-            select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending")
-        ).first()
+        return self.session.exec(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending")).first()
 
-    def for_destination(self, destination: str, *, limit: int = 50, before_id: int | None = None,
-                        statuses: tuple[str, ...] = ("sent",)) -> Sequence[Outbox]:
-        q = select(Outbox).where(Outbox.destination == destination, Outbox.op == "post",
-                                 Outbox.status.in_(statuses))  # type: ignore[attr-defined]
+    def for_destination(
+        self, destination: str, *, limit: int = 50, before_id: int | None = None, statuses: tuple[str, ...] = ("sent",)
+    ) -> Sequence[Outbox]:
+        q = select(Outbox).where(Outbox.destination == destination, Outbox.op == "post", Outbox.status.in_(statuses))  # type: ignore[attr-defined]
         if before_id is not None:
             q = q.where(Outbox.id < before_id)
         return self.session.exec(q.order_by(Outbox.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
@@ -452,8 +544,10 @@ class OutboxRepo(Repo):
     def since(self, after_id: int, *, limit: int = 500, ops: tuple[str, ...] = ("post", "update")) -> Sequence[Outbox]:
         """Rows with an id above ``after_id`` (oldest first): what changed since a reader's cursor."""
         return self.session.exec(
-            select(Outbox).where(Outbox.id > after_id, Outbox.op.in_(ops))  # type: ignore[union-attr]
-            .order_by(Outbox.id).limit(limit)  # type: ignore[union-attr]
+            select(Outbox)
+            .where(Outbox.id > after_id, Outbox.op.in_(ops))  # type: ignore[union-attr]
+            .order_by(Outbox.id)
+            .limit(limit)  # type: ignore[union-attr]
         ).all()
 
     def last_id(self) -> int:
@@ -473,8 +567,10 @@ class OutboxRepo(Repo):
         """The highest id at or below which every message (``ops``) is delivered or dead: a
         reader that has seen everything up to here only needs ``since(cursor)`` from now on."""
         waiting = self.session.exec(
-            select(func.min(Outbox.id)).where(Outbox.op.in_(ops),  # type: ignore[union-attr]
-                                              Outbox.status.in_(("pending", "sending")))  # type: ignore[attr-defined]
+            select(func.min(Outbox.id)).where(
+                Outbox.op.in_(ops),  # type: ignore[union-attr]
+                Outbox.status.in_(("pending", "sending")),
+            )  # type: ignore[attr-defined]
         ).first()
         if waiting is not None:
             return waiting - 1

@@ -37,8 +37,9 @@ class PeopleRepo(Repo):
         """The person linked to any of ``account_ids`` on ``platform`` (the first id wins)."""
         for account_id in account_ids:
             if account_id:
-                found = self.session.exec(select(Person).where(self._account(platform) == account_id)
-                                          .order_by(Person.id)).first()
+                found = self.session.exec(
+                    select(Person).where(self._account(platform) == account_id).order_by(Person.id)
+                ).first()
                 if found is not None:
                     return found
         return None
@@ -47,8 +48,9 @@ class PeopleRepo(Repo):
         """Link the person to the account unless they are linked already (to it: True; to another
         account: False). One conditional UPDATE, so of two requests at once only one links."""
         column = self._account(platform)
-        self.session.execute(sa.update(Person).where(Person.id == person_id, column.is_(None))
-                             .values({column.key: account_id}))
+        self.session.execute(
+            sa.update(Person).where(Person.id == person_id, column.is_(None)).values({column.key: account_id})
+        )
         self.session.info["people_changed"] = True  # whoever keeps people in memory reads them again
         current = self.session.execute(sa.select(column).where(Person.id == person_id)).scalar()
         person = self.session.get(Person, person_id)
@@ -118,8 +120,9 @@ class PeopleRepo(Repo):
         emails = {e for e in emails if e}
         if not emails:
             return []
-        return self.session.exec(select(Person).where(Person.manager_email.in_(emails),
-                                                      Person.manager_id.is_(None))).all()
+        return self.session.exec(
+            select(Person).where(Person.manager_email.in_(emails), Person.manager_id.is_(None))
+        ).all()
 
     def manager_map(self) -> dict[int, int | None]:
         return dict(self.session.execute(sa.select(Person.id, Person.manager_id)).all())
@@ -127,8 +130,11 @@ class PeopleRepo(Repo):
     def deactivate(self, person_id: int) -> bool:
         """Mark the person as gone; False if they were already (one conditional UPDATE: of two
         syncs at once only one goes on to hand their leads over)."""
-        result = self.session.execute(sa.update(Person).where(Person.id == person_id, Person.active == True)  # noqa: E712
-                                      .values(active=False))
+        result = self.session.execute(
+            sa.update(Person)
+            .where(Person.id == person_id, Person.active == True)  # noqa: E712
+            .values(active=False)
+        )
         self.session.info["people_changed"] = True
         person = self.session.get(Person, person_id)
         if person is not None:
@@ -140,8 +146,10 @@ class PeopleRepo(Repo):
         ids = list(set(ids))
         if not ids:
             return {}
-        return {p.id: p for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids),
-                                                                        Person.active == False))}  # noqa: E712
+        return {
+            p.id: p
+            for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids), Person.active == sa.false()))
+        }
 
     def claim_accounts(self, platform: str, wanted: dict[int, str]) -> int:
         """``claim_account`` for many people in one statement (each only if still unlinked);
@@ -151,8 +159,11 @@ class PeopleRepo(Repo):
         self.session.flush()
         column = self._account(platform)
         t = Person.__table__
-        stmt = (sa.update(t).where(t.c.id == sa.bindparam("pid"), t.c[column.key].is_(None))
-                .values({column.key: sa.bindparam("acc")}))
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("pid"), t.c[column.key].is_(None))
+            .values({column.key: sa.bindparam("acc")})
+        )
         result = self.session.connection().execute(stmt, [dict(pid=pid, acc=acc) for pid, acc in wanted.items()])
         self.session.info["people_changed"] = True
         for pid in wanted:

@@ -27,40 +27,54 @@ class ReviewRepo(Repo):
     def open_items(self, limit: int = 200) -> Sequence[ActionItem]:
         """Open items, soonest due first."""
         return self.session.exec(
-            select(ActionItem).where(ActionItem.status == "open")
-            .order_by(col(ActionItem.due_on), col(ActionItem.id)).limit(limit)).all()
+            select(ActionItem)
+            .where(ActionItem.status == "open")
+            .order_by(col(ActionItem.due_on), col(ActionItem.id))
+            .limit(limit)
+        ).all()
 
     def done_since(self, since: datetime, limit: int = 100) -> Sequence[ActionItem]:
         return self.session.exec(
-            select(ActionItem).where(ActionItem.status == "done", col(ActionItem.done_at) >= since)
-            .order_by(col(ActionItem.done_at), col(ActionItem.id)).limit(limit)).all()
+            select(ActionItem)
+            .where(ActionItem.status == "done", col(ActionItem.done_at) >= since)
+            .order_by(col(ActionItem.done_at), col(ActionItem.id))
+            .limit(limit)
+        ).all()
 
     def created_between(self, start: datetime, end: datetime) -> Sequence[ActionItem]:
         return self.session.exec(
-            select(ActionItem).where(ActionItem.created_at >= start, ActionItem.created_at < end)
-            .order_by(col(ActionItem.id))).all()
+            select(ActionItem)
+            .where(ActionItem.created_at >= start, ActionItem.created_at < end)
+            .order_by(col(ActionItem.id))
+        ).all()
 
     def to_remind(self, *, due_by: date) -> Sequence[ActionItem]:
         """Open items not reminded yet, due on or before ``due_by``."""
         return self.session.exec(
-            select(ActionItem).where(ActionItem.status == "open", col(ActionItem.reminded_at).is_(None),
-                                     ActionItem.due_on <= due_by)
-            .order_by(col(ActionItem.due_on), col(ActionItem.id))).all()
+            select(ActionItem)
+            .where(ActionItem.status == "open", col(ActionItem.reminded_at).is_(None), ActionItem.due_on <= due_by)
+            .order_by(col(ActionItem.due_on), col(ActionItem.id))
+        ).all()
 
     def mark_reminded(self, item_id: int, at: datetime) -> bool:
         """Claim an item's reminder (once, whatever the replicas)."""
         t = ActionItem.__table__
-        res = self.session.execute(sa.update(t).where(t.c.id == item_id, t.c.reminded_at.is_(None))
-                                   .values(reminded_at=at))
+        res = self.session.execute(
+            sa.update(t).where(t.c.id == item_id, t.c.reminded_at.is_(None)).values(reminded_at=at)
+        )
         return res.rowcount == 1
 
     def breached_between(self, start: datetime, end: datetime, limit: int = 5) -> tuple[int, list[Lead]]:
         """Handoffs whose SLA ran out in [start, end) without a first touch in time: how many,
         and the first ``limit`` of them."""
         t = Lead.__table__
-        late = sa.and_(t.c.qualified_at >= start - timedelta(days=30), t.c.qualified_at < end,
-                       t.c.handoff_due_at >= start, t.c.handoff_due_at < end,
-                       sa.or_(t.c.first_touch_at.is_(None), t.c.first_touch_at > t.c.handoff_due_at))
+        late = sa.and_(
+            t.c.qualified_at >= start - timedelta(days=30),
+            t.c.qualified_at < end,
+            t.c.handoff_due_at >= start,
+            t.c.handoff_due_at < end,
+            sa.or_(t.c.first_touch_at.is_(None), t.c.first_touch_at > t.c.handoff_due_at),
+        )
         # A handoff is due within days of it: the range on qualified_at reads ix_lead_scoreboard.
         n = int(self.session.execute(sa.select(sa.func.count()).where(late)).scalar_one())
         rows = self.session.exec(select(Lead).where(late).order_by(col(Lead.handoff_due_at)).limit(limit)).all()

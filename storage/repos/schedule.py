@@ -12,8 +12,19 @@ from storage.models import ScheduleItem
 from storage.repos.base import Repo
 
 # Columns a repeated upsert (webhook, iCal re-import) may change; ``created_at`` stays the first one.
-UPSERT_COLUMNS = ("team", "kind", "title", "regions", "starts_at", "ends_at", "all_day", "owner_id",
-                  "owner_email", "link", "source")
+UPSERT_COLUMNS = (
+    "team",
+    "kind",
+    "title",
+    "regions",
+    "starts_at",
+    "ends_at",
+    "all_day",
+    "owner_id",
+    "owner_email",
+    "link",
+    "source",
+)
 
 
 class ScheduleRepo(Repo):
@@ -32,12 +43,15 @@ class ScheduleRepo(Repo):
         if not ids:
             return {}
         rows = self.session.exec(
-            select(ScheduleItem).where(self.one_of(ScheduleItem.external_id, ids)).execution_options(populate_existing=True)
+            select(ScheduleItem)
+            .where(self.one_of(ScheduleItem.external_id, ids))
+            .execution_options(populate_existing=True)
         )
         return {r.external_id: r for r in rows}  # type: ignore[misc]
 
-    def overlapping(self, start: datetime, end: datetime, *, team: str | None = None,
-                    source: str | None = None) -> Sequence[ScheduleItem]:
+    def overlapping(
+        self, start: datetime, end: datetime, *, team: str | None = None, source: str | None = None
+    ) -> Sequence[ScheduleItem]:
         """Items that start before ``end`` and end at or after ``start``, ordered by start: a
         superset of those overlapping [start, end) that keeps instant items at ``start``.
 

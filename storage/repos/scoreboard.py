@@ -79,8 +79,9 @@ class ScoreboardRepo(Repo):
         assert name in ATTR_FIELDS
         return Lead.__table__.c[name]
 
-    def _lead_filters(self, *, owner_ids: Iterable[int] | None, campaign_ids: Iterable[int] | None,
-                      attr: tuple[str, str] | None) -> list:
+    def _lead_filters(
+        self, *, owner_ids: Iterable[int] | None, campaign_ids: Iterable[int] | None, attr: tuple[str, str] | None
+    ) -> list:
         t = Lead.__table__
         where = []
         if owner_ids is not None:
@@ -91,63 +92,102 @@ class ScoreboardRepo(Repo):
             where.append(self._attr(attr[0]) == attr[1])
         return where
 
-    def handoffs(self, *, start: datetime, end: datetime, now: datetime, owner_ids: Iterable[int] | None = None,
-                 campaign_ids: Iterable[int] | None = None, attr: tuple[str, str] | None = None
-                 ) -> list[HandoffCounts]:
+    def handoffs(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        owner_ids: Iterable[int] | None = None,
+        campaign_ids: Iterable[int] | None = None,
+        attr: tuple[str, str] | None = None,
+    ) -> list[HandoffCounts]:
         """The period's handoffs counted by owner and source campaign (one index range scan)."""
         t = Lead.__table__
         touched = t.c.first_touch_at.is_not(None)
         decided = sa.and_(t.c.handoff_due_at.is_not(None), sa.or_(touched, t.c.handoff_due_at <= now))
         q = (
             sa.select(
-                t.c.owner_id, t.c.source_campaign_id, sa.func.count(),
+                t.c.owner_id,
+                t.c.source_campaign_id,
+                sa.func.count(),
                 _n(touched),
                 _n(sa.and_(t.c.first_touch_at.is_(None), t.c.status.in_(("nurture", "disqualified")))),
                 _n(decided),
                 _n(sa.and_(touched, t.c.first_touch_at <= t.c.handoff_due_at)),
                 _n(t.c.status == "converted"),
             )
-            .where(t.c.qualified_at >= start, t.c.qualified_at < end,
-                   *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr))
+            .where(
+                t.c.qualified_at >= start,
+                t.c.qualified_at < end,
+                *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr),
+            )
             .group_by(t.c.owner_id, t.c.source_campaign_id)
         )
         return [HandoffCounts(o, c, *(int(v) for v in rest)) for o, c, *rest in self.session.execute(q)]
 
-    def touch_times(self, *, start: datetime, end: datetime, owner_ids: Iterable[int] | None = None,
-                    campaign_ids: Iterable[int] | None = None, attr: tuple[str, str] | None = None
-                    ) -> list[TouchTime]:
+    def touch_times(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        owner_ids: Iterable[int] | None = None,
+        campaign_ids: Iterable[int] | None = None,
+        attr: tuple[str, str] | None = None,
+    ) -> list[TouchTime]:
         """Each followed-up handoff of the period: seconds waiting for an owner (handoff to claim,
         zero when it had one) and the rep's seconds (owner to first touch), computed in SQL."""
         t = Lead.__table__
         owned_at = sa.case((t.c.claimed_at > t.c.qualified_at, t.c.claimed_at), else_=t.c.qualified_at)
         owned_at = sa.case((owned_at > t.c.first_touch_at, t.c.first_touch_at), else_=owned_at)
-        q = (
-            sa.select(t.c.owner_id, t.c.source_campaign_id, self._seconds(owned_at, t.c.qualified_at),
-                      self._seconds(t.c.first_touch_at, owned_at))
-            .where(t.c.qualified_at >= start, t.c.qualified_at < end, t.c.first_touch_at.is_not(None),
-                   *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr))
+        q = sa.select(
+            t.c.owner_id,
+            t.c.source_campaign_id,
+            self._seconds(owned_at, t.c.qualified_at),
+            self._seconds(t.c.first_touch_at, owned_at),
+        ).where(
+            t.c.qualified_at >= start,
+            t.c.qualified_at < end,
+            t.c.first_touch_at.is_not(None),
+            *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr),
         )
         # Plain tuples straight from the driver: ~20,000 a month at 1M leads.
         compiled = q.compile(dialect=self.session.get_bind().dialect)
         params = compiled.construct_params()
         positional = getattr(compiled, "positiontup", None)
-        args = tuple(_bind(compiled, k, params[k]) for k in positional) if positional else {
-            k: _bind(compiled, k, v) for k, v in params.items()}
+        args = (
+            tuple(_bind(compiled, k, params[k]) for k in positional)
+            if positional
+            else {k: _bind(compiled, k, v) for k, v in params.items()}
+        )
         cursor = self.session.connection().exec_driver_sql(str(compiled), args)
-        return [TouchTime(o, c, float(w) if w and w > 0 else 0.0, float(r) if r and r > 0 else 0.0)
-                for o, c, w, r in cursor.fetchall()]
+        return [
+            TouchTime(o, c, float(w) if w and w > 0 else 0.0, float(r) if r and r > 0 else 0.0)
+            for o, c, w, r in cursor.fetchall()
+        ]
 
-    def handoffs_by_attr(self, field: str, *, start: datetime, end: datetime,
-                         owner_ids: Iterable[int] | None = None, campaign_ids: Iterable[int] | None = None
-                         ) -> dict[str, int]:
+    def handoffs_by_attr(
+        self,
+        field: str,
+        *,
+        start: datetime,
+        end: datetime,
+        owner_ids: Iterable[int] | None = None,
+        campaign_ids: Iterable[int] | None = None,
+    ) -> dict[str, int]:
         """The period's handoffs counted by a CRM field of the lead (``region``, ``segment``)."""
         assert field in ATTR_FIELDS
         t = Lead.__table__
         value = self._attr(field)
-        q = (sa.select(value, sa.func.count())
-             .where(t.c.qualified_at >= start, t.c.qualified_at < end,
-                    *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=None))
-             .group_by(value))
+        q = (
+            sa.select(value, sa.func.count())
+            .where(
+                t.c.qualified_at >= start,
+                t.c.qualified_at < end,
+                *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=None),
+            )
+            .group_by(value)
+        )
         return {v: int(n) for v, n in self.session.execute(q) if v is not None}
 
     def attr_exists(self, field: str, value: str) -> bool:
@@ -162,13 +202,25 @@ class ScoreboardRepo(Repo):
         assert field in ATTR_FIELDS
         t = Lead.__table__
         value = self._attr(field)
-        recent = sa.select(value.label("v")).where(t.c.qualified_at.is_not(None)).order_by(
-            t.c.qualified_at.desc()).limit(2000).subquery()
+        recent = (
+            sa.select(value.label("v"))
+            .where(t.c.qualified_at.is_not(None))
+            .order_by(t.c.qualified_at.desc())
+            .limit(2000)
+            .subquery()
+        )
         q = sa.select(recent.c.v).where(recent.c.v.is_not(None)).distinct().limit(limit)
         return sorted(v for (v,) in self.session.execute(q))
 
-    def weekly(self, *, start: datetime, weeks: int, now: datetime, owner_ids: Iterable[int] | None = None,
-               campaign_ids: Iterable[int] | None = None) -> dict[int, tuple[int, int, int]]:
+    def weekly(
+        self,
+        *,
+        start: datetime,
+        weeks: int,
+        now: datetime,
+        owner_ids: Iterable[int] | None = None,
+        campaign_ids: Iterable[int] | None = None,
+    ) -> dict[int, tuple[int, int, int]]:
         """Handoffs of ``weeks`` weeks from ``start`` by week number (0..weeks-1): (delivered,
         SLA decided, in time)."""
         t = Lead.__table__
@@ -179,15 +231,30 @@ class ScoreboardRepo(Repo):
             week = sa.cast((sa.func.julianday(t.c.qualified_at) - sa.func.julianday(start)) / 7, sa.Integer)
         touched = t.c.first_touch_at.is_not(None)
         decided = sa.and_(t.c.handoff_due_at.is_not(None), sa.or_(touched, t.c.handoff_due_at <= now))
-        q = (sa.select(week.label("w"), sa.func.count(), _n(decided),
-                       _n(sa.and_(touched, t.c.first_touch_at <= t.c.handoff_due_at)))
-             .where(t.c.qualified_at >= start, t.c.qualified_at < end,
-                    *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=None))
-             .group_by(sa.text("w")))
+        q = (
+            sa.select(
+                week.label("w"),
+                sa.func.count(),
+                _n(decided),
+                _n(sa.and_(touched, t.c.first_touch_at <= t.c.handoff_due_at)),
+            )
+            .where(
+                t.c.qualified_at >= start,
+                t.c.qualified_at < end,
+                *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=None),
+            )
+            .group_by(sa.text("w"))
+        )
         return {int(w): (int(n), int(d), int(i)) for w, n, d, i in self.session.execute(q)}
 
-    def pipeline_age(self, *, now: datetime, bounds_days: Sequence[int], owner_ids: Iterable[int] | None = None,
-                     campaign_ids: Iterable[int] | None = None) -> tuple[list[int], datetime | None, int]:
+    def pipeline_age(
+        self,
+        *,
+        now: datetime,
+        bounds_days: Sequence[int],
+        owner_ids: Iterable[int] | None = None,
+        campaign_ids: Iterable[int] | None = None,
+    ) -> tuple[list[int], datetime | None, int]:
         """Open qualified leads counted by age since the handoff: one count per bucket of
         ``bounds_days`` (``[1, 7, 30]`` -> under 1 day, 1-7, 7-30, 30 and more), the oldest
         handoff, and how many are past their SLA now."""
@@ -196,8 +263,11 @@ class ScoreboardRepo(Repo):
         cols = []
         newer = None
         for edge in edges:
-            cond = t.c.qualified_at > edge if newer is None else sa.and_(t.c.qualified_at > edge,
-                                                                          t.c.qualified_at <= newer)
+            cond = (
+                t.c.qualified_at > edge
+                if newer is None
+                else sa.and_(t.c.qualified_at > edge, t.c.qualified_at <= newer)
+            )
             cols.append(_n(cond))
             newer = edge
         cols.append(_n(t.c.qualified_at <= edges[-1]))
@@ -208,12 +278,19 @@ class ScoreboardRepo(Repo):
             where += self._lead_filters(owner_ids=None, campaign_ids=campaign_ids, attr=None)
         if owner_ids is not None:
             where += self._lead_filters(owner_ids=owner_ids, campaign_ids=None, attr=None)
-        row = self.session.execute(sa.select(*cols, _n(t.c.sla_due_at < now), sa.func.min(t.c.qualified_at))
-                                   .where(*where)).one()
+        row = self.session.execute(
+            sa.select(*cols, _n(t.c.sla_due_at < now), sa.func.min(t.c.qualified_at)).where(*where)
+        ).one()
         return [int(v) for v in row[:-2]], row[-1], int(row[-2])
 
-    def bounce_reasons(self, *, start: datetime, end: datetime, campaign_ids: Iterable[int] | None = None,
-                       owner_ids: Iterable[int] | None = None) -> list[tuple[int | None, str, int]]:
+    def bounce_reasons(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        campaign_ids: Iterable[int] | None = None,
+        owner_ids: Iterable[int] | None = None,
+    ) -> list[tuple[int | None, str, int]]:
         """Bounces in the period by source campaign and reason: (campaign id, reason, count).
         ``owner_ids`` keeps the bounces made by those people."""
         b = Bounce.__table__
@@ -225,8 +302,14 @@ class ScoreboardRepo(Repo):
         q = sa.select(b.c.campaign_id, b.c.reason, sa.func.count()).where(*where).group_by(b.c.campaign_id, b.c.reason)
         return [(c, r, int(n)) for c, r, n in self.session.execute(q)]
 
-    def revenue(self, *, start: datetime, end: datetime, campaign_ids: Iterable[int] | None = None,
-                owner_ids: Iterable[int] | None = None) -> list[Revenue]:
+    def revenue(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        campaign_ids: Iterable[int] | None = None,
+        owner_ids: Iterable[int] | None = None,
+    ) -> list[Revenue]:
         """Won revenue of deals closed in the period, by campaign: sourced (first touch) and
         influenced (last touch). ``campaign_ids`` keeps those campaigns' credit; ``owner_ids``
         keeps the deals those reps own."""
@@ -238,8 +321,9 @@ class ScoreboardRepo(Repo):
         inner = sa.select(src.label("src"), conv.label("conv"), d.c.currency, d.c.amount_minor).where(*where).subquery()
         # One pass over the period's deals, grouped by both credits at once (at most campaigns²
         # rows per currency), then summed each way here: the deals' rows are read once, not twice.
-        q = sa.select(inner.c.src, inner.c.conv, inner.c.currency, sa.func.sum(inner.c.amount_minor),
-                      sa.func.count()).group_by(inner.c.src, inner.c.conv, inner.c.currency)
+        q = sa.select(
+            inner.c.src, inner.c.conv, inner.c.currency, sa.func.sum(inner.c.amount_minor), sa.func.count()
+        ).group_by(inner.c.src, inner.c.conv, inner.c.currency)
         out: dict[tuple, list[int]] = {}
         for s_id, c_id, cur, total, n in self.session.execute(q):
             total, n = int(total or 0), int(n)
@@ -260,8 +344,11 @@ class ScoreboardRepo(Repo):
         return [i for (i,) in self.session.execute(sa.select(c.c.id).where(self.one_of(c.c.owner_id, ids)))]
 
     def reports_of(self, manager_id: int) -> list[Person]:
-        return list(self.session.execute(
-            sa.select(Person).where(Person.manager_id == manager_id).order_by(Person.name)).scalars())
+        return list(
+            self.session.execute(
+                sa.select(Person).where(Person.manager_id == manager_id).order_by(Person.name)
+            ).scalars()
+        )
 
     # -- home views: a person's queue --------------------------------------------------------
     def open_by_owner(self, owner_ids: Iterable[int], *, now: datetime) -> dict[int, tuple[int, int]]:
@@ -270,9 +357,11 @@ class ScoreboardRepo(Repo):
         ids = list(owner_ids)
         if not ids:
             return {}
-        q = (sa.select(t.c.owner_id, sa.func.count(), _n(t.c.sla_due_at < now))
-             .where(t.c.status == sa.literal_column("'qualified'"), self.one_of(t.c.owner_id, ids))
-             .group_by(t.c.owner_id))
+        q = (
+            sa.select(t.c.owner_id, sa.func.count(), _n(t.c.sla_due_at < now))
+            .where(t.c.status == sa.literal_column("'qualified'"), self.one_of(t.c.owner_id, ids))
+            .group_by(t.c.owner_id)
+        )
         return {o: (int(n), int(b)) for o, n, b in self.session.execute(q)}
 
     def escalated(self, owner_ids: Iterable[int], *, limit: int) -> list[Lead]:
@@ -281,16 +370,28 @@ class ScoreboardRepo(Repo):
         ids = list(owner_ids)
         if not ids:
             return []
-        return list(self.session.execute(
-            sa.select(Lead).where(Lead.status == sa.literal_column("'qualified'"), self.one_of(Lead.owner_id, ids),
-                                  Lead.ladder_step >= 3)
-            .order_by(Lead.sla_due_at, Lead.id).limit(limit)).scalars())
+        return list(
+            self.session.execute(
+                sa.select(Lead)
+                .where(
+                    Lead.status == sa.literal_column("'qualified'"),
+                    self.one_of(Lead.owner_id, ids),
+                    Lead.ladder_step >= 3,
+                )
+                .order_by(Lead.sla_due_at, Lead.id)
+                .limit(limit)
+            ).scalars()
+        )
 
     def bounces_by(self, person_id: int, *, since: datetime, limit: int) -> list[tuple[Bounce, Lead]]:
         """The bounces a person made since ``since``, newest first, with their leads."""
-        q = (sa.select(Bounce, Lead).join(Lead, Lead.id == Bounce.lead_id)
-             .where(Bounce.by_person_id == person_id, Bounce.at >= since)
-             .order_by(Bounce.at.desc(), Bounce.id.desc()).limit(limit))
+        q = (
+            sa.select(Bounce, Lead)
+            .join(Lead, Lead.id == Bounce.lead_id)
+            .where(Bounce.by_person_id == person_id, Bounce.at >= since)
+            .order_by(Bounce.at.desc(), Bounce.id.desc())
+            .limit(limit)
+        )
         return [(b, l) for b, l in self.session.execute(q).all()]
 
     # -- chart images ----------------------------------------------------------------------
@@ -319,16 +420,21 @@ class ScoreboardRepo(Repo):
 
     def homes_opened(self) -> list[HomeView]:
         """People who opened their Home at least once: theirs are kept up to date."""
-        return list(self.session.execute(
-            sa.select(HomeView).where(HomeView.opened_at.is_not(None)).order_by(HomeView.person_id)).scalars())
+        return list(
+            self.session.execute(
+                sa.select(HomeView).where(HomeView.opened_at.is_not(None)).order_by(HomeView.person_id)
+            ).scalars()
+        )
 
     def change_stamp(self) -> list[int]:
         """The newest row of each table whose rows change what a Home shows (messages, follow-ups,
         bounces, deals, action items): five primary-key look-ups. Equal stamps, nothing new."""
         from storage.models import ActionItem, LeadTouch, Outbox
 
-        return [int(self.session.execute(sa.select(sa.func.max(m.id))).scalar() or 0)
-                for m in (Outbox, LeadTouch, Bounce, Deal, ActionItem)]
+        return [
+            int(self.session.execute(sa.select(sa.func.max(m.id))).scalar() or 0)
+            for m in (Outbox, LeadTouch, Bounce, Deal, ActionItem)
+        ]
 
     def ensure_home(self, person_id: int) -> None:
         self.insert_ignore(HomeView.__table__, [dict(person_id=person_id, digest="", version=0)])

@@ -12,8 +12,18 @@ from storage.models import TeamsConversation
 from storage.repos.base import Repo
 
 # Fields a later sighting of a conversation may fill in or correct; None never erases a value.
-_UPDATABLE = ("kind", "service_url", "tenant_id", "bot_id", "team_id", "team_name", "name", "person_id",
-              "user_id", "aad_object_id")
+_UPDATABLE = (
+    "kind",
+    "service_url",
+    "tenant_id",
+    "bot_id",
+    "team_id",
+    "team_name",
+    "name",
+    "person_id",
+    "user_id",
+    "aad_object_id",
+)
 
 
 class TeamsRepo(Repo):
@@ -22,8 +32,9 @@ class TeamsRepo(Repo):
             select(TeamsConversation).where(TeamsConversation.conversation_id == conversation_id)
         ).first()
 
-    def save_conversation(self, *, conversation_id: str, kind: str, service_url: str, at: datetime,
-                          **fields) -> TeamsConversation:
+    def save_conversation(
+        self, *, conversation_id: str, kind: str, service_url: str, at: datetime, **fields
+    ) -> TeamsConversation:
         """Record (or refresh) a conversation the bot is in. ``fields`` are the optional columns
         (tenant_id, bot_id, team_id, team_name, name, person_id, user_id, aad_object_id).
 
@@ -40,8 +51,7 @@ class TeamsRepo(Repo):
                 )
             ).first()
         if row is None:
-            row = TeamsConversation(conversation_id=conversation_id, kind=kind, service_url=service_url,
-                                    updated_at=at)
+            row = TeamsConversation(conversation_id=conversation_id, kind=kind, service_url=service_url, updated_at=at)
         row.conversation_id = conversation_id
         row.installed = True
         row.updated_at = at
@@ -52,13 +62,28 @@ class TeamsRepo(Repo):
         self.session.flush()
         return row
 
-    def save_member(self, *, person_id: int, user_id: str | None, aad_object_id: str | None,
-                    service_url: str, tenant_id: str | None, bot_id: str | None, at: datetime) -> None:
+    def save_member(
+        self,
+        *,
+        person_id: int,
+        user_id: str | None,
+        aad_object_id: str | None,
+        service_url: str,
+        tenant_id: str | None,
+        bot_id: str | None,
+        at: datetime,
+    ) -> None:
         """Remember how to reach a person seen in a team's roster, for a 1:1 chat created later."""
         row = self.personal(person_id)
         if row is None:
-            row = TeamsConversation(kind="personal", person_id=person_id, service_url=service_url,
-                                    tenant_id=tenant_id, bot_id=bot_id, updated_at=at)
+            row = TeamsConversation(
+                kind="personal",
+                person_id=person_id,
+                service_url=service_url,
+                tenant_id=tenant_id,
+                bot_id=bot_id,
+                updated_at=at,
+            )
         row.user_id = row.user_id or user_id
         row.aad_object_id = row.aad_object_id or aad_object_id
         row.tenant_id = row.tenant_id or tenant_id
@@ -71,8 +96,11 @@ class TeamsRepo(Repo):
         """The person's 1:1 chat with the bot: one with a conversation id first, newest first."""
         return self.session.exec(
             select(TeamsConversation)
-            .where(TeamsConversation.kind == "personal", TeamsConversation.person_id == person_id,
-                   TeamsConversation.installed == True)  # noqa: E712
+            .where(
+                TeamsConversation.kind == "personal",
+                TeamsConversation.person_id == person_id,
+                TeamsConversation.installed == sa.true(),
+            )
             .order_by(col(TeamsConversation.conversation_id).is_(None), col(TeamsConversation.id).desc())
         ).first()
 
@@ -92,15 +120,14 @@ class TeamsRepo(Repo):
         if exact:
             return exact
         name = value.strip().lstrip("#").strip().lower()
-        rows = self.session.exec(
-            select(t).where(sa.func.lower(t.name) == name, *shared).order_by(col(t.id))
-        ).all()
+        rows = self.session.exec(select(t).where(sa.func.lower(t.name) == name, *shared).order_by(col(t.id))).all()
         if rows or "/" not in name:
             return rows
         team, _, channel = name.rpartition("/")
         return self.session.exec(
-            select(t).where(sa.func.lower(t.team_name) == team.strip(), sa.func.lower(t.name) == channel.strip(),
-                            *shared).order_by(col(t.id))
+            select(t)
+            .where(sa.func.lower(t.team_name) == team.strip(), sa.func.lower(t.name) == channel.strip(), *shared)
+            .order_by(col(t.id))
         ).all()
 
     def mark_removed(self, *, at: datetime, conversation_id: str | None = None, team_id: str | None = None) -> int:
@@ -122,7 +149,8 @@ class TeamsRepo(Repo):
         if row is not None:
             return row
         return self.session.exec(
-            select(TeamsConversation).where(TeamsConversation.installed == True)  # noqa: E712
+            select(TeamsConversation)
+            .where(TeamsConversation.installed == True)  # noqa: E712
             .order_by(col(TeamsConversation.updated_at).desc(), col(TeamsConversation.id).desc())
         ).first()
 

@@ -78,8 +78,13 @@ class RateLimiter:
     """Rolling windows, one per bucket (``burst``: N requests per interval; ``search``: N a second).
     ``acquire`` blocks until the bucket has room; ``pause`` holds a bucket after a 429."""
 
-    def __init__(self, limits: dict[str, tuple[int, float]], *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        limits: dict[str, tuple[int, float]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.limits = limits
         self.clock, self.sleep = clock, sleep
         self.sent: dict[str, deque[float]] = {b: deque() for b in limits}
@@ -108,9 +113,19 @@ class RateLimiter:
 
 
 class HubSpotApi:
-    def __init__(self, token: str, base_url: str = "https://api.hubapi.com", *, burst: int = 100,
-                 burst_seconds: float = 10.0, search_per_second: int = 5, timeout: tuple[float, float] = (5, 30),
-                 max_waits: int = 6, sleep: Callable[[float], None] = time.sleep, metrics=None):
+    def __init__(
+        self,
+        token: str,
+        base_url: str = "https://api.hubapi.com",
+        *,
+        burst: int = 100,
+        burst_seconds: float = 10.0,
+        search_per_second: int = 5,
+        timeout: tuple[float, float] = (5, 30),
+        max_waits: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+        metrics=None,
+    ):
         from hubspot import HubSpot
 
         self.token = token
@@ -121,8 +136,9 @@ class HubSpotApi:
         self.metrics = metrics
         # Windows a little longer than HubSpot's: a request's clock starts when it is sent here and
         # when it arrives there, so an exact window now and then lands one request over the limit.
-        self.limiter = RateLimiter({"burst": (burst, burst_seconds * 1.01 + 0.05),
-                                    "search": (search_per_second, 1.05)}, sleep=sleep)
+        self.limiter = RateLimiter(
+            {"burst": (burst, burst_seconds * 1.01 + 0.05), "search": (search_per_second, 1.05)}, sleep=sleep
+        )
         self.requests = 0
         self.rate_limited = 0
         client = HubSpot(access_token=token, host=self.base_url, base_url=self.base_url)
@@ -137,8 +153,11 @@ class HubSpotApi:
         self.assoc_batch = crm.associations.v4.batch_api
         self.assoc_basic = crm.associations.v4.basic_api
         self.owners_api = crm.owners.owners_api
-        self.http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout[1], connect=timeout[0]),
-                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout[1], connect=timeout[0]),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
 
     # -- the one way out ---------------------------------------------------------------------
     def _call(self, bucket: str, what: str, fn: Callable[..., Any], *args, **kwargs) -> tuple[int, Any]:
@@ -164,8 +183,9 @@ class HubSpotApi:
                 wait = _rate_limit_wait(headers, body, bucket)
                 waits += 1
                 if waits > self.max_waits or wait > 60:
-                    raise RateLimited(f"HubSpot rate limit ({body.get('policyName') or 'unknown policy'}) on "
-                                      f"{what}", retry_after=wait)
+                    raise RateLimited(
+                        f"HubSpot rate limit ({body.get('policyName') or 'unknown policy'}) on {what}", retry_after=wait
+                    )
                 log.info("HubSpot %s: rate limited (%s), waiting %.1fs", what, body.get("policyName"), wait)
                 self.limiter.pause(bucket, wait)
                 continue
@@ -181,8 +201,7 @@ class HubSpotApi:
             if status == 403:
                 scopes = _scopes(body)
                 if body.get("category") == "MISSING_SCOPES" or scopes:
-                    raise MissingScopes(f"the HubSpot token lacks {', '.join(scopes) or 'a scope'} for {what}",
-                                        scopes)
+                    raise MissingScopes(f"the HubSpot token lacks {', '.join(scopes) or 'a scope'} for {what}", scopes)
                 raise NotFound(f"HubSpot forbids {what} (403): {message}")
             if status == 404:
                 raise NotFound(f"not found in HubSpot: {what}")
@@ -190,8 +209,11 @@ class HubSpotApi:
 
     def _count(self, bucket: str, status: int) -> None:
         if self.metrics is not None:
-            outcome = "ok" if 200 <= status < 300 else ("rate_limited" if status == 429 else
-                                                         "error" if status == 0 or status >= 500 else str(status))
+            outcome = (
+                "ok"
+                if 200 <= status < 300
+                else ("rate_limited" if status == 429 else "error" if status == 0 or status >= 500 else str(status))
+            )
             self.metrics.connector_requests.labels("hubspot", outcome).inc()
 
     # -- CRM objects -------------------------------------------------------------------------
@@ -202,17 +224,29 @@ class HubSpotApi:
         missing = [str(i) for err in data.get("errors") or [] for i in (err.get("context") or {}).get("ids", [])]
         return data.get("results") or [], missing
 
-    def search(self, kind: str, *, filters: list[dict], properties: list[str], sort: str,
-               after: str | None = None, limit: int = SEARCH_PAGE, descending: bool = False) -> Page:
-        body: dict[str, Any] = {"filterGroups": [{"filters": filters}] if filters else [],
-                                "sorts": [{"propertyName": sort, "direction": "DESCENDING" if descending else
-                                           "ASCENDING"}],
-                                "properties": properties, "limit": limit}
+    def search(
+        self,
+        kind: str,
+        *,
+        filters: list[dict],
+        properties: list[str],
+        sort: str,
+        after: str | None = None,
+        limit: int = SEARCH_PAGE,
+        descending: bool = False,
+    ) -> Page:
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}] if filters else [],
+            "sorts": [{"propertyName": sort, "direction": "DESCENDING" if descending else "ASCENDING"}],
+            "properties": properties,
+            "limit": limit,
+        }
         if after:
             body["after"] = after
         _, data = self._call("search", f"a search of {kind}", self.apis[kind][2].do_search, body)
-        return Page(data.get("results") or [], ((data.get("paging") or {}).get("next") or {}).get("after"),
-                    data.get("total"))
+        return Page(
+            data.get("results") or [], ((data.get("paging") or {}).get("next") or {}).get("after"), data.get("total")
+        )
 
     def list_page(self, kind: str, *, properties: list[str], after: str | None = None, limit: int = 100) -> Page:
         kwargs: dict[str, Any] = {"limit": limit, "properties": properties, "archived": False}
@@ -224,8 +258,9 @@ class HubSpotApi:
     def associations(self, from_kind: str, to_kind: str, ids: list[str]) -> dict[str, list[str]]:
         """The ids of ``to_kind`` objects associated with each of ``ids`` (up to 1,000)."""
         body = {"inputs": [{"id": str(i)} for i in ids]}
-        _, data = self._call("burst", f"the {from_kind}-{to_kind} associations", self.assoc_batch.get_page,
-                             from_kind, to_kind, body)
+        _, data = self._call(
+            "burst", f"the {from_kind}-{to_kind} associations", self.assoc_batch.get_page, from_kind, to_kind, body
+        )
         out: dict[str, list[str]] = {}
         for r in data.get("results") or []:  # objects without any association come back as errors: none
             out[str(r["from"]["id"])] = [str(t["toObjectId"]) for t in r.get("to") or []]
@@ -233,27 +268,50 @@ class HubSpotApi:
 
     def contact_activity_ids(self, contact_id: str, kind: str) -> list[str]:
         """Ids of the notes (or tasks) on a contact's timeline."""
-        _, data = self._call("burst", f"the {kind} of contact {contact_id}", self.assoc_basic.get_page,
-                             "contacts", contact_id, kind, limit=500)
+        _, data = self._call(
+            "burst",
+            f"the {kind} of contact {contact_id}",
+            self.assoc_basic.get_page,
+            "contacts",
+            contact_id,
+            kind,
+            limit=500,
+        )
         return [str(r["toObjectId"]) for r in data.get("results") or []]
 
     def update_contact(self, contact_id: str, properties: dict[str, str]) -> dict:
-        _, data = self._call("burst", f"an update of contact {contact_id}", self.apis["contacts"][0].update,
-                             contact_id, {"properties": properties})
+        _, data = self._call(
+            "burst",
+            f"an update of contact {contact_id}",
+            self.apis["contacts"][0].update,
+            contact_id,
+            {"properties": properties},
+        )
         return data
 
     def create_activity(self, kind: str, contact_id: str, properties: dict[str, str]) -> str:
         """A note (``notes``) or task (``tasks``) on the contact's timeline; its id."""
         type_id = NOTE_TO_CONTACT if kind == "notes" else TASK_TO_CONTACT
-        body = {"properties": properties, "associations": [
-            {"to": {"id": str(contact_id)}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                                                      "associationTypeId": type_id}]}]}
+        body = {
+            "properties": properties,
+            "associations": [
+                {
+                    "to": {"id": str(contact_id)},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+                }
+            ],
+        }
         _, data = self._call("burst", f"a new {kind[:-1]} on contact {contact_id}", self.apis[kind][0].create, body)
         return str(data["id"])
 
     def contact_by_email(self, email: str) -> str | None:
-        page = self.search("contacts", filters=[{"propertyName": "email", "operator": "EQ", "value": email}],
-                           properties=["email"], sort="hs_object_id", limit=1)
+        page = self.search(
+            "contacts",
+            filters=[{"propertyName": "email", "operator": "EQ", "value": email}],
+            properties=["email"],
+            sort="hs_object_id",
+            limit=1,
+        )
         return str(page.results[0]["id"]) if page.results else None
 
     # -- owners, campaigns, the token ---------------------------------------------------------
@@ -271,8 +329,9 @@ class HubSpotApi:
                 if not after:
                     break
 
-    def _request(self, bucket: str, what: str, method: str, path: str, *, qs: dict | None = None,
-                 body: Any = None) -> tuple[int, Any]:
+    def _request(
+        self, bucket: str, what: str, method: str, path: str, *, qs: dict | None = None, body: Any = None
+    ) -> tuple[int, Any]:
         """An endpoint the official client has no typed API for (campaigns, token info); its generic
         ``api_request`` has no timeout and no connection reuse, so these go through httpx."""
 
@@ -291,19 +350,30 @@ class HubSpotApi:
         if after:
             qs["after"] = after
         _, data = self._request("burst", "the campaigns", "GET", "/marketing/v3/campaigns", qs=qs)
-        return Page(data.get("results") or [], ((data.get("paging") or {}).get("next") or {}).get("after"),
-                    data.get("total"))
+        return Page(
+            data.get("results") or [], ((data.get("paging") or {}).get("next") or {}).get("after"), data.get("total")
+        )
 
     def campaigns_by_id(self, ids: list[str]) -> list[dict]:
-        _, data = self._request("burst", "a batch read of campaigns", "POST", "/marketing/v3/campaigns/batch/read",
-                                qs={"properties": "hs_name,hs_owner,hs_campaign_type"},
-                                body={"inputs": [{"id": i} for i in ids]})
+        _, data = self._request(
+            "burst",
+            "a batch read of campaigns",
+            "POST",
+            "/marketing/v3/campaigns/batch/read",
+            qs={"properties": "hs_name,hs_owner,hs_campaign_type"},
+            body={"inputs": [{"id": i} for i in ids]},
+        )
         return data.get("results") or []
 
     def token_info(self) -> dict:
         """The token's hub and scopes (private apps' token-info endpoint)."""
-        _, data = self._request("burst", "the token's details", "POST", "/oauth/v2/private-apps/get/access-token-info",
-                                body={"tokenKey": self.token})
+        _, data = self._request(
+            "burst",
+            "the token's details",
+            "POST",
+            "/oauth/v2/private-apps/get/access-token-info",
+            body={"tokenKey": self.token},
+        )
         return data
 
 

@@ -37,8 +37,7 @@ SCOPES = {
     "crm.objects.deals.read": "deals: wins",
     "crm.objects.owners.read": "owners: who owns each lead and deal",
     "crm.objects.contacts.write": "writing bounces and chat follow-ups back to the contact",
-    "marketing.campaigns.read": "campaign names (Marketing Hub Professional or above; without it campaigns "
-                                "show by id)",
+    "marketing.campaigns.read": "campaign names (Marketing Hub Professional or above; without it campaigns show by id)",
 }
 OPTIONAL = {"marketing.campaigns.read"}
 MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
@@ -96,16 +95,21 @@ class HubSpotConnector(Connector):
         most every few minutes) or stale."""
         needed = {str(n) for n in needed if n}
         stale = time.monotonic() - self._owners_read_at > OWNERS_TTL
-        if refresh or not self._owners_read_at or stale or (needed - self._owner_records.keys() and
-                                                             time.monotonic() - self._owners_read_at > 60):
+        if (
+            refresh
+            or not self._owners_read_at
+            or stale
+            or (needed - self._owner_records.keys() and time.monotonic() - self._owners_read_at > 60)
+        ):
             try:
                 records = {r["id"]: r for r in map(tr.owner_record, self.api.owners())}
                 if records != self._owner_records:
                     self._sync_people(records)
                 self._owner_records = records
             except MissingScopes as e:
-                self._log_once(("owners", "scopes"), "HubSpot owners cannot be read (%s): leads and deals "
-                                                     "arrive without owners", e)
+                self._log_once(
+                    ("owners", "scopes"), "HubSpot owners cannot be read (%s): leads and deals arrive without owners", e
+                )
             self._owners_read_at = time.monotonic()
         return self._owner_records
 
@@ -122,9 +126,19 @@ class HubSpotConnector(Connector):
         aliases = self.config.hubspot.owners  # owners the config maps to a person by hand: the config's
         records = {i: r for i, r in records.items() if i not in aliases and (r["email"] or "") not in aliases}
         active_emails = {r["email"] for r in records.values() if r["active"] and r["email"]}
-        owners = [directory.Owner(source="hubspot", email=r["email"], name=r["name"], team=team_of(r),
-                                  active=r["active"], owner_id=r["id"], has_manager=False)
-                  for r in records.values() if r["active"] or r["email"] not in active_emails]
+        owners = [
+            directory.Owner(
+                source="hubspot",
+                email=r["email"],
+                name=r["name"],
+                team=team_of(r),
+                active=r["active"],
+                owner_id=r["id"],
+                has_manager=False,
+            )
+            for r in records.values()
+            if r["active"] or r["email"] not in active_emails
+        ]
         try:
             with self.uow_factory() as uow:
                 outcome = directory.upsert_owners(uow, self.deps, owners)
@@ -167,8 +181,11 @@ class HubSpotConnector(Connector):
 
     def campaign_events(self, contacts: list[dict], owners: dict[str, str]) -> list[dict]:
         """``campaign.upserted`` for the converting campaigns of these contacts not known by name yet."""
-        ids = {c["properties"].get(p) for c in contacts for p in ("hs_analytics_first_touch_converting_campaign",
-                                                                    "hs_analytics_last_touch_converting_campaign")}
+        ids = {
+            c["properties"].get(p)
+            for c in contacts
+            for p in ("hs_analytics_first_touch_converting_campaign", "hs_analytics_last_touch_converting_campaign")
+        }
         ids.discard(None)
         ids.discard("")
         if not ids:
@@ -180,8 +197,9 @@ class HubSpotConnector(Connector):
         try:
             found = self.api.campaigns_by_id(unknown)
         except (MissingScopes, NotFound) as e:
-            self._log_once(("campaigns", "scopes"), "HubSpot campaigns cannot be read (%s): campaigns are shown by "
-                                                    "their id", e)
+            self._log_once(
+                ("campaigns", "scopes"), "HubSpot campaigns cannot be read (%s): campaigns are shown by their id", e
+            )
             return []
         return [tr.campaign_event(c, owners) for c in found]
 
@@ -201,7 +219,7 @@ class HubSpotConnector(Connector):
         wanted = sorted(set(first.values()), key=int)
         events: list[dict] = []
         for i in range(0, len(wanted), 100):
-            objs_c, _ = self.api.batch_read("contacts", wanted[i:i + 100], tr.contact_properties(self.config))
+            objs_c, _ = self.api.batch_read("contacts", wanted[i : i + 100], tr.contact_properties(self.config))
             contacts.update({str(c["id"]): c for c in objs_c})
             events.extend(self.contact_events(objs_c))
         owners = self.owner_emails(o["properties"].get("hubspot_owner_id") for o in won)
@@ -233,8 +251,11 @@ class HubSpotConnector(Connector):
                 continue
             self.ingest(events)
             gone = {str(m) for m in missing}
-            self.unreadable([c for c in items if c.object_id in gone], "not_found",
-                            "HubSpot answers that it does not exist or this token may not see it")
+            self.unreadable(
+                [c for c in items if c.object_id in gone],
+                "not_found",
+                "HubSpot answers that it does not exist or this token may not see it",
+            )
             self.done([c for c in items if c.object_id not in gone])
 
     # -- webhooks ------------------------------------------------------------------------------
@@ -292,9 +313,13 @@ class HubSpotConnector(Connector):
         read = 0
         start, after = since, None
         while True:
-            page = self.api.search(kind, filters=[{"propertyName": prop, "operator": "GTE",
-                                                   "value": str(int(start.timestamp() * 1000))}],
-                                   properties=props, sort=prop, after=after)
+            page = self.api.search(
+                kind,
+                filters=[{"propertyName": prop, "operator": "GTE", "value": str(int(start.timestamp() * 1000))}],
+                properties=props,
+                sort=prop,
+                after=after,
+            )
             objs = page.results
             read += len(objs)
             for o in objs:
@@ -337,9 +362,12 @@ class HubSpotConnector(Connector):
             def pages(cursor):
                 last = (cursor or {}).get("last_id", "0")
                 while True:
-                    page = self.api.search(kind, filters=[*filters, {"propertyName": "hs_object_id", "operator": "GT",
-                                                                     "value": last}],
-                                           properties=props, sort="hs_object_id")
+                    page = self.api.search(
+                        kind,
+                        filters=[*filters, {"propertyName": "hs_object_id", "operator": "GT", "value": last}],
+                        properties=props,
+                        sort="hs_object_id",
+                    )
                     if not page.results:
                         return
                     last = str(page.results[-1]["id"])
@@ -349,23 +377,34 @@ class HubSpotConnector(Connector):
 
             def total():
                 try:
-                    return self.api.search(kind, filters=filters, properties=["hs_object_id"], sort="hs_object_id",
-                                           limit=1).total
+                    return self.api.search(
+                        kind, filters=filters, properties=["hs_object_id"], sort="hs_object_id", limit=1
+                    ).total
                 except HubSpotError:
                     return None
 
             return pages, total
 
-        contacts, contacts_total = keyset("contacts", [{"propertyName": "lastmodifieddate", "operator": "GTE",
-                                                        "value": since_ms}], self.contact_events)
+        contacts, contacts_total = keyset(
+            "contacts",
+            [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": since_ms}],
+            self.contact_events,
+        )
         stages = self.config.hubspot.closed_won_stages
-        won = ({"propertyName": "dealstage", "operator": "IN", "values": stages} if stages else
-               {"propertyName": "hs_is_closed_won", "operator": "EQ", "value": "true"})
-        deals, deals_total = keyset("deals", [{"propertyName": "closedate", "operator": "GTE", "value": since_ms}, won],
-                                    self.deal_events)
-        return [Stage("owners", owners, unit="owners"), Stage("campaigns", campaigns, unit="campaigns"),
-                Stage("contacts", contacts, contacts_total, unit="contacts"),
-                Stage("deals", deals, deals_total, unit="deals")]
+        won = (
+            {"propertyName": "dealstage", "operator": "IN", "values": stages}
+            if stages
+            else {"propertyName": "hs_is_closed_won", "operator": "EQ", "value": "true"}
+        )
+        deals, deals_total = keyset(
+            "deals", [{"propertyName": "closedate", "operator": "GTE", "value": since_ms}, won], self.deal_events
+        )
+        return [
+            Stage("owners", owners, unit="owners"),
+            Stage("campaigns", campaigns, unit="campaigns"),
+            Stage("contacts", contacts, contacts_total, unit="contacts"),
+            Stage("deals", deals, deals_total, unit="deals"),
+        ]
 
     # -- the token -----------------------------------------------------------------------------
     def check(self) -> CheckReport:
@@ -380,8 +419,10 @@ class HubSpotConnector(Connector):
         except HubSpotError:
             pass  # a service key or an app on the new platform: fall back on the probes
         probes = {
-            "contacts": ("crm.objects.contacts.read", lambda: self.api.list_page("contacts", properties=["email"],
-                                                                                 limit=1)),
+            "contacts": (
+                "crm.objects.contacts.read",
+                lambda: self.api.list_page("contacts", properties=["email"], limit=1),
+            ),
             "deals": ("crm.objects.deals.read", lambda: self.api.list_page("deals", properties=["dealname"], limit=1)),
             "owners": ("crm.objects.owners.read", lambda: next(self.api.owners(), None)),
             "campaigns": ("marketing.campaigns.read", lambda: self.api.campaigns(limit=1)),

@@ -23,21 +23,47 @@ from decimal import Decimal, InvalidOperation
 SOURCE = "hubspot"
 
 CONTACT_PROPERTIES = [
-    "email", "firstname", "lastname", "company", "jobtitle", "lifecyclestage", "hs_lead_status",
-    "hubspot_owner_id", "hs_analytics_source", "hs_analytics_source_data_1",
-    "hs_analytics_first_touch_converting_campaign", "hs_analytics_last_touch_converting_campaign",
-    "first_conversion_date", "recent_conversion_date", "notes_last_contacted", "createdate",
+    "email",
+    "firstname",
+    "lastname",
+    "company",
+    "jobtitle",
+    "lifecyclestage",
+    "hs_lead_status",
+    "hubspot_owner_id",
+    "hs_analytics_source",
+    "hs_analytics_source_data_1",
+    "hs_analytics_first_touch_converting_campaign",
+    "hs_analytics_last_touch_converting_campaign",
+    "first_conversion_date",
+    "recent_conversion_date",
+    "notes_last_contacted",
+    "createdate",
     "lastmodifieddate",
 ]
 DEAL_PROPERTIES = [
-    "dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate", "hubspot_owner_id",
-    "hs_is_closed_won", "hs_lastmodifieddate", "createdate",
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "hubspot_owner_id",
+    "hs_is_closed_won",
+    "hs_lastmodifieddate",
+    "createdate",
 ]
 # hs_analytics_source values, as HubSpot labels them in its reports.
 ORIGINAL_SOURCES = {
-    "ORGANIC_SEARCH": "Organic search", "PAID_SEARCH": "Paid search", "EMAIL_MARKETING": "Email marketing",
-    "SOCIAL_MEDIA": "Organic social", "PAID_SOCIAL": "Paid social", "REFERRALS": "Referrals",
-    "OTHER_CAMPAIGNS": "Other campaigns", "DIRECT_TRAFFIC": "Direct traffic", "OFFLINE": "Offline sources",
+    "ORGANIC_SEARCH": "Organic search",
+    "PAID_SEARCH": "Paid search",
+    "EMAIL_MARKETING": "Email marketing",
+    "SOCIAL_MEDIA": "Organic social",
+    "PAID_SOCIAL": "Paid social",
+    "REFERRALS": "Referrals",
+    "OTHER_CAMPAIGNS": "Other campaigns",
+    "DIRECT_TRAFFIC": "Direct traffic",
+    "OFFLINE": "Offline sources",
     "AI_REFERRALS": "AI referrals",
 }
 
@@ -89,8 +115,10 @@ def is_qualified(props: dict, config) -> bool:
     q = config.hubspot.qualified
     stage = (props.get("lifecyclestage") or "").lower()
     status = (props.get("hs_lead_status") or "").lower()
-    return bool((stage and stage in {s.lower() for s in q.lifecycle_stages})
-                or (status and status in {s.lower() for s in q.lead_statuses}))
+    return bool(
+        (stage and stage in {s.lower() for s in q.lifecycle_stages})
+        or (status and status in {s.lower() for s in q.lead_statuses})
+    )
 
 
 def _score(value) -> int | None:
@@ -127,21 +155,45 @@ def contact_events(obj: dict, config, owners: dict[str, str]) -> list[dict]:
     events: list[dict] = []
     source = source_campaign(p, config)
     if source and source[0].startswith("hubspot-source:"):
-        events.append(_event(f"{SOURCE}:{source[0]}", "campaign.upserted", created,
-                             {"id": source[0], "name": source[1], "kind": "source"}))
-    lead = {"id": cid, "email": email, "name": _cut(name, 300), "company": _cut(p.get("company"), 300),
-            "title": _cut(p.get("jobtitle"), 300), "status": _cut(status, 100), "owner_email": owner_email,
-            "source_campaign_id": source[0] if source else None,
-            "hubspot": {"lifecyclestage": p.get("lifecyclestage"), "lead_status": p.get("hs_lead_status"),
-                        "original_source": p.get("hs_analytics_source"),
-                        "owner_id": p.get("hubspot_owner_id")}}
+        events.append(
+            _event(
+                f"{SOURCE}:{source[0]}",
+                "campaign.upserted",
+                created,
+                {"id": source[0], "name": source[1], "kind": "source"},
+            )
+        )
+    lead = {
+        "id": cid,
+        "email": email,
+        "name": _cut(name, 300),
+        "company": _cut(p.get("company"), 300),
+        "title": _cut(p.get("jobtitle"), 300),
+        "status": _cut(status, 100),
+        "owner_email": owner_email,
+        "source_campaign_id": source[0] if source else None,
+        "hubspot": {
+            "lifecyclestage": p.get("lifecyclestage"),
+            "lead_status": p.get("hs_lead_status"),
+            "original_source": p.get("hs_analytics_source"),
+            "owner_id": p.get("hubspot_owner_id"),
+        },
+    }
     if config.hubspot.score_property:
         lead["score"] = _score(p.get(config.hubspot.score_property))
-    events.append(_event(f"{SOURCE}:contact:{cid}:{_stamp(updated)}", "lead.upserted", updated,
-                         {k: v for k, v in lead.items() if v is not None}))
+    events.append(
+        _event(
+            f"{SOURCE}:contact:{cid}:{_stamp(updated)}",
+            "lead.upserted",
+            updated,
+            {k: v for k, v in lead.items() if v is not None},
+        )
+    )
     touches = []
-    first, last = p.get("hs_analytics_first_touch_converting_campaign"), \
-        p.get("hs_analytics_last_touch_converting_campaign")
+    first, last = (
+        p.get("hs_analytics_first_touch_converting_campaign"),
+        p.get("hs_analytics_last_touch_converting_campaign"),
+    )
     if first:
         touches.append(("first", first, parse_time(p.get("first_conversion_date")) or created))
     if last:
@@ -158,8 +210,7 @@ def contact_events(obj: dict, config, owners: dict[str, str]) -> list[dict]:
         data = {"lead_id": cid, "kind": "sales activity"}
         if owner_email:
             data["by_email"] = owner_email
-        events.append(_event(f"{SOURCE}:contact:{cid}:contacted:{_stamp(contacted)}", "lead.touched", contacted,
-                             data))
+        events.append(_event(f"{SOURCE}:contact:{cid}:contacted:{_stamp(contacted)}", "lead.touched", contacted, data))
     return events
 
 
@@ -182,24 +233,33 @@ def deal_events(obj: dict, config, owners: dict[str, str], contact: dict | None)
         amount = Decimal(str(p.get("amount") or "0")).quantize(Decimal("0.01"))
     except InvalidOperation:
         amount = Decimal(0)
-    data = {"id": did, "name": _cut(p.get("dealname") or f"HubSpot deal {did}", 10_000), "amount": str(amount),
-            "currency": (p.get("deal_currency_code") or config.wins.currency).upper(), "closed_at": _iso(closed),
-            "owner_email": owners.get(str(p.get("hubspot_owner_id") or "")),
-            "hubspot": {"dealstage": p.get("dealstage"), "pipeline": p.get("pipeline")}}
+    data = {
+        "id": did,
+        "name": _cut(p.get("dealname") or f"HubSpot deal {did}", 10_000),
+        "amount": str(amount),
+        "currency": (p.get("deal_currency_code") or config.wins.currency).upper(),
+        "closed_at": _iso(closed),
+        "owner_email": owners.get(str(p.get("hubspot_owner_id") or "")),
+        "hubspot": {"dealstage": p.get("dealstage"), "pipeline": p.get("pipeline")},
+    }
     if contact is not None:
         data["lead_id"] = str(contact["id"])
         email = ((contact.get("properties") or {}).get("email") or "").strip().lower()
         if email:
             data["contact_email"] = email
-    return [_event(f"{SOURCE}:deal:{did}:won", "deal.closed_won", closed, {k: v for k, v in data.items()
-                                                                          if v is not None})]
+    return [
+        _event(f"{SOURCE}:deal:{did}:won", "deal.closed_won", closed, {k: v for k, v in data.items() if v is not None})
+    ]
 
 
 def campaign_event(raw: dict, owners: dict[str, str]) -> dict:
     p = raw.get("properties") or {}
     updated = parse_time(raw.get("updatedAt")) or datetime.now(timezone.utc)
-    data = {"id": str(raw["id"]), "name": _cut(p.get("hs_name") or str(raw["id"]), 500),
-            "kind": _cut((p.get("hs_campaign_type") or "other").lower(), 60)}
+    data = {
+        "id": str(raw["id"]),
+        "name": _cut(p.get("hs_name") or str(raw["id"]), 500),
+        "kind": _cut((p.get("hs_campaign_type") or "other").lower(), 60),
+    }
     owner = owners.get(str(p.get("hs_owner") or ""))
     if owner:
         data["owner_email"] = owner

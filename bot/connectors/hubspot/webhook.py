@@ -19,8 +19,20 @@ SIGNATURE = "X-HubSpot-Signature-v3"
 TIMESTAMP = "X-HubSpot-Request-Timestamp"
 TOLERANCE_MS = 5 * 60 * 1000
 # HubSpot decodes these in the URI before signing (its request-validation guide).
-_DECODE = (("%3A", ":"), ("%2F", "/"), ("%3F", "?"), ("%40", "@"), ("%21", "!"), ("%24", "$"), ("%27", "'"),
-           ("%28", "("), ("%29", ")"), ("%2A", "*"), ("%2C", ","), ("%3B", ";"))
+_DECODE = (
+    ("%3A", ":"),
+    ("%2F", "/"),
+    ("%3F", "?"),
+    ("%40", "@"),
+    ("%21", "!"),
+    ("%24", "$"),
+    ("%27", "'"),
+    ("%28", "("),
+    ("%29", ")"),
+    ("%2A", "*"),
+    ("%2C", ","),
+    ("%3B", ";"),
+)
 # objectTypeId of the generic ``object.*`` subscriptions
 TYPE_IDS = {"0-1": "contact", "0-3": "deal"}
 KINDS = {"contact", "deal"}
@@ -36,8 +48,16 @@ def decode_uri(uri: str) -> str:
     return uri
 
 
-def verify(client_secret: str, *, method: str, uri: str, body: bytes, signature: str | None,
-           timestamp: str | None, now_ms: float | None = None) -> None:
+def verify(
+    client_secret: str,
+    *,
+    method: str,
+    uri: str,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    now_ms: float | None = None,
+) -> None:
     """Raise ``SignatureError`` (its text safe to return) unless the request is HubSpot's and fresh."""
     if not signature or not timestamp:
         raise SignatureError(f"missing {SIGNATURE} or {TIMESTAMP} header")
@@ -50,8 +70,9 @@ def verify(client_secret: str, *, method: str, uri: str, body: bytes, signature:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise SignatureError("signature does not match") from None
-    expected = Signature.get_signature(client_secret, text, "v3", http_uri=decode_uri(uri), http_method=method,
-                                       timestamp=timestamp)
+    expected = Signature.get_signature(
+        client_secret, text, "v3", http_uri=decode_uri(uri), http_method=method, timestamp=timestamp
+    )
     if not hmac.compare_digest(expected, signature):
         raise SignatureError("signature does not match")
 

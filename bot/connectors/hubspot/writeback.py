@@ -43,8 +43,16 @@ class HubSpotDeliverer:
         self.config = config
         self.owner_ids = owner_ids  # person email -> HubSpot owner id (the note's author)
 
-    def post(self, destination: str, message, *, key: str, since: datetime | None, people,
-             begin: Callable[[], None] = no_begin) -> Delivered:
+    def post(
+        self,
+        destination: str,
+        message,
+        *,
+        key: str,
+        since: datetime | None,
+        people,
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         """``since``: an earlier attempt may have written already; a retry then looks for its
         marker before writing an activity again."""
         maybe_sent = since is not None
@@ -64,8 +72,15 @@ class HubSpotDeliverer:
             elif kind == "lead.followed_up":
                 mode = self.config.hubspot.follow_ups
                 if mode != "off":
-                    self._activity("notes" if mode == "note" else "tasks", contact, key, maybe_sent,
-                                   follow_up_text(data), data, event)
+                    self._activity(
+                        "notes" if mode == "note" else "tasks",
+                        contact,
+                        key,
+                        maybe_sent,
+                        follow_up_text(data),
+                        data,
+                        event,
+                    )
             else:
                 raise PermanentError(f"HubSpot does not take {kind!r} events")
         except RateLimited as e:
@@ -101,8 +116,9 @@ class HubSpotDeliverer:
         if props:
             self.api.update_contact(contact, props)
 
-    def _activity(self, kind: str, contact: str, key: str, maybe_sent: bool, text: str, data: dict,
-                  event: dict) -> None:
+    def _activity(
+        self, kind: str, contact: str, key: str, maybe_sent: bool, text: str, data: dict, event: dict
+    ) -> None:
         ref = f"Smarketing ref {key}"
         if maybe_sent and self._already_written(kind, contact, ref):
             return
@@ -112,8 +128,13 @@ class HubSpotDeliverer:
         if kind == "notes":
             props = {"hs_note_body": body, "hs_timestamp": at}
         else:
-            props = {"hs_task_subject": text[:200], "hs_task_body": body, "hs_task_status": "COMPLETED",
-                     "hs_task_type": "TODO", "hs_timestamp": at}
+            props = {
+                "hs_task_subject": text[:200],
+                "hs_task_body": body,
+                "hs_task_status": "COMPLETED",
+                "hs_task_type": "TODO",
+                "hs_timestamp": at,
+            }
         if owner:
             props["hubspot_owner_id"] = owner
         self.api.create_activity(kind, contact, props)
@@ -125,7 +146,7 @@ class HubSpotDeliverer:
                 return False
             field = "hs_note_body" if kind == "notes" else "hs_task_body"
             for i in range(0, len(ids), 100):
-                objs, _ = self.api.batch_read(kind, ids[i:i + 100], [field])
+                objs, _ = self.api.batch_read(kind, ids[i : i + 100], [field])
                 if any(ref in ((o.get("properties") or {}).get(field) or "") for o in objs):
                     return True
         except HubSpotError as e:

@@ -28,9 +28,13 @@ def make_api(settings, metrics=None, api_share: float = 0.8):
     from bot.connectors.salesforce.api import SalesforceApi, SalesforceAuth
 
     try:
-        auth = SalesforceAuth(login_url=settings.salesforce_login_url, client_id=settings.salesforce_client_id,
-                              username=settings.salesforce_username, private_key=private_key(settings),
-                              client_secret=settings.salesforce_client_secret)
+        auth = SalesforceAuth(
+            login_url=settings.salesforce_login_url,
+            client_id=settings.salesforce_client_id,
+            username=settings.salesforce_username,
+            private_key=private_key(settings),
+            client_secret=settings.salesforce_client_secret,
+        )
     except ValueError as e:
         raise ConfigError(f"SALESFORCE_CLIENT_ID is set, but: {e}") from None
     return SalesforceApi(auth, version=settings.salesforce_api_version, api_share=api_share, metrics=metrics)
@@ -43,18 +47,22 @@ def attach(container):
 
     c, s = container, container.settings
     if not c.config.qualified.statuses:
-        raise ConfigError("config error: qualified.statuses: name at least one status; Salesforce leads that are "
-                          "qualified are marked with the first")
+        raise ConfigError(
+            "config error: qualified.statuses: name at least one status; Salesforce leads that are "
+            "qualified are marked with the first"
+        )
     api = make_api(s, c.metrics, c.config.salesforce.api_share)
-    connector = SalesforceConnector(api=api, settings=s, uow_factory=c.uow_factory, registry=c.registry, deps=c.deps,
-                                    metrics=c.metrics, wake=c.wake)
+    connector = SalesforceConnector(
+        api=api, settings=s, uow_factory=c.uow_factory, registry=c.registry, deps=c.deps, metrics=c.metrics, wake=c.wake
+    )
     c.connectors.append(connector)
     c.extras["salesforce"] = connector
     c.deps.crm_writeback = True
     c.dispatcher.deliverers["salesforce"] = SalesforceDeliverer(api, connector)
     c.dispatcher.router.crm_platform = "salesforce"
     c.registry.jobs["salesforce_poll"] = lambda uow_factory, deps: JobResult(
-        "salesforce_poll", connector.poll_if_due(), "records read from Salesforce")
+        "salesforce_poll", connector.poll_if_due(), "records read from Salesforce"
+    )
 
     def people_job(uow_factory, deps):
         from bot.slack.directory import claim_day

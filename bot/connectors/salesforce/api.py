@@ -99,8 +99,15 @@ def audience(login_url: str) -> str:
 class SalesforceAuth:
     """Gets access tokens for a connected app (JWT bearer, or client credentials)."""
 
-    def __init__(self, *, login_url: str, client_id: str, username: str | None = None,
-                 private_key: str | None = None, client_secret: str | None = None):
+    def __init__(
+        self,
+        *,
+        login_url: str,
+        client_id: str,
+        username: str | None = None,
+        private_key: str | None = None,
+        client_secret: str | None = None,
+    ):
         self.login_url = login_url.rstrip("/")
         self.client_id = client_id
         self.username = username
@@ -111,8 +118,10 @@ class SalesforceAuth:
         elif client_secret:
             self.flow = "client_credentials"
         else:
-            raise ValueError("set SALESFORCE_USERNAME and SALESFORCE_PRIVATE_KEY (or SALESFORCE_PRIVATE_KEY_FILE) "
-                             "for the JWT bearer flow, or SALESFORCE_CLIENT_SECRET for the client credentials flow")
+            raise ValueError(
+                "set SALESFORCE_USERNAME and SALESFORCE_PRIVATE_KEY (or SALESFORCE_PRIVATE_KEY_FILE) "
+                "for the JWT bearer flow, or SALESFORCE_CLIENT_SECRET for the client credentials flow"
+            )
 
     def describe(self) -> str:
         if self.flow == "jwt":
@@ -124,22 +133,35 @@ class SalesforceAuth:
         url = f"{self.login_url}/services/oauth2/token"
         headers = {"Accept": "application/json"}
         if self.flow == "jwt":
-            claims = {"iss": self.client_id, "sub": self.username, "aud": audience(self.login_url),
-                      "exp": int(time.time()) + 180}
+            claims = {
+                "iss": self.client_id,
+                "sub": self.username,
+                "aud": audience(self.login_url),
+                "exp": int(time.time()) + 180,
+            }
             try:
                 assertion = jwt.encode(claims, self.private_key, algorithm="RS256")
             except (ValueError, TypeError, jwt.PyJWTError) as e:
-                raise _error(AuthError, f"the private key cannot sign the JWT ({type(e).__name__}: {e}); give the "
-                                        "PEM private key whose certificate is on the connected app") from None
+                raise _error(
+                    AuthError,
+                    f"the private key cannot sign the JWT ({type(e).__name__}: {e}); give the "
+                    "PEM private key whose certificate is on the connected app",
+                ) from None
             form = {"grant_type": JWT_GRANT, "assertion": assertion}
         else:
             form = {"grant_type": "client_credentials"}
         try:
-            resp = session.post(url, data=form, headers=headers, timeout=timeout,
-                                auth=(self.client_id, self.client_secret) if self.flow != "jwt" else None)
+            resp = session.post(
+                url,
+                data=form,
+                headers=headers,
+                timeout=timeout,
+                auth=(self.client_id, self.client_secret) if self.flow != "jwt" else None,
+            )
         except requests.RequestException as e:
-            raise _error(Unavailable, f"Salesforce's login server {self.login_url} did not answer "
-                                      f"({type(e).__name__})") from None
+            raise _error(
+                Unavailable, f"Salesforce's login server {self.login_url} did not answer ({type(e).__name__})"
+            ) from None
         try:
             body = resp.json()
         except ValueError:
@@ -149,16 +171,22 @@ class SalesforceAuth:
         if resp.status_code != 200 or not body.get("access_token") or not body.get("instance_url"):
             code = str(body.get("error") or resp.status_code)
             text = str(body.get("error_description") or "no token in the answer")[:300]
-            raise _error(AuthError, f"Salesforce refused the {self.describe()} sign-in ({code}: {text})"
-                         + _auth_hint(code, text, self.flow), code=code)
+            raise _error(
+                AuthError,
+                f"Salesforce refused the {self.describe()} sign-in ({code}: {text})"
+                + _auth_hint(code, text, self.flow),
+                code=code,
+            )
         return str(body["access_token"]), str(body["instance_url"])
 
 
 def _auth_hint(code: str, text: str, flow: str) -> str:
     text = text.lower()
     if "approved" in text:
-        return ("; pre-authorise the integration user: the connected app's policies → Permitted Users: Admin "
-                "approved users are pre-authorized, and give the user a profile or permission set listed there")
+        return (
+            "; pre-authorise the integration user: the connected app's policies → Permitted Users: Admin "
+            "approved users are pre-authorized, and give the user a profile or permission set listed there"
+        )
     if "audience" in text or "invalid assertion" in text:
         return "; check that the certificate on the connected app matches SALESFORCE_PRIVATE_KEY"
     if code == "invalid_client_id" or "client identifier" in text:
@@ -191,9 +219,17 @@ _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 class SalesforceApi:
-    def __init__(self, auth: SalesforceAuth, *, version: str = "64.0", timeout: tuple[float, float] = (5, 60),
-                 api_share: float = 0.8, limit_wait: float = 1800.0, sleep: Callable[[float], None] = time.sleep,
-                 metrics=None):
+    def __init__(
+        self,
+        auth: SalesforceAuth,
+        *,
+        version: str = "64.0",
+        timeout: tuple[float, float] = (5, 60),
+        api_share: float = 0.8,
+        limit_wait: float = 1800.0,
+        sleep: Callable[[float], None] = time.sleep,
+        metrics=None,
+    ):
         self.auth = auth
         self.version = version.removeprefix("v")
         self.timeout = timeout
@@ -223,8 +259,17 @@ class SalesforceApi:
                 self.metrics.connector_api_usage.labels("salesforce", "max").set(self.usage[1])
         if self.metrics is not None:
             status = resp.status_code
-            outcome = "ok" if status < 300 else ("rate_limited" if status == 403 and b"REQUEST_LIMIT_EXCEEDED" in
-                                                 (resp.content or b"") else "error" if status >= 500 else str(status))
+            outcome = (
+                "ok"
+                if status < 300
+                else (
+                    "rate_limited"
+                    if status == 403 and b"REQUEST_LIMIT_EXCEEDED" in (resp.content or b"")
+                    else "error"
+                    if status >= 500
+                    else str(status)
+                )
+            )
             self.metrics.connector_requests.labels("salesforce", outcome).inc()
         return resp
 
@@ -236,8 +281,9 @@ class SalesforceApi:
             if self._sf is None or refresh:
                 token, instance = self.auth.token(self.session, self.timeout[1])
                 self.instance_url = instance.rstrip("/")
-                self._sf = Salesforce(session_id=token, instance_url=self.instance_url, version=self.version,
-                                      session=self.session)
+                self._sf = Salesforce(
+                    session_id=token, instance_url=self.instance_url, version=self.version, session=self.session
+                )
             return self._sf
 
     def call(self, what: str, fn: Callable[[Any], Any]) -> Any:
@@ -259,12 +305,17 @@ class SalesforceApi:
                     self.client(refresh=True)
                     continue
                 if status == 401:
-                    raise _error(AuthError, f"Salesforce refused the session on {what} ({code}): {message}",
-                                 code=code) from None
+                    raise _error(
+                        AuthError, f"Salesforce refused the session on {what} ({code}): {message}", code=code
+                    ) from None
                 if code == "REQUEST_LIMIT_EXCEEDED":
                     self.limited += 1
-                    raise _error(LimitExceeded, f"Salesforce's API request limit is exceeded ({message.strip()}) on "
-                                                f"{what}", code=code, retry_after=self.limit_wait) from None
+                    raise _error(
+                        LimitExceeded,
+                        f"Salesforce's API request limit is exceeded ({message.strip()}) on {what}",
+                        code=code,
+                        retry_after=self.limit_wait,
+                    ) from None
                 if status >= 500 or status == 0:
                     errors += 1
                     if errors > 2:
@@ -276,10 +327,12 @@ class SalesforceApi:
                 if status == 404:
                     raise _error(NotFound, f"not found in Salesforce: {what}", code=code) from None
                 if status == 403:
-                    raise _error(Forbidden, f"Salesforce forbids {what} ({code}): {_one_line(message)}",
-                                 code=code) from None
-                raise _error(Rejected, f"Salesforce rejected {what} ({code}): {_one_line(message)}", code=code) \
-                    from None
+                    raise _error(
+                        Forbidden, f"Salesforce forbids {what} ({code}): {_one_line(message)}", code=code
+                    ) from None
+                raise _error(
+                    Rejected, f"Salesforce rejected {what} ({code}): {_one_line(message)}", code=code
+                ) from None
             except requests.RequestException as e:
                 errors += 1
                 if errors > 2:
@@ -302,14 +355,17 @@ class SalesforceApi:
             except SalesforceError as e:
                 log.info("Salesforce limits could not be read: %s", e)
         if self.over_share():
-            raise _error(LimitExceeded, f"Salesforce API usage is at {self.usage[0]:,} of the org's {self.usage[1]:,} "
-                                        f"daily requests (salesforce.api_share: {self.api_share:g}); {what} waits",
-                         code="API_SHARE", retry_after=self.limit_wait)
+            raise _error(
+                LimitExceeded,
+                f"Salesforce API usage is at {self.usage[0]:,} of the org's {self.usage[1]:,} "
+                f"daily requests (salesforce.api_share: {self.api_share:g}); {what} waits",
+                code="API_SHARE",
+                retry_after=self.limit_wait,
+            )
 
     # -- reading -----------------------------------------------------------------------------
     def query(self, soql: str, what: str) -> QueryPage:
-        data = self.call(what, lambda sf: sf.query(soql, headers={"Sforce-Query-Options":
-                                                                  f"batchSize={QUERY_BATCH}"}))
+        data = self.call(what, lambda sf: sf.query(soql, headers={"Sforce-Query-Options": f"batchSize={QUERY_BATCH}"}))
         return _page(data)
 
     def query_more(self, next_url: str, what: str) -> QueryPage:
@@ -335,8 +391,10 @@ class SalesforceApi:
         """Create a Bulk API 2.0 query job; its id."""
         from simple_salesforce.bulk2 import Operation
 
-        job = self.call(f"a bulk query of {sobject}",
-                        lambda sf: getattr(sf.bulk2, sobject)._client.create_job(Operation.query, soql))
+        job = self.call(
+            f"a bulk query of {sobject}",
+            lambda sf: getattr(sf.bulk2, sobject)._client.create_job(Operation.query, soql),
+        )
         return str(job["id"])
 
     def bulk_wait(self, sobject: str, job_id: str, *, timeout: float = 3600.0) -> dict:
@@ -344,14 +402,18 @@ class SalesforceApi:
         deadline = time.monotonic() + timeout
         delay = 0.2
         while True:
-            info = self.call(f"the bulk query of {sobject}",
-                             lambda sf: getattr(sf.bulk2, sobject)._client.get_job(job_id, True))
+            info = self.call(
+                f"the bulk query of {sobject}", lambda sf: getattr(sf.bulk2, sobject)._client.get_job(job_id, True)
+            )
             state = info.get("state")
             if state == "JobComplete":
                 return info
             if state in ("Failed", "Aborted"):
-                raise _error(Rejected, f"the bulk query of {sobject} {state.lower()}: "
-                                       f"{info.get('errorMessage') or 'no reason given'}", code=state)
+                raise _error(
+                    Rejected,
+                    f"the bulk query of {sobject} {state.lower()}: {info.get('errorMessage') or 'no reason given'}",
+                    code=state,
+                )
             if time.monotonic() > deadline:
                 raise _error(Unavailable, f"the bulk query of {sobject} was not done after {timeout:.0f} s")
             self.sleep(delay)
@@ -359,11 +421,14 @@ class SalesforceApi:
 
     def bulk_page(self, sobject: str, job_id: str, locator: str | None) -> tuple[list[dict], str | None]:
         """One page of a complete job's results (CSV), and the locator of the next (None: the last)."""
-        result = self.call(f"the bulk results of {sobject}",
-                           lambda sf: getattr(sf.bulk2, sobject)._client.get_query_results(
-                               job_id, locator or "", BULK_PAGE))
-        rows = [{k: (v if v != "" else None) for k, v in row.items()}
-                for row in csv.DictReader(io.StringIO(result["records"]))]
+        result = self.call(
+            f"the bulk results of {sobject}",
+            lambda sf: getattr(sf.bulk2, sobject)._client.get_query_results(job_id, locator or "", BULK_PAGE),
+        )
+        rows = [
+            {k: (v if v != "" else None) for k, v in row.items()}
+            for row in csv.DictReader(io.StringIO(result["records"]))
+        ]
         return rows, (result.get("locator") or None)
 
     # -- writing -------------------------------------------------------------------------------
@@ -401,8 +466,11 @@ def parse_time(value) -> datetime | None:
 
 
 def _page(data: dict) -> QueryPage:
-    return QueryPage([flatten(r) for r in data.get("records") or []],
-                     data.get("nextRecordsUrl") if not data.get("done", True) else None, data.get("totalSize"))
+    return QueryPage(
+        [flatten(r) for r in data.get("records") or []],
+        data.get("nextRecordsUrl") if not data.get("done", True) else None,
+        data.get("totalSize"),
+    )
 
 
 def flatten(record: dict, prefix: str = "") -> dict:
@@ -428,4 +496,3 @@ def _errors(content) -> list[dict]:
 
 def _one_line(message: str) -> str:
     return " ".join(str(message).split())[:300]
-

@@ -10,10 +10,17 @@ def register(sub) -> dict:
     p = sub.add_parser("salesforce", help="Salesforce: check the connection, import the quarter, poll once")
     cmds = p.add_subparsers(dest="salesforce_cmd", required=True)
     cmds.add_parser("check", help="sign in; what the integration user can read and write, missing fields, API usage")
-    imp = cmds.add_parser("import", help="import campaigns, leads, campaign members, won opportunities and "
-                                         "completed tasks (Bulk API 2.0; resumable; a second run changes nothing)")
-    imp.add_argument("--since", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                     help="records changed (opportunities: closed) since this day (default: the quarter's first day)")
+    imp = cmds.add_parser(
+        "import",
+        help="import campaigns, leads, campaign members, won opportunities and "
+        "completed tasks (Bulk API 2.0; resumable; a second run changes nothing)",
+    )
+    imp.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="records changed (opportunities: closed) since this day (default: the quarter's first day)",
+    )
     imp.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished import")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
     cmds.add_parser("poll", help="read what changed in Salesforce since the last poll, now")
@@ -26,8 +33,11 @@ def run(args, settings) -> int:
     from bot.connectors.salesforce.api import LimitExceeded, SalesforceError
 
     if not settings.salesforce_client_id:
-        print("Salesforce is not configured: set SALESFORCE_CLIENT_ID and its credentials (see the README, "
-              "\"Connecting Salesforce\")", file=sys.stderr)
+        print(
+            "Salesforce is not configured: set SALESFORCE_CLIENT_ID and its credentials (see the README, "
+            '"Connecting Salesforce")',
+            file=sys.stderr,
+        )
         return 2
     container = build(settings)
     try:
@@ -44,14 +54,22 @@ def run(args, settings) -> int:
             if report.error:
                 print(report.lines()[0], file=sys.stderr)
                 return 1
-            since = (datetime.combine(args.since, datetime.min.time(), tzinfo=timezone.utc) if args.since
-                     else quarter_start(container.deps.now()))
+            since = (
+                datetime.combine(args.since, datetime.min.time(), tzinfo=timezone.utc)
+                if args.since
+                else quarter_start(container.deps.now())
+            )
             try:
-                result = connector.run_import(connector.import_stages(since), since=since.date().isoformat(),
-                                              restart=args.restart, progress=not args.no_progress)
+                result = connector.run_import(
+                    connector.import_stages(since),
+                    since=since.date().isoformat(),
+                    restart=args.restart,
+                    progress=not args.no_progress,
+                )
             except LimitExceeded as e:
-                print(f"Salesforce import stopped: {e}. Run it again later: it goes on where it stopped.",
-                      file=sys.stderr)
+                print(
+                    f"Salesforce import stopped: {e}. Run it again later: it goes on where it stopped.", file=sys.stderr
+                )
                 return 1
             except SalesforceError as e:
                 print(f"Salesforce import stopped: {e}. Run it again: it goes on where it stopped.", file=sys.stderr)

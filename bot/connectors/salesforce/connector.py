@@ -47,8 +47,13 @@ PURPOSE = {
     "Campaign": "campaign names",
 }
 # Polled in this order: a page of tasks or opportunities finds its leads already in.
-POLLED = (("Lead", ""), ("Contact", ""), ("CampaignMember", ""), ("Opportunity", "IsWon = true"),
-          ("Task", "IsClosed = true"))
+POLLED = (
+    ("Lead", ""),
+    ("Contact", ""),
+    ("CampaignMember", ""),
+    ("Opportunity", "IsWon = true"),
+    ("Task", "IsClosed = true"),
+)
 POLL_OVERLAP = timedelta(minutes=2)
 IN_CHUNK = 200  # ids per "Id IN (...)" look-up
 SUB_BATCH = 2000  # records ingested per transaction
@@ -117,8 +122,7 @@ class SalesforceConnector(Connector):
 
     def field_info(self, sobject: str, name: str) -> dict | None:
         d = self.describe(sobject)
-        return next((f for f in d.get("fields") or [] if f.get("name") == name), None) if isinstance(d, dict) \
-            else None
+        return next((f for f in d.get("fields") or [] if f.get("name") == name), None) if isinstance(d, dict) else None
 
     def fields(self, sobject: str) -> list[str]:
         """The fields to query: those the connector reads that the org has."""
@@ -164,14 +168,16 @@ class SalesforceConnector(Connector):
         ids = [i for i in ids if i]
         if not ids:
             return {}
-        return {str(r[field_]): str(r["Id"]) for r in self._by_ids("Lead", f"Id, {field_}", field_, ids)
-                if r.get(field_)}
+        return {
+            str(r[field_]): str(r["Id"]) for r in self._by_ids("Lead", f"Id, {field_}", field_, ids) if r.get(field_)
+        }
 
     def first_campaigns(self, lead_ids) -> dict[str, str]:
         """Lead id -> the first campaign it became a member of (the campaign it came from)."""
         out: dict[str, str] = {}
-        for r in self._by_ids("CampaignMember", "LeadId, CampaignId, CreatedDate", "LeadId", lead_ids,
-                              order="CreatedDate, Id"):
+        for r in self._by_ids(
+            "CampaignMember", "LeadId, CampaignId, CreatedDate", "LeadId", lead_ids, order="CreatedDate, Id"
+        ):
             out.setdefault(str(r["LeadId"]), str(r["CampaignId"]))
         return out
 
@@ -184,8 +190,10 @@ class SalesforceConnector(Connector):
             unknown = sorted(ids - uow.campaigns.named(ids))
         if not unknown or not isinstance(self.describe("Campaign"), dict):
             return []
-        return [tr.campaign_event(r, self.config)
-                for r in self._by_ids("Campaign", ", ".join(self.fields("Campaign")), "Id", unknown)]
+        return [
+            tr.campaign_event(r, self.config)
+            for r in self._by_ids("Campaign", ", ".join(self.fields("Campaign")), "Id", unknown)
+        ]
 
     def owner_user_id(self, email: str | None) -> str | None:
         """The active Salesforce user with this email (a Task's owner), if any; remembered."""
@@ -193,13 +201,21 @@ class SalesforceConnector(Connector):
             return None
         email = email.lower()
         if email not in self._user_ids:
-            alias = next((uid for uid, key in self.config.salesforce.owners.items() if uid.startswith("005") and
-                          any(p.key == key and p.email == email for p in self.config.people)), None)
+            alias = next(
+                (
+                    uid
+                    for uid, key in self.config.salesforce.owners.items()
+                    if uid.startswith("005") and any(p.key == key and p.email == email for p in self.config.people)
+                ),
+                None,
+            )
             if alias:
                 self._user_ids[email] = alias
             else:
-                page = self.api.query(f"SELECT Id FROM User WHERE Email = {soql_quote(email)} AND IsActive = true "
-                                      f"LIMIT 1", "a look-up of a user")
+                page = self.api.query(
+                    f"SELECT Id FROM User WHERE Email = {soql_quote(email)} AND IsActive = true LIMIT 1",
+                    "a look-up of a user",
+                )
                 self._user_ids[email] = str(page.records[0]["Id"]) if page.records else None
         return self._user_ids[email]
 
@@ -217,8 +233,9 @@ class SalesforceConnector(Connector):
             conv = self.converted_leads("ConvertedContactId", [r["Id"] for r in records])
             return [e for r in records for e in tr.contact_events(r, cfg, converted_lead=conv.get(str(r["Id"])))]
         if sobject == "CampaignMember":
-            conv = self.converted_leads("ConvertedContactId", [r.get("ContactId") for r in records
-                                                               if not r.get("LeadId")])
+            conv = self.converted_leads(
+                "ConvertedContactId", [r.get("ContactId") for r in records if not r.get("LeadId")]
+            )
             events = self.campaign_events(r.get("CampaignId") for r in records)
             for r in records:
                 events.extend(tr.member_events(r, cfg, converted_lead=conv.get(str(r.get("ContactId")))))
@@ -232,13 +249,17 @@ class SalesforceConnector(Connector):
             return events
         if sobject == "Task":
             tasks = [r for r in records if tr.is_follow_up(r, cfg)]
-            conv = self.converted_leads("ConvertedContactId", [r["WhoId"] for r in tasks
-                                                               if tr.who(r.get("WhoId")) == "Contact"])
+            conv = self.converted_leads(
+                "ConvertedContactId", [r["WhoId"] for r in tasks if tr.who(r.get("WhoId")) == "Contact"]
+            )
             events = []
             for r in tasks:
                 w = str(r.get("WhoId") or "")
-                lead_id = w if tr.who(w) == "Lead" else conv.get(w) or (w if tr.who(w) == "Contact" and
-                                                                        cfg.salesforce.contacts_as_leads else None)
+                lead_id = (
+                    w
+                    if tr.who(w) == "Lead"
+                    else conv.get(w) or (w if tr.who(w) == "Contact" and cfg.salesforce.contacts_as_leads else None)
+                )
                 events.extend(tr.task_events(r, cfg, lead_id=lead_id))
             return events
         if sobject == "Campaign":
@@ -266,8 +287,11 @@ class SalesforceConnector(Connector):
                 continue
             self.ingest(events)
             found = {str(r["Id"]) for r in records}
-            self.unreadable([c for c in items if c.object_id not in found], "not_found",
-                            "Salesforce has no such record, or the integration user may not see it")
+            self.unreadable(
+                [c for c in items if c.object_id not in found],
+                "not_found",
+                "Salesforce has no such record, or the integration user may not see it",
+            )
             self.done([c for c in items if c.object_id in found])
 
     # -- polling ------------------------------------------------------------------------------
@@ -281,18 +305,25 @@ class SalesforceConnector(Connector):
 
         aliases = self.config.salesforce.owners
         owners = []
-        for page in self.api.query_all("SELECT Id, Email, Name, IsActive, Department, Manager.Email FROM User "
-                                       "ORDER BY Id", "the users"):
+        for page in self.api.query_all(
+            "SELECT Id, Email, Name, IsActive, Department, Manager.Email FROM User ORDER BY Id", "the users"
+        ):
             for r in page.records:
                 email = (r.get("Email") or "").strip().lower() or None
                 if r.get("Id") in aliases or (email and email in aliases):
                     continue
                 dept = str(r.get("Department") or "").lower()
-                owners.append(directory.Owner(
-                    source="salesforce", email=email, name=r.get("Name"), owner_id=r.get("Id"),
-                    team=next((t for t in directory.TEAMS if t in dept), None),
-                    manager_email=(r.get("Manager.Email") or "").strip().lower() or None,
-                    active=str(r.get("IsActive")).lower() == "true"))
+                owners.append(
+                    directory.Owner(
+                        source="salesforce",
+                        email=email,
+                        name=r.get("Name"),
+                        owner_id=r.get("Id"),
+                        team=next((t for t in directory.TEAMS if t in dept), None),
+                        manager_email=(r.get("Manager.Email") or "").strip().lower() or None,
+                        active=str(r.get("IsActive")).lower() == "true",
+                    )
+                )
         with self.uow_factory() as uow:
             outcome = directory.upsert_owners(uow, self.deps, owners)
             uow.commit()
@@ -364,9 +395,11 @@ class SalesforceConnector(Connector):
         plan = [("leads", "Lead", f"SystemModstamp >= {stamp}")]
         if self.config.salesforce.contacts_as_leads:
             plan.append(("contacts", "Contact", f"SystemModstamp >= {stamp}"))
-        plan += [("campaign members", "CampaignMember", f"SystemModstamp >= {stamp}"),
-                 ("opportunities", "Opportunity", f"IsWon = true AND CloseDate >= {day}"),
-                 ("tasks", "Task", f"IsClosed = true AND WhoId != null AND SystemModstamp >= {stamp}")]
+        plan += [
+            ("campaign members", "CampaignMember", f"SystemModstamp >= {stamp}"),
+            ("opportunities", "Opportunity", f"IsWon = true AND CloseDate >= {day}"),
+            ("tasks", "Task", f"IsClosed = true AND WhoId != null AND SystemModstamp >= {stamp}"),
+        ]
         for name, sobject, where in plan:
             stages.append(Stage(name, self._bulk_pages(sobject, where), self._count(sobject, where), unit=name))
         return stages
@@ -374,24 +407,28 @@ class SalesforceConnector(Connector):
     def _count(self, sobject: str, where: str = ""):
         def total() -> int | None:
             try:
-                return self.api.query(f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else ""),
-                                      f"a count of {sobject}").total
+                return self.api.query(
+                    f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else ""), f"a count of {sobject}"
+                ).total
             except SalesforceError:
                 return None
+
         return total
 
     def _keyset_pages(self, sobject: str):
         def pages(cursor):
             last = (cursor or {}).get("last_id")
             while True:
-                page = self.api.query(self.soql(sobject, f"Id > {soql_quote(last)}" if last else "", "Id", 2000),
-                                      f"a page of {sobject}")
+                page = self.api.query(
+                    self.soql(sobject, f"Id > {soql_quote(last)}" if last else "", "Id", 2000), f"a page of {sobject}"
+                )
                 if not page.records:
                     return
                 last = str(page.records[-1]["Id"])
                 yield self.events_for(sobject, page.records), {"last_id": last}, len(page.records)
                 if len(page.records) < 2000:
                     return
+
         return pages
 
     def _bulk_pages(self, sobject: str, where: str):
@@ -419,7 +456,7 @@ class SalesforceConnector(Connector):
                 rows, next_locator = self.api.bulk_page(sobject, job, None)
             while True:
                 for i in range(skip, len(rows), SUB_BATCH):
-                    batch = rows[i:i + SUB_BATCH]
+                    batch = rows[i : i + SUB_BATCH]
                     done = i + len(batch)
                     if done < len(rows):
                         cur = {"job": job, "locator": locator, "skip": done}
@@ -457,12 +494,16 @@ class SalesforceConnector(Connector):
             if isinstance(d, dict) and d.get("queryable", True):
                 report.readable.append(sobject)
             else:
-                report.problems.append(f"cannot read {sobject} ({PURPOSE[sobject]}): give the integration user "
-                                       f"Read on {sobject} in its permission set")
+                report.problems.append(
+                    f"cannot read {sobject} ({PURPOSE[sobject]}): give the integration user "
+                    f"Read on {sobject} in its permission set"
+                )
         for sobject, f, asked_by in self.missing_fields():
             why = f" ({asked_by})" if asked_by else ""
-            report.problems.append(f"missing field {sobject}.{f}{why}: not in this org, or hidden from the "
-                                   "integration user (field-level security)")
+            report.problems.append(
+                f"missing field {sobject}.{f}{why}: not in this org, or hidden from the "
+                "integration user (field-level security)"
+            )
         sf = self.config.salesforce
         lead = self.describe("Lead")
         if isinstance(lead, dict):
@@ -472,36 +513,49 @@ class SalesforceConnector(Connector):
             for which in ("on_bounce", "on_requalify"):
                 w = getattr(sf, which)
                 asked += [(s, f"salesforce.{which}.lead_status") for s in [w.lead_status] if s]
-                asked += [(s, f"salesforce.{which}.lead_status_by_reason.{c}") for c, s in
-                          w.lead_status_by_reason.items()]
+                asked += [
+                    (s, f"salesforce.{which}.lead_status_by_reason.{c}") for c, s in w.lead_status_by_reason.items()
+                ]
             for value, key in asked:
                 if values and value not in values:
-                    report.problems.append(f"Lead.Status has no value {value!r} ({key}); its values: "
-                                           f"{', '.join(sorted(values))}")
+                    report.problems.append(
+                        f"Lead.Status has no value {value!r} ({key}); its values: {', '.join(sorted(values))}"
+                    )
             if (sf.on_bounce.lead_status or sf.on_requalify.lead_status) and not (
-                    lead.get("updateable") and status.get("updateable")):
-                report.problems.append("cannot update Lead.Status: bounces cannot move the lead back to marketing "
-                                       "(give the integration user Edit on Lead)")
+                lead.get("updateable") and status.get("updateable")
+            ):
+                report.problems.append(
+                    "cannot update Lead.Status: bounces cannot move the lead back to marketing "
+                    "(give the integration user Edit on Lead)"
+                )
             reason = sf.on_bounce.reason_field
-            if reason and self.has_field("Lead", reason) and not (self.field_info("Lead", reason) or {}).get(
-                    "updateable"):
+            if (
+                reason
+                and self.has_field("Lead", reason)
+                and not (self.field_info("Lead", reason) or {}).get("updateable")
+            ):
                 report.problems.append(f"cannot update Lead.{reason} (salesforce.on_bounce.reason_field)")
         task = self.describe("Task")
         if (sf.on_bounce.task or sf.follow_ups == "task") and isinstance(task, dict) and not task.get("createable"):
-            report.problems.append("cannot create Tasks: bounce reasons and chat follow-ups cannot be written "
-                                   "(give the integration user Create on Task)")
+            report.problems.append(
+                "cannot create Tasks: bounce reasons and chat follow-ups cannot be written "
+                "(give the integration user Create on Task)"
+            )
         try:
             limits = self.api.limits()
             daily = limits.get("DailyApiRequests") or {}
             if daily.get("Max"):
                 used = daily["Max"] - daily.get("Remaining", 0)
-                report.notes.append(f"API requests: {used:,} of {daily['Max']:,} used in the last 24 hours "
-                                    f"({100 * used / daily['Max']:.0f}%; the bot stops reading at "
-                                    f"{100 * sf.api_share:.0f}%)")
+                report.notes.append(
+                    f"API requests: {used:,} of {daily['Max']:,} used in the last 24 hours "
+                    f"({100 * used / daily['Max']:.0f}%; the bot stops reading at "
+                    f"{100 * sf.api_share:.0f}%)"
+                )
             jobs = limits.get("DailyBulkV2QueryJobs") or {}
             if jobs.get("Max"):
-                report.notes.append(f"Bulk API 2.0 query jobs: {jobs.get('Remaining', 0):,} of {jobs['Max']:,} "
-                                    "left today")
+                report.notes.append(
+                    f"Bulk API 2.0 query jobs: {jobs.get('Remaining', 0):,} of {jobs['Max']:,} left today"
+                )
         except SalesforceError as e:
             report.notes.append(f"the org's limits could not be read: {e}")
         return report
@@ -513,5 +567,3 @@ class SalesforceConnector(Connector):
             log.warning("Salesforce: %s", "; ".join(x.strip() for x in lines))
         lines.append(f"Salesforce polling every {self.config.salesforce.poll_seconds} s")
         return lines
-
-

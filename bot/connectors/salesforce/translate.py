@@ -38,22 +38,88 @@ OURS = re.compile(r"\[smk-[0-9a-f]{10}\]")
 # The fields read per object; ``None`` marks one an org may lack (an older API version, no
 # multi-currency): left out of the queries when ``describe`` does not list it.
 FIELDS = {
-    "Lead": ["Id", "FirstName", "LastName", "Name", "Email", "Company", "Title", "Status", "LeadSource", "OwnerId",
-             "Owner.Email", "IsConverted", "ConvertedContactId", "ConvertedOpportunityId", "CreatedDate",
-             "SystemModstamp"],
-    "Contact": ["Id", "FirstName", "LastName", "Name", "Email", "Title", "AccountId", "Account.Name", "OwnerId",
-                "Owner.Email", "CreatedDate", "SystemModstamp"],
-    "Opportunity": ["Id", "Name", "Amount", "CloseDate", "StageName", "IsWon", "OwnerId", "Owner.Email",
-                    "CampaignId", "ContactId", "Contact.Email", "SystemModstamp"],
-    "CampaignMember": ["Id", "CampaignId", "LeadId", "ContactId", "Email", "Status", "HasResponded",
-                       "FirstRespondedDate", "CreatedDate", "SystemModstamp"],
-    "Task": ["Id", "WhoId", "Subject", "Status", "IsClosed", "Type", "TaskSubtype", "CompletedDateTime",
-             "OwnerId", "Owner.Email", "SystemModstamp"],
+    "Lead": [
+        "Id",
+        "FirstName",
+        "LastName",
+        "Name",
+        "Email",
+        "Company",
+        "Title",
+        "Status",
+        "LeadSource",
+        "OwnerId",
+        "Owner.Email",
+        "IsConverted",
+        "ConvertedContactId",
+        "ConvertedOpportunityId",
+        "CreatedDate",
+        "SystemModstamp",
+    ],
+    "Contact": [
+        "Id",
+        "FirstName",
+        "LastName",
+        "Name",
+        "Email",
+        "Title",
+        "AccountId",
+        "Account.Name",
+        "OwnerId",
+        "Owner.Email",
+        "CreatedDate",
+        "SystemModstamp",
+    ],
+    "Opportunity": [
+        "Id",
+        "Name",
+        "Amount",
+        "CloseDate",
+        "StageName",
+        "IsWon",
+        "OwnerId",
+        "Owner.Email",
+        "CampaignId",
+        "ContactId",
+        "Contact.Email",
+        "SystemModstamp",
+    ],
+    "CampaignMember": [
+        "Id",
+        "CampaignId",
+        "LeadId",
+        "ContactId",
+        "Email",
+        "Status",
+        "HasResponded",
+        "FirstRespondedDate",
+        "CreatedDate",
+        "SystemModstamp",
+    ],
+    "Task": [
+        "Id",
+        "WhoId",
+        "Subject",
+        "Status",
+        "IsClosed",
+        "Type",
+        "TaskSubtype",
+        "CompletedDateTime",
+        "OwnerId",
+        "Owner.Email",
+        "SystemModstamp",
+    ],
     "Campaign": ["Id", "Name", "Type", "OwnerId", "Owner.Email", "SystemModstamp"],
 }
-OPTIONAL = {("Opportunity", "CurrencyIsoCode"), ("Opportunity", "ContactId"), ("Opportunity", "Contact.Email"),
-            ("Task", "TaskSubtype"), ("Task", "CompletedDateTime"), ("CampaignMember", "Email"),
-            ("Lead", "Rating")}
+OPTIONAL = {
+    ("Opportunity", "CurrencyIsoCode"),
+    ("Opportunity", "ContactId"),
+    ("Opportunity", "Contact.Email"),
+    ("Task", "TaskSubtype"),
+    ("Task", "CompletedDateTime"),
+    ("CampaignMember", "Email"),
+    ("Lead", "Rating"),
+}
 EXTRA_OPTIONAL = {"Opportunity": ["CurrencyIsoCode"]}
 
 
@@ -103,8 +169,12 @@ def _cut(value, n: int):
 
 
 def _event(event_id: str, type_: str, at: datetime, data: dict) -> dict:
-    return {"id": event_id[:200], "type": type_, "occurred_at": _iso(at),
-            "data": {k: v for k, v in data.items() if v is not None}}
+    return {
+        "id": event_id[:200],
+        "type": type_,
+        "occurred_at": _iso(at),
+        "data": {k: v for k, v in data.items() if v is not None},
+    }
 
 
 def modified(r: dict) -> datetime:
@@ -142,19 +212,30 @@ def _name(r: dict) -> str | None:
 def is_qualified(r: dict, config) -> bool:
     q = config.salesforce.qualified
     status = (r.get("Status") or "").strip().lower()
-    return bool(status and status in {s.lower() for s in q.lead_statuses}) or (q.converted and
-                                                                                truthy(r.get("IsConverted")))
+    return bool(status and status in {s.lower() for s in q.lead_statuses}) or (
+        q.converted and truthy(r.get("IsConverted"))
+    )
 
 
 def lead_events(r: dict, config, *, source_campaign: str | None = None) -> list[dict]:
     lid, at = str(r["Id"]), modified(r)
     status = config.qualified.statuses[0] if is_qualified(r, config) else r.get("Status")
-    data = {"id": lid, "email": (r.get("Email") or "").strip().lower() or None, "name": _cut(_name(r), 300),
-            "company": _cut(r.get("Company"), 300), "title": _cut(r.get("Title"), 300), "status": _cut(status, 100),
-            "owner_email": owner_email(r, config), "source_campaign_id": source_campaign,
-            "salesforce": {"status": r.get("Status"), "lead_source": r.get("LeadSource"),
-                           "converted_contact_id": r.get("ConvertedContactId"),
-                           "converted_opportunity_id": r.get("ConvertedOpportunityId")}}
+    data = {
+        "id": lid,
+        "email": (r.get("Email") or "").strip().lower() or None,
+        "name": _cut(_name(r), 300),
+        "company": _cut(r.get("Company"), 300),
+        "title": _cut(r.get("Title"), 300),
+        "status": _cut(status, 100),
+        "owner_email": owner_email(r, config),
+        "source_campaign_id": source_campaign,
+        "salesforce": {
+            "status": r.get("Status"),
+            "lead_source": r.get("LeadSource"),
+            "converted_contact_id": r.get("ConvertedContactId"),
+            "converted_opportunity_id": r.get("ConvertedOpportunityId"),
+        },
+    }
     sf = config.salesforce
     if sf.score_field:
         data["score"] = _score(r.get(sf.score_field))
@@ -168,8 +249,13 @@ def contact_events(r: dict, config, *, converted_lead: str | None) -> list[dict]
     cid, at = str(r["Id"]), modified(r)
     if not converted_lead and not config.salesforce.contacts_as_leads:
         return []
-    data = {"id": converted_lead or cid, "email": (r.get("Email") or "").strip().lower() or None,
-            "name": _cut(_name(r), 300), "title": _cut(r.get("Title"), 300), "owner_email": owner_email(r, config)}
+    data = {
+        "id": converted_lead or cid,
+        "email": (r.get("Email") or "").strip().lower() or None,
+        "name": _cut(_name(r), 300),
+        "title": _cut(r.get("Title"), 300),
+        "owner_email": owner_email(r, config),
+    }
     if not converted_lead:
         data["company"] = _cut(r.get("Account.Name"), 300)
     return [_event(f"{SOURCE}:contact:{cid}:{_stamp(at)}", "lead.upserted", at, data)]
@@ -180,9 +266,17 @@ def contact_events(r: dict, config, *, converted_lead: str | None) -> list[dict]
 
 def campaign_event(r: dict, config) -> dict:
     at = modified(r)
-    return _event(f"{SOURCE}:campaign:{r['Id']}:{_stamp(at)}", "campaign.upserted", at,
-                  {"id": str(r["Id"]), "name": _cut(r.get("Name") or str(r["Id"]), 500),
-                   "kind": _cut((r.get("Type") or "other").lower(), 60), "owner_email": owner_email(r, config)})
+    return _event(
+        f"{SOURCE}:campaign:{r['Id']}:{_stamp(at)}",
+        "campaign.upserted",
+        at,
+        {
+            "id": str(r["Id"]),
+            "name": _cut(r.get("Name") or str(r["Id"]), 500),
+            "kind": _cut((r.get("Type") or "other").lower(), 60),
+            "owner_email": owner_email(r, config),
+        },
+    )
 
 
 def member_events(r: dict, config, *, converted_lead: str | None = None) -> list[dict]:
@@ -195,13 +289,17 @@ def member_events(r: dict, config, *, converted_lead: str | None = None) -> list
     responded = parse_date(r.get("FirstRespondedDate")) if truthy(r.get("HasResponded")) else None
     if responded:
         at = max(created, datetime.combine(responded, time(12), tzinfo=timezone.utc))
-    lead_id = r.get("LeadId") or converted_lead or (r.get("ContactId") if config.salesforce.contacts_as_leads
-                                                    else None)
+    lead_id = r.get("LeadId") or converted_lead or (r.get("ContactId") if config.salesforce.contacts_as_leads else None)
     email = (r.get("Email") or "").strip().lower() or None
     if not lead_id and not email:
         return []
-    data = {"campaign_id": str(r["CampaignId"]), "lead_id": lead_id, "contact_email": email,
-            "kind": _cut(status or "member", 60), "touched_at": _iso(at)}
+    data = {
+        "campaign_id": str(r["CampaignId"]),
+        "lead_id": lead_id,
+        "contact_email": email,
+        "kind": _cut(status or "member", 60),
+        "touched_at": _iso(at),
+    }
     return [_event(f"{SOURCE}:member:{r['Id']}:{status}", "campaign.touch", at, data)]
 
 
@@ -223,12 +321,18 @@ def deal_events(r: dict, config, *, converted_lead: str | None = None) -> list[d
     except InvalidOperation:
         amount = Decimal(0)
     lead_id = converted_lead or (r.get("ContactId") if config.salesforce.contacts_as_leads else None)
-    data = {"id": oid, "name": _cut(r.get("Name") or f"Salesforce opportunity {oid}", 10_000),
-            "amount": str(max(amount, Decimal(0))), "currency": (r.get("CurrencyIsoCode") or config.wins.currency).upper(),
-            "closed_at": _iso(closed), "owner_email": owner_email(r, config), "lead_id": lead_id,
-            "contact_email": (r.get("Contact.Email") or "").strip().lower() or None,
-            "campaign_id": r.get("CampaignId") if config.salesforce.primary_campaign else None,
-            "salesforce": {"stage": r.get("StageName")}}
+    data = {
+        "id": oid,
+        "name": _cut(r.get("Name") or f"Salesforce opportunity {oid}", 10_000),
+        "amount": str(max(amount, Decimal(0))),
+        "currency": (r.get("CurrencyIsoCode") or config.wins.currency).upper(),
+        "closed_at": _iso(closed),
+        "owner_email": owner_email(r, config),
+        "lead_id": lead_id,
+        "contact_email": (r.get("Contact.Email") or "").strip().lower() or None,
+        "campaign_id": r.get("CampaignId") if config.salesforce.primary_campaign else None,
+        "salesforce": {"stage": r.get("StageName")},
+    }
     return [_event(f"{SOURCE}:opportunity:{oid}:won", "deal.closed_won", closed, data)]
 
 
@@ -247,8 +351,12 @@ def task_events(r: dict, config, *, lead_id: str | None) -> list[dict]:
         return []
     at = parse_time(r.get("CompletedDateTime")) or modified(r)
     kind = r.get("TaskSubtype") or r.get("Type") or "task"
-    data = {"lead_id": lead_id, "by_email": owner_email(r, config), "note": _cut(r.get("Subject"), 3000),
-            "kind": _cut(str(kind).lower(), 60)}
+    data = {
+        "lead_id": lead_id,
+        "by_email": owner_email(r, config),
+        "note": _cut(r.get("Subject"), 3000),
+        "kind": _cut(str(kind).lower(), 60),
+    }
     return [_event(f"{SOURCE}:task:{r['Id']}", "lead.touched", at, data)]
 
 

@@ -52,8 +52,16 @@ class SalesforceDeliverer:
     def config(self):
         return self.connector.config
 
-    def post(self, destination: str, message, *, key: str, since: datetime | None, people,
-             begin: Callable[[], None] = no_begin) -> Delivered:
+    def post(
+        self,
+        destination: str,
+        message,
+        *,
+        key: str,
+        since: datetime | None,
+        people,
+        begin: Callable[[], None] = no_begin,
+    ) -> Delivered:
         """``since``: an earlier attempt may have written already; a retry then looks for its
         marker before writing an activity again."""
         maybe_sent = since is not None
@@ -64,12 +72,17 @@ class SalesforceDeliverer:
         try:
             record = self._record(data)
             if kind == "lead.bounced":
-                self._write(record, sf.on_bounce, reason=data.get("reason"),
-                            reason_label=data.get("reason_label") or data.get("reason"))
+                self._write(
+                    record,
+                    sf.on_bounce,
+                    reason=data.get("reason"),
+                    reason_label=data.get("reason_label") or data.get("reason"),
+                )
                 if sf.on_bounce.task:
                     reason = data.get("reason_label") or data.get("reason") or "no reason given"
-                    self._task(record, key, maybe_sent, f"Bounced back to marketing: {reason}", bounce_text(data),
-                               data, event)
+                    self._task(
+                        record, key, maybe_sent, f"Bounced back to marketing: {reason}", bounce_text(data), data, event
+                    )
             elif kind == "lead.requalified":
                 self._write(record, sf.on_requalify)
                 if sf.on_requalify.task:
@@ -77,8 +90,15 @@ class SalesforceDeliverer:
             elif kind == "lead.followed_up":
                 if sf.follow_ups == "task":
                     note = data.get("note")
-                    self._task(record, key, maybe_sent, f"Follow-up: {note}" if note else "Follow-up",
-                               follow_up_text(data), data, event)
+                    self._task(
+                        record,
+                        key,
+                        maybe_sent,
+                        f"Follow-up: {note}" if note else "Follow-up",
+                        follow_up_text(data),
+                        data,
+                        event,
+                    )
             else:
                 raise PermanentError(f"Salesforce does not take {kind!r} events")
         except LimitExceeded as e:
@@ -101,8 +121,11 @@ class SalesforceDeliverer:
             return lead_id
         email = data.get("email")
         if email:
-            page = self.api.query(f"SELECT Id FROM Lead WHERE Email = {soql_quote(email)} AND IsConverted = false "
-                                  "ORDER BY CreatedDate DESC LIMIT 1", "a look-up of a lead by email")
+            page = self.api.query(
+                f"SELECT Id FROM Lead WHERE Email = {soql_quote(email)} AND IsConverted = false "
+                "ORDER BY CreatedDate DESC LIMIT 1",
+                "a look-up of a lead by email",
+            )
             if page.records:
                 return str(page.records[0]["Id"])
         raise PermanentError(f"no Salesforce lead for {lead_id or email!r}")
@@ -118,19 +141,26 @@ class SalesforceDeliverer:
             if self.connector.has_field("Lead", write.reason_field):
                 fields[write.reason_field] = reason_label[:255]
             else:
-                log.warning("Salesforce: Lead.%s (salesforce.on_bounce.reason_field) does not exist; the reason is "
-                            "only in the Task", write.reason_field)
+                log.warning(
+                    "Salesforce: Lead.%s (salesforce.on_bounce.reason_field) does not exist; the reason is "
+                    "only in the Task",
+                    write.reason_field,
+                )
         if fields:
             self.api.update("Lead", record, fields)
 
-    def _task(self, record: str, key: str, maybe_sent: bool, subject: str, text: str, data: dict,
-              event: dict) -> None:
+    def _task(self, record: str, key: str, maybe_sent: bool, subject: str, text: str, data: dict, event: dict) -> None:
         marker = f"[{short_ref(key)}]"
         if maybe_sent and self._already_written(record, marker):
             return
         at = parse_time(event.get("occurred_at"))
-        fields = {"WhoId": record, "Subject": f"{subject[:255 - len(marker) - 1]} {marker}",
-                  "Description": f"{text}\n\nSmarketing ref {key}", "Status": "Completed", "Priority": "Normal"}
+        fields = {
+            "WhoId": record,
+            "Subject": f"{subject[: 255 - len(marker) - 1]} {marker}",
+            "Description": f"{text}\n\nSmarketing ref {key}",
+            "Status": "Completed",
+            "Priority": "Normal",
+        }
         if at:
             fields["ActivityDate"] = at.date().isoformat()
         owner = self._owner(data.get("by_email"))
@@ -148,8 +178,11 @@ class SalesforceDeliverer:
     def _already_written(self, record: str, marker: str) -> bool:
         like = marker.replace("_", "\\_").replace("%", "\\%")
         try:
-            page = self.api.query(f"SELECT Id FROM Task WHERE WhoId = {soql_quote(record)} AND Subject LIKE "
-                                  f"{soql_quote('%' + like)} LIMIT 1", "a look-up of an earlier task")
+            page = self.api.query(
+                f"SELECT Id FROM Task WHERE WhoId = {soql_quote(record)} AND Subject LIKE "
+                f"{soql_quote('%' + like)} LIMIT 1",
+                "a look-up of an earlier task",
+            )
             return bool(page.records)
         except SalesforceError as e:
             if isinstance(e, (LimitExceeded, AuthError, Unavailable)):

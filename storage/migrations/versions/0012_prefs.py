@@ -4,6 +4,7 @@ kinds) over the config's ``delivery:`` defaults
 Revision ID: 0012_prefs
 Revises: 0011_speed
 """
+
 from typing import Sequence, Union
 
 from alembic import op
@@ -25,8 +26,7 @@ def upgrade() -> None:
         sa.Column("digest_time", sa.Time(), nullable=True),
         sa.Column("warn", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
         sa.Column("manager", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
-        sa.Column("muted", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-                  nullable=False),
+        sa.Column("muted", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
         sa.PrimaryKeyConstraint("person_id"),
