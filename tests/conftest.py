@@ -233,7 +233,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # ``-m fast``: rules, renderers and storage, in process. ``-m full``: everything that serves the
 # real app over HTTP, talks to a stand-in server, drives Chromium, starts a subprocess, fuzzes,
 # injects faults or simulates a month. The README's test command runs both.
-_FULL_FIXTURES = {"live_server", "slack_server", "page", "browser", "hubspot", "salesforce", "teams"}
+_FULL_FIXTURES = {"live_server", "slack_server", "slack", "page", "browser", "hubspot", "salesforce", "teams"}
 _FULL_MODULES = {
     "test_fuzz",
     "test_delivery_chaos",
@@ -257,5 +257,6 @@ def pytest_collection_modifyitems(config, items):
             or module.endswith("_e2e")
             or module.startswith("test_browser")
             or bool(_FULL_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or item.get_closest_marker("full") is not None  # marked by hand: a long end-to-end story
         )
         item.add_marker(pytest.mark.full if full else pytest.mark.fast)

@@ -233,6 +233,7 @@ def test_without_a_review_in_the_config_the_commands_say_so(make_container):
     assert run_job(c, "review_agenda").done == 0
 
 
+@pytest.mark.full  # the whole demo company through a simulated week
 def test_the_demo_company_has_open_items_and_moving_time_shows_the_review_cycle(make_container):
     from bot.local import clock, demo_data
     from tests.test_local_demo import posts
