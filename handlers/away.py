@@ -26,7 +26,7 @@ from handlers.messages import Context, Header, Message, Reply, Section, mention
 from handlers.ports import Actor, Deps, dm
 from handlers.registry import Flow, JobResult
 from handlers.sla import timezone_of
-from storage.models import AwayPeriod, Person
+from handlers.ports import AwayPeriod, Person
 
 MAX_DAYS = 92
 SUMMARY_WINDOW = timedelta(days=14)  # a return older than this gets no summary (the bot was down)
@@ -111,15 +111,13 @@ def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
             f"{you} {'are' if you == 'You' else 'is'} already away {days_text(clash, target, deps.config)}, "
             f"which overlaps that. Say {off} first, or pick other days. Nothing changed."
         )
-    period = uow.away.add(
-        AwayPeriod(
-            person_id=target.id,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            source="command",
-            created_by_id=me.id,
-            created_at=deps.now(),
-        )
+    period = uow.away.create(
+        person_id=target.id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        source="command",
+        created_by_id=me.id,
+        created_at=deps.now(),
     )
     cover = _cover_name(uow, target)
     notify.reroute_held(uow, deps, target.id)  # what waits for their morning goes to the cover instead
@@ -284,7 +282,7 @@ def sync_config_periods(uow, config, ids: dict[str, int]) -> None:
             uow.away.remove(period)
     for (person_id, starts_at), ends_at in wanted.items():
         if (person_id, starts_at) not in stored:
-            uow.away.add(AwayPeriod(person_id=person_id, starts_at=starts_at, ends_at=ends_at, source="config"))
+            uow.away.create(person_id=person_id, starts_at=starts_at, ends_at=ends_at, source="config")
 
 
 FLOW = Flow(

@@ -19,7 +19,7 @@ from handlers.errors import Invalid, NotFound
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, row_id
 from handlers.registry import Flow, JobResult, MessageRef
-from storage.models import Bounce, Lead
+from handlers.ports import Bounce, Lead
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REPORT_GRACE = timedelta(days=1)  # a weekly post missed by more than this waits for next week

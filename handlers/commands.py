@@ -13,7 +13,7 @@ from handlers.errors import UserError
 from handlers.messages import Message, Reply, inert
 from handlers.ports import Actor, Deps
 from handlers.registry import MessageRef, Registry
-from storage.db import UowFactory
+from handlers.ports import UowFactory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -39,7 +39,7 @@ from handlers.sla import (  # noqa: F401  (re-exported: the clock's names as the
     tier_for,
     timezone_of,
 )
-from storage.models import Lead
+from handlers.ports import Lead
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
     for e in events:  # in order: a later event for the same lead sees the earlier one's result
         d = e.data
         before = rows.get(d.id) or current.get(d.id)
-        row = _merged(before, d, owner_ids, campaign_ids, now)
+        row = _merged(before or _new_row(uow, d.id, now), d, owner_ids, campaign_ids, now)
         met_before = before is not None and meets_definition(before, config)
         # A converted lead (its deal closed won) is handed to sales again only when the CRM says so.
         if row["status"] != "qualified" and (
@@ -115,9 +115,9 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
             lifecycle.owner_left(uow, deps, person, active_manager(uow, person))
 
 
-def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dict[str, int], now: datetime) -> dict:
+def _merged(before: dict, d, owner_ids: dict[str, int], campaign_ids: dict[str, int], now: datetime) -> dict:
     """The lead's columns after this event: given fields replace, absent ones keep their value."""
-    row = dict(before) if before else _new_row(d.id, now)
+    row = dict(before)
     row.pop("id", None)
     for f in LEAD_FIELDS:
         value = getattr(d, f)
@@ -142,23 +142,21 @@ def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dic
     return row
 
 
-def _new_row(crm_id: str, now: datetime) -> dict:
-    return {**_NEW_ROW, "crm_id": crm_id, "attrs": {}, "created_at": now}
+def _new_row(uow, crm_id: str, now: datetime) -> dict:
+    return {**uow.leads.blank_row(), **_NEW_ROW, "crm_id": crm_id, "attrs": {}, "created_at": now}
 
 
-_NEW_ROW = {
-    **{c.name: None for c in Lead.__table__.columns if c.name != "id"},
-    **dict(
-        status="new",
-        sla_window=0,
-        ladder_step=0,
-        snooze_count=0,
-        touch_count=0,
-        bounce_count=0,
-        sla_clock="first_touch",
-        version=0,
-    ),
-}
+# A new lead's values where its columns' default (None) is not what it starts with.
+_NEW_ROW = dict(
+    status="new",
+    sla_window=0,
+    ladder_step=0,
+    snooze_count=0,
+    touch_count=0,
+    bounce_count=0,
+    sla_clock="first_touch",
+    version=0,
+)
 
 
 def leads_touched(uow, deps: Deps, events: list[Event]) -> None:

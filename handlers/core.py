@@ -40,8 +40,6 @@ def sync_people(uow, config) -> int:
     The config overrides what is synced: name, team, role, admin, manager, backup, links. Chat ids
     found by email lookup are kept; ids given in the config win. People the CRM or the directory
     brought in are left as they are (``handlers/directory.py``)."""
-    from storage.models import Person
-
     everyone = uow.people.all()
     by_key = {p.key: p for p in everyone}
     by_email = {p.email: p for p in everyone}
@@ -50,7 +48,7 @@ def sync_people(uow, config) -> int:
         person = (
             by_key.get(pc.key)
             or by_email.get(pc.email)
-            or Person(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
+            or uow.people.new(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
         )
         person.key, person.source = pc.key, "yaml"
         person.name, person.email, person.team, person.role = pc.name, pc.email, pc.team, pc.role

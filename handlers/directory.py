@@ -149,6 +149,7 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
         if person is None:
             team = o.team if o.team in TEAMS else "sales"
             person = _new_person(
+                uow,
                 deps,
                 email=email,
                 name=o.name or email,
@@ -195,10 +196,8 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     return outcome
 
 
-def _new_person(deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
-    from storage.models import Person
-
-    return Person(
+def _new_person(uow, deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
+    return uow.people.new(
         key=_key_for(email),
         name=name[:200],
         email=email,
@@ -435,7 +434,7 @@ def sync_accounts(
         if person is None:
             if a.team not in TEAMS:
                 continue  # in no team: listed by /smarketing people
-            person = _new_person(deps, email=a.email, name=a.name or a.email, team=a.team, source=platform)
+            person = _new_person(uow, deps, email=a.email, name=a.name or a.email, team=a.team, source=platform)
             new.append(person)
             by_email[a.email] = person
             outcome.created += 1
@@ -632,9 +631,7 @@ def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
 def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     admin = _admin(uow, actor)
     team, _, account_id = value.partition(":")
-    from storage.models import DirectoryAccount
-
-    account = uow.session.get(DirectoryAccount, int(account_id)) if account_id.isdigit() else None
+    account = uow.directory.account(int(account_id)) if account_id.isdigit() else None
     if team not in TEAMS or account is None:
         return Reply.say("That chat user is no longer listed.")
     if not account.email:
@@ -646,7 +643,7 @@ def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     if person is None:
         person = uow.people.add(
             _new_person(
-                deps, email=account.email, name=account.name or account.email, team=team, source=account.platform
+                uow, deps, email=account.email, name=account.name or account.email, team=team, source=account.platform
             )
         )
     identity.link_person(uow, account.platform, person.id, account.account_id)

@@ -42,7 +42,7 @@ from handlers.sla import (
     stopped,
     timezone_of,
 )
-from storage.models import Bounce, Lead, Person
+from handlers.ports import Bounce, Lead, Person
 
 log = logging.getLogger(__name__)
 
@@ -680,17 +680,15 @@ def bounce(uow, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | 
         setattr(lead, k, v)
     lead.status = "nurture"
     lead.bounce_count = (lead.bounce_count or 0) + 1
-    record = uow.bounces.add(
-        Bounce(
-            lead_id=lead.id,
-            campaign_id=lead.source_campaign_id,
-            reason=reason,
-            note=note,
-            by_person_id=by.id if by else None,
-            at=at,
-            repeat=repeat,
-            context=context,
-        )
+    record = uow.bounces.create(
+        lead_id=lead.id,
+        campaign_id=lead.source_campaign_id,
+        reason=reason,
+        note=note,
+        by_person_id=by.id if by else None,
+        at=at,
+        repeat=repeat,
+        context=context,
     )
     label = deps.config.reason_label(reason)
     _done(

@@ -25,7 +25,7 @@ from handlers import policy
 from handlers.messages import mention
 from handlers.ports import Deps, channel
 from handlers.sla import timezone_of
-from storage.models import Lead, Person
+from handlers.ports import Lead, Person
 
 ALL = frozenset({"*"})
 ALERTS = frozenset({"warn", "breach", "reminder", "manager", "channel"})

@@ -24,7 +24,7 @@ from handlers.messages import Actions, Button, Context, Form, Header, Input, Mes
 from handlers.ports import Actor, Deps
 from handlers.registry import Flow
 from handlers.sla import timezone_of
-from storage.models import DeliveryPref
+from handlers.ports import DeliveryPref
 
 FORM = "prefs.save"
 OPEN = "prefs.open"
@@ -115,7 +115,7 @@ def check_choice(kind: str, word: str) -> str | None:
 
 
 def _stored(uow, person) -> DeliveryPref:
-    return uow.prefs.get(person.id) or DeliveryPref(person_id=person.id, muted=[])
+    return uow.prefs.get_or_blank(person.id)
 
 
 def _save(uow, deps: Deps, pref: DeliveryPref) -> None:

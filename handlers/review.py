@@ -31,7 +31,7 @@ from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, dm
 from handlers.registry import Flow, JobResult, MessageRef
-from storage.models import ActionItem
+from handlers.ports import ActionItem
 
 UTC = timezone.utc
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -178,7 +178,7 @@ def create_item(
     due_on = parse_date(due, today) if due and due.strip() else next_meeting_day(review, now)
     if due_on < today:
         raise Invalid(f"{due_on:%-d %b %Y} is in the past: give a date from today on.", field="due")
-    item = ActionItem(
+    return uow.review.create(
         owner_id=owner.id,
         text=text,
         due_on=due_on,
@@ -188,7 +188,6 @@ def create_item(
         source_key=source.outbox_key if source else None,
         source_text=(source_text or "")[:300] or None,
     )
-    return uow.review.add(item)
 
 
 # --- commands ------------------------------------------------------------------------------------

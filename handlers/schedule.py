@@ -320,8 +320,6 @@ def parse_add_form(values: dict[str, str | None], teams: list[str]) -> tuple[dic
 
 
 def add_submitted(uow, deps: Deps, actor: Actor, state: str, values: dict[str, str | None]) -> Reply:
-    from storage.models import ScheduleItem
-
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
         raise UserError(
@@ -331,21 +329,19 @@ def add_submitted(uow, deps: Deps, actor: Actor, state: str, values: dict[str, s
     f, errors = parse_add_form(values, list(deps.config.teams))
     if errors:
         return Reply(errors=errors)
-    row = uow.schedule.add(
-        ScheduleItem(
-            team=f["team"],
-            kind=f["kind"],
-            title=f["title"],
-            regions=f["regions"],
-            starts_at=datetime.combine(f["start"], datetime.min.time(), tzinfo=UTC),
-            ends_at=datetime.combine(f["end"] + DAY, datetime.min.time(), tzinfo=UTC),
-            all_day=True,
-            owner_id=person.id,
-            owner_email=person.email,
-            link=f["link"],
-            source="command",
-            created_at=deps.now(),
-        )
+    row = uow.schedule.create(
+        team=f["team"],
+        kind=f["kind"],
+        title=f["title"],
+        regions=f["regions"],
+        starts_at=datetime.combine(f["start"], datetime.min.time(), tzinfo=UTC),
+        ends_at=datetime.combine(f["end"] + DAY, datetime.min.time(), tzinfo=UTC),
+        all_day=True,
+        owner_id=person.id,
+        owner_email=person.email,
+        link=f["link"],
+        source="command",
+        created_at=deps.now(),
     )
     item = to_item(row)
     conflicts = warn_owners(uow, deps, [item])
