@@ -111,12 +111,14 @@ class Deps:
 
 
 # --- what handlers read from storage: rows, repositories, the unit of work -----------------------
+# A row's ``id`` is an int here: the model's ``Optional[int]`` is for a row not yet flushed, and the
+# repositories hand out stored rows only (``create`` flushes; ``people.new`` is stored by ``add``).
 
 
 class Person(Protocol):
     """A ``Person`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    id: int
     key: str
     name: str
     email: str
@@ -139,7 +141,7 @@ class Person(Protocol):
 class DirectoryAccount(Protocol):
     """A ``DirectoryAccount`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    id: int
     platform: str
     account_id: str
     email: str | None
@@ -152,7 +154,9 @@ class DirectoryAccount(Protocol):
 class Lead(Protocol):
     """A ``Lead`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    def model_dump(self, **options: Any) -> dict[str, Any]: ...
+
+    id: int
     crm_id: str
     email: str | None
     name: str | None
@@ -191,7 +195,7 @@ class Lead(Protocol):
 class AwayPeriod(Protocol):
     """A ``AwayPeriod`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    id: int
     person_id: int
     starts_at: datetime
     ends_at: datetime
@@ -204,7 +208,7 @@ class AwayPeriod(Protocol):
 class ScheduleItem(Protocol):
     """A ``ScheduleItem`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    id: int
     external_id: str | None
     team: str
     kind: str
@@ -223,7 +227,7 @@ class ScheduleItem(Protocol):
 class Bounce(Protocol):
     """A ``Bounce`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    id: int
     lead_id: int
     campaign_id: int | None
     reason: str
@@ -252,7 +256,7 @@ class DeliveryPref(Protocol):
 class ActionItem(Protocol):
     """A ``ActionItem`` row (storage/models.py) as handlers read and change it."""
 
-    id: int | None
+    id: int
     owner_id: int
     text: str
     due_on: date
