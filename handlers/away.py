@@ -257,7 +257,7 @@ def _line(event, people: dict[int, Person], tz: str) -> str:
     detail = event.detail or {}
     at = views.when(event.at, tz)
     if event.kind == "covered":
-        what = COVERED.get(detail.get("role"), "a message")
+        what = COVERED.get(detail.get("role") or "", "a message")
         return f"• 🌴 {at}: {what} went to {mention(detail['to']) if detail.get('to') else 'the team channel'}"
     phrase = notify.describe(event.model_dump(), people, tz, mentions=True)
     return f"• {views.status_line(event.kind, phrase)} ({_day(event.at, tz)})"

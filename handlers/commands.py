@@ -88,7 +88,7 @@ def run_command(
                     uow.inbound.claim(once[0], [once[1]], deps.now())
         if once is not None:
             message = reply_message(reply) if reply_to is not None else None
-            if message is not None:
+            if message is not None and reply_to is not None:
                 uow.outbox.add(
                     key=f"reply:{once[0]}:{once[1]}"[:300],
                     destination=reply_to,

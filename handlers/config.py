@@ -217,12 +217,14 @@ class HolidayConfig(Strict):
         return self
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKDAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+
+
 class BusinessHours(Strict):
     start: Time = Time(9, 0)
     end: Time = Time(17, 0)
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS), min_length=1)
     holidays: HolidayConfig = Field(default_factory=HolidayConfig)
 
     _t = field_validator("start", "end", mode="before")(lambda v: _parse_time(v))
@@ -654,7 +656,7 @@ class Config(Strict):
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
         msg = e["msg"]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from handlers import identity
 from handlers.errors import NotAllowed
 from handlers.messages import Actions, Button, Context, Form, Header, Input, Message, Reply, Section, mention
-from handlers.ports import Actor, Deps, dm
+from handlers.ports import Actor, Deps, Person, dm
 from handlers.registry import Flow
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _configured(deps: Deps) -> dict:
 def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     """Create and update people from CRM owners (in order: a later one for the same email wins).
     The caller commits."""
-    now, outcome, problems = deps.now(), Outcome(), []
+    now, outcome, problems = deps.now(), Outcome(), list[dict]()
     configured = _configured(deps)
     valid: dict[str, Owner] = {}
     ids_of: dict[str, set] = {}
@@ -262,7 +262,8 @@ def _link_managers(uow, deps: Deps, touched: list, problems: list[dict], outcome
 
 
 def _loop(chain: dict, start: int) -> list[int]:
-    seen, at, path = set(), start, []
+    seen, path = set(), []
+    at: int | None = start
     while at is not None and at not in seen:
         seen.add(at)
         path.append(at)
@@ -383,7 +384,7 @@ def sync_accounts(
     their account was deactivated). Unchanged accounts cost no write. ``teams_known`` False
     (an event, which says nothing of user groups): each account keeps the team last synced.
     The caller commits."""
-    now, outcome, problems = deps.now(), Outcome(), []
+    now, outcome, problems = deps.now(), Outcome(), list[dict]()
     accounts = [a for a in accounts if not a.bot]
     before = uow.directory.accounts(platform, (a.account_id for a in accounts))
     rows = []
@@ -415,7 +416,7 @@ def sync_accounts(
     by_account = uow.people.by_accounts(platform, (a.account_id for a in todo))
     configured = _configured(deps)
     column = uow.people.ACCOUNT_COLUMNS[platform]
-    links: list[tuple[object, str]] = []
+    links: list[tuple[Person, str]] = []
     new: list = []
     for a in todo:
         person = by_account.get(a.account_id) or (by_email.get(a.email) if a.email else None)

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from handlers.ports import Actor
+from handlers.ports import Actor, Person
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def link_person(uow, platform: str, person_id: int, account_id: str) -> bool:
     return False
 
 
-def link_directory(uow, platform: str, pairs: list[tuple[object, str]], holders: dict[str, object]) -> int:
+def link_directory(uow, platform: str, pairs: list[tuple[Person, str]], holders: dict[str, Person]) -> int:
     """A directory sync's matches (person, account id) by email, linked by ``link_person``'s rule
     in one statement: an account already someone else's, or a person already linked, is left as
     it is (logged). ``holders``: account id -> the person linked to it now. Returns how many."""

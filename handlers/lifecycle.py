@@ -19,9 +19,11 @@ one neutral event each (``emit``, when ``outbound_webhook`` is configured).
 from __future__ import annotations
 
 import logging
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 
 from handlers import cooling_messages as views
 from handlers import notify, policy
@@ -239,7 +241,12 @@ def _email(uow, person_id: int | None) -> str | None:
 
 
 def handed_off(
-    uow, deps: Deps, rows: list[dict], *, people: dict[int, Person] | None = None, requalified: set[int] = frozenset()
+    uow,
+    deps: Deps,
+    rows: list[dict],
+    *,
+    people: dict[int, Person] | None = None,
+    requalified: AbstractSet[int] = frozenset(),
 ) -> None:
     """Leads (column dicts with ``id``, their qualification fields and bumped ``version`` already
     written) handed to sales by the CRM: their events, the end of anything still shown about
@@ -303,10 +310,10 @@ def _send_handoffs(
         people = {**(people or {}), **uow.people.many(owner_ids)}
     campaigns = uow.campaigns.briefs(lead["source_campaign_id"] for lead in leads if lead.get("source_campaign_id"))
     bounces = uow.bounces.for_leads(lead["id"] for lead in leads)
-    sales = config.team_channel("sales")
+    sales = config.team_channel("sales") or ""
     out = []
     for lead in leads:
-        owner = people.get(lead.get("owner_id"))
+        owner = people.get(lead["owner_id"]) if lead.get("owner_id") else None
         if owner is None and not sales:
             continue
         tz = timezone_of(owner, config)
@@ -378,6 +385,7 @@ def reassign(uow, deps: Deps, by: Person, lead: Lead, new_owner: Person) -> Repl
     event = _event(lead, "reassign", by.id, deps.now(), to=new_owner.id, **{"from": owner.id if owner else None})
     _done(uow, deps, lead, event, notify.ALL)
     _send_handoffs(uow, deps, [lead.model_dump()], people={new_owner.id: new_owner}, reassigned=True)
+    assert lead.sla_due_at is not None  # a lead with sales has its clock running (require_with_sales)
     return Reply.say(
         f"{label} is {new_owner.name}'s now; its clock runs on (due "
         f"{views.when(lead.sla_due_at, timezone_of(new_owner, deps.config))})."
@@ -461,7 +469,9 @@ def followed_up_in_crm(
     changed: dict[int, tuple[Lead, dict]] = {}
     events = []
     for lead, by_id, at in touches:
-        event = _touched(lead, by_id, at, timezone_of(owners.get(lead.owner_id), deps.config), deps.config)
+        event = _touched(
+            lead, by_id, at, timezone_of(owners.get(lead.owner_id) if lead.owner_id else None, deps.config), deps.config
+        )
         lead.updated_at = deps.now()
         if event is not None:
             events.append(event)
@@ -538,7 +548,7 @@ def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> list[dict
     Claim post: at breach it becomes the escalation, updated in place."""
     people = uow.people.many(lead["owner_id"] for lead in due if lead["owner_id"])
     people.update(uow.people.many(p.manager_id for p in people.values() if p.manager_id and p.manager_id not in people))
-    claims: dict[int, object] | None = None
+    claims: dict[int, Any] | None = None
     messages = []
     for lead in due:
         for step, role, destination, payload in _advance(lead, people, now, deps.config):

@@ -31,6 +31,7 @@ from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps, channel, dm
 from handlers.registry import Flow, JobResult, MessageRef
+from handlers.config import ReviewConfig
 from handlers.ports import ActionItem
 
 UTC = timezone.utc
@@ -45,7 +46,7 @@ USAGE = (
 # --- the meetings -------------------------------------------------------------------------------
 
 
-def _review(deps: Deps):
+def _review(deps: Deps) -> ReviewConfig:
     review = deps.config.review
     if review is None:
         raise Invalid(
@@ -312,7 +313,7 @@ def build_agenda(uow, deps: Deps, start: datetime):
     from handlers import scoreboard as sb
     from handlers.schedule import week_view
 
-    review, cfg, now = deps.config.review, deps.config, deps.now()
+    review, cfg, now = _review(deps), deps.config, deps.now()
     tz = ZoneInfo(review.timezone)
     previous = start - timedelta(days=7)
     local = start.astimezone(tz)

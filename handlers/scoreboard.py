@@ -206,10 +206,12 @@ class Line:
         """(total, waiting for an owner, rep time) at quantile ``q``, in hours."""
         if not self.reps:
             return None, None, None
-        if getattr(self, "_sorted", None) is None or len(self._sorted[2]) != len(self.reps):
+        done = getattr(self, "_sorted", None)
+        if done is None or len(done[2]) != len(self.reps):
             total = sorted(map(float.__add__, self.waits, self.reps))
-            self._sorted = (total, sorted(self.waits), sorted(self.reps))
-        return tuple(_at(v, q) / 3600 for v in self._sorted)
+            done = self._sorted = (total, sorted(self.waits), sorted(self.reps))
+        at_total, at_wait, at_rep = (_at(v, q) / 3600 for v in done)
+        return at_total, at_wait, at_rep
 
 
 @dataclass
@@ -397,6 +399,7 @@ def sla_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     words = args.split()
     everything = bool(words) and words[0].lower() in ("all", "company")
     scope = scope_of(uow, person, everything=everything)
+    assert person is not None  # scope_of refuses no one
     text, attr = _split_args(" ".join(words[1:]) if everything else args)
     tz = ZoneInfo(person.timezone or deps.config.team_timezone(person.team))
     period = parse_period(text, deps.now(), tz)

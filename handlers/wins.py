@@ -215,7 +215,8 @@ def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         return Reply.say(_already(uow.deals.by_crm_id(row["crm_id"])))
     uow.commit()
     amount = _money(row["amount_minor"], row["currency"])
-    credit = f", sourced by {campaign_line(_campaign_view(campaign))}" if campaign else ""
+    view = _campaign_view(campaign)
+    credit = f", sourced by {campaign_line(view)}" if view else ""
     then = {
         "post": "The wins channel is celebrating it now.",
         "rollup": f"It will be in today's *more wins* post at {cfg.rollup_time:%H:%M}.",
@@ -287,7 +288,7 @@ def _celebration(deps: Deps, w: _Win, month: MonthView, campaigns: dict) -> list
         out.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=wide))
     marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
     note = marketing_note(view) if marketing else None
-    if note is not None:
+    if note is not None and marketing:
         out.append(dict(key=f"wins:{r['crm_id']}:marketing", destination=channel(marketing), payload=note.to_json()))
     return out
 
@@ -448,7 +449,7 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
     messages = [dict(key=key, destination=channel("wins"), payload=post.to_json())]
     marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
     note = rollup_marketing_note(day_label, lines) if marketing else None
-    if note is not None:
+    if note is not None and marketing:
         messages.append(dict(key=f"{key}:marketing", destination=channel(marketing), payload=note.to_json()))
     # Not held for quiet hours: the day's roll-up goes out at the time the admin set for it
     # (``wins.rollup_time``, the close of business by default), as each deal's answer promised.
