@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from handlers import identity
 from handlers.messages import Context, Header, Message, Reply, Section
-from handlers.ports import Actor, Deps
+from handlers.ports import Actor, Deps, UnitOfWork
 from handlers.registry import Flow
 
 
-def help_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def help_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     lines = deps.help or _all_help()
     body = "\n".join(f"`/smarketing {usage}` — {what}" for usage, what in lines)
     text = "Smarketing Bot keeps sales and marketing in step. Commands:\n" + body
@@ -33,7 +33,7 @@ def _all_help() -> list[tuple[str, str]]:
     return load_registry().help_lines()
 
 
-def sync_people(uow, config) -> int:
+def sync_people(uow: UnitOfWork, config) -> int:
     """Create or update the people table from the config's ``people:`` (matched by key, else by
     email: someone synced from the CRM or the chat directory who is listed by hand too).
 

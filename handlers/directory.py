@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from handlers import identity
 from handlers.errors import NotAllowed
 from handlers.messages import Actions, Button, Context, Form, Header, Input, Message, Reply, Section, mention
-from handlers.ports import Actor, Deps, Person, dm
+from handlers.ports import Actor, Deps, Person, UnitOfWork, dm
 from handlers.registry import Flow
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _configured(deps: Deps) -> dict:
 # --- CRM owners --------------------------------------------------------------------------------
 
 
-def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
+def upsert_owners(uow: UnitOfWork, deps: Deps, owners: list[Owner]) -> Outcome:
     """Create and update people from CRM owners (in order: a later one for the same email wins).
     The caller commits."""
     now, outcome, problems = deps.now(), Outcome(), list[dict]()
@@ -196,7 +196,7 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     return outcome
 
 
-def _new_person(uow, deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
+def _new_person(uow: UnitOfWork, deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
     return uow.people.new(
         key=_key_for(email),
         name=name[:200],
@@ -218,7 +218,9 @@ def _apply(person, changes: dict) -> bool:
     return changed
 
 
-def _link_managers(uow, deps: Deps, touched: list, problems: list[dict], outcome: Outcome, *, source: str) -> None:
+def _link_managers(
+    uow: UnitOfWork, deps: Deps, touched: list, problems: list[dict], outcome: Outcome, *, source: str
+) -> None:
     """Each touched person's manager from their manager's email (unless the config names one),
     and anyone waiting for one of them as their manager; a link that would close a loop is not
     made (a problem line)."""
@@ -281,7 +283,7 @@ def _email_of(candidates, managers, uow, pid: int) -> str:
 # --- leavers -----------------------------------------------------------------------------------
 
 
-def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
+def left(uow: UnitOfWork, deps: Deps, person, *, why: str = "left") -> bool:
     """The person left: they receive nothing from now on, their open leads go to their manager's
     queue (reassigned; the clocks run on) or, with no manager, to the sales channel to be claimed,
     and the manager is told once. False if they were inactive already (another sync got there)."""
@@ -332,7 +334,7 @@ def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
     return True
 
 
-def active_manager(uow, person):
+def active_manager(uow: UnitOfWork, person):
     """The person's nearest manager up the chain who is still active (None: nobody)."""
     seen = {person.id}
     at = uow.people.get(person.manager_id) if person.manager_id else None
@@ -367,7 +369,7 @@ def _row(a: Account) -> dict:
     )
 
 
-def changed_accounts(uow, platform: str, accounts: list[Account]) -> list[Account]:
+def changed_accounts(uow: UnitOfWork, platform: str, accounts: list[Account]) -> list[Account]:
     """Those of a directory page's accounts that differ from what was last synced (a read: a page
     with no change costs no write transaction at all)."""
     accounts = [a for a in accounts if not a.bot]
@@ -453,7 +455,9 @@ def sync_accounts(
     return outcome
 
 
-def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: str, *, what: str = "user group") -> None:
+def unknown_group(
+    uow: UnitOfWork, deps: Deps, platform: str, team: str, group: str, why: str, *, what: str = "user group"
+) -> None:
     """A team's member list (a Slack user group, a Teams channel or team) that cannot be read:
     a line in ``/smarketing people`` and the log."""
     detail = (
@@ -469,7 +473,7 @@ def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: st
 # --- the CRM webhook ---------------------------------------------------------------------------
 
 
-def owners_upserted(uow, deps: Deps, events) -> None:
+def owners_upserted(uow: UnitOfWork, deps: Deps, events) -> None:
     """``owner.upserted`` events (``handlers.events.OwnerData``)."""
     outcome = upsert_owners(
         uow,
@@ -497,7 +501,7 @@ _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _TEAMS_ID = re.compile(r"^(29:|8:orgid:)[A-Za-z0-9_:.\-]{4,190}$")
 
 
-def _admin(uow, actor: Actor):
+def _admin(uow: UnitOfWork, actor: Actor):
     from handlers import lifecycle
 
     person = lifecycle.person_of(uow, actor)
@@ -506,7 +510,7 @@ def _admin(uow, actor: Actor):
     return person
 
 
-def review(uow) -> dict:
+def review(uow: UnitOfWork) -> dict:
     """What ``/smarketing people`` lists: owners with no chat account, chat accounts in no team,
     problems; and counts."""
     everyone = uow.people.all()
@@ -524,7 +528,7 @@ def review(uow) -> dict:
     )
 
 
-def people_message(uow) -> Message:
+def people_message(uow: UnitOfWork) -> Message:
     r = review(uow)
     names = {"yaml": "the config", "crm": "the CRM", "slack": "Slack", "teams": "Teams"}
     where = ", ".join(f"{n} from {names.get(k, k)}" for k, n in sorted(r["counts"].items()))
@@ -572,12 +576,12 @@ def people_message(uow) -> Message:
     return Message(text=text, blocks=blocks)
 
 
-def people_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def people_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     _admin(uow, actor)
     return Reply(message=people_message(uow))
 
 
-def dismiss_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def dismiss_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     admin = _admin(uow, actor)
     row = uow.directory.delete_problem(int(value)) if value.isdigit() else None
     if row is None:
@@ -587,7 +591,7 @@ def dismiss_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     return Reply.say(f"Marked fixed: {row.subject}. If the next sync still finds it, it is listed again.")
 
 
-def link_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def link_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     _admin(uow, actor)
     person = uow.people.get(int(value)) if value.isdigit() else None
     if person is None:
@@ -604,7 +608,7 @@ def link_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     )
 
 
-def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
+def link_form(uow: UnitOfWork, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     admin = _admin(uow, actor)
     person = uow.people.get(int(state)) if state.isdigit() else None
     if person is None:
@@ -629,7 +633,7 @@ def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     )
 
 
-def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def add_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     admin = _admin(uow, actor)
     team, _, account_id = value.partition(":")
     account = uow.directory.account(int(account_id)) if account_id.isdigit() else None

@@ -23,7 +23,7 @@ from handlers import bounce_messages as bounce_views
 from handlers import cooling_messages as views
 from handlers import policy
 from handlers.messages import mention
-from handlers.ports import Deps, channel
+from handlers.ports import Deps, UnitOfWork, channel
 from handlers.sla import timezone_of
 from handlers.ports import Lead, Person
 
@@ -39,7 +39,7 @@ def subject_of(lead_id: int) -> str:
 
 
 def send(
-    uow,
+    uow: UnitOfWork,
     deps: Deps,
     *,
     to: str,
@@ -56,7 +56,7 @@ def send(
     )
 
 
-def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
+def send_many(uow: UnitOfWork, deps: Deps, messages: list[dict]) -> set[str]:
     """Queue many messages (dicts: ``key``, ``destination``, ``payload``, ``role``, ``subject``
     (a lead id or None)) in one statement, each sent on to whoever covers for an absent
     recipient, and each routed by the delivery policy (real time, held for the reader's quiet
@@ -89,7 +89,7 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
     return sent
 
 
-def reroute_held(uow, deps: Deps, person_id: int) -> int:
+def reroute_held(uow: UnitOfWork, deps: Deps, person_id: int) -> int:
     """Messages held for this person's next opening (quiet hours) that will find them away go to
     whoever covers for them then: for an away period declared after they were queued. Returns
     how many moved."""
@@ -111,7 +111,7 @@ def reroute_held(uow, deps: Deps, person_id: int) -> int:
     return len(send_many(uow, deps, again))
 
 
-def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], list]:
+def _sent_on(uow: UnitOfWork, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], list]:
     """The outbox rows for ``messages``, each to whoever covers for its recipient if they are
     away (or gone) at ``at``, with a line saying why; and the ``covered`` lead events."""
     now = deps.now()
@@ -159,13 +159,13 @@ def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], 
     return rows, covered
 
 
-def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str | None, str, int | None]]:
+def _leavers(uow: UnitOfWork, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str | None, str, int | None]]:
     """Someone who left receives nothing: their messages go to their manager (if active), else
     their team's channel, with a line saying why."""
     managers = uow.people.many(p.manager_id for p in gone.values() if p.manager_id)
     out: dict[int, tuple[str | None, str, int | None]] = {}
     for pid, person in gone.items():
-        manager = managers.get(person.manager_id)
+        manager = managers.get(person.manager_id) if person.manager_id else None
         if manager is not None and manager.active:
             out[pid] = (f"dm:{manager.id}", f"👋 {mention(pid)} has left, so this comes to you.", manager.id)
         elif team_channel := deps.config.team_channel(person.team):
@@ -179,7 +179,7 @@ def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str | 
     return out
 
 
-def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str | None, str, int | None]]:
+def _covers(uow: UnitOfWork, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str | None, str, int | None]]:
     """For each person absent at ``at`` (default: now): (destination, the line saying why, the
     cover's person id)."""
     now, config = at or deps.now(), deps.config
@@ -217,7 +217,7 @@ def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str | No
 
 
 def refresh(
-    uow,
+    uow: UnitOfWork,
     deps: Deps,
     changes: Iterable[tuple[Lead, dict]],
     *,
