@@ -23,10 +23,10 @@ from handlers import notify
 from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.lifecycle import person_of
 from handlers.messages import Context, Header, Message, Reply, Section, mention
-from handlers.ports import Actor, Deps, dm
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, dm
 from handlers.registry import Flow, JobResult
 from handlers.sla import timezone_of
-from storage.models import AwayPeriod, Person
+from handlers.ports import AwayPeriod, Person
 
 MAX_DAYS = 92
 SUMMARY_WINDOW = timedelta(days=14)  # a return older than this gets no summary (the bot was down)
@@ -63,7 +63,7 @@ def _day(at: datetime, tz: str) -> str:
 # --- the command -----------------------------------------------------------------------------
 
 
-def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def away_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing away [person] <from> [to] | off``."""
     me = person_of(uow, actor)
     words = args.split()
@@ -111,15 +111,13 @@ def away_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
             f"{you} {'are' if you == 'You' else 'is'} already away {days_text(clash, target, deps.config)}, "
             f"which overlaps that. Say {off} first, or pick other days. Nothing changed."
         )
-    period = uow.away.add(
-        AwayPeriod(
-            person_id=target.id,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            source="command",
-            created_by_id=me.id,
-            created_at=deps.now(),
-        )
+    period = uow.away.create(
+        person_id=target.id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        source="command",
+        created_by_id=me.id,
+        created_at=deps.now(),
     )
     cover = _cover_name(uow, target)
     notify.reroute_held(uow, deps, target.id)  # what waits for their morning goes to the cover instead
@@ -154,7 +152,7 @@ def _fmt(d: date) -> str:
     return f"{views.DAYS[d.weekday()]} {d.day} {views.MONTHS[d.month - 1]} {d.year}"
 
 
-def _cover_name(uow, person: Person) -> str:
+def _cover_name(uow: UnitOfWork, person: Person) -> str:
     for pid in (person.backup_id, person.manager_id):
         cover = uow.people.get(pid) if pid else None
         if cover is not None:
@@ -162,7 +160,7 @@ def _cover_name(uow, person: Person) -> str:
     return "the team's channel"
 
 
-def _listing(uow, deps: Deps, me: Person, target: Person) -> str:
+def _listing(uow: UnitOfWork, deps: Deps, me: Person, target: Person) -> str:
     periods = uow.away.for_person(target.id, ending_after=deps.now())
     you = "You" if target.id == me.id else target.name
     if not periods:
@@ -171,7 +169,7 @@ def _listing(uow, deps: Deps, me: Person, target: Person) -> str:
     return f"{you} {'are' if you == 'You' else 'is'} away:\n{lines}\nCovering: {_cover_name(uow, target)}."
 
 
-def _off(uow, deps: Deps, me: Person, target: Person) -> Reply:
+def _off(uow: UnitOfWork, deps: Deps, me: Person, target: Person) -> Reply:
     now = deps.now()
     periods = uow.away.for_person(target.id, ending_after=now)
     you = "You" if target.id == me.id else target.name
@@ -193,7 +191,7 @@ def _off(uow, deps: Deps, me: Person, target: Person) -> Reply:
 # --- back: what happened meanwhile -----------------------------------------------------------
 
 
-def away_return_job(uow_factory, deps: Deps) -> JobResult:
+def away_return_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Each period that has ended gets its "while you were away" message, once."""
     now = deps.now()
     with uow_factory() as uow:
@@ -207,7 +205,7 @@ def away_return_job(uow_factory, deps: Deps) -> JobResult:
     return JobResult("away_return", sent, f"{len(periods)} return(s)")
 
 
-def summarise(uow, deps: Deps, period: AwayPeriod, person: Person) -> int:
+def summarise(uow: UnitOfWork, deps: Deps, period: AwayPeriod, person: Person) -> int:
     """Queue the "while you were away" message of ``period`` (once: its unique key)."""
     events = uow.leads.events_while_owned(person.id, since=period.starts_at, until=period.ends_at)
     tz = timezone_of(person, deps.config)
@@ -259,7 +257,7 @@ def _line(event, people: dict[int, Person], tz: str) -> str:
     detail = event.detail or {}
     at = views.when(event.at, tz)
     if event.kind == "covered":
-        what = COVERED.get(detail.get("role"), "a message")
+        what = COVERED.get(detail.get("role") or "", "a message")
         return f"• 🌴 {at}: {what} went to {mention(detail['to']) if detail.get('to') else 'the team channel'}"
     phrase = notify.describe(event.model_dump(), people, tz, mentions=True)
     return f"• {views.status_line(event.kind, phrase)} ({_day(event.at, tz)})"
@@ -268,7 +266,7 @@ def _line(event, people: dict[int, Person], tz: str) -> str:
 # --- the config's periods --------------------------------------------------------------------
 
 
-def sync_config_periods(uow, config, ids: dict[str, int]) -> None:
+def sync_config_periods(uow: UnitOfWork, config, ids: dict[str, int]) -> None:
     """The config's ``people[].away`` as stored periods: new ones added, removed ones deleted;
     one already stored (by person and start) is kept as it is (``away off`` may have ended it)."""
     wanted = {}
@@ -284,7 +282,7 @@ def sync_config_periods(uow, config, ids: dict[str, int]) -> None:
             uow.away.remove(period)
     for (person_id, starts_at), ends_at in wanted.items():
         if (person_id, starts_at) not in stored:
-            uow.away.add(AwayPeriod(person_id=person_id, starts_at=starts_at, ends_at=ends_at, source="config"))
+            uow.away.create(person_id=person_id, starts_at=starts_at, ends_at=ends_at, source="config")
 
 
 FLOW = Flow(

@@ -17,9 +17,9 @@ from handlers import bounce_messages as views
 from handlers import lifecycle
 from handlers.errors import Invalid, NotFound
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel, row_id
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, channel, row_id
 from handlers.registry import Flow, JobResult, MessageRef
-from storage.models import Bounce, Lead
+from handlers.ports import Bounce, Lead
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REPORT_GRACE = timedelta(days=1)  # a weekly post missed by more than this waits for next week
@@ -28,7 +28,7 @@ REPORT_GRACE = timedelta(days=1)  # a weekly post missed by more than this waits
 # --- entry points -----------------------------------------------------------------------------
 
 
-def bounce_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def bounce_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing bounce <lead> [reason] [note]``."""
     words = args.split(maxsplit=2)
     if not words:
@@ -45,14 +45,14 @@ def bounce_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     return Reply.say(_done_text(deps, lead, code))
 
 
-def open_form(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
+def open_form(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
     """The *Bounce to marketing* button (value: the lead and its version) opens the form."""
     got = lifecycle.pressed(uow, deps, actor, value)
     check_may_bounce(uow, deps, actor, got.lead)
     return Reply(form=_form(uow, deps, got.lead, state=value))
 
 
-def submit_form(uow, deps: Deps, actor: Actor, state: str, values: dict[str, str | None]) -> Reply:
+def submit_form(uow: UnitOfWork, deps: Deps, actor: Actor, state: str, values: dict[str, str | None]) -> Reply:
     got = lifecycle.pressed(uow, deps, actor, state)  # the form's lead as it was when opened
     person = check_may_bounce(uow, deps, actor, got.lead)
     code = (values.get("reason") or "").strip()
@@ -65,7 +65,7 @@ def submit_form(uow, deps: Deps, actor: Actor, state: str, values: dict[str, str
     return Reply.say(_done_text(deps, lead, code))
 
 
-def acknowledge(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply | None:
+def acknowledge(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply | None:
     """*Acknowledge* on the marketing post: marketing has seen it."""
     bounce = _bounce_by_id(uow, value)
     lifecycle.check(uow, "acknowledge", lifecycle.person_of(uow, actor), None, None)
@@ -78,13 +78,13 @@ def acknowledge(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | 
     return None
 
 
-def send_back(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply | None:
+def send_back(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply | None:
     """*Send back to sales*: the lead is qualified again, with its bounce history in the handoff."""
     bounce = _bounce_by_id(uow, value)
     return lifecycle.send_back(uow, deps, lifecycle.person_of(uow, actor), bounce)
 
 
-def bounce_report_job(uow_factory, deps: Deps) -> JobResult:
+def bounce_report_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """The weekly post to marketing: bounce reasons by campaign over the last 7 days."""
     due = report_window(deps)
     marketing = deps.config.team_channel("marketing")
@@ -108,17 +108,20 @@ def bounce_report_job(uow_factory, deps: Deps) -> JobResult:
 # --- the rules --------------------------------------------------------------------------------
 
 
-def find_lead(uow, ref: str) -> Lead:
+def find_lead(uow: UnitOfWork, ref: str) -> Lead:
     """The one lead a person means by a CRM id or an email."""
     leads = uow.leads.find(ref)
     if not leads:
         raise NotFound(views.no_lead_text(ref))
     if len(leads) > 1:
         raise NotFound(views.several_leads_text(ref, leads))
-    return uow.leads.get_for_update(leads[0].id)
+    lead = uow.leads.get_for_update(leads[0].id)
+    if lead is None:  # gone since it was found
+        raise NotFound(views.no_lead_text(ref))
+    return lead
 
 
-def check_may_bounce(uow, deps: Deps, actor: Actor, lead: Lead):
+def check_may_bounce(uow: UnitOfWork, deps: Deps, actor: Actor, lead: Lead):
     """The lifecycle's rule for bouncing, and the lead is sales' to bounce; the person."""
     person = lifecycle.person_of(uow, actor)
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
@@ -170,19 +173,20 @@ def _checked_note(deps: Deps, note: str | None, field: str | None = None) -> str
     return note
 
 
-def _bounce_by_id(uow, value: str) -> Bounce:
-    bounce = uow.bounces.get_for_update(row_id(value)) if row_id(value) else None
+def _bounce_by_id(uow: UnitOfWork, value: str) -> Bounce:
+    bounce_id = row_id(value)
+    bounce = uow.bounces.get_for_update(bounce_id) if bounce_id else None
     if bounce is None:
         raise NotFound("That bounce is no longer in the system.")
     return bounce
 
 
-def _name(uow, person_id: int | None) -> str:
+def _name(uow: UnitOfWork, person_id: int | None) -> str:
     person = uow.people.get(person_id) if person_id else None
     return person.name if person else "Someone"
 
 
-def _form(uow, deps: Deps, lead: Lead, note: str | None = None, state: str | None = None):
+def _form(uow: UnitOfWork, deps: Deps, lead: Lead, note: str | None = None, state: str | None = None):
     return views.bounce_form(
         lifecycle.bounce_context(uow, lead, deps.now()),
         state or f"{lead.id}@{lead.version}",
@@ -208,7 +212,7 @@ def _post(deps: Deps, bounce: Bounce):
     return views.post_for(bounce, deps.config.reason_label(bounce.reason) or bounce.reason, deps.config)
 
 
-def _update_post(uow, deps: Deps, bounce: Bounce, source: MessageRef | None, what: str) -> None:
+def _update_post(uow: UnitOfWork, deps: Deps, bounce: Bounce, source: MessageRef | None, what: str) -> None:
     """Replace the marketing post in place with the bounce's current state."""
     original = uow.outbox.by_key((source.outbox_key if source else None) or _post_key(bounce))
     if original is None:  # nothing was posted (no marketing channel)

@@ -129,7 +129,7 @@ def lead_summary(ctx: dict) -> Section:
 
 def bounce_form(
     ctx: dict,
-    lead_id: int,
+    lead_id: int | str,  # or the form's state: "<id>@<version>"
     reasons: Sequence[tuple[str, str]],
     note_max: int,
     *,

@@ -68,7 +68,9 @@ def weekly_chart(weeks: list["Week"], *, title: str) -> bytes:
             fig.subplots_adjust(left=0.065, right=0.985, top=0.83, bottom=0.09, wspace=0.22)
             fig.canvas.draw()  # the pixels straight to Pillow: one PNG encoding, not two
             width, height = fig.canvas.get_width_height()
-            img = PILImage.frombuffer("RGBA", (width, height), bytes(fig.canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+            # An Agg canvas (this figure's) has buffer_rgba; matplotlib types fig.canvas as the base class.
+            pixels = bytes(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
+            img = PILImage.frombuffer("RGBA", (width, height), pixels, "raw", "RGBA", 0, 1)
         finally:
             plt.close(fig)
     img = img.convert("RGB").quantize(colors=32)

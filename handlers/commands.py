@@ -11,9 +11,9 @@ from typing import Callable, TypeVar
 
 from handlers.errors import UserError
 from handlers.messages import Message, Reply, inert
-from handlers.ports import Actor, Deps
+from handlers.ports import Actor, Deps, UnitOfWork
 from handlers.registry import MessageRef, Registry
-from storage.db import UowFactory
+from handlers.ports import UowFactory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +57,7 @@ def run_command(
             known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
             return Reply.say(f"I don't know `{sub[:40]}`. Try `{COMMAND} help` — I know {known}.")
 
-        def command(uow) -> Reply:
+        def command(uow: UnitOfWork) -> Reply:
             try:
                 return fn(uow, deps, actor, args)
             except UserError as e:
@@ -88,7 +88,7 @@ def run_command(
                     uow.inbound.claim(once[0], [once[1]], deps.now())
         if once is not None:
             message = reply_message(reply) if reply_to is not None else None
-            if message is not None:
+            if message is not None and reply_to is not None:
                 uow.outbox.add(
                     key=f"reply:{once[0]}:{once[1]}"[:300],
                     destination=reply_to,
@@ -115,7 +115,7 @@ def run_action(
         log.warning("no handler for action %r", action)
         return Reply.say("That button no longer does anything — the message may be out of date.")
 
-    def action_(uow) -> Reply | None:
+    def action_(uow: UnitOfWork) -> Reply | None:
         try:
             reply = fn(uow, deps, actor, inert(value or ""), ref)
         except UserError as e:
@@ -145,7 +145,7 @@ def run_form(
         return Reply(errors={}, text="This form is out of date; please open it again.")
     values = {inert(k): (inert(v) if isinstance(v, str) else None) for k, v in (values or {}).items()}
 
-    def form(uow) -> Reply | None:
+    def form(uow: UnitOfWork) -> Reply | None:
         try:
             return fn(uow, deps, actor, inert(state or ""), values)
         except UserError as e:

@@ -25,7 +25,7 @@ from handlers import lifecycle
 from handlers.errors import Invalid, NotFound
 from handlers.events import Event
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory
 from handlers.registry import Flow, JobResult, MessageRef
 from handlers.sla import (  # noqa: F401  (re-exported: the clock's names as they were here)
     STEPS,
@@ -39,7 +39,7 @@ from handlers.sla import (  # noqa: F401  (re-exported: the clock's names as the
     tier_for,
     timezone_of,
 )
-from storage.models import Lead
+from handlers.ports import Lead
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +57,18 @@ _StepTimes = StepTimes  # the benchmark's name for it
 # --- CRM events -------------------------------------------------------------------------------
 
 
-def leads_upserted(uow, deps: Deps, events: list[Event]) -> None:
+def leads_upserted(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     """``lead.upserted``: create or update leads; those meeting the definition now (and not
     before) are handed to sales."""
     _upsert(uow, deps, events, force=False)
 
 
-def leads_qualified(uow, deps: Deps, events: list[Event]) -> None:
+def leads_qualified(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     """``lead.qualified``: as ``lead.upserted``, and the lead is qualified whatever its data."""
     _upsert(uow, deps, events, force=True)
 
 
-def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
+def _upsert(uow: UnitOfWork, deps: Deps, events: list[Event], *, force: bool) -> None:
     now, config = deps.now(), deps.config
     current = uow.leads.states_by_crm_id(e.data.id for e in events)
     owner_ids = uow.people.ids_by_email(e.data.owner_email for e in events if e.data.owner_email)
@@ -80,7 +80,7 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
     for e in events:  # in order: a later event for the same lead sees the earlier one's result
         d = e.data
         before = rows.get(d.id) or current.get(d.id)
-        row = _merged(before, d, owner_ids, campaign_ids, now)
+        row = _merged(before or _new_row(uow, d.id, now), d, owner_ids, campaign_ids, now)
         met_before = before is not None and meets_definition(before, config)
         # A converted lead (its deal closed won) is handed to sales again only when the CRM says so.
         if row["status"] != "qualified" and (
@@ -115,9 +115,9 @@ def _upsert(uow, deps: Deps, events: list[Event], *, force: bool) -> None:
             lifecycle.owner_left(uow, deps, person, active_manager(uow, person))
 
 
-def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dict[str, int], now: datetime) -> dict:
+def _merged(before: dict, d, owner_ids: dict[str, int], campaign_ids: dict[str, int], now: datetime) -> dict:
     """The lead's columns after this event: given fields replace, absent ones keep their value."""
-    row = dict(before) if before else _new_row(d.id, now)
+    row = dict(before)
     row.pop("id", None)
     for f in LEAD_FIELDS:
         value = getattr(d, f)
@@ -142,26 +142,24 @@ def _merged(before: dict | None, d, owner_ids: dict[str, int], campaign_ids: dic
     return row
 
 
-def _new_row(crm_id: str, now: datetime) -> dict:
-    return {**_NEW_ROW, "crm_id": crm_id, "attrs": {}, "created_at": now}
+def _new_row(uow: UnitOfWork, crm_id: str, now: datetime) -> dict:
+    return {**uow.leads.blank_row(), **_NEW_ROW, "crm_id": crm_id, "attrs": {}, "created_at": now}
 
 
-_NEW_ROW = {
-    **{c.name: None for c in Lead.__table__.columns if c.name != "id"},
-    **dict(
-        status="new",
-        sla_window=0,
-        ladder_step=0,
-        snooze_count=0,
-        touch_count=0,
-        bounce_count=0,
-        sla_clock="first_touch",
-        version=0,
-    ),
-}
+# A new lead's values where its columns' default (None) is not what it starts with.
+_NEW_ROW = dict(
+    status="new",
+    sla_window=0,
+    ladder_step=0,
+    snooze_count=0,
+    touch_count=0,
+    bounce_count=0,
+    sla_clock="first_touch",
+    version=0,
+)
 
 
-def leads_touched(uow, deps: Deps, events: list[Event]) -> None:
+def leads_touched(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     """``lead.touched``: a sales follow-up from the CRM; it satisfies the running clock."""
     now = deps.now()
     leads = uow.leads.many_by_crm_id((e.data.lead_id for e in events), for_update=True)  # no lost update
@@ -184,7 +182,7 @@ def leads_touched(uow, deps: Deps, events: list[Event]) -> None:
 # --- the ladder -------------------------------------------------------------------------------
 
 
-def cooling_job(uow_factory, deps: Deps) -> JobResult:
+def cooling_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Fire the ladder steps that are due, ``CHUNK`` leads per transaction."""
     leads = alerts = 0
     for _ in range(MAX_CHUNKS):
@@ -204,7 +202,7 @@ plan_alerts = lifecycle.plan_alerts
 # --- buttons ----------------------------------------------------------------------------------
 
 
-def follow_up_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
+def follow_up_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
     """*Log follow-up*: the running clock is satisfied; every message about the lead says so."""
     got = lifecycle.pressed(uow, deps, actor, value)
     lifecycle.follow_up(uow, deps, got.person, got.lead, source="button")
@@ -212,7 +210,7 @@ def follow_up_button(uow, deps: Deps, actor: Actor, value: str, source: MessageR
     return Reply.say(_followed_up_text(got.lead, timezone_of(got.owner, deps.config)))
 
 
-def snooze_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
+def snooze_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
     """*Snooze 1 hour* / *Snooze until tomorrow*: the ladder pauses until then."""
     got = lifecycle.pressed(uow, deps, actor, value)
     reply = lifecycle.snooze(uow, deps, got.person, got.lead, got.rest)
@@ -220,7 +218,7 @@ def snooze_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef 
     return reply
 
 
-def claim_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
+def claim_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
     """*Claim* on an unowned lead: anyone in sales; the first claim wins."""
     got = lifecycle.pressed(uow, deps, actor, value)
     reply = lifecycle.claim(uow, deps, got.person, got.lead)
@@ -231,7 +229,7 @@ def claim_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef |
 # --- commands ---------------------------------------------------------------------------------
 
 
-def touch_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def touch_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing touch <lead> [note]``: log a follow-up."""
     ref, _, note = args.strip().partition(" ")
     if not ref:
@@ -246,7 +244,7 @@ def touch_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     return Reply.say(_followed_up_text(lead, timezone_of(owner, deps.config)))
 
 
-def reassign_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def reassign_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing reassign <lead> <person>``: a manager gives a lead to someone else."""
     words = args.split()
     if len(words) != 2:
@@ -264,7 +262,7 @@ def reassign_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     return reply
 
 
-def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def leads_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing leads [page]``: my qualified leads, most urgent first, with time left."""
     person = lifecycle.person_of(uow, actor)
     words = args.split()
@@ -290,14 +288,17 @@ def leads_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     return Reply(message=views.my_leads(lines, page=page, pages=pages, total=total))
 
 
-def _find_one(uow, ref: str) -> Lead:
+def _find_one(uow: UnitOfWork, ref: str) -> Lead:
     leads = uow.leads.find(ref)
     if not leads:
         raise NotFound(f"No lead matches '{ref[:100]}' — use its CRM id or email.")
     if len(leads) > 1:
         listed = "\n".join(f"• `{lead.crm_id}` {views.LeadCard.of(lead).plain}" for lead in leads)
         raise NotFound(f"Several leads match '{ref[:100]}':\n{listed}\nUse the CRM id.")
-    return uow.leads.get_for_update(leads[0].id)
+    lead = uow.leads.get_for_update(leads[0].id)
+    if lead is None:  # gone since it was found
+        raise NotFound(f"No lead matches '{ref[:100]}' — use its CRM id or email.")
+    return lead
 
 
 def _followed_up_text(lead: Lead, tz: str) -> str:

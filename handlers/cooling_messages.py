@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from handlers.messages import Context, Header, Message, Section, mention, moment
@@ -75,7 +75,7 @@ class LeadCard:
     @classmethod
     def of(cls, lead: Any) -> "LeadCard":
         """From a ``Lead`` or a dict of its columns."""
-        g = lead.get if isinstance(lead, dict) else lambda name: getattr(lead, name)
+        g: Callable[[str], Any] = lead.get if isinstance(lead, dict) else lambda name: getattr(lead, name)
         return cls(g("id"), g("crm_id"), g("name"), g("company"), g("email"), g("title"), g("score"), g("version") or 0)
 
     @property
@@ -149,7 +149,7 @@ def _header(text: str) -> dict:
 
 
 def _section(text: str, fields: Iterable[tuple[str, str]] = ()) -> dict:
-    section = {"type": "section", "text": text}
+    section: dict[str, Any] = {"type": "section", "text": text}
     if fields:
         section["fields"] = [[k, v] for k, v in fields]
     return section
@@ -240,7 +240,7 @@ def handoff(
     hours: float,
     due: str,
     campaign: str | None = None,
-    bounces: list[BounceLine] = (),
+    bounces: Sequence[BounceLine] = (),
     tz: str = "UTC",
     requalified_by: int | None = None,
     note: str | None = None,
@@ -276,7 +276,7 @@ def handoff(
     return _payload(text, *blocks)
 
 
-def bounce_history(bounces: list[BounceLine], tz: str) -> str:
+def bounce_history(bounces: Sequence[BounceLine], tz: str) -> str:
     """``Bounced before: 12 Nov 2026 — No budget by @Ben: call in Q3`` lines, newest last."""
     shown = bounces[-MAX_BOUNCES_SHOWN:]
     lines = []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from handlers import identity
 from handlers.messages import Context, Header, Message, Reply, Section
-from handlers.ports import Actor, Deps
+from handlers.ports import Actor, Deps, UnitOfWork
 from handlers.registry import Flow
 
 
-def help_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def help_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     lines = deps.help or _all_help()
     body = "\n".join(f"`/smarketing {usage}` — {what}" for usage, what in lines)
     text = "Smarketing Bot keeps sales and marketing in step. Commands:\n" + body
@@ -33,15 +33,13 @@ def _all_help() -> list[tuple[str, str]]:
     return load_registry().help_lines()
 
 
-def sync_people(uow, config) -> int:
+def sync_people(uow: UnitOfWork, config) -> int:
     """Create or update the people table from the config's ``people:`` (matched by key, else by
     email: someone synced from the CRM or the chat directory who is listed by hand too).
 
     The config overrides what is synced: name, team, role, admin, manager, backup, links. Chat ids
     found by email lookup are kept; ids given in the config win. People the CRM or the directory
     brought in are left as they are (``handlers/directory.py``)."""
-    from storage.models import Person
-
     everyone = uow.people.all()
     by_key = {p.key: p for p in everyone}
     by_email = {p.email: p for p in everyone}
@@ -50,7 +48,7 @@ def sync_people(uow, config) -> int:
         person = (
             by_key.get(pc.key)
             or by_email.get(pc.email)
-            or Person(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
+            or uow.people.new(key=pc.key, name=pc.name, email=pc.email, team=pc.team)
         )
         person.key, person.source = pc.key, "yaml"
         person.name, person.email, person.team, person.role = pc.name, pc.email, pc.team, pc.role

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from handlers.events import Event
-from handlers.ports import Deps
+from handlers.ports import Deps, UnitOfWork
 from handlers.registry import Flow
 
 
-def campaigns_upserted(uow, deps: Deps, events: list[Event]) -> None:
+def campaigns_upserted(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     owners = uow.people.ids_by_email(e.data.owner_email for e in events if e.data.owner_email)
     latest: dict[str, dict] = {}
     for e in events:  # the last event for a campaign in the batch wins
@@ -23,7 +23,7 @@ def campaigns_upserted(uow, deps: Deps, events: list[Event]) -> None:
     uow.campaigns.upsert_many(list(latest.values()))
 
 
-def campaign_touches(uow, deps: Deps, events: list[Event]) -> None:
+def campaign_touches(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     """Record touches; a touch naming a campaign or lead we have not seen creates a placeholder,
     so attribution is never lost to events arriving out of order."""
     camp_ids = uow.campaigns.ensure({e.data.campaign_id for e in events})

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from handlers import identity
 from handlers.errors import NotAllowed
 from handlers.messages import Actions, Button, Context, Form, Header, Input, Message, Reply, Section, mention
-from handlers.ports import Actor, Deps, dm
+from handlers.ports import Actor, Deps, Person, UnitOfWork, dm
 from handlers.registry import Flow
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,10 @@ def _configured(deps: Deps) -> dict:
 # --- CRM owners --------------------------------------------------------------------------------
 
 
-def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
+def upsert_owners(uow: UnitOfWork, deps: Deps, owners: list[Owner]) -> Outcome:
     """Create and update people from CRM owners (in order: a later one for the same email wins).
     The caller commits."""
-    now, outcome, problems = deps.now(), Outcome(), []
+    now, outcome, problems = deps.now(), Outcome(), list[dict]()
     configured = _configured(deps)
     valid: dict[str, Owner] = {}
     ids_of: dict[str, set] = {}
@@ -149,6 +149,7 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
         if person is None:
             team = o.team if o.team in TEAMS else "sales"
             person = _new_person(
+                uow,
                 deps,
                 email=email,
                 name=o.name or email,
@@ -195,10 +196,8 @@ def upsert_owners(uow, deps: Deps, owners: list[Owner]) -> Outcome:
     return outcome
 
 
-def _new_person(deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
-    from storage.models import Person
-
-    return Person(
+def _new_person(uow: UnitOfWork, deps: Deps, *, email: str, name: str, team: str, source: str, **extra):
+    return uow.people.new(
         key=_key_for(email),
         name=name[:200],
         email=email,
@@ -219,7 +218,9 @@ def _apply(person, changes: dict) -> bool:
     return changed
 
 
-def _link_managers(uow, deps: Deps, touched: list, problems: list[dict], outcome: Outcome, *, source: str) -> None:
+def _link_managers(
+    uow: UnitOfWork, deps: Deps, touched: list, problems: list[dict], outcome: Outcome, *, source: str
+) -> None:
     """Each touched person's manager from their manager's email (unless the config names one),
     and anyone waiting for one of them as their manager; a link that would close a loop is not
     made (a problem line)."""
@@ -263,7 +264,8 @@ def _link_managers(uow, deps: Deps, touched: list, problems: list[dict], outcome
 
 
 def _loop(chain: dict, start: int) -> list[int]:
-    seen, at, path = set(), start, []
+    seen, path = set(), []
+    at: int | None = start
     while at is not None and at not in seen:
         seen.add(at)
         path.append(at)
@@ -281,7 +283,7 @@ def _email_of(candidates, managers, uow, pid: int) -> str:
 # --- leavers -----------------------------------------------------------------------------------
 
 
-def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
+def left(uow: UnitOfWork, deps: Deps, person, *, why: str = "left") -> bool:
     """The person left: they receive nothing from now on, their open leads go to their manager's
     queue (reassigned; the clocks run on) or, with no manager, to the sales channel to be claimed,
     and the manager is told once. False if they were inactive already (another sync got there)."""
@@ -332,7 +334,7 @@ def left(uow, deps: Deps, person, *, why: str = "left") -> bool:
     return True
 
 
-def active_manager(uow, person):
+def active_manager(uow: UnitOfWork, person):
     """The person's nearest manager up the chain who is still active (None: nobody)."""
     seen = {person.id}
     at = uow.people.get(person.manager_id) if person.manager_id else None
@@ -367,7 +369,7 @@ def _row(a: Account) -> dict:
     )
 
 
-def changed_accounts(uow, platform: str, accounts: list[Account]) -> list[Account]:
+def changed_accounts(uow: UnitOfWork, platform: str, accounts: list[Account]) -> list[Account]:
     """Those of a directory page's accounts that differ from what was last synced (a read: a page
     with no change costs no write transaction at all)."""
     accounts = [a for a in accounts if not a.bot]
@@ -384,7 +386,7 @@ def sync_accounts(
     their account was deactivated). Unchanged accounts cost no write. ``teams_known`` False
     (an event, which says nothing of user groups): each account keeps the team last synced.
     The caller commits."""
-    now, outcome, problems = deps.now(), Outcome(), []
+    now, outcome, problems = deps.now(), Outcome(), list[dict]()
     accounts = [a for a in accounts if not a.bot]
     before = uow.directory.accounts(platform, (a.account_id for a in accounts))
     rows = []
@@ -416,7 +418,7 @@ def sync_accounts(
     by_account = uow.people.by_accounts(platform, (a.account_id for a in todo))
     configured = _configured(deps)
     column = uow.people.ACCOUNT_COLUMNS[platform]
-    links: list[tuple[object, str]] = []
+    links: list[tuple[Person, str]] = []
     new: list = []
     for a in todo:
         person = by_account.get(a.account_id) or (by_email.get(a.email) if a.email else None)
@@ -435,7 +437,7 @@ def sync_accounts(
         if person is None:
             if a.team not in TEAMS:
                 continue  # in no team: listed by /smarketing people
-            person = _new_person(deps, email=a.email, name=a.name or a.email, team=a.team, source=platform)
+            person = _new_person(uow, deps, email=a.email, name=a.name or a.email, team=a.team, source=platform)
             new.append(person)
             by_email[a.email] = person
             outcome.created += 1
@@ -453,7 +455,9 @@ def sync_accounts(
     return outcome
 
 
-def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: str, *, what: str = "user group") -> None:
+def unknown_group(
+    uow: UnitOfWork, deps: Deps, platform: str, team: str, group: str, why: str, *, what: str = "user group"
+) -> None:
     """A team's member list (a Slack user group, a Teams channel or team) that cannot be read:
     a line in ``/smarketing people`` and the log."""
     detail = (
@@ -469,7 +473,7 @@ def unknown_group(uow, deps: Deps, platform: str, team: str, group: str, why: st
 # --- the CRM webhook ---------------------------------------------------------------------------
 
 
-def owners_upserted(uow, deps: Deps, events) -> None:
+def owners_upserted(uow: UnitOfWork, deps: Deps, events) -> None:
     """``owner.upserted`` events (``handlers.events.OwnerData``)."""
     outcome = upsert_owners(
         uow,
@@ -497,7 +501,7 @@ _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _TEAMS_ID = re.compile(r"^(29:|8:orgid:)[A-Za-z0-9_:.\-]{4,190}$")
 
 
-def _admin(uow, actor: Actor):
+def _admin(uow: UnitOfWork, actor: Actor):
     from handlers import lifecycle
 
     person = lifecycle.person_of(uow, actor)
@@ -506,7 +510,7 @@ def _admin(uow, actor: Actor):
     return person
 
 
-def review(uow) -> dict:
+def review(uow: UnitOfWork) -> dict:
     """What ``/smarketing people`` lists: owners with no chat account, chat accounts in no team,
     problems; and counts."""
     everyone = uow.people.all()
@@ -524,7 +528,7 @@ def review(uow) -> dict:
     )
 
 
-def people_message(uow) -> Message:
+def people_message(uow: UnitOfWork) -> Message:
     r = review(uow)
     names = {"yaml": "the config", "crm": "the CRM", "slack": "Slack", "teams": "Teams"}
     where = ", ".join(f"{n} from {names.get(k, k)}" for k, n in sorted(r["counts"].items()))
@@ -572,12 +576,12 @@ def people_message(uow) -> Message:
     return Message(text=text, blocks=blocks)
 
 
-def people_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def people_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     _admin(uow, actor)
     return Reply(message=people_message(uow))
 
 
-def dismiss_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def dismiss_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     admin = _admin(uow, actor)
     row = uow.directory.delete_problem(int(value)) if value.isdigit() else None
     if row is None:
@@ -587,7 +591,7 @@ def dismiss_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     return Reply.say(f"Marked fixed: {row.subject}. If the next sync still finds it, it is listed again.")
 
 
-def link_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def link_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     _admin(uow, actor)
     person = uow.people.get(int(value)) if value.isdigit() else None
     if person is None:
@@ -604,7 +608,7 @@ def link_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     )
 
 
-def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
+def link_form(uow: UnitOfWork, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     admin = _admin(uow, actor)
     person = uow.people.get(int(state)) if state.isdigit() else None
     if person is None:
@@ -629,12 +633,10 @@ def link_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     )
 
 
-def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def add_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     admin = _admin(uow, actor)
     team, _, account_id = value.partition(":")
-    from storage.models import DirectoryAccount
-
-    account = uow.session.get(DirectoryAccount, int(account_id)) if account_id.isdigit() else None
+    account = uow.directory.account(int(account_id)) if account_id.isdigit() else None
     if team not in TEAMS or account is None:
         return Reply.say("That chat user is no longer listed.")
     if not account.email:
@@ -646,7 +648,7 @@ def add_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
     if person is None:
         person = uow.people.add(
             _new_person(
-                deps, email=account.email, name=account.name or account.email, team=team, source=account.platform
+                uow, deps, email=account.email, name=account.name or account.email, team=team, source=account.platform
             )
         )
     identity.link_person(uow, account.platform, person.id, account.account_id)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
@@ -211,7 +211,7 @@ class Envelope(BaseModel):
     _aw = field_validator("occurred_at")(lambda v: _aware(v))
 
 
-def _msg(e: dict) -> str:
+def _msg(e: Mapping[str, Any]) -> str:
     msg = e["msg"]
     return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
 

@@ -27,7 +27,7 @@ from handlers import scoreboard as sb
 from handlers import scoreboard_messages as sviews
 from handlers.errors import NotAllowed
 from handlers.messages import Actions, Button, Context, Divider, Header, Message, Reply, Section, mention
-from handlers.ports import Actor, Deps
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory
 from handlers.registry import Flow, JobResult
 
 MAX_LEADS = 10  # each with its buttons: 3 blocks a lead, well inside Slack's 100 for a Home
@@ -36,7 +36,7 @@ BOUNCE_DAYS = 30
 PREFS = "prefs.open"  # handlers/prefs.py: the preferences form
 
 
-def build_home(uow, deps: Deps, person) -> Message:
+def build_home(uow: UnitOfWork, deps: Deps, person) -> Message:
     """The Home of ``person`` (a ``Person``), as a neutral message."""
     if person is None:
         raise NotAllowed("I don't know who you are yet: ask an admin to add your email to the Smarketing config.")
@@ -91,7 +91,7 @@ def _line(board) -> str:
     )
 
 
-def _rep(uow, deps: Deps, person, board, tz: str) -> list:
+def _rep(uow: UnitOfWork, deps: Deps, person, board, tz: str) -> list:
     rows, total = uow.leads.qualified_for_owner(person.id, limit=MAX_LEADS)
     now, snooze = deps.now(), deps.config.sla.ladder.snooze_hours
     out: list = [
@@ -140,7 +140,7 @@ def _rep(uow, deps: Deps, person, board, tz: str) -> list:
     return out
 
 
-def _manager(uow, deps: Deps, scope, board, tz: str) -> list:
+def _manager(uow: UnitOfWork, deps: Deps, scope, board, tz: str) -> list:
     queue = uow.scoreboard.open_by_owner(scope.reps, now=deps.now())
     lines = []
     for line in board.reps:
@@ -168,7 +168,7 @@ def _manager(uow, deps: Deps, scope, board, tz: str) -> list:
             out.append(
                 Section(
                     text=f"{card.label} — {mention(lead.owner_id)} · past due since "
-                    f"{cviews.when(lead.sla_due_at, tz)} · `{card.crm_id}`"
+                    f"{cviews.when(lead.sla_due_at, tz) if lead.sla_due_at else '?'} · `{card.crm_id}`"
                 )
             )
             out.append(
@@ -225,13 +225,13 @@ def _admin(board, config) -> list:
 # --- entry points ----------------------------------------------------------------------------
 
 
-def home_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def home_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing home``: your Home (Teams' and the local workspace's way to open it)."""
     person = uow.people.get(actor.person_id) if actor.person_id else None
     return Reply(message=build_home(uow, deps, person))
 
 
-def opened(uow_factory, deps: Deps, person_id: int, *, force: bool = False) -> Message | None:
+def opened(uow_factory: UowFactory, deps: Deps, person_id: int, *, force: bool = False) -> Message | None:
     """The Home tab was opened: the Home to publish now, or None when the one published is still
     what it would show (``force``: publish anyway, e.g. the first time). Remembers what it
     returned, so the refresh job only publishes after a change."""
@@ -242,6 +242,7 @@ def opened(uow_factory, deps: Deps, person_id: int, *, force: bool = False) -> M
     with uow_factory() as uow:
         uow.scoreboard.ensure_home(person_id)
         home = uow.scoreboard.home(person_id, for_update=True)
+        assert home is not None  # ensure_home made it
         fresh = force or home.digest != digest
         home.opened_at = deps.now()
         if fresh:
@@ -251,7 +252,7 @@ def opened(uow_factory, deps: Deps, person_id: int, *, force: bool = False) -> M
     return message if fresh else None
 
 
-def refresh_job(uow_factory, deps: Deps) -> JobResult:
+def refresh_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Publish again the Homes whose content changed since they were last published: one outbox
     message per person per pass at most (key ``home:{person}:{version}``), however many changes
     happened in between."""
@@ -259,7 +260,7 @@ def refresh_job(uow_factory, deps: Deps) -> JobResult:
         # Nothing new since the last pass (no message, follow-up, bounce, deal or action; the
         # hour unchanged, for what time alone changes): no Home to look at.
         stamp = uow.scoreboard.change_stamp() + [int(deps.now().timestamp() // 3600)]
-        if uow.kv.get("home:stamp", {}).get("stamp") == stamp:
+        if (uow.kv.get("home:stamp") or {}).get("stamp") == stamp:
             return JobResult("home_refresh", 0)
         ids = [h.person_id for h in uow.scoreboard.homes_opened()]
         uow.kv.set("home:stamp", {"stamp": stamp})

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from handlers.ports import Actor
+from handlers.ports import Actor, Person, UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,13 @@ def _identity(person) -> Identity:
     return Identity(person.id, person.name) if person is not None else Identity()
 
 
-def known(uow, platform: str, *account_ids: str | None) -> Identity | None:
+def known(uow: UnitOfWork, platform: str, *account_ids: str | None) -> Identity | None:
     """The person already linked to one of the account's ids; None when it is not linked."""
     person = uow.people.by_account(platform, *account_ids)
     return _identity(person) if person is not None else None
 
 
-def link_by_email(uow, platform: str, account_id: str, email: str | None) -> Identity:
+def link_by_email(uow: UnitOfWork, platform: str, account_id: str, email: str | None) -> Identity:
     """The account that wrote to the bot, by the email of its profile (the caller commits)."""
     linked = known(uow, platform, account_id)
     if linked is not None:
@@ -79,7 +79,7 @@ def link_by_email(uow, platform: str, account_id: str, email: str | None) -> Ide
     return Identity(refused=REFUSED.format(platform=PLATFORM_NAMES[platform], key=_CONFIG_KEYS[platform]))
 
 
-def link_person(uow, platform: str, person_id: int, account_id: str) -> bool:
+def link_person(uow: UnitOfWork, platform: str, person_id: int, account_id: str) -> bool:
     """The platform's directory says ``account_id`` has this person's email: link them, unless
     either is linked otherwise already. Whether the person is now linked to that account."""
     holder = uow.people.by_account(platform, account_id)
@@ -103,7 +103,7 @@ def link_person(uow, platform: str, person_id: int, account_id: str) -> bool:
     return False
 
 
-def link_directory(uow, platform: str, pairs: list[tuple[object, str]], holders: dict[str, object]) -> int:
+def link_directory(uow: UnitOfWork, platform: str, pairs: list[tuple[Person, str]], holders: dict[str, Person]) -> int:
     """A directory sync's matches (person, account id) by email, linked by ``link_person``'s rule
     in one statement: an account already someone else's, or a person already linked, is left as
     it is (logged). ``holders``: account id -> the person linked to it now. Returns how many."""
@@ -136,14 +136,14 @@ def link_directory(uow, platform: str, pairs: list[tuple[object, str]], holders:
     return uow.people.claim_accounts(platform, wanted)
 
 
-def link_by_email_many(uow, platform: str, accounts: dict[str, str]) -> dict[str, int]:
+def link_by_email_many(uow: UnitOfWork, platform: str, accounts: dict[str, str]) -> dict[str, int]:
     """A directory's accounts by email (Teams' roster): each linked by ``link_person``. Returns
     email -> person id of the accounts that are now their person's."""
     ids = uow.people.ids_by_email(accounts)
     return {email: pid for email, pid in ids.items() if link_person(uow, platform, pid, accounts[email])}
 
 
-def link_by_hand(uow, platform: str, person, account_id: str) -> None:
+def link_by_hand(uow: UnitOfWork, platform: str, person, account_id: str) -> None:
     """An admin's link (the config): it wins over one made by email, and over anyone else's."""
     released = uow.people.release_account(platform, account_id, keep_person_id=person.id)
     if released:
@@ -158,7 +158,7 @@ def link_by_hand(uow, platform: str, person, account_id: str) -> None:
 
 
 def resolve(
-    uow_factory,
+    uow_factory: UowFactory,
     platform: str,
     account_id: str | None,
     email_of: Callable[[str], str | None],

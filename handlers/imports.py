@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.events import Event
+from handlers.ports import UnitOfWork
 
 SOURCE = "import"  # ProcessedInbound.source of imported rows' event ids
 
@@ -23,14 +24,14 @@ class Refs:
     leads: dict[str, str]  # reference (CRM id or email) -> lead CRM id
 
 
-def resolve(uow, *, campaigns: set[str], leads: set[str]) -> Refs:
+def resolve(uow: UnitOfWork, *, campaigns: set[str], leads: set[str]) -> Refs:
     """The records a batch's rows name. A campaign reference that names no campaign is kept as
     given (the events create a placeholder campaign of that id, as the webhook's do); a lead
     reference that names no lead is missing from ``leads`` (a follow-up needs its lead)."""
     return Refs(uow.campaigns.crm_ids_for_refs(campaigns), uow.leads.crm_ids_for_refs(leads))
 
 
-def plan(uow, events: list[Event], source: str = SOURCE) -> dict[str, str]:
+def plan(uow: UnitOfWork, events: list[Event], source: str = SOURCE) -> dict[str, str]:
     """Per event id: ``created``, ``updated`` or ``unchanged``, as ingesting the events now would.
 
     Unchanged: the same row was imported before (its event id is recorded), or it is a won deal

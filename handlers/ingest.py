@@ -6,7 +6,7 @@ from handlers.errors import Invalid
 from handlers.events import Event, runs_for_handling
 from handlers.ports import Deps
 from handlers.registry import Registry
-from storage.db import UowFactory
+from handlers.ports import UowFactory
 
 
 def ingest_events(

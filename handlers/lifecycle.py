@@ -19,16 +19,18 @@ one neutral event each (``emit``, when ``outbound_webhook`` is configured).
 from __future__ import annotations
 
 import logging
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 
 from handlers import cooling_messages as views
 from handlers import notify, policy
 from handlers.errors import Invalid, NotAllowed, NotFound, UserError
 from handlers.messages import Reply
 from handlers.review_messages import reviewable
-from handlers.ports import Actor, Deps, channel, dm, row_id, webhook
+from handlers.ports import Actor, Deps, UnitOfWork, channel, dm, row_id, webhook
 from handlers.sla import (
     CADENCE,
     STEPS,
@@ -42,7 +44,7 @@ from handlers.sla import (
     stopped,
     timezone_of,
 )
-from storage.models import Bounce, Lead, Person
+from handlers.ports import Bounce, Lead, Person
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def may(action: str, person: Person, lead: Lead | None, owner: Person | None) ->
     return person.id in (owner.id, owner.manager_id)
 
 
-def check(uow, action: str, person: Person, lead: Lead | None, owner: Person | None) -> None:
+def check(uow: UnitOfWork, action: str, person: Person, lead: Lead | None, owner: Person | None) -> None:
     """``may``, or ``NotAllowed`` saying who can."""
     if may(action, person, lead, owner):
         return
@@ -103,7 +105,7 @@ def check(uow, action: str, person: Person, lead: Lead | None, owner: Person | N
     raise NotAllowed(f"Only {whom} or an admin can {verb}.")
 
 
-def person_of(uow, actor: Actor) -> Person:
+def person_of(uow: UnitOfWork, actor: Actor) -> Person:
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
         raise NotAllowed(
@@ -124,23 +126,23 @@ def status_words(status: str) -> str:
     return views.STATUS_WORDS.get(status, "not with sales")
 
 
-def last_event(uow, lead: Lead) -> dict | None:
+def last_event(uow: UnitOfWork, lead: Lead) -> dict | None:
     event = uow.leads.last_events([lead.id], TRANSITIONS).get(lead.id)
     return event.model_dump() if event else None
 
 
-def what_happened(uow, deps: Deps, lead: Lead) -> str:
+def what_happened(uow: UnitOfWork, deps: Deps, lead: Lead) -> str:
     """The lead's last transition in plain words, with names (for answers to one person)."""
     event = last_event(uow, lead)
     if event is None:
         return f"it is {status_words(lead.status)} now"
     ids = {i for i in (event.get("by_person_id"), (event.get("detail") or {}).get("to"), lead.owner_id) if i}
     people = uow.people.many(ids)
-    tz = timezone_of(people.get(lead.owner_id), deps.config)
+    tz = timezone_of(people.get(lead.owner_id) if lead.owner_id else None, deps.config)
     return notify.describe(event, people, tz, mentions=False)
 
 
-def require_with_sales(uow, deps: Deps, lead: Lead, doing: str) -> None:
+def require_with_sales(uow: UnitOfWork, deps: Deps, lead: Lead, doing: str) -> None:
     """The lead is sales' to work, or ``Invalid`` saying where it is and why, in plain words."""
     if lead.status == WITH_SALES:
         return
@@ -174,7 +176,7 @@ class OutOfDate(UserError):
     """A button pressed on a message from before the lead's last transition."""
 
 
-def pressed(uow, deps: Deps, actor: Actor, value: str) -> Press:
+def pressed(uow: UnitOfWork, deps: Deps, actor: Actor, value: str) -> Press:
     """The lead a button names, locked, and who pressed it; ``OutOfDate`` when the lead has
     changed since the message was shown (nothing is done: the person is told what happened,
     and the message has been, or is being, updated in place)."""
@@ -207,7 +209,7 @@ def _event(lead, kind: str, by_id: int | None, at: datetime, **detail) -> dict:
     )
 
 
-def _done(uow, deps: Deps, lead: Lead, event: dict, settle) -> None:
+def _done(uow: UnitOfWork, deps: Deps, lead: Lead, event: dict, settle) -> None:
     """Write the lead and its event; update every message still following it."""
     lead.updated_at = deps.now()
     uow.leads.add(lead)
@@ -215,7 +217,7 @@ def _done(uow, deps: Deps, lead: Lead, event: dict, settle) -> None:
     notify.refresh(uow, deps, [(lead, event)], settle=settle)
 
 
-def emit(uow, deps: Deps, type_: str, *, key: str, lead, at: datetime, data: dict) -> None:
+def emit(uow: UnitOfWork, deps: Deps, type_: str, *, key: str, lead, at: datetime, data: dict) -> None:
     """One neutral event for the CRM (``lead.bounced``, ``lead.requalified``, ``lead.followed_up``),
     queued for ``webhook:crm`` when a CRM writeback is configured (a connector such as HubSpot writes
     it, or the outbound webhook posts it). The caller commits."""
@@ -230,7 +232,7 @@ def emit(uow, deps: Deps, type_: str, *, key: str, lead, at: datetime, data: dic
     uow.outbox.add(key=f"webhook:{key}", destination=webhook(), op="webhook", payload=payload, at=at)
 
 
-def _email(uow, person_id: int | None) -> str | None:
+def _email(uow: UnitOfWork, person_id: int | None) -> str | None:
     person = uow.people.get(person_id) if person_id else None
     return person.email if person else None
 
@@ -239,7 +241,12 @@ def _email(uow, person_id: int | None) -> str | None:
 
 
 def handed_off(
-    uow, deps: Deps, rows: list[dict], *, people: dict[int, Person] | None = None, requalified: set[int] = frozenset()
+    uow: UnitOfWork,
+    deps: Deps,
+    rows: list[dict],
+    *,
+    people: dict[int, Person] | None = None,
+    requalified: AbstractSet[int] = frozenset(),
 ) -> None:
     """Leads (column dicts with ``id``, their qualification fields and bumped ``version`` already
     written) handed to sales by the CRM: their events, the end of anything still shown about
@@ -265,7 +272,9 @@ def handed_off(
     _send_handoffs(uow, deps, rows, people=people)
 
 
-def requalify(uow, deps: Deps, by: Person, lead: Lead, *, kind: str = "send_back", note: str | None = None) -> None:
+def requalify(
+    uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, *, kind: str = "send_back", note: str | None = None
+) -> None:
     """Put a lead back in sales (marketing's *Send back to sales*): qualified, a new first-touch
     window, the handoff DM with its bounce history. The caller commits."""
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
@@ -287,7 +296,7 @@ def requalify(uow, deps: Deps, by: Person, lead: Lead, *, kind: str = "send_back
 
 
 def _send_handoffs(
-    uow,
+    uow: UnitOfWork,
     deps: Deps,
     leads: list[dict],
     *,
@@ -303,14 +312,14 @@ def _send_handoffs(
         people = {**(people or {}), **uow.people.many(owner_ids)}
     campaigns = uow.campaigns.briefs(lead["source_campaign_id"] for lead in leads if lead.get("source_campaign_id"))
     bounces = uow.bounces.for_leads(lead["id"] for lead in leads)
-    sales = config.team_channel("sales")
+    sales = config.team_channel("sales") or ""
     out = []
     for lead in leads:
-        owner = people.get(lead.get("owner_id"))
+        owner = people.get(lead["owner_id"]) if lead.get("owner_id") else None
         if owner is None and not sales:
             continue
         tz = timezone_of(owner, config)
-        campaign = campaigns.get(lead.get("source_campaign_id"))
+        campaign = campaigns.get(lead["source_campaign_id"]) if lead.get("source_campaign_id") else None
         history = [
             views.BounceLine(b.at, config.reason_label(b.reason) or b.reason, b.by_person_id, b.note)
             for b in bounces.get(lead["id"], [])
@@ -345,7 +354,7 @@ def _send_handoffs(
 # --- claim and reassign ----------------------------------------------------------------------
 
 
-def claim(uow, deps: Deps, person: Person, lead: Lead) -> Reply:
+def claim(uow: UnitOfWork, deps: Deps, person: Person, lead: Lead) -> Reply:
     """*Claim*: an unowned lead becomes the person's; the first claim wins (the lead is locked)."""
     check(uow, "claim", person, lead, None)
     label = views.LeadCard.of(lead).plain
@@ -364,7 +373,7 @@ def claim(uow, deps: Deps, person: Person, lead: Lead) -> Reply:
     return Reply.say(f"{label} is yours.{due}")
 
 
-def reassign(uow, deps: Deps, by: Person, lead: Lead, new_owner: Person) -> Reply:
+def reassign(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, new_owner: Person) -> Reply:
     """A manager (or an admin) gives a lead to someone else; neither clock restarts."""
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
     check(uow, "reassign", by, lead, owner)
@@ -378,13 +387,14 @@ def reassign(uow, deps: Deps, by: Person, lead: Lead, new_owner: Person) -> Repl
     event = _event(lead, "reassign", by.id, deps.now(), to=new_owner.id, **{"from": owner.id if owner else None})
     _done(uow, deps, lead, event, notify.ALL)
     _send_handoffs(uow, deps, [lead.model_dump()], people={new_owner.id: new_owner}, reassigned=True)
+    assert lead.sla_due_at is not None  # a lead with sales has its clock running (require_with_sales)
     return Reply.say(
         f"{label} is {new_owner.name}'s now; its clock runs on (due "
         f"{views.when(lead.sla_due_at, timezone_of(new_owner, deps.config))})."
     )
 
 
-def owner_left(uow, deps: Deps, person: Person, manager: Person | None) -> list[Lead]:
+def owner_left(uow: UnitOfWork, deps: Deps, person: Person, manager: Person | None) -> list[Lead]:
     """The owner left (``handlers.directory.left``): each of their open leads goes to their
     manager's queue (reassigned, its clocks running on; the manager is told once, by the caller,
     not per lead), or with no manager to the sales channel's Claim post. Returns the leads."""
@@ -405,7 +415,7 @@ def owner_left(uow, deps: Deps, person: Person, manager: Person | None) -> list[
     return leads
 
 
-def reassigned_in_crm(uow, deps: Deps, rows: list[dict], before: dict[int, int | None]) -> None:
+def reassigned_in_crm(uow: UnitOfWork, deps: Deps, rows: list[dict], before: dict[int, int | None]) -> None:
     """The CRM gave qualified leads (column dicts, ``version`` bumped) new owners."""
     if not rows:
         return
@@ -430,7 +440,7 @@ def reassigned_in_crm(uow, deps: Deps, rows: list[dict], before: dict[int, int |
 # --- follow up and snooze --------------------------------------------------------------------
 
 
-def follow_up(uow, deps: Deps, by: Person, lead: Lead, *, source: str, note: str | None = None) -> None:
+def follow_up(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, *, source: str, note: str | None = None) -> None:
     """A follow-up logged in chat (the button, ``/smarketing touch``): it satisfies the clock
     that runs, and the cadence runs from it. The caller commits."""
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
@@ -461,7 +471,9 @@ def followed_up_in_crm(
     changed: dict[int, tuple[Lead, dict]] = {}
     events = []
     for lead, by_id, at in touches:
-        event = _touched(lead, by_id, at, timezone_of(owners.get(lead.owner_id), deps.config), deps.config)
+        event = _touched(
+            lead, by_id, at, timezone_of(owners.get(lead.owner_id) if lead.owner_id else None, deps.config), deps.config
+        )
         lead.updated_at = deps.now()
         if event is not None:
             events.append(event)
@@ -486,7 +498,7 @@ def _touched(lead: Lead, by_id: int | None, at: datetime, tz: str, config) -> di
     return _event(lead, "follow_up", by_id, at)
 
 
-def snooze(uow, deps: Deps, by: Person, lead: Lead, length: str) -> Reply:
+def snooze(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, length: str) -> Reply:
     """*Snooze 1 hour* / *Snooze until tomorrow*: the ladder pauses until then (counted)."""
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
     check(uow, "snooze", by, lead, owner)
@@ -515,7 +527,7 @@ def snooze(uow, deps: Deps, by: Person, lead: Lead, length: str) -> Reply:
 # --- escalate: the ladder --------------------------------------------------------------------
 
 
-def escalate_due(uow, deps: Deps, *, limit: int) -> tuple[int, int]:
+def escalate_due(uow: UnitOfWork, deps: Deps, *, limit: int) -> tuple[int, int]:
     """One chunk of the ``cooling`` job: find up to ``limit`` due leads (one indexed query),
     queue their ladder steps under unique keys, move each lead's ``next_alert_at`` on.
     Returns (leads, alerts queued)."""
@@ -532,13 +544,13 @@ def escalate_due(uow, deps: Deps, *, limit: int) -> tuple[int, int]:
     return len(due), len(fired)
 
 
-def plan_alerts(uow, deps: Deps, due: list[dict], *, now: datetime) -> list[dict]:
+def plan_alerts(uow: UnitOfWork, deps: Deps, due: list[dict], *, now: datetime) -> list[dict]:
     """The messages the due leads' ladders fire now (keyed ``cooling:{lead}:{window}:{step}``);
     each lead's ladder state in ``due`` is moved on as a side effect. A lead nobody owns has one
     Claim post: at breach it becomes the escalation, updated in place."""
     people = uow.people.many(lead["owner_id"] for lead in due if lead["owner_id"])
     people.update(uow.people.many(p.manager_id for p in people.values() if p.manager_id and p.manager_id not in people))
-    claims: dict[int, object] | None = None
+    claims: dict[int, Any] | None = None
     messages = []
     for lead in due:
         for step, role, destination, payload in _advance(lead, people, now, deps.config):
@@ -670,7 +682,7 @@ def _messages(
 # --- bounce and send back --------------------------------------------------------------------
 
 
-def bounce(uow, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | None) -> Bounce:
+def bounce(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | None) -> Bounce:
     """Back to marketing: nurture, the clock stopped, the bounce recorded, every message about
     the lead updated, the marketing channel told and (when configured) the CRM. The caller commits."""
     at = deps.now()
@@ -680,17 +692,15 @@ def bounce(uow, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | 
         setattr(lead, k, v)
     lead.status = "nurture"
     lead.bounce_count = (lead.bounce_count or 0) + 1
-    record = uow.bounces.add(
-        Bounce(
-            lead_id=lead.id,
-            campaign_id=lead.source_campaign_id,
-            reason=reason,
-            note=note,
-            by_person_id=by.id if by else None,
-            at=at,
-            repeat=repeat,
-            context=context,
-        )
+    record = uow.bounces.create(
+        lead_id=lead.id,
+        campaign_id=lead.source_campaign_id,
+        reason=reason,
+        note=note,
+        by_person_id=by.id if by else None,
+        at=at,
+        repeat=repeat,
+        context=context,
     )
     label = deps.config.reason_label(reason)
     _done(
@@ -735,11 +745,13 @@ def bounce(uow, deps: Deps, by: Person, lead: Lead, *, reason: str, note: str | 
     return record
 
 
-def send_back(uow, deps: Deps, by: Person, record: Bounce) -> Reply | None:
+def send_back(uow: UnitOfWork, deps: Deps, by: Person, record: Bounce) -> Reply | None:
     """*Send back to sales* on the marketing post: the lead is qualified again, with its bounce
     history in the handoff, and the CRM is told."""
     check(uow, "send_back", by, None, None)
     lead = uow.leads.get_for_update(record.lead_id)
+    if lead is None:
+        raise NotFound("That lead is no longer here.")
     now = deps.now()
     if record.requalified_at or lead.status != "nurture":
         where = what_happened(uow, deps, lead)  # its marketing post already says so
@@ -763,7 +775,7 @@ def send_back(uow, deps: Deps, by: Person, record: Bounce) -> Reply | None:
     return None
 
 
-def bounce_context(uow, lead: Lead, at: datetime) -> dict:
+def bounce_context(uow: UnitOfWork, lead: Lead, at: datetime) -> dict:
     """What the marketing post and the bounce form show about the lead, as of ``at``."""
     campaign = uow.campaigns.get(lead.source_campaign_id) if lead.source_campaign_id else None
     touches = [t for t in uow.leads.touches(lead.id) if not lead.qualified_at or t.occurred_at >= lead.qualified_at]
@@ -788,7 +800,7 @@ def bounce_context(uow, lead: Lead, at: datetime) -> dict:
 # --- convert ---------------------------------------------------------------------------------
 
 
-def convert(uow, deps: Deps, deals: dict[int, str]) -> int:
+def convert(uow: UnitOfWork, deps: Deps, deals: dict[int, str]) -> int:
     """Won deals (lead id -> deal name) convert their leads: customers now, the SLA stopped, every
     message about them updated. Returns how many leads converted."""
     leads = uow.leads.many_for_update(deals)

@@ -23,9 +23,9 @@ from handlers import bounce_messages as bounce_views
 from handlers import cooling_messages as views
 from handlers import policy
 from handlers.messages import mention
-from handlers.ports import Deps, channel
+from handlers.ports import Deps, UnitOfWork, channel
 from handlers.sla import timezone_of
-from storage.models import Lead, Person
+from handlers.ports import Lead, Person
 
 ALL = frozenset({"*"})
 ALERTS = frozenset({"warn", "breach", "reminder", "manager", "channel"})
@@ -39,7 +39,15 @@ def subject_of(lead_id: int) -> str:
 
 
 def send(
-    uow, deps: Deps, *, to: str, role: str, subject: int | None, payload: dict, key: str, owner_id: int | None = None
+    uow: UnitOfWork,
+    deps: Deps,
+    *,
+    to: str,
+    role: str | None,
+    subject: int | None,
+    payload: dict,
+    key: str,
+    owner_id: int | None = None,
 ) -> bool:
     """Queue one message (``to``: ``dm:<person>`` or ``channel:<name>``); False when ``key``
     was queued before."""
@@ -48,7 +56,7 @@ def send(
     )
 
 
-def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
+def send_many(uow: UnitOfWork, deps: Deps, messages: list[dict]) -> set[str]:
     """Queue many messages (dicts: ``key``, ``destination``, ``payload``, ``role``, ``subject``
     (a lead id or None)) in one statement, each sent on to whoever covers for an absent
     recipient, and each routed by the delivery policy (real time, held for the reader's quiet
@@ -81,7 +89,7 @@ def send_many(uow, deps: Deps, messages: list[dict]) -> set[str]:
     return sent
 
 
-def reroute_held(uow, deps: Deps, person_id: int) -> int:
+def reroute_held(uow: UnitOfWork, deps: Deps, person_id: int) -> int:
     """Messages held for this person's next opening (quiet hours) that will find them away go to
     whoever covers for them then: for an away period declared after they were queued. Returns
     how many moved."""
@@ -103,7 +111,7 @@ def reroute_held(uow, deps: Deps, person_id: int) -> int:
     return len(send_many(uow, deps, again))
 
 
-def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], list]:
+def _sent_on(uow: UnitOfWork, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], list]:
     """The outbox rows for ``messages``, each to whoever covers for its recipient if they are
     away (or gone) at ``at``, with a line saying why; and the ``covered`` lead events."""
     now = deps.now()
@@ -151,18 +159,18 @@ def _sent_on(uow, deps: Deps, messages: list[dict], *, at) -> tuple[list[dict], 
     return rows, covered
 
 
-def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str, str, int | None]]:
+def _leavers(uow: UnitOfWork, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str | None, str, int | None]]:
     """Someone who left receives nothing: their messages go to their manager (if active), else
     their team's channel, with a line saying why."""
     managers = uow.people.many(p.manager_id for p in gone.values() if p.manager_id)
-    out = {}
+    out: dict[int, tuple[str | None, str, int | None]] = {}
     for pid, person in gone.items():
-        manager = managers.get(person.manager_id)
+        manager = managers.get(person.manager_id) if person.manager_id else None
         if manager is not None and manager.active:
             out[pid] = (f"dm:{manager.id}", f"👋 {mention(pid)} has left, so this comes to you.", manager.id)
-        elif deps.config.team_channel(person.team):
+        elif team_channel := deps.config.team_channel(person.team):
             out[pid] = (
-                channel(deps.config.team_channel(person.team)),
+                channel(team_channel),
                 f"👋 {mention(pid)} has left and has no manager here, so this comes here.",
                 None,
             )
@@ -171,7 +179,7 @@ def _leavers(uow, deps: Deps, gone: dict[int, Person]) -> dict[int, tuple[str, s
     return out
 
 
-def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str, str, int | None]]:
+def _covers(uow: UnitOfWork, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str | None, str, int | None]]:
     """For each person absent at ``at`` (default: now): (destination, the line saying why, the
     cover's person id)."""
     now, config = at or deps.now(), deps.config
@@ -179,7 +187,7 @@ def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str, str
     wanted = {i for p in people.values() for i in (p.backup_id, p.manager_id) if i}
     people.update(uow.people.many(wanted - people.keys()))
     also_away = uow.away.current(wanted, at=now)
-    out = {}
+    out: dict[int, tuple[str | None, str, int | None]] = {}
     for pid, period in away.items():
         person = people.get(pid)
         if person is None:
@@ -196,9 +204,9 @@ def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str, str
         )
         if cover is not None:
             out[pid] = (f"dm:{cover.id}", f"🌴 {mention(pid)} is away until {back}, so this comes to you.", cover.id)
-        elif config.team_channel(person.team):
+        elif team_channel := config.team_channel(person.team):
             out[pid] = (
-                channel(config.team_channel(person.team)),
+                channel(team_channel),
                 f"🌴 {mention(pid)} is away until {back} and nobody is covering, so this comes here.",
                 None,
             )
@@ -209,7 +217,7 @@ def _covers(uow, deps: Deps, away: dict, *, at=None) -> dict[int, tuple[str, str
 
 
 def refresh(
-    uow,
+    uow: UnitOfWork,
     deps: Deps,
     changes: Iterable[tuple[Lead, dict]],
     *,
@@ -279,7 +287,7 @@ def render(
     """A message about a lead (an outbox row: its role and what it said) as it reads now."""
     owner = people.get(lead.owner_id) if lead.owner_id else None
     tz = timezone_of(owner, config)
-    line = views.status_line(event["kind"], describe(event, people, tz, mentions=True))
+    line: str | None = views.status_line(event["kind"], describe(event, people, tz, mentions=True))
     if event["kind"] == "handoff" or event["kind"] == "escalate":
         line = None  # nothing has happened since it was posted
     if row.role == "bounce_post":

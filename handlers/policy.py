@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import cooling_messages as views
 from handlers.messages import mention, moment
-from handlers.ports import Deps, channel, dm
+from handlers.ports import Deps, UnitOfWork, UowFactory, channel, dm
 from handlers.registry import Flow, JobResult
 from handlers.sla import calendar, timezone_of
 
@@ -166,7 +166,7 @@ def held_until(config, destination: str, people: dict, now: datetime, *, urgent:
     return cal.next_opening(now, tz)
 
 
-def route(uow, deps: Deps, rows: list[dict]) -> list[dict]:
+def route(uow: UnitOfWork, deps: Deps, rows: list[dict]) -> list[dict]:
     """The messages (outbox dicts with ``destination``, ``role``, optional ``urgent``) that go out
     as messages of their own, each with ``not_before`` when quiet hours hold it; the others are
     folded into a digest (the ``digests`` job shows them)."""
@@ -274,7 +274,7 @@ def _message(
     return {"text": f"{title}: {len(open_leads)} open", "blocks": blocks}
 
 
-def _publish(uow, now: datetime, key: str, destination: str, payload: dict, *, may_post: bool) -> int:
+def _publish(uow: UnitOfWork, now: datetime, key: str, destination: str, payload: dict, *, may_post: bool) -> int:
     """Post the day's message under ``key`` (when ``may_post``) or update it in place when what it
     says changed. Returns 1 when something was queued."""
     posted = uow.outbox.by_key(key)
@@ -301,7 +301,7 @@ def _publish(uow, now: datetime, key: str, destination: str, payload: dict, *, m
     )
 
 
-def _listed(uow, key: str, ids: list[int]) -> list[int]:
+def _listed(uow: UnitOfWork, key: str, ids: list[int]) -> list[int]:
     """The leads the day's message has listed so far (kept, so a handled one shows as done)."""
     state = uow.kv.get(f"{key}:leads") or {}
     seen = list(dict.fromkeys([*state.get("ids", []), *ids]))
@@ -321,7 +321,7 @@ def _digest_day(deps: Deps, reader, prefs: Prefs):
     return tz, cal, day
 
 
-def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
+def _rep_digest(uow: UnitOfWork, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
     config, now = deps.config, deps.now()
     if (due_now := _digest_day(deps, person, prefs)) is None:
         return 0
@@ -337,7 +337,7 @@ def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
     open_ids = {lead.id for lead in due}
     earlier = uow.leads.many(i for i in seen if i not in open_ids)
     done = [_done_line(earlier[i], None, tz) for i in seen if i in earlier]
-    overdue = sum(1 for lead in due if lead.sla_due_at <= now)
+    overdue = sum(1 for lead in due if lead.sla_due_at is not None and lead.sla_due_at <= now)
     intro = (
         (
             f"{_leads(len(due))} to follow up today" + (f", {overdue} overdue" if overdue else "") + ". "
@@ -359,7 +359,7 @@ def _rep_digest(uow, deps: Deps, person, away: set[int], prefs: Prefs) -> int:
     )
 
 
-def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], prefs: Prefs) -> int:
+def _manager_digest(uow: UnitOfWork, deps: Deps, manager, reports: list, away: set[int], prefs: Prefs) -> int:
     config, now = deps.config, deps.now()
     if (due_now := _digest_day(deps, manager, prefs)) is None:
         return 0
@@ -382,7 +382,8 @@ def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], pre
     done = [_done_line(earlier[i], None, tz) for i in seen if i in earlier]
     counts: dict[int, int] = {}
     for lead in at_risk:
-        counts[lead.owner_id] = counts.get(lead.owner_id, 0) + 1
+        if lead.owner_id is not None:  # always: they are these owners' leads
+            counts[lead.owner_id] = counts.get(lead.owner_id, 0) + 1
     per_rep = ", ".join(f"{names[i]} {n}" for i, n in sorted(counts.items(), key=lambda kv: (-kv[1], names[kv[0]])))
     intro = (
         f"{len(at_risk)} of your team's leads {'is' if len(at_risk) == 1 else 'are'} past their SLA"
@@ -409,7 +410,7 @@ def _manager_digest(uow, deps: Deps, manager, reports: list, away: set[int], pre
     )
 
 
-def _channel_rollup(uow, deps: Deps) -> int:
+def _channel_rollup(uow: UnitOfWork, deps: Deps) -> int:
     config, now = deps.config, deps.now()
     name = config.team_channel("sales")
     if not name or config.delivery.channel != "rollup":
@@ -449,7 +450,7 @@ def _channel_rollup(uow, deps: Deps) -> int:
     return _publish(uow, now, key, channel(name), payload, may_post=bool(at_risk) and cal.is_business_time(now, tz))
 
 
-def digests_job(uow_factory, deps: Deps) -> JobResult:
+def digests_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Post each morning digest and the day's roll-up when due, and keep them up to date in place."""
     done = 0
     with uow_factory() as uow:

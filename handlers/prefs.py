@@ -21,10 +21,10 @@ from handlers import policy
 from handlers.errors import Invalid
 from handlers.lifecycle import person_of
 from handlers.messages import Actions, Button, Context, Form, Header, Input, Message, Option, Reply, Section
-from handlers.ports import Actor, Deps
+from handlers.ports import Actor, Deps, UnitOfWork
 from handlers.registry import Flow
 from handlers.sla import timezone_of
-from storage.models import DeliveryPref
+from handlers.ports import DeliveryPref
 
 FORM = "prefs.save"
 OPEN = "prefs.open"
@@ -114,11 +114,11 @@ def check_choice(kind: str, word: str) -> str | None:
 # --- what applies --------------------------------------------------------------------------
 
 
-def _stored(uow, person) -> DeliveryPref:
-    return uow.prefs.get(person.id) or DeliveryPref(person_id=person.id, muted=[])
+def _stored(uow: UnitOfWork, person) -> DeliveryPref:
+    return uow.prefs.get_or_blank(person.id)
 
 
-def _save(uow, deps: Deps, pref: DeliveryPref) -> None:
+def _save(uow: UnitOfWork, deps: Deps, pref: DeliveryPref) -> None:
     empty = pref.digest_time is None and pref.warn is None and pref.manager is None and not pref.muted
     if empty:  # nothing of their own: no row, the config's defaults
         uow.prefs.remove(pref.person_id)
@@ -196,7 +196,7 @@ def _select(kind: str, person, stored, config) -> Input:
     return Input(name=kind, label=NAMES[kind], kind="select", required=True, options=options, initial=current)
 
 
-def prefs_form(uow, deps: Deps, person) -> Form:
+def prefs_form(uow: UnitOfWork, deps: Deps, person) -> Form:
     stored = uow.prefs.get(person.id)
     config = deps.config
     company = policy.prefs_of(config, None)
@@ -231,7 +231,7 @@ def _kinds_for(person) -> list[str]:
     return kinds
 
 
-def save_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
+def save_form(uow: UnitOfWork, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     """The form's submission: every field checked first; one bad field changes nothing."""
     person = person_of(uow, actor)
     pref = _stored(uow, person)
@@ -267,7 +267,7 @@ def save_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
 # --- the command ---------------------------------------------------------------------------
 
 
-def prefs_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def prefs_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing prefs [show | digest <HH:MM|default> | warn|manager <realtime|digest|default> |
     mute|unmute <kind> | reset]``."""
     person = person_of(uow, actor)
@@ -322,7 +322,7 @@ def prefs_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
     return Reply(message=summary(deps, person, uow.prefs.get(person.id), said))
 
 
-def open_button(uow, deps: Deps, actor: Actor, value: str, source) -> Reply:
+def open_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source) -> Reply:
     """*Preferences* (on the Home, on ``prefs show``): the form."""
     return Reply(form=prefs_form(uow, deps, person_of(uow, actor)))
 

@@ -29,9 +29,10 @@ from handlers import review_messages as views
 from handlers import schedule_rules as srules
 from handlers.errors import Invalid, NotAllowed, NotFound
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel, dm
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, channel, dm
 from handlers.registry import Flow, JobResult, MessageRef
-from storage.models import ActionItem
+from handlers.config import ReviewConfig
+from handlers.ports import ActionItem, Person
 
 UTC = timezone.utc
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -45,7 +46,7 @@ USAGE = (
 # --- the meetings -------------------------------------------------------------------------------
 
 
-def _review(deps: Deps):
+def _review(deps: Deps) -> ReviewConfig:
     review = deps.config.review
     if review is None:
         raise Invalid(
@@ -125,7 +126,7 @@ def parse_date(text: str, today: date) -> date:
     )
 
 
-def find_person(uow, ref: str):
+def find_person(uow: UnitOfWork, ref: str):
     """A person named by key, email, Slack mention (``<@U123|name>``) or ``@key``."""
     ref = ref.strip()
     m = re.fullmatch(r"<person:(\d+)>", ref)  # a mention the adapter resolved (Slack's <@U123>)
@@ -140,7 +141,7 @@ def find_person(uow, ref: str):
     return uow.people.by_key(ref)
 
 
-def _person(uow, actor: Actor):
+def _person(uow: UnitOfWork, actor: Actor):
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
         raise NotAllowed("I don't know who you are yet: ask an admin to add your email to the Smarketing config.")
@@ -148,7 +149,7 @@ def _person(uow, actor: Actor):
 
 
 def create_item(
-    uow,
+    uow: UnitOfWork,
     deps: Deps,
     *,
     by,
@@ -178,7 +179,7 @@ def create_item(
     due_on = parse_date(due, today) if due and due.strip() else next_meeting_day(review, now)
     if due_on < today:
         raise Invalid(f"{due_on:%-d %b %Y} is in the past: give a date from today on.", field="due")
-    item = ActionItem(
+    return uow.review.create(
         owner_id=owner.id,
         text=text,
         due_on=due_on,
@@ -188,13 +189,12 @@ def create_item(
         source_key=source.outbox_key if source else None,
         source_text=(source_text or "")[:300] or None,
     )
-    return uow.review.add(item)
 
 
 # --- commands ------------------------------------------------------------------------------------
 
 
-def action_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def action_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing action <person> <text> [by <date>]`` | ``action list`` | ``action done <n>``."""
     words = args.strip()
     head, _, rest = words.partition(" ")
@@ -210,12 +210,17 @@ def action_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         text, due = (" " + rest)[: m.start()], m[1]
     item = create_item(uow, deps, by=person, owner_ref=head, text=text, due=due)
     uow.commit()
-    return Reply.say(
-        f"Added #{item.id} for {uow.people.get(item.owner_id).name}, due {item.due_on:%a %-d %b}: {item.text}"
-    )
+    return Reply.say(f"Added #{item.id} for {_owner(uow, item).name}, due {item.due_on:%a %-d %b}: {item.text}")
 
 
-def _done(uow, deps: Deps, actor: Actor, ref: str) -> Reply:
+def _owner(uow: UnitOfWork, item: ActionItem) -> Person:
+    owner = uow.people.get(item.owner_id)
+    if owner is None:  # people are deactivated, never deleted; an item's owner is a foreign key
+        raise NotFound(f"Action item #{item.id} has no owner here.")
+    return owner
+
+
+def _done(uow: UnitOfWork, deps: Deps, actor: Actor, ref: str) -> Reply:
     person = _person(uow, actor)
     ref = ref.strip().lstrip("#")
     if not ref.isdigit():
@@ -223,7 +228,7 @@ def _done(uow, deps: Deps, actor: Actor, ref: str) -> Reply:
     item = uow.review.get_for_update(int(ref))
     if item is None:
         raise NotFound(f"There is no action item #{ref}.")
-    owner = uow.people.get(item.owner_id)
+    owner = _owner(uow, item)
     if not (person.is_admin or person.id in (owner.id, owner.manager_id)):
         raise NotAllowed(f"Only {owner.name} (its owner), their manager or an admin can close #{item.id}.")
     if item.status == "done":
@@ -237,7 +242,7 @@ def _done(uow, deps: Deps, actor: Actor, ref: str) -> Reply:
 # --- Add to review (a button on the bot's own messages) -------------------------------------------
 
 
-def add_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
+def add_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: MessageRef | None) -> Reply:
     """*Add to review*: the short form, filled in from the message it was pressed on."""
     _review(deps)
     _person(uow, actor)
@@ -250,7 +255,7 @@ def add_button(uow, deps: Deps, actor: Actor, value: str, source: MessageRef | N
     )
 
 
-def add_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
+def add_form(uow: UnitOfWork, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
     person = _person(uow, actor)
     source = MessageRef(outbox_key=state) if state else None
     item = create_item(
@@ -264,15 +269,13 @@ def add_form(uow, deps: Deps, actor: Actor, state: str, values: dict) -> Reply:
         source_text=values.get("about"),
     )
     uow.commit()
-    return Reply.say(
-        f"Added #{item.id} to the review for {uow.people.get(item.owner_id).name}, due {item.due_on:%a %-d %b}."
-    )
+    return Reply.say(f"Added #{item.id} to the review for {_owner(uow, item).name}, due {item.due_on:%a %-d %b}.")
 
 
 # --- jobs ----------------------------------------------------------------------------------------
 
 
-def agenda_job(uow_factory, deps: Deps) -> JobResult:
+def agenda_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """The agenda, ``agenda_before_hours`` before each meeting (late if the bot was down, until
     the meeting ends); once per meeting whatever the replicas."""
     review = deps.config.review
@@ -309,11 +312,11 @@ class AgendaData:
     names: dict
 
 
-def build_agenda(uow, deps: Deps, start: datetime):
+def build_agenda(uow: UnitOfWork, deps: Deps, start: datetime):
     from handlers import scoreboard as sb
     from handlers.schedule import week_view
 
-    review, cfg, now = deps.config.review, deps.config, deps.now()
+    review, cfg, now = _review(deps), deps.config, deps.now()
     tz = ZoneInfo(review.timezone)
     previous = start - timedelta(days=7)
     local = start.astimezone(tz)
@@ -341,7 +344,7 @@ def build_agenda(uow, deps: Deps, start: datetime):
     return views.agenda(data, cfg, tz)
 
 
-def summary_job(uow_factory, deps: Deps) -> JobResult:
+def summary_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """After the meeting: what was decided (items added during it) and who owns what."""
     review = deps.config.review
     if review is None:
@@ -367,7 +370,7 @@ def summary_job(uow_factory, deps: Deps) -> JobResult:
     return JobResult("review_summary", 1, day.isoformat())
 
 
-def reminders_job(uow_factory, deps: Deps) -> JobResult:
+def reminders_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Remind each open item's owner once, at the start of the business day before it is due
     (in the owner's timezone)."""
     from handlers.cooling import calendar

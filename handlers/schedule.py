@@ -24,7 +24,7 @@ from handlers import schedule_rules as rules
 from handlers.errors import Invalid, UserError
 from handlers.events import SCHEDULE_KINDS, Event
 from handlers.messages import Reply
-from handlers.ports import Actor, Deps, channel, dm
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, channel, dm
 from handlers.registry import Flow, JobResult
 from handlers.review_messages import reviewable
 from handlers.schedule_rules import DAY, Item
@@ -82,7 +82,7 @@ def week_view(
     )
 
 
-def schedule_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def schedule_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     sub = " ".join(args.lower().split())
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if sub == "add":
@@ -108,7 +108,7 @@ def _tz_of(deps: Deps, person) -> ZoneInfo:
     return ZoneInfo(next((tc.timezone for tc in deps.config.teams.values()), "UTC"))
 
 
-def digest_job(uow_factory, deps: Deps) -> JobResult:
+def digest_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Post each team's week when its digest is due (see ``rules.digests_due``): once per team
     per week, whatever the number of replicas and restarts, as the outbox key is unique."""
     now = deps.now()
@@ -160,7 +160,7 @@ class Saved:
 _COMPARED = ("team", "kind", "title", "regions", "starts_at", "ends_at", "all_day", "owner_id", "owner_email", "link")
 
 
-def save_rows(uow, deps: Deps, rows: list[dict]) -> Saved:
+def save_rows(uow: UnitOfWork, deps: Deps, rows: list[dict]) -> Saved:
     """Upsert items by ``external_id`` (set-based: a handful of queries however many rows) and
     warn the owners of any new conflict. Rows identical to what is stored are left alone."""
     existing = uow.schedule.by_external_ids(r["external_id"] for r in rows)
@@ -182,7 +182,7 @@ def save_rows(uow, deps: Deps, rows: list[dict]) -> Saved:
     )
 
 
-def warn_owners(uow, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
+def warn_owners(uow: UnitOfWork, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
     """Tell both owners of each conflict the new items cause (once per pair and owner, only for
     conflicts still ahead). Days are read in the new item's team's timezone."""
     now = deps.now()
@@ -221,7 +221,7 @@ def warn_owners(uow, deps: Deps, new_items: list[Item]) -> list[rules.Conflict]:
     return conflicts
 
 
-def schedule_upserted(uow, deps: Deps, events: list[Event]) -> None:
+def schedule_upserted(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     """``schedule.upserted`` CRM events: upsert by the CRM's id (the last in a batch wins)."""
     owners = uow.people.ids_by_email(e.data.owner_email for e in events if e.data.owner_email)
     latest: dict[str, dict] = {}
@@ -319,9 +319,7 @@ def parse_add_form(values: dict[str, str | None], teams: list[str]) -> tuple[dic
     return fields, errors
 
 
-def add_submitted(uow, deps: Deps, actor: Actor, state: str, values: dict[str, str | None]) -> Reply:
-    from storage.models import ScheduleItem
-
+def add_submitted(uow: UnitOfWork, deps: Deps, actor: Actor, state: str, values: dict[str, str | None]) -> Reply:
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
         raise UserError(
@@ -331,21 +329,19 @@ def add_submitted(uow, deps: Deps, actor: Actor, state: str, values: dict[str, s
     f, errors = parse_add_form(values, list(deps.config.teams))
     if errors:
         return Reply(errors=errors)
-    row = uow.schedule.add(
-        ScheduleItem(
-            team=f["team"],
-            kind=f["kind"],
-            title=f["title"],
-            regions=f["regions"],
-            starts_at=datetime.combine(f["start"], datetime.min.time(), tzinfo=UTC),
-            ends_at=datetime.combine(f["end"] + DAY, datetime.min.time(), tzinfo=UTC),
-            all_day=True,
-            owner_id=person.id,
-            owner_email=person.email,
-            link=f["link"],
-            source="command",
-            created_at=deps.now(),
-        )
+    row = uow.schedule.create(
+        team=f["team"],
+        kind=f["kind"],
+        title=f["title"],
+        regions=f["regions"],
+        starts_at=datetime.combine(f["start"], datetime.min.time(), tzinfo=UTC),
+        ends_at=datetime.combine(f["end"] + DAY, datetime.min.time(), tzinfo=UTC),
+        all_day=True,
+        owner_id=person.id,
+        owner_email=person.email,
+        link=f["link"],
+        source="command",
+        created_at=deps.now(),
     )
     item = to_item(row)
     conflicts = warn_owners(uow, deps, [item])

@@ -256,10 +256,10 @@ def _promotions_vs_launches(items, tz, window, involving) -> list[Conflict]:
         p0, p1 = promo.span(tz)
         shared: dict[int, tuple[Item, datetime, datetime, list[str]]] = {}
         for k, name in promo.keys.items():
-            launches = by_region.get(k)
-            if not launches:
+            in_region = by_region.get(k)
+            if not in_region:
                 continue
-            for l0, l1, lid, launch in launches[: bisect_left(starts[k], p1)]:
+            for l0, l1, lid, launch in in_region[: bisect_left(starts[k], p1)]:
                 if l1 > p0 and (involving is None or promo.id in involving or lid in involving):
                     shared.setdefault(lid, (launch, l0, l1, []))[3].append(name)
         for launch, l0, l1, regions in shared.values():

@@ -40,7 +40,7 @@ from handlers import scoreboard_messages as views
 from handlers.errors import Invalid, NotAllowed
 from handlers.messages import Reply
 from handlers.money import format_money, from_minor, to_minor
-from handlers.ports import Actor, Deps, channel
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, channel
 from handlers.registry import Flow, JobResult
 
 UTC = timezone.utc
@@ -67,7 +67,7 @@ class Scope:
     reps: dict[int, str] = field(default_factory=dict)  # manager: their reps, by id -> name
 
 
-def scope_of(uow, person, *, everything: bool = False) -> Scope:
+def scope_of(uow: UnitOfWork, person, *, everything: bool = False) -> Scope:
     """A person's role decides their scoreboard; an admin who is also a manager or a marketer sees
     their own part unless they ask for everything (``sla all``)."""
     if person is None:
@@ -206,10 +206,12 @@ class Line:
         """(total, waiting for an owner, rep time) at quantile ``q``, in hours."""
         if not self.reps:
             return None, None, None
-        if getattr(self, "_sorted", None) is None or len(self._sorted[2]) != len(self.reps):
+        done = getattr(self, "_sorted", None)
+        if done is None or len(done[2]) != len(self.reps):
             total = sorted(map(float.__add__, self.waits, self.reps))
-            self._sorted = (total, sorted(self.waits), sorted(self.reps))
-        return tuple(_at(v, q) / 3600 for v in self._sorted)
+            done = self._sorted = (total, sorted(self.waits), sorted(self.reps))
+        at_total, at_wait, at_rep = (_at(v, q) / 3600 for v in done)
+        return at_total, at_wait, at_rep
 
 
 @dataclass
@@ -254,7 +256,7 @@ def _convert(minor: int, currency: str, base: str, rates: dict[str, float]) -> i
     return to_minor(from_minor(minor, currency) * Decimal(str(rate)), base)
 
 
-def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] | None = None) -> Board:
+def build(uow: UnitOfWork, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] | None = None) -> Board:
     """The scoreboard of ``period`` as ``scope`` sees it: a handful of aggregate queries."""
     cfg, now = deps.config, deps.now()
     agreement, base = cfg.agreement, cfg.wins.currency
@@ -334,7 +336,7 @@ def build(uow, deps: Deps, scope: Scope, period: Period, attr: tuple[str, str] |
             for cid in campaigns or []:
                 by_campaign[cid]  # noqa: B018 - a campaign of theirs with nothing yet is listed too
         for cid, line in by_campaign.items():
-            brief = briefs.get(cid)
+            brief = briefs.get(cid) if cid is not None else None
             line.label = brief.name if brief else "No campaign (sourced by sales)"
             line.ref_id, line.owner_id = cid, brief.owner_id if brief else None
         board.campaigns = sorted(
@@ -391,12 +393,13 @@ def _split_args(args: str) -> tuple[str, tuple[str, str] | None]:
     return args[: m.start()].strip(), (m[1].lower(), name)
 
 
-def sla_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def sla_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing sla [period] [region|segment <name>]``: the scoreboard the asker can act on."""
     person = uow.people.get(actor.person_id) if actor.person_id else None
     words = args.split()
     everything = bool(words) and words[0].lower() in ("all", "company")
     scope = scope_of(uow, person, everything=everything)
+    assert person is not None  # scope_of refuses no one
     text, attr = _split_args(" ".join(words[1:]) if everything else args)
     tz = ZoneInfo(person.timezone or deps.config.team_timezone(person.team))
     period = parse_period(text, deps.now(), tz)
@@ -411,7 +414,7 @@ def sla_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
 # --- the weekly post --------------------------------------------------------------------------
 
 
-def weekly_job(uow_factory, deps: Deps) -> JobResult:
+def weekly_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Each team's weekly scoreboard post at ``agreement.weekly_post`` in its timezone: once per
     team per ISO week whatever the replicas (the outbox key is unique)."""
     now, cfg = deps.now(), deps.config
@@ -435,7 +438,7 @@ def weekly_job(uow_factory, deps: Deps) -> JobResult:
     return JobResult("scoreboard_weekly", len(posted), ", ".join(posted))
 
 
-def weekly_message(uow, deps: Deps, monday: date, tz: ZoneInfo):
+def weekly_message(uow: UnitOfWork, deps: Deps, monday: date, tz: ZoneInfo):
     """The month so far against the agreement, and the chart of the last weeks."""
     now, cfg = deps.now(), deps.config
     local = now.astimezone(tz)
@@ -459,7 +462,7 @@ class Week:
     within_target: float | None
 
 
-def trend(uow, deps: Deps, monday: date, tz: ZoneInfo, weeks: int) -> list[Week]:
+def trend(uow: UnitOfWork, deps: Deps, monday: date, tz: ZoneInfo, weeks: int) -> list[Week]:
     """The ``weeks`` full weeks before ``monday``'s week and that week so far."""
     first = monday - timedelta(days=7 * (weeks - 1))
     start = srules.local_midnight(first, tz)
@@ -478,7 +481,7 @@ def trend(uow, deps: Deps, monday: date, tz: ZoneInfo, weeks: int) -> list[Week]
 # --- recognition ------------------------------------------------------------------------------
 
 
-def recognition_job(uow_factory, deps: Deps) -> JobResult:
+def recognition_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Once a month ends (in the wins timezone): one post in the wins channel crediting the
     campaign that sourced the most won revenue, its marketer, and the rep with the best SLA line."""
     cfg, now = deps.config, deps.now()

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from handlers.business_time import BusinessCalendar
-from storage.models import Person
+from handlers.ports import Person
 
 FIRST_TOUCH, CADENCE = "first_touch", "cadence"
 STEPS = ("warn", "breach", "manager", "channel")  # ladder_step 1..4 names the last one fired

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers import lifecycle, notify
@@ -32,7 +33,7 @@ from handlers.errors import Invalid, NotAllowed
 from handlers.events import Event
 from handlers.messages import Reply, mention
 from handlers.money import format_money, precision, to_minor
-from handlers.ports import Actor, Deps, channel, dm
+from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, channel, dm
 from handlers.registry import Flow, JobResult
 from handlers.wins_messages import (
     CampaignView,
@@ -86,7 +87,7 @@ class _Win:
 # --- inputs -----------------------------------------------------------------------------------
 
 
-def deals_closed_won(uow, deps: Deps, events: list[Event]) -> None:
+def deals_closed_won(uow: UnitOfWork, deps: Deps, events: list[Event]) -> None:
     """``deal.closed_won``: record each deal not seen before and celebrate it (set-based)."""
     first: dict[str, Event] = {}
     for e in events:  # a deal sent twice in one batch counts once
@@ -171,7 +172,7 @@ def _credit(
     return leads, credit
 
 
-def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
+def won_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply:
     """``/smarketing won <deal> <amount> [campaign]``: a rep announces a win (no CRM needed)."""
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
@@ -195,7 +196,7 @@ def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         return Reply.say(_already(earlier))
     campaign = campaigns.get(won.campaign) if won.campaign else None
     attribution = Attribution.named(campaign.id if campaign else None, now)  # type: ignore[attr-defined]
-    row = dict(
+    row: dict[str, Any] = dict(
         crm_id=f"manual:{key[:170]}:{now:%Y-%m-%d}",
         name=won.deal,
         name_key=key,
@@ -215,7 +216,8 @@ def won_command(uow, deps: Deps, actor: Actor, args: str) -> Reply:
         return Reply.say(_already(uow.deals.by_crm_id(row["crm_id"])))
     uow.commit()
     amount = _money(row["amount_minor"], row["currency"])
-    credit = f", sourced by {campaign_line(_campaign_view(campaign))}" if campaign else ""
+    view = _campaign_view(campaign)
+    credit = f", sourced by {campaign_line(view)}" if view else ""
     then = {
         "post": "The wins channel is celebrating it now.",
         "rollup": f"It will be in today's *more wins* post at {cfg.rollup_time:%H:%M}.",
@@ -235,7 +237,7 @@ def _already(deal) -> str:
 # --- the celebration --------------------------------------------------------------------------
 
 
-def _record_and_celebrate(uow, deps: Deps, wins: list[_Win]) -> set[str]:
+def _record_and_celebrate(uow: UnitOfWork, deps: Deps, wins: list[_Win]) -> set[str]:
     """Insert the deals (skipping any stored meanwhile), enqueue their posts; the CRM ids inserted."""
     if not wins:
         return set()
@@ -287,7 +289,7 @@ def _celebration(deps: Deps, w: _Win, month: MonthView, campaigns: dict) -> list
         out.append(dict(key=f"wins:{r['crm_id']}:wide", destination=channel(cfg.wide_channel), payload=wide))
     marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
     note = marketing_note(view) if marketing else None
-    if note is not None:
+    if note is not None and marketing:
         out.append(dict(key=f"wins:{r['crm_id']}:marketing", destination=channel(marketing), payload=note.to_json()))
     return out
 
@@ -366,7 +368,7 @@ def _shape(currency: str, whole: bool) -> tuple[str, str] | None:
     return shape
 
 
-def _months_as_of_each(uow, deps: Deps, wins: list[_Win]) -> dict[str, MonthView]:
+def _months_as_of_each(uow: UnitOfWork, deps: Deps, wins: list[_Win]) -> dict[str, MonthView]:
     """Each deal's month total as it stood with that deal counted and the batch's later ones
     not yet: a batch of wins reads as a running tally. One query per month in the batch."""
     tz = deps.config.wins.timezone
@@ -383,7 +385,7 @@ def _months_as_of_each(uow, deps: Deps, wins: list[_Win]) -> dict[str, MonthView
     return out
 
 
-def _unmatched_owners(uow, rows: list[dict]) -> list[dict]:
+def _unmatched_owners(uow: UnitOfWork, rows: list[dict]) -> list[dict]:
     """Owners whose email is not in the people list: listed (KeyValue ``wins:unmatched_owners``)
     and told to the admins once per email."""
     emails = {r["owner_email"].lower() for r in rows if r.get("owner_email") and not r.get("owner_id")}
@@ -404,7 +406,7 @@ def _unmatched_owners(uow, rows: list[dict]) -> list[dict]:
 # --- the daily roll-up ------------------------------------------------------------------------
 
 
-def rollup_job(uow_factory, deps: Deps) -> JobResult:
+def rollup_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """At ``wins.rollup_time`` (in ``wins.timezone``) post every deal waiting for the roll-up in
     one "more wins" message. Once a day (``wins:rollup:<date>``); a deal in exactly one."""
     cfg, now = deps.config.wins, deps.now()
@@ -424,7 +426,7 @@ def rollup_job(uow_factory, deps: Deps) -> JobResult:
     return JobResult("wins_rollup", len(deals), key)
 
 
-def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
+def _post_rollup(uow: UnitOfWork, deps: Deps, key: str, local: datetime, deals) -> None:
     cfg = deps.config.wins
     campaigns = uow.campaigns.briefs(d.attrs.get("sourced_by") for d in deals if (d.attrs or {}).get("sourced_by"))
     lines = [
@@ -432,7 +434,7 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
             deal=d.name,
             amount=_money(d.amount_minor, d.currency),
             owner=_owner(dict(owner_id=d.owner_id, owner_email=d.owner_email)),
-            sourced=_campaign_view(campaigns.get((d.attrs or {}).get("sourced_by"))),
+            sourced=_campaign_view(campaigns.get(sourced) if (sourced := (d.attrs or {}).get("sourced_by")) else None),
         )
         for d in deals
     ]
@@ -448,7 +450,7 @@ def _post_rollup(uow, deps: Deps, key: str, local: datetime, deals) -> None:
     messages = [dict(key=key, destination=channel("wins"), payload=post.to_json())]
     marketing = deps.config.team_channel("marketing") if cfg.marketing_post else None
     note = rollup_marketing_note(day_label, lines) if marketing else None
-    if note is not None:
+    if note is not None and marketing:
         messages.append(dict(key=f"{key}:marketing", destination=channel(marketing), payload=note.to_json()))
     # Not held for quiet hours: the day's roll-up goes out at the time the admin set for it
     # (``wins.rollup_time``, the close of business by default), as each deal's answer promised.

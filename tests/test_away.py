@@ -45,50 +45,8 @@ def dms(c, who: str):
 # --- the command --------------------------------------------------------------------------------
 
 
-def test_away_for_oneself_is_days_in_ones_timezone_both_included(c):
-    text = command(c, "ana", "away 2026-11-24 2026-11-27")
-    assert text.startswith("You are away Tue 24 Nov – Fri 27 Nov. Your new leads and alerts go to Maya Patel")
-    [p] = periods(c, "ana")
-    assert (p.starts_at, p.ends_at, p.source) == (at_ny(2026, 11, 24), at_ny(2026, 11, 28), "command")
-    assert "Tue 24 Nov – Fri 27 Nov" in command(c, "ana", "away")
-
-
-@pytest.mark.parametrize(
-    "text, says",
-    [
-        (
-            "away 2026-11-27 2026-11-24",
-            "That period ends on Tue 24 Nov 2026, before it starts (Fri 27 Nov 2026). Nothing changed.",
-        ),
-        ("away 2026-11-02 2026-11-06", "That period is over already (it ended on Fri 6 Nov 2026). Nothing changed."),
-        ("away 24/11", "I can't read '24/11' as a date"),
-        ("away 2026-02-30", "I can't read '2026-02-30' as a date"),
-        ("away nobody 2026-11-24", "I don't know anyone called 'nobody'"),
-        ("away 2026-11-24 2026-11-25 2026-11-26", "Usage: `/smarketing away <from> [to]`"),
-        ("away 2026-11-24 2027-06-01", "Keep one period to 92 days at most. Nothing changed."),
-    ],
-)
-def test_bad_away_input_gets_a_specific_answer_and_changes_nothing(c, text, says):
-    assert says in command(c, "ana", text)
-    assert periods(c, "ana") == []
-
-
-def test_an_overlapping_period_is_refused_and_the_first_kept(c):
-    command(c, "ana", "away 2026-11-24 2026-11-27")
-    assert command(c, "ana", "away 2026-11-26 2026-12-01") == (
-        "You are already away Tue 24 Nov – Fri 27 Nov, which overlaps that. Say `away off` first, or pick other "
-        "days. Nothing changed."
-    )
-    assert len(periods(c, "ana")) == 1
-
-
-def test_a_manager_or_an_admin_sets_time_away_for_their_people_and_no_one_else_does(c):
-    assert command(c, "ben", "away ana 2026-11-24") == "Only Ana's manager or an admin can set Ana Torres's time away."
-    assert command(c, "kira", "away ana 2026-11-24").startswith("Only Ana's manager")
-    assert periods(c, "ana") == []
-    assert command(c, "maya", "away ana 2026-11-24").startswith("Ana Torres is away Tue 24 Nov.")
-    assert command(c, "sam", "away ben tomorrow").startswith("Ben Okafor is away Tue 24 Nov.")
-    assert command(c, "maya", "away ana off") == "Cancelled the time away on Tue 24 Nov."
+# The command's rules (dates, permissions, overlaps, cancelling) are in tests/test_away_unit.py, on
+# the in-memory unit of work; here, what it does with messages on a real database.
 
 
 def test_away_off_ends_it_now_and_the_return_summary_is_sent_once(c):
@@ -144,6 +102,32 @@ def test_when_the_backup_is_away_too_the_manager_covers(make_container):
     command(c, "ben", "away today")
     ingest(c, hot_lead())
     assert [r.destination for r in outbox(c, op="post")] == [f"dm:{person_id(c, 'maya')}"]
+
+
+# --- storage: the queries tests/fake_uow.py stands in for -----------------------------------------
+
+
+def test_the_away_repository_finds_current_overlapping_and_coming_periods(c):
+    ana, maya = person_id(c, "ana"), person_id(c, "maya")
+    with c.uow_factory() as uow:
+        first = uow.away.create(
+            person_id=ana, starts_at=at_ny(2026, 11, 24), ends_at=at_ny(2026, 11, 26), created_by_id=maya
+        )
+        uow.away.create(person_id=ana, starts_at=at_ny(2026, 11, 30), ends_at=at_ny(2026, 12, 1))
+        uow.commit()
+    with c.uow_factory() as uow:
+        assert uow.away.current([ana, maya], at=at_ny(2026, 11, 25)) == {ana: first}
+        assert uow.away.current([ana], at=at_ny(2026, 11, 26)) == {}  # ends_at is exclusive
+        assert uow.away.overlapping(ana, at_ny(2026, 11, 25, 12), at_ny(2026, 11, 27)).id == first.id
+        assert uow.away.overlapping(ana, at_ny(2026, 11, 26), at_ny(2026, 11, 30)) is None
+        coming = uow.away.for_person(ana, ending_after=at_ny(2026, 11, 25))
+        assert [(p.starts_at, p.source, p.created_by_id) for p in coming] == [
+            (at_ny(2026, 11, 24), "command", maya),
+            (at_ny(2026, 11, 30), "command", None),
+        ]
+        uow.away.remove(coming[0])
+        uow.commit()
+    assert len(periods(c, "ana")) == 1
 
 
 # --- the config ---------------------------------------------------------------------------------

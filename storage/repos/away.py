@@ -46,6 +46,28 @@ class AwayRepo(Repo):
         self.session.flush()
         return period
 
+    def create(
+        self,
+        *,
+        person_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        source: str = "command",
+        created_by_id: int | None = None,
+        created_at: datetime | None = None,
+    ) -> AwayPeriod:
+        """A new period, stored (flushed: it has its id)."""
+        return self.add(
+            AwayPeriod(
+                person_id=person_id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                source=source,
+                created_by_id=created_by_id,
+                created_at=created_at,
+            )
+        )
+
     def remove(self, period: AwayPeriod) -> None:
         self.session.delete(period)
         self.session.flush()

@@ -63,6 +63,32 @@ class BouncesRepo(Repo):
         self.session.flush()
         return bounce
 
+    def create(
+        self,
+        *,
+        lead_id: int,
+        reason: str,
+        at: datetime,
+        campaign_id: int | None = None,
+        note: str | None = None,
+        by_person_id: int | None = None,
+        repeat: bool = False,
+        context: dict | None = None,
+    ) -> Bounce:
+        """A new bounce, stored (flushed: it has its id)."""
+        return self.add(
+            Bounce(
+                lead_id=lead_id,
+                campaign_id=campaign_id,
+                reason=reason,
+                note=note,
+                by_person_id=by_person_id,
+                at=at,
+                repeat=repeat,
+                context=context if context is not None else {},
+            )
+        )
+
     def open_for_leads(self, lead_ids: Iterable[int]) -> Sequence[Bounce]:
         """The bounces of these leads not yet closed by a re-qualification, in one query."""
         ids = list(set(lead_ids))

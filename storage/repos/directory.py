@@ -40,6 +40,10 @@ class DirectoryRepo(Repo):
         )
         return len(rows)
 
+    def account(self, account_id: int) -> DirectoryAccount | None:
+        """One listed chat account by its row id (the *Add* button's value)."""
+        return self.session.get(DirectoryAccount, account_id)
+
     def unmatched(self, platform: str | None = None, limit: int = 200) -> Sequence[DirectoryAccount]:
         """Chat accounts (not deleted) that are nobody's: no person has their email or account."""
         q = select(DirectoryAccount).where(DirectoryAccount.deleted == False)  # noqa: E712

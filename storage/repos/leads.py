@@ -96,6 +96,10 @@ class LeadsRepo(Repo):
             q = q.with_for_update().execution_options(populate_existing=True)
         return {l.crm_id: l for l in self.session.exec(q)}
 
+    def blank_row(self) -> dict[str, Any]:
+        """Every column of a lead but its id, each None: the start of a new lead's row (``upsert_many``)."""
+        return {c.name: None for c in Lead.__table__.columns if c.name != "id"}
+
     def add(self, lead: Lead) -> Lead:
         self.session.add(lead)
         self.session.flush()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -83,6 +83,10 @@ class PeopleRepo(Repo):
 
     def ids_by_email(self, emails: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Person.email, {e.strip().lower() for e in emails if e})
+
+    def new(self, *, key: str, name: str, email: str, team: str, **fields: Any) -> Person:
+        """A person not stored yet (``add`` stores them): the caller sets the rest first."""
+        return Person(key=key, name=name, email=email, team=team, **fields)
 
     def add(self, person: Person) -> Person:
         self.session.add(person)

@@ -22,6 +22,10 @@ class PrefsRepo(Repo):
         rows = self.session.exec(select(DeliveryPref).where(self.one_of(DeliveryPref.person_id, ids)))
         return {p.person_id: p for p in rows}
 
+    def get_or_blank(self, person_id: int) -> DeliveryPref:
+        """Their preferences, or a blank set (not stored: ``save`` stores it) when they have none."""
+        return self.get(person_id) or DeliveryPref(person_id=person_id, muted=[])
+
     def save(self, pref: DeliveryPref) -> DeliveryPref:
         self.session.add(pref)
         self.session.flush()

@@ -18,6 +18,32 @@ class ReviewRepo(Repo):
         self.session.flush()
         return item
 
+    def create(
+        self,
+        *,
+        owner_id: int,
+        text: str,
+        due_on: date,
+        created_by_id: int | None,
+        created_at: datetime,
+        meeting_on: date,
+        source_key: str | None = None,
+        source_text: str | None = None,
+    ) -> ActionItem:
+        """A new open action item, stored (flushed: it has its id)."""
+        return self.add(
+            ActionItem(
+                owner_id=owner_id,
+                text=text,
+                due_on=due_on,
+                created_by_id=created_by_id,
+                created_at=created_at,
+                meeting_on=meeting_on,
+                source_key=source_key,
+                source_text=source_text,
+            )
+        )
+
     def get_for_update(self, item_id: int) -> ActionItem | None:
         q = select(ActionItem).where(ActionItem.id == item_id).execution_options(populate_existing=True)
         if self.dialect == "postgresql":

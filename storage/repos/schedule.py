@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -76,6 +76,10 @@ class ScheduleRepo(Repo):
         self.session.add(item)
         self.session.flush()
         return item
+
+    def create(self, **fields: Any) -> ScheduleItem:
+        """A new item from its columns' values (``team``, ``kind``, ``title``, ``starts_at``, ...), stored."""
+        return self.add(ScheduleItem(**fields))
 
     def upsert_many(self, rows: list[dict]) -> None:
         """Insert or update items by ``external_id`` in one statement per 500 rows.
