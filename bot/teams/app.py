@@ -653,51 +653,64 @@ class TeamsAdapter:
     async def on_conversation_update(self, ctx) -> None:
         """Channels created, renamed or deleted; the bot or people added to a team."""
         a = ctx.activity
-        data = a.channel_data
-        event = getattr(data, "event_type", None)
-        team = getattr(data, "team", None)
-        channel = getattr(data, "channel", None)
+        team = getattr(a.channel_data, "team", None)
         try:
-            if event in ("channelCreated", "channelRenamed", "channelRestored") and channel and channel.id:
-                await run_in_threadpool(
-                    self._save_reference,
-                    dict(
-                        conversation_id=channel.id,
-                        kind="channel",
-                        service_url=a.service_url,
-                        tenant_id=getattr(getattr(data, "tenant", None), "id", None),
-                        bot_id=a.recipient.id if a.recipient else None,
-                        team_id=team.id if team else None,
-                        team_name=team.name if team else None,
-                        name=channel.name,
-                    ),
-                )
-            elif event == "channelDeleted" and channel and channel.id:
-                now = self.s.deps.now()
-
-                def remove():
-                    with self.s.uow_factory() as uow:
-                        uow.teams.mark_removed(at=now, conversation_id=channel.id)
-                        uow.commit()
-
-                await run_in_threadpool(remove)
-            elif team is not None and a.members_added:
+            if not await self._channel_changed(a) and team is not None and a.members_added:
                 # The bot joining a team syncs it all; people joining are matched by email.
                 await self._sync_team(ctx)
             if team is not None and self.directory is not None and (a.members_added or a.members_removed):
-                # People joining or leaving a team or channel: who is in sales or marketing
-                # (bot/teams/directory.py; a leaver's leads go to their manager).
-                bot_id = a.recipient.id if a.recipient else None
-                for members, removed in ((a.members_added, False), (a.members_removed, True)):
-                    if members:
-                        out = await self.directory.on_members(
-                            ctx.api, a.service_url, list(members), removed=removed, bot_id=bot_id
-                        )
-                        if out.writes:
-                            log.info("Teams %s: %s", event or "conversationUpdate", out)
-                            self.s.wake()
+                await self._members_changed(ctx)
         except Exception:  # noqa: BLE001
             self._sorry("conversation update")
+
+    async def _channel_changed(self, a) -> bool:
+        """A channel created, renamed, restored (its reference kept) or deleted (marked removed).
+        False when the activity is about none of these."""
+        data = a.channel_data
+        event, team, channel = (getattr(data, k, None) for k in ("event_type", "team", "channel"))
+        if not (channel and channel.id):
+            return False
+        if event in ("channelCreated", "channelRenamed", "channelRestored"):
+            await run_in_threadpool(
+                self._save_reference,
+                dict(
+                    conversation_id=channel.id,
+                    kind="channel",
+                    service_url=a.service_url,
+                    tenant_id=getattr(getattr(data, "tenant", None), "id", None),
+                    bot_id=a.recipient.id if a.recipient else None,
+                    team_id=team.id if team else None,
+                    team_name=team.name if team else None,
+                    name=channel.name,
+                ),
+            )
+        elif event == "channelDeleted":
+            now = self.s.deps.now()
+
+            def remove():
+                with self.s.uow_factory() as uow:
+                    uow.teams.mark_removed(at=now, conversation_id=channel.id)
+                    uow.commit()
+
+            await run_in_threadpool(remove)
+        else:
+            return False
+        return True
+
+    async def _members_changed(self, ctx) -> None:
+        """People joining or leaving a team or channel: who is in sales or marketing
+        (bot/teams/directory.py; a leaver's leads go to their manager)."""
+        a = ctx.activity
+        event = getattr(a.channel_data, "event_type", None)
+        bot_id = a.recipient.id if a.recipient else None
+        for members, removed in ((a.members_added, False), (a.members_removed, True)):
+            if members:
+                out = await self.directory.on_members(
+                    ctx.api, a.service_url, list(members), removed=removed, bot_id=bot_id
+                )
+                if out.writes:
+                    log.info("Teams %s: %s", event or "conversationUpdate", out)
+                    self.s.wake()
 
     @staticmethod
     def _text(text: str):
