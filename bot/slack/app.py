@@ -223,27 +223,33 @@ class SlackAdapter:
     def on_action(self, ack, body: dict, action: dict, respond, **_):
         ack()
         actor = self.actor((body.get("user") or {}).get("id"))
-        container = body.get("container") or {}
-        ts = container.get("message_ts")
-        ref = MessageRef(
-            outbox_key=self._outbox_key(body.get("message") or {}, ts),
-            platform="slack",
-            channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
-            ts=container.get("message_ts"),
-        )
         name = parse_action_id(action.get("action_id", ""))
         reply = run_action(
-            self.s.registry, self.s.uow_factory, self.s.deps, actor, name, action.get("value") or "", ref
+            self.s.registry, self.s.uow_factory, self.s.deps, actor, name, action.get("value") or "", self._ref(body)
         )
         on_home = (body.get("view") or {}).get("type") == "home"
         if on_home and actor.person_id is not None:
             self._republish_home(actor)
-        if reply is None:
-            return
+        if reply is not None:
+            self._answer_action(reply, actor, body, respond, on_home=on_home)
+
+    def _ref(self, body: dict) -> MessageRef:
+        """The message a button was pressed on."""
+        container = body.get("container") or {}
+        ts = container.get("message_ts")
+        return MessageRef(
+            outbox_key=self._outbox_key(body.get("message") or {}, ts),
+            platform="slack",
+            channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
+            ts=ts,
+        )
+
+    def _answer_action(self, reply, actor: Actor, body: dict, respond, *, on_home: bool) -> None:
+        """A form opens; an answer goes under the message, or to the DM when pressed on the Home
+        (a Home has no response_url)."""
         if reply.form is not None:
             self._open_form(reply, body.get("trigger_id"))
         elif reply.as_message() is not None and on_home:
-            # A Home has no response_url: the answer goes to the person's DM.
             rendered = render_reply(reply, self._resolver())
             self.client.chat_postMessage(
                 channel=actor.platform_user_id, text=rendered["text"], blocks=rendered.get("blocks")
