@@ -69,6 +69,21 @@ def _chat_reply(reply: Reply) -> Message | None:
 FORM_IN_CHAT = "That one opens a form: use the `/smarketing` slash command for it."
 
 
+# The Home of someone the bot cannot place yet.
+_STRANGER_HOME = {
+    "type": "home",
+    "blocks": [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "I don't know who you are yet: ask an admin to add your email to the Smarketing config.",
+            },
+        }
+    ],
+}
+
+
 class SlackAdapter:
     def __init__(self, services, *, signing_secret: str | None, client: WebClient):
         self.s = services
@@ -305,19 +320,7 @@ class SlackAdapter:
             return
         actor = self.actor(event.get("user"))
         if actor.person_id is None:
-            view = {
-                "type": "home",
-                "blocks": [
-                    {
-                        "type": "section",
-                        "text": {
-                            "type": "mrkdwn",
-                            "text": "I don't know who you are yet: ask an admin to add your email to the Smarketing config.",
-                        },
-                    }
-                ],
-            }
-            self.client.views_publish(user_id=event["user"], view=view)
+            self.client.views_publish(user_id=event["user"], view=_STRANGER_HOME)
             return
         from handlers.home import opened
 
