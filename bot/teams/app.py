@@ -490,20 +490,23 @@ class TeamsAdapter:
                 log.info("activity %s already handled", a.id)
                 return
             self.s.wake()
-            reply, people, tz = done
-            if reply.form is not None:
-                card = self._form_card(reply.form, people, key=None, tz=tz)
-                await ctx.send(card_activity(card, card["fallbackText"]))
-                return
-            activity = self._reply_activity(reply, people)
-            if activity is not None:
-                await ctx.send(activity)
+            await self._answer_message(ctx, *done)
         except Exception:  # noqa: BLE001
             sorry = self._sorry("message")
             try:
                 await ctx.send(sorry)
             except Exception as e:  # noqa: BLE001 - Teams itself is unreachable: the log has it all
                 log.warning("could not tell the sender either: %s", e)
+
+    async def _answer_message(self, ctx, reply, people, tz) -> None:
+        """A command's answer in the conversation: its form as a card, or its message."""
+        if reply.form is not None:
+            card = self._form_card(reply.form, people, key=None, tz=tz)
+            await ctx.send(card_activity(card, card["fallbackText"]))
+            return
+        activity = self._reply_activity(reply, people)
+        if activity is not None:
+            await ctx.send(activity)
 
     def _command(self, activity_id: str | None, actor: Actor, text: str, client_tz: str | None):
         """A command, once per activity id (None when this activity was handled before)."""
