@@ -4,7 +4,6 @@ and never half-applied. The ``clock`` fixture is Monday 2026-11-23 15:00 UTC."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 
 import pytest
@@ -14,9 +13,9 @@ from bot.scheduler import run_job
 from handlers.commands import run_command
 from handlers.ports import Actor
 from tests.cooling_helpers import hot_lead, ingest, lead, outbox, text_of
+from tests.directory_helpers import owner
 from tests.salesforce_helpers import app_keys, salesforce, salesforce_server  # noqa: F401 - fixtures
 
-_ids = itertools.count(1)
 
 NO_PEOPLE = """
 company: Acme
@@ -28,19 +27,6 @@ teams:
   sales: {channel: sales, timezone: America/New_York}
   marketing: {channel: marketing, timezone: Europe/London}
 """
-
-
-def owner(email, name=None, *, team="sales", manager=None, active=True, id=None) -> dict:
-    data = {
-        "email": email,
-        "name": name or email.split("@")[0].title(),
-        "team": team,
-        "manager_email": manager,
-        "active": active,
-    }
-    if id:
-        data["id"] = id
-    return {"id": f"own-{next(_ids)}", "type": "owner.upserted", "occurred_at": "2026-11-23T15:00:00Z", "data": data}
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ is Monday 2026-11-23 15:00 UTC."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from datetime import timedelta
@@ -17,8 +16,8 @@ from bot.signing import HEADER, sign
 from tests.conftest import WEBHOOK_SECRET, ladder_config
 from tests.cooling_helpers import hot_lead, lead
 from tests.hubspot_helpers import wait_until
+from tests.directory_helpers import owner
 
-_ids = itertools.count(1)
 
 CONFIG = """
 company: Acme
@@ -30,15 +29,6 @@ teams:
   sales: {channel: sales, timezone: America/New_York}
   marketing: {channel: marketing, timezone: Europe/London}
 """
-
-
-def owner(email, name, *, team="sales", manager=None, active=True) -> dict:
-    return {
-        "id": f"own-l-{next(_ids)}",
-        "type": "owner.upserted",
-        "occurred_at": "2026-11-23T15:00:00Z",
-        "data": {"email": email, "name": name, "team": team, "manager_email": manager, "active": active},
-    }
 
 
 def send(http, *events: dict):

@@ -7,7 +7,6 @@ signed as Slack signs them. The ``clock`` fixture is Monday 2026-11-23 15:00 UTC
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 
 import pytest
@@ -17,9 +16,9 @@ from bot.scheduler import run_job
 from tests import slack_requests as sr
 from tests.conftest import SIGNING_SECRET, SLACK_CHANNELS
 from tests.cooling_helpers import hot_lead, ingest, lead
+from tests.directory_helpers import owner, people_by_email as people, problem_details as problems
 from tests.hubspot_helpers import wait_until
 
-_ids = itertools.count(1)
 
 CONFIG = f"""
 company: Acme
@@ -57,25 +56,6 @@ def directory(slack):
     slack._users.update(saved)
     slack._usergroups.clear()
     slack.method_rate_limit("users.list", None)
-
-
-def owner(email, name, *, manager=None, active=True) -> dict:
-    return {
-        "id": f"own-s-{next(_ids)}",
-        "type": "owner.upserted",
-        "occurred_at": "2026-11-23T15:00:00Z",
-        "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active},
-    }
-
-
-def people(c) -> dict:
-    with c.uow_factory() as uow:
-        return {p.email: p for p in uow.people.all()}
-
-
-def problems(c) -> dict:
-    with c.uow_factory() as uow:
-        return {(p.kind, p.subject): p.detail for p in uow.directory.problems()}
 
 
 def post_slack(http, payload):

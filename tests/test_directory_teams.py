@@ -9,7 +9,6 @@ it does not know, 429 with ``Retry-After``); activities are posted to the real s
 
 from __future__ import annotations
 
-import itertools
 import logging
 from datetime import timedelta
 
@@ -20,9 +19,9 @@ from bot.scheduler import run_job
 from tests import teams_standin as ts
 from tests.cooling_helpers import hot_lead, ingest, lead
 from tests.hubspot_helpers import wait_until
+from tests.directory_helpers import owner, people_by_email as people, problem_details as problems
 from tests.teams_helpers import make_teams_app, post, post_crm, teams_server  # noqa: F401 - fixtures
 
-_ids = itertools.count(1)
 
 TEAM = "19:acme-team@thread.tacv2"
 SALES = "19:acme-sales@thread.tacv2"  # private channels: each has its own members
@@ -78,25 +77,6 @@ def install(app, teams) -> None:
     assert (
         post(app, ts.installed_in_team(teams.service_url, user=user, team_id=TEAM, team_name="Acme")).status_code == 200
     )
-
-
-def owner(email, name, *, manager=None, active=True) -> dict:
-    return {
-        "id": f"own-t-{next(_ids)}",
-        "type": "owner.upserted",
-        "occurred_at": "2026-11-23T15:00:00Z",
-        "data": {"email": email, "name": name, "team": "sales", "manager_email": manager, "active": active},
-    }
-
-
-def people(c) -> dict:
-    with c.uow_factory() as uow:
-        return {p.email: p for p in uow.people.all()}
-
-
-def problems(c) -> dict:
-    with c.uow_factory() as uow:
-        return {(p.kind, p.subject): p.detail for p in uow.directory.problems()}
 
 
 def dms(teams, user_id: str) -> list[str]:
