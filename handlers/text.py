@@ -152,7 +152,7 @@ def _parse(text: str) -> tuple[Token, ...]:
         elif name in EMOJI:
             atom = Emoji(name)
         else:
-            continue  # an unknown :name: is text
+            continue  # a name the table does not know stays text
         shadow.append(text[pos : m.start()])
         shadow.append("\x00")
         atoms.append(atom)
