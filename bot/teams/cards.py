@@ -120,16 +120,16 @@ class _Markdown(Visitor):
     fallback. A textual ``<at>`` is broken with a word joiner so it can never match an entity."""
 
     def __init__(self, mentions: _Mentions, link: bool):
-        self.mentions, self.link = mentions, link
+        self.mentions, self.linked = mentions, link
 
     def text(self, t: Text) -> str:
         return _break_at(t.text)
 
     def person(self, t: Person) -> str:
-        return self.mentions.at(t.id) if self.link else self.mentions.person(t.id)[0]
+        return self.mentions.at(t.id) if self.linked else self.mentions.person(t.id)[0]
 
     def moment(self, t: Moment) -> str:
-        if not self.link:
+        if not self.linked:
             return t.fallback
         iso = datetime.fromtimestamp(t.unix, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"date": f"{{{{DATE({iso}, SHORT)}}}}", "time": f"{{{{TIME({iso})}}}}"}.get(
