@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, ClassVar, Iterable, Union
+from typing import Callable, ClassVar, Iterable, Sequence, Union
 
 from handlers.emoji import EMOJI
 from handlers.messages import MENTION_CLOSE, MENTION_OPEN
@@ -219,7 +219,9 @@ def _build(flat: str, lo: int, hi: int, spans: list, atoms) -> list[Token]:
 class Visitor:
     """Renders tokens to a string, one method per kind. The defaults give the neutral source back."""
 
-    def render(self, toks: Iterable[Token]) -> str:
+    def render(self, toks: Sequence[Token]) -> str:
+        if len(toks) == 1:  # most texts are one plain run
+            return getattr(self, toks[0].KIND)(toks[0])
         return "".join([getattr(self, t.KIND)(t) for t in toks])
 
     def text(self, t: Text) -> str:
@@ -253,7 +255,7 @@ class Visitor:
 _SOURCE = Visitor()
 
 
-def source(toks: Iterable[Token]) -> str:
+def source(toks: Sequence[Token]) -> str:
     """The neutral text of ``toks`` (``source(tokens(t)) == t`` for any text without NUL)."""
     return _SOURCE.render(toks)
 
@@ -360,6 +362,36 @@ def _rstrip(out: list[Token]) -> None:
             out.pop()
         else:
             return
+
+
+def clip(text: str | None, limit: int, name: Names | None = None) -> list[Token] | tuple[Token, ...]:
+    """The tokens of ``text`` cut to ``limit`` by ``truncate``. What every renderer calls: the
+    width of everything but people is measured once per distinct text, so a text that fits (most
+    of them) costs two cache look-ups and a sum over its people."""
+    toks = tokens(text)
+    if not toks or (2 * len(text) <= limit and MENTION_OPEN not in text):  # fits, whatever it holds
+        return toks
+    fixed, people = _measure(text)
+    if fixed + sum(1 + units((name(pid) if name else "") or NO_NAME) for pid in people) <= limit:
+        return toks
+    return truncate(toks, limit, name)
+
+
+@lru_cache(maxsize=16384)
+def _measure(text: str) -> tuple[int, tuple[int, ...]]:
+    """(width of all but the people, the people's ids) of ``text``'s tokens."""
+    fixed = 0
+    people: list[int] = []
+    stack = list(tokens(text))
+    while stack:
+        t = stack.pop()
+        if type(t) is Person:
+            people.append(t.id)
+        elif type(t) in Emphasis:
+            stack.extend(t.children)
+        else:
+            fixed += width(t)
+    return fixed, tuple(people)
 
 
 def truncate_text(text: str, limit: int) -> str:

@@ -35,7 +35,7 @@ from handlers.messages import (
     Reply,
     Section,
 )
-from handlers.text import Bold, Code, Emoji, Italic, Link, Moment, Person, Strike, Text, Visitor, tokens, truncate
+from handlers.text import Bold, Code, Emoji, Italic, Link, Moment, Person, Strike, Text, Visitor, clip, tokens
 from urllib.parse import quote
 
 Names = Mapping[int, str]
@@ -122,9 +122,7 @@ def _names(names: Names):
 
 def markup(text: str, names: Names, limit: int | None = None) -> str:
     """Our text markup as safe inline HTML; ``limit``: at most that many visible characters."""
-    toks = tokens(text)
-    if limit is not None:
-        toks = truncate(toks, limit, _names(names))
+    toks = tokens(text) if limit is None else clip(text, limit, _names(names))
     return _Html(names).render(toks)
 
 

@@ -44,8 +44,7 @@ from handlers.messages import (
     Reply,
     Section,
 )
-from handlers.text import Code, Link, Moment, Person, Text, Visitor, tokens
-from handlers.text import truncate as cut
+from handlers.text import Code, Link, Moment, Person, Text, Visitor, clip, tokens
 
 PersonResolver = Callable[[int], tuple[str, str | None]]
 """Given a person id, their display name and their Slack user id (None when not linked)."""
@@ -131,7 +130,9 @@ def truncate(text: str, limit: int) -> str:
 
 def escape(text: str) -> str:
     """Escape the three characters Slack treats as control characters in parsed text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "&" in text or "<" in text or ">" in text:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def _cached(resolve: PersonResolver) -> PersonResolver:
@@ -200,9 +201,7 @@ def _substitute(
 ) -> str:
     """Our markup with people and moments replaced and (optionally) everything else escaped;
     ``limit``: cut first by the shared rule (``handlers.text.truncate``)."""
-    toks = tokens(text)
-    if limit is not None:
-        toks = cut(toks, limit, lambda pid: resolve(pid)[0])
+    toks = tokens(text) if limit is None else clip(text, limit, lambda pid: resolve(pid)[0])
     return _Mrkdwn(resolve, escaped=escaped, link=link, at=at).render(toks)
 
 

@@ -45,7 +45,7 @@ from handlers.messages import (
     Message,
     Section,
 )
-from handlers.text import Bold, Code, Emoji, Moment, Person, Text, Visitor, source, tokens, truncate_text
+from handlers.text import Bold, Code, Emoji, Moment, Person, Text, Visitor, clip, source, tokens, truncate_text
 from handlers.text import truncate as cut
 
 PersonResolver = Callable[[int], tuple[str, str | None]]
@@ -158,9 +158,7 @@ class _Plain(_Markdown):
 
 def _convert(text: str, mentions: _Mentions, *, link: bool, limit: int | None = None) -> str:
     """Our markup as Teams Markdown (``limit``: cut by the shared rule first)."""
-    toks = tokens(text)
-    if limit is not None:
-        toks = cut(toks, limit, lambda pid: mentions.person(pid)[0])
+    toks = tokens(text) if limit is None else clip(text, limit, lambda pid: mentions.person(pid)[0])
     return _Markdown(mentions, link).render(toks)
 
 
