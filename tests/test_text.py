@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from handlers.emoji import EMOJI
 from handlers.messages import MENTION_CLOSE, MENTION_OPEN, mention, moment
 from handlers.text import (
     Bold,
@@ -137,3 +138,27 @@ def test_a_plain_string_is_cut_by_the_same_rule():
 def test_the_limit_must_leave_room_for_something():
     with pytest.raises(ValueError):
         truncate(tokens("x"), 0)
+
+
+# --- the three renderers over the same tokens ---------------------------------------------------
+
+
+def test_the_three_renderers_show_the_same_emoji_and_cut_at_the_same_point():
+    from bot.local.render import markup
+    from bot.slack.blocks import render_text
+    from bot.teams.cards import markdown
+
+    people = {1: ("Ana Torres", "U0ANA")}
+    text = f":tada: *Big win* for {mention(1)} at {moment(AT, 'UTC')} " + "x" * 200 + " tail"
+    slack = render_text(text, lambda pid: people[pid], 80)
+    teams = markdown(text, lambda pid: people[pid], 80)
+    local = markup(text, {1: "Ana Torres"}, 80)
+
+    assert slack.startswith(":tada: *Big win* for <@U0ANA> at <!date^")  # Slack draws :tada: itself
+    assert teams.startswith("🎉 **Big win** for Ana Torres at Mon 23 Nov, 15:00 UTC ")
+    assert local.startswith('🎉 <strong>Big win</strong> for <span class="mention" data-person="1">@Ana Torres</span>')
+    assert EMOJI["tada"] == "🎉"
+    # 80 visible characters: "🎉 Big win for @Ana Torres at Mon 23 Nov, 15:00 UTC " is 52 (🎉 is two), so 27
+    # x's and "…" on every platform, however long each one's markup for the same things is.
+    for rendered in (slack, teams, local):
+        assert rendered.endswith(" " + "x" * 27 + "…"), rendered

@@ -208,11 +208,9 @@ def _substitute(
 def render_text(text: str, resolve: PersonResolver, limit: int | None = None) -> str:
     """Our markup as Slack mrkdwn: ``&<>`` escaped, mentions as ``<@U...>`` when the
     person is linked to Slack, else as their (escaped) name. ``limit``: at most that many
-    visible characters by the shared rule, and never more than ``limit`` UTF-16 units rendered."""
-    resolve = _cached(resolve)
-    if limit is None:
-        return _substitute(text, resolve, escaped=True, link=True, at="")
-    return truncate(_substitute(text, resolve, escaped=True, link=True, at="", limit=limit), limit)
+    visible characters by the shared rule (the blocks built here also hold the rendered text to
+    Slack's own limits)."""
+    return _substitute(text, _cached(resolve), escaped=True, link=True, at="", limit=limit)
 
 
 def plain_text(text: str, resolve: PersonResolver) -> str:
