@@ -45,8 +45,7 @@ from handlers.messages import (
     Message,
     Section,
 )
-from handlers.text import Bold, Code, Emoji, Moment, Person, Text, Visitor, clip, source, tokens, truncate_text
-from handlers.text import truncate as cut
+from handlers.text import Bold, Code, Emoji, Moment, Person, Text, Visitor, clip, tokens, truncate_text
 
 PersonResolver = Callable[[int], tuple[str, str | None]]
 """Given a person id: their display name and their Teams id for a mention (None when not linked)."""
@@ -72,12 +71,6 @@ _AT_TAG_RE = re.compile(r"<(/?at)(?=[\s>])", re.I)  # Teams' mention markup, whe
 
 
 # --- text -------------------------------------------------------------------------------------
-
-
-def truncate(text: str, limit: int, name=None) -> str:
-    """``text`` (our markup) cut by the shared rule (``handlers.text.truncate``): at most ``limit``
-    visible characters and "…"; a mention is never cut in half."""
-    return source(cut(tokens(text), limit, name))
 
 
 class _Mentions:
