@@ -162,3 +162,11 @@ def test_the_three_renderers_show_the_same_emoji_and_cut_at_the_same_point():
     # x's and "…" on every platform, however long each one's markup for the same things is.
     for rendered in (slack, teams, local):
         assert rendered.endswith(" " + "x" * 27 + "…"), rendered
+
+
+@pytest.mark.parametrize("text", ["*a* _b_ ~c~ `d` :tada: https://x.example/a_b <&>", "5 * 3 :nope: a\x00b"])
+def test_slack_skips_the_parse_only_where_the_visitor_would_write_the_source_back(text):
+    from bot.slack.blocks import _Mrkdwn, escape, render_text
+
+    visitor = _Mrkdwn(lambda pid: ("x", None), escaped=True, link=True, at="")
+    assert render_text(text, lambda pid: ("x", None)) == visitor.render(tokens(text)) == escape(source(tokens(text)))

@@ -201,6 +201,11 @@ def _substitute(
 ) -> str:
     """Our markup with people and moments replaced and (optionally) everything else escaped;
     ``limit``: cut first by the shared rule (``handlers.text.truncate``)."""
+    if MENTION_OPEN not in text and (limit is None or 2 * len(text) <= limit):
+        # No person, no moment, nothing to cut: the visitor would write every token back as its
+        # source (mrkdwn is the neutral markup), so the parse is skipped for the common case.
+        text = text.replace("\x00", "") if "\x00" in text else text
+        return escape(text) if escaped else text
     toks = tokens(text) if limit is None else clip(text, limit, lambda pid: resolve(pid)[0])
     return _Mrkdwn(resolve, escaped=escaped, link=link, at=at).render(toks)
 
