@@ -1,13 +1,12 @@
 """One emoji table for every renderer.
 
-The neutral message text names emoji the way Slack does (``:warning:``). Slack shows the names
-itself; Teams and the local workspace get the character from this table, so the three show the
-same thing. A name not in the table is left as it was written.
+The neutral message text names emoji the way Slack does (``:warning:``). The token layer
+(``handlers/text.py``) reads a name as an emoji only when it is in this table; Slack shows the
+name itself, Teams and the local workspace the character from here, so the three show the same
+thing. A name not in the table is left as it was written.
 """
 
 from __future__ import annotations
-
-import re
 
 EMOJI = {
     "tada": "🎉",
@@ -116,12 +115,3 @@ EMOJI = {
     "large_blue_diamond": "🔷",
     "large_orange_diamond": "🔶",
 }
-
-EMOJI_RE = re.compile(r":([a-z0-9_+-]{1,40}):")
-
-
-def emojize(text: str) -> str:
-    """``:name:`` as its emoji character wherever the name is known."""
-    if ":" not in text:
-        return text
-    return EMOJI_RE.sub(lambda m: EMOJI.get(m[1], m[0]), text)

@@ -9,6 +9,9 @@ Text uses a small markup every renderer understands:
 - ``mention(person_id)`` mentions a person by their id in the people table; renderers turn it
   into a real mention where the person is linked to the platform, and into their name otherwise.
 
+``handlers/text.py`` parses this markup once into tokens (with ``~strike~``, ```code```,
+``:emoji:`` names and bare links); each renderer is a visitor over them.
+
 Mentions come only from ``mention()``: its token is wrapped in two private-use characters
 (U+E000, U+E001) that no inbound text keeps, because every edge where text enters (commands,
 buttons and forms of every platform, the CRM webhook, calendar files, the config) passes it

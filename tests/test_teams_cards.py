@@ -223,3 +223,11 @@ def test_the_card_is_accepted_by_the_teams_sdks_card_model():
         render_message(Message(text="x", blocks=[Header(text="h"), Section(text=f"{mention(1)}")]), resolve),
     ):
         assert AdaptiveCard.model_validate(card).model_dump(by_alias=True, exclude_none=True)["version"] == "1.5"
+
+
+def test_links_and_code_are_shown_as_written_and_a_textual_at_in_code_is_broken():
+    card = render_message(
+        Message(text="x", blocks=[Section(text="See https://crm.example/a_b and `<at>Ana</at>`")]), resolve
+    )
+    assert texts(card) == ["See https://crm.example/a_b and `<\u2060at>Ana<\u2060/at>`"]
+    assert "entities" not in card["msteams"]

@@ -1,11 +1,11 @@
 """Render the platform-neutral message model (``handlers/messages.py``) as HTML for the page.
 
 Pure functions, like ``bot/slack/blocks.py``: the same Message a Slack channel gets becomes a
-fragment of HTML here. Every piece of text is escaped before any markup is added, so a lead
-called ``<script>`` is shown as text. Text markup understood (Slack's mrkdwn subset):
-
-- ``*bold*``, ``_italic_``, ``~strike~``, ```code```, ``:emoji:`` names, bare http(s) links;
-- ``<person:ID>`` mentions, shown as an "@Name" chip.
+fragment of HTML here. The text is parsed by the shared token layer (``handlers/text.py``) and
+rendered by a visitor that escapes every piece of text before adding markup, so a lead called
+``<script>`` is shown as text: ``*bold*``, ``_italic_``, ``~strike~``, ```code```, ``:emoji:``
+names (the character from the shared table), bare http(s) links, mentions as an "@Name" chip,
+moments as a ``<time>`` the page shows in the viewer's timezone.
 
 Forms render as the body of a modal; the page's script posts their values back by input name.
 """
@@ -20,11 +20,8 @@ from datetime import date, datetime, timezone
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from handlers.emoji import EMOJI, emojize
+from handlers.emoji import EMOJI
 from handlers.messages import (
-    MENTION_RE,
-    TIME_RE,
-    moment_fallback,
     Actions,
     Block,
     Button,
@@ -38,6 +35,7 @@ from handlers.messages import (
     Reply,
     Section,
 )
+from handlers.text import Bold, Code, Emoji, Italic, Link, Moment, Person, Strike, Text, Visitor, clip, tokens
 from urllib.parse import quote
 
 Names = Mapping[int, str]
@@ -45,15 +43,6 @@ Names = Mapping[int, str]
 
 BOT_NAME = "Smarketing Bot"
 NO_NAME = "someone"
-
-
-_TOKEN = "\x00{}\x00"
-_TOKEN_RE = re.compile("\x00(\\d+)\x00")
-_CODE_RE = re.compile(r"`([^`\n]+)`")
-_URL_RE = re.compile(r"https?://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
-_BOLD_RE = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]*?\S)\*(?![\w*])")
-_ITALIC_RE = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
-_STRIKE_RE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]*?\S)~(?![\w~])")
 
 
 def esc(text: object) -> str:
@@ -65,54 +54,86 @@ def person_name(names: Names, person_id: int) -> str:
     return (names.get(person_id) or "").strip() or NO_NAME
 
 
-def _mention_chip(names: Names, person_id: int) -> str:
-    return f'<span class="mention" data-person="{person_id}">@{esc(person_name(names, person_id))}</span>'
+class _Html(Visitor):
+    """The tokens as safe inline HTML: every piece of text escaped, markup added around it."""
+
+    def __init__(self, names: Names):
+        self.names = names
+
+    def text(self, t: Text) -> str:
+        return esc(t.text).replace("\n", "<br>")
+
+    def person(self, t: Person) -> str:
+        return f'<span class="mention" data-person="{t.id}">@{esc(person_name(self.names, t.id))}</span>'
+
+    def moment(self, t: Moment) -> str:
+        # Shown by the browser in the viewer's timezone (app.js ``formatTimes``).
+        iso = datetime.fromtimestamp(t.unix, timezone.utc).isoformat().replace("+00:00", "Z")
+        return f'<time class="moment" data-at="{iso}" data-style="{esc(t.style)}">{esc(t.fallback)}</time>'
+
+    def emoji(self, t: Emoji) -> str:
+        return t.char
+
+    def code(self, t: Code) -> str:
+        return f"<code>{esc(t.text)}</code>"
+
+    def link(self, t: Link) -> str:
+        url = esc(t.url)
+        return f'<a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>'
+
+    def bold(self, t: Bold) -> str:
+        return f"<strong>{self.render(t.children)}</strong>"
+
+    def italic(self, t: Italic) -> str:
+        return f"<em>{self.render(t.children)}</em>"
+
+    def strike(self, t: Strike) -> str:
+        return f"<del>{self.render(t.children)}</del>"
 
 
-def markup(text: str, names: Names) -> str:
-    """Our text markup as safe inline HTML."""
-    text = (text or "").replace("\x00", "")
-    held: list[str] = []
+class _Display(Visitor):
+    """Escaped text with names for people and emoji characters, markup left as written."""
 
-    def hold(fragment: str) -> str:
-        held.append(fragment)
-        return _TOKEN.format(len(held) - 1)
+    def __init__(self, names: Names, at: str = "", escape=esc, emoji: bool = True):
+        self.names, self.at, self.esc, self.emojis = names, at, escape, emoji
 
-    # Mentions, code and links are taken out first so that escaping and the emphasis rules
-    # never touch them (a URL or a code span may contain * or _).
-    text = TIME_RE.sub(lambda m: hold(_moment(m)), text)
-    text = MENTION_RE.sub(lambda m: hold(_mention_chip(names, int(m[1]))), text)
-    text = _CODE_RE.sub(lambda m: hold(f"<code>{esc(m[1])}</code>"), text)
-    text = _URL_RE.sub(
-        lambda m: hold(f'<a href="{esc(m[0])}" target="_blank" rel="noopener noreferrer">{esc(m[0])}</a>'), text
-    )
-    out = esc(text)
-    out = _BOLD_RE.sub(r"<strong>\1</strong>", out)
-    out = _ITALIC_RE.sub(r"<em>\1</em>", out)
-    out = _STRIKE_RE.sub(r"<del>\1</del>", out)
-    out = emojize(out)
-    out = out.replace("\n", "<br>")
-    # A held fragment may itself hold nothing (tokens are only made from the source text).
-    return _TOKEN_RE.sub(lambda m: held[int(m[1])], out)
+    def text(self, t: Text) -> str:
+        return self.esc(t.text)
+
+    def person(self, t: Person) -> str:
+        return self.esc(self.at + person_name(self.names, t.id))
+
+    def moment(self, t: Moment) -> str:
+        return self.esc(t.fallback)
+
+    def emoji(self, t: Emoji) -> str:
+        return t.char if self.emojis else f":{t.name}:"
+
+    def code(self, t: Code) -> str:
+        return self.esc(f"`{t.text}`")
+
+    def link(self, t: Link) -> str:
+        return self.esc(t.url)
 
 
-def _moment(m) -> str:
-    """A moment for the browser to show in the viewer's timezone (app.js ``formatTimes``)."""
-    from datetime import datetime, timezone
+def _names(names: Names):
+    return lambda person_id: person_name(names, person_id)
 
-    iso = datetime.fromtimestamp(int(m[1]), timezone.utc).isoformat().replace("+00:00", "Z")
-    return f'<time class="moment" data-at="{iso}" data-style="{esc(m[2])}">{esc(m[3])}</time>'
+
+def markup(text: str, names: Names, limit: int | None = None) -> str:
+    """Our text markup as safe inline HTML; ``limit``: at most that many visible characters."""
+    toks = tokens(text) if limit is None else clip(text, limit, _names(names))
+    return _Html(names).render(toks)
 
 
 def display(text: str, names: Names) -> str:
     """Plain text (headers, labels, button text): mentions become names, no other markup."""
-    text = MENTION_RE.sub(lambda m: person_name(names, int(m[1])), moment_fallback(text or ""))
-    return emojize(esc(text))
+    return _Display(names).render(tokens(text))
 
 
 def plain(text: str, names: Names) -> str:
     """Unescaped plain text with names for mentions (notification previews, the CLI)."""
-    return MENTION_RE.sub(lambda m: "@" + person_name(names, int(m[1])), moment_fallback(text or ""))
+    return _Display(names, at="@", escape=str, emoji=False).render(tokens(text))
 
 
 # --- blocks ---------------------------------------------------------------------------------

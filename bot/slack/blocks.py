@@ -6,6 +6,9 @@ so a long deal name would otherwise cost the entire message. Human-readable text
 with "…"; identifiers whose meaning a shortening would change (action names, button values,
 input names, form state) raise ``ValueError`` instead, because that is a bug in the handler.
 
+The text is parsed by the shared token layer (``handlers/text.py``) and rendered by a visitor;
+long text is cut by its one truncation rule, and the rendered result is still held to Slack's
+limit by ``truncate`` here (escapes and tokens make it longer than what a reader sees).
 Three kinds of text leave this module:
 
 - mrkdwn (section, context, field text): ``render_text`` escapes ``&``, ``<`` and ``>`` so
@@ -29,7 +32,6 @@ from typing import Any, Callable, Iterable
 from handlers.messages import (
     MENTION_OPEN,
     MENTION_RE,
-    TIME_RE,
     Actions,
     Block,
     Context,
@@ -42,6 +44,7 @@ from handlers.messages import (
     Reply,
     Section,
 )
+from handlers.text import Code, Link, Moment, Person, Text, Visitor, clip, tokens
 
 PersonResolver = Callable[[int], tuple[str, str | None]]
 """Given a person id, their display name and their Slack user id (None when not linked)."""
@@ -127,7 +130,9 @@ def truncate(text: str, limit: int) -> str:
 
 def escape(text: str) -> str:
     """Escape the three characters Slack treats as control characters in parsed text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "&" in text or "<" in text or ">" in text:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def _cached(resolve: PersonResolver) -> PersonResolver:
@@ -151,6 +156,40 @@ def _cached(resolve: PersonResolver) -> PersonResolver:
     return lookup
 
 
+class _Mrkdwn(Visitor):
+    """The tokens as Slack text. The neutral markup *is* Slack's mrkdwn, so bold, italic, code and
+    emoji names are written back as they were; only people and moments change, and (``escaped``)
+    every piece of text has ``&<>`` escaped, so no ``<`` but ours can open a Slack token.
+
+    ``link``: a person linked to Slack becomes ``<@U...>`` and a moment a ``<!date^...>`` token
+    (mrkdwn); otherwise a person is ``at`` + their name and a moment its fallback."""
+
+    def __init__(self, resolve: PersonResolver, *, escaped: bool, link: bool, at: str):
+        self.resolve, self.escaped, self.linked, self.at = resolve, escaped, link, at
+
+    def text(self, t: Text) -> str:
+        return escape(t.text) if self.escaped else t.text
+
+    def code(self, t: Code) -> str:
+        return f"`{self.text(t)}`"
+
+    def link(self, t: Link) -> str:
+        return escape(t.url) if self.escaped else t.url
+
+    def person(self, t: Person) -> str:
+        name, slack_id = self.resolve(t.id)
+        if self.linked and slack_id:
+            return f"<@{slack_id}>"
+        shown = self.at + name
+        return escape(shown) if self.escaped else shown
+
+    def moment(self, t: Moment) -> str:
+        if self.escaped and self.linked:
+            shown = {"date": "{date_short}", "time": "{time}"}.get(t.style, "{date_short} {time}")
+            return f"<!date^{t.unix}^{shown}|{escape(t.fallback)}>"
+        return escape(t.fallback) if self.escaped else t.fallback
+
+
 def _substitute(
     text: str,
     resolve: PersonResolver,
@@ -158,44 +197,25 @@ def _substitute(
     escaped: bool,
     link: bool,
     at: str,
+    limit: int | None = None,
 ) -> str:
-    """Replace mention tokens and (optionally) escape everything else.
-
-    Splitting on ``MENTION_RE`` first means only our own tokens become ``<@U...>``: any other
-    ``<`` in the text is escaped, so it cannot open a Slack token of its own.
-    """
-    if MENTION_OPEN + "time:" in text:  # moments first: a Slack date token in mrkdwn, else the fallback
-        pieces = TIME_RE.split(text)
-        out_t: list[str] = []
-        for i in range(0, len(pieces), 4):
-            out_t.append(_substitute(pieces[i], resolve, escaped=escaped, link=link, at=at))
-            if i + 3 < len(pieces):
-                unix, style, fallback = pieces[i + 1], pieces[i + 2], pieces[i + 3]
-                if escaped and link:
-                    shown = {"date": "{date_short}", "time": "{time}"}.get(style, "{date_short} {time}")
-                    out_t.append(f"<!date^{unix}^{shown}|{escape(fallback)}>")
-                else:
-                    out_t.append(escape(fallback) if escaped else fallback)
-        return "".join(out_t)
-    parts = MENTION_RE.split(text)
-    out: list[str] = []
-    for i, part in enumerate(parts):
-        if i % 2 == 0:  # plain text between tokens
-            out.append(escape(part) if escaped else part)
-            continue
-        name, slack_id = resolve(int(part))
-        if link and slack_id:
-            out.append(f"<@{slack_id}>")
-        else:
-            shown = at + name
-            out.append(escape(shown) if escaped else shown)
-    return "".join(out)
+    """Our markup with people and moments replaced and (optionally) everything else escaped;
+    ``limit``: cut first by the shared rule (``handlers.text.truncate``)."""
+    if MENTION_OPEN not in text and (limit is None or 2 * len(text) <= limit):
+        # No person, no moment, nothing to cut: the visitor would write every token back as its
+        # source (mrkdwn is the neutral markup), so the parse is skipped for the common case.
+        text = text.replace("\x00", "") if "\x00" in text else text
+        return escape(text) if escaped else text
+    toks = tokens(text) if limit is None else clip(text, limit, lambda pid: resolve(pid)[0])
+    return _Mrkdwn(resolve, escaped=escaped, link=link, at=at).render(toks)
 
 
-def render_text(text: str, resolve: PersonResolver) -> str:
+def render_text(text: str, resolve: PersonResolver, limit: int | None = None) -> str:
     """Our markup as Slack mrkdwn: ``&<>`` escaped, mentions as ``<@U...>`` when the
-    person is linked to Slack, else as their (escaped) name."""
-    return _substitute(text, _cached(resolve), escaped=True, link=True, at="")
+    person is linked to Slack, else as their (escaped) name. ``limit``: at most that many
+    visible characters by the shared rule (the blocks built here also hold the rendered text to
+    Slack's own limits)."""
+    return _substitute(text, _cached(resolve), escaped=True, link=True, at="", limit=limit)
 
 
 def plain_text(text: str, resolve: PersonResolver) -> str:
@@ -250,7 +270,9 @@ class _Renderer:
         self.files = files or {}
 
     def mrkdwn(self, text: str, limit: int) -> str:
-        return truncate(_substitute(text, self.resolve, escaped=True, link=True, at=""), limit)
+        # The shared rule cuts the visible text; Slack's limit is on what it receives, which
+        # escapes and tokens make longer, so that is guarded too.
+        return truncate(_substitute(text, self.resolve, escaped=True, link=True, at="", limit=limit), limit)
 
     def display(self, text: str) -> str:
         return _display(text, self.resolve)
@@ -398,7 +420,10 @@ def render_message(msg: Message, resolve: PersonResolver, files: dict[str, str] 
     renderer = _Renderer(resolve, files)
     blocks = _cap(renderer.blocks(msg.blocks), MAX_MESSAGE_BLOCKS)
     source = msg.text if not _blank(msg.text) else _fallback_source(msg)
-    text = truncate(plain_text(source, renderer.resolve), MAX_FALLBACK_TEXT)
+    text = truncate(
+        _substitute(source, renderer.resolve, escaped=True, link=True, at="@", limit=MAX_FALLBACK_TEXT),
+        MAX_FALLBACK_TEXT,
+    )
     if _blank(text):
         text = "New message"
     return {"text": text, "blocks": blocks}

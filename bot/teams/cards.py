@@ -15,8 +15,9 @@ to version 1.5). Layout:
   action; what we need back (form action, state, outbox key) rides in ``data["_smarketing"]``
   (``META``), and Teams merges the input values, keyed by input id, into the same ``data``.
 
-Text: our markup is Slack's mrkdwn subset. Teams cards speak a small Markdown: ``*bold*``
-becomes ``**bold**`` (``_italic_`` is the same in both). A mention (``handlers.messages.mention``)
+Text: our markup is Slack's mrkdwn subset, parsed by the shared token layer (``handlers/text.py``)
+and rendered by a visitor. Teams cards speak a small Markdown: ``*bold*`` becomes ``**bold**``
+(``_italic_`` is the same in both), ``:emoji:`` names their character from the shared table. A mention (``handlers.messages.mention``)
 becomes a real ``<at>Name</at>`` mention (with its entity under ``msteams.entities``) when the
 person is linked to Teams, and their name otherwise; an ``<at>`` that is text (a lead called
 ``<at>Maya</at>``) is broken with an invisible word joiner, so it can never match an entity. Teams refuses activities over about 28 KB, so long texts are
@@ -31,12 +32,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from handlers.emoji import emojize
 from handlers.messages import (
-    MENTION_OPEN,
-    MENTION_RE,
-    TIME_RE,
-    moment_fallback,
     Actions,
     Block,
     Button,
@@ -49,6 +45,7 @@ from handlers.messages import (
     Message,
     Section,
 )
+from handlers.text import Bold, Code, Emoji, Moment, Person, Text, Visitor, clip, tokens, truncate_text
 
 PersonResolver = Callable[[int], tuple[str, str | None]]
 """Given a person id: their display name and their Teams id for a mention (None when not linked)."""
@@ -70,26 +67,10 @@ MAX_ACTIONS = 6  # Teams shows up to six actions in a set
 MAX_CHOICES = 100
 ELLIPSIS = "…"
 
-_BOLD_RE = re.compile(r"(?<![\w*\\])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
-_PLACEHOLDER_RE = re.compile(r"\x00(\d+)\x00")
 _AT_TAG_RE = re.compile(r"<(/?at)(?=[\s>])", re.I)  # Teams' mention markup, when it is only text
 
 
 # --- text -------------------------------------------------------------------------------------
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` if it fits in ``limit`` characters, else a prefix and "…"; a mention token is
-    never cut in half."""
-    if len(text) <= limit:
-        return text
-    cut = max(limit - len(ELLIPSIS), 0)
-    start = text.rfind(MENTION_OPEN, 0, cut)
-    if start >= 0:
-        token = MENTION_RE.match(text, start)
-        if token and token.end() > cut:
-            cut = start
-    return text[:cut].rstrip() + ELLIPSIS
 
 
 class _Mentions:
@@ -122,47 +103,66 @@ class _Mentions:
         return text
 
 
-def _convert(text: str, mentions: _Mentions, *, link: bool) -> str:
-    """Our markup as Teams Markdown. Mentions are swapped for placeholders first so that bold
-    markers around a mention still pair up, and so a name cannot add markup of its own."""
-    found: list[int] = []
-
-    def hold(m: re.Match) -> str:
-        found.append(int(m.group(1)))
-        return f"\x00{len(found) - 1}\x00"
-
-    text = TIME_RE.sub(lambda m: _teams_moment(m) if link else m.group(3), text)
-    held = MENTION_RE.sub(hold, text.replace("\x00", ""))
-    held = _AT_TAG_RE.sub("<\u2060\\1", held)
-    held = _BOLD_RE.sub(r"**\1**", held)
-
-    def put(m: re.Match) -> str:
-        pid = found[int(m.group(1))]
-        return mentions.at(pid) if link else mentions.person(pid)[0]
-
-    return _PLACEHOLDER_RE.sub(put, emojize(held))
+def _break_at(text: str) -> str:
+    return _AT_TAG_RE.sub("<\u2060\\1", text) if "<" in text else text
 
 
-def _teams_moment(m: re.Match) -> str:
-    """A moment as the card's date/time functions: Teams shows it in the reader's timezone."""
-    from datetime import datetime, timezone
+class _Markdown(Visitor):
+    """The tokens as Teams Markdown: ``**bold**``, emoji as their character, mentions as ``<at>``
+    (``link``) or names, moments as the card's DATE()/TIME() functions (``link``) or their
+    fallback. A textual ``<at>`` is broken with a word joiner so it can never match an entity."""
 
-    iso = datetime.fromtimestamp(int(m.group(1)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"date": f"{{{{DATE({iso}, SHORT)}}}}", "time": f"{{{{TIME({iso})}}}}"}.get(
-        m.group(2), f"{{{{DATE({iso}, SHORT)}}}} {{{{TIME({iso})}}}}"
-    )
+    def __init__(self, mentions: _Mentions, link: bool):
+        self.mentions, self.linked = mentions, link
+
+    def text(self, t: Text) -> str:
+        return _break_at(t.text)
+
+    def person(self, t: Person) -> str:
+        return self.mentions.at(t.id) if self.linked else self.mentions.person(t.id)[0]
+
+    def moment(self, t: Moment) -> str:
+        if not self.linked:
+            return t.fallback
+        iso = datetime.fromtimestamp(t.unix, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"date": f"{{{{DATE({iso}, SHORT)}}}}", "time": f"{{{{TIME({iso})}}}}"}.get(
+            t.style, f"{{{{DATE({iso}, SHORT)}}}} {{{{TIME({iso})}}}}"
+        )
+
+    def emoji(self, t: Emoji) -> str:
+        return t.char
+
+    def code(self, t: Code) -> str:
+        return _break_at(f"`{t.text}`")
+
+    def bold(self, t: Bold) -> str:
+        return f"**{self.render(t.children)}**"
 
 
-def markdown(text: str, resolve: PersonResolver) -> str:
+class _Plain(_Markdown):
+    """Plain text for previews and fallbacks: names, fallbacks, emoji characters, bold unmarked."""
+
+    def __init__(self, mentions: _Mentions):
+        super().__init__(mentions, link=False)
+
+    def bold(self, t: Bold) -> str:
+        return self.render(t.children)
+
+
+def _convert(text: str, mentions: _Mentions, *, link: bool, limit: int | None = None) -> str:
+    """Our markup as Teams Markdown (``limit``: cut by the shared rule first)."""
+    toks = tokens(text) if limit is None else clip(text, limit, lambda pid: mentions.person(pid)[0])
+    return _Markdown(mentions, link).render(toks)
+
+
+def markdown(text: str, resolve: PersonResolver, limit: int | None = None) -> str:
     """Our markup as Teams Markdown for a plain text message (mentions become names)."""
-    return _convert(text, _Mentions(resolve), link=False)
+    return _convert(text, _Mentions(resolve), link=False, limit=limit)
 
 
 def plain_text(text: str, resolve: PersonResolver) -> str:
     """Our markup as plain text: notification previews and fallbacks (no markers, names)."""
-    mentions = _Mentions(resolve)
-    text = emojize(_AT_TAG_RE.sub("<\u2060\\1", moment_fallback(text)))
-    return _BOLD_RE.sub(r"\1", MENTION_RE.sub(lambda m: mentions.person(int(m.group(1)))[0], text))
+    return _Plain(_Mentions(resolve)).render(tokens(text))
 
 
 def _blank(text: str | None) -> bool:
@@ -180,10 +180,10 @@ class _Renderer:
         self.separator_next = False
 
     def text(self, text: str, limit: int = MAX_TEXT) -> str:
-        return _convert(truncate(text, limit), self.mentions, link=True)
+        return _convert(text, self.mentions, link=True, limit=limit)
 
     def names(self, text: str, limit: int) -> str:
-        return _convert(truncate(text, limit), self.mentions, link=False)
+        return _convert(text, self.mentions, link=False, limit=limit)
 
     def _add(self, out: list[dict], element: dict) -> None:
         if self.separator_next:
@@ -240,7 +240,7 @@ class _Renderer:
                 url = self.images.get(block.key)
                 if url:  # not found: left out; the text carries the same numbers
                     self._add(
-                        out, {"type": "Image", "url": url, "altText": truncate(block.alt, 1000), "size": "Stretch"}
+                        out, {"type": "Image", "url": url, "altText": truncate_text(block.alt, 1000), "size": "Stretch"}
                     )
             else:  # pragma: no cover - the model's union forbids it
                 raise TypeError(f"unknown block {block!r}")
@@ -318,7 +318,7 @@ def summary_text(msg: Message, resolve: PersonResolver) -> str:
             (b.text for b in msg.blocks if isinstance(b, (Header, Section, Context)) and not _blank(b.text)),
             "New message",
         )
-    return truncate(plain_text(source, resolve).strip(), MAX_SUMMARY) or "New message"
+    return truncate_text(plain_text(source, resolve).strip(), MAX_SUMMARY) or "New message"
 
 
 def render_message(
@@ -400,7 +400,7 @@ def _inputs(field: Input, renderer: _Renderer, value: str | None, tz: ZoneInfo) 
         if field.max_length:
             el["maxLength"] = field.max_length
         if value:
-            el["value"] = truncate(value, field.max_length) if field.max_length else value
+            el["value"] = truncate_text(value, field.max_length) if field.max_length else value
         if placeholder:
             el["placeholder"] = placeholder
         return [el]
