@@ -275,18 +275,17 @@ Names = Callable[[int], str]
 
 def width(tok: Token, name: Names | None = None) -> int:
     """How many visible units ``tok`` takes (a person: "@" and their name)."""
-    kind = type(tok)
-    if kind is Text or kind is Code:
+    if isinstance(tok, (Text, Code)):
         return units(tok.text)
-    if kind is Emoji:
+    if isinstance(tok, Emoji):
         return units(tok.char)
-    if kind is Person:
+    if isinstance(tok, Person):
         return 1 + units((name(tok.id) if name else "") or NO_NAME)
-    if kind is Moment:
+    if isinstance(tok, Moment):
         return units(tok.fallback)
-    if kind is Link:
+    if isinstance(tok, Link):
         return units(tok.url)
-    return sum(width(c, name) for c in tok.children)
+    return sum((width(c, name) for c in tok.children), 0)
 
 
 def truncate(toks: Iterable[Token], limit: int, name: Names | None = None) -> list[Token]:
@@ -310,8 +309,7 @@ def truncate(toks: Iterable[Token], limit: int, name: Names | None = None) -> li
 def _cut(toks, budget: int, name) -> tuple[list[Token], int, bool]:
     out: list[Token] = []
     for t in toks:
-        kind = type(t)
-        if kind is Text:
+        if isinstance(t, Text):
             w = units(t.text)
             if w <= budget:
                 out.append(t)
@@ -326,12 +324,12 @@ def _cut(toks, budget: int, name) -> tuple[list[Token], int, bool]:
             if n:
                 out.append(Text(t.text[:n]))
             return out, budget, True
-        if kind in Emphasis:
+        if isinstance(t, Emphasis):
             children, budget, stopped = _cut(t.children, budget, name)
             if stopped:
                 _rstrip(children)
             if children:
-                out.append(kind(tuple(children)))
+                out.append(type(t)(tuple(children)))
             if stopped:
                 return out, budget, True
             continue
@@ -347,13 +345,13 @@ def _rstrip(out: list[Token]) -> None:
     """Drop trailing blanks at the cut (inside a trailing emphasis too)."""
     while out:
         last = out[-1]
-        if type(last) is Text:
+        if isinstance(last, Text):
             kept = last.text.rstrip()
             if kept:
                 out[-1] = Text(kept)
                 return
             out.pop()
-        elif type(last) in Emphasis:
+        elif isinstance(last, Emphasis):
             children = list(last.children)
             _rstrip(children)
             if children:
@@ -369,7 +367,7 @@ def clip(text: str | None, limit: int, name: Names | None = None) -> list[Token]
     width of everything but people is measured once per distinct text, so a text that fits (most
     of them) costs two cache look-ups and a sum over its people."""
     toks = tokens(text)
-    if not toks or (2 * len(text) <= limit and MENTION_OPEN not in text):  # fits, whatever it holds
+    if not text or not toks or (2 * len(text) <= limit and MENTION_OPEN not in text):  # fits, whatever it holds
         return toks
     fixed, people = _measure(text)
     if fixed + sum(1 + units((name(pid) if name else "") or NO_NAME) for pid in people) <= limit:
@@ -385,9 +383,9 @@ def _measure(text: str) -> tuple[int, tuple[int, ...]]:
     stack = list(tokens(text))
     while stack:
         t = stack.pop()
-        if type(t) is Person:
+        if isinstance(t, Person):
             people.append(t.id)
-        elif type(t) in Emphasis:
+        elif isinstance(t, Emphasis):
             stack.extend(t.children)
         else:
             fixed += width(t)
