@@ -276,3 +276,11 @@ def test_the_demo_company_keeps_still_when_told_to(make_container):
     demo_data.load(c)
     answer = LocalWorkspace(c).move_clock(to="hour")
     assert "The company went on" not in answer["notice"]
+
+
+def test_what_the_company_did_is_said_in_plain_words():
+    from bot.local.life import LifeStats
+
+    result = clock.Advance(ANCHOR, ANCHOR, life=LifeStats(leads=3, follow_ups=1, deals=1))
+    assert clock.told(result) == "The company went on: 3 new leads, 1 follow-up, 1 deal won."
+    assert clock.told(clock.Advance(ANCHOR, ANCHOR, life=LifeStats())) == ""

@@ -115,13 +115,13 @@ def told(result: Advance) -> str:
     if s is None:
         return ""
     parts = [
-        f"{n} {what}"
-        for n, what in (
-            (s.leads, "new leads"),
-            (s.follow_ups, "follow-ups"),
-            (s.claims, "claims"),
-            (s.deals, "deals won"),
-            (s.bounces, "bounces"),
+        f"{n} {one if n == 1 else many}"
+        for n, one, many in (
+            (s.leads, "new lead", "new leads"),
+            (s.follow_ups, "follow-up", "follow-ups"),
+            (s.claims, "claim", "claims"),
+            (s.deals, "deal won", "deals won"),
+            (s.bounces, "bounce", "bounces"),
         )
         if n
     ]
