@@ -9,7 +9,6 @@ Revision ID: 0006_delivery
 Revises: 0005_connectors
 Create Date: 2026-12-02 01:30:00
 """
-
 from typing import Sequence, Union
 
 from alembic import op
@@ -17,8 +16,8 @@ import sqlalchemy as sa
 import sqlmodel
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB with Text())
 
-revision: str = "0006_delivery"
-down_revision: Union[str, None] = "0005_connectors"
+revision: str = '0006_delivery'
+down_revision: Union[str, None] = '0005_connectors'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -26,25 +25,19 @@ OPEN = "status IN ('pending', 'sending')"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "channelslot",
-        sa.Column("destination", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("next_free_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("destination"),
+    op.create_table('channelslot',
+    sa.Column('destination', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('next_free_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('destination')
     )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("attempt_started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.create_index(
-            "ix_outbox_open",
-            ["destination", "id"],
-            unique=False,
-            sqlite_where=sa.text(OPEN),
-            postgresql_where=sa.text(OPEN),
-        )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attempt_started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.create_index('ix_outbox_open', ['destination', 'id'], unique=False,
+                              sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_open", sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
-        batch_op.drop_column("attempt_started_at")
-    op.drop_table("channelslot")
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_open', sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
+        batch_op.drop_column('attempt_started_at')
+    op.drop_table('channelslot')

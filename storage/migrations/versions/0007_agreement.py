@@ -3,7 +3,6 @@
 Revision ID: 0007_agreement
 Revises: 0006_delivery
 """
-
 from typing import Sequence, Union
 
 from alembic import op
@@ -26,42 +25,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("segment", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
     # Leads stored before this revision keep their region and segment in attrs: copy them out.
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "UPDATE lead SET region = left(attrs ->> 'region', 100), segment = left(attrs ->> 'segment', 100) "
-            "WHERE attrs ? 'region' OR attrs ? 'segment'"
-        )
+        op.execute("UPDATE lead SET region = left(attrs ->> 'region', 100), segment = left(attrs ->> 'segment', 100) "
+                   "WHERE attrs ? 'region' OR attrs ? 'segment'")
     else:
-        op.execute(
-            "UPDATE lead SET region = substr(json_extract(attrs, '$.region'), 1, 100), "
-            "segment = substr(json_extract(attrs, '$.segment'), 1, 100) "
-            "WHERE json_extract(attrs, '$.region') IS NOT NULL OR json_extract(attrs, '$.segment') IS NOT NULL"
-        )
+        op.execute("UPDATE lead SET region = substr(json_extract(attrs, '$.region'), 1, 100), "
+                   "segment = substr(json_extract(attrs, '$.segment'), 1, 100) "
+                   "WHERE json_extract(attrs, '$.region') IS NOT NULL OR json_extract(attrs, '$.segment') IS NOT NULL")
     op.create_index(
-        "ix_lead_scoreboard",
-        "lead",
-        [
-            "qualified_at",
-            "owner_id",
-            "source_campaign_id",
-            "status",
-            "first_touch_at",
-            "handoff_due_at",
-            "claimed_at",
-            "region",
-            "segment",
-        ],
-        unique=False,
-        sqlite_where=sa.text(WHERE),
-        postgresql_where=sa.text(WHERE),
+        "ix_lead_scoreboard", "lead",
+        ["qualified_at", "owner_id", "source_campaign_id", "status", "first_touch_at", "handoff_due_at", "claimed_at",
+         "region", "segment"],
+        unique=False, sqlite_where=sa.text(WHERE), postgresql_where=sa.text(WHERE),
     )
-    op.create_index(
-        "ix_lead_pipeline",
-        "lead",
-        ["owner_id", "qualified_at", "sla_due_at", "source_campaign_id"],
-        unique=False,
-        sqlite_where=sa.text(OPEN),
-        postgresql_where=sa.text(OPEN),
-    )
+    op.create_index("ix_lead_pipeline", "lead", ["owner_id", "qualified_at", "sla_due_at", "source_campaign_id"], unique=False,
+                    sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.create_table(
         "chartimage",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -3,7 +3,6 @@
 Revision ID: 0008_review
 Revises: 0007_agreement
 """
-
 from typing import Sequence, Union
 
 from alembic import op

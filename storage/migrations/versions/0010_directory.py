@@ -4,7 +4,6 @@ accounts and problems
 Revision ID: 0010_directory
 Revises: 0008_review
 """
-
 from typing import Sequence, Union
 
 from alembic import op
@@ -19,9 +18,8 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     with op.batch_alter_table("person") as batch:
-        batch.add_column(
-            sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="yaml")
-        )
+        batch.add_column(sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
+                                   server_default="yaml"))
         batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()))
         batch.add_column(sa.Column("manager_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True))
         batch.add_column(sa.Column("crm_owner_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))

@@ -3,7 +3,6 @@
 Revision ID: 0011_speed
 Revises: 0010_directory
 """
-
 from typing import Sequence, Union
 
 from alembic import op
@@ -18,19 +17,13 @@ TOUCHED = "first_touch_at IS NOT NULL AND qualified_at IS NOT NULL"
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_lead_touch_times",
-        "lead",
-        ["qualified_at", "owner_id", "source_campaign_id", "claimed_at", "first_touch_at"],
-        unique=False,
-        sqlite_where=sa.text(TOUCHED),
-        postgresql_where=sa.text(TOUCHED),
-    )
+    op.create_index("ix_lead_touch_times", "lead",
+                    ["qualified_at", "owner_id", "source_campaign_id", "claimed_at", "first_touch_at"], unique=False,
+                    sqlite_where=sa.text(TOUCHED), postgresql_where=sa.text(TOUCHED))
     op.create_index("ix_deal_owner_closed", "deal", ["owner_id", "closed_at"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index("ix_deal_owner_closed", table_name="deal")
-    op.drop_index(
-        "ix_lead_touch_times", table_name="lead", sqlite_where=sa.text(TOUCHED), postgresql_where=sa.text(TOUCHED)
-    )
+    op.drop_index("ix_lead_touch_times", table_name="lead", sqlite_where=sa.text(TOUCHED),
+                  postgresql_where=sa.text(TOUCHED))
