@@ -33,7 +33,7 @@ def bounce_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Repl
     words = args.split(maxsplit=2)
     if not words:
         raise Invalid(views.usage_text(_reasons(deps)))
-    lead = find_lead(uow, words[0])
+    lead = lifecycle.find_lead(uow, words[0])
     person = check_may_bounce(uow, deps, actor, lead)
     code = _reason_code(words[1]) if len(words) > 1 else None
     if code is None or deps.config.reason_label(code) is None:
@@ -106,19 +106,6 @@ def bounce_report_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
 
 
 # --- the rules --------------------------------------------------------------------------------
-
-
-def find_lead(uow: UnitOfWork, ref: str) -> Lead:
-    """The one lead a person means by a CRM id or an email."""
-    leads = uow.leads.find(ref)
-    if not leads:
-        raise NotFound(views.no_lead_text(ref))
-    if len(leads) > 1:
-        raise NotFound(views.several_leads_text(ref, leads))
-    lead = uow.leads.get_for_update(leads[0].id)
-    if lead is None:  # gone since it was found
-        raise NotFound(views.no_lead_text(ref))
-    return lead
 
 
 def check_may_bounce(uow: UnitOfWork, deps: Deps, actor: Actor, lead: Lead):

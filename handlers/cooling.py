@@ -237,7 +237,7 @@ def touch_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply
     if len(note) > NOTE_MAX:
         raise Invalid(f"That note is {len(note)} characters; keep it under {NOTE_MAX}.")
     person = lifecycle.person_of(uow, actor)
-    lead = _find_one(uow, ref)
+    lead = lifecycle.find_lead(uow, ref)
     lifecycle.follow_up(uow, deps, person, lead, source="command", note=note.strip() or None)
     uow.commit()
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None
@@ -253,7 +253,7 @@ def reassign_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Re
             "new owner's key or email (e.g. `ben`)."
         )
     person = lifecycle.person_of(uow, actor)
-    lead = _find_one(uow, words[0])
+    lead = lifecycle.find_lead(uow, words[0])
     new_owner = uow.people.by_key(words[1].lower()) or uow.people.by_email(words[1])
     if new_owner is None:
         raise NotFound(f"I don't know anyone called '{words[1][:60]}': use their key (like `ben`) or email.")
@@ -286,19 +286,6 @@ def leads_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply
             )
         )
     return Reply(message=views.my_leads(lines, page=page, pages=pages, total=total))
-
-
-def _find_one(uow: UnitOfWork, ref: str) -> Lead:
-    leads = uow.leads.find(ref)
-    if not leads:
-        raise NotFound(f"No lead matches '{ref[:100]}' — use its CRM id or email.")
-    if len(leads) > 1:
-        listed = "\n".join(f"• `{lead.crm_id}` {views.LeadCard.of(lead).plain}" for lead in leads)
-        raise NotFound(f"Several leads match '{ref[:100]}':\n{listed}\nUse the CRM id.")
-    lead = uow.leads.get_for_update(leads[0].id)
-    if lead is None:  # gone since it was found
-        raise NotFound(f"No lead matches '{ref[:100]}' — use its CRM id or email.")
-    return lead
 
 
 def _followed_up_text(lead: Lead, tz: str) -> str:

@@ -105,6 +105,19 @@ def check(uow: UnitOfWork, action: str, person: Person, lead: Lead | None, owner
     raise NotAllowed(f"Only {whom} or an admin can {verb}.")
 
 
+def find_lead(uow: UnitOfWork, ref: str) -> Lead:
+    """The one lead a person means by a CRM id or an email, locked for the command that acts on
+    it (``touch``, ``bounce``): one statement finds and locks it."""
+    from handlers import bounce_messages
+
+    leads = uow.leads.find(ref, for_update=True)
+    if not leads:
+        raise NotFound(bounce_messages.no_lead_text(ref))
+    if len(leads) > 1:
+        raise NotFound(bounce_messages.several_leads_text(ref, leads))
+    return leads[0]
+
+
 def person_of(uow: UnitOfWork, actor: Actor) -> Person:
     person = uow.people.get(actor.person_id) if actor.person_id else None
     if person is None:
@@ -688,10 +701,8 @@ def bounce(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, *, reason: str, 
     at = deps.now()
     repeat = uow.bounces.has_reason(lead_id=lead.id, reason=reason)
     context = bounce_context(uow, lead, at)
-    for k, v in stopped().items():
-        setattr(lead, k, v)
-    lead.status = "nurture"
-    lead.bounce_count = (lead.bounce_count or 0) + 1
+    # The bounce is stored (and given its id) before the lead changes: the lead is then written
+    # once, with its event, not once here and again for its version.
     record = uow.bounces.create(
         lead_id=lead.id,
         campaign_id=lead.source_campaign_id,
@@ -702,6 +713,10 @@ def bounce(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, *, reason: str, 
         repeat=repeat,
         context=context,
     )
+    for k, v in stopped().items():
+        setattr(lead, k, v)
+    lead.status = "nurture"
+    lead.bounce_count = (lead.bounce_count or 0) + 1
     label = deps.config.reason_label(reason)
     _done(
         uow,

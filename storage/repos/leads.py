@@ -10,6 +10,15 @@ from storage.models import Lead, LeadEvent, LeadTouch
 from storage.repos.base import Repo
 
 
+_FIND = (
+    select(Lead)
+    .where(or_(Lead.crm_id == sa.bindparam("ref"), col(Lead.email).in_(sa.bindparam("emails", expanding=True))))
+    .order_by(Lead.id)
+    .limit(sa.bindparam("limit"))
+)
+_FIND_FOR_UPDATE = _FIND.with_for_update().execution_options(populate_existing=True)
+
+
 class LeadsRepo(Repo):
     def get(self, lead_id: int) -> Lead | None:
         return self.session.get(Lead, lead_id)
@@ -24,19 +33,18 @@ class LeadsRepo(Repo):
     def by_crm_id(self, crm_id: str) -> Lead | None:
         return self.session.exec(select(Lead).where(Lead.crm_id == crm_id)).first()
 
-    def find(self, ref: str, limit: int = 10) -> Sequence[Lead]:
+    def find(self, ref: str, limit: int = 10, *, for_update: bool = False) -> Sequence[Lead]:
         """Leads matching what a person typed: a CRM id or an email (case-insensitive).
 
         Emails are stored lower-cased (the webhook's validation does it), so the typed text is
         compared as typed and lower-cased: both sides of the OR use an index. ``lower(email)``
-        would scan every lead (~0.4 s at 300k leads on PostgreSQL, inside Slack's 3 s)."""
+        would scan every lead (~0.4 s at 300k leads on PostgreSQL, inside Slack's 3 s).
+        ``for_update``: the leads found are locked until the transaction ends and their values
+        re-read, in the same statement (a command on one lead needs no second query to lock it).
+        The statement is built once (building it was a third of the command's CPU)."""
         ref = ref.strip()
-        return self.session.exec(
-            select(Lead)
-            .where(or_(Lead.crm_id == ref, col(Lead.email).in_(sorted({ref, ref.lower()}))))
-            .order_by(Lead.id)
-            .limit(limit)
-        ).all()
+        params = {"ref": ref, "emails": sorted({ref, ref.lower()}), "limit": limit}
+        return self.session.exec(_FIND_FOR_UPDATE if for_update else _FIND, params=params).all()  # type: ignore[call-overload]
 
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Lead.crm_id, crm_ids)
