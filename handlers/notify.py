@@ -93,8 +93,10 @@ def reroute_held(uow: UnitOfWork, deps: Deps, person_id: int) -> int:
     """Messages held for this person's next opening (quiet hours) that will find them away go to
     whoever covers for them then: for an away period declared after they were queued. Returns
     how many moved."""
-    held = uow.outbox.held_for(f"dm:{person_id}", now=deps.now())
-    moving = [r for r in held if uow.away.current([person_id], at=r.next_attempt_at)]
+    now = deps.now()
+    held = uow.outbox.held_for(f"dm:{person_id}", now=now)
+    periods = uow.away.for_person(person_id, ending_after=now) if held else []  # one query, not one a message
+    moving = [r for r in held if any(p.starts_at <= r.next_attempt_at < p.ends_at for p in periods)]
     if not moving:
         return 0
     again = [

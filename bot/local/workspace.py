@@ -328,7 +328,8 @@ class LocalWorkspace:
         self.c.wake()
         jobs = ", ".join(f"{n} {d}" for n, d in sorted(result.jobs.items()) if d) or "nothing was due"
         failed = f" Failed: {', '.join(sorted(result.failed))} (see the log)." if result.failed else ""
-        life = f" {clock.told(result)}" if result.life is not None and clock.told(result) else ""
+        told = clock.told(result) if result.life is not None else ""
+        life = f" {told}" if told else ""
         return {"clock": clock.describe(self.c), "notice": f"Moved on {_span(delta)}. Jobs: {jobs}.{life}{failed}"}
 
     def simulate(self, what: str) -> dict:
