@@ -226,6 +226,22 @@ def live_server():
         s.stop()
 
 
+@pytest.fixture
+def app(make_container, slack, live_server):
+    """The real app on a loopback port, on Slack (the Web API stand-in ``slack``), the demo company.
+    A test file that needs another configuration defines its own ``app``."""
+    return live_server(make_container(slack_mock=slack))
+
+
+def post_slack(http, payload: tuple[bytes, str]):
+    """A request (a body and its content type, as ``tests/slack_requests.py`` makes them) posted to
+    ``/slack/events`` signed as Slack signs it."""
+    from tests import slack_requests as sr
+
+    body, ctype = payload
+    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -7,24 +7,13 @@ import json
 import time
 from datetime import timedelta
 
-import pytest
 
 from bot.scheduler import run_job
 from bot.slack.blocks import parse_action_id
 from bot.signing import HEADER, sign
 from tests import slack_requests as sr
 from tests.bounce_helpers import bounces, lead, outbox, seed_lead
-from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
-
-
-@pytest.fixture
-def app(make_container, slack, live_server):
-    return live_server(make_container(slack_mock=slack))
-
-
-def post_slack(http, payload: tuple[bytes, str]):
-    body, ctype = payload
-    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
+from tests.conftest import WEBHOOK_SECRET, post_slack
 
 
 def names(text: str, slack_id: str, name: str) -> bool:

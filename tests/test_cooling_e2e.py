@@ -15,11 +15,11 @@ import pytest
 from bot.dispatch import wait_until_delivered
 from bot.scheduler import run_job
 from bot.signing import HEADER, sign
-from tests.conftest import demo_config_with_slack, ladder_config
+from tests.conftest import demo_config_with_slack, ladder_config, post_slack
 from bot.slack.blocks import parse_action_id
 from handlers.ports import OffsetClock
 from tests import slack_requests as sr
-from tests.conftest import ROOT, SIGNING_SECRET, WEBHOOK_SECRET
+from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.cooling_helpers import hot_lead, ingest, lead, outbox
 
 
@@ -34,11 +34,6 @@ def post_crm(http, *events: dict):
     return http.post(
         "/webhooks/crm", content=body, headers={HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"}
     )
-
-
-def post_slack(http, payload: tuple[bytes, str]):
-    body, ctype = payload
-    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
 
 
 def run_cooling(c) -> int:

@@ -14,7 +14,7 @@ import pytest
 from bot.config import parse_config
 from bot.scheduler import run_job
 from tests import slack_requests as sr
-from tests.conftest import SIGNING_SECRET, SLACK_CHANNELS
+from tests.conftest import SLACK_CHANNELS, post_slack
 from tests.cooling_helpers import hot_lead, ingest, lead
 from tests.directory_helpers import owner, people_by_email as people, problem_details as problems
 from tests.hubspot_helpers import wait_until
@@ -56,11 +56,6 @@ def directory(slack):
     slack._users.update(saved)
     slack._usergroups.clear()
     slack.method_rate_limit("users.list", None)
-
-
-def post_slack(http, payload):
-    body, ctype = payload
-    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
 
 
 def dms(slack, user_id: str) -> list[str]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import time
 
-import pytest
 
 from tests import slack_requests as sr
 from tests import teams_standin as ts
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import post_slack
 from tests.cooling_helpers import person_id
 from tests.teams_helpers import (  # noqa: F401 - fixtures
     app as teams_app,
@@ -22,16 +21,6 @@ from tests.teams_helpers import (  # noqa: F401 - fixtures
 )
 from tests.test_cooling_e2e import rendered_text
 from tests.test_teams_flows import press
-
-
-@pytest.fixture
-def app(make_container, slack, live_server):
-    return live_server(make_container(slack_mock=slack))
-
-
-def post_slack(http, payload):
-    body, ctype = payload
-    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
 
 
 def stored(c, who: str):

@@ -3,12 +3,11 @@ the Web API stand-in, Teams through its stand-in, and the local workspace's JSON
 
 from __future__ import annotations
 
-import pytest
 
 from bot.scheduler import run_job
 from tests import slack_requests as sr
 from tests import teams_standin as ts
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import post_slack
 from tests.cooling_helpers import person_id
 from tests.teams_helpers import (  # noqa: F401 - fixtures
     app as teams_app,
@@ -22,16 +21,6 @@ from tests.teams_helpers import (  # noqa: F401 - fixtures
 from tests.test_cooling_e2e import rendered_text
 from tests.test_scoreboard import a_month, at_ny, move_to
 from tests.test_scoreboard_teams import texts
-
-
-@pytest.fixture
-def app(make_container, slack, live_server):
-    return live_server(make_container(slack_mock=slack))
-
-
-def post_slack(http, payload):
-    body, ctype = payload
-    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
 
 
 def test_in_slack_an_action_is_added_by_mention_listed_and_the_agenda_is_posted_in_the_review_channel(app, slack):

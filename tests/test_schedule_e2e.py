@@ -103,11 +103,6 @@ def digest_keys(c) -> list[str]:
         return [r.key for r in uow.session.exec(select(Outbox).where(Outbox.key.startswith("schedule:digest:")))]
 
 
-@pytest.fixture
-def app(make_container, slack, live_server):
-    return live_server(make_container(slack_mock=slack))
-
-
 def test_crm_events_then_the_digest_job_post_once_to_each_team_channel(app, slack, clock):
     c = app.container
     with app.client() as http:

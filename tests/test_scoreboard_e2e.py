@@ -8,7 +8,7 @@ import pytest
 
 from bot.scheduler import run_job
 from tests import slack_requests as sr
-from tests.conftest import SIGNING_SECRET, demo_config_with_slack
+from tests.conftest import demo_config_with_slack, post_slack
 from tests.cooling_helpers import hot_lead, ingest, person_id
 from tests.test_cooling_e2e import rendered_text
 from tests.test_scoreboard import a_month, at_ny, move_to
@@ -19,11 +19,6 @@ def app(make_container, slack, live_server):
     cfg = demo_config_with_slack()
     cfg.agreement.leads_per_month, cfg.agreement.within_sla = 30, 0.8
     return live_server(make_container(slack_mock=slack, config=cfg))
-
-
-def post_slack(http, payload):
-    body, ctype = payload
-    return http.post("/slack/events", content=body, headers=sr.signed_headers(SIGNING_SECRET, body, ctype))
 
 
 @pytest.mark.parametrize(

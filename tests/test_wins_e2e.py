@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from freezegun import freeze_time
 
 from bot.dispatch import wait_until_delivered
@@ -16,11 +15,6 @@ from handlers.ports import OffsetClock
 from tests import slack_requests as sr
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, demo_config_with_slack
 from tests.wins_helpers import campaign, deal, touch
-
-
-@pytest.fixture
-def app(make_container, slack, live_server):
-    return live_server(make_container(slack_mock=slack))
 
 
 def send(http, *events: dict):
