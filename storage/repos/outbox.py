@@ -58,6 +58,9 @@ FROM d
 JOIN outbox h ON h.id = (SELECT x.id FROM outbox x WHERE x.destination = d.dest AND x.{_OPEN_SQL}
                          AND NOT {_HELD_SQL.format(t="x.")} ORDER BY x.id LIMIT 1)
 LEFT JOIN channelslot s ON s.destination = d.dest
+UNION ALL
+SELECT NULL, NULL, 'later', (SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at > :now),
+       NULL, NULL
 """)
     .bindparams(sa.bindparam("now", type_=UTCDateTime))
     .columns(
@@ -294,7 +297,8 @@ class OutboxRepo(Repo):
         not among them becomes due. Reads only: a dispatcher woken for nothing takes no lock."""
         due, later = [], []
         skip = set(exclude)
-        for h in self.heads(now):
+        heads, pending_later = self._heads_and_later(now)
+        for h in heads:
             if h.id in skip:
                 continue
             # A head being sent is due only once its claim ran out; a pending one at its time.
@@ -311,8 +315,8 @@ class OutboxRepo(Repo):
         due.sort()
         if len(due) > limit:
             later.append(now)
-        if (held := self.next_held(now)) is not None:
-            later.append(held)
+        if pending_later is not None:
+            later.append(pending_later)
         return due[:limit], min(later, default=None)
 
     def take(
@@ -379,7 +383,18 @@ class OutboxRepo(Repo):
     def heads(self, now: datetime) -> list[Head]:
         """The head of every destination's queue (its oldest pending or sending message, posts
         held for later not counted: see ``_HELD_SQL``), with the destination's next free slot."""
-        return [Head(*r) for r in self.session.execute(_HEADS, {"now": now})]
+        return self._heads_and_later(now)[0]
+
+    def _heads_and_later(self, now: datetime) -> tuple[list[Head], datetime | None]:
+        """``heads``, and when the first pending message due later becomes due (a post held for
+        quiet hours, a retry): the statement's ``later`` row, read in the same round trip."""
+        heads, later = [], None
+        for r in self.session.execute(_HEADS, {"now": now}):
+            if r[2] == "later":
+                later = r[3]
+            else:
+                heads.append(Head(*r))
+        return heads, later
 
     def held_for(self, destination: str, *, now: datetime) -> Sequence[Outbox]:
         """The posts to ``destination`` held for later (``_HELD_SQL``), oldest first."""
@@ -397,14 +412,6 @@ class OutboxRepo(Repo):
                 sa.delete(t).where(self.one_of(t.c.id, ids), t.c.attempts == 0, t.c.status == "pending")
             )
             self._expire_loaded(Outbox, lambda row: row.id in ids)
-
-    def next_held(self, now: datetime) -> datetime | None:
-        """When the first post held for later becomes due (one seek of ``ix_outbox_pending``)."""
-        return self.session.execute(
-            sa.select(sa.func.min(Outbox.next_attempt_at)).where(
-                Outbox.status == "pending", Outbox.next_attempt_at > now
-            )
-        ).scalar()
 
     def begin_attempt(
         self, row_id: int, worker: str, *, now: datetime, lease: timedelta, destination: str, spacing: timedelta
