@@ -4,7 +4,10 @@ A synchronous ``slack_bolt.App`` whose ``/smarketing`` listener only acks, mount
 with bolt's own adapter and served by uvicorn, plus ``GET /healthz``. Settings from the
 environment: ``PORT``, ``SLACK_SIGNING_SECRET``, ``SLACK_API_URL``, and
 ``PROCESS_BEFORE_RESPONSE=true`` for the fast path (bolt's default answers once its ack polling
-sees the ack).
+sees the ack). ``FLOOR_DATABASE_URL``: also import SQLModel and the product's tables
+(``storage.models``) and answer ``/healthz`` only after a ``SELECT 1`` on that database, as the
+product's does: the floor the product's core stack sets for its start-up time and memory, before
+any code of its own runs.
 
 Run: PORT=3100 SLACK_SIGNING_SECRET=s python bench/bare_bolt.py
 """
@@ -41,8 +44,25 @@ async def slack_events(req: Request):
     return await handler.handle(req)
 
 
+FLOOR = os.environ.get("FLOOR_DATABASE_URL")
+if FLOOR:
+    import sys
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    import sqlmodel  # noqa: F401 - its import is part of the floor
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import storage.models  # noqa: F401,E402 - the product's tables, declared
+
+    engine = sa.create_engine(FLOOR)
+
+
 @api.get("/healthz")
 def healthz():
+    if FLOOR:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
     return {"ok": True}
 
 

@@ -25,6 +25,10 @@ the stand-in: each channel's posts per second from its first post to its last, a
 Cold start is the median of three starts to the first ``200`` on ``/healthz`` (an existing,
 migrated database); idle RSS is read after start-up, before any traffic, and again once the run
 is over and the backlog delivered.
+A fourth server, ``bare bolt + SQLModel`` (``bench/bare_bolt.py`` with ``FLOOR_DATABASE_URL``: the
+same app importing SQLModel and the product's tables and answering ``/healthz`` after a ``SELECT 1``),
+is started for the cold-start and RSS rows only: the floor the core stack (slack-bolt, FastAPI,
+SQLModel) sets before any of the product's own code runs.
 """
 
 from __future__ import annotations
@@ -156,21 +160,29 @@ def main() -> int:
             workdir,
         )
         default = Server("bare bolt, default", [py, str(ROOT / "bench/bare_bolt.py")], base, workdir)
+        floor = Server(
+            "bare bolt + SQLModel",
+            [py, str(ROOT / "bench/bare_bolt.py")],
+            {**base, "FLOOR_DATABASE_URL": url},
+            workdir,
+        )
         products = [Server(f"product {i + 1}", [py, "-m", "bot"], product_env, workdir) for i in range(args.replicas)]
         everyone = [fast, default, *products]
         try:
             # Cold starts, interleaved; idle RSS after the last one.
             cold: dict[str, list[float]] = {s.name: [] for s in everyone}
+            cold[floor.name] = []
             for _ in range(args.starts):
-                for s in (fast, default, products[0]):
+                for s in (fast, default, floor, products[0]):
                     cold[s.name].append(s.start())
                     s.stop()
             rss = {}
-            for s in everyone:
+            for s in (*everyone, floor):
                 s.start()
             time.sleep(2)
-            for s in everyone:
+            for s in (*everyone, floor):
                 rss[s.name] = s.rss_mib()
+            floor.stop()
 
             leads = _seed_leads(products[0], args.n)
             _queue_backlog(url, args.backlog, args.channels)
@@ -183,7 +195,7 @@ def main() -> int:
             time.sleep(2)
             rss_after = {s.name: s.rss_mib() for s in everyone}
         finally:
-            for s in everyone:
+            for s in (*everyone, floor):
                 s.stop()
     _print(db, args, results, cold, rss, rss_after, delivery, fast, default, products)
     print(f"\nlogs: {workdir}")
@@ -374,10 +386,20 @@ def _print(db, args, results, cold, rss, rss_after, delivery, fast, default, pro
         f"| cold start to `/healthz` | {cp:.2f} s | bare bolt + FastAPI: {cf:.2f} s | {cp / cf:.2f}x | "
         f"<= {GOALS['cold']:g}x |"
     )
+    cs = statistics.median(cold["bare bolt + SQLModel"])
+    print(
+        f"| cold start: the core stack's floor | bare bolt + SQLModel + the tables, `SELECT 1`: {cs:.2f} s | "
+        f"bare bolt + FastAPI: {cf:.2f} s | {cs / cf:.2f}x | (what the product cannot go below) |"
+    )
     rp, rf = rss[products[0].name], rss[fast.name]
     print(
         f"| idle RSS after start | {rp:.0f} MiB | bare bolt + FastAPI: {rf:.0f} MiB | {rp / rf:.2f}x | "
         f"<= {GOALS['rss']:g}x |"
+    )
+    rs = rss["bare bolt + SQLModel"]
+    print(
+        f"| idle RSS: the core stack's floor | bare bolt + SQLModel + the tables: {rs:.0f} MiB | "
+        f"bare bolt + FastAPI: {rf:.0f} MiB | {rs / rf:.2f}x | (what the product cannot go below) |"
     )
     rp, rf = rss_after[products[0].name], rss_after[fast.name]
     print(
