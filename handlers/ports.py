@@ -253,6 +253,18 @@ class DeliveryPref(Protocol):
     updated_at: datetime | None
 
 
+class FirstTouch(Protocol):
+    """Time to first touch of a set of handoffs, in seconds: (total, waiting for an owner, the
+    rep's own) at the median and at the 90th percentile (nearest rank)."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def median(self) -> tuple[float, float, float]: ...
+    @property
+    def p90(self) -> tuple[float, float, float]: ...
+
+
 class ActionItem(Protocol):
     """A ``ActionItem`` row (storage/models.py) as handlers read and change it."""
 
@@ -572,7 +584,7 @@ class ScoreboardRepository(Protocol):
     ) -> list[Any]: ...
     def save_home(self, home: Any) -> None: ...
     def save_image(self, *, key: str, token: str, data: bytes, at: datetime, content_type: str = ...) -> bool: ...
-    def touch_times(
+    def first_touch(
         self,
         *,
         start: datetime,
@@ -580,7 +592,8 @@ class ScoreboardRepository(Protocol):
         owner_ids: Iterable[int] | None = ...,
         campaign_ids: Iterable[int] | None = ...,
         attr: tuple[str, str] | None = ...,
-    ) -> list[Any]: ...
+        per_owner: bool = ...,
+    ) -> tuple[FirstTouch | None, dict[int | None, FirstTouch]]: ...
     def weekly(
         self,
         *,

@@ -27,7 +27,6 @@ import hashlib
 import math
 import re
 import secrets
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -40,7 +39,7 @@ from handlers import scoreboard_messages as views
 from handlers.errors import Invalid, NotAllowed
 from handlers.messages import Reply
 from handlers.money import format_money, from_minor, to_minor
-from handlers.ports import Actor, Deps, UnitOfWork, UowFactory, channel
+from handlers.ports import Actor, Deps, FirstTouch, UnitOfWork, UowFactory, channel
 from handlers.registry import Flow, JobResult
 
 UTC = timezone.utc
@@ -143,25 +142,6 @@ def _pct(done: int, of: int) -> float | None:
     return done / of if of else None
 
 
-def quantile(values: list[float], q: float) -> float | None:
-    """Nearest-rank quantile (the median of an even count is the mean of the middle two)."""
-    if not values:
-        return None
-    if q == 0.5:
-        return statistics.median(values)
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def _at(ordered: list[float], q: float) -> float:
-    """``quantile`` of an already sorted list."""
-    n = len(ordered)
-    if q == 0.5:
-        mid = n // 2
-        return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-    return ordered[max(0, math.ceil(q * n) - 1)]
-
-
 @dataclass
 class Line:
     """One row of the scoreboard (the company, a rep, a campaign)."""
@@ -175,8 +155,7 @@ class Line:
     decided: int = 0
     in_time: int = 0
     converted: int = 0
-    waits: list[float] = field(default_factory=list)  # seconds
-    reps: list[float] = field(default_factory=list)
+    touch: FirstTouch | None = None  # None: nothing followed up
     bounces: int = 0
     sourced_minor: int = 0
     sourced_deals: int = 0
@@ -203,15 +182,12 @@ class Line:
         return _pct(self.converted, self.delivered)
 
     def first_touch(self, q: float) -> tuple[float | None, float | None, float | None]:
-        """(total, waiting for an owner, rep time) at quantile ``q``, in hours."""
-        if not self.reps:
+        """(total, waiting for an owner, rep time) at the median (``q`` 0.5) or the 90th
+        percentile (0.9), in hours."""
+        if self.touch is None:
             return None, None, None
-        done = getattr(self, "_sorted", None)
-        if done is None or len(done[2]) != len(self.reps):
-            total = sorted(map(float.__add__, self.waits, self.reps))
-            done = self._sorted = (total, sorted(self.waits), sorted(self.reps))
-        at_total, at_wait, at_rep = (_at(v, q) / 3600 for v in done)
-        return at_total, at_wait, at_rep
+        at = self.touch.median if q == 0.5 else self.touch.p90
+        return at[0] / 3600, at[1] / 3600, at[2] / 3600
 
 
 @dataclass
@@ -265,7 +241,10 @@ def build(uow: UnitOfWork, deps: Deps, scope: Scope, period: Period, attr: tuple
     counts = sb.handoffs(
         start=period.start, end=period.end, now=now, owner_ids=owners, campaign_ids=campaigns, attr=attr
     )
-    times = sb.touch_times(start=period.start, end=period.end, owner_ids=owners, campaign_ids=campaigns, attr=attr)
+    per_owner = scope.kind in ("manager", "admin")  # only rep lines show a first-touch time
+    touch, touch_by_owner = sb.first_touch(
+        start=period.start, end=period.end, owner_ids=owners, campaign_ids=campaigns, attr=attr, per_owner=per_owner
+    )
     total = Line("Everyone")
     by_owner: dict[int | None, Line] = defaultdict(lambda: Line(""))
     by_campaign: dict[int | None, Line] = defaultdict(lambda: Line(""))
@@ -273,14 +252,9 @@ def build(uow: UnitOfWork, deps: Deps, scope: Scope, period: Period, attr: tuple
         total.add(c)
         by_owner[c.owner_id].add(c)
         by_campaign[c.campaign_id].add(c)
-    per_owner = scope.kind in ("manager", "admin")  # only rep lines show a first-touch time
-    for owner_id, _campaign_id, wait, rep in times:
-        total.waits.append(wait)
-        total.reps.append(rep)
-        if per_owner:
-            line = by_owner[owner_id]
-            line.waits.append(wait)
-            line.reps.append(rep)
+    total.touch = touch
+    for owner_id, owner_touch in touch_by_owner.items():
+        by_owner[owner_id].touch = owner_touch
     reason_rows = sb.bounce_reasons(
         start=period.start,
         end=period.end,

@@ -312,3 +312,57 @@ def test_recognition_credits_the_top_campaign_its_marketer_and_the_best_sla_line
     assert f"*Winter webinar*, run by {mention(person_id(c, 'kira'))} sourced $40,000" in text
     assert f"{mention(person_id(c, 'ana'))} had the best SLA line: 75% of 4 leads" in text
     assert "A sales win is a marketing win too" in text
+
+
+# --- time to first touch: the repository's quantiles ------------------------------------------
+
+
+def test_time_to_first_touch_is_the_median_and_the_nearest_rank_90th_per_owner_and_for_everyone(c):
+    """On PostgreSQL the quantiles come from the query (percentile_cont / percentile_disc), on
+    SQLite from Python: both give the same numbers, which are worked out by hand here."""
+    from storage.models import Lead
+    from storage.repos.scoreboard import first_touch_of
+
+    ana, ben = person_id(c, "ana"), person_id(c, "ben")
+    start = at_ny(2026, 11, 2, 9, 0)
+    minutes = timedelta(minutes=1)
+    # (owner, minutes waiting for an owner, the rep's minutes): Ana's leads were hers at once;
+    # Ben claimed two from the channel, and touched one before his claim was recorded.
+    handoffs = [(ana, 0, 20), (ana, 0, 30), (ana, 0, 50), (ana, 0, 180), (ben, 30, 30), (ben, 60, 10), (ben, 45, 0)]
+    with c.uow_factory() as uow:
+        for i, (owner, wait, rep) in enumerate(handoffs):
+            qualified = start + timedelta(days=i)
+            claimed = qualified + wait * minutes if owner == ben else None
+            touched = qualified + (wait + rep) * minutes
+            if (owner, wait, rep) == (ben, 45, 0):
+                claimed = touched + 5 * minutes  # the claim recorded after the touch: no rep time
+            uow.session.add(
+                Lead(
+                    crm_id=f"FT-{i}",
+                    email=f"ft{i}@example.com",
+                    status="qualified",
+                    owner_id=owner,
+                    qualified_at=qualified,
+                    claimed_at=claimed,
+                    first_touch_at=touched,
+                )
+            )
+        uow.commit()
+    with c.uow_factory.read() as uow:
+        everyone, per = uow.scoreboard.first_touch(start=start, end=at_ny(2026, 12, 1), per_owner=True)
+        alone, none = uow.scoreboard.first_touch(start=start, end=at_ny(2026, 12, 1))
+        nothing, _ = uow.scoreboard.first_touch(start=at_ny(2026, 10, 1), end=at_ny(2026, 10, 2))
+    m = 60.0
+
+    def shown(ft):  # SQLite's julianday arithmetic is a float: to the hundredth of a second
+        return ft.count, pytest.approx(ft.median, abs=0.01), pytest.approx(ft.p90, abs=0.01)
+
+    # Ana: median of 20, 30, 50, 180 is 40 min; the 90th percentile by nearest rank is 180.
+    assert shown(per[ana]) == (4, (40 * m, 0.0, 40 * m), (180 * m, 0.0, 180 * m))
+    # Ben: totals 60, 70, 45 -> median 60, p90 70; waits 30, 60, 45 -> 45, 60; reps 30, 10, 0 -> 10, 30.
+    assert shown(per[ben]) == (3, (60 * m, 45 * m, 10 * m), (70 * m, 60 * m, 30 * m))
+    # Everyone: seven handoffs, the median the fourth of each ordered list; the same without the owners.
+    expected = (7, (50 * m, 0.0, 30 * m), (180 * m, 60 * m, 180 * m))
+    assert shown(everyone) == expected and shown(alone) == expected
+    assert shown(first_touch_of([(w * m, r * m) for _, w, r in handoffs])) == expected
+    assert none == {} and nothing is None
