@@ -64,6 +64,8 @@ def test_manifest_declares_the_command_scopes_events_and_interactivity(tmp_path)
     m = json.loads(out.stdout)
     assert m["features"]["slash_commands"][0]["command"] == "/smarketing"
     assert m["features"]["slash_commands"][0]["url"] == "https://bot.example.com/slack/events"
+    hint = m["features"]["slash_commands"][0]["usage_hint"]  # what Slack's autocomplete shows
+    assert {"help", "leads", "touch", "bounce", "sla", "prefs"} <= {w for w in hint.replace("|", " ").split()}
     assert {"chat:write", "commands", "users:read.email"} <= set(m["oauth_config"]["scopes"]["bot"])
     assert "app_mention" in m["settings"]["event_subscriptions"]["bot_events"]
     assert m["settings"]["interactivity"]["is_enabled"] is True

@@ -27,7 +27,7 @@ def manifest(name: str = "Smarketing Bot", url: str | None = None) -> dict:
     command = {
         "command": "/smarketing",
         "description": "Leads, wins, bounce-backs and the week ahead",
-        "usage_hint": "help | leads | touch <lead> | bounce <lead> [reason] | won <deal> <amount> | schedule",
+        "usage_hint": "help | leads | touch <lead> | bounce <lead> [reason] | won <deal> <amount> | schedule | sla | prefs",
         "should_escape": False,
     }
     settings: dict = {
