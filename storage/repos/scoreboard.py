@@ -161,33 +161,27 @@ class ScoreboardRepo(Repo):
         )
         return [HandoffCounts(o, c, *(int(v) for v in rest)) for o, c, *rest in self.session.execute(q)]
 
-    def touch_times(
-        self,
-        *,
-        start: datetime,
-        end: datetime,
-        owner_ids: Iterable[int] | None = None,
-        campaign_ids: Iterable[int] | None = None,
-        attr: tuple[str, str] | None = None,
-    ) -> list[TouchTime]:
-        """Each followed-up handoff of the period: seconds waiting for an owner (handoff to claim,
-        zero when it had one) and the rep's seconds (owner to first touch), computed in SQL."""
+    def _touch_select(self, start: datetime, end: datetime, filters: dict, *, clamp: bool = False) -> sa.Select:
+        """Each followed-up handoff of the period: its owner and source campaign, the seconds it
+        waited for an owner (handoff to claim, zero when it had one) and the rep's own seconds
+        (owner to first touch), computed in SQL; ``clamp``: never negative nor null."""
         t = Lead.__table__
         owned_at = sa.case((t.c.claimed_at > t.c.qualified_at, t.c.claimed_at), else_=t.c.qualified_at)
         owned_at = sa.case((owned_at > t.c.first_touch_at, t.c.first_touch_at), else_=owned_at)
-        q = sa.select(
-            t.c.owner_id,
-            t.c.source_campaign_id,
-            self._seconds(owned_at, t.c.qualified_at),
-            self._seconds(t.c.first_touch_at, owned_at),
-        ).where(
+        wait, rep = self._seconds(owned_at, t.c.qualified_at), self._seconds(t.c.first_touch_at, owned_at)
+        if clamp:
+            wait, rep = (sa.func.greatest(sa.func.coalesce(v, 0.0), 0.0) for v in (wait, rep))
+        return sa.select(t.c.owner_id, t.c.source_campaign_id, wait.label("w"), rep.label("r")).where(
             t.c.qualified_at >= start,
             t.c.qualified_at < end,
             t.c.first_touch_at.is_not(None),
-            *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr),
+            *self._lead_filters(**filters),
         )
-        # Plain tuples straight from the driver: ~20,000 a month at 1M leads.
-        compiled = q.compile(dialect=self.session.get_bind().dialect)
+
+    def _touch_times(self, start: datetime, end: datetime, filters: dict) -> list[TouchTime]:
+        """``_touch_select``'s rows as plain tuples straight from the driver (~20,000 a month at
+        1M leads: no Row objects)."""
+        compiled = self._touch_select(start, end, filters).compile(dialect=self.session.get_bind().dialect)
         params = compiled.construct_params()
         positional = getattr(compiled, "positiontup", None)
         args = (
@@ -214,32 +208,17 @@ class ScoreboardRepo(Repo):
         """The period's time to first touch (``FirstTouch``) for all its followed-up handoffs and,
         with ``per_owner``, for each owner's. On PostgreSQL the quantiles are computed in the
         query (``percentile_cont``/``percentile_disc`` over grouping sets: one row per owner, not
-        one per handoff, ~20,000 a month at 1M leads); on SQLite from ``touch_times``."""
+        one per handoff, ~20,000 a month at 1M leads); on SQLite in Python (``first_touch_of``)."""
+        filters = {"owner_ids": owner_ids, "campaign_ids": campaign_ids, "attr": attr}
         if self.dialect != "postgresql":
-            rows = self.touch_times(start=start, end=end, owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr)
+            rows = self._touch_times(start, end, filters)
             groups: dict[int | None, list[tuple[float, float]]] = defaultdict(list)
             if per_owner:
                 for r in rows:
                     groups[r.owner_id].append((r.wait, r.rep))
             per = {k: f for k, v in groups.items() if (f := first_touch_of(v)) is not None}
             return first_touch_of([(r.wait, r.rep) for r in rows]), per
-        t = Lead.__table__
-        owned_at = sa.case((t.c.claimed_at > t.c.qualified_at, t.c.claimed_at), else_=t.c.qualified_at)
-        owned_at = sa.case((owned_at > t.c.first_touch_at, t.c.first_touch_at), else_=owned_at)
-        inner = (
-            sa.select(
-                t.c.owner_id,
-                sa.func.greatest(sa.func.coalesce(self._seconds(owned_at, t.c.qualified_at), 0.0), 0.0).label("w"),
-                sa.func.greatest(sa.func.coalesce(self._seconds(t.c.first_touch_at, owned_at), 0.0), 0.0).label("r"),
-            )
-            .where(
-                t.c.qualified_at >= start,
-                t.c.qualified_at < end,
-                t.c.first_touch_at.is_not(None),
-                *self._lead_filters(owner_ids=owner_ids, campaign_ids=campaign_ids, attr=attr),
-            )
-            .subquery()
-        )
+        inner = self._touch_select(start, end, filters, clamp=True).subquery()
         total = inner.c.w + inner.c.r
         quantiles = [sa.func.percentile_cont(0.5).within_group(v) for v in (total, inner.c.w, inner.c.r)] + [
             sa.func.percentile_disc(0.9).within_group(v) for v in (total, inner.c.w, inner.c.r)
