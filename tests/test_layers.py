@@ -43,3 +43,32 @@ def test_the_check_sees_imports_inside_functions_and_under_type_checking():
         "import handlers.ports\n"
     )
     assert [m for _, m in _imported(ast.parse(source)) if _outer(m)] == ["bot.config", "storage.db", "storage.models"]
+
+
+# The adapters' listeners translate, nothing more: a platform's request in, a handler called, its
+# reply out. One that grows past this has taken on a rule or a decision that belongs in handlers/.
+LISTENER_LINES = 20
+ADAPTERS = [HANDLERS.parent / "bot" / "slack" / "app.py", HANDLERS.parent / "bot" / "teams" / "app.py"]
+
+
+def _long_listeners(tree: ast.AST, name: str) -> list[str]:
+    return [
+        f"{name}:{node.lineno}: {node.name} is {node.end_lineno - node.lineno + 1} lines"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name.startswith("on_")
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > LISTENER_LINES
+    ]
+
+
+def test_every_slack_and_teams_listener_is_at_most_twenty_lines():
+    trees = {path.relative_to(HANDLERS.parent).as_posix(): ast.parse(path.read_text()) for path in ADAPTERS}
+    listeners = [n for t in trees.values() for n in ast.walk(t) if str(getattr(n, "name", "")).startswith("on_")]
+    assert len(listeners) >= 10  # the walk found the listeners (on_command, on_message, ...)
+    assert [line for name, tree in trees.items() for line in _long_listeners(tree, name)] == []
+
+
+def test_the_listener_check_counts_a_long_one():
+    body = "\n".join(f"    x{i} = {i}" for i in range(LISTENER_LINES))
+    assert _long_listeners(ast.parse(f"def on_thing(ack):\n{body}\n"), "f.py") == ["f.py:1: on_thing is 21 lines"]

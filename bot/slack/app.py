@@ -307,11 +307,12 @@ class SlackAdapter:
             return
         ack()
         if reply is not None and reply.as_message() is not None and actor.platform_user_id:
-            # A modal has nowhere to answer; the confirmation goes to the person's DM.
-            rendered = render_reply(reply, self._resolver())
-            self.client.chat_postMessage(
-                channel=actor.platform_user_id, text=rendered["text"], blocks=rendered.get("blocks")
-            )
+            self._confirm_in_dm(actor.platform_user_id, reply)
+
+    def _confirm_in_dm(self, user_id: str, reply) -> None:
+        """A modal has nowhere to answer: the confirmation goes to the person's DM."""
+        rendered = render_reply(reply, self._resolver())
+        self.client.chat_postMessage(channel=user_id, text=rendered["text"], blocks=rendered.get("blocks"))
 
     def on_home_opened(self, ack, event: dict, **_):
         """The Home tab opened: publish the person's Home when it is new or has changed."""

@@ -148,6 +148,19 @@ def conversation_id(activity) -> str:
     return (activity.conversation.id or "").split(";messageid=")[0]
 
 
+def _command_text(a) -> str | None:
+    """The words of a message to the bot, without the bot's own @mention (a command may mention
+    someone else, e.g. a lead owner) or the command's prefix; None for what is not a command
+    (the bot's own messages, an old-style Action.Submit: our cards use Action.Execute)."""
+    from microsoft_teams.api.activities.utils import StripMentionsTextOptions
+
+    if a.from_ is not None and a.from_.role == "bot":
+        return None
+    text = a.strip_mentions_text(StripMentionsTextOptions(account_id=a.recipient.id)).text or ""
+    text = _PREFIX_RE.sub("", _AT_TAG_RE.sub("", text).strip())
+    return None if not text and a.value is not None else text
+
+
 def _client_timezone(activity) -> str | None:
     for entity in activity.entities or []:
         if getattr(entity, "type", None) == "clientInfo":
@@ -473,16 +486,10 @@ class TeamsAdapter:
     # Each handler does its synchronous work (transactions) in one trip to the thread pool.
 
     async def on_message(self, ctx) -> None:
-        from microsoft_teams.api.activities.utils import StripMentionsTextOptions
-
         a = ctx.activity
-        if a.from_ is not None and a.from_.role == "bot":
+        text = _command_text(a)
+        if text is None:
             return
-        # Only the bot's own @mention goes (a command may mention someone else, e.g. a lead owner).
-        text = a.strip_mentions_text(StripMentionsTextOptions(account_id=a.recipient.id)).text or ""
-        text = _PREFIX_RE.sub("", _AT_TAG_RE.sub("", text).strip())
-        if not text and a.value is not None:
-            return  # an old-style Action.Submit; our cards use Action.Execute
         actor = _actor.get() or Actor(None, "teams")
         try:
             done = await run_in_threadpool(self._command, a.id, actor, text, _client_timezone(a))
@@ -492,11 +499,15 @@ class TeamsAdapter:
             self.s.wake()
             await self._answer_message(ctx, *done)
         except Exception:  # noqa: BLE001
-            sorry = self._sorry("message")
-            try:
-                await ctx.send(sorry)
-            except Exception as e:  # noqa: BLE001 - Teams itself is unreachable: the log has it all
-                log.warning("could not tell the sender either: %s", e)
+            await self._tell_sorry(ctx, "message")
+
+    async def _tell_sorry(self, ctx, what: str) -> None:
+        """The sender hears that it failed (with the reference the log has), if Teams can be reached."""
+        sorry = self._sorry(what)
+        try:
+            await ctx.send(sorry)
+        except Exception as e:  # noqa: BLE001 - Teams itself is unreachable: the log has it all
+            log.warning("could not tell the sender either: %s", e)
 
     async def _answer_message(self, ctx, reply, people, tz) -> None:
         """A command's answer in the conversation: its form as a card, or its message."""
@@ -531,22 +542,27 @@ class TeamsAdapter:
         # Everything in a card's data came back from the client, the form riding along included:
         # inbound text like any other (it can form no mention).
         data = inert_value(dict(action.data or {}))
-        actor = _actor.get() or Actor(None, "teams")
-        tz = _client_timezone(a)
+        actor, tz = _actor.get() or Actor(None, "teams"), _client_timezone(a)
         try:
             meta = data.get(META) if isinstance(data.get(META), dict) else None
             if meta is not None and meta.get("cancel") or action.verb == CANCEL_VERB:
-                key = (meta or {}).get("key")
-                current, people = await run_in_threadpool(self._current_and_people, key)
-                return self._restored(key, current, people, "Cancelled.")
+                return await self._cancelled((meta or {}).get("key"))
             if meta is not None and (meta.get("form") or meta.get("def")):
                 return await self._submit(meta, data, actor, tz, action.verb)
-            key = data.get("key") if isinstance(data.get("key"), str) else None
-            value = data.get("value")
-            ref = MessageRef(outbox_key=key, platform="teams", channel=conversation_id(a), ts=a.reply_to_id)
-            return await self._press(action.verb or "", "" if value is None else str(value), ref, actor, tz)
+            return await self._pressed_button(a, action.verb or "", data, actor, tz)
         except Exception:  # noqa: BLE001
             return self._text_response(self._sorry("card action"))
+
+    async def _cancelled(self, key: str | None):
+        """A form's Cancel: the card it stood in for comes back, as it is now."""
+        current, people = await run_in_threadpool(self._current_and_people, key)
+        return self._restored(key, current, people, "Cancelled.")
+
+    async def _pressed_button(self, a, verb: str, data: dict, actor: Actor, tz: str | None):
+        key = data.get("key") if isinstance(data.get("key"), str) else None
+        value = data.get("value")
+        ref = MessageRef(outbox_key=key, platform="teams", channel=conversation_id(a), ts=a.reply_to_id)
+        return await self._press(verb, "" if value is None else str(value), ref, actor, tz)
 
     def _current_and_people(self, key: str | None):
         return self._current(key), self._people()
