@@ -671,9 +671,14 @@ def _format_errors(source: str, err: ValidationError) -> str:
     return f"config error in {source}:\n" + "\n".join(lines)
 
 
+# libyaml's safe loader where PyYAML was built with it (the wheels are): the same documents, about
+# ten times faster than the pure-Python one (~60 ms of a start-up with the demo config).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_config(text: str, source: str = "<config>") -> Config:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as e:
         raise ConfigError(f"config error in {source}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
