@@ -1,22 +1,29 @@
 """An in-memory unit of work for handler unit tests: no database, no SQL.
 
-It implements the ports of ``handlers/ports.py`` that the out-of-office flow uses (``uow.people``,
-``uow.away``, and the little of ``uow.outbox`` and ``uow.leads`` that ``/smarketing away`` reaches
-through ``handlers/notify.py``). A unit of work works on a copy of the committed state and
-``commit()`` makes the copy the state: what is not committed is thrown away, as on a database.
-A repository method another flow needs is not here: the test fails with an ``AttributeError``
-naming it, and it is added when that flow's tests move here. The database tests (``storage/``
-behind the same ports) stay where they are.
+It implements the ports of ``handlers/ports.py`` that these flows' commands reach, as
+``storage/repos/*.py`` do (same filters, order, and None for a row that is not there):
+
+- out of office (tests/test_away_unit.py): ``uow.people``, ``uow.away``, and the little of
+  ``uow.outbox`` and ``uow.leads`` that ``/smarketing away`` reaches through ``handlers/notify.py``;
+- preferences (tests/test_prefs_unit.py): ``uow.prefs``.
+
+A unit of work works on a copy of the committed state and ``commit()`` makes the copy the state:
+what is not committed is thrown away, as on a database. A repository method no flow here needs
+is not here: the test fails with an ``AttributeError`` naming it, and it is added when that flow's
+tests move here. The database tests (``storage/`` behind the same ports) stay where they are, with
+a test of each query the fake imitates. ``FakeApp`` runs commands, buttons and forms on it as the
+adapters do (``handlers/commands.py``).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timezone
 from typing import Any, Iterable
 
-from handlers.ports import Deps
+from handlers.messages import Reply
+from handlers.ports import Actor, Deps
 
 
 @dataclass
@@ -54,11 +61,22 @@ class FakeAwayPeriod:
 
 
 @dataclass
+class FakeDeliveryPref:
+    person_id: int
+    digest_time: time | None = None
+    warn: str | None = None
+    manager: str | None = None
+    muted: list = field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+@dataclass
 class State:
-    """What is committed: rows by id, and the next id."""
+    """What is committed: rows by id (preferences by person id), and the next id."""
 
     people: dict[int, FakePerson] = field(default_factory=dict)
     away: dict[int, FakeAwayPeriod] = field(default_factory=dict)
+    prefs: dict[int, FakeDeliveryPref] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -134,6 +152,29 @@ class FakeAway:
         return [p for p in self.state.away.values() if p.source == "config"]
 
 
+class FakePrefs:
+    """storage/repos/prefs.py: one row a person, none when they keep the config's defaults."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def get(self, person_id: int) -> FakeDeliveryPref | None:
+        return self.state.prefs.get(person_id)
+
+    def many(self, person_ids: Iterable[int]) -> dict[int, FakeDeliveryPref]:
+        return {i: self.state.prefs[i] for i in set(person_ids) if i in self.state.prefs}
+
+    def get_or_blank(self, person_id: int) -> FakeDeliveryPref:
+        return self.get(person_id) or FakeDeliveryPref(person_id=person_id, muted=[])  # not stored: ``save`` does
+
+    def save(self, pref: FakeDeliveryPref) -> FakeDeliveryPref:
+        self.state.prefs[pref.person_id] = pref
+        return pref
+
+    def remove(self, person_id: int) -> bool:
+        return self.state.prefs.pop(person_id, None) is not None
+
+
 class FakeOutbox:
     """Only what rerouting held messages reads: nothing is ever held here."""
 
@@ -156,10 +197,11 @@ class FakeUnitOfWork:
         self.people = FakePeople(self.state)
         self.away = FakeAway(self.state)
         self.outbox = FakeOutbox(self.state)
+        self.prefs = FakePrefs(self.state)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        del self.state, self.people, self.away, self.outbox
+        del self.state, self.people, self.away, self.outbox, self.prefs
 
     def commit(self) -> None:
         self.commits += 1
@@ -197,3 +239,46 @@ def with_people(deps: Deps) -> FakeUowFactory:
         sync_people(uow, deps.config)
         uow.commit()
     return factory
+
+
+class FakeApp:
+    """What an adapter hands a handler, on the fake: the config (the demo one unless given), a
+    ``FixedClock`` (Monday 2026-11-23 15:00 UTC unless given), the registry and a factory holding
+    the config's people. ``command``/``action``/``form`` run as ``handlers/commands.py`` does."""
+
+    def __init__(self, config: Any = None, at: datetime | None = None):
+        from handlers.config import load_config
+        from handlers.ports import FixedClock
+        from handlers.registry import load_registry
+
+        self.deps = Deps(
+            config=config or load_config(None), clock=FixedClock(at or datetime(2026, 11, 23, 15, tzinfo=timezone.utc))
+        )
+        self.registry = load_registry()
+        self.uow_factory: FakeUowFactory = with_people(self.deps)
+
+    def person_id(self, key: str) -> int:
+        with self.uow_factory() as uow:
+            person = uow.people.by_key(key)
+            assert person is not None, key
+            return person.id
+
+    def actor(self, who: str) -> Actor:
+        return Actor(self.person_id(who), "local")
+
+    def command(self, who: str, text: str) -> Reply:
+        from handlers.commands import run_command
+
+        reply = run_command(self.registry, self.uow_factory, self.deps, self.actor(who), text)
+        assert reply is not None
+        return reply
+
+    def action(self, who: str, action: str, value: str = "", ref: Any = None) -> Reply | None:
+        from handlers.commands import run_action
+
+        return run_action(self.registry, self.uow_factory, self.deps, self.actor(who), action, value, ref)
+
+    def form(self, who: str, action: str, values: dict[str, str | None], state: str = "") -> Reply | None:
+        from handlers.commands import run_form
+
+        return run_form(self.registry, self.uow_factory, self.deps, self.actor(who), action, state, values)
