@@ -3,9 +3,14 @@
 It implements the ports of ``handlers/ports.py`` that these flows' commands reach, as
 ``storage/repos/*.py`` do (same filters, order, and None for a row that is not there):
 
-- out of office (tests/test_away_unit.py): ``uow.people``, ``uow.away``, and the little of
-  ``uow.outbox`` and ``uow.leads`` that ``/smarketing away`` reaches through ``handlers/notify.py``;
-- preferences (tests/test_prefs_unit.py): ``uow.prefs``.
+- out of office (tests/test_away_unit.py): ``uow.people``, ``uow.away``, and the held messages of
+  ``uow.outbox`` that ``/smarketing away`` reroutes through ``handlers/notify.py``;
+- preferences (tests/test_prefs_unit.py): ``uow.prefs``;
+- bounce-back (tests/test_bounce_unit.py): ``uow.leads`` (leads, their events and follow-ups),
+  ``uow.bounces``, ``uow.campaigns`` (what messages show of one), and ``uow.outbox`` as a queue:
+  each key once, updates of a held post folded into it, the messages following a lead
+  (``about``/``settle``) and what this unit of work updated (``updates_queued_here``). Nothing
+  delivers: ``uow.outbox.rows()`` is what was queued, for the tests to read.
 
 A unit of work works on a copy of the committed state and ``commit()`` makes the copy the state:
 what is not committed is thrown away, as on a database. A repository method no flow here needs
@@ -18,9 +23,10 @@ adapters do (``handlers/commands.py``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from handlers.messages import Reply
 from handlers.ports import Actor, Deps
@@ -71,12 +77,141 @@ class FakeDeliveryPref:
 
 
 @dataclass
+class FakeCampaign:
+    crm_id: str
+    name: str
+    id: int = 0
+    kind: str = "other"
+    owner_id: int | None = None
+    owner_email: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class FakeLead:
+    crm_id: str
+    id: int = 0
+    email: str | None = None
+    name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    status: str = "new"
+    crm_status: str | None = None
+    score: int | None = None
+    tier: str | None = None
+    owner_id: int | None = None
+    owner_email: str | None = None
+    source_campaign_id: int | None = None
+    qualified_at: datetime | None = None
+    handoff_due_at: datetime | None = None
+    first_touch_at: datetime | None = None
+    claimed_at: datetime | None = None
+    region: str | None = None
+    segment: str | None = None
+    sla_started_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    sla_clock: str = "first_touch"
+    sla_window: int = 0
+    ladder_step: int = 0
+    next_alert_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    snooze_count: int = 0
+    last_touch_at: datetime | None = None
+    touch_count: int = 0
+    bounce_count: int = 0
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    attrs: dict = field(default_factory=dict)
+
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FakeLeadEvent:
+    lead_id: int
+    version: int
+    kind: str
+    at: datetime
+    id: int = 0
+    by_person_id: int | None = None
+    owner_id: int | None = None
+    detail: dict = field(default_factory=dict)
+
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FakeLeadTouch:
+    lead_id: int
+    source: str
+    occurred_at: datetime
+    id: int = 0
+    person_id: int | None = None
+    note: str | None = None
+
+
+@dataclass
+class FakeBounce:
+    lead_id: int
+    reason: str
+    at: datetime
+    id: int = 0
+    campaign_id: int | None = None
+    note: str | None = None
+    by_person_id: int | None = None
+    repeat: bool = False
+    acknowledged_by_id: int | None = None
+    acknowledged_at: datetime | None = None
+    requalified_at: datetime | None = None
+    requalified_by_id: int | None = None
+    context: dict = field(default_factory=dict)
+
+
+@dataclass
+class FakeOutboxRow:
+    """An outbox row as queued: nothing here delivers it, so it stays ``pending``."""
+
+    key: str
+    destination: str
+    payload: dict
+    created_at: datetime
+    next_attempt_at: datetime
+    id: int = 0
+    op: str = "post"
+    target_key: str | None = None
+    subject: str | None = None
+    role: str | None = None
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+
+    def held(self, now: datetime) -> bool:
+        """A post held for later (quiet hours) that was never tried (storage/repos/outbox.py ``_held``)."""
+        return (
+            self.status == "pending"
+            and self.op == "post"
+            and self.attempts == 0
+            and self.last_error is None
+            and self.next_attempt_at > now
+        )
+
+
+@dataclass
 class State:
     """What is committed: rows by id (preferences by person id), and the next id."""
 
     people: dict[int, FakePerson] = field(default_factory=dict)
     away: dict[int, FakeAwayPeriod] = field(default_factory=dict)
     prefs: dict[int, FakeDeliveryPref] = field(default_factory=dict)
+    campaigns: dict[int, FakeCampaign] = field(default_factory=dict)
+    leads: dict[int, FakeLead] = field(default_factory=dict)
+    events: dict[int, FakeLeadEvent] = field(default_factory=dict)
+    touches: dict[int, FakeLeadTouch] = field(default_factory=dict)
+    bounces: dict[int, FakeBounce] = field(default_factory=dict)
+    outbox: dict[int, FakeOutboxRow] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -175,14 +310,194 @@ class FakePrefs:
         return self.state.prefs.pop(person_id, None) is not None
 
 
-class FakeOutbox:
-    """Only what rerouting held messages reads: nothing is ever held here."""
+class FakeCampaigns:
+    """storage/repos/campaigns.py: what a lead's messages show of its source campaign."""
 
     def __init__(self, state: State):
         self.state = state
 
-    def held_for(self, destination: str, *, now: datetime) -> list:
-        return []
+    def add(self, campaign: FakeCampaign) -> FakeCampaign:
+        if not campaign.id:
+            campaign.id = self.state.next_id()
+        self.state.campaigns[campaign.id] = campaign
+        return campaign
+
+    def get(self, campaign_id: int) -> FakeCampaign | None:
+        return self.state.campaigns.get(campaign_id)
+
+    def many(self, ids: Iterable[int]) -> dict[int, FakeCampaign]:
+        return {i: self.state.campaigns[i] for i in set(ids) if i in self.state.campaigns}
+
+    def briefs(self, ids: Iterable[int]) -> dict[int, FakeCampaign]:
+        return self.many(ids)  # the rows themselves: they have every column a brief has
+
+
+class FakeLeads:
+    """storage/repos/leads.py: leads, their lifecycle events and their sales follow-ups."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def add(self, lead: FakeLead) -> FakeLead:
+        if not lead.id:
+            lead.id = self.state.next_id()
+        self.state.leads[lead.id] = lead
+        return lead
+
+    def get(self, lead_id: int) -> FakeLead | None:
+        return self.state.leads.get(lead_id)
+
+    def get_for_update(self, lead_id: int) -> FakeLead | None:
+        return self.get(lead_id)  # one writer here: nothing to lock
+
+    def many(self, lead_ids: Iterable[int]) -> dict[int, FakeLead]:
+        return {i: self.state.leads[i] for i in set(lead_ids) if i in self.state.leads}
+
+    def find(self, ref: str, limit: int = 10) -> list[FakeLead]:
+        """By CRM id as typed, or by email as typed or lower-cased (emails are stored lower-cased)."""
+        ref = ref.strip()
+        emails = {ref, ref.lower()}
+        found = [lead for lead in self.state.leads.values() if lead.crm_id == ref or lead.email in emails]
+        return sorted(found, key=lambda lead: lead.id)[:limit]
+
+    def add_events(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            event = FakeLeadEvent(**row)
+            event.id = self.state.next_id()
+            self.state.events[event.id] = event
+
+    def last_events(self, lead_ids: Iterable[int], kinds: Sequence[str]) -> dict[int, FakeLeadEvent]:
+        """Each lead's newest event (highest id) of one of ``kinds``."""
+        ids, out = set(lead_ids), {}
+        for event in sorted(self.state.events.values(), key=lambda e: e.id):
+            if event.lead_id in ids and event.kind in kinds:
+                out[event.lead_id] = event
+        return out
+
+    def add_touches(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            touch = FakeLeadTouch(**row)
+            touch.id = self.state.next_id()
+            self.state.touches[touch.id] = touch
+
+    def touches(self, lead_id: int) -> list[FakeLeadTouch]:
+        """A lead's follow-ups, oldest first."""
+        mine = (t for t in self.state.touches.values() if t.lead_id == lead_id)
+        return sorted(mine, key=lambda t: (t.occurred_at, t.id))
+
+
+class FakeBounces:
+    """storage/repos/bounces.py: each bounce of a lead, its history oldest first."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def add(self, bounce: FakeBounce) -> FakeBounce:
+        if not bounce.id:
+            bounce.id = self.state.next_id()
+        self.state.bounces[bounce.id] = bounce
+        return bounce
+
+    def create(self, *, lead_id: int, reason: str, at: datetime, context: dict | None = None, **fields: Any):
+        return self.add(FakeBounce(lead_id=lead_id, reason=reason, at=at, context=context or {}, **fields))
+
+    def get_for_update(self, bounce_id: int) -> FakeBounce | None:
+        return self.state.bounces.get(bounce_id)
+
+    def for_lead(self, lead_id: int) -> list[FakeBounce]:
+        return self.for_leads([lead_id]).get(lead_id, [])
+
+    def for_leads(self, lead_ids: Iterable[int]) -> dict[int, list[FakeBounce]]:
+        ids, out = set(lead_ids), {}
+        for b in sorted(self.state.bounces.values(), key=lambda b: (b.at, b.id)):
+            if b.lead_id in ids:
+                out.setdefault(b.lead_id, []).append(b)
+        return out
+
+    def has_reason(self, *, lead_id: int, reason: str) -> bool:
+        return any(b.lead_id == lead_id and b.reason == reason for b in self.state.bounces.values())
+
+    def mark_requalified(self, *, lead_ids: Iterable[int], at: datetime, by_person_id: int | None = None) -> int:
+        """Close the open (not yet re-qualified) bounces of these leads; how many."""
+        ids = set(lead_ids)
+        open_ = [b for b in self.state.bounces.values() if b.lead_id in ids and b.requalified_at is None]
+        for b in open_:
+            b.requalified_at, b.requalified_by_id = at, by_person_id
+        return len(open_)
+
+
+class FakeOutbox:
+    """storage/repos/outbox.py's queue: each key queued once; an update of a post still held for
+    later (quiet hours) changes that post instead; ``updates_queued_here`` is this unit of work's.
+    Nothing delivers: what is queued stays ``pending``, for the tests to read (``rows``)."""
+
+    def __init__(self, state: State, updates: dict[str, dict]):
+        self.state = state
+        self.updates = updates
+
+    def rows(self) -> list[FakeOutboxRow]:
+        return sorted(self.state.outbox.values(), key=lambda r: r.id)
+
+    def add(self, *, key: str, destination: str, payload: dict, at: datetime, **fields: Any) -> bool:
+        return bool(self.add_many([dict(key=key, destination=destination, payload=payload, **fields)], at=at))
+
+    def add_many(self, messages: list[dict], *, at: datetime) -> set[str]:
+        stored = {r.key: r for r in self.state.outbox.values()}
+        added: set[str] = set()
+        for m in messages:
+            op, target = m.get("op", "post"), m.get("target_key")
+            held = stored.get(target) if op == "update" and target else None
+            if held is not None and held.held(at):
+                held.payload = m["payload"]  # folded into the post: it goes out once, as it reads then
+            elif m["key"] in stored:
+                continue
+            else:
+                row = FakeOutboxRow(
+                    key=m["key"],
+                    destination=m["destination"],
+                    payload=m["payload"],
+                    created_at=at,
+                    next_attempt_at=m.get("not_before") or at,
+                    op=op,
+                    target_key=target,
+                    subject=m.get("subject"),
+                    role=m.get("role"),
+                    id=self.state.next_id(),
+                )
+                self.state.outbox[row.id] = stored[row.key] = row
+            added.add(m["key"])
+            if op == "update" and target:
+                self.updates[target] = m["payload"]
+        return added
+
+    def updates_queued_here(self) -> dict[str, dict]:
+        return dict(self.updates)
+
+    def about(self, subjects: Iterable[str]) -> list[FakeOutboxRow]:
+        """The posts still following these subjects, oldest first."""
+        subjects = set(subjects)
+        return [r for r in self.rows() if r.subject in subjects and r.op == "post"]
+
+    def settle(self, keys: Iterable[str]) -> None:
+        keys = set(keys)
+        for r in self.state.outbox.values():
+            if r.key in keys:
+                r.subject = None
+
+    def by_key(self, key: str) -> FakeOutboxRow | None:
+        return next((r for r in self.state.outbox.values() if r.key == key), None)
+
+    def exists(self, key: str) -> bool:
+        return self.by_key(key) is not None
+
+    def held_for(self, destination: str, *, now: datetime) -> list[FakeOutboxRow]:
+        return [r for r in self.rows() if r.destination == destination and r.held(now)]
+
+    def drop(self, ids: Iterable[int]) -> None:
+        for i in set(ids):
+            r = self.state.outbox.get(i)
+            if r is not None and r.attempts == 0 and r.status == "pending":
+                del self.state.outbox[i]
 
 
 class FakeUnitOfWork:
@@ -191,17 +506,21 @@ class FakeUnitOfWork:
     def __init__(self, factory: FakeUowFactory):
         self.factory = factory
         self.commits = 0
+        self.updates: dict[str, dict] = {}  # what ``outbox.updates_queued_here`` says
 
     def __enter__(self) -> FakeUnitOfWork:
         self.state = copy.deepcopy(self.factory.state)
         self.people = FakePeople(self.state)
         self.away = FakeAway(self.state)
-        self.outbox = FakeOutbox(self.state)
+        self.outbox = FakeOutbox(self.state, self.updates)
         self.prefs = FakePrefs(self.state)
+        self.campaigns = FakeCampaigns(self.state)
+        self.leads = FakeLeads(self.state)
+        self.bounces = FakeBounces(self.state)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        del self.state, self.people, self.away, self.outbox, self.prefs
+        del self.state, self.people, self.away, self.outbox, self.prefs, self.campaigns, self.leads, self.bounces
 
     def commit(self) -> None:
         self.commits += 1
