@@ -10,7 +10,10 @@ It implements the ports of ``handlers/ports.py`` that these flows' commands reac
   ``uow.bounces``, ``uow.campaigns`` (what messages show of one), and ``uow.outbox`` as a queue:
   each key once, updates of a held post folded into it, the messages following a lead
   (``about``/``settle``) and what this unit of work updated (``updates_queued_here``). Nothing
-  delivers: ``uow.outbox.rows()`` is what was queued, for the tests to read.
+  delivers: ``uow.outbox.rows()`` is what was queued, for the tests to read;
+- weekly schedules (tests/test_schedule_unit.py): ``uow.schedule`` (what overlaps a window) and
+  ``uow.people.team``. ``factory.read()`` gives a unit of work that refuses to commit, as the
+  read-only commands get.
 
 A unit of work works on a copy of the committed state and ``commit()`` makes the copy the state:
 what is not committed is thrown away, as on a database. A repository method no flow here needs
@@ -200,6 +203,24 @@ class FakeOutboxRow:
 
 
 @dataclass
+class FakeScheduleItem:
+    team: str
+    kind: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime  # exclusive
+    id: int = 0
+    external_id: str | None = None
+    regions: list = field(default_factory=list)
+    all_day: bool = False
+    owner_id: int | None = None
+    owner_email: str | None = None
+    link: str | None = None
+    source: str = "command"
+    created_at: datetime | None = None
+
+
+@dataclass
 class State:
     """What is committed: rows by id (preferences by person id), and the next id."""
 
@@ -212,6 +233,7 @@ class State:
     touches: dict[int, FakeLeadTouch] = field(default_factory=dict)
     bounces: dict[int, FakeBounce] = field(default_factory=dict)
     outbox: dict[int, FakeOutboxRow] = field(default_factory=dict)
+    schedule: dict[int, FakeScheduleItem] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -250,6 +272,10 @@ class FakePeople:
 
     def many(self, ids: Iterable[int]) -> dict[int, FakePerson]:
         return {i: self.state.people[i] for i in set(ids) if i in self.state.people}
+
+    def team(self, team: str) -> list[FakePerson]:
+        """Everyone in the team (those who left too), by name."""
+        return sorted((p for p in self.state.people.values() if p.team == team), key=lambda p: p.name)
 
     def inactive(self, ids: Iterable[int]) -> dict[int, FakePerson]:
         return {i: p for i, p in self.many(ids).items() if not p.active}
@@ -500,11 +526,46 @@ class FakeOutbox:
                 del self.state.outbox[i]
 
 
+class FakeSchedule:
+    """storage/repos/schedule.py: the items of both teams' weeks."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def add(self, item: FakeScheduleItem) -> FakeScheduleItem:
+        if not item.id:
+            item.id = self.state.next_id()
+        self.state.schedule[item.id] = item
+        return item
+
+    def create(self, **fields: Any) -> FakeScheduleItem:
+        return self.add(FakeScheduleItem(**fields))
+
+    def overlapping(
+        self, start: datetime, end: datetime, *, team: str | None = None, source: str | None = None
+    ) -> list[FakeScheduleItem]:
+        """Items starting before ``end`` and ending at or after ``start`` (so an instant at
+        ``start`` is in), by start then id."""
+        found = [
+            i
+            for i in self.state.schedule.values()
+            if i.starts_at < end
+            and i.ends_at >= start
+            and (team is None or i.team == team)
+            and (source is None or i.source == source)
+        ]
+        return sorted(found, key=lambda i: (i.starts_at, i.id))
+
+    def rows_overlapping(self, start: datetime, end: datetime) -> list[FakeScheduleItem]:
+        return self.overlapping(start, end)
+
+
 class FakeUnitOfWork:
     """``handlers.ports.UnitOfWork`` in memory, for the repositories above."""
 
-    def __init__(self, factory: FakeUowFactory):
+    def __init__(self, factory: FakeUowFactory, *, readonly: bool = False):
         self.factory = factory
+        self.readonly = readonly  # ``UowFactory.read()``: a write would raise there, a commit does here
         self.commits = 0
         self.updates: dict[str, dict] = {}  # what ``outbox.updates_queued_here`` says
 
@@ -517,12 +578,25 @@ class FakeUnitOfWork:
         self.campaigns = FakeCampaigns(self.state)
         self.leads = FakeLeads(self.state)
         self.bounces = FakeBounces(self.state)
+        self.schedule = FakeSchedule(self.state)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        del self.state, self.people, self.away, self.outbox, self.prefs, self.campaigns, self.leads, self.bounces
+        del (
+            self.state,
+            self.people,
+            self.away,
+            self.outbox,
+            self.prefs,
+            self.campaigns,
+            self.leads,
+            self.bounces,
+            self.schedule,
+        )
 
     def commit(self) -> None:
+        if self.readonly:
+            raise RuntimeError("a unit of work that only reads was asked to commit")
         self.commits += 1
         self.factory.state = copy.deepcopy(self.state)
 
@@ -543,10 +617,10 @@ class FakeUowFactory:
         self.state = State()
 
     def __call__(self, *, readonly: bool = False) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self)
+        return FakeUnitOfWork(self, readonly=readonly)
 
     def read(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self)
+        return FakeUnitOfWork(self, readonly=True)
 
 
 def with_people(deps: Deps) -> FakeUowFactory:
