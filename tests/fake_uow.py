@@ -222,7 +222,7 @@ class FakeScheduleItem:
 
 @dataclass
 class State:
-    """What is committed: rows by id (preferences by person id), and the next id."""
+    """What is committed: rows by id (preferences by person id), and each table's last id."""
 
     people: dict[int, FakePerson] = field(default_factory=dict)
     away: dict[int, FakeAwayPeriod] = field(default_factory=dict)
@@ -234,11 +234,12 @@ class State:
     bounces: dict[int, FakeBounce] = field(default_factory=dict)
     outbox: dict[int, FakeOutboxRow] = field(default_factory=dict)
     schedule: dict[int, FakeScheduleItem] = field(default_factory=dict)
-    last_id: int = 0
+    last_ids: dict[str, int] = field(default_factory=dict)
 
-    def next_id(self) -> int:
-        self.last_id += 1
-        return self.last_id
+    def next_id(self, table: str) -> int:
+        """The table's next id: each table counts from 1, as each has its own sequence."""
+        self.last_ids[table] = self.last_ids.get(table, 0) + 1
+        return self.last_ids[table]
 
 
 class FakePeople:
@@ -252,7 +253,7 @@ class FakePeople:
 
     def add(self, person: FakePerson) -> FakePerson:
         if not person.id:
-            person.id = self.state.next_id()
+            person.id = self.state.next_id("person")
         self.state.people[person.id] = person
         return person
 
@@ -293,7 +294,7 @@ class FakeAway:
 
     def add(self, period: FakeAwayPeriod) -> FakeAwayPeriod:
         if not period.id:
-            period.id = self.state.next_id()
+            period.id = self.state.next_id("away")
         self.state.away[period.id] = period
         return period
 
@@ -344,7 +345,7 @@ class FakeCampaigns:
 
     def add(self, campaign: FakeCampaign) -> FakeCampaign:
         if not campaign.id:
-            campaign.id = self.state.next_id()
+            campaign.id = self.state.next_id("campaign")
         self.state.campaigns[campaign.id] = campaign
         return campaign
 
@@ -366,7 +367,7 @@ class FakeLeads:
 
     def add(self, lead: FakeLead) -> FakeLead:
         if not lead.id:
-            lead.id = self.state.next_id()
+            lead.id = self.state.next_id("lead")
         self.state.leads[lead.id] = lead
         return lead
 
@@ -389,7 +390,7 @@ class FakeLeads:
     def add_events(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             event = FakeLeadEvent(**row)
-            event.id = self.state.next_id()
+            event.id = self.state.next_id("leadevent")
             self.state.events[event.id] = event
 
     def last_events(self, lead_ids: Iterable[int], kinds: Sequence[str]) -> dict[int, FakeLeadEvent]:
@@ -403,7 +404,7 @@ class FakeLeads:
     def add_touches(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             touch = FakeLeadTouch(**row)
-            touch.id = self.state.next_id()
+            touch.id = self.state.next_id("leadtouch")
             self.state.touches[touch.id] = touch
 
     def touches(self, lead_id: int) -> list[FakeLeadTouch]:
@@ -420,7 +421,7 @@ class FakeBounces:
 
     def add(self, bounce: FakeBounce) -> FakeBounce:
         if not bounce.id:
-            bounce.id = self.state.next_id()
+            bounce.id = self.state.next_id("bounce")
         self.state.bounces[bounce.id] = bounce
         return bounce
 
@@ -488,7 +489,7 @@ class FakeOutbox:
                     target_key=target,
                     subject=m.get("subject"),
                     role=m.get("role"),
-                    id=self.state.next_id(),
+                    id=self.state.next_id("outbox"),
                 )
                 self.state.outbox[row.id] = stored[row.key] = row
             added.add(m["key"])
@@ -534,7 +535,7 @@ class FakeSchedule:
 
     def add(self, item: FakeScheduleItem) -> FakeScheduleItem:
         if not item.id:
-            item.id = self.state.next_id()
+            item.id = self.state.next_id("scheduleitem")
         self.state.schedule[item.id] = item
         return item
 
