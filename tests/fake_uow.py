@@ -13,7 +13,10 @@ It implements the ports of ``handlers/ports.py`` that these flows' commands reac
   delivers: ``uow.outbox.rows()`` is what was queued, for the tests to read;
 - weekly schedules (tests/test_schedule_unit.py): ``uow.schedule`` (what overlaps a window) and
   ``uow.people.team``. ``factory.read()`` gives a unit of work that refuses to commit, as the
-  read-only commands get.
+  read-only commands get;
+- the joint review's action items (tests/test_review_unit.py): ``uow.review`` (open items by due
+  date, done since, created between, to remind, a reminder claimed once) and
+  ``uow.people.by_slack_id``.
 
 A unit of work works on a copy of the committed state and ``commit()`` makes the copy the state:
 what is not committed is thrown away, as on a database. A repository method no flow here needs
@@ -28,7 +31,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 from typing import Any, Iterable, Sequence
 
 from handlers.messages import Reply
@@ -221,6 +224,23 @@ class FakeScheduleItem:
 
 
 @dataclass
+class FakeActionItem:
+    owner_id: int
+    text: str
+    due_on: date
+    created_at: datetime
+    meeting_on: date
+    id: int = 0
+    status: str = "open"
+    created_by_id: int | None = None
+    source_key: str | None = None
+    source_text: str | None = None
+    reminded_at: datetime | None = None
+    done_at: datetime | None = None
+    done_by_id: int | None = None
+
+
+@dataclass
 class State:
     """What is committed: rows by id (preferences by person id), and each table's last id."""
 
@@ -234,6 +254,7 @@ class State:
     bounces: dict[int, FakeBounce] = field(default_factory=dict)
     outbox: dict[int, FakeOutboxRow] = field(default_factory=dict)
     schedule: dict[int, FakeScheduleItem] = field(default_factory=dict)
+    review: dict[int, FakeActionItem] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -262,6 +283,12 @@ class FakePeople:
 
     def by_key(self, key: str) -> FakePerson | None:
         return next((p for p in self.state.people.values() if p.key == key), None)
+
+    def by_slack_id(self, slack_user_id: str) -> FakePerson | None:
+        return next((p for p in self.all_by_id() if slack_user_id and p.slack_user_id == slack_user_id), None)
+
+    def all_by_id(self) -> list[FakePerson]:
+        return sorted(self.state.people.values(), key=lambda p: p.id)
 
     def by_email(self, email: str | None) -> FakePerson | None:
         if not email:
@@ -561,6 +588,58 @@ class FakeSchedule:
         return self.overlapping(start, end)
 
 
+class FakeReview:
+    """storage/repos/review.py: the joint review's action items."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def add(self, item: FakeActionItem) -> FakeActionItem:
+        if not item.id:
+            item.id = self.state.next_id("actionitem")
+        self.state.review[item.id] = item
+        return item
+
+    def create(self, **fields: Any) -> FakeActionItem:
+        return self.add(FakeActionItem(**fields))
+
+    def get_for_update(self, item_id: int) -> FakeActionItem | None:
+        return self.state.review.get(item_id)
+
+    def _where(self, keep, order) -> list[FakeActionItem]:
+        return sorted((i for i in self.state.review.values() if keep(i)), key=order)
+
+    def open_items(self, limit: int = 200) -> list[FakeActionItem]:
+        """Open items, soonest due first."""
+        return self._where(lambda i: i.status == "open", lambda i: (i.due_on, i.id))[:limit]
+
+    def done_since(self, since: datetime, limit: int = 100) -> list[FakeActionItem]:
+        done = self._where(
+            lambda i: i.status == "done" and i.done_at is not None and i.done_at >= since, lambda i: (i.done_at, i.id)
+        )
+        return done[:limit]
+
+    def created_between(self, start: datetime, end: datetime) -> list[FakeActionItem]:
+        return self._where(lambda i: start <= i.created_at < end, lambda i: i.id)
+
+    def to_remind(self, *, due_by: date) -> list[FakeActionItem]:
+        """Open items not reminded yet, due on or before ``due_by``."""
+        return self._where(
+            lambda i: i.status == "open" and i.reminded_at is None and i.due_on <= due_by, lambda i: (i.due_on, i.id)
+        )
+
+    def mark_reminded(self, item_id: int, at: datetime) -> bool:
+        """Claim an item's reminder: True once."""
+        item = self.state.review.get(item_id)
+        if item is None or item.reminded_at is not None:
+            return False
+        item.reminded_at = at
+        return True
+
+
+REPOSITORIES = ("people", "away", "outbox", "prefs", "campaigns", "leads", "bounces", "schedule", "review")
+
+
 class FakeUnitOfWork:
     """``handlers.ports.UnitOfWork`` in memory, for the repositories above."""
 
@@ -580,20 +659,12 @@ class FakeUnitOfWork:
         self.leads = FakeLeads(self.state)
         self.bounces = FakeBounces(self.state)
         self.schedule = FakeSchedule(self.state)
+        self.review = FakeReview(self.state)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        del (
-            self.state,
-            self.people,
-            self.away,
-            self.outbox,
-            self.prefs,
-            self.campaigns,
-            self.leads,
-            self.bounces,
-            self.schedule,
-        )
+        for name in ("state", *REPOSITORIES):
+            delattr(self, name)
 
     def commit(self) -> None:
         if self.readonly:
