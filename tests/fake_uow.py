@@ -16,7 +16,9 @@ It implements the ports of ``handlers/ports.py`` that these flows' commands reac
   read-only commands get;
 - the joint review's action items (tests/test_review_unit.py): ``uow.review`` (open items by due
   date, done since, created between, to remind, a reminder claimed once) and
-  ``uow.people.by_slack_id``.
+  ``uow.people.by_slack_id``;
+- cooling leads' commands and buttons (tests/test_cooling_unit.py): what the bounce-back's
+  ``uow.leads`` has, and ``qualified_for_owner`` (earliest SLA due first, none due last).
 
 A unit of work works on a copy of the committed state and ``commit()`` makes the copy the state:
 what is not committed is thrown away, as on a database. A repository method no flow here needs
@@ -413,6 +415,12 @@ class FakeLeads:
         emails = {ref, ref.lower()}
         found = [lead for lead in self.state.leads.values() if lead.crm_id == ref or lead.email in emails]
         return sorted(found, key=lambda lead: lead.id)[:limit]
+
+    def qualified_for_owner(self, owner_id: int, *, limit: int, offset: int = 0) -> tuple[list[FakeLead], int]:
+        """A person's qualified leads, earliest SLA due first (none due: last), then by id; and how many."""
+        mine = [x for x in self.state.leads.values() if x.status == "qualified" and x.owner_id == owner_id]
+        mine.sort(key=lambda x: (x.sla_due_at is None, x.sla_due_at or datetime.min.replace(tzinfo=timezone.utc), x.id))
+        return mine[offset : offset + limit], len(mine)
 
     def add_events(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
