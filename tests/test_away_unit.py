@@ -9,29 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import load_config
-from handlers.commands import run_command
-from handlers.ports import Actor, Deps, FixedClock
-from handlers.registry import load_registry
-from tests.fake_uow import FakeUowFactory, with_people
+from tests.fake_uow import FakeApp
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
 
 
-class Flow:
-    def __init__(self):
-        self.deps = Deps(config=load_config(None), clock=FixedClock(datetime(2026, 11, 23, 15, 0, tzinfo=UTC)))
-        self.registry = load_registry()
-        self.uow_factory: FakeUowFactory = with_people(self.deps)
-
-    def person_id(self, key: str) -> int:
-        with self.uow_factory() as uow:
-            return uow.people.by_key(key).id
-
-    def command(self, who: str, text: str) -> str:
-        actor = Actor(self.person_id(who), "local")
-        return run_command(self.registry, self.uow_factory, self.deps, actor, text).text
+class Flow(FakeApp):
+    def command(self, who: str, text: str) -> str:  # type: ignore[override]
+        return super().command(who, text).text
 
     def periods(self, who: str):
         with self.uow_factory() as uow:
@@ -40,7 +26,7 @@ class Flow:
 
 @pytest.fixture
 def c() -> Flow:
-    return Flow()
+    return Flow(at=datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
 
 
 def at_ny(*args) -> datetime:

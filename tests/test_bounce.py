@@ -1,4 +1,6 @@
-"""Bounce-back rules, on a real database: who may, what happens, what marketing sees, bad input."""
+"""Bounce-back on a real database: a bounce, its marketing post and its buttons end to end, what a
+refusal leaves stored, a CRM re-qualification, the CRM's events, and the repository queries the
+in-memory unit of work imitates. The rules themselves are in tests/test_bounce_unit.py."""
 
 from __future__ import annotations
 
@@ -71,34 +73,6 @@ def test_a_known_reason_bounces_the_lead_back_to_marketing_in_one_step(c):
     assert len(marketing_posts(c)) == 1
 
 
-def test_the_lead_can_be_named_by_its_email_and_a_dashed_reason(c):
-    lead_id = seed_lead(c)
-    command(c, "ana", "bounce JANE@acme.example no-budget")
-    assert bounces(c, lead_id)[0].reason == "no_budget"
-
-
-def test_the_marketing_post_carries_the_leads_context_and_the_reason(c):
-    seed_lead(c, qualified_days_ago=3.5, follow_ups=2)
-    command(c, "ana", "bounce L-1 no_budget They spent it all on a competitor")
-    [post] = marketing_posts(c)
-    text = post_text(post)
-    kira, ana = person_id(c, "kira"), person_id(c, "ana")
-    assert f"{mention(ana)} sent *Jane Doe* (Acme) back to marketing: *No budget*" in text
-    assert "> They spent it all on a competitor" in text
-    assert "Company: Acme" in text
-    assert f"Source campaign: Spring Webinar · {mention(kira)}" in text  # its owner mentioned
-    assert "Score: 85" in text
-    assert "Days in sales: 3 days" in text
-    assert "Follow-ups logged: 2" in text
-    assert "Bounced again" not in text
-    [actions] = [b for b in post.blocks if isinstance(b, Actions)]
-    assert [(b.label, b.action) for b in actions.buttons] == [
-        ("Acknowledge", "bounce.ack"),
-        ("Send back to sales", "bounce.send_back"),
-        ("Add to review", "review.add"),
-    ]  # demo has a review
-
-
 def test_text_typed_into_a_note_cannot_mention_or_ping_anyone(c):
     seed_lead(c)
     maya = person_id(c, "maya")
@@ -110,115 +84,9 @@ def test_text_typed_into_a_note_cannot_mention_or_ping_anyone(c):
     assert f"<@U{person_id(c, 'ana')}X>" in rendered  # the real mention of who bounced it stays
 
 
-def test_a_second_bounce_for_the_same_reason_is_marked_as_a_repeat(c):
-    lead_id = seed_lead(c)
-    command(c, "ana", "bounce L-1 not_ready")
-    with c.uow_factory() as uow:  # back in sales (re-qualified), then bounced again
-        row = uow.leads.get(lead_id)
-        row.status = "qualified"
-        uow.leads.add(row)
-        uow.commit()
-    command(c, "ana", "bounce L-1 not_ready still not ready")
-    first, second = bounces(c, lead_id)
-    assert (first.repeat, second.repeat) == (False, True)
-    assert lead(c, lead_id).bounce_count == 2
-    assert "*Bounced again for the same reason* — this is the lead's 2nd bounce" in post_text(marketing_posts(c)[1])
-
-
-def test_a_lead_already_with_marketing_cannot_be_bounced_again(c):
-    seed_lead(c, status="nurture")
-    reply = command(c, "ana", "bounce L-1 not_ready")
-    assert reply.text == "*Jane Doe* (Acme) is already back with marketing."
-    assert outbox(c) == []
-
-
-# --- the form -------------------------------------------------------------------------------
-
-
-def test_without_a_reason_the_command_opens_the_form_with_the_reasons_from_the_config(c):
-    lead_id = seed_lead(c)
-    form = command(c, "ana", "bounce L-1").form
-    assert form.action == "bounce.submit" and form.state == f"{lead_id}@0"
-    reason, note = form.inputs
-    assert reason.required and reason.kind == "select"
-    assert [(o.value, o.label) for o in reason.options] == [(r.code, r.label) for r in c.config.bounce.reasons]
-    assert note.kind == "textarea" and note.max_length == c.config.bounce.note_max and not note.required
-    assert "*Jane Doe* (Acme)" in form.blocks[0].text  # the lead's summary
-    assert lead(c, lead_id).status == "qualified"  # nothing happened yet
-
-
-def test_an_unknown_reason_opens_the_form_keeping_what_was_typed_as_the_note(c):
-    seed_lead(c)
-    form = command(c, "ana", "bounce L-1 they went with a competitor").form
-    assert form is not None
-    assert form.inputs[1].initial == "they went with a competitor"
-
-
-def test_a_valid_submission_bounces_the_lead(c):
-    lead_id = seed_lead(c)
-    reply = submit(c, "ana", str(lead_id), reason="wrong_contact", note="Talk to their CFO instead")
-    assert "_Wrong contact_" in reply.text
-    [b] = bounces(c, lead_id)
-    assert (b.reason, b.note) == ("wrong_contact", "Talk to their CFO instead")
-
-
-def test_a_note_over_the_limit_is_an_inline_form_error_and_nothing_changes(c):
-    lead_id = seed_lead(c)
-    reply = submit(c, "ana", str(lead_id), reason="not_ready", note="x" * 501)
-    assert reply.errors == {"note": "The note is 501 characters; please keep it to 500."}
-    assert bounces(c, lead_id) == [] and lead(c, lead_id).status == "qualified" and outbox(c) == []
-
-
-def test_a_submission_without_a_known_reason_asks_for_one_inline(c):
-    lead_id = seed_lead(c)
-    assert submit(c, "ana", str(lead_id), reason=None, note="hm").errors == {"reason": "Pick a reason from the list."}
-
-
-def test_a_note_over_the_limit_on_the_command_line_changes_nothing(c):
-    lead_id = seed_lead(c)
-    reply = command(c, "ana", "bounce L-1 not_ready " + "y" * 600)
-    assert reply.text == "The note is 600 characters; please keep it to 500."
-    assert bounces(c, lead_id) == []
-
-
-def test_the_bounce_button_on_a_cooling_alert_opens_the_same_form(c):
-    lead_id = seed_lead(c)
-    form = press(c, "ana", "bounce.open", f"{lead_id}@0").form
-    assert form.action == "bounce.submit" and form.state == f"{lead_id}@0"
-
-
-# --- bad input ------------------------------------------------------------------------------
-
-
-def test_an_unknown_lead_gets_a_specific_answer(c):
-    assert command(c, "ana", "bounce nobody@nowhere.example not_ready").text == (
-        "No lead matches 'nobody@nowhere.example' — use its CRM id or email."
-    )
-
-
-def test_several_matching_leads_are_listed(c):
-    seed_lead(c, crm_id="L-1", email="info@acme.example", name="Jane Doe")
-    seed_lead(c, crm_id="L-2", email="info@acme.example", name="John Roe", campaign=None)
-    text = command(c, "ana", "bounce info@acme.example not_ready").text
-    assert text.startswith("Several leads match 'info@acme.example'")
-    assert "`L-1` Jane Doe" in text and "`L-2` John Roe" in text
-    assert outbox(c) == []
-
-
-def test_no_arguments_explains_the_usage(c):
-    text = command(c, "ana", "bounce").text
-    assert "/smarketing bounce <lead> [reason] [note]" in text and "`not_ready`" in text
-
-
-# --- who may --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("who", ["ana", "maya", "sam"], ids=["the owner", "the owner's manager", "an admin"])
-def test_the_owner_their_manager_and_an_admin_may_bounce(c, who):
-    lead_id = seed_lead(c)
-    command(c, who, "bounce L-1 duplicate")
-    assert lead(c, lead_id).status == "nurture"
-    assert bounces(c, lead_id)[0].by_person_id == person_id(c, who)
+# --- a refusal on a real database --------------------------------------------------------------
+# The command's, the form's and the buttons' rules (who may, bad input, the form, repeats) are in
+# tests/test_bounce_unit.py, on the in-memory unit of work.
 
 
 def test_anyone_else_is_told_who_can_and_nothing_changes(c):
@@ -235,12 +103,6 @@ def test_anyone_else_is_told_who_can_and_nothing_changes(c):
         )
         assert reply.form is None
     assert lead(c, lead_id).status == "qualified" and bounces(c, lead_id) == [] and outbox(c) == []
-
-
-def test_someone_unknown_to_the_bot_is_told_to_get_added(c):
-    seed_lead(c)
-    reply = run_command(c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_STRANGER"), "bounce L-1 not_ready")
-    assert "I don't know who you are yet" in reply.text
 
 
 # --- the marketing post's buttons ------------------------------------------------------------
@@ -267,16 +129,6 @@ def test_acknowledge_updates_the_marketing_post_in_place(c):
     again = press(c, "leo", "bounce.ack", bounce_id, MessageRef(outbox_key=row.key))
     assert again.text == "Kira Novak acknowledged this one already."
     assert len(outbox(c, op="update")) == 1
-
-
-def test_only_marketing_can_acknowledge_or_send_back(c):
-    lead_id = seed_lead(c)
-    command(c, "ana", "bounce L-1 not_ready")
-    _, bounce_id = _posted(c)
-    for action in ("bounce.ack", "bounce.send_back"):
-        reply = press(c, "ben", action, bounce_id)
-        assert reply.text.startswith("Only marketing (or an admin)")
-    assert lead(c, lead_id).status == "nurture" and outbox(c, op="update") == []
 
 
 def test_send_back_to_sales_requalifies_the_lead_and_updates_the_post(c):
@@ -322,6 +174,50 @@ def test_a_crm_requalification_updates_the_marketing_post_and_leaves_no_buttons(
     assert not [blk for blk in msg.blocks if isinstance(blk, Actions)]
     again = press(c, "kira", "bounce.send_back", bounce_id, MessageRef(outbox_key=row.key))
     assert "nothing to send back" in again.text and len(outbox(c, op="update")) == 1  # no second update
+
+
+# --- storage: the queries tests/fake_uow.py stands in for ---------------------------------------
+
+
+def test_the_repositories_find_leads_and_keep_bounces_events_and_messages_as_the_fake_does(c):
+    from storage.models import Bounce
+
+    first = seed_lead(c, crm_id="L-1", email="info@acme.example")
+    second = seed_lead(c, crm_id="L-2", email="info@acme.example", campaign=None, follow_ups=0)
+    now = c.deps.now()
+    with c.uow_factory() as uow:
+        assert [x.id for x in uow.leads.find(" INFO@acme.example ")] == [first, second]  # lower-cased, by id
+        assert [x.id for x in uow.leads.find("info@acme.example", limit=1)] == [first]
+        assert [x.id for x in uow.leads.find("L-2")] == [second] and uow.leads.find("l-2") == []
+        assert [t.note for t in uow.leads.touches(first)] == ["call 1", "call 2"]  # oldest first
+        uow.leads.add_events(
+            [
+                dict(lead_id=first, version=v, kind=k, by_person_id=None, owner_id=None, at=now, detail={})
+                for v, k in ((1, "bounce"), (2, "send_back"), (3, "snooze"))
+            ]
+        )
+        last = uow.leads.last_events([first, second], ["bounce", "send_back"])
+        assert list(last) == [first] and (last[first].kind, last[first].version) == ("send_back", 2)
+        later = uow.bounces.add(Bounce(lead_id=first, reason="no_budget", at=now))
+        early = uow.bounces.create(lead_id=first, reason="not_ready", at=now - timedelta(days=1))
+        assert [b.id for b in uow.bounces.for_lead(first)] == [early.id, later.id]  # by time, then id
+        assert uow.bounces.for_leads([first, second]) == {first: [early, later]}
+        assert uow.bounces.has_reason(lead_id=first, reason="not_ready")
+        assert not uow.bounces.has_reason(lead_id=second, reason="not_ready")
+        assert uow.bounces.mark_requalified(lead_ids=[first], at=now) == 2
+        assert uow.bounces.mark_requalified(lead_ids=[first], at=now, by_person_id=1) == 0  # only open ones
+        assert uow.bounces.get_for_update(early.id).requalified_by_id is None
+        for key, subject, op in (("a", f"lead:{first}", "post"), ("b", f"lead:{first}", "update"), ("c", None, "post")):
+            uow.outbox.add(key=key, destination="channel:sales", payload={}, at=now, subject=subject, op=op)
+        assert uow.outbox.add(key="a", destination="channel:x", payload={}, at=now) is False  # queued once
+        assert uow.outbox.add_many(
+            [dict(key="a", destination="d", payload={}), dict(key="d", destination="d", payload={})], at=now
+        ) == {"d"}
+        uow.outbox.add(key="e", destination="channel:sales", payload={"n": 1}, at=now, op="update", target_key="a")
+        assert uow.outbox.updates_queued_here() == {"a": {"n": 1}}
+        assert [r.key for r in uow.outbox.about([f"lead:{first}", f"lead:{second}"])] == ["a"]  # posts only
+        uow.outbox.settle(["a"])
+        assert uow.outbox.about([f"lead:{first}"]) == [] and uow.outbox.by_key("a").destination == "channel:sales"
 
 
 # --- back to the CRM --------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""The joint review on a real database: the config, action items from creation to reminder to
-done or carried, the agenda once per meeting (two replicas), the summary after the meeting.
+"""The joint review on a real database: the config, the repository queries the in-memory unit of
+work imitates, *Add to review* on a real escalation, the agenda once per meeting (two replicas)
+with items carried or shown done once. The commands' rules, the form, the reminder and the summary
+are in tests/test_review_unit.py.
 
 The demo config's review is on Thursdays at 11:00 New York, prepared in #company, the agenda two
 hours before. The ``clock`` fixture is Monday 2026-11-23 15:00 UTC (10:00 in New York)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -63,54 +65,42 @@ def test_the_demo_company_meets_on_thursdays():
 
 
 # --- action items --------------------------------------------------------------------------------
+# The commands' rules (owners, due dates, bad input, who closes an item), the form, the reminder and
+# the summary are in tests/test_review_unit.py, on the in-memory unit of work; here, storage and the
+# button on a real escalation.
 
 
-def test_an_action_is_owned_dated_and_due_at_the_next_meeting_by_default(c):
-    reply = command(c, "maya", "action ana Call back the Acme leads")
-    assert reply.text == "Added #1 for Ana Torres, due Thu 26 Nov: Call back the Acme leads"
-    dated = command(c, "maya", "action kira@northwind.example Fix the webinar form by 2026-12-04")
-    assert "due Fri 4 Dec" in dated.text
-    assert "due Fri 27 Nov" in command(c, "ana", "action @ben Share the deck by fri").text
-    listed = command(c, "ben", "action list").message
-    assert "3" in listed.text and "Call back the Acme leads" in text_of(listed.to_json())
+def test_the_review_repository_orders_and_claims_action_items_as_the_fake_does(c):
+    ana, kira = person_id(c, "ana"), person_id(c, "kira")
+    now = c.deps.now()
+    with c.uow_factory() as uow:
 
+        def create(owner, text, due, created):
+            return uow.review.create(
+                owner_id=owner, text=text, due_on=due, created_by_id=None, created_at=created, meeting_on=due
+            )
 
-@pytest.mark.parametrize(
-    "text, answer",
-    [
-        ("action ghost Do it", "`ghost` is not a person I know"),
-        ("action ana", "Say what is to be done"),
-        ("action ana Do it by someday", "I can't read `someday` as a date"),
-        ("action ana Do it by 2026-11-01", "1 Nov 2026 is in the past"),
-        ("action ana Do it by 2026-02-30", "I can't read `2026-02-30` as a date"),
-    ],
-)
-def test_bad_actions_get_a_specific_answer_and_store_nothing(c, text, answer):
-    assert answer in command(c, "maya", text).text
-    assert items(c) == []
-
-
-def test_only_the_owner_their_manager_or_an_admin_closes_an_item(c):
-    command(c, "sam", "action ana Call back the Acme leads")
-    assert (
-        "Only Ana Torres (its owner), their manager or an admin can close #1."
-        in command(c, "ben", "action done 1").text
-    )
-    assert items(c)[0].status == "open"
-    assert "Done: #1" in command(c, "maya", "action done 1").text  # Ana's manager
-    assert "already done" in command(c, "ana", "action done 1").text
-    assert "There is no action item #9" in command(c, "ana", "action done 9").text
-
-
-def test_the_owner_is_reminded_once_a_business_day_before_it_is_due(c):
-    command(c, "maya", "action ana Prepare the QBR by 2026-11-30")  # due Monday: remind Friday 09:00 NY
-    move_to(c, at_ny(2026, 11, 27, 8, 59))
-    assert run_job(c, "review_reminders").done == 0
-    move_to(c, at_ny(2026, 11, 27, 9, 0))
-    assert run_job(c, "review_reminders").done == 1
-    assert run_job(c, "review_reminders").done == 0  # once
-    [row] = outbox(c, key="review:remind:")
-    assert row.destination == f"dm:{person_id(c, 'ana')}" and "Prepare the QBR" in text_of(row.payload)
+        late = create(ana, "late", date(2026, 12, 10), now)
+        soon = create(kira, "soon", date(2026, 11, 26), now - timedelta(hours=1))
+        create(ana, "tie", date(2026, 11, 26), now + timedelta(hours=1))
+        done = create(kira, "done", date(2026, 11, 24), now)
+        done.status, done.done_at = "done", now
+        uow.review.add(done)
+        uow.commit()
+    with c.uow_factory() as uow:
+        assert [i.text for i in uow.review.open_items()] == ["soon", "tie", "late"]  # by due date, then id
+        assert [i.text for i in uow.review.open_items(limit=1)] == ["soon"]
+        assert [i.text for i in uow.review.done_since(now)] == ["done"] and uow.review.done_since(
+            now + timedelta(1)
+        ) == []
+        assert [i.text for i in uow.review.created_between(now, now + timedelta(hours=1))] == ["late", "done"]
+        assert [i.text for i in uow.review.to_remind(due_by=date(2026, 11, 26))] == ["soon", "tie"]
+        assert uow.review.mark_reminded(soon.id, now) is True
+        assert uow.review.mark_reminded(soon.id, now) is False  # once
+        uow.commit()
+    with c.uow_factory() as uow:
+        assert [i.text for i in uow.review.to_remind(due_by=date(2026, 12, 31))] == ["tie", "late"]
+        assert uow.review.get_for_update(late.id).text == "late" and uow.review.get_for_update(99) is None
 
 
 def test_add_to_review_on_an_escalation_opens_a_short_form_and_keeps_where_it_came_from(c):
@@ -161,7 +151,7 @@ def test_add_to_review_on_an_escalation_opens_a_short_form_and_keeps_where_it_ca
     assert item.source_key == alert.key and item.source_text == "Jane Doe (Acme): SLA breached"
 
 
-# --- the agenda and the summary ------------------------------------------------------------------
+# --- the agenda ----------------------------------------------------------------------------------
 
 
 def test_the_agenda_is_built_from_real_data_once_per_meeting_with_two_replicas(c, make_container):
@@ -207,22 +197,6 @@ def test_an_item_not_done_is_carried_and_a_done_item_shows_once(c):
     run_job(c, "review_agenda")
     third = text_of(outbox(c, key="review:agenda:2026-12-10")[0].payload)
     assert "Fix the form" not in third and "Call back the Acme leads" in third
-
-
-def test_after_the_meeting_a_summary_says_what_was_decided_and_who_owns_what(c):
-    command(c, "maya", "action ana Old item")
-    move_to(c, at_ny(2026, 11, 26, 11, 20))  # during the meeting
-    command(c, "jonas", "action kira Two webinars for EMEA by 2026-12-10")
-    move_to(c, at_ny(2026, 11, 26, 11, 59))
-    assert run_job(c, "review_summary").done == 0
-    move_to(c, at_ny(2026, 11, 26, 12, 0))
-    assert run_job(c, "review_summary").done == 1
-    assert run_job(c, "review_summary").done == 0
-    [summary] = outbox(c, key="review:summary:2026-11-26")
-    text = text_of(summary.payload)
-    decided = text.split("*Decided:*")[1].split("*Who owns what:*")[0]
-    assert "Two webinars for EMEA" in decided and "Old item" not in decided
-    assert f"{mention(person_id(c, 'ana'))}: #1" in text and f"{mention(person_id(c, 'kira'))}: #2" in text
 
 
 def test_without_a_review_in_the_config_the_commands_say_so(make_container):

@@ -1,6 +1,8 @@
 """Weekly schedules, through the handlers on a real database with a controlled clock: the Monday
-post in each team's timezone, clock changes, empty and long weeks, missed Mondays, exactly once,
-the on-demand view, the add form, CRM events and early warnings."""
+post's layout in each team's timezone, clock changes, long weeks, exactly once through restarts and
+replicas, an added item stored and its conflicts told, CRM events, and the repository query the
+in-memory unit of work imitates. The command's and the form's rules, and when the digest posts, are
+in tests/test_schedule_unit.py."""
 
 from __future__ import annotations
 
@@ -100,17 +102,6 @@ def actor(c, key: str) -> Actor:
 # --- the Monday post, in each team's timezone ----------------------------------------------------
 
 
-def test_each_team_gets_its_monday_post_at_nine_in_its_own_timezone(c, clock):
-    assert digest(c, clock, at(2026, 11, 23, 8, 59)).done == 0  # 08:59 in London, 03:59 in New York
-    result = digest(c, clock, at(2026, 11, 23, 9, 0))  # 09:00 in London
-    assert result.done == 1 and "marketing 2026-W48" in result.detail
-    assert len(posts(c, "marketing")) == 1 and posts(c, "sales") == []
-    assert digest(c, clock, at(2026, 11, 23, 13, 59)).done == 0
-    assert digest(c, clock, at(2026, 11, 23, 14, 0)).done == 1  # 09:00 in New York
-    assert len(posts(c, "sales")) == 1 and len(posts(c, "marketing")) == 1
-    assert LATE not in posts(c, "sales")[0].text and LATE not in posts(c, "marketing")[0].text
-
-
 def test_the_post_lists_both_teams_week_by_day_in_the_teams_timezone(c, clock):
     add(c, "Winter launch webinar", "webinar", at(2026, 11, 25, 15), at(2026, 11, 25, 16))
     add(
@@ -182,34 +173,6 @@ def test_the_week_of_the_fall_change_keeps_its_extra_hour_on_sunday(c, clock):
     assert "*Sunday 1 Nov*\n• 23:30–23:50" in text_of(posts(c, "sales")[0])
     digest(c, clock, at(2026, 11, 2, 9))  # 04:30 UTC Monday: London's next week
     assert "*Monday 2 Nov*\n• 04:30–04:50" in text_of(posts(c, "marketing")[-1])
-
-
-def test_an_empty_week_says_nothing_is_scheduled_and_how_to_add(c, clock):
-    digest(c, clock, at(2026, 11, 23, 9))
-    [post] = posts(c, "marketing")
-    assert EMPTY in text_of(post) and EMPTY in post.text
-
-
-def test_a_missed_monday_is_posted_when_the_job_next_runs_that_week_marked_late(c, clock):
-    add(c, "Winter launch", "campaign_launch", at(2026, 11, 25, 9))
-    # The bot was down all Monday; it comes back on Tuesday morning.
-    result = digest(c, clock, at(2026, 11, 24, 10))
-    assert result.done == 2 and result.detail.count("late") == 2
-    for team in ("sales", "marketing"):
-        [post] = posts(c, team)
-        assert LATE in post.text and LATE in text_of(post) and "Winter launch" in text_of(post)
-    assert digest(c, clock, at(2026, 11, 30, 0, 1)).done == 0  # and never into the next week
-
-
-def test_a_week_missed_until_the_weekend_is_not_posted_at_all(c, clock):
-    add(c, "Winter launch", "campaign_launch", at(2026, 11, 25, 9))
-    assert digest(c, clock, at(2026, 11, 28, 10)).done == 0  # Saturday: that week is done
-    assert posts(c, "sales") == posts(c, "marketing") == []
-
-
-def test_a_post_a_few_minutes_after_nine_is_not_late(c, clock):
-    digest(c, clock, at(2026, 11, 23, 9, 5))
-    assert LATE not in posts(c, "marketing")[0].text
 
 
 def test_each_week_is_posted_once_per_team_through_restarts_and_replicas(c, clock, make_container):
@@ -399,31 +362,8 @@ def test_the_on_demand_view_of_a_long_week_shows_the_first_page_and_how_many_mor
 
 
 # --- on demand ---------------------------------------------------------------------------------------
-
-
-def test_schedule_shows_this_week_only_to_the_person_asking(c, clock):
-    add(c, "Winter launch", "campaign_launch", at(2026, 11, 25, 9))
-    reply = run_command(c.registry, c.uow_factory, c.deps, actor(c, "ana"), "schedule")
-    assert reply.message.blocks[0].text == "Week of 23 Nov 2026"
-    assert "Winter launch" in text_of(reply.message) and "What marketing is doing that touches you" in text_of(
-        reply.message
-    )
-    assert "*Wednesday 25 Nov*\n• 04:00–05:00" in text_of(reply.message)  # in Ana's New York time
-    assert outbox(c) == []  # nothing posted anywhere
-
-
-def test_schedule_next_shows_next_week(c, clock):
-    add(c, "December webinar", "webinar", at(2026, 12, 2, 15))
-    reply = run_command(c.registry, c.uow_factory, c.deps, actor(c, "kira"), "schedule next")
-    assert reply.message.blocks[0].text == "Week of 30 Nov 2026"
-    assert "December webinar" in text_of(reply.message)
-    empty = run_command(c.registry, c.uow_factory, c.deps, actor(c, "kira"), "schedule")
-    assert EMPTY in text_of(empty.message)
-
-
-def test_an_unknown_schedule_word_gets_a_short_answer_with_the_usage(c):
-    reply = run_command(c.registry, c.uow_factory, c.deps, actor(c, "ana"), "schedule tomorrow")
-    assert reply.text.startswith("I don't know `schedule tomorrow`") and "/smarketing schedule next" in reply.text
+# The command's rules (this and next week, to the person asking, in their timezone; the add form and
+# its errors; when the digest posts) are in tests/test_schedule_unit.py, on the in-memory unit of work.
 
 
 def test_help_lists_the_schedule_commands(c):
@@ -449,15 +389,6 @@ def submit(c, key, **values):
     return run_form(c.registry, c.uow_factory, c.deps, actor(c, key), "schedule.add", "", base)
 
 
-def test_schedule_add_opens_a_form_for_the_item(c):
-    reply = run_command(c.registry, c.uow_factory, c.deps, actor(c, "ana"), "schedule add")
-    form = reply.form
-    assert form.action == "schedule.add"
-    assert [i.name for i in form.inputs] == ["team", "kind", "title", "regions", "start", "end", "link"]
-    assert form.inputs[0].initial == "sales" and form.inputs[4].initial == "2026-11-23"
-    assert {o.value for o in form.inputs[1].options} >= {"campaign_launch", "promotion", "territory_focus"}
-
-
 def test_a_submitted_item_is_stored_for_its_dates_and_confirmed(c):
     reply = submit(c, "ana")
     assert "Added *Black Friday 20% off*" in reply.message.text and "Tue 24 Nov → Fri 27 Nov" in reply.message.text
@@ -466,24 +397,6 @@ def test_a_submitted_item_is_stored_for_its_dates_and_confirmed(c):
     assert (row.team, row.kind, row.regions, row.all_day) == ("sales", "promotion", ["EMEA", "uk"], True)
     assert (row.starts_at, row.ends_at) == (at(2026, 11, 24), at(2026, 11, 28))
     assert row.owner_id == pid(c, "ana") and row.source == "command"
-
-
-def test_every_problem_in_a_submitted_form_is_shown_next_to_its_field_and_nothing_is_stored(c):
-    reply = submit(
-        c, "ana", team="finance", kind="party", title=" ", start="24/11/2026", end="2026-11-20", link="example.com"
-    )
-    assert set(reply.errors) == {"team", "kind", "title", "start", "link"}
-    reply = submit(c, "ana", end="2026-11-20")
-    assert reply.errors == {"end": "The end date is before the start date."}
-    with c.uow_factory() as uow:
-        assert uow.session.exec(select(ScheduleItem)).all() == []
-
-
-def test_someone_the_bot_does_not_know_cannot_add_items(c):
-    reply = run_form(
-        c.registry, c.uow_factory, c.deps, Actor(None, "slack", "U_STRANGER"), "schedule.add", "", {"team": "sales"}
-    )
-    assert "I don't know who you are" in reply.text
 
 
 def test_adding_a_conflicting_item_tells_both_owners_at_once_and_only_once(c):
@@ -500,10 +413,23 @@ def test_adding_a_conflicting_item_tells_both_owners_at_once_and_only_once(c):
     assert len(outbox(c, "schedule:conflict:")) == 4
 
 
-def test_a_conflict_already_in_the_past_is_not_warned_about(c, clock):
-    add(c, "Last week's launch", "campaign_launch", at(2026, 11, 18, 9))
-    submit(c, "ana", start="2026-11-16", end="2026-11-20")
-    assert outbox(c, "schedule:conflict:") == []
+# --- storage: the query tests/fake_uow.py stands in for -------------------------------------------
+
+
+def test_the_schedule_repository_finds_items_overlapping_a_window_by_start(c):
+    early = add(c, "Early", "webinar", at(2026, 11, 24, 9), at(2026, 11, 24, 10))
+    instant = add(c, "Instant", "other", at(2026, 11, 23, 9), at(2026, 11, 23, 9), team="sales", owner="ana")
+    ends_at_start = add(c, "Ends at start", "event", at(2026, 11, 22), at(2026, 11, 23, 9), all_day=True)
+    add(c, "Starts at end", "webinar", at(2026, 11, 25), at(2026, 11, 25, 1))
+    add(c, "Before", "webinar", at(2026, 11, 20), at(2026, 11, 21))
+    with c.uow_factory() as uow:
+        window = (at(2026, 11, 23, 9), at(2026, 11, 25))
+        rows = uow.schedule.rows_overlapping(*window)
+        assert [r.id for r in rows] == [ends_at_start, instant, early]  # ends at or after start; by start
+        assert [r.id for r in uow.schedule.overlapping(*window, team="sales")] == [instant]
+        assert [r.id for r in uow.schedule.overlapping(*window, source="command")] == [ends_at_start, instant, early]
+        assert [r.id for r in uow.schedule.overlapping(*window, source="ical")] == []
+        assert [p.name for p in uow.people.team("marketing")][:2] == ["Jonas Berg", "Kira Novak"]  # by name
 
 
 # --- CRM events -------------------------------------------------------------------------------------
