@@ -409,8 +409,9 @@ class FakeLeads:
     def many(self, lead_ids: Iterable[int]) -> dict[int, FakeLead]:
         return {i: self.state.leads[i] for i in set(lead_ids) if i in self.state.leads}
 
-    def find(self, ref: str, limit: int = 10) -> list[FakeLead]:
-        """By CRM id as typed, or by email as typed or lower-cased (emails are stored lower-cased)."""
+    def find(self, ref: str, limit: int = 10, *, for_update: bool = False) -> list[FakeLead]:
+        """By CRM id as typed, or by email as typed or lower-cased (emails are stored lower-cased).
+        ``for_update``: one unit of work at a time here, so there is nothing to lock."""
         ref = ref.strip()
         emails = {ref, ref.lower()}
         found = [lead for lead in self.state.leads.values() if lead.crm_id == ref or lead.email in emails]

@@ -139,8 +139,9 @@ def test_touch_names_the_lead_by_crm_id_or_email_and_says_when_none_or_several_m
     hand_off(c, "L-3", email="joe@acme.example")
     assert say(c, "ana", "touch nobody@x.example") == "No lead matches 'nobody@x.example' — use its CRM id or email."
     several = say(c, "ana", "touch JANE@acme.example")
-    assert several == (
-        "Several leads match 'JANE@acme.example':\n• `L-1` Jane Doe (Acme)\n• `L-2` Jane Doe (Acme)\nUse the CRM id."
+    assert several == (  # the same answer as bounce's (lifecycle.find_lead)
+        "Several leads match 'JANE@acme.example' — use the CRM id of the one you mean:\n"
+        "• `L-1` Jane Doe, Acme (jane@acme.example)\n• `L-2` Jane Doe, Acme (jane@acme.example)"
     )
     assert say(c, "ana", "touch joe@acme.example").startswith("Logged your follow-up")
     assert [lead(c, i).touch_count for i in (1, 2, 3)] == [0, 0, 1]
