@@ -168,6 +168,8 @@ def create_item(
             "their email or an @mention.",
             field="owner",
         )
+    if not owner.active:
+        raise Invalid(f"{owner.name} has left: give the action to someone who is still here.", field="owner")
     text = " ".join((text or "").split())
     if not text:
         raise Invalid("Say what is to be done: `/smarketing action ana Call back the Acme leads`.", field="text")
@@ -246,7 +248,7 @@ def add_button(uow: UnitOfWork, deps: Deps, actor: Actor, value: str, source: Me
     """*Add to review*: the short form, filled in from the message it was pressed on."""
     _review(deps)
     _person(uow, actor)
-    people = [p for p in uow.people.all()]
+    people = [p for p in uow.people.all() if p.active]  # an action for someone who left would go nowhere
     key = source.outbox_key if source else ""
     return Reply(
         form=views.add_form(

@@ -47,7 +47,9 @@ def item_list(items, now: datetime, config) -> Message:
         text = "No open action items. Add one with `/smarketing action <person> <text> [by <date>]`."
         return Message(text=text, blocks=[Section(text=text)])
     shown = list(items)[:MAX_ITEMS]
-    lines = [_item_line(i) + (" · *overdue*" if i.due_on < now.date() else "") for i in shown]
+    # Due dates are the review's days: overdue from the next day in its timezone, not in UTC.
+    today = now.astimezone(ZoneInfo(config.review.timezone)).date() if config.review else now.date()
+    lines = [_item_line(i) + (" · *overdue*" if i.due_on < today else "") for i in shown]
     more = f"\n… and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
     return Message(
         text=f"Open action items: {len(items)}",

@@ -276,3 +276,26 @@ def test_after_the_meeting_a_summary_says_what_was_decided_and_who_owns_what(c):
     assert "Two webinars for EMEA" in decided and "Old item" not in decided
     assert f"{mention(c.person_id('ana'))}: #1" in text and f"{mention(c.person_id('kira'))}: #2" in text
     assert run(c, "review_summary", at_ny(2026, 11, 27, 12, 1)).done == 0, "a day after it ended: too late"
+
+
+def test_an_item_due_today_is_overdue_only_once_the_reviews_day_is_over(c):
+    say(c, "maya", "action ana Call back the Acme leads by 2026-11-23")  # due today, Monday in New York
+    c.deps.clock.at = at_ny(2026, 11, 23, 20, 0)  # Monday evening in New York, already Tuesday in UTC
+    assert "overdue" not in say(c, "ana", "action list")
+    c.deps.clock.at = at_ny(2026, 11, 24, 0, 30)  # Tuesday in New York
+    assert "due Mon 23 Nov · *overdue*" in say(c, "ana", "action list")
+
+
+def test_an_action_cannot_go_to_someone_who_has_left_and_the_form_does_not_offer_them(c):
+    with c.uow_factory() as uow:
+        uow.people.get(c.person_id("ben")).active = False
+        uow.commit()
+    assert say(c, "maya", "action ben Share the deck") == (
+        "Ben Okafor has left: give the action to someone who is still here."
+    )
+    assert items(c) == []
+    form = c.action("maya", "review.add", "Jane Doe (Acme): SLA breached", None).form
+    owners = [o.value for o in form.inputs[0].options]
+    assert "ben" not in owners and len(owners) == 19
+    left = c.form("maya", "review.add", {"owner": "ben", "text": "x", "due": None, "about": None}, form.state)
+    assert list(left.errors) == ["owner"] and items(c) == []
