@@ -454,7 +454,7 @@ def digests_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     """Post each morning digest and the day's roll-up when due, and keep them up to date in place."""
     done = 0
     with uow_factory() as uow:
-        sales = list(uow.people.team("sales"))
+        sales = [p for p in uow.people.team("sales") if p.active]  # a leaver receives nothing
         ids = [p.id for p in sales]
     with uow_factory() as uow:
         away = set(uow.away.current(ids, at=deps.now()))

@@ -65,7 +65,8 @@ def week_view(
     items = [it for it in map(to_item, rows) if rules.in_week(it, monday, tz)]
     conflicts = rules.find_conflicts(items, tz, week=monday)
     other = next((t for t in deps.config.teams if t != team), None) if team else None
-    contacts = {"marketing": [p.id for p in uow.people.team(rules.MARKETING) if p.role == "manager"]}
+    managers = [p for p in uow.people.team(rules.MARKETING) if p.role == "manager" and p.active]  # not a leaver
+    contacts = {"marketing": [p.id for p in managers]}
     names = {i: p.name for i, p in uow.people.many({it.owner_id for it in items if it.owner_id}).items()}
     return msgs.WeekView(
         monday=monday,

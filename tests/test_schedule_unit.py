@@ -130,6 +130,17 @@ def test_a_conflict_in_the_week_names_both_items_and_both_owners(c):
     assert mention(c.person_id("ana")) in line and mention(c.person_id("kira")) in line
 
 
+def test_a_sales_focus_marketing_does_not_support_asks_its_managers_but_not_one_who_has_left(c):
+    add(c, "APAC push", "territory_focus", at(2026, 11, 24, 9), team="sales", regions=["APAC"], owner="ana")
+    [line] = [x for x in shown(c, "maya").splitlines() if x.startswith("• :warning:")]
+    assert line.endswith(f"{mention(c.person_id('jonas'))} (marketing), can you support it?")
+    with c.uow_factory() as uow:
+        uow.people.get(c.person_id("jonas")).active = False
+        uow.commit()
+    [line] = [x for x in shown(c, "maya").splitlines() if x.startswith("• :warning:")]
+    assert line.endswith("where marketing has nothing this week") and mention(c.person_id("jonas")) not in line
+
+
 def test_an_unknown_schedule_word_gets_a_short_answer_with_the_usage(c):
     reply = c.command("ana", "schedule tomorrow")
     assert reply.text.startswith("I don't know `schedule tomorrow`") and "/smarketing schedule next" in reply.text
