@@ -90,6 +90,14 @@ def day_label(day: date) -> str:
     return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month]}"
 
 
+def day_range(first: date, last: date, first_time: str = "", last_time: str = "") -> str:
+    """``Tue 24 Nov → Thu 26 Nov``; each day with its year when the two years differ
+    (``Thu 31 Dec 2026 → Fri 1 Jan 2027``): a day alone would not say which year it is."""
+    year = first.year != last.year
+    a, b = (day_label(d) + (f" {d.year}" if year else "") for d in (first, last))
+    return f"{a}{' ' + first_time if first_time else ''} → {b}{' ' + last_time if last_time else ''}"
+
+
 def long_day_label(day: date) -> str:
     return f"{_LONG_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month]}"
 
@@ -114,12 +122,12 @@ def when(item: Item, tz: ZoneInfo) -> str:
     """When an item happens, read in ``tz``: ``10:00–11:00``, ``all day``, ``Tue 24 Nov → Thu 26 Nov``."""
     first, last = item.local_days(tz)
     if item.all_day:
-        return "all day" if first == last else f"{day_label(first)} → {day_label(last)}"
+        return "all day" if first == last else day_range(first, last)
     start, end = item.span(tz)
     s, e = start.astimezone(tz), item.end.astimezone(tz)
     if first == last:
         return _hm(s) if item.end <= item.start else f"{_hm(s)}–{_hm(e)}"
-    return f"{day_label(s.date())} {_hm(s)} → {day_label(e.date())} {_hm(e)}"
+    return day_range(s.date(), e.date(), _hm(s), _hm(e))
 
 
 def item_text(item: Item) -> str:
@@ -150,7 +158,7 @@ def item_line(
 
 def _span_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
     first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
-    return day_label(first) if first == last else f"{day_label(first)} → {day_label(last)}"
+    return day_label(first) if first == last else day_range(first, last)
 
 
 def conflict_line(c: Conflict, tz: ZoneInfo, contacts: dict[str, list[int]] | None = None) -> str:

@@ -197,6 +197,12 @@ def test_a_submitted_item_is_stored_for_its_dates_and_confirmed(c):
     assert row.created_at == c.deps.now()
 
 
+def test_an_item_running_into_next_year_says_both_years(c):
+    reply = submit(c, "ana", title="Year-end sale", start="2026-12-28", end="2027-01-02")
+    assert "Mon 28 Dec 2026 → Sat 2 Jan 2027" in reply.message.text
+    assert "Tue 24 Nov → Fri 27 Nov" in submit(c, "ana").message.text  # within a year: no year
+
+
 def test_one_day_without_an_end_date_is_that_day(c):
     submit(c, "kira", team="marketing", kind="webinar", end="")
     [row] = items(c)
