@@ -25,6 +25,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from handlers import bounce_messages
 from handlers import cooling_messages as views
 from handlers import notify, policy
 from handlers.errors import Invalid, NotAllowed, NotFound, UserError
@@ -107,9 +108,7 @@ def check(uow: UnitOfWork, action: str, person: Person, lead: Lead | None, owner
 
 def find_lead(uow: UnitOfWork, ref: str) -> Lead:
     """The one lead a person means by a CRM id or an email, locked for the command that acts on
-    it (``touch``, ``bounce``): one statement finds and locks it."""
-    from handlers import bounce_messages
-
+    it (``touch``, ``bounce``, ``reassign``): one statement finds and locks it."""
     leads = uow.leads.find(ref, for_update=True)
     if not leads:
         raise NotFound(bounce_messages.no_lead_text(ref))
