@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from storage.models import AwayPeriod
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class AwayRepo(Repo):
@@ -84,6 +84,6 @@ class AwayRepo(Repo):
         return self.session.exec(select(AwayPeriod).where(AwayPeriod.source == "config")).all()
 
     def mark_summarised(self, period_id: int, at: datetime) -> None:
-        t = AwayPeriod.__table__
+        t = table_of(AwayPeriod)
         self.session.execute(sa.update(t).where(t.c.id == period_id).values(summary_at=at))
         self._expire_loaded(AwayPeriod, lambda p: p.id == period_id)

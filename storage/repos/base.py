@@ -7,8 +7,17 @@ from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The ``Table`` of a table model (``table=True``), for Core statements (bulk INSERT, upsert,
+    UPDATE .. WHERE). SQLModel sets ``__table__`` at class creation but does not declare it, so
+    type checkers do not know it: this is the one place that says what it is (an attribute read,
+    no inspection at run time)."""
+    # SQLAlchemy's declarative mapping sets it; SQLModel's class does not declare it.
+    return model.__table__  # type: ignore[attr-defined]
 
 
 class Repo:

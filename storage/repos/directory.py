@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from storage.models import DirectoryAccount, DirectoryProblem, Person
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 ACCOUNT_FIELDS = ("email", "name", "deleted", "team")
 
@@ -18,7 +18,7 @@ class DirectoryRepo(Repo):
     # -- accounts -------------------------------------------------------------------------------
     def accounts(self, platform: str, account_ids: Iterable[str] | None = None) -> dict[str, dict]:
         """account id -> its columns as last synced (all of the platform's, or those of ``account_ids``)."""
-        t = DirectoryAccount.__table__
+        t = table_of(DirectoryAccount)
         q = sa.select(t.c.account_id, t.c.email, t.c.name, t.c.deleted, t.c.team).where(t.c.platform == platform)
         if account_ids is not None:
             ids = list(set(account_ids))
@@ -31,7 +31,7 @@ class DirectoryRepo(Repo):
         """Insert or update accounts (dicts: account_id, email, name, deleted, team). Returns how many."""
         if not rows:
             return 0
-        t = DirectoryAccount.__table__
+        t = table_of(DirectoryAccount)
         self.upsert(
             t,
             [dict(platform=platform, seen_at=at, **{k: r[k] for k in ("account_id", *ACCOUNT_FIELDS)}) for r in rows],
@@ -65,7 +65,7 @@ class DirectoryRepo(Repo):
         """Record problems (dicts: source, kind, subject, detail); the latest detail wins."""
         if rows:
             self.upsert(
-                DirectoryProblem.__table__,
+                table_of(DirectoryProblem),
                 [dict(at=at, **r) for r in rows],
                 ["kind", "subject"],
                 ["source", "detail", "at"],
@@ -74,13 +74,13 @@ class DirectoryRepo(Repo):
     def clear_problems(self, subjects: Iterable[str], kinds: Iterable[str]) -> None:
         subjects, kinds = list(set(subjects)), list(kinds)
         if subjects:
-            t = DirectoryProblem.__table__
+            t = table_of(DirectoryProblem)
             where = (t.c.subject.in_(subjects), t.c.kind.in_(kinds))
             if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:
                 self.session.execute(sa.delete(t).where(*where))
 
     def clear_kind(self, source: str, kind: str) -> None:
-        t = DirectoryProblem.__table__
+        t = table_of(DirectoryProblem)
         where = (t.c.source == source, t.c.kind == kind)
         if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:  # no write for nothing
             self.session.execute(sa.delete(t).where(*where))

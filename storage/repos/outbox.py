@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.models import ChannelSlot, Outbox
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 OPEN = ("pending", "sending")  # a message not yet delivered nor given up (ix_outbox_open)
 
@@ -121,7 +121,7 @@ class OutboxRepo(Repo):
                     at=at,
                 )
             )
-        t = Outbox.__table__
+        t = table_of(Outbox)
         ids = self.insert_ignore(
             t,
             [
@@ -160,7 +160,7 @@ class OutboxRepo(Repo):
         ``payload``, and may have ``op`` (default ``post``), ``target_key``, ``subject`` and
         ``role``, and ``not_before`` (held until then: the delivery policy's quiet hours).
         Returns the keys actually enqueued (the others were enqueued before)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         rows = [
             dict(
                 key=m["key"],
@@ -220,7 +220,7 @@ class OutboxRepo(Repo):
         targets = {r["target_key"] for r in rows if r["op"] == "update" and r["target_key"]}
         if not targets:
             return rows, set()
-        t = Outbox.__table__
+        t = table_of(Outbox)
         held = set(
             self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, targets), _held(t, at))).scalars()
         )
@@ -259,7 +259,7 @@ class OutboxRepo(Repo):
         """These messages no longer follow their subject: their last update is final."""
         keys = list(set(keys))
         if keys:
-            t = Outbox.__table__
+            t = table_of(Outbox)
             self.session.execute(sa.update(t).where(self.one_of(t.c.key, keys)).values(subject=None))
             self._expire_loaded(Outbox, lambda row: row.key in keys)
 
@@ -335,12 +335,12 @@ class OutboxRepo(Repo):
         before (the start of an earlier attempt that may have reached the platform, or None)."""
         if not ids:
             return []
-        t = Outbox.__table__
+        t = table_of(Outbox)
         still_due = sa.or_(
             sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
             sa.and_(t.c.status == "sending", t.c.claimed_until < now),
         )
-        earlier = Outbox.__table__.alias("earlier")
+        earlier = table_of(Outbox).alias("earlier")
         is_head = ~sa.exists().where(
             earlier.c.destination == t.c.destination,
             earlier.c.id < t.c.id,
@@ -361,7 +361,7 @@ class OutboxRepo(Repo):
         self.session.execute(sa.update(t).where(self.one_of(t.c.id, [r.id for r in rows])).values(**values))
         slots = {}
         if spacing is not None:
-            c = ChannelSlot.__table__.c
+            c = table_of(ChannelSlot).c
             slots = dict(
                 self.session.execute(
                     sa.select(c.destination, c.next_free_at).where(
@@ -398,7 +398,7 @@ class OutboxRepo(Repo):
 
     def held_for(self, destination: str, *, now: datetime) -> Sequence[Outbox]:
         """The posts to ``destination`` held for later (``_HELD_SQL``), oldest first."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         return self.session.exec(
             select(Outbox).where(Outbox.destination == destination, _held(t, now)).order_by(Outbox.id)
         ).all()  # type: ignore[arg-type]
@@ -407,7 +407,7 @@ class OutboxRepo(Repo):
         """Take messages that were never tried out of the outbox (to queue them again elsewhere)."""
         ids = list(ids)
         if ids:
-            t = Outbox.__table__
+            t = table_of(Outbox)
             self.session.execute(
                 sa.delete(t).where(self.one_of(t.c.id, ids), t.c.attempts == 0, t.c.status == "pending")
             )
@@ -421,7 +421,7 @@ class OutboxRepo(Repo):
         when the attempt began (kept when an earlier attempt may have reached the platform) and
         take the destination's slot: the next post there waits ``spacing`` from this one's start.
         False when the claim was lost: the message is someone else's now."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         res = self.session.execute(
             sa.update(t)
             .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
@@ -435,7 +435,7 @@ class OutboxRepo(Repo):
 
     def take_slot(self, destination: str, *, until: datetime) -> None:
         """The destination is busy until ``until`` (never moved back by a shorter wait)."""
-        s = ChannelSlot.__table__
+        s = table_of(ChannelSlot)
         ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
         self.session.execute(
             ins.values(destination=destination, next_free_at=until).on_conflict_do_update(
@@ -477,7 +477,7 @@ class OutboxRepo(Repo):
         platform (this one was answered 429 or an error, and none before it was in doubt), so
         there is nothing to search for next time. ``counts=False``: the attempt is given back
         (the platform said "later", no sign that the message is undeliverable)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         values: dict = dict(status="pending", next_attempt_at=next_at, last_error=error[:2000])
         if forget_attempt:
             values["attempt_started_at"] = None
@@ -491,7 +491,7 @@ class OutboxRepo(Repo):
     def release(self, row_id: int, worker: str, *, next_at: datetime) -> bool:
         """Put a claimed message back untried (what it updates is not delivered yet): the
         attempt taken at claim time is given back."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         return self._finish(row_id, worker, status="pending", next_attempt_at=next_at, attempts=t.c.attempts - 1)
 
     def current_payload(self, key: str) -> dict | None:
@@ -515,11 +515,11 @@ class OutboxRepo(Repo):
 
     def set_payload(self, key: str, payload: dict) -> None:
         """Record a delivered message's new content (after an update replaced it in place)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         self.session.execute(sa.update(t).where(t.c.key == key).values(payload=payload))
 
     def _finish(self, row_id: int, worker: str, **values) -> bool:
-        t = Outbox.__table__
+        t = table_of(Outbox)
         # Only the worker holding the claim may finish the row; a worker whose lease expired
         # and was taken over must not overwrite the new owner's result.
         res = self.session.execute(

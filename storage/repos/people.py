@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from storage.models import Person
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class PeopleRepo(Repo):
@@ -162,7 +162,7 @@ class PeopleRepo(Repo):
             return 0
         self.session.flush()
         column = self._account(platform)
-        t = Person.__table__
+        t = table_of(Person)
         stmt = (
             sa.update(t)
             .where(t.c.id == sa.bindparam("pid"), t.c[column.key].is_(None))
