@@ -30,14 +30,14 @@ class AwayRepo(Repo):
         return self.session.exec(
             select(AwayPeriod)
             .where(AwayPeriod.person_id == person_id, AwayPeriod.ends_at > ending_after)
-            .order_by(AwayPeriod.starts_at)
+            .order_by(col(AwayPeriod.starts_at))
         ).all()
 
     def overlapping(self, person_id: int, starts_at: datetime, ends_at: datetime) -> AwayPeriod | None:
         return self.session.exec(
             select(AwayPeriod)
             .where(AwayPeriod.person_id == person_id, AwayPeriod.starts_at < ends_at, AwayPeriod.ends_at > starts_at)
-            .order_by(AwayPeriod.starts_at)
+            .order_by(col(AwayPeriod.starts_at))
             .limit(1)
         ).first()
 
@@ -77,7 +77,7 @@ class AwayRepo(Repo):
         return self.session.exec(
             select(AwayPeriod)
             .where(AwayPeriod.ends_at <= now, AwayPeriod.ends_at >= since, col(AwayPeriod.summary_at).is_(None))
-            .order_by(AwayPeriod.ends_at)
+            .order_by(col(AwayPeriod.ends_at))
         ).all()
 
     def from_config(self) -> Sequence[AwayPeriod]:

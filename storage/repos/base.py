@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from operator import itemgetter
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,19 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     no inspection at run time)."""
     # SQLAlchemy's declarative mapping sets it; SQLModel's class does not declare it.
     return model.__table__  # type: ignore[attr-defined]
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+_S = TypeVar("_S", bound=_Stored)
+
+
+def by_id(rows: Iterable[_S]) -> dict[int, _S]:
+    """``{row.id: row}`` of rows read from the database. A table model's ``id`` is ``int | None``
+    (None until the INSERT), but a row read back always has one: the cast says so once, here."""
+    return cast("dict[int, _S]", {r.id: r for r in rows})
 
 
 class Repo:

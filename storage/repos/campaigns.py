@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, or_, select
 
 from storage.models import Campaign, CampaignTouch
-from storage.repos.base import Repo, table_of
+from storage.repos.base import Repo, by_id, table_of
 
 
 class CampaignsRepo(Repo):
@@ -53,7 +53,7 @@ class CampaignsRepo(Repo):
         ids = list(set(ids))
         if not ids:
             return {}
-        return {c.id: c for c in self.session.exec(select(Campaign).where(self.one_of(Campaign.id, ids)))}
+        return by_id(self.session.exec(select(Campaign).where(self.one_of(Campaign.id, ids))))
 
     def briefs(self, ids: Iterable[int]) -> dict[int, Any]:
         """What messages show of these campaigns (rows with ``id``, ``name``, ``kind``,
@@ -114,15 +114,15 @@ class CampaignsRepo(Repo):
             )
             .order_by(col(Campaign.id))
         ).all()
-        by_id = {c.crm_id: c for c in rows}
+        by_crm_id = {c.crm_id: c for c in rows}
         by_name: dict[str, Campaign] = {}
         for c in rows:
             by_name.setdefault(c.name.lower(), c)
         found = {}
         for ref, clean in wanted.items():
-            c = by_id.get(clean) or by_name.get(clean.lower())
-            if c is not None:
-                found[ref] = c
+            hit = by_crm_id.get(clean) or by_name.get(clean.lower())
+            if hit is not None:
+                found[ref] = hit
         return found
 
     def find(self, ref: str) -> Campaign | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -77,7 +77,7 @@ class ConnectorChangesRepo(Repo):
         t = table_of(ConnectorChange)
         removed = 0
         for c in claimed:
-            removed += self.session.execute(
+            removed += self.session.exec(
                 sa.delete(t).where(t.c.id == c.id, t.c.version == c.version, t.c.claimed_by == worker)
             ).rowcount
         self.session.execute(
@@ -96,7 +96,7 @@ class ConnectorChangesRepo(Repo):
         if not ids:
             return
         t = table_of(ConnectorChange)
-        values = dict(claimed_by=None, claimed_until=None, due_at=at, last_error=error[:2000])
+        values: dict[str, Any] = dict(claimed_by=None, claimed_until=None, due_at=at, last_error=error[:2000])
         if not count_attempt:
             values["attempts"] = t.c.attempts - 1
         self.session.execute(sa.update(t).where(self.one_of(t.c.id, ids), t.c.claimed_by == worker).values(**values))
@@ -107,7 +107,7 @@ class ConnectorChangesRepo(Repo):
         if not ids:
             return 0
         t = table_of(ConnectorChange)
-        return self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids), t.c.claimed_by == worker)).rowcount
+        return self.session.exec(sa.delete(t).where(self.one_of(t.c.id, ids), t.c.claimed_by == worker)).rowcount
 
     def counts(self, source: str, *, now: datetime) -> dict[str, int]:
         """Waiting changes: ``due`` now and ``later`` (after a rate limit or an error)."""

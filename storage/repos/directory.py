@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import DirectoryAccount, DirectoryProblem, Person
 from storage.repos.base import Repo, table_of
@@ -49,12 +49,18 @@ class DirectoryRepo(Repo):
         q = select(DirectoryAccount).where(DirectoryAccount.deleted == False)  # noqa: E712
         if platform:
             q = q.where(DirectoryAccount.platform == platform)
-        q = q.where(~sa.exists().where(Person.email == DirectoryAccount.email))
+        q = q.where(~sa.exists().where(col(Person.email) == DirectoryAccount.email))
         q = q.where(
             ~sa.exists().where(
                 sa.or_(
-                    sa.and_(DirectoryAccount.platform == "slack", Person.slack_user_id == DirectoryAccount.account_id),
-                    sa.and_(DirectoryAccount.platform == "teams", Person.teams_user_id == DirectoryAccount.account_id),
+                    sa.and_(
+                        col(DirectoryAccount.platform) == "slack",
+                        col(Person.slack_user_id) == DirectoryAccount.account_id,
+                    ),
+                    sa.and_(
+                        col(DirectoryAccount.platform) == "teams",
+                        col(Person.teams_user_id) == DirectoryAccount.account_id,
+                    ),
                 )
             )
         )

@@ -33,6 +33,6 @@ class KeyValueRepo(Repo):
             ["key"],
             ["value", "updated_at"],
         )
-        row = self.session.identity_map.get(self.session.identity_key(KeyValue, key))  # type: ignore[arg-type]
+        row = self.session.identity_map.get(self.session.identity_key(KeyValue, key))
         if row is not None:
             self.session.expire(row)  # read again, with the new value

@@ -7,13 +7,13 @@ import sqlalchemy as sa
 from sqlmodel import col, func, or_, select
 
 from storage.models import Lead, LeadEvent, LeadTouch
-from storage.repos.base import Repo, table_of
+from storage.repos.base import Repo, by_id, table_of
 
 
 _FIND = (
     select(Lead)
     .where(or_(Lead.crm_id == sa.bindparam("ref"), col(Lead.email).in_(sa.bindparam("emails", expanding=True))))
-    .order_by(Lead.id)
+    .order_by(col(Lead.id))
     .limit(sa.bindparam("limit"))
 )
 _FIND_FOR_UPDATE = _FIND.with_for_update().execution_options(populate_existing=True)
@@ -44,7 +44,7 @@ class LeadsRepo(Repo):
         The statement is built once (building it was a third of the command's CPU)."""
         ref = ref.strip()
         params = {"ref": ref, "emails": sorted({ref, ref.lower()}), "limit": limit}
-        return self.session.exec(_FIND_FOR_UPDATE if for_update else _FIND, params=params).all()  # type: ignore[call-overload]
+        return self.session.exec(_FIND_FOR_UPDATE if for_update else _FIND, params=params).all()
 
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Lead.crm_id, crm_ids)
@@ -246,7 +246,7 @@ class LeadsRepo(Repo):
         ids = set(lead_ids)
         if not ids:
             return {}
-        return {lead.id: lead for lead in self.session.exec(select(Lead).where(self.one_of(Lead.id, ids)))}
+        return by_id(self.session.exec(select(Lead).where(self.one_of(Lead.id, ids))))
 
     def open_for_owners(self, owner_ids: Iterable[int]) -> Sequence[Lead]:
         """The qualified leads of these owners, earliest SLA due first (the digests' list)."""
@@ -277,7 +277,7 @@ class LeadsRepo(Repo):
         q = select(Lead).where(self.one_of(Lead.id, ids)).execution_options(populate_existing=True)
         if self.dialect == "postgresql":
             q = q.with_for_update()
-        return {lead.id: lead for lead in self.session.exec(q)}
+        return by_id(self.session.exec(q))
 
     # -- the lifecycle's record ---------------------------------------------------------------
 
@@ -294,9 +294,9 @@ class LeadsRepo(Repo):
             return {}
         self.session.flush()
         newest = (
-            sa.select(LeadEvent.lead_id, func.max(LeadEvent.id).label("id"))
+            sa.select(col(LeadEvent.lead_id), func.max(LeadEvent.id).label("id"))
             .where(self.one_of(LeadEvent.lead_id, ids), col(LeadEvent.kind).in_(list(kinds)))
-            .group_by(LeadEvent.lead_id)
+            .group_by(col(LeadEvent.lead_id))
             .subquery()
         )
         rows = self.session.exec(select(LeadEvent).join(newest, col(LeadEvent.id) == newest.c.id))
@@ -311,7 +311,7 @@ class LeadsRepo(Repo):
         for e in self.session.exec(
             select(LeadEvent)
             .where(self.one_of(LeadEvent.lead_id, ids))
-            .order_by(LeadEvent.lead_id, LeadEvent.at, LeadEvent.id)
+            .order_by(col(LeadEvent.lead_id), col(LeadEvent.at), col(LeadEvent.id))
         ):
             out.setdefault(e.lead_id, []).append(e)
         return out
@@ -321,7 +321,7 @@ class LeadsRepo(Repo):
         return self.session.exec(
             select(LeadEvent)
             .where(LeadEvent.owner_id == owner_id, LeadEvent.at >= since, LeadEvent.at < until)
-            .order_by(LeadEvent.at, LeadEvent.id)
+            .order_by(col(LeadEvent.at), col(LeadEvent.id))
         ).all()
 
     def add_touches(self, rows: list[dict[str, Any]]) -> None:
@@ -390,5 +390,5 @@ class LeadsRepo(Repo):
 
     def touches(self, lead_id: int) -> Sequence[LeadTouch]:
         return self.session.exec(
-            select(LeadTouch).where(LeadTouch.lead_id == lead_id).order_by(LeadTouch.occurred_at)
+            select(LeadTouch).where(LeadTouch.lead_id == lead_id).order_by(col(LeadTouch.occurred_at))
         ).all()

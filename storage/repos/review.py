@@ -85,9 +85,7 @@ class ReviewRepo(Repo):
     def mark_reminded(self, item_id: int, at: datetime) -> bool:
         """Claim an item's reminder (once, whatever the replicas)."""
         t = table_of(ActionItem)
-        res = self.session.execute(
-            sa.update(t).where(t.c.id == item_id, t.c.reminded_at.is_(None)).values(reminded_at=at)
-        )
+        res = self.session.exec(sa.update(t).where(t.c.id == item_id, t.c.reminded_at.is_(None)).values(reminded_at=at))
         return res.rowcount == 1
 
     def breached_between(self, start: datetime, end: datetime, limit: int = 5) -> tuple[int, list[Lead]]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import ScheduleItem
 from storage.repos.base import Repo, table_of
@@ -62,7 +62,7 @@ class ScheduleRepo(Repo):
             q = q.where(ScheduleItem.team == team)
         if source is not None:
             q = q.where(ScheduleItem.source == source)
-        return self.session.exec(q.order_by(ScheduleItem.starts_at, ScheduleItem.id)).all()
+        return self.session.exec(q.order_by(col(ScheduleItem.starts_at), col(ScheduleItem.id))).all()
 
     def rows_overlapping(self, start: datetime, end: datetime) -> Sequence[sa.Row]:
         """Like ``overlapping``, as plain read-only rows (attributes named like the columns):
@@ -94,6 +94,6 @@ class ScheduleRepo(Repo):
         if not ids:
             return 0
         t = table_of(ScheduleItem)
-        res = self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids)))
+        res = self.session.exec(sa.delete(t).where(self.one_of(t.c.id, ids)))
         self.session.expire_all()
         return res.rowcount or 0

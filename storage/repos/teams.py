@@ -139,7 +139,7 @@ class TeamsRepo(Repo):
             where = t.c.conversation_id == conversation_id
         else:
             return 0
-        return self.session.execute(sa.update(t).where(where).values(installed=False, updated_at=at)).rowcount
+        return self.session.exec(sa.update(t).where(where).values(installed=False, updated_at=at)).rowcount
 
     def reach(self, conversation_id: str) -> TeamsConversation | None:
         """Where to ask about a conversation: its own row if the bot has seen it, else the newest
