@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.sql.sqltypes import UTCDateTime
@@ -228,7 +228,7 @@ class OutboxRepo(Repo):
         for r in rows:
             if r["op"] == "update" and r["target_key"] in held:
                 # Conditional: a dispatcher that took the post meanwhile gets the update as a row.
-                done = self.session.execute(
+                done = self.session.exec(
                     sa.update(t).where(t.c.key == r["target_key"], _held(t, at)).values(payload=r["payload"])
                 )
                 if done.rowcount == 1:
@@ -252,7 +252,7 @@ class OutboxRepo(Repo):
             return []
         self.session.flush()
         return self.session.exec(
-            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post").order_by(Outbox.id)  # type: ignore[arg-type]
+            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post").order_by(col(Outbox.id))
         ).all()
 
     def settle(self, keys: Iterable[str]) -> None:
@@ -347,7 +347,7 @@ class OutboxRepo(Repo):
             earlier.c.status.in_(OPEN),
             ~_held(earlier, now),
         )
-        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(Outbox.id)  # type: ignore[union-attr]
+        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(col(Outbox.id))
         if self.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
         rows = list(self.session.exec(q.execution_options(populate_existing=True)).all())
@@ -400,8 +400,8 @@ class OutboxRepo(Repo):
         """The posts to ``destination`` held for later (``_HELD_SQL``), oldest first."""
         t = table_of(Outbox)
         return self.session.exec(
-            select(Outbox).where(Outbox.destination == destination, _held(t, now)).order_by(Outbox.id)
-        ).all()  # type: ignore[arg-type]
+            select(Outbox).where(Outbox.destination == destination, _held(t, now)).order_by(col(Outbox.id))
+        ).all()
 
     def drop(self, ids: Iterable[int]) -> None:
         """Take messages that were never tried out of the outbox (to queue them again elsewhere)."""
@@ -422,7 +422,7 @@ class OutboxRepo(Repo):
         take the destination's slot: the next post there waits ``spacing`` from this one's start.
         False when the claim was lost: the message is someone else's now."""
         t = table_of(Outbox)
-        res = self.session.execute(
+        res = self.session.exec(
             sa.update(t)
             .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
             .values(claimed_until=now + lease, attempt_started_at=sa.func.coalesce(t.c.attempt_started_at, now))
@@ -498,14 +498,14 @@ class OutboxRepo(Repo):
         """What the message posted under ``key`` shows now, or will once queued updates are
         delivered: the newest update's payload, else its own. None when there is no such message."""
         newest = self.session.exec(
-            select(Outbox.payload)
+            select(col(Outbox.payload))
             .where(Outbox.target_key == key, Outbox.op == "update", Outbox.status != "dead")
-            .order_by(Outbox.id.desc())  # type: ignore[union-attr]
+            .order_by(col(Outbox.id).desc())
             .limit(1)
         ).first()
         if newest is not None:
             return newest
-        return self.session.exec(select(Outbox.payload).where(Outbox.key == key)).first()
+        return self.session.exec(select(col(Outbox.payload)).where(Outbox.key == key)).first()
 
     def key_for_ref(self, platform: str, ref: str) -> str | None:
         """The outbox key of the message delivered as ``ref`` (a Teams activity id, a Slack ts)."""
@@ -522,7 +522,7 @@ class OutboxRepo(Repo):
         t = table_of(Outbox)
         # Only the worker holding the claim may finish the row; a worker whose lease expired
         # and was taken over must not overwrite the new owner's result.
-        res = self.session.execute(
+        res = self.session.exec(
             sa.update(t)
             .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
             .values(claimed_by=None, claimed_until=None, **values)
@@ -539,22 +539,26 @@ class OutboxRepo(Repo):
     def for_destination(
         self, destination: str, *, limit: int = 50, before_id: int | None = None, statuses: tuple[str, ...] = ("sent",)
     ) -> Sequence[Outbox]:
-        q = select(Outbox).where(Outbox.destination == destination, Outbox.op == "post", Outbox.status.in_(statuses))  # type: ignore[attr-defined]
+        q = select(Outbox).where(
+            Outbox.destination == destination, Outbox.op == "post", col(Outbox.status).in_(statuses)
+        )
         if before_id is not None:
-            q = q.where(Outbox.id < before_id)
-        return self.session.exec(q.order_by(Outbox.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+            q = q.where(col(Outbox.id) < before_id)
+        return self.session.exec(q.order_by(col(Outbox.id).desc()).limit(limit)).all()
 
     def dead(self, limit: int = 100) -> Sequence[Outbox]:
-        return self.session.exec(select(Outbox).where(Outbox.status == "dead").order_by(Outbox.id).limit(limit)).all()
+        return self.session.exec(
+            select(Outbox).where(Outbox.status == "dead").order_by(col(Outbox.id)).limit(limit)
+        ).all()
 
     # -- the local workspace's change feed -------------------------------------------------
     def since(self, after_id: int, *, limit: int = 500, ops: tuple[str, ...] = ("post", "update")) -> Sequence[Outbox]:
         """Rows with an id above ``after_id`` (oldest first): what changed since a reader's cursor."""
         return self.session.exec(
             select(Outbox)
-            .where(Outbox.id > after_id, Outbox.op.in_(ops))  # type: ignore[union-attr]
-            .order_by(Outbox.id)
-            .limit(limit)  # type: ignore[union-attr]
+            .where(col(Outbox.id) > after_id, col(Outbox.op).in_(ops))
+            .order_by(col(Outbox.id))
+            .limit(limit)
         ).all()
 
     def last_id(self) -> int:
@@ -562,22 +566,22 @@ class OutboxRepo(Repo):
 
     def count_since(self, after_id: int) -> int:
         """How many messages were queued after ``after_id`` (an import's hand-offs and celebrations)."""
-        return self.session.exec(select(func.count()).where(Outbox.id > after_id)).one()
+        return self.session.exec(select(func.count()).where(col(Outbox.id) > after_id)).one()
 
     def many_by_key(self, keys: Iterable[str]) -> dict[str, Outbox]:
         keys = list(set(keys))
         if not keys:
             return {}
-        return {r.key: r for r in self.session.exec(select(Outbox).where(self.one_of(Outbox.key, keys)))}  # type: ignore[union-attr]
+        return {r.key: r for r in self.session.exec(select(Outbox).where(self.one_of(Outbox.key, keys)))}
 
     def feed_cursor(self, ops: tuple[str, ...] = ("post", "update")) -> int:
         """The highest id at or below which every message (``ops``) is delivered or dead: a
         reader that has seen everything up to here only needs ``since(cursor)`` from now on."""
         waiting = self.session.exec(
             select(func.min(Outbox.id)).where(
-                Outbox.op.in_(ops),  # type: ignore[union-attr]
-                Outbox.status.in_(("pending", "sending")),
-            )  # type: ignore[attr-defined]
+                col(Outbox.op).in_(ops),
+                col(Outbox.status).in_(("pending", "sending")),
+            )
         ).first()
         if waiting is not None:
             return waiting - 1

@@ -12,9 +12,10 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from storage.models import Bounce, Campaign, ChartImage, Deal, HomeView, Lead, Person
 from storage.repos.base import Repo, table_of
@@ -299,6 +300,7 @@ class ScoreboardRepo(Repo):
         SLA decided, in time)."""
         t = table_of(Lead)
         end = start + timedelta(days=7 * weeks)
+        week: sa.ColumnElement[Any]
         if self.dialect == "postgresql":
             week = sa.func.floor(sa.func.extract("epoch", t.c.qualified_at - start) / 604800)
         else:
@@ -420,7 +422,7 @@ class ScoreboardRepo(Repo):
     def reports_of(self, manager_id: int) -> list[Person]:
         return list(
             self.session.execute(
-                sa.select(Person).where(Person.manager_id == manager_id).order_by(Person.name)
+                sa.select(Person).where(col(Person.manager_id) == manager_id).order_by(col(Person.name))
             ).scalars()
         )
 
@@ -448,11 +450,11 @@ class ScoreboardRepo(Repo):
             self.session.execute(
                 sa.select(Lead)
                 .where(
-                    Lead.status == sa.literal_column("'qualified'"),
+                    col(Lead.status) == sa.literal_column("'qualified'"),
                     self.one_of(Lead.owner_id, ids),
-                    Lead.ladder_step >= 3,
+                    col(Lead.ladder_step) >= 3,
                 )
-                .order_by(Lead.sla_due_at, Lead.id)
+                .order_by(col(Lead.sla_due_at), col(Lead.id))
                 .limit(limit)
             ).scalars()
         )
@@ -461,9 +463,9 @@ class ScoreboardRepo(Repo):
         """The bounces a person made since ``since``, newest first, with their leads."""
         q = (
             sa.select(Bounce, Lead)
-            .join(Lead, Lead.id == Bounce.lead_id)
-            .where(Bounce.by_person_id == person_id, Bounce.at >= since)
-            .order_by(Bounce.at.desc(), Bounce.id.desc())
+            .join(Lead, col(Lead.id) == Bounce.lead_id)
+            .where(col(Bounce.by_person_id) == person_id, col(Bounce.at) >= since)
+            .order_by(col(Bounce.at).desc(), col(Bounce.id).desc())
             .limit(limit)
         )
         return [(b, l) for b, l in self.session.execute(q).all()]
@@ -480,14 +482,14 @@ class ScoreboardRepo(Repo):
         return True
 
     def image(self, key: str) -> ChartImage | None:
-        return self.session.execute(sa.select(ChartImage).where(ChartImage.key == key)).scalars().first()
+        return self.session.execute(sa.select(ChartImage).where(col(ChartImage.key) == key)).scalars().first()
 
     def image_by_token(self, token: str) -> ChartImage | None:
-        return self.session.execute(sa.select(ChartImage).where(ChartImage.token == token)).scalars().first()
+        return self.session.execute(sa.select(ChartImage).where(col(ChartImage.token) == token)).scalars().first()
 
     # -- home views ------------------------------------------------------------------------
     def home(self, person_id: int, *, for_update: bool = False) -> HomeView | None:
-        q = sa.select(HomeView).where(HomeView.person_id == person_id)
+        q = sa.select(HomeView).where(col(HomeView.person_id) == person_id)
         if for_update and self.dialect == "postgresql":
             q = q.with_for_update()
         return self.session.execute(q.execution_options(populate_existing=True)).scalars().first()
@@ -496,7 +498,7 @@ class ScoreboardRepo(Repo):
         """People who opened their Home at least once: theirs are kept up to date."""
         return list(
             self.session.execute(
-                sa.select(HomeView).where(HomeView.opened_at.is_not(None)).order_by(HomeView.person_id)
+                sa.select(HomeView).where(col(HomeView.opened_at).is_not(None)).order_by(col(HomeView.person_id))
             ).scalars()
         )
 
