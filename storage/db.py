@@ -279,7 +279,7 @@ def migrate(engine: Engine, *, thorough: bool = False) -> None:
             # SQLite alters a table by rebuilding it (batch mode): with foreign keys on, dropping the
             # old copy of a table that others point at fails. Off for the migration (it can only be
             # switched outside a transaction), every reference checked before it commits.
-            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+            _driver_sql(conn, "PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 if not sqlite:
@@ -302,7 +302,16 @@ def migrate(engine: Engine, *, thorough: bool = False) -> None:
                     raise SchemaMismatch(where, differences, current_revision(conn))
         finally:
             if sqlite:
-                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+                _driver_sql(conn, "PRAGMA foreign_keys=ON")
+
+
+def _driver_sql(conn: sa.Connection, sql: str) -> None:
+    """Run ``sql`` on the driver's connection itself, past SQLAlchemy (which would begin a
+    transaction first). Only an invalidated connection has no driver connection."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:
+        raise RuntimeError(f"no database connection to run {sql!r} on (it was invalidated)")
+    dbapi.execute(sql)
 
 
 def recreate(engine: Engine) -> None:

@@ -86,11 +86,12 @@ def quick_differences(conn: Connection) -> list[str]:
                     f"expected {'NULL' if want['columns'][col] else 'NOT NULL'}"
                 )
         have_ix = {
-            ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"]))
+            ix_name: (tuple(ix["column_names"]), bool(ix["unique"]))
             for ix in indexes.get(name, [])
-            if ix.get("name")
+            if (ix_name := ix.get("name"))
         }
-        have_uq = {tuple(u["column_names"]) for u in uniques.get(name, [])}
+        # an expression index reports None for its expression's column name
+        have_uq: set[tuple[str | None, ...]] = {tuple(u["column_names"]) for u in uniques.get(name, [])}
         # A unique index and a unique constraint are the same promise; databases report them apart.
         have_uq |= {cols for cols, unique in have_ix.values() if unique}
         for ix in sorted(set(want["indexes"]) - set(have_ix)):

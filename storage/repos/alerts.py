@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from storage.models import Outbox
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class AlertsRepo(Repo):
 
     def for_lead(self, lead_id: int) -> list[LadderStep]:
         """A lead's ladder steps, oldest first (the handoff DM is not one)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         prefix = f"cooling:{int(lead_id)}:"
         rows = self.session.execute(
             sa.select(t.c.key, t.c.created_at)

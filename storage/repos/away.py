@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from storage.models import AwayPeriod
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class AwayRepo(Repo):
@@ -30,14 +30,14 @@ class AwayRepo(Repo):
         return self.session.exec(
             select(AwayPeriod)
             .where(AwayPeriod.person_id == person_id, AwayPeriod.ends_at > ending_after)
-            .order_by(AwayPeriod.starts_at)
+            .order_by(col(AwayPeriod.starts_at))
         ).all()
 
     def overlapping(self, person_id: int, starts_at: datetime, ends_at: datetime) -> AwayPeriod | None:
         return self.session.exec(
             select(AwayPeriod)
             .where(AwayPeriod.person_id == person_id, AwayPeriod.starts_at < ends_at, AwayPeriod.ends_at > starts_at)
-            .order_by(AwayPeriod.starts_at)
+            .order_by(col(AwayPeriod.starts_at))
             .limit(1)
         ).first()
 
@@ -77,13 +77,13 @@ class AwayRepo(Repo):
         return self.session.exec(
             select(AwayPeriod)
             .where(AwayPeriod.ends_at <= now, AwayPeriod.ends_at >= since, col(AwayPeriod.summary_at).is_(None))
-            .order_by(AwayPeriod.ends_at)
+            .order_by(col(AwayPeriod.ends_at))
         ).all()
 
     def from_config(self) -> Sequence[AwayPeriod]:
         return self.session.exec(select(AwayPeriod).where(AwayPeriod.source == "config")).all()
 
     def mark_summarised(self, period_id: int, at: datetime) -> None:
-        t = AwayPeriod.__table__
+        t = table_of(AwayPeriod)
         self.session.execute(sa.update(t).where(t.c.id == period_id).values(summary_at=at))
         self._expire_loaded(AwayPeriod, lambda p: p.id == period_id)

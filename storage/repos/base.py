@@ -3,12 +3,34 @@ from __future__ import annotations
 import json
 from operator import itemgetter
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The ``Table`` of a table model (``table=True``), for Core statements (bulk INSERT, upsert,
+    UPDATE .. WHERE). SQLModel sets ``__table__`` at class creation but does not declare it, so
+    type checkers do not know it: this is the one place that says what it is (an attribute read,
+    no inspection at run time)."""
+    # SQLAlchemy's declarative mapping sets it; SQLModel's class does not declare it.
+    return model.__table__  # type: ignore[attr-defined]
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+_S = TypeVar("_S", bound=_Stored)
+
+
+def by_id(rows: Iterable[_S]) -> dict[int, _S]:
+    """``{row.id: row}`` of rows read from the database. A table model's ``id`` is ``int | None``
+    (None until the INSERT), but a row read back always has one: the cast says so once, here."""
+    return cast("dict[int, _S]", {r.id: r for r in rows})
 
 
 class Repo:

@@ -34,7 +34,9 @@ class BouncesRepo(Repo):
 
     def for_lead(self, lead_id: int) -> Sequence[Bounce]:
         """A lead's bounces, oldest first: its bounce history."""
-        return self.session.exec(select(Bounce).where(Bounce.lead_id == lead_id).order_by(Bounce.at, Bounce.id)).all()
+        return self.session.exec(
+            select(Bounce).where(Bounce.lead_id == lead_id).order_by(col(Bounce.at), col(Bounce.id))
+        ).all()
 
     def for_leads(self, lead_ids: Iterable[int]) -> dict[int, list[Bounce]]:
         """The bounce histories of many leads (oldest first), in one query; leads without
@@ -44,7 +46,7 @@ class BouncesRepo(Repo):
             return {}
         out: dict[int, list[Bounce]] = {}
         for b in self.session.exec(
-            select(Bounce).where(self.one_of(Bounce.lead_id, ids)).order_by(Bounce.at, Bounce.id)
+            select(Bounce).where(self.one_of(Bounce.lead_id, ids)).order_by(col(Bounce.at), col(Bounce.id))
         ):
             out.setdefault(b.lead_id, []).append(b)
         return out
@@ -97,7 +99,7 @@ class BouncesRepo(Repo):
         return self.session.exec(
             select(Bounce)
             .where(self.one_of(Bounce.lead_id, ids), col(Bounce.requalified_at).is_(None))
-            .order_by(Bounce.id)
+            .order_by(col(Bounce.id))
         ).all()
 
     def mark_requalified(self, *, lead_ids: Iterable[int], at: datetime, by_person_id: int | None = None) -> int:
@@ -105,7 +107,7 @@ class BouncesRepo(Repo):
         ids = list(set(lead_ids))
         if not ids:
             return 0
-        res = self.session.execute(
+        res = self.session.exec(
             sa.update(Bounce)
             .where(self.one_of(Bounce.lead_id, ids), col(Bounce.requalified_at).is_(None))
             .values(requalified_at=at, requalified_by_id=by_person_id)
@@ -123,6 +125,6 @@ class BouncesRepo(Repo):
                 func.sum(sa.case((col(Bounce.repeat), 1), else_=0)),
             )
             .where(Bounce.at >= since, Bounce.at < until)
-            .group_by(Bounce.campaign_id, Bounce.reason)
+            .group_by(col(Bounce.campaign_id), col(Bounce.reason))
         ).all()
         return [ReasonCount(c, r, int(n), int(rep or 0)) for c, r, n, rep in rows]

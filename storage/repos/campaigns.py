@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, or_, select
 
 from storage.models import Campaign, CampaignTouch
-from storage.repos.base import Repo
+from storage.repos.base import Repo, by_id, table_of
 
 
 class CampaignsRepo(Repo):
@@ -30,7 +30,7 @@ class CampaignsRepo(Repo):
         found = {c: c for c in self.ids_by_crm_id(refs)}
         rest = {r.lower(): r for r in refs - found.keys()}
         if rest:
-            t = Campaign.__table__
+            t = table_of(Campaign)
             lowered = sa.func.lower(t.c.name, type_=sa.String)
             q = sa.select(lowered, t.c.crm_id).where(self.one_of(lowered, rest)).order_by(t.c.id.desc())
             for name, crm_id in self.session.execute(q):
@@ -53,7 +53,7 @@ class CampaignsRepo(Repo):
         ids = list(set(ids))
         if not ids:
             return {}
-        return {c.id: c for c in self.session.exec(select(Campaign).where(self.one_of(Campaign.id, ids)))}
+        return by_id(self.session.exec(select(Campaign).where(self.one_of(Campaign.id, ids))))
 
     def briefs(self, ids: Iterable[int]) -> dict[int, Any]:
         """What messages show of these campaigns (rows with ``id``, ``name``, ``kind``,
@@ -61,12 +61,12 @@ class CampaignsRepo(Repo):
         ids = set(ids)
         if not ids:
             return {}
-        t = Campaign.__table__
+        t = table_of(Campaign)
         q = sa.select(t.c.id, t.c.name, t.c.kind, t.c.owner_id, t.c.owner_email).where(self.one_of(t.c.id, ids))
         return {r.id: r for r in self.session.execute(q)}
 
     def upsert_many(self, rows: list[dict]) -> None:
-        self.upsert(Campaign.__table__, rows, ["crm_id"], [k for k in rows[0] if k != "crm_id"] if rows else [])
+        self.upsert(table_of(Campaign), rows, ["crm_id"], [k for k in rows[0] if k != "crm_id"] if rows else [])
 
     def add(self, campaign: Campaign) -> Campaign:
         self.session.add(campaign)
@@ -76,14 +76,14 @@ class CampaignsRepo(Repo):
     def add_touches(self, rows: list[dict]) -> None:
         """Insert touches in one statement; a touch id seen before is ignored."""
         # One JSON parameter on PostgreSQL, a plain executemany on SQLite: the fastest on each.
-        self.insert_ignore_bulk(CampaignTouch.__table__, rows)
+        self.insert_ignore_bulk(table_of(CampaignTouch), rows)
 
     def touches_for(self, *, lead_ids: Iterable[int], emails: Iterable[str], until: datetime) -> list:
         """Touches (rows with ``id``, ``campaign_id``, ``lead_id``, ``contact_email``,
         ``occurred_at``) of any of these leads or contact emails at or before ``until``, oldest
         first, in one query (attribution of a batch of deals)."""
         lead_ids, emails = set(lead_ids), {e.lower() for e in emails if e}
-        t = CampaignTouch.__table__
+        t = table_of(CampaignTouch)
         conds = []
         if lead_ids:
             conds.append(self.one_of(t.c.lead_id, lead_ids))
@@ -114,15 +114,15 @@ class CampaignsRepo(Repo):
             )
             .order_by(col(Campaign.id))
         ).all()
-        by_id = {c.crm_id: c for c in rows}
+        by_crm_id = {c.crm_id: c for c in rows}
         by_name: dict[str, Campaign] = {}
         for c in rows:
             by_name.setdefault(c.name.lower(), c)
         found = {}
         for ref, clean in wanted.items():
-            c = by_id.get(clean) or by_name.get(clean.lower())
-            if c is not None:
-                found[ref] = c
+            hit = by_crm_id.get(clean) or by_name.get(clean.lower())
+            if hit is not None:
+                found[ref] = hit
         return found
 
     def find(self, ref: str) -> Campaign | None:
@@ -142,6 +142,6 @@ class CampaignsRepo(Repo):
         crm_ids = set(crm_ids)
         if not crm_ids:
             return set()
-        t = Campaign.__table__
+        t = table_of(Campaign)
         q = sa.select(t.c.crm_id).where(self.one_of(t.c.crm_id, crm_ids), t.c.name != t.c.crm_id)
         return set(self.session.execute(q).scalars())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import ConnectorChange
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ConnectorChangesRepo(Repo):
             dict(source=source, kind=k, object_id=o, version=1, changed_at=c, due_at=at, attempts=0)
             for (k, o), c in sorted(latest.items())
         ]
-        t = ConnectorChange.__table__
+        t = table_of(ConnectorChange)
         ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(t)
         stmt = ins.on_conflict_do_update(
             index_elements=["source", "kind", "object_id"],
@@ -54,7 +54,7 @@ class ConnectorChangesRepo(Repo):
     def claim(self, source: str, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
         """Take up to ``limit`` due changes (oldest due first) for this worker; a claim whose lease
         ran out (its worker died) is due again. ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
-        t = ConnectorChange.__table__
+        t = table_of(ConnectorChange)
         due = sa.and_(
             t.c.source == source, t.c.due_at <= now, sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
         )
@@ -74,10 +74,10 @@ class ConnectorChangesRepo(Repo):
         claimed = list(claimed)
         if not claimed:
             return 0
-        t = ConnectorChange.__table__
+        t = table_of(ConnectorChange)
         removed = 0
         for c in claimed:
-            removed += self.session.execute(
+            removed += self.session.exec(
                 sa.delete(t).where(t.c.id == c.id, t.c.version == c.version, t.c.claimed_by == worker)
             ).rowcount
         self.session.execute(
@@ -95,8 +95,8 @@ class ConnectorChangesRepo(Repo):
         ids = [c.id for c in claimed]
         if not ids:
             return
-        t = ConnectorChange.__table__
-        values = dict(claimed_by=None, claimed_until=None, due_at=at, last_error=error[:2000])
+        t = table_of(ConnectorChange)
+        values: dict[str, Any] = dict(claimed_by=None, claimed_until=None, due_at=at, last_error=error[:2000])
         if not count_attempt:
             values["attempts"] = t.c.attempts - 1
         self.session.execute(sa.update(t).where(self.one_of(t.c.id, ids), t.c.claimed_by == worker).values(**values))
@@ -106,16 +106,16 @@ class ConnectorChangesRepo(Repo):
         ids = [c.id for c in claimed]
         if not ids:
             return 0
-        t = ConnectorChange.__table__
-        return self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids), t.c.claimed_by == worker)).rowcount
+        t = table_of(ConnectorChange)
+        return self.session.exec(sa.delete(t).where(self.one_of(t.c.id, ids), t.c.claimed_by == worker)).rowcount
 
     def counts(self, source: str, *, now: datetime) -> dict[str, int]:
         """Waiting changes: ``due`` now and ``later`` (after a rate limit or an error)."""
-        t = ConnectorChange.__table__
+        t = table_of(ConnectorChange)
         q = sa.select(sa.func.count().filter(t.c.due_at <= now), sa.func.count()).where(t.c.source == source)
         due, total = self.session.execute(q).one()
         return {"due": due or 0, "later": (total or 0) - (due or 0)}
 
     def next_due(self, source: str) -> datetime | None:
-        t = ConnectorChange.__table__
+        t = table_of(ConnectorChange)
         return self.session.execute(sa.select(sa.func.min(t.c.due_at)).where(t.c.source == source)).scalar()

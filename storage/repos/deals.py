@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from storage.models import Deal
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class DealsRepo(Repo):
@@ -34,7 +34,7 @@ class DealsRepo(Repo):
         crm_ids, name_keys = set(crm_ids), set(name_keys)
         if not crm_ids and not name_keys:
             return set(), {}
-        t = Deal.__table__
+        t = table_of(Deal)
         announced = sa.and_(
             self.one_of(t.c.name_key, name_keys), t.c.source == "command", t.c.closed_at >= announced_since
         )
@@ -56,7 +56,7 @@ class DealsRepo(Repo):
         """Insert deals (every row has the same keys) in one statement, skipping any whose
         ``crm_id`` is already stored (a concurrent request may have won the race). Returns the
         CRM ids of the rows inserted."""
-        return self.insert_unseen(Deal.__table__, rows, "crm_id")
+        return self.insert_unseen(table_of(Deal), rows, "crm_id")
 
     def recent_by_name_key(
         self, name_keys: Iterable[str], *, since: datetime, source: str | None = None
@@ -79,7 +79,7 @@ class DealsRepo(Repo):
         deal to update) and the new column values (all dicts the same keys), one executemany."""
         if not updates:
             return
-        t = Deal.__table__
+        t = table_of(Deal)
         cols = [k for k in updates[0] if k != "_id"]
         stmt = sa.update(t).where(t.c.id == sa.bindparam("_id")).values({c: sa.bindparam(c) for c in cols})
         self.session.connection().execute(stmt, list(updates))
@@ -100,7 +100,7 @@ class DealsRepo(Repo):
         One UPDATE .. WHERE celebration = 'rollup' RETURNING: on PostgreSQL a second replica
         doing the same at once waits for the first and then finds nothing left, so each deal
         is in exactly one roll-up."""
-        t = Deal.__table__
+        t = table_of(Deal)
         ids = [
             r[0]
             for r in self.session.execute(

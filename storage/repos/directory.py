@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import DirectoryAccount, DirectoryProblem, Person
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 ACCOUNT_FIELDS = ("email", "name", "deleted", "team")
 
@@ -18,7 +18,7 @@ class DirectoryRepo(Repo):
     # -- accounts -------------------------------------------------------------------------------
     def accounts(self, platform: str, account_ids: Iterable[str] | None = None) -> dict[str, dict]:
         """account id -> its columns as last synced (all of the platform's, or those of ``account_ids``)."""
-        t = DirectoryAccount.__table__
+        t = table_of(DirectoryAccount)
         q = sa.select(t.c.account_id, t.c.email, t.c.name, t.c.deleted, t.c.team).where(t.c.platform == platform)
         if account_ids is not None:
             ids = list(set(account_ids))
@@ -31,7 +31,7 @@ class DirectoryRepo(Repo):
         """Insert or update accounts (dicts: account_id, email, name, deleted, team). Returns how many."""
         if not rows:
             return 0
-        t = DirectoryAccount.__table__
+        t = table_of(DirectoryAccount)
         self.upsert(
             t,
             [dict(platform=platform, seen_at=at, **{k: r[k] for k in ("account_id", *ACCOUNT_FIELDS)}) for r in rows],
@@ -49,12 +49,18 @@ class DirectoryRepo(Repo):
         q = select(DirectoryAccount).where(DirectoryAccount.deleted == False)  # noqa: E712
         if platform:
             q = q.where(DirectoryAccount.platform == platform)
-        q = q.where(~sa.exists().where(Person.email == DirectoryAccount.email))
+        q = q.where(~sa.exists().where(col(Person.email) == DirectoryAccount.email))
         q = q.where(
             ~sa.exists().where(
                 sa.or_(
-                    sa.and_(DirectoryAccount.platform == "slack", Person.slack_user_id == DirectoryAccount.account_id),
-                    sa.and_(DirectoryAccount.platform == "teams", Person.teams_user_id == DirectoryAccount.account_id),
+                    sa.and_(
+                        col(DirectoryAccount.platform) == "slack",
+                        col(Person.slack_user_id) == DirectoryAccount.account_id,
+                    ),
+                    sa.and_(
+                        col(DirectoryAccount.platform) == "teams",
+                        col(Person.teams_user_id) == DirectoryAccount.account_id,
+                    ),
                 )
             )
         )
@@ -65,7 +71,7 @@ class DirectoryRepo(Repo):
         """Record problems (dicts: source, kind, subject, detail); the latest detail wins."""
         if rows:
             self.upsert(
-                DirectoryProblem.__table__,
+                table_of(DirectoryProblem),
                 [dict(at=at, **r) for r in rows],
                 ["kind", "subject"],
                 ["source", "detail", "at"],
@@ -74,13 +80,13 @@ class DirectoryRepo(Repo):
     def clear_problems(self, subjects: Iterable[str], kinds: Iterable[str]) -> None:
         subjects, kinds = list(set(subjects)), list(kinds)
         if subjects:
-            t = DirectoryProblem.__table__
+            t = table_of(DirectoryProblem)
             where = (t.c.subject.in_(subjects), t.c.kind.in_(kinds))
             if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:
                 self.session.execute(sa.delete(t).where(*where))
 
     def clear_kind(self, source: str, kind: str) -> None:
-        t = DirectoryProblem.__table__
+        t = table_of(DirectoryProblem)
         where = (t.c.source == source, t.c.kind == kind)
         if self.session.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None:  # no write for nothing
             self.session.execute(sa.delete(t).where(*where))

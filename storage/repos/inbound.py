@@ -6,7 +6,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from storage.models import ProcessedInbound
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class InboundRepo(Repo):
@@ -15,7 +15,7 @@ class InboundRepo(Repo):
         ids = list(dict.fromkeys(external_ids))
         if not ids:
             return set()
-        t = ProcessedInbound.__table__
+        t = table_of(ProcessedInbound)
         rows = [dict(source=source, external_id=i, received_at=at) for i in ids]
         return self.insert_unseen(t, rows, "external_id", where=[t.c.source == source])
 
@@ -24,6 +24,6 @@ class InboundRepo(Repo):
         ids = set(external_ids)
         if not ids:
             return set()
-        t = ProcessedInbound.__table__
+        t = table_of(ProcessedInbound)
         q = sa.select(t.c.external_id).where(t.c.source == source, self.one_of(t.c.external_id, ids))
         return set(self.session.execute(q).scalars())

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from storage.models import KeyValue
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class KeyValueRepo(Repo):
@@ -17,7 +17,7 @@ class KeyValueRepo(Repo):
         """The value (``default`` when there is none yet, stored as such), locked until the
         transaction ends: for read-modify-write that two requests may do at once. On PostgreSQL
         the second waits for the first to commit and then reads its value; SQLite has one writer."""
-        t = KeyValue.__table__
+        t = table_of(KeyValue)
         self.insert_ignore(t, [dict(key=key, value=default, updated_at=datetime.now(timezone.utc))])
         q = sa.select(t.c.value).where(t.c.key == key)
         if self.dialect == "postgresql":
@@ -28,11 +28,11 @@ class KeyValueRepo(Repo):
         """Store the value (insert or update in one statement: two first writers never collide)."""
         self.session.flush()
         self.upsert(
-            KeyValue.__table__,
+            table_of(KeyValue),
             [dict(key=key, value=value, updated_at=datetime.now(timezone.utc))],
             ["key"],
             ["value", "updated_at"],
         )
-        row = self.session.identity_map.get(self.session.identity_key(KeyValue, key))  # type: ignore[arg-type]
+        row = self.session.identity_map.get(self.session.identity_key(KeyValue, key))
         if row is not None:
             self.session.expire(row)  # read again, with the new value

@@ -7,13 +7,13 @@ import sqlalchemy as sa
 from sqlmodel import col, func, or_, select
 
 from storage.models import Lead, LeadEvent, LeadTouch
-from storage.repos.base import Repo
+from storage.repos.base import Repo, by_id, table_of
 
 
 _FIND = (
     select(Lead)
     .where(or_(Lead.crm_id == sa.bindparam("ref"), col(Lead.email).in_(sa.bindparam("emails", expanding=True))))
-    .order_by(Lead.id)
+    .order_by(col(Lead.id))
     .limit(sa.bindparam("limit"))
 )
 _FIND_FOR_UPDATE = _FIND.with_for_update().execution_options(populate_existing=True)
@@ -44,7 +44,7 @@ class LeadsRepo(Repo):
         The statement is built once (building it was a third of the command's CPU)."""
         ref = ref.strip()
         params = {"ref": ref, "emails": sorted({ref, ref.lower()}), "limit": limit}
-        return self.session.exec(_FIND_FOR_UPDATE if for_update else _FIND, params=params).all()  # type: ignore[call-overload]
+        return self.session.exec(_FIND_FOR_UPDATE if for_update else _FIND, params=params).all()
 
     def ids_by_crm_id(self, crm_ids: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Lead.crm_id, crm_ids)
@@ -58,7 +58,7 @@ class LeadsRepo(Repo):
         found = {c: c for c in self.ids_by_crm_id(refs)}
         emails = {r.lower(): r for r in refs - found.keys() if "@" in r}
         if emails:
-            t = Lead.__table__
+            t = table_of(Lead)
             q = sa.select(t.c.email, t.c.crm_id).where(self.one_of(t.c.email, emails)).order_by(t.c.id.desc())
             for address, crm_id in self.session.execute(q):
                 found[emails[address]] = crm_id  # the oldest lead with that email wins
@@ -76,7 +76,7 @@ class LeadsRepo(Repo):
         """Bare leads (status ``new``) for CRM ids not stored; their ids by CRM id."""
         if not crm_ids:
             return {}
-        self.insert_ignore(Lead.__table__, [dict(crm_id=c, created_at=at, updated_at=at) for c in sorted(crm_ids)])
+        self.insert_ignore(table_of(Lead), [dict(crm_id=c, created_at=at, updated_at=at) for c in sorted(crm_ids)])
         return self.ids_by_crm_id(crm_ids)
 
     def ensure_with_emails(self, crm_ids: Iterable[str], *, at: datetime) -> dict[str, tuple[int, str | None]]:
@@ -85,7 +85,7 @@ class LeadsRepo(Repo):
         crm_ids = set(crm_ids)
         if not crm_ids:
             return {}
-        t = Lead.__table__
+        t = table_of(Lead)
         q = sa.select(t.c.crm_id, t.c.id, t.c.email).where(self.one_of(t.c.crm_id, crm_ids))
         found = {c: (i, e.lower() if e else None) for c, i, e in self.session.execute(q)}
         for c, i in self._add_placeholders(crm_ids - found.keys(), at=at).items():
@@ -106,7 +106,7 @@ class LeadsRepo(Repo):
 
     def blank_row(self) -> dict[str, Any]:
         """Every column of a lead but its id, each None: the start of a new lead's row (``upsert_many``)."""
-        return {c.name: None for c in Lead.__table__.columns if c.name != "id"}
+        return {c.name: None for c in table_of(Lead).columns if c.name != "id"}
 
     def add(self, lead: Lead) -> Lead:
         self.session.add(lead)
@@ -127,7 +127,7 @@ class LeadsRepo(Repo):
         if not crm_ids:
             return {}
         self.session.flush()  # leads changed earlier in this unit of work are read as changed
-        t = Lead.__table__
+        t = table_of(Lead)
         q = sa.select(t).where(self.one_of(t.c.crm_id, crm_ids))
         if self.dialect == "postgresql":
             q = q.with_for_update()
@@ -145,7 +145,7 @@ class LeadsRepo(Repo):
         keep = {"id", "crm_id", "created_at"}
         update = [k for k in rows[0] if k not in keep]
         for i in range(0, len(rows), 500):
-            self.upsert(Lead.__table__, rows[i : i + 500], ["crm_id"], update)
+            self.upsert(table_of(Lead), rows[i : i + 500], ["crm_id"], update)
         crm_ids = {r["crm_id"] for r in rows}
         self._expire_loaded(Lead, lambda lead: lead.crm_id in crm_ids)
         known = {c: i for c, i in (known or {}).items() if c in crm_ids}
@@ -177,7 +177,7 @@ class LeadsRepo(Repo):
         """Qualified leads whose next ladder step is due, most overdue first, as dicts of
         ``DUE_COLUMNS``: one range scan of the partial index ``ix_lead_due``. On PostgreSQL the
         rows are locked with SKIP LOCKED, so replicas running the job at once take different leads."""
-        t = Lead.__table__
+        t = table_of(Lead)
         # Literal predicates (not bound parameters) so both planners can prove the partial
         # index's WHERE from the query's, also for prepared statements with generic plans.
         q = (
@@ -223,7 +223,7 @@ class LeadsRepo(Repo):
                 ),
             )
             return
-        t = Lead.__table__
+        t = table_of(Lead)
         stmt = (
             sa.update(t)
             .where(t.c.id == sa.bindparam("_id"))
@@ -246,7 +246,7 @@ class LeadsRepo(Repo):
         ids = set(lead_ids)
         if not ids:
             return {}
-        return {lead.id: lead for lead in self.session.exec(select(Lead).where(self.one_of(Lead.id, ids)))}
+        return by_id(self.session.exec(select(Lead).where(self.one_of(Lead.id, ids))))
 
     def open_for_owners(self, owner_ids: Iterable[int]) -> Sequence[Lead]:
         """The qualified leads of these owners, earliest SLA due first (the digests' list)."""
@@ -277,7 +277,7 @@ class LeadsRepo(Repo):
         q = select(Lead).where(self.one_of(Lead.id, ids)).execution_options(populate_existing=True)
         if self.dialect == "postgresql":
             q = q.with_for_update()
-        return {lead.id: lead for lead in self.session.exec(q)}
+        return by_id(self.session.exec(q))
 
     # -- the lifecycle's record ---------------------------------------------------------------
 
@@ -285,7 +285,7 @@ class LeadsRepo(Repo):
         """Record lifecycle transitions (``LeadEvent`` columns) in one statement."""
         if rows:
             self.session.flush()  # the leads they are about first
-            self.session.execute(sa.insert(LeadEvent.__table__), rows)
+            self.session.execute(sa.insert(table_of(LeadEvent)), rows)
 
     def last_events(self, lead_ids: Iterable[int], kinds: Sequence[str]) -> dict[int, LeadEvent]:
         """Each lead's newest event of one of ``kinds``, in one query."""
@@ -294,9 +294,9 @@ class LeadsRepo(Repo):
             return {}
         self.session.flush()
         newest = (
-            sa.select(LeadEvent.lead_id, func.max(LeadEvent.id).label("id"))
+            sa.select(col(LeadEvent.lead_id), func.max(LeadEvent.id).label("id"))
             .where(self.one_of(LeadEvent.lead_id, ids), col(LeadEvent.kind).in_(list(kinds)))
-            .group_by(LeadEvent.lead_id)
+            .group_by(col(LeadEvent.lead_id))
             .subquery()
         )
         rows = self.session.exec(select(LeadEvent).join(newest, col(LeadEvent.id) == newest.c.id))
@@ -311,7 +311,7 @@ class LeadsRepo(Repo):
         for e in self.session.exec(
             select(LeadEvent)
             .where(self.one_of(LeadEvent.lead_id, ids))
-            .order_by(LeadEvent.lead_id, LeadEvent.at, LeadEvent.id)
+            .order_by(col(LeadEvent.lead_id), col(LeadEvent.at), col(LeadEvent.id))
         ):
             out.setdefault(e.lead_id, []).append(e)
         return out
@@ -321,14 +321,14 @@ class LeadsRepo(Repo):
         return self.session.exec(
             select(LeadEvent)
             .where(LeadEvent.owner_id == owner_id, LeadEvent.at >= since, LeadEvent.at < until)
-            .order_by(LeadEvent.at, LeadEvent.id)
+            .order_by(col(LeadEvent.at), col(LeadEvent.id))
         ).all()
 
     def add_touches(self, rows: list[dict[str, Any]]) -> None:
         """Record many sales follow-ups (``lead_id``, ``person_id``, ``source``, ``note``,
         ``occurred_at``) in one statement."""
         if rows:
-            self.session.execute(sa.insert(LeadTouch.__table__), rows)
+            self.session.execute(sa.insert(table_of(LeadTouch)), rows)
 
     def qualified_for_owner(self, owner_id: int, *, limit: int, offset: int = 0) -> tuple[Sequence[Lead], int]:
         """A person's qualified leads, most urgent (earliest SLA due) first, and how many there are:
@@ -351,7 +351,7 @@ class LeadsRepo(Repo):
         ``owner_id``'s), and of the handoffs since ``since`` whose SLA has run out or that were
         followed up, how many were followed up in time (all, and ``owner_id``'s). Two queries, one
         per partial index (``ix_lead_open``, ``ix_lead_handoffs``), not a scan of every lead."""
-        t = Lead.__table__
+        t = table_of(Lead)
         mine = t.c.owner_id == owner_id if owner_id is not None else sa.false()
 
         def n(cond):
@@ -390,5 +390,5 @@ class LeadsRepo(Repo):
 
     def touches(self, lead_id: int) -> Sequence[LeadTouch]:
         return self.session.exec(
-            select(LeadTouch).where(LeadTouch.lead_id == lead_id).order_by(LeadTouch.occurred_at)
+            select(LeadTouch).where(LeadTouch.lead_id == lead_id).order_by(col(LeadTouch.occurred_at))
         ).all()

@@ -5,13 +5,13 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.models import ChannelSlot, Outbox
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 OPEN = ("pending", "sending")  # a message not yet delivered nor given up (ix_outbox_open)
 
@@ -121,7 +121,7 @@ class OutboxRepo(Repo):
                     at=at,
                 )
             )
-        t = Outbox.__table__
+        t = table_of(Outbox)
         ids = self.insert_ignore(
             t,
             [
@@ -160,7 +160,7 @@ class OutboxRepo(Repo):
         ``payload``, and may have ``op`` (default ``post``), ``target_key``, ``subject`` and
         ``role``, and ``not_before`` (held until then: the delivery policy's quiet hours).
         Returns the keys actually enqueued (the others were enqueued before)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         rows = [
             dict(
                 key=m["key"],
@@ -220,7 +220,7 @@ class OutboxRepo(Repo):
         targets = {r["target_key"] for r in rows if r["op"] == "update" and r["target_key"]}
         if not targets:
             return rows, set()
-        t = Outbox.__table__
+        t = table_of(Outbox)
         held = set(
             self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, targets), _held(t, at))).scalars()
         )
@@ -228,7 +228,7 @@ class OutboxRepo(Repo):
         for r in rows:
             if r["op"] == "update" and r["target_key"] in held:
                 # Conditional: a dispatcher that took the post meanwhile gets the update as a row.
-                done = self.session.execute(
+                done = self.session.exec(
                     sa.update(t).where(t.c.key == r["target_key"], _held(t, at)).values(payload=r["payload"])
                 )
                 if done.rowcount == 1:
@@ -252,14 +252,14 @@ class OutboxRepo(Repo):
             return []
         self.session.flush()
         return self.session.exec(
-            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post").order_by(Outbox.id)  # type: ignore[arg-type]
+            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post").order_by(col(Outbox.id))
         ).all()
 
     def settle(self, keys: Iterable[str]) -> None:
         """These messages no longer follow their subject: their last update is final."""
         keys = list(set(keys))
         if keys:
-            t = Outbox.__table__
+            t = table_of(Outbox)
             self.session.execute(sa.update(t).where(self.one_of(t.c.key, keys)).values(subject=None))
             self._expire_loaded(Outbox, lambda row: row.key in keys)
 
@@ -335,19 +335,19 @@ class OutboxRepo(Repo):
         before (the start of an earlier attempt that may have reached the platform, or None)."""
         if not ids:
             return []
-        t = Outbox.__table__
+        t = table_of(Outbox)
         still_due = sa.or_(
             sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
             sa.and_(t.c.status == "sending", t.c.claimed_until < now),
         )
-        earlier = Outbox.__table__.alias("earlier")
+        earlier = table_of(Outbox).alias("earlier")
         is_head = ~sa.exists().where(
             earlier.c.destination == t.c.destination,
             earlier.c.id < t.c.id,
             earlier.c.status.in_(OPEN),
             ~_held(earlier, now),
         )
-        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(Outbox.id)  # type: ignore[union-attr]
+        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(col(Outbox.id))
         if self.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
         rows = list(self.session.exec(q.execution_options(populate_existing=True)).all())
@@ -361,7 +361,7 @@ class OutboxRepo(Repo):
         self.session.execute(sa.update(t).where(self.one_of(t.c.id, [r.id for r in rows])).values(**values))
         slots = {}
         if spacing is not None:
-            c = ChannelSlot.__table__.c
+            c = table_of(ChannelSlot).c
             slots = dict(
                 self.session.execute(
                     sa.select(c.destination, c.next_free_at).where(
@@ -398,16 +398,16 @@ class OutboxRepo(Repo):
 
     def held_for(self, destination: str, *, now: datetime) -> Sequence[Outbox]:
         """The posts to ``destination`` held for later (``_HELD_SQL``), oldest first."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         return self.session.exec(
-            select(Outbox).where(Outbox.destination == destination, _held(t, now)).order_by(Outbox.id)
-        ).all()  # type: ignore[arg-type]
+            select(Outbox).where(Outbox.destination == destination, _held(t, now)).order_by(col(Outbox.id))
+        ).all()
 
     def drop(self, ids: Iterable[int]) -> None:
         """Take messages that were never tried out of the outbox (to queue them again elsewhere)."""
         ids = list(ids)
         if ids:
-            t = Outbox.__table__
+            t = table_of(Outbox)
             self.session.execute(
                 sa.delete(t).where(self.one_of(t.c.id, ids), t.c.attempts == 0, t.c.status == "pending")
             )
@@ -421,8 +421,8 @@ class OutboxRepo(Repo):
         when the attempt began (kept when an earlier attempt may have reached the platform) and
         take the destination's slot: the next post there waits ``spacing`` from this one's start.
         False when the claim was lost: the message is someone else's now."""
-        t = Outbox.__table__
-        res = self.session.execute(
+        t = table_of(Outbox)
+        res = self.session.exec(
             sa.update(t)
             .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
             .values(claimed_until=now + lease, attempt_started_at=sa.func.coalesce(t.c.attempt_started_at, now))
@@ -435,7 +435,7 @@ class OutboxRepo(Repo):
 
     def take_slot(self, destination: str, *, until: datetime) -> None:
         """The destination is busy until ``until`` (never moved back by a shorter wait)."""
-        s = ChannelSlot.__table__
+        s = table_of(ChannelSlot)
         ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
         self.session.execute(
             ins.values(destination=destination, next_free_at=until).on_conflict_do_update(
@@ -477,7 +477,7 @@ class OutboxRepo(Repo):
         platform (this one was answered 429 or an error, and none before it was in doubt), so
         there is nothing to search for next time. ``counts=False``: the attempt is given back
         (the platform said "later", no sign that the message is undeliverable)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         values: dict = dict(status="pending", next_attempt_at=next_at, last_error=error[:2000])
         if forget_attempt:
             values["attempt_started_at"] = None
@@ -491,21 +491,21 @@ class OutboxRepo(Repo):
     def release(self, row_id: int, worker: str, *, next_at: datetime) -> bool:
         """Put a claimed message back untried (what it updates is not delivered yet): the
         attempt taken at claim time is given back."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         return self._finish(row_id, worker, status="pending", next_attempt_at=next_at, attempts=t.c.attempts - 1)
 
     def current_payload(self, key: str) -> dict | None:
         """What the message posted under ``key`` shows now, or will once queued updates are
         delivered: the newest update's payload, else its own. None when there is no such message."""
         newest = self.session.exec(
-            select(Outbox.payload)
+            select(col(Outbox.payload))
             .where(Outbox.target_key == key, Outbox.op == "update", Outbox.status != "dead")
-            .order_by(Outbox.id.desc())  # type: ignore[union-attr]
+            .order_by(col(Outbox.id).desc())
             .limit(1)
         ).first()
         if newest is not None:
             return newest
-        return self.session.exec(select(Outbox.payload).where(Outbox.key == key)).first()
+        return self.session.exec(select(col(Outbox.payload)).where(Outbox.key == key)).first()
 
     def key_for_ref(self, platform: str, ref: str) -> str | None:
         """The outbox key of the message delivered as ``ref`` (a Teams activity id, a Slack ts)."""
@@ -515,14 +515,14 @@ class OutboxRepo(Repo):
 
     def set_payload(self, key: str, payload: dict) -> None:
         """Record a delivered message's new content (after an update replaced it in place)."""
-        t = Outbox.__table__
+        t = table_of(Outbox)
         self.session.execute(sa.update(t).where(t.c.key == key).values(payload=payload))
 
     def _finish(self, row_id: int, worker: str, **values) -> bool:
-        t = Outbox.__table__
+        t = table_of(Outbox)
         # Only the worker holding the claim may finish the row; a worker whose lease expired
         # and was taken over must not overwrite the new owner's result.
-        res = self.session.execute(
+        res = self.session.exec(
             sa.update(t)
             .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
             .values(claimed_by=None, claimed_until=None, **values)
@@ -539,22 +539,26 @@ class OutboxRepo(Repo):
     def for_destination(
         self, destination: str, *, limit: int = 50, before_id: int | None = None, statuses: tuple[str, ...] = ("sent",)
     ) -> Sequence[Outbox]:
-        q = select(Outbox).where(Outbox.destination == destination, Outbox.op == "post", Outbox.status.in_(statuses))  # type: ignore[attr-defined]
+        q = select(Outbox).where(
+            Outbox.destination == destination, Outbox.op == "post", col(Outbox.status).in_(statuses)
+        )
         if before_id is not None:
-            q = q.where(Outbox.id < before_id)
-        return self.session.exec(q.order_by(Outbox.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+            q = q.where(col(Outbox.id) < before_id)
+        return self.session.exec(q.order_by(col(Outbox.id).desc()).limit(limit)).all()
 
     def dead(self, limit: int = 100) -> Sequence[Outbox]:
-        return self.session.exec(select(Outbox).where(Outbox.status == "dead").order_by(Outbox.id).limit(limit)).all()
+        return self.session.exec(
+            select(Outbox).where(Outbox.status == "dead").order_by(col(Outbox.id)).limit(limit)
+        ).all()
 
     # -- the local workspace's change feed -------------------------------------------------
     def since(self, after_id: int, *, limit: int = 500, ops: tuple[str, ...] = ("post", "update")) -> Sequence[Outbox]:
         """Rows with an id above ``after_id`` (oldest first): what changed since a reader's cursor."""
         return self.session.exec(
             select(Outbox)
-            .where(Outbox.id > after_id, Outbox.op.in_(ops))  # type: ignore[union-attr]
-            .order_by(Outbox.id)
-            .limit(limit)  # type: ignore[union-attr]
+            .where(col(Outbox.id) > after_id, col(Outbox.op).in_(ops))
+            .order_by(col(Outbox.id))
+            .limit(limit)
         ).all()
 
     def last_id(self) -> int:
@@ -562,22 +566,22 @@ class OutboxRepo(Repo):
 
     def count_since(self, after_id: int) -> int:
         """How many messages were queued after ``after_id`` (an import's hand-offs and celebrations)."""
-        return self.session.exec(select(func.count()).where(Outbox.id > after_id)).one()
+        return self.session.exec(select(func.count()).where(col(Outbox.id) > after_id)).one()
 
     def many_by_key(self, keys: Iterable[str]) -> dict[str, Outbox]:
         keys = list(set(keys))
         if not keys:
             return {}
-        return {r.key: r for r in self.session.exec(select(Outbox).where(self.one_of(Outbox.key, keys)))}  # type: ignore[union-attr]
+        return {r.key: r for r in self.session.exec(select(Outbox).where(self.one_of(Outbox.key, keys)))}
 
     def feed_cursor(self, ops: tuple[str, ...] = ("post", "update")) -> int:
         """The highest id at or below which every message (``ops``) is delivered or dead: a
         reader that has seen everything up to here only needs ``since(cursor)`` from now on."""
         waiting = self.session.exec(
             select(func.min(Outbox.id)).where(
-                Outbox.op.in_(ops),  # type: ignore[union-attr]
-                Outbox.status.in_(("pending", "sending")),
-            )  # type: ignore[attr-defined]
+                col(Outbox.op).in_(ops),
+                col(Outbox.status).in_(("pending", "sending")),
+            )
         ).first()
         if waiting is not None:
             return waiting - 1

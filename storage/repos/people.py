@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import Person
-from storage.repos.base import Repo
+from storage.repos.base import Repo, by_id, table_of
 
 
 class PeopleRepo(Repo):
@@ -38,7 +38,7 @@ class PeopleRepo(Repo):
         for account_id in account_ids:
             if account_id:
                 found = self.session.exec(
-                    select(Person).where(self._account(platform) == account_id).order_by(Person.id)
+                    select(Person).where(self._account(platform) == account_id).order_by(col(Person.id))
                 ).first()
                 if found is not None:
                     return found
@@ -49,10 +49,10 @@ class PeopleRepo(Repo):
         account: False). One conditional UPDATE, so of two requests at once only one links."""
         column = self._account(platform)
         self.session.execute(
-            sa.update(Person).where(Person.id == person_id, column.is_(None)).values({column.key: account_id})
+            sa.update(Person).where(col(Person.id) == person_id, column.is_(None)).values({column.key: account_id})
         )
         self.session.info["people_changed"] = True  # whoever keeps people in memory reads them again
-        current = self.session.execute(sa.select(column).where(Person.id == person_id)).scalar()
+        current = self.session.execute(sa.select(column).where(col(Person.id) == person_id)).scalar()
         person = self.session.get(Person, person_id)
         if person is not None:
             self.session.refresh(person)
@@ -62,9 +62,13 @@ class PeopleRepo(Repo):
         """Unlink the account from everyone but ``keep_person_id`` (an admin's link by hand wins);
         returns who lost it."""
         column = self._account(platform)
-        ids = list(self.session.exec(select(Person.id).where(column == account_id, Person.id != keep_person_id)))
+        # primary keys: never None (the model types ``id`` ``int | None`` for rows not inserted yet)
+        ids = cast(
+            "list[int]",
+            list(self.session.exec(select(Person.id).where(column == account_id, Person.id != keep_person_id))),
+        )
         if ids:
-            self.session.execute(sa.update(Person).where(Person.id.in_(ids)).values({column.key: None}))
+            self.session.execute(sa.update(Person).where(col(Person.id).in_(ids)).values({column.key: None}))
             self.session.info["people_changed"] = True
             for pid in ids:
                 person = self.session.get(Person, pid)
@@ -79,7 +83,7 @@ class PeopleRepo(Repo):
         ids = list(set(ids))
         if not ids:
             return {}
-        return {p.id: p for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids)))}
+        return by_id(self.session.exec(select(Person).where(self.one_of(Person.id, ids))))
 
     def ids_by_email(self, emails: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Person.email, {e.strip().lower() for e in emails if e})
@@ -110,7 +114,7 @@ class PeopleRepo(Repo):
         if not emails:
             return {}
         # a page at a time (≤ 500): IN (...) uses the index even before the table is analysed
-        return {p.email: p for p in self.session.exec(select(Person).where(Person.email.in_(emails)))}
+        return {p.email: p for p in self.session.exec(select(Person).where(col(Person.email).in_(emails)))}
 
     def by_accounts(self, platform: str, account_ids: Iterable[str]) -> dict[str, Person]:
         ids = {a for a in account_ids if a}
@@ -125,18 +129,18 @@ class PeopleRepo(Repo):
         if not emails:
             return []
         return self.session.exec(
-            select(Person).where(Person.manager_email.in_(emails), Person.manager_id.is_(None))
+            select(Person).where(col(Person.manager_email).in_(emails), col(Person.manager_id).is_(None))
         ).all()
 
     def manager_map(self) -> dict[int, int | None]:
-        return dict(self.session.execute(sa.select(Person.id, Person.manager_id)).all())
+        return dict(self.session.execute(sa.select(col(Person.id), col(Person.manager_id))).all())
 
     def deactivate(self, person_id: int) -> bool:
         """Mark the person as gone; False if they were already (one conditional UPDATE: of two
         syncs at once only one goes on to hand their leads over)."""
-        result = self.session.execute(
+        result = self.session.exec(
             sa.update(Person)
-            .where(Person.id == person_id, Person.active == True)  # noqa: E712
+            .where(col(Person.id) == person_id, col(Person.active) == True)  # noqa: E712
             .values(active=False)
         )
         self.session.info["people_changed"] = True
@@ -150,10 +154,7 @@ class PeopleRepo(Repo):
         ids = list(set(ids))
         if not ids:
             return {}
-        return {
-            p.id: p
-            for p in self.session.exec(select(Person).where(self.one_of(Person.id, ids), Person.active == sa.false()))
-        }
+        return by_id(self.session.exec(select(Person).where(self.one_of(Person.id, ids), Person.active == sa.false())))
 
     def claim_accounts(self, platform: str, wanted: dict[int, str]) -> int:
         """``claim_account`` for many people in one statement (each only if still unlinked);
@@ -162,7 +163,7 @@ class PeopleRepo(Repo):
             return 0
         self.session.flush()
         column = self._account(platform)
-        t = Person.__table__
+        t = table_of(Person)
         stmt = (
             sa.update(t)
             .where(t.c.id == sa.bindparam("pid"), t.c[column.key].is_(None))

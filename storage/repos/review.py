@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from storage.models import ActionItem, Lead
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 
 class ReviewRepo(Repo):
@@ -84,16 +84,14 @@ class ReviewRepo(Repo):
 
     def mark_reminded(self, item_id: int, at: datetime) -> bool:
         """Claim an item's reminder (once, whatever the replicas)."""
-        t = ActionItem.__table__
-        res = self.session.execute(
-            sa.update(t).where(t.c.id == item_id, t.c.reminded_at.is_(None)).values(reminded_at=at)
-        )
+        t = table_of(ActionItem)
+        res = self.session.exec(sa.update(t).where(t.c.id == item_id, t.c.reminded_at.is_(None)).values(reminded_at=at))
         return res.rowcount == 1
 
     def breached_between(self, start: datetime, end: datetime, limit: int = 5) -> tuple[int, list[Lead]]:
         """Handoffs whose SLA ran out in [start, end) without a first touch in time: how many,
         and the first ``limit`` of them."""
-        t = Lead.__table__
+        t = table_of(Lead)
         late = sa.and_(
             t.c.qualified_at >= start - timedelta(days=30),
             t.c.qualified_at < end,

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import ScheduleItem
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 # Columns a repeated upsert (webhook, iCal re-import) may change; ``created_at`` stays the first one.
 UPSERT_COLUMNS = (
@@ -62,12 +62,12 @@ class ScheduleRepo(Repo):
             q = q.where(ScheduleItem.team == team)
         if source is not None:
             q = q.where(ScheduleItem.source == source)
-        return self.session.exec(q.order_by(ScheduleItem.starts_at, ScheduleItem.id)).all()
+        return self.session.exec(q.order_by(col(ScheduleItem.starts_at), col(ScheduleItem.id))).all()
 
     def rows_overlapping(self, start: datetime, end: datetime) -> Sequence[sa.Row]:
         """Like ``overlapping``, as plain read-only rows (attributes named like the columns):
         several times faster to load than ORM objects, for views of a whole week."""
-        t = ScheduleItem.__table__
+        t = table_of(ScheduleItem)
         shown = [c for c in t.c if c.name not in ("external_id", "source", "created_at")]  # what views read
         q = sa.select(*shown).where(t.c.starts_at < end, t.c.ends_at >= start).order_by(t.c.starts_at, t.c.id)
         return self.session.execute(q).all()
@@ -85,7 +85,7 @@ class ScheduleRepo(Repo):
         """Insert or update items by ``external_id`` in one statement per 500 rows.
 
         Each row has ``external_id`` and every column in ``UPSERT_COLUMNS`` (and ``created_at``)."""
-        table = ScheduleItem.__table__
+        table = table_of(ScheduleItem)
         for i in range(0, len(rows), 500):
             self.upsert(table, rows[i : i + 500], ["external_id"], UPSERT_COLUMNS)
 
@@ -93,7 +93,7 @@ class ScheduleRepo(Repo):
         ids = sorted(set(item_ids))
         if not ids:
             return 0
-        t = ScheduleItem.__table__
-        res = self.session.execute(sa.delete(t).where(self.one_of(t.c.id, ids)))
+        t = table_of(ScheduleItem)
+        res = self.session.exec(sa.delete(t).where(self.one_of(t.c.id, ids)))
         self.session.expire_all()
         return res.rowcount or 0

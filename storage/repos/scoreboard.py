@@ -12,12 +12,13 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from storage.models import Bounce, Campaign, ChartImage, Deal, HomeView, Lead, Person
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 ATTR_FIELDS = ("region", "segment")  # lead fields from the CRM the agreement can target
 
@@ -112,12 +113,12 @@ class ScoreboardRepo(Repo):
 
     def _attr(self, name: str) -> sa.ColumnElement:
         assert name in ATTR_FIELDS
-        return Lead.__table__.c[name]
+        return table_of(Lead).c[name]
 
     def _lead_filters(
         self, *, owner_ids: Iterable[int] | None, campaign_ids: Iterable[int] | None, attr: tuple[str, str] | None
     ) -> list:
-        t = Lead.__table__
+        t = table_of(Lead)
         where = []
         if owner_ids is not None:
             where.append(self.one_of(t.c.owner_id, list(owner_ids) or [0]))
@@ -138,7 +139,7 @@ class ScoreboardRepo(Repo):
         attr: tuple[str, str] | None = None,
     ) -> list[HandoffCounts]:
         """The period's handoffs counted by owner and source campaign (one index range scan)."""
-        t = Lead.__table__
+        t = table_of(Lead)
         touched = t.c.first_touch_at.is_not(None)
         decided = sa.and_(t.c.handoff_due_at.is_not(None), sa.or_(touched, t.c.handoff_due_at <= now))
         q = (
@@ -165,7 +166,7 @@ class ScoreboardRepo(Repo):
         """Each followed-up handoff of the period: its owner and source campaign, the seconds it
         waited for an owner (handoff to claim, zero when it had one) and the rep's own seconds
         (owner to first touch), computed in SQL; ``clamp``: never negative nor null."""
-        t = Lead.__table__
+        t = table_of(Lead)
         owned_at = sa.case((t.c.claimed_at > t.c.qualified_at, t.c.claimed_at), else_=t.c.qualified_at)
         owned_at = sa.case((owned_at > t.c.first_touch_at, t.c.first_touch_at), else_=owned_at)
         wait, rep = self._seconds(owned_at, t.c.qualified_at), self._seconds(t.c.first_touch_at, owned_at)
@@ -251,7 +252,7 @@ class ScoreboardRepo(Repo):
     ) -> dict[str, int]:
         """The period's handoffs counted by a CRM field of the lead (``region``, ``segment``)."""
         assert field in ATTR_FIELDS
-        t = Lead.__table__
+        t = table_of(Lead)
         value = self._attr(field)
         q = (
             sa.select(value, sa.func.count())
@@ -267,14 +268,14 @@ class ScoreboardRepo(Repo):
     def attr_exists(self, field: str, value: str) -> bool:
         """Whether any lead has this value of a CRM field (case as stored)."""
         assert field in ATTR_FIELDS
-        t = Lead.__table__
+        t = table_of(Lead)
         q = sa.select(t.c.id).where(self._attr(field) == value).limit(1)
         return self.session.execute(q).first() is not None
 
     def attr_values(self, field: str, limit: int = 20) -> list[str]:
         """Some values of a CRM field that leads have (for "did you mean")."""
         assert field in ATTR_FIELDS
-        t = Lead.__table__
+        t = table_of(Lead)
         value = self._attr(field)
         recent = (
             sa.select(value.label("v"))
@@ -297,8 +298,9 @@ class ScoreboardRepo(Repo):
     ) -> dict[int, tuple[int, int, int]]:
         """Handoffs of ``weeks`` weeks from ``start`` by week number (0..weeks-1): (delivered,
         SLA decided, in time)."""
-        t = Lead.__table__
+        t = table_of(Lead)
         end = start + timedelta(days=7 * weeks)
+        week: sa.ColumnElement[Any]
         if self.dialect == "postgresql":
             week = sa.func.floor(sa.func.extract("epoch", t.c.qualified_at - start) / 604800)
         else:
@@ -332,7 +334,7 @@ class ScoreboardRepo(Repo):
         """Open qualified leads counted by age since the handoff: one count per bucket of
         ``bounds_days`` (``[1, 7, 30]`` -> under 1 day, 1-7, 7-30, 30 and more), the oldest
         handoff, and how many are past their SLA now."""
-        t = Lead.__table__
+        t = table_of(Lead)
         edges = [now - timedelta(days=d) for d in bounds_days]
         cols = []
         newer = None
@@ -367,7 +369,7 @@ class ScoreboardRepo(Repo):
     ) -> list[tuple[int | None, str, int]]:
         """Bounces in the period by source campaign and reason: (campaign id, reason, count).
         ``owner_ids`` keeps the bounces made by those people."""
-        b = Bounce.__table__
+        b = table_of(Bounce)
         where = [b.c.at >= start, b.c.at < end]
         if campaign_ids is not None:
             where.append(self.one_of(b.c.campaign_id, list(campaign_ids) or [0]))
@@ -387,7 +389,7 @@ class ScoreboardRepo(Repo):
         """Won revenue of deals closed in the period, by campaign: sourced (first touch) and
         influenced (last touch). ``campaign_ids`` keeps those campaigns' credit; ``owner_ids``
         keeps the deals those reps own."""
-        d = Deal.__table__
+        d = table_of(Deal)
         src, conv = d.c.attrs["sourced_by"].as_integer(), d.c.attrs["converted_by"].as_integer()
         where = [d.c.closed_at >= start, d.c.closed_at < end]
         if owner_ids is not None:
@@ -411,7 +413,7 @@ class ScoreboardRepo(Repo):
         return [Revenue(cid, cur, *v) for (cid, cur), v in out.items() if keep is None or cid in keep]
 
     def campaigns_of(self, owner_ids: Iterable[int]) -> list[int]:
-        c = Campaign.__table__
+        c = table_of(Campaign)
         ids = list(owner_ids)
         if not ids:
             return []
@@ -420,14 +422,14 @@ class ScoreboardRepo(Repo):
     def reports_of(self, manager_id: int) -> list[Person]:
         return list(
             self.session.execute(
-                sa.select(Person).where(Person.manager_id == manager_id).order_by(Person.name)
+                sa.select(Person).where(col(Person.manager_id) == manager_id).order_by(col(Person.name))
             ).scalars()
         )
 
     # -- home views: a person's queue --------------------------------------------------------
     def open_by_owner(self, owner_ids: Iterable[int], *, now: datetime) -> dict[int, tuple[int, int]]:
         """Open qualified leads per owner: (open, past their SLA now), from ``ix_lead_open``."""
-        t = Lead.__table__
+        t = table_of(Lead)
         ids = list(owner_ids)
         if not ids:
             return {}
@@ -448,11 +450,11 @@ class ScoreboardRepo(Repo):
             self.session.execute(
                 sa.select(Lead)
                 .where(
-                    Lead.status == sa.literal_column("'qualified'"),
+                    col(Lead.status) == sa.literal_column("'qualified'"),
                     self.one_of(Lead.owner_id, ids),
-                    Lead.ladder_step >= 3,
+                    col(Lead.ladder_step) >= 3,
                 )
-                .order_by(Lead.sla_due_at, Lead.id)
+                .order_by(col(Lead.sla_due_at), col(Lead.id))
                 .limit(limit)
             ).scalars()
         )
@@ -461,9 +463,9 @@ class ScoreboardRepo(Repo):
         """The bounces a person made since ``since``, newest first, with their leads."""
         q = (
             sa.select(Bounce, Lead)
-            .join(Lead, Lead.id == Bounce.lead_id)
-            .where(Bounce.by_person_id == person_id, Bounce.at >= since)
-            .order_by(Bounce.at.desc(), Bounce.id.desc())
+            .join(Lead, col(Lead.id) == Bounce.lead_id)
+            .where(col(Bounce.by_person_id) == person_id, col(Bounce.at) >= since)
+            .order_by(col(Bounce.at).desc(), col(Bounce.id).desc())
             .limit(limit)
         )
         return [(b, l) for b, l in self.session.execute(q).all()]
@@ -473,21 +475,21 @@ class ScoreboardRepo(Repo):
         """Store a picture under ``key`` once (a second replica's copy is ignored)."""
         rows = [dict(key=key, token=token, content_type=content_type, data=data, created_at=at)]
         self.session.flush()
-        t = ChartImage.__table__
+        t = table_of(ChartImage)
         if self.session.execute(sa.select(t.c.id).where(t.c.key == key)).first():
             return False
         self.insert_ignore(t, rows)
         return True
 
     def image(self, key: str) -> ChartImage | None:
-        return self.session.execute(sa.select(ChartImage).where(ChartImage.key == key)).scalars().first()
+        return self.session.execute(sa.select(ChartImage).where(col(ChartImage.key) == key)).scalars().first()
 
     def image_by_token(self, token: str) -> ChartImage | None:
-        return self.session.execute(sa.select(ChartImage).where(ChartImage.token == token)).scalars().first()
+        return self.session.execute(sa.select(ChartImage).where(col(ChartImage.token) == token)).scalars().first()
 
     # -- home views ------------------------------------------------------------------------
     def home(self, person_id: int, *, for_update: bool = False) -> HomeView | None:
-        q = sa.select(HomeView).where(HomeView.person_id == person_id)
+        q = sa.select(HomeView).where(col(HomeView.person_id) == person_id)
         if for_update and self.dialect == "postgresql":
             q = q.with_for_update()
         return self.session.execute(q.execution_options(populate_existing=True)).scalars().first()
@@ -496,7 +498,7 @@ class ScoreboardRepo(Repo):
         """People who opened their Home at least once: theirs are kept up to date."""
         return list(
             self.session.execute(
-                sa.select(HomeView).where(HomeView.opened_at.is_not(None)).order_by(HomeView.person_id)
+                sa.select(HomeView).where(col(HomeView.opened_at).is_not(None)).order_by(col(HomeView.person_id))
             ).scalars()
         )
 
@@ -511,7 +513,7 @@ class ScoreboardRepo(Repo):
         ]
 
     def ensure_home(self, person_id: int) -> None:
-        self.insert_ignore(HomeView.__table__, [dict(person_id=person_id, digest="", version=0)])
+        self.insert_ignore(table_of(HomeView), [dict(person_id=person_id, digest="", version=0)])
 
     def save_home(self, home: HomeView) -> None:
         self.session.add(home)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from storage.models import TeamsConversation
-from storage.repos.base import Repo
+from storage.repos.base import Repo, table_of
 
 # Fields a later sighting of a conversation may fill in or correct; None never erases a value.
 _UPDATABLE = (
@@ -106,8 +106,8 @@ class TeamsRepo(Repo):
 
     def set_conversation_id(self, row_id: int, conversation_id: str, at: datetime) -> None:
         self.session.execute(
-            sa.update(TeamsConversation.__table__)
-            .where(TeamsConversation.__table__.c.id == row_id)
+            sa.update(table_of(TeamsConversation))
+            .where(table_of(TeamsConversation).c.id == row_id)
             .values(conversation_id=conversation_id, updated_at=at)
         )
 
@@ -132,14 +132,14 @@ class TeamsRepo(Repo):
 
     def mark_removed(self, *, at: datetime, conversation_id: str | None = None, team_id: str | None = None) -> int:
         """The app was removed from a chat (by conversation id) or a team (all its channels)."""
-        t = TeamsConversation.__table__
+        t = table_of(TeamsConversation)
         if team_id:
             where = t.c.team_id == team_id
         elif conversation_id:
             where = t.c.conversation_id == conversation_id
         else:
             return 0
-        return self.session.execute(sa.update(t).where(where).values(installed=False, updated_at=at)).rowcount
+        return self.session.exec(sa.update(t).where(where).values(installed=False, updated_at=at)).rowcount
 
     def reach(self, conversation_id: str) -> TeamsConversation | None:
         """Where to ask about a conversation: its own row if the bot has seen it, else the newest
