@@ -134,6 +134,10 @@ class _Deadlines:
     _busy: dict[int, tuple[float, int]] = {}  # id(dbapi connection) -> (deadline, socket fd)
     _cond = threading.Condition()
     _thread: threading.Thread | None = None
+    # When the watchdog wakes next (None: it waits for work). A call whose deadline is later needs
+    # no wake-up: every deadline is as long as the last, so the watchdog is woken once per quiet
+    # spell, not once per statement (which cost a thread switch per statement).
+    _wake_at: float | None = None
 
     @classmethod
     def install(cls, engine: Engine, *, statement: float | None, ping: float) -> None:
@@ -173,12 +177,15 @@ class _Deadlines:
             fd = conn.pgconn.socket
         except Exception:  # noqa: BLE001 - a closed connection fails on its own
             return
+        deadline = time.monotonic() + seconds
         with cls._cond:
-            cls._busy[id(conn)] = (time.monotonic() + seconds, fd)
+            cls._busy[id(conn)] = (deadline, fd)
             if cls._thread is None:
                 cls._thread = threading.Thread(target=cls._watch, name="db-deadlines", daemon=True)
                 cls._thread.start()
-            cls._cond.notify()
+            if cls._wake_at is None or deadline < cls._wake_at:
+                cls._wake_at = deadline  # the watchdog sets its own when it has looked
+                cls._cond.notify()
 
     @classmethod
     def _end(cls, conn) -> None:
@@ -190,6 +197,7 @@ class _Deadlines:
         while True:
             with cls._cond:
                 if not cls._busy:
+                    cls._wake_at = None
                     cls._cond.wait()
                     continue
                 now = time.monotonic()
@@ -206,6 +214,7 @@ class _Deadlines:
                         except OSError:
                             pass
                 wait = min(deadline for deadline, _ in cls._busy.values()) - now if cls._busy else None
+                cls._wake_at = None if wait is None else now + max(wait, 0.05)
                 cls._cond.wait(None if wait is None else max(wait, 0.05))
 
 

@@ -130,3 +130,35 @@ def test_with_postgresql_cut_off_healthz_is_503_within_5s_and_requests_fail_fast
         assert webhook(r, "after").status_code == 200
     finally:
         proxy.close()
+
+
+def test_on_postgresql_a_call_never_answered_fails_at_its_deadline_while_the_watchdog_slept(database_url):
+    """The deadline watchdog is woken only when a call's deadline is sooner than its next look (not
+    once per statement): a call started while it sleeps towards an earlier deadline is still cut
+    off at its own, not left to the TCP user timeout (5 s here) or longer."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("a network partition between the process and PostgreSQL")
+    import sqlalchemy as sa
+
+    from storage.db import make_engine
+
+    url = make_url(database_url)
+    proxy = PartitionProxy((url.host or "127.0.0.1", url.port or 5432))
+    # statement_timeout 0.5 s: each call's client-side deadline is 2.5 s after it starts.
+    engine = make_engine(
+        url.set(host=proxy.host, port=proxy.port).render_as_string(hide_password=False), statement_timeout=0.5
+    )
+    try:
+        with engine.connect() as second:
+            with engine.connect() as first:
+                first.execute(sa.text("SELECT 1"))  # answered: the watchdog sleeps towards its deadline
+            second.execute(sa.text("SELECT 1"))  # a later deadline: no wake-up
+            proxy.partition()
+            started = time.monotonic()
+            with pytest.raises(sa.exc.DBAPIError):
+                second.execute(sa.text("SELECT 2"))
+            took = time.monotonic() - started
+        assert 2.0 < took < 4.0, took
+    finally:
+        engine.dispose()
+        proxy.close()
