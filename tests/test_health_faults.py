@@ -135,7 +135,8 @@ def test_with_postgresql_cut_off_healthz_is_503_within_5s_and_requests_fail_fast
 def test_on_postgresql_a_call_never_answered_fails_at_its_deadline_while_the_watchdog_slept(database_url):
     """The deadline watchdog is woken only when a call's deadline is sooner than its next look (not
     once per statement): a call started while it sleeps towards an earlier deadline is still cut
-    off at its own, not left to the TCP user timeout (5 s here) or longer."""
+    off at its own (2.5 s here), not left hanging: the proxy's end still acknowledges every byte,
+    so no TCP timeout would ever notice."""
     if not database_url.startswith("postgres"):
         pytest.skip("a network partition between the process and PostgreSQL")
     import sqlalchemy as sa
@@ -158,7 +159,7 @@ def test_on_postgresql_a_call_never_answered_fails_at_its_deadline_while_the_wat
             with pytest.raises(sa.exc.DBAPIError):
                 second.execute(sa.text("SELECT 2"))
             took = time.monotonic() - started
-        assert 2.0 < took < 4.0, took
+        assert 2.0 < took < 6.0, took  # its deadline, with room for a busy machine
     finally:
         engine.dispose()
         proxy.close()

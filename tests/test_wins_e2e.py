@@ -4,7 +4,6 @@ stood in for by the local mock (which enforces Block Kit's limits), the live out
 from __future__ import annotations
 
 import json
-import time
 
 from freezegun import freeze_time
 
@@ -179,11 +178,18 @@ def test_a_5000_character_deal_name_and_owners_outside_slack_never_fail_the_post
         assert uow.outbox.counts().get("dead", 0) == 0
 
 
-def test_the_webhook_answers_quickly_for_a_batch_of_wins(app, slack):
+def test_the_webhook_answers_a_batch_of_wins_without_waiting_for_slack(app, slack):
+    """Ack first: the CRM has its answer while Slack is still holding the first post, and the
+    wins go out after it (a timed assertion is a benchmark's job: bench/bench_webhook.py)."""
+    arrived, release = slack.hold_next("chat.postMessage")
     events = [deal(f"D-{i}", name=f"Deal {i}", amount=3000 + i) for i in range(200)]
-    with app.client() as http:
-        started = time.perf_counter()
-        resp = send(http, *events)
-        elapsed = time.perf_counter() - started
-    assert resp.json() == {"accepted": 200, "duplicates": 0}
-    assert elapsed < 2.0
+    try:
+        with app.client() as http:
+            resp = send(http, *events)
+        assert resp.json() == {"accepted": 200, "duplicates": 0}
+        assert arrived.wait(10)  # the first win is being posted: Slack holds it
+        assert slack.messages("C_WINS") == []  # the answer above did not wait for it
+    finally:
+        release.set()
+    settle(app.container)
+    assert any("Deal" in m["text"] for m in slack.messages("C_WINS"))
