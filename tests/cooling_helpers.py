@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from handlers.events import validate_events
 from handlers.ingest import ingest_events
 from handlers.messages import Message, moment_fallback
 
 _ids = itertools.count(1)
+
+NY = ZoneInfo("America/New_York")  # the demo's sales team
+
+
+def at_ny(*args) -> datetime:
+    """A wall-clock time in New York, as UTC: ``at_ny(2026, 11, 23, 10)``."""
+    return datetime(*args, tzinfo=NY).astimezone(timezone.utc)
 
 
 def lead_event(crm_id: str, *, type: str = "lead.upserted", at: datetime | str | None = None, **data) -> dict:

@@ -5,7 +5,6 @@ is Monday 2026-11-23 10:00 in New York (Ana's timezone)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,19 +13,14 @@ from bot.scheduler import run_job
 from handlers.commands import run_command
 from handlers.messages import mention
 from handlers.ports import Actor
-from tests.cooling_helpers import hot_lead, ingest, lead, outbox, person_id, text_of
+from tests.cooling_helpers import at_ny, hot_lead, ingest, lead, outbox, person_id, text_of
 
 UTC = timezone.utc
-NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
 def c(make_container):
     return make_container()
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 def command(c, who: str, text: str) -> str:

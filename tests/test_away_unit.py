@@ -5,14 +5,13 @@ with messages and the stored periods end to end is in tests/test_away.py, on a r
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.fake_uow import FakeApp
+from tests.cooling_helpers import at_ny
 
 UTC = timezone.utc
-NY = ZoneInfo("America/New_York")
 
 
 class Flow(FakeApp):
@@ -27,10 +26,6 @@ class Flow(FakeApp):
 @pytest.fixture
 def c() -> Flow:
     return Flow(at=datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 def test_the_fake_holds_the_configs_people_and_their_time_away(c):

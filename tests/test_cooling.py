@@ -22,6 +22,8 @@ from handlers.registry import MessageRef
 from storage.models import Bounce
 from tests.conftest import ladder_config
 from tests.cooling_helpers import (
+    NY,
+    at_ny,
     buttons,
     hot_lead,
     ingest,
@@ -35,17 +37,12 @@ from tests.cooling_helpers import (
 )
 
 UTC = timezone.utc
-NY = ZoneInfo("America/New_York")
 PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
 def c(make_container):
     return make_container(config=ladder_config())  # the ladder step by step (the policy: test_policy.py)
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 def move_to(c, when: datetime) -> None:

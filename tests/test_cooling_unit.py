@@ -21,15 +21,10 @@ from handlers.ports import Actor
 from handlers.registry import MessageRef
 from handlers.sla import qualification, timezone_of
 from tests.conftest import ladder_config
-from tests.cooling_helpers import buttons, text_of
+from tests.cooling_helpers import at_ny, buttons, text_of
 from tests.fake_uow import FakeApp, FakeLead
 
-NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(timezone.utc)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,20 +19,15 @@ from handlers.messages import mention, moment_fallback
 from handlers.ports import Actor
 from handlers.registry import MessageRef
 from tests.conftest import ladder_config
-from tests.cooling_helpers import buttons, hot_lead, ingest, lead, outbox, person_id, text_of, touched
+from tests.cooling_helpers import NY, at_ny, buttons, hot_lead, ingest, lead, outbox, person_id, text_of, touched
 
 UTC = timezone.utc
-NY = ZoneInfo("America/New_York")
 RAW = ("nurture", "converted", "qualified", "L-1", "Not snoozed")
 
 
 @pytest.fixture
 def c(make_container):
     return make_container(config=ladder_config())  # the ladder step by step (the policy: test_policy.py)
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 def move_to(c, when: datetime) -> None:

@@ -7,7 +7,6 @@ tests/test_policy.py."""
 from __future__ import annotations
 
 from datetime import datetime, time, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,19 +14,14 @@ from bot.scheduler import run_job
 from handlers.commands import run_action, run_command
 from handlers.ports import Actor
 from tests.conftest import ladder_config
-from tests.cooling_helpers import buttons, hot_lead, ingest, lead, outbox, person_id, text_of
+from tests.cooling_helpers import at_ny, buttons, hot_lead, ingest, lead, outbox, person_id, text_of
 
 UTC = timezone.utc
-NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
 def c(make_container):
     return make_container()
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 def tick(c, when: datetime) -> None:

@@ -10,7 +10,6 @@ The demo config's review is on Thursdays at 11:00 New York, for an hour. The clo
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,15 +18,10 @@ from handlers.config import load_config
 from handlers.messages import mention
 from handlers.ports import Actor
 from handlers.registry import MessageRef
-from tests.cooling_helpers import text_of
+from tests.cooling_helpers import at_ny, text_of
 from tests.fake_uow import FakeApp
 
-NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(timezone.utc)
 
 
 @pytest.fixture

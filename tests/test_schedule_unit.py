@@ -8,7 +8,7 @@ replicas posting once, CRM events and the repository query the fake imitates. Th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,14 +16,7 @@ from handlers.commands import run_form
 from handlers.messages import Message, mention
 from handlers.ports import Actor
 from tests.fake_uow import FakeApp, FakeScheduleItem
-
-UTC = timezone.utc
-EMPTY = "Nothing scheduled — add with `/smarketing schedule add`"
-LATE = "(posted late — the bot was offline at 09:00)"
-
-
-def at(y, m, d, h=0, mi=0) -> datetime:
-    return datetime(y, m, d, h, mi, tzinfo=UTC)
+from tests.test_schedule import EMPTY, LATE, at  # the same answers as on a database
 
 
 @pytest.fixture

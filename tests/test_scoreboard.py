@@ -8,7 +8,6 @@ Jonas (manager) with Kira, Leo, ...; Sam is the admin."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,10 +16,9 @@ from bot.scheduler import run_job
 from handlers.messages import mention
 from handlers.commands import run_action, run_command
 from handlers.ports import Actor
-from tests.cooling_helpers import hot_lead, ingest, lead, outbox, person_id, text_of
+from tests.cooling_helpers import at_ny, hot_lead, ingest, lead, outbox, person_id, text_of
 
 UTC = timezone.utc
-NY = ZoneInfo("America/New_York")
 
 
 def config_with(**agreement):
@@ -42,10 +40,6 @@ def c(make_container):
             by_region={"EMEA": 10, "NA": 20},
         )
     )
-
-
-def at_ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 def move_to(c, when: datetime) -> None:
