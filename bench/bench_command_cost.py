@@ -17,6 +17,7 @@ the database took for each kind of statement (the ping and the commit included).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import collections
 import os
 import statistics
@@ -49,6 +50,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100, help="commands of each kind per round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed commands to FILE.<command>")
     args = ap.parse_args()
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix='cost-')}/bot.db"
     engine = make_engine(url)
@@ -115,15 +117,22 @@ def main() -> int:
         timing["by"].clear()
         timing["time"].clear()
         cpu, wall = [], []
+        profiler = cProfile.Profile() if args.profile else None
         for r in range(args.rounds):
             timing["on"] = True
             t0, p0 = time.perf_counter(), time.process_time()
+            if profiler is not None:
+                profiler.enable()
             for i in range(args.n):
                 run_command(c.registry, c.uow_factory, c.deps, ana, text(r * args.n + i))
+            if profiler is not None:
+                profiler.disable()
             wall.append((time.perf_counter() - t0) / args.n * 1000)
             cpu.append((time.process_time() - p0) / args.n * 1000)
             timing["on"] = False
         runs = args.n * args.rounds
+        if profiler is not None:
+            profiler.dump_stats(f"{args.profile}.{name}")
         per = sum(v for k, v in timing["by"].items() if not k.startswith(("COMMIT", "PING"))) / runs
         print(
             f"\n{name}: CPU {statistics.median(cpu):.2f} ms, wall {statistics.median(wall):.2f} ms per command; "

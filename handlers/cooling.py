@@ -236,8 +236,11 @@ def touch_command(uow: UnitOfWork, deps: Deps, actor: Actor, args: str) -> Reply
         raise Invalid("Usage: `/smarketing touch <lead> [note]`, where <lead> is its CRM id or email.")
     if len(note) > NOTE_MAX:
         raise Invalid(f"That note is {len(note)} characters; keep it under {NOTE_MAX}.")
-    person = lifecycle.person_of(uow, actor)
+    if actor.person_id is None:
+        lifecycle.person_of(uow, actor)  # someone unknown hears so, whatever they typed
+    # The lead first: its owner, most often who acts, comes with it (one round trip less).
     lead = lifecycle.find_lead(uow, ref)
+    person = lifecycle.person_of(uow, actor)
     lifecycle.follow_up(uow, deps, person, lead, source="command", note=note.strip() or None)
     uow.commit()
     owner = uow.people.get(lead.owner_id) if lead.owner_id else None

@@ -163,3 +163,62 @@ def test_on_postgresql_a_call_never_answered_fails_at_its_deadline_while_the_wat
     finally:
         engine.dispose()
         proxy.close()
+
+
+def _backend_pid(factory) -> int:
+    import sqlalchemy as sa
+
+    with factory.read() as uow:
+        return uow.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    import sqlalchemy as sa
+
+    from storage.db import make_engine
+
+    admin = make_engine(database_url)
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    finally:
+        admin.dispose()
+
+
+def test_on_postgresql_a_pooled_connection_dropped_while_idle_is_replaced_before_the_work_starts(database_url):
+    """The server dropped a pooled connection while it sat idle (a restart, a proxy's idle cut-off):
+    the next unit of work pings it, finds it dead and runs on a new one; nobody sees an error."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("PostgreSQL's pooled connections")
+    from storage.db import make_engine, uow_factory
+
+    engine = make_engine(database_url, ping_after_idle=0.0)  # idle for any time at all: pinged
+    try:
+        factory = uow_factory(engine)
+        first = _backend_pid(factory)
+        _terminate(database_url, first)
+        assert _backend_pid(factory) != first  # the work ran, on a new connection
+    finally:
+        engine.dispose()
+
+
+def test_on_postgresql_a_connection_used_within_the_idle_limit_goes_to_work_without_a_ping(database_url):
+    """No round trip is spent pinging a connection used moments ago: one dropped within that time
+    fails its unit of work once (as a ping-less pool would), and the next runs on a new connection."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("PostgreSQL's pooled connections")
+    import sqlalchemy as sa
+
+    from storage.db import make_engine, uow_factory
+
+    engine = make_engine(database_url, ping_after_idle=3600.0)  # never idle long enough to be pinged
+    try:
+        factory = uow_factory(engine)
+        first = _backend_pid(factory)
+        _terminate(database_url, first)
+        with pytest.raises(sa.exc.DBAPIError) as failed:
+            _backend_pid(factory)
+        assert failed.value.connection_invalidated
+        assert _backend_pid(factory) != first
+    finally:
+        engine.dispose()
