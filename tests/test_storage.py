@@ -232,3 +232,22 @@ def test_the_migrations_build_exactly_the_schema_the_models_describe(engine):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
     assert diff == []
+
+
+def test_people_by_ids_mix_those_this_unit_of_work_loaded_with_the_rest(engine):
+    """``people.many`` answers from the unit of work for people it already holds (with their
+    changes not yet written) and reads the others: every id asked for that exists comes back once."""
+    from storage.models import Person
+
+    with UnitOfWork(engine) as uow:
+        for key in ("ana", "ben"):
+            uow.people.add(Person(key=key, name=key.title(), email=f"{key}@x.example", team="sales"))
+        uow.commit()
+        ben_id = uow.people.by_key("ben").id
+    with UnitOfWork(engine) as uow:
+        ana = uow.people.by_key("ana")
+        ana.name = "Ana Lima"  # changed here, not written yet
+        got = uow.people.many([ana.id, ben_id, ana.id, 10_000])
+        assert set(got) == {ana.id, ben_id}
+        assert got[ana.id] is ana and got[ana.id].name == "Ana Lima"
+        assert got[ben_id].key == "ben" and got[ben_id].name == "Ben"

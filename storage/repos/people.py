@@ -80,10 +80,19 @@ class PeopleRepo(Repo):
         return self.session.exec(select(Person).order_by(Person.team, Person.name)).all()
 
     def many(self, ids: Iterable[int]) -> dict[int, Person]:
-        ids = list(set(ids))
-        if not ids:
-            return {}
-        return by_id(self.session.exec(select(Person).where(self.one_of(Person.id, ids))))
+        """These people by id. Those this unit of work has loaded already (who acts, a lead's owner
+        loaded with the lead) cost no query: a query would hand back the same objects, unchanged."""
+        wanted = set(ids)
+        mapper = sa.inspect(Person)
+        found: dict[int, Person] = {}
+        for i in wanted if not self.session.deleted else ():  # (a deletion not flushed yet: ask)
+            person = self.session.identity_map.get(mapper.identity_key_from_primary_key((i,)))
+            if person is not None:
+                found[i] = person
+        rest = wanted - found.keys()
+        if rest:
+            found.update(by_id(self.session.exec(select(Person).where(self.one_of(Person.id, rest)))))
+        return found
 
     def ids_by_email(self, emails: Iterable[str]) -> dict[str, int]:
         return self.ids_by(Person.email, {e.strip().lower() for e in emails if e})
