@@ -122,12 +122,6 @@ def make_engine(
 
     _ping_when_idle(engine, ping_after_idle)
 
-    @event.listens_for(engine, "begin")
-    def _read_only(conn):  # pragma: no cover - trivial
-        if conn.get_execution_options().get("readonly"):
-            # The server refuses any write in a read-only unit of work.
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-
     _Deadlines.install(
         engine, statement=statement_timeout + 2.0 if statement_timeout else None, ping=max(connect_timeout, 1.0)
     )
@@ -395,6 +389,17 @@ def write_probe(engine: Engine, at) -> None:
         uow.commit()
 
 
+# How a read-only unit of work's connection is set up. SQLite: a deferred ``BEGIN`` and ``PRAGMA
+# query_only`` (the ``begin`` listener). PostgreSQL: psycopg opens the transaction with ``BEGIN READ
+# ONLY`` (the server refuses any write), with no statement of its own: ``SET TRANSACTION READ ONLY``
+# after the ``BEGIN`` cost a round trip per read-only unit of work. The pool resets the connection
+# when it comes back.
+_READ_ONLY: dict[str, dict] = {
+    "sqlite": dict(deferred=True, readonly=True),
+    "postgresql": dict(readonly=True, postgresql_readonly=True),
+}
+
+
 class UnitOfWork:
     """One transaction with the repositories over it. Rolls back unless ``commit()`` is called.
 
@@ -412,7 +417,7 @@ class UnitOfWork:
         readonly: bool = False,
     ):
         self.readonly = readonly
-        self.engine = engine.execution_options(deferred=True, readonly=True) if readonly else engine
+        self.engine = engine.execution_options(**_READ_ONLY.get(engine.dialect.name, {"readonly": True})) if readonly else engine
         self.session: Session | None = None
         self._on_people_change = on_people_change
         self.commits = 0  # how many times commit() was called
