@@ -417,7 +417,9 @@ class UnitOfWork:
         readonly: bool = False,
     ):
         self.readonly = readonly
-        self.engine = engine.execution_options(**_READ_ONLY.get(engine.dialect.name, {"readonly": True})) if readonly else engine
+        self.engine = (
+            engine.execution_options(**_READ_ONLY.get(engine.dialect.name, {"readonly": True})) if readonly else engine
+        )
         self.session: Session | None = None
         self._on_people_change = on_people_change
         self.commits = 0  # how many times commit() was called

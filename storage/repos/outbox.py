@@ -74,6 +74,11 @@ SELECT NULL, NULL, 'later', (SELECT min(next_attempt_at) FROM outbox WHERE statu
 )
 
 
+# The outbox again, as the rows queued before a candidate (``take``): built once, not per claim
+# (an alias's columns are set up when first used, ~0.2 ms each time).
+_EARLIER = table_of(Outbox).alias("earlier")
+
+
 def _held(t, now: datetime):
     """``_HELD_SQL`` for a table (or alias) in SQLAlchemy terms."""
     return sa.and_(
@@ -340,7 +345,7 @@ class OutboxRepo(Repo):
             sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
             sa.and_(t.c.status == "sending", t.c.claimed_until < now),
         )
-        earlier = table_of(Outbox).alias("earlier")
+        earlier = _EARLIER
         is_head = ~sa.exists().where(
             earlier.c.destination == t.c.destination,
             earlier.c.id < t.c.id,
