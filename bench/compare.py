@@ -19,8 +19,9 @@ product's outbox: they are delivered while the commands are measured. Signed sla
 (``--n`` of each) then go to the product and to its reference, alternately, over ``--rounds``
 rounds: ``help`` against the fast path; ``bounce <lead> not_ready`` and ``touch <lead>`` (real
 writes: the lead, the bounce, the marketing post) against bolt's default. A ratio is the median of
-the per-round ratios of p50s. CPU per request is the server process's user+system time over its
-requests of a round (background work, the dispatcher's included, counts). Delivery is read from
+the per-round ratios of p50s, printed with the range of the rounds' ratios (the noise the median
+hides). CPU per request is the server process's user+system time over its requests of a round
+(background work, the dispatcher's included, counts). Delivery is read from
 the stand-in: each channel's posts per second from its first post to its last, and every 429.
 Cold start is the median of three starts to the first ``200`` on ``/healthz`` (an existing,
 migrated database); idle RSS is read after start-up, before any traffic, and again once the run
@@ -350,6 +351,11 @@ def _delivery(slack: SlackMock, channels: int) -> dict:
     return {"rates": rates, "counts": counts, "limited": dict(slack.rate_limited), "gaps": gaps or [0.0]}
 
 
+def _spread(values: list[float], fmt: str) -> str:
+    """`` (rounds a-b)``: how far the rounds' ratios ranged; this machine's noise, next to the median."""
+    return f" (rounds {min(values):{fmt}}-{max(values):{fmt}})" if len(values) > 1 else ""
+
+
 def _print(db, args, results, cold, rss, rss_after, delivery, fast, default, products) -> None:
     print(
         f"\n{db}, {args.replicas} product replica(s), {args.n} signed slash commands of each kind per server, "
@@ -361,18 +367,19 @@ def _print(db, args, results, cold, rss, rss_after, delivery, fast, default, pro
     for name, rounds in results.items():
         prod = [x for r in rounds for x in r["product"]]
         ref = [x for r in rounds for x in r["reference"]]
-        ratio = statistics.median(statistics.median(r["product"]) / statistics.median(r["reference"]) for r in rounds)
+        ratios = [statistics.median(r["product"]) / statistics.median(r["reference"]) for r in rounds]
         print(
             f"| `{name}` | {pct(prod, 0.5):.1f} / {pct(prod, 0.99):.1f} ms | {refs[name]}: {pct(ref, 0.5):.1f} / "
-            f"{pct(ref, 0.99):.1f} ms | {ratio:.2f}x | <= {GOALS[name]:g}x |"
+            f"{pct(ref, 0.99):.1f} ms | {statistics.median(ratios):.2f}x{_spread(ratios, '.2f')} | <= {GOALS[name]:g}x |"
         )
     for name, rounds in results.items():
         cp = statistics.median(r["cpu_product"] for r in rounds) * 1000
         cr = statistics.median(r["cpu_reference"] for r in rounds) * 1000
-        ratio = statistics.median(
-            r["cpu_product"] / r["cpu_reference"] if r["cpu_reference"] else float("inf") for r in rounds
+        ratios = [r["cpu_product"] / r["cpu_reference"] if r["cpu_reference"] else float("inf") for r in rounds]
+        print(
+            f"| server CPU per `{name}` | {cp:.1f} ms | {cr:.1f} ms | {statistics.median(ratios):.1f}x"
+            f"{_spread(ratios, '.1f')} | <= {GOALS['cpu']:g}x |"
         )
-        print(f"| server CPU per `{name}` | {cp:.1f} ms | {cr:.1f} ms | {ratio:.1f}x | <= {GOALS['cpu']:g}x |")
     rates = delivery["rates"]
     limited = sum(delivery["limited"].values())
     print(
