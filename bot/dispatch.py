@@ -298,17 +298,6 @@ class Dispatcher:
                 busy = set(self._inflight_ids)
             people = self.people.get(fresh=fresh_people)
             rows: list[Outbox] = []
-
-            def take(uow, ids: list[int]) -> None:
-                # The attempt begins at the claim (start recorded, slot taken): its post follows
-                # at once, and the worker checks again only if it does not.
-                rows.extend(
-                    uow.outbox.take(
-                        ids, worker=token, now=now, lease=self.lease, spacing=lambda d: self._spacing_of(d, people)
-                    )
-                )
-                uow.commit()
-
             if self._one_transaction:
                 # PostgreSQL: the heads are read and taken in one transaction (a transaction that
                 # writes nothing holds nothing up there), two round trips fewer than a read-only
@@ -316,13 +305,13 @@ class Dispatcher:
                 with self.uow_factory() as uow:
                     ids, next_at = uow.outbox.due_heads(now=now, limit=limit, exclude=busy)
                     if ids:
-                        take(uow, ids)
+                        rows = self._take(uow, ids, token, now, people)
             else:
                 with read_uow(self.uow_factory) as uow:  # woken for nothing, it takes no write lock
                     ids, next_at = uow.outbox.due_heads(now=now, limit=limit, exclude=busy)
                 if ids:
                     with self.uow_factory() as uow:
-                        take(uow, ids)
+                        rows = self._take(uow, ids, token, now, people)
             self.last_pass_ok, self.last_error = time.monotonic(), None
         if not rows:
             return [], next_at
@@ -330,6 +319,15 @@ class Dispatcher:
             people = self.people.get(_dm_ids(rows))
         self._claimed_at.update((r.id, now) for r in rows)
         return [(r, people) for r in rows], next_at
+
+    def _take(self, uow, ids: list[int], token: str, now: datetime, people: dict[int, Person]) -> list[Outbox]:
+        """Claim the heads ``ids`` and commit. The attempt begins at the claim (start recorded,
+        slot taken): its post follows at once, and the worker checks again only if it does not."""
+        rows = uow.outbox.take(
+            ids, worker=token, now=now, lease=self.lease, spacing=lambda d: self._spacing_of(d, people)
+        )
+        uow.commit()
+        return rows
 
     def _spacing_of(self, destination: str, people: dict[int, Person]) -> timedelta:
         if destination.startswith("webhook:"):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence, cast
 
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 
 from storage.models import Person
@@ -83,12 +84,10 @@ class PeopleRepo(Repo):
         """These people by id. Those this unit of work has loaded already (who acts, a lead's owner
         loaded with the lead) cost no query: a query would hand back the same objects, unchanged."""
         wanted = set(ids)
-        mapper = sa.inspect(Person)
         found: dict[int, Person] = {}
-        for i in wanted if not self.session.deleted else ():  # (a deletion not flushed yet: ask)
-            person = self.session.identity_map.get(mapper.identity_key_from_primary_key((i,)))
-            if person is not None:
-                found[i] = person
+        if not self.session.deleted:  # a deletion not flushed yet: the query decides
+            held = (self.session.identity_map.get(identity_key(Person, i)) for i in wanted)
+            found = by_id(p for p in held if p is not None)
         rest = wanted - found.keys()
         if rest:
             found.update(by_id(self.session.exec(select(Person).where(self.one_of(Person.id, rest)))))
