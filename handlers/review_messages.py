@@ -25,14 +25,18 @@ def reviewable(config, message, about: str):
     if getattr(config, "review", None) is None:
         return message
     as_json = isinstance(message, dict)
-    msg = Message.from_json(message) if as_json else message.model_copy(deep=True)
+    msg = Message.from_json(message) if as_json else message
     button = add_to_review(about)
-    for block in msg.blocks:
+    # A new message and a new row of buttons; the blocks it shares with ``message`` are left as
+    # they are (a deep copy cost more than the rest of a bounce's message put together).
+    blocks = list(msg.blocks)
+    for i, block in enumerate(blocks):
         if isinstance(block, Actions) and len(block.buttons) < 5:
-            block.buttons.append(button)
+            blocks[i] = block.model_copy(update={"buttons": [*block.buttons, button]})
             break
     else:
-        msg.blocks.append(Actions(buttons=[button]))
+        blocks.append(Actions(buttons=[button]))
+    msg = msg.model_copy(update={"blocks": blocks})
     return msg.to_json() if as_json else msg
 
 

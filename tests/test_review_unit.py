@@ -232,6 +232,25 @@ def test_the_form_from_a_message_the_bot_did_not_post_keeps_no_source(c):
     assert (item.source_key, item.source_text, item.due_on) == (None, None, date(2026, 12, 17))
 
 
+def test_the_button_is_added_to_a_copy_and_the_message_it_was_given_is_left_as_it_was(c):
+    from handlers.messages import Actions, Button, Message, Section
+    from handlers.review_messages import reviewable
+
+    full = Actions(buttons=[Button(label=f"B{i}", action="x") for i in range(5)])
+    two = Actions(buttons=[Button(label="Claim", action="x"), Button(label="Snooze", action="y")])
+    given = Message(text="Jane Doe", blocks=[Section(text="Jane Doe"), full, two])
+    before = given.to_json()
+    shown = reviewable(c.deps.config, given, "Jane Doe: SLA breached")
+    assert given.to_json() == before
+    labels = [[b.label for b in block.buttons] for block in shown.blocks if isinstance(block, Actions)]
+    assert labels == [[f"B{i}" for i in range(5)], ["Claim", "Snooze", "Add to review"]]  # the first row is full
+    as_json = reviewable(c.deps.config, before, "Jane Doe: SLA breached")
+    assert as_json == shown.to_json() and given.to_json() == before
+    alone = reviewable(c.deps.config, Message(text="Hi", blocks=[Section(text="Hi")]), "Hi")
+    assert [type(b).__name__ for b in alone.blocks] == ["Section", "Actions"]
+    assert alone.blocks[1].buttons[0].value == "Hi"
+
+
 # --- the reminder and the summary ---------------------------------------------------------------
 
 
