@@ -53,6 +53,24 @@ def test_an_inbound_id_is_claimed_once(engine):
     with UnitOfWork(engine) as uow:
         assert uow.inbound.claim("crm", ["b", "c"], at) == {"c"}
         assert uow.inbound.claim("slack_event", ["b"], at) == {"b"}  # per source
+        # One id at a time (one statement on SQLite, where many take two): the same answers.
+        assert uow.inbound.claim("crm", ["c"], at) == set()
+        assert uow.inbound.claim("crm", ["d"], at) == {"d"}
+        assert uow.inbound.claim("crm", ["d"], at) == set()
+        assert uow.inbound.claim("teams", ["d"], at) == {"d"}
+
+
+def test_a_message_key_is_queued_once_alone_or_among_others(engine):
+    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    msg = lambda key, text: {"key": key, "destination": "channel:wins", "payload": {"text": text}}  # noqa: E731
+    with UnitOfWork(engine) as uow:
+        assert uow.outbox.add_many([msg("a", "first")], at=at) == {"a"}
+        assert uow.outbox.add_many([msg("a", "again")], at=at) == set()
+        assert uow.outbox.add_many([msg("a", "and again"), msg("b", "b")], at=at) == {"b"}
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        assert uow.outbox.add_many([msg("b", "later")], at=at) == set()
+        assert {k: r.payload["text"] for k, r in uow.outbox.many_by_key(["a", "b"]).items()} == {"a": "first", "b": "b"}
 
 
 def test_two_workers_never_claim_the_same_outbox_message(engine):
