@@ -50,7 +50,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100, help="commands of each kind per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--profile", metavar="FILE", help="write a cProfile (CPU time) of the timed commands to FILE.<command>")
+    ap.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile (CPU time) of the timed commands to FILE.<command>"
+    )
     args = ap.parse_args()
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix='cost-')}/bot.db"
     engine = make_engine(url)

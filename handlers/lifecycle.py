@@ -698,8 +698,9 @@ def bounce(uow: UnitOfWork, deps: Deps, by: Person, lead: Lead, *, reason: str, 
     """Back to marketing: nurture, the clock stopped, the bounce recorded, every message about
     the lead updated, the marketing channel told and (when configured) the CRM. The caller commits."""
     at = deps.now()
-    repeat = uow.bounces.has_reason(lead_id=lead.id, reason=reason)
-    context = bounce_context(uow, lead, at)
+    facts = uow.bounces.facts(lead_id=lead.id, reason=reason, since=lead.qualified_at)
+    repeat = facts.repeat
+    context = bounce_context(uow, lead, at, facts)
     # The bounce is stored (and given its id) before the lead changes: the lead is then written
     # once, with its event, not once here and again for its version.
     record = uow.bounces.create(
@@ -789,10 +790,13 @@ def send_back(uow: UnitOfWork, deps: Deps, by: Person, record: Bounce) -> Reply 
     return None
 
 
-def bounce_context(uow: UnitOfWork, lead: Lead, at: datetime) -> dict:
-    """What the marketing post and the bounce form show about the lead, as of ``at``."""
+def bounce_context(uow: UnitOfWork, lead: Lead, at: datetime, facts=None) -> dict:
+    """What the marketing post and the bounce form show about the lead, as of ``at``; ``facts``:
+    ``uow.bounces.facts`` for this lead, when the caller has them. Follow-ups count from the
+    lead's qualification."""
     campaign = uow.campaigns.get(lead.source_campaign_id) if lead.source_campaign_id else None
-    touches = [t for t in uow.leads.touches(lead.id) if not lead.qualified_at or t.occurred_at >= lead.qualified_at]
+    if facts is None:
+        facts = uow.bounces.facts(lead_id=lead.id, reason=None, since=lead.qualified_at)
     return {
         "name": lead.name or lead.email or lead.crm_id,
         "crm_id": lead.crm_id,
@@ -805,8 +809,8 @@ def bounce_context(uow: UnitOfWork, lead: Lead, at: datetime) -> dict:
         "campaign_crm_id": campaign.crm_id if campaign else None,
         "campaign_owner_id": campaign.owner_id if campaign else None,
         "days_in_sales": (at - lead.qualified_at).total_seconds() / 86400 if lead.qualified_at else None,
-        "follow_ups": len(touches) or lead.touch_count or 0,
-        "last_follow_up_at": touches[-1].occurred_at.isoformat() if touches else None,
+        "follow_ups": facts.follow_ups or lead.touch_count or 0,
+        "last_follow_up_at": facts.last_follow_up_at.isoformat() if facts.last_follow_up_at else None,
         "bounce_number": (lead.bounce_count or 0) + 1,
     }
 

@@ -204,6 +204,16 @@ def test_the_repositories_find_leads_and_keep_bounces_events_and_messages_as_the
         assert uow.bounces.for_leads([first, second]) == {first: [early, later]}
         assert uow.bounces.has_reason(lead_id=first, reason="not_ready")
         assert not uow.bounces.has_reason(lead_id=second, reason="not_ready")
+        # What a bounce records in one query: a repeat, and the follow-ups from a time on (inclusive).
+        touched = [t.occurred_at for t in uow.leads.touches(first)]
+        facts = uow.bounces.facts(lead_id=first, reason="not_ready", since=None)
+        assert (facts.repeat, facts.follow_ups, facts.last_follow_up_at) == (True, 2, touched[-1])
+        facts = uow.bounces.facts(lead_id=first, reason="wrong_person", since=touched[-1])
+        assert (facts.repeat, facts.follow_ups, facts.last_follow_up_at) == (False, 1, touched[-1])
+        facts = uow.bounces.facts(lead_id=first, reason=None, since=touched[-1] + timedelta(seconds=1))
+        assert (facts.repeat, facts.follow_ups, facts.last_follow_up_at) == (False, 0, None)
+        facts = uow.bounces.facts(lead_id=second, reason="not_ready", since=None)
+        assert (facts.repeat, facts.follow_ups, facts.last_follow_up_at) == (False, 0, None)
         assert uow.bounces.mark_requalified(lead_ids=[first], at=now) == 2
         assert uow.bounces.mark_requalified(lead_ids=[first], at=now, by_person_id=1) == 0  # only open ones
         assert uow.bounces.get_for_update(early.id).requalified_by_id is None

@@ -209,7 +209,7 @@ class Repo:
             return set(self.insert_ignore_bulk(table, rows, returning=column))
         if len(rows) == 1:  # the common case (a message, an event): one statement, not two
             inserted = self._sqlite_insert(table, rows, returning=key)
-            if inserted is not None:
+            if isinstance(inserted, list):
                 return set(inserted)
         stored = set(
             self.session.execute(sa.select(column).where(*where, self.one_of(column, [r[key] for r in rows]))).scalars()

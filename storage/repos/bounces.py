@@ -7,8 +7,8 @@ from typing import Iterable, Sequence
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
-from storage.models import Bounce
-from storage.repos.base import Repo
+from storage.models import Bounce, LeadTouch
+from storage.repos.base import Repo, table_of
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,16 @@ class ReasonCount:
     reason: str
     count: int
     repeats: int
+
+
+@dataclass(frozen=True)
+class BounceFacts:
+    """What a new bounce of a lead records besides the lead itself: whether the lead bounced
+    before for the same reason, and its follow-ups (how many, the last one's time)."""
+
+    repeat: bool
+    follow_ups: int
+    last_follow_up_at: datetime | None
 
 
 class BouncesRepo(Repo):
@@ -59,6 +69,18 @@ class BouncesRepo(Repo):
             ).first()
             is not None
         )
+
+    def facts(self, *, lead_id: int, reason: str | None, since: datetime | None) -> BounceFacts:
+        """``has_reason`` (False without a ``reason``) and the lead's follow-ups at or after
+        ``since`` (all of them when None), in one query."""
+        t, b = table_of(LeadTouch), table_of(Bounce)
+        touched = sa.select(sa.func.count().label("n"), sa.func.max(t.c.occurred_at).label("last")).where(
+            t.c.lead_id == lead_id, *([t.c.occurred_at >= since] if since is not None else [])
+        )
+        touches = touched.subquery()
+        repeat = sa.exists().where(b.c.lead_id == lead_id, b.c.reason == reason) if reason is not None else sa.false()
+        row = self.session.execute(sa.select(repeat, touches.c.n, touches.c.last)).one()
+        return BounceFacts(bool(row[0]), int(row[1]), row[2])
 
     def add(self, bounce: Bounce) -> Bounce:
         self.session.add(bounce)
