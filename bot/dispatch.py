@@ -187,6 +187,7 @@ class Dispatcher:
         batch: int = 50,
         workers: int = 4,
         people: PeopleSnapshot | None = None,
+        coalesce: float = 0.02,
     ):
         self.uow_factory = uow_factory
         self.clock = clock
@@ -204,6 +205,9 @@ class Dispatcher:
         self._fresh = min(self.lease / 4, timedelta(seconds=2))
         self.batch = batch
         self.workers = max(1, workers)
+        # Wakes closer together than this are answered by one claim: a burst of commands (each
+        # commit wakes the loop) costs a claim per ``coalesce`` seconds, not one per command.
+        self.coalesce = coalesce
         self.people = people or PeopleSnapshot(uow_factory)
         engine = getattr(uow_factory, "engine", None)
         self._one_transaction = getattr(getattr(engine, "dialect", None), "name", None) == "postgresql"
@@ -257,6 +261,7 @@ class Dispatcher:
         failures = 0
         while not self._stop.is_set():
             timeout = poll
+            started = time.monotonic()
             free = self.workers - self._inflight_count()
             if free > 0:
                 try:
@@ -281,7 +286,13 @@ class Dispatcher:
                     # Sleep until the next head is due (a channel's slot frees, a retry's time
                     # comes), not a poll later: spacing is kept, not stretched.
                     timeout = min(poll, max((next_at - self.clock.now()).total_seconds(), 0.0))
-            self._wake.wait(timeout)
+            if self._wake.wait(timeout):
+                # Woken (a commit queued messages, a worker is free): what else arrives within
+                # ``coalesce`` of the last claim is claimed with it. A head's due time is not
+                # a wake, so the spacing of a channel's posts is kept to the millisecond.
+                rest = self.coalesce - (time.monotonic() - started)
+                if rest > 0:
+                    self._stop.wait(rest)
             self._wake.clear()
 
     # -- claiming and delivering ------------------------------------------------------------
