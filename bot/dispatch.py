@@ -187,7 +187,7 @@ class Dispatcher:
         batch: int = 50,
         workers: int = 4,
         people: PeopleSnapshot | None = None,
-        coalesce: float = 0.02,
+        coalesce: float = 0.05,
     ):
         self.uow_factory = uow_factory
         self.clock = clock
@@ -286,11 +286,13 @@ class Dispatcher:
                     # Sleep until the next head is due (a channel's slot frees, a retry's time
                     # comes), not a poll later: spacing is kept, not stretched.
                     timeout = min(poll, max((next_at - self.clock.now()).total_seconds(), 0.0))
+            due = time.monotonic() + timeout  # the next head's due time (or the next poll)
             if self._wake.wait(timeout):
                 # Woken (a commit queued messages, a worker is free): what else arrives within
-                # ``coalesce`` of the last claim is claimed with it. A head's due time is not
-                # a wake, so the spacing of a channel's posts is kept to the millisecond.
-                rest = self.coalesce - (time.monotonic() - started)
+                # ``coalesce`` of the last claim is claimed with it, though never after the next
+                # head is due, so a channel's posts keep their spacing to the millisecond.
+                now = time.monotonic()
+                rest = min(self.coalesce - (now - started), due - now)
                 if rest > 0:
                     self._stop.wait(rest)
             self._wake.clear()
