@@ -1,5 +1,6 @@
-"""Charts as small PNGs, drawn with matplotlib (Agg, no display) only when one is needed, so the
-bot starts without importing it.
+"""Charts as small PNGs, drawn with matplotlib (Agg, no display) by a short-lived child process
+(``python -m handlers.charts``): the bot neither starts with matplotlib nor keeps it. Imported,
+matplotlib holds ~50 MB for the life of the process, for a chart drawn once a week.
 
 Sized for a phone: 800 x 450 pixels, large type, two panels side by side — leads delivered per
 week against the target (bars and a dashed target line), and the share followed up within the
@@ -9,8 +10,13 @@ limits for an image.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
+import subprocess
+import sys
 import threading
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,10 +24,30 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _lock = threading.Lock()  # pyplot's state is global: one drawing at a time
 BLUE, ORANGE, GREY, GREEN = "#1d4ed8", "#f97316", "#6b7280", "#16a34a"
+TIMEOUT = 120  # seconds for the child to draw (it takes about one, matplotlib's import included)
+
+
+class ChartError(RuntimeError):
+    """The child process could not draw the chart."""
 
 
 def weekly_chart(weeks: list["Week"], *, title: str) -> bytes:
-    """The weekly scoreboard chart: PNG bytes."""
+    """The weekly scoreboard chart: PNG bytes, drawn by a child process."""
+    spec = json.dumps({"title": title, "weeks": [dataclasses.asdict(w) for w in weeks]})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "handlers.charts"], input=spec.encode(), capture_output=True, timeout=TIMEOUT
+        )
+    except subprocess.TimeoutExpired as e:
+        raise ChartError(f"drawing the weekly chart took longer than {TIMEOUT} s") from e
+    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
+        why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        raise ChartError(f"drawing the weekly chart failed: {why[0][:300]}")
+    return done.stdout
+
+
+def _draw(weeks, *, title: str) -> bytes:
+    """The drawing itself (in the child): ``weeks`` are anything with ``Week``'s attributes."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -77,3 +103,8 @@ def weekly_chart(weeks: list["Week"], *, title: str) -> bytes:
     out = io.BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()
+
+
+if __name__ == "__main__":  # the child: the chart's spec as JSON on stdin, the PNG on stdout
+    spec = json.load(sys.stdin.buffer)
+    sys.stdout.buffer.write(_draw([SimpleNamespace(**w) for w in spec["weeks"]], title=spec["title"]))

@@ -271,6 +271,7 @@ def test_someone_unknown_is_told_who_to_ask(c):
 # --- the weekly post and recognition -----------------------------------------------------------
 
 
+@pytest.mark.full  # the chart is drawn by a child process
 def test_the_weekly_post_goes_to_both_teams_once_with_a_real_chart(c):
     a_month(c)
     move_to(c, at_ny(2026, 11, 30, 9, 0))  # Monday 14:00 London: marketing's post is due (09:15)
@@ -287,6 +288,32 @@ def test_the_weekly_post_goes_to_both_teams_once_with_a_real_chart(c):
         png = uow.scoreboard.image(image["key"]).data
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and 2_000 < len(png) < 60_000
     assert "23 Nov: 5/7" in image["alt"]
+
+
+@pytest.mark.full
+def test_the_chart_is_drawn_by_a_child_process_and_matplotlib_never_enters_the_bots_memory():
+    """A long-running bot that has posted a weekly chart stays at its idle size (matplotlib, once
+    imported, holds ~50 MB for good); a chart that cannot be drawn is an error saying why."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from handlers.charts import weekly_chart\n"
+        "from handlers.scoreboard import Week\n"
+        "png = weekly_chart([Week('16 Nov', 5, 7, 0.6, 0.8), Week('23 Nov', 7, 7, 1.0, 0.8)], title='Acme')\n"
+        "assert png.startswith(b'\\x89PNG') and 2_000 < len(png) < 60_000, len(png)\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+    from handlers.charts import ChartError, weekly_chart
+    from handlers.scoreboard import Week
+
+    with pytest.raises(ChartError, match="drawing the weekly chart failed: TypeError"):
+        weekly_chart([Week("16 Nov", None, 7, 0.6, 0.8)], title="Acme")  # type: ignore[arg-type]
 
 
 def test_recognition_credits_the_top_campaign_its_marketer_and_the_best_sla_line(c):
