@@ -61,6 +61,20 @@ class Repo:
             rows = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(None, json.dumps(values))))
         return expr.in_(rows)
 
+    def one_of_param(self, column: Any, name: str) -> sa.ColumnElement[bool]:
+        """``one_of`` with a named parameter, for a statement built once: pass the values as
+        ``one_of_value(values)`` under ``name``."""
+        expr = getattr(column, "expression", column)
+        if self.dialect == "postgresql":
+            textual = isinstance(getattr(expr.type, "impl", expr.type), sa.String)
+            element = sa.Text() if textual else expr.type
+            return expr.in_(sa.select(sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(element)))))
+        return expr.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name))))
+
+    def one_of_value(self, values: Iterable[Any]) -> Any:
+        """The value of a ``one_of_param`` parameter."""
+        return list(values) if self.dialect == "postgresql" else json.dumps(list(values))
+
     def _expire_loaded(self, model: type, where: Callable[[Any], bool] = lambda obj: True) -> None:
         """Objects of ``model`` loaded in this unit of work (those ``where`` accepts) read their
         values again: for writes that went past the ORM (bulk UPDATE, upsert, executemany)."""

@@ -73,13 +73,12 @@ class BouncesRepo(Repo):
     def facts(self, *, lead_id: int, reason: str | None, since: datetime | None) -> BounceFacts:
         """``has_reason`` (False without a ``reason``) and the lead's follow-ups at or after
         ``since`` (all of them when None), in one query."""
-        t, b = table_of(LeadTouch), table_of(Bounce)
-        touched = sa.select(sa.func.count().label("n"), sa.func.max(t.c.occurred_at).label("last")).where(
-            t.c.lead_id == lead_id, *([t.c.occurred_at >= since] if since is not None else [])
-        )
-        touches = touched.subquery()
-        repeat = sa.exists().where(b.c.lead_id == lead_id, b.c.reason == reason) if reason is not None else sa.false()
-        row = self.session.execute(sa.select(repeat, touches.c.n, touches.c.last)).one()
+        params: dict = {"lead_id": lead_id}
+        if reason is not None:
+            params["reason"] = reason
+        if since is not None:
+            params["since"] = since
+        row = self.session.execute(_facts_statement(reason is not None, since is not None), params).one()
         return BounceFacts(bool(row[0]), int(row[1]), row[2])
 
     def add(self, bounce: Bounce) -> Bounce:
@@ -150,3 +149,27 @@ class BouncesRepo(Repo):
             .group_by(col(Bounce.campaign_id), col(Bounce.reason))
         ).all()
         return [ReasonCount(c, r, int(n), int(rep or 0)) for c, r, n, rep in rows]
+
+
+_FACTS: dict[tuple[bool, bool], sa.Select] = {}
+
+
+def _facts_statement(with_reason: bool, with_since: bool) -> sa.Select:
+    """``BouncesRepo.facts``'s query, built once per shape with bound parameters: building it on
+    every bounce cost more than running it."""
+    stmt = _FACTS.get((with_reason, with_since))
+    if stmt is None:
+        t, b = table_of(LeadTouch), table_of(Bounce)
+        since = [t.c.occurred_at >= sa.bindparam("since", type_=t.c.occurred_at.type)] if with_since else []
+        touches = (
+            sa.select(sa.func.count().label("n"), sa.func.max(t.c.occurred_at).label("last"))
+            .where(t.c.lead_id == sa.bindparam("lead_id"), *since)
+            .subquery()
+        )
+        repeat = (
+            sa.exists().where(b.c.lead_id == sa.bindparam("lead_id"), b.c.reason == sa.bindparam("reason"))
+            if with_reason
+            else sa.false()
+        )
+        stmt = _FACTS[(with_reason, with_since)] = sa.select(repeat, touches.c.n, touches.c.last)
+    return stmt

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
@@ -256,9 +256,14 @@ class OutboxRepo(Repo):
         if not subjects:
             return []
         self.session.flush()
-        return self.session.exec(
-            select(Outbox).where(self.one_of(Outbox.subject, subjects), Outbox.op == "post").order_by(col(Outbox.id))
-        ).all()
+        stmt = _ABOUT.get(self.dialect)
+        if stmt is None:  # built once: building it cost as much as running it
+            stmt = _ABOUT[self.dialect] = (
+                select(Outbox)
+                .where(self.one_of_param(Outbox.subject, "subjects"), Outbox.op == "post")
+                .order_by(col(Outbox.id))
+            )
+        return self.session.exec(stmt, params={"subjects": self.one_of_value(subjects)}).all()
 
     def settle(self, keys: Iterable[str]) -> None:
         """These messages no longer follow their subject: their last update is final."""
@@ -591,3 +596,6 @@ class OutboxRepo(Repo):
         if waiting is not None:
             return waiting - 1
         return self.session.exec(select(func.max(Outbox.id))).first() or 0
+
+
+_ABOUT: dict[str, Any] = {}  # OutboxRepo.about's statement, per dialect
