@@ -79,7 +79,7 @@ SELECT NULL, NULL, 'later', (SELECT min(next_attempt_at) FROM outbox WHERE statu
 _EARLIER = table_of(Outbox).alias("earlier")
 
 
-def _held(t, now: datetime):
+def _held(t, now: datetime | sa.BindParameter):
     """``_HELD_SQL`` for a table (or alias) in SQLAlchemy terms."""
     return sa.and_(
         t.c.status == "pending",
@@ -225,23 +225,35 @@ class OutboxRepo(Repo):
         targets = {r["target_key"] for r in rows if r["op"] == "update" and r["target_key"]}
         if not targets:
             return rows, set()
-        t = table_of(Outbox)
-        held = set(
-            self.session.execute(sa.select(t.c.key).where(self.one_of(t.c.key, targets), _held(t, at))).scalars()
-        )
+        find, change = self._fold_statements()
+        held = set(self.session.execute(find, {"keys": self.one_of_value(targets), "now": at}).scalars())
         folded = set()
         for r in rows:
             if r["op"] == "update" and r["target_key"] in held:
                 # Conditional: a dispatcher that took the post meanwhile gets the update as a row.
-                done = self.session.exec(
-                    sa.update(t).where(t.c.key == r["target_key"], _held(t, at)).values(payload=r["payload"])
-                )
-                if done.rowcount == 1:
+                done = self.session.execute(change, {"target": r["target_key"], "now": at, "content": r["payload"]})
+                if done.rowcount == 1:  # type: ignore[attr-defined]
                     folded.add(r["key"])
         if folded:
             self._expire_loaded(Outbox, lambda row: row.key in held)
             self.session.info["enqueued"] = True
         return [r for r in rows if r["key"] not in folded], folded
+
+    def _fold_statements(self) -> tuple[Any, Any]:
+        """``_fold_into_held``'s look-up of held posts and its conditional update, built once per
+        dialect with bound parameters (``keys``, ``now``; ``target``, ``now``, ``content``)."""
+        pair = _FOLD.get(self.dialect)
+        if pair is None:
+            t = table_of(Outbox)
+            now = sa.bindparam("now", type_=t.c.next_attempt_at.type)
+            find = sa.select(t.c.key).where(self.one_of_param(t.c.key, "keys"), _held(t, now))
+            change = (
+                sa.update(t)
+                .where(t.c.key == sa.bindparam("target"), _held(t, now))
+                .values(payload=sa.bindparam("content", type_=t.c.payload.type))
+            )
+            pair = _FOLD[self.dialect] = (find, change)
+        return pair
 
     def _noted(self, rows: list[dict], added: set[str]) -> set[str]:
         for r in rows:
@@ -599,3 +611,4 @@ class OutboxRepo(Repo):
 
 
 _ABOUT: dict[str, Any] = {}  # OutboxRepo.about's statement, per dialect
+_FOLD: dict[str, tuple[Any, Any]] = {}  # OutboxRepo._fold_statements, per dialect
