@@ -214,9 +214,15 @@ def test_the_repositories_find_leads_and_keep_bounces_events_and_messages_as_the
         assert (facts.repeat, facts.follow_ups, facts.last_follow_up_at) == (False, 0, None)
         facts = uow.bounces.facts(lead_id=second, reason="not_ready", since=None)
         assert (facts.repeat, facts.follow_ups, facts.last_follow_up_at) == (False, 0, None)
+        early.note = "changed after it was stored"  # written at the next flush, like any loaded row
+        assert uow.bounces.for_lead(first)[0] is early
         assert uow.bounces.mark_requalified(lead_ids=[first], at=now) == 2
         assert uow.bounces.mark_requalified(lead_ids=[first], at=now, by_person_id=1) == 0  # only open ones
         assert uow.bounces.get_for_update(early.id).requalified_by_id is None
+        uow.commit()
+    with c.uow_factory() as uow:
+        stored = uow.bounces.get(early.id)
+        assert (stored.note, stored.reason, stored.at) == ("changed after it was stored", "not_ready", early.at)
         for key, subject, op in (("a", f"lead:{first}", "post"), ("b", f"lead:{first}", "update"), ("c", None, "post")):
             uow.outbox.add(key=key, destination="channel:sales", payload={}, at=now, subject=subject, op=op)
         assert uow.outbox.add(key="a", destination="channel:x", payload={}, at=now) is False  # queued once
