@@ -214,6 +214,7 @@ class Dispatcher:
         self.worker = f"dispatch-{uuid.uuid4().hex[:8]}"
         self._claims = itertools.count(1)
         self._wake = threading.Event()
+        self._freed = threading.Event()  # a delivery ended: its queue's next message may go now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -235,6 +236,7 @@ class Dispatcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._freed.set()
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
@@ -287,14 +289,16 @@ class Dispatcher:
                     # comes), not a poll later: spacing is kept, not stretched.
                     timeout = min(poll, max((next_at - self.clock.now()).total_seconds(), 0.0))
             due = time.monotonic() + timeout  # the next head's due time (or the next poll)
-            if self._wake.wait(timeout):
-                # Woken (a commit queued messages, a worker is free): what else arrives within
-                # ``coalesce`` of the last claim is claimed with it, though never after the next
-                # head is due, so a channel's posts keep their spacing to the millisecond.
+            if self._wake.wait(timeout) and not self._freed.is_set():
+                # Woken by a commit that queued messages: what else is queued within ``coalesce``
+                # of the last claim is claimed with it, though never after the next head is due,
+                # so a channel's posts keep their spacing to the millisecond, nor after a
+                # delivery ends (its queue's next message may be due at once).
                 now = time.monotonic()
                 rest = min(self.coalesce - (now - started), due - now)
                 if rest > 0:
-                    self._stop.wait(rest)
+                    self._freed.wait(rest)
+            self._freed.clear()
             self._wake.clear()
 
     # -- claiming and delivering ------------------------------------------------------------
@@ -367,7 +371,8 @@ class Dispatcher:
             self._inflight.discard(future)
             self._inflight_ids.discard(row_id)
             self._claimed_at.pop(row_id, None)
-        self._wake.set()  # a worker is free, and its destination's next message may be due
+        self._freed.set()  # a worker is free, and its destination's next message may be due
+        self._wake.set()
 
     def _inflight_count(self) -> int:
         with self._inflight_lock:
@@ -515,7 +520,8 @@ class Dispatcher:
             if self.metrics:
                 self.metrics.errors.labels("dispatch").inc()
         log.info("delivered %s %s to %s on %s", row.op, row.key, row.destination, platform)
-        self._wake.set()  # the destination's next message may go now
+        self._freed.set()  # the destination's next message may go now
+        self._wake.set()
         if self.metrics:
             self.metrics.deliveries.labels(platform, "sent").inc()
         if result.after is not None:
