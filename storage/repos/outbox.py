@@ -357,38 +357,20 @@ class OutboxRepo(Repo):
         before (the start of an earlier attempt that may have reached the platform, or None)."""
         if not ids:
             return []
-        t = table_of(Outbox)
-        still_due = sa.or_(
-            sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
-            sa.and_(t.c.status == "sending", t.c.claimed_until < now),
-        )
-        earlier = _EARLIER
-        is_head = ~sa.exists().where(
-            earlier.c.destination == t.c.destination,
-            earlier.c.id < t.c.id,
-            earlier.c.status.in_(OPEN),
-            ~_held(earlier, now),
-        )
-        q = select(Outbox).where(self.one_of(Outbox.id, ids), still_due, is_head).order_by(col(Outbox.id))
-        if self.dialect == "postgresql":
-            q = q.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
-        rows = list(self.session.exec(q.execution_options(populate_existing=True)).all())
+        find, claim = self._take_statements(spacing is not None)
+        rows = list(self.session.exec(find, params={"ids": self.one_of_value(ids), "now": now}).all())
         if not rows:
             return []
         for r in rows:
             self.session.expunge(r)
-        values: dict = dict(status="sending", claimed_by=worker, claimed_until=now + lease, attempts=t.c.attempts + 1)
-        if spacing is not None:
-            values["attempt_started_at"] = sa.func.coalesce(t.c.attempt_started_at, now)
-        self.session.execute(sa.update(t).where(self.one_of(t.c.id, [r.id for r in rows])).values(**values))
+        self.session.execute(
+            claim, {"ids": self.one_of_value([r.id for r in rows]), "now": now, "worker": worker, "until": now + lease}
+        )
         slots = {}
         if spacing is not None:
-            c = table_of(ChannelSlot).c
             slots = dict(
                 self.session.execute(
-                    sa.select(c.destination, c.next_free_at).where(
-                        self.one_of(c.destination, {r.destination for r in rows})
-                    )
+                    self._slots_statement(), {"destinations": self.one_of_value({r.destination for r in rows})}
                 ).all()
             )
         for r in rows:
@@ -401,6 +383,56 @@ class OutboxRepo(Repo):
                 start = due if due is not None and now - gap < due <= now else now
                 self.take_slot(r.destination, until=start + gap)
         return rows
+
+    def _take_statements(self, begin: bool) -> tuple[Any, Any]:
+        """``take``'s look-up (``ids``, ``now``) and claim (``ids``, ``now``, ``worker``,
+        ``until``; ``begin``: the attempt's start recorded too), built once per dialect: building
+        them was most of a claim's own CPU."""
+        key = (self.dialect, begin)
+        pair = _TAKE.get(key)
+        if pair is None:
+            t = table_of(Outbox)
+            now = sa.bindparam("now", type_=t.c.next_attempt_at.type)
+            still_due = sa.or_(
+                sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
+                sa.and_(t.c.status == "sending", t.c.claimed_until < now),
+            )
+            earlier = _EARLIER
+            is_head = ~sa.exists().where(
+                earlier.c.destination == t.c.destination,
+                earlier.c.id < t.c.id,
+                earlier.c.status.in_(OPEN),
+                ~_held(earlier, now),
+            )
+            find = (
+                select(Outbox)
+                .where(self.one_of_param(Outbox.id, "ids"), still_due, is_head)
+                .order_by(col(Outbox.id))
+                .execution_options(populate_existing=True)
+            )
+            if self.dialect == "postgresql":
+                find = find.with_for_update(skip_locked=True)  # a replica claiming the same heads skips them
+            values: dict = dict(
+                status="sending",
+                claimed_by=sa.bindparam("worker", type_=t.c.claimed_by.type),
+                claimed_until=sa.bindparam("until", type_=t.c.claimed_until.type),
+                attempts=t.c.attempts + 1,
+            )
+            if begin:
+                values["attempt_started_at"] = sa.func.coalesce(t.c.attempt_started_at, now)
+            claim = sa.update(t).where(self.one_of_param(t.c.id, "ids")).values(**values)
+            pair = _TAKE[key] = (find, claim)
+        return pair
+
+    def _slots_statement(self) -> Any:
+        """The next free slot of some destinations (``destinations``), built once per dialect."""
+        stmt = _SLOTS.get(self.dialect)
+        if stmt is None:
+            c = table_of(ChannelSlot).c
+            stmt = _SLOTS[self.dialect] = sa.select(c.destination, c.next_free_at).where(
+                self.one_of_param(c.destination, "destinations")
+            )
+        return stmt
 
     def heads(self, now: datetime) -> list[Head]:
         """The head of every destination's queue (its oldest pending or sending message, posts
@@ -457,10 +489,11 @@ class OutboxRepo(Repo):
 
     def take_slot(self, destination: str, *, until: datetime) -> None:
         """The destination is busy until ``until`` (never moved back by a shorter wait)."""
-        s = table_of(ChannelSlot)
-        ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
-        self.session.execute(
-            ins.values(destination=destination, next_free_at=until).on_conflict_do_update(
+        stmt = _TAKE_SLOT.get(self.dialect)
+        if stmt is None:  # built once per dialect
+            s = table_of(ChannelSlot)
+            ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
+            stmt = _TAKE_SLOT[self.dialect] = ins.on_conflict_do_update(
                 index_elements=[s.c.destination],
                 set_={
                     "next_free_at": sa.case(
@@ -469,7 +502,7 @@ class OutboxRepo(Repo):
                     )
                 },
             )
-        )
+        self.session.execute(stmt, {"destination": destination, "next_free_at": until})
 
     def mark_sent(
         self, row_id: int, worker: str, *, at: datetime, platform: str, channel: str | None, ref: str | None
@@ -612,3 +645,6 @@ class OutboxRepo(Repo):
 
 _ABOUT: dict[str, Any] = {}  # OutboxRepo.about's statement, per dialect
 _FOLD: dict[str, tuple[Any, Any]] = {}  # OutboxRepo._fold_statements, per dialect
+_TAKE: dict[tuple[str, bool], tuple[Any, Any]] = {}  # OutboxRepo._take_statements
+_SLOTS: dict[str, Any] = {}  # OutboxRepo._slots_statement
+_TAKE_SLOT: dict[str, Any] = {}  # OutboxRepo.take_slot's upsert
