@@ -41,6 +41,12 @@ class Repo:
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
+    def statement(self, name: str, build: Callable[[], _T]) -> _T:
+        """The statement ``name`` for this session's dialect, built by ``build`` the first time
+        only: building a statement often costs as much as running it, and a statement with bound
+        parameters can be run again and again (see ``built_once``)."""
+        return built_once((self.dialect, name), build)
+
     def one_of(self, column: Any, values: Iterable[Any]) -> sa.ColumnElement[bool]:
         """``column IN (values)`` with the values as one bound parameter: ``IN (SELECT unnest(?))``
         on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite; both use the column's index.
@@ -273,6 +279,16 @@ class Repo:
 
 
 _STATEMENTS: dict[tuple, Any] = {}
+_T = TypeVar("_T")
+
+
+def built_once(key: tuple, build: Callable[[], _T]) -> _T:
+    """``build()``'s statement, made on the first call for ``key`` and kept for the life of the
+    process (the keys are a fixed, small set: a dialect and a statement's name or shape)."""
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
 
 
 def _sqlite_utc_text(value: datetime) -> str:

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, func, select
 
 from storage.models import Bounce, LeadTouch
-from storage.repos.base import Repo, table_of
+from storage.repos.base import Repo, built_once, table_of
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,7 @@ class BouncesRepo(Repo):
         )
         t = table_of(Bounce)
         values = {c.name: getattr(bounce, c.name) for c in t.columns if c.name != "id"}
-        insert = _INSERT.get("bounce")
-        if insert is None:
-            insert = _INSERT["bounce"] = sa.insert(t).returning(t.c.id)
+        insert = built_once(("bounces.create",), lambda: sa.insert(t).returning(t.c.id))
         bounce.id = self.session.execute(insert, values).scalar_one()
         make_transient_to_detached(bounce)
         self.session.add(bounce)
@@ -161,15 +159,11 @@ class BouncesRepo(Repo):
         return [ReasonCount(c, r, int(n), int(rep or 0)) for c, r, n, rep in rows]
 
 
-_FACTS: dict[tuple[bool, bool], sa.Select] = {}
-_INSERT: dict[str, Any] = {}
-
-
 def _facts_statement(with_reason: bool, with_since: bool) -> sa.Select:
     """``BouncesRepo.facts``'s query, built once per shape with bound parameters: building it on
     every bounce cost more than running it."""
-    stmt = _FACTS.get((with_reason, with_since))
-    if stmt is None:
+
+    def build() -> sa.Select:
         t, b = table_of(LeadTouch), table_of(Bounce)
         since = [t.c.occurred_at >= sa.bindparam("since", type_=t.c.occurred_at.type)] if with_since else []
         touches = (
@@ -182,5 +176,6 @@ def _facts_statement(with_reason: bool, with_since: bool) -> sa.Select:
             if with_reason
             else sa.false()
         )
-        stmt = _FACTS[(with_reason, with_since)] = sa.select(repeat, touches.c.n, touches.c.last)
-    return stmt
+        return sa.select(repeat, touches.c.n, touches.c.last)
+
+    return built_once(("bounces.facts", with_reason, with_since), build)

@@ -242,8 +242,8 @@ class OutboxRepo(Repo):
     def _fold_statements(self) -> tuple[Any, Any]:
         """``_fold_into_held``'s look-up of held posts and its conditional update, built once per
         dialect with bound parameters (``keys``, ``now``; ``target``, ``now``, ``content``)."""
-        pair = _FOLD.get(self.dialect)
-        if pair is None:
+
+        def build() -> tuple[Any, Any]:
             t = table_of(Outbox)
             now = sa.bindparam("now", type_=t.c.next_attempt_at.type)
             find = sa.select(t.c.key).where(self.one_of_param(t.c.key, "keys"), _held(t, now))
@@ -252,8 +252,9 @@ class OutboxRepo(Repo):
                 .where(t.c.key == sa.bindparam("target"), _held(t, now))
                 .values(payload=sa.bindparam("content", type_=t.c.payload.type))
             )
-            pair = _FOLD[self.dialect] = (find, change)
-        return pair
+            return find, change
+
+        return self.statement("outbox.fold", build)
 
     def _noted(self, rows: list[dict], added: set[str]) -> set[str]:
         for r in rows:
@@ -268,13 +269,14 @@ class OutboxRepo(Repo):
         if not subjects:
             return []
         self.session.flush()
-        stmt = _ABOUT.get(self.dialect)
-        if stmt is None:  # built once: building it cost as much as running it
-            stmt = _ABOUT[self.dialect] = (
+        stmt = self.statement(
+            "outbox.about",
+            lambda: (
                 select(Outbox)
                 .where(self.one_of_param(Outbox.subject, "subjects"), Outbox.op == "post")
                 .order_by(col(Outbox.id))
-            )
+            ),
+        )
         return self.session.exec(stmt, params={"subjects": self.one_of_value(subjects)}).all()
 
     def settle(self, keys: Iterable[str]) -> None:
@@ -388,9 +390,8 @@ class OutboxRepo(Repo):
         """``take``'s look-up (``ids``, ``now``) and claim (``ids``, ``now``, ``worker``,
         ``until``; ``begin``: the attempt's start recorded too), built once per dialect: building
         them was most of a claim's own CPU."""
-        key = (self.dialect, begin)
-        pair = _TAKE.get(key)
-        if pair is None:
+
+        def build() -> tuple[Any, Any]:
             t = table_of(Outbox)
             now = sa.bindparam("now", type_=t.c.next_attempt_at.type)
             still_due = sa.or_(
@@ -421,18 +422,17 @@ class OutboxRepo(Repo):
             if begin:
                 values["attempt_started_at"] = sa.func.coalesce(t.c.attempt_started_at, now)
             claim = sa.update(t).where(self.one_of_param(t.c.id, "ids")).values(**values)
-            pair = _TAKE[key] = (find, claim)
-        return pair
+            return find, claim
+
+        return self.statement(f"outbox.take.{begin}", build)
 
     def _slots_statement(self) -> Any:
         """The next free slot of some destinations (``destinations``), built once per dialect."""
-        stmt = _SLOTS.get(self.dialect)
-        if stmt is None:
-            c = table_of(ChannelSlot).c
-            stmt = _SLOTS[self.dialect] = sa.select(c.destination, c.next_free_at).where(
-                self.one_of_param(c.destination, "destinations")
-            )
-        return stmt
+        c = table_of(ChannelSlot).c
+        return self.statement(
+            "outbox.slots",
+            lambda: sa.select(c.destination, c.next_free_at).where(self.one_of_param(c.destination, "destinations")),
+        )
 
     def heads(self, now: datetime) -> list[Head]:
         """The head of every destination's queue (its oldest pending or sending message, posts
@@ -489,11 +489,11 @@ class OutboxRepo(Repo):
 
     def take_slot(self, destination: str, *, until: datetime) -> None:
         """The destination is busy until ``until`` (never moved back by a shorter wait)."""
-        stmt = _TAKE_SLOT.get(self.dialect)
-        if stmt is None:  # built once per dialect
+
+        def build() -> Any:
             s = table_of(ChannelSlot)
             ins = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
-            stmt = _TAKE_SLOT[self.dialect] = ins.on_conflict_do_update(
+            return ins.on_conflict_do_update(
                 index_elements=[s.c.destination],
                 set_={
                     "next_free_at": sa.case(
@@ -502,7 +502,10 @@ class OutboxRepo(Repo):
                     )
                 },
             )
-        self.session.execute(stmt, {"destination": destination, "next_free_at": until})
+
+        self.session.execute(
+            self.statement("outbox.take_slot", build), {"destination": destination, "next_free_at": until}
+        )
 
     def mark_sent(
         self, row_id: int, worker: str, *, at: datetime, platform: str, channel: str | None, ref: str | None
@@ -641,10 +644,3 @@ class OutboxRepo(Repo):
         if waiting is not None:
             return waiting - 1
         return self.session.exec(select(func.max(Outbox.id))).first() or 0
-
-
-_ABOUT: dict[str, Any] = {}  # OutboxRepo.about's statement, per dialect
-_FOLD: dict[str, tuple[Any, Any]] = {}  # OutboxRepo._fold_statements, per dialect
-_TAKE: dict[tuple[str, bool], tuple[Any, Any]] = {}  # OutboxRepo._take_statements
-_SLOTS: dict[str, Any] = {}  # OutboxRepo._slots_statement
-_TAKE_SLOT: dict[str, Any] = {}  # OutboxRepo.take_slot's upsert
