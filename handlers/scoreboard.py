@@ -399,10 +399,17 @@ def weekly_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
         for monday, _due in srules.digests_due(now, tz, WEEKDAYS.index(post.day), post.time):
             week = srules.week_label(monday)
             key = f"scoreboard:weekly:{team}:{week}"
-            with uow_factory() as uow:
+            # Read and drawn with no transaction open: drawing the chart takes about a second
+            # (a child process), and a writing unit of work would hold SQLite's write lock
+            # through it, making every command wait.
+            with getattr(uow_factory, "read", uow_factory)() as uow:
                 if uow.outbox.exists(key):
                     continue
-                message = weekly_message(uow, deps, monday, tz)
+                message, chart = weekly_message(uow, deps, monday, tz)
+            png = chart.draw() if chart is not None else None
+            with uow_factory() as uow:
+                if png is not None and chart is not None and uow.scoreboard.image(chart.key) is None:
+                    uow.scoreboard.save_image(key=chart.key, token=secrets.token_urlsafe(24), data=png, at=now)
                 if not notify.send(
                     uow, deps, to=channel(tc.channel), role=None, subject=None, payload=message.to_json(), key=key
                 ):
@@ -412,19 +419,32 @@ def weekly_job(uow_factory: UowFactory, deps: Deps) -> JobResult:
     return JobResult("scoreboard_weekly", len(posted), ", ".join(posted))
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A weekly chart not stored yet: ``draw()`` makes its PNG (in a child process)."""
+
+    key: str
+    weeks: list[Week]
+    title: str
+
+    def draw(self) -> bytes:
+        from handlers.charts import weekly_chart
+
+        return weekly_chart(self.weeks, title=self.title)
+
+
 def weekly_message(uow: UnitOfWork, deps: Deps, monday: date, tz: ZoneInfo):
-    """The month so far against the agreement, and the chart of the last weeks."""
+    """The month so far against the agreement, and the chart of the last weeks: the message, and
+    the chart to draw and store when it is not stored yet (None when it is)."""
     now, cfg = deps.now(), deps.config
     local = now.astimezone(tz)
     board = build(uow, deps, Scope("admin", None), month_period(local.year, local.month, tz, now))
     weeks = trend(uow, deps, monday, tz, cfg.agreement.weekly_post.weeks)
     chart_key = f"scoreboard:chart:{srules.week_label(monday)}"
+    chart = None
     if uow.scoreboard.image(chart_key) is None:
-        from handlers.charts import weekly_chart
-
-        png = weekly_chart(weeks, title=f"{cfg.company} — the smarketing agreement")
-        uow.scoreboard.save_image(key=chart_key, token=secrets.token_urlsafe(24), data=png, at=now)
-    return views.weekly(board, weeks, cfg, chart_key=chart_key)
+        chart = Chart(chart_key, weeks, f"{cfg.company} — the smarketing agreement")
+    return views.weekly(board, weeks, cfg, chart_key=chart_key), chart
 
 
 @dataclass(frozen=True)

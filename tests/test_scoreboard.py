@@ -316,6 +316,53 @@ def test_the_chart_is_drawn_by_a_child_process_and_matplotlib_never_enters_the_b
         weekly_chart([Week("16 Nov", None, 7, 0.6, 0.8)], title="Acme")  # type: ignore[arg-type]
 
 
+@pytest.mark.full
+def test_commands_can_write_while_the_weekly_chart_is_being_drawn(c, database_url):
+    """Drawing the chart takes about a second: it happens with no transaction open, so SQLite's
+    write lock is free for commands all the while (checked while the drawing process runs)."""
+    import os
+    import sqlite3
+    import threading
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    a_month(c)
+    move_to(c, at_ny(2026, 11, 30, 9, 0))
+
+    def drawing() -> bool:
+        me = str(os.getpid())
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    parent = f.read().rsplit(")", 1)[1].split()[1]
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if parent == me and b"handlers.charts" in cmd:
+                return True
+        return False
+
+    result: list = []
+    job = threading.Thread(target=lambda: result.append(run_job(c, "scoreboard_weekly")))
+    job.start()
+    writes = 0
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+    try:
+        while job.is_alive():
+            if drawing():
+                other.execute("BEGIN IMMEDIATE")  # fails at once ("database is locked") if the job holds it
+                other.execute("ROLLBACK")
+                writes += 1
+    finally:
+        other.close()
+        job.join()
+    assert result[0].done == 1
+    assert writes > 0  # the chart was being drawn while we took (and gave back) the write lock
+    with c.uow_factory() as uow:
+        assert uow.scoreboard.image("scoreboard:chart:2026-W49") is not None
+
+
 def test_recognition_credits_the_top_campaign_its_marketer_and_the_best_sla_line(c):
     a_month(c)
     move_to(c, at_ny(2026, 11, 24, 10, 0))
