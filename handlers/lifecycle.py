@@ -45,7 +45,7 @@ from handlers.sla import (
     stopped,
     timezone_of,
 )
-from handlers.ports import Bounce, Lead, Person
+from handlers.ports import Bounce, BounceFacts, Lead, Person
 
 log = logging.getLogger(__name__)
 
@@ -790,7 +790,7 @@ def send_back(uow: UnitOfWork, deps: Deps, by: Person, record: Bounce) -> Reply 
     return None
 
 
-def bounce_context(uow: UnitOfWork, lead: Lead, at: datetime, facts=None) -> dict:
+def bounce_context(uow: UnitOfWork, lead: Lead, at: datetime, facts: BounceFacts | None = None) -> dict:
     """What the marketing post and the bounce form show about the lead, as of ``at``; ``facts``:
     ``uow.bounces.facts`` for this lead, when the caller has them. Follow-ups count from the
     lead's qualification."""

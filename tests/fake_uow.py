@@ -477,9 +477,6 @@ class FakeBounces:
                 out.setdefault(b.lead_id, []).append(b)
         return out
 
-    def has_reason(self, *, lead_id: int, reason: str) -> bool:
-        return any(b.lead_id == lead_id and b.reason == reason for b in self.state.bounces.values())
-
     def facts(self, *, lead_id: int, reason: str | None, since: datetime | None):
         from storage.repos.bounces import BounceFacts
 
@@ -488,7 +485,9 @@ class FakeBounces:
             for t in self.state.touches.values()
             if t.lead_id == lead_id and (since is None or t.occurred_at >= since)
         ]
-        repeat = reason is not None and self.has_reason(lead_id=lead_id, reason=reason)
+        repeat = reason is not None and any(
+            b.lead_id == lead_id and b.reason == reason for b in self.state.bounces.values()
+        )
         return BounceFacts(repeat, len(touched), max(touched, default=None))
 
     def mark_requalified(self, *, lead_ids: Iterable[int], at: datetime, by_person_id: int | None = None) -> int:

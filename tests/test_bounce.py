@@ -202,8 +202,8 @@ def test_the_repositories_find_leads_and_keep_bounces_events_and_messages_as_the
         early = uow.bounces.create(lead_id=first, reason="not_ready", at=now - timedelta(days=1))
         assert [b.id for b in uow.bounces.for_lead(first)] == [early.id, later.id]  # by time, then id
         assert uow.bounces.for_leads([first, second]) == {first: [early, later]}
-        assert uow.bounces.has_reason(lead_id=first, reason="not_ready")
-        assert not uow.bounces.has_reason(lead_id=second, reason="not_ready")
+        assert not uow.bounces.facts(lead_id=second, reason="not_ready", since=None).repeat
+        assert not uow.bounces.facts(lead_id=first, reason="wrong_fit", since=None).repeat
         # What a bounce records in one query: a repeat, and the follow-ups from a time on (inclusive).
         touched = [t.occurred_at for t in uow.leads.touches(first)]
         facts = uow.bounces.facts(lead_id=first, reason="not_ready", since=None)

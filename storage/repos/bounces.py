@@ -62,18 +62,9 @@ class BouncesRepo(Repo):
             out.setdefault(b.lead_id, []).append(b)
         return out
 
-    def has_reason(self, *, lead_id: int, reason: str) -> bool:
-        """Whether the lead bounced before for this reason."""
-        return (
-            self.session.exec(
-                select(Bounce.id).where(Bounce.lead_id == lead_id, Bounce.reason == reason).limit(1)
-            ).first()
-            is not None
-        )
-
     def facts(self, *, lead_id: int, reason: str | None, since: datetime | None) -> BounceFacts:
-        """``has_reason`` (False without a ``reason``) and the lead's follow-ups at or after
-        ``since`` (all of them when None), in one query."""
+        """Whether the lead bounced before for ``reason`` (False without one), and the lead's
+        follow-ups at or after ``since`` (all of them when None): one query."""
         params: dict = {"lead_id": lead_id}
         if reason is not None:
             params["reason"] = reason
