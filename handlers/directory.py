@@ -334,6 +334,38 @@ def left(uow: UnitOfWork, deps: Deps, person, *, why: str = "left") -> bool:
     return True
 
 
+def back(uow: UnitOfWork, deps: Deps, person, *, why: str) -> None:
+    """Someone who had left is active again: they receive their messages from now on, and their
+    manager is told. The leads handed over when they left stay where they went (the manager knows
+    which, and gives any back with ``/smarketing reassign``)."""
+    person.active = True
+    manager = active_manager(uow, person)
+    log.info("people sync: %s is back (%s)", person.email, why)
+    if manager is None:
+        return
+    from handlers import notify
+
+    reassign = "/smarketing reassign <lead> " + (person.email or person.name)
+    notify.send(
+        uow,
+        deps,
+        to=dm(manager.id),
+        role="left",
+        subject=None,
+        payload=Message(
+            text=f"{person.name} is back ({why}). The leads handed to you when they left are still yours: "
+            f"give any back with {reassign}.",
+            blocks=[
+                Section(text=f"👋 {mention(person.id)} is back ({why}) and receives their alerts again."),
+                Context(
+                    text=f"The leads handed to you when they left are still yours: give any back with `{reassign}`."
+                ),
+            ],
+        ).to_json(),
+        key=f"people:back:{person.id}:{deps.now():%Y%m%dT%H%M%S}",
+    )
+
+
 def active_manager(uow: UnitOfWork, person):
     """The person's nearest manager up the chain who is still active (None: nobody)."""
     seen = {person.id}
@@ -434,6 +466,17 @@ def sync_accounts(
             continue
         if not a.email:
             continue
+        if (
+            person is not None
+            and not person.active
+            and (before.get(a.account_id) or {}).get("deleted")
+            and getattr(person, column) in (a.account_id, None)
+        ):
+            # Deactivated on the platform before, active there again (back from leave, rehired):
+            # they receive their messages again. Only on that change: someone the CRM marks
+            # inactive is not brought back by an unrelated edit of their chat profile.
+            back(uow, deps, person, why=f"their {identity.PLATFORM_NAMES[platform]} account is active again")
+            outcome.updated += 1
         if person is None:
             if a.team not in TEAMS:
                 continue  # in no team: listed by /smarketing people

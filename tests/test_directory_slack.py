@@ -182,6 +182,61 @@ def test_a_team_join_with_the_email_of_someone_in_the_crm_links_them(make_contai
     assert people(c)["newbie@acme.example"].slack_user_id == "U_D_NEW"
 
 
+def test_a_reactivated_account_makes_its_person_active_again_and_tells_the_manager(
+    make_container, directory, live_server
+):
+    """Back from leave: Slack deactivated Rita, then reactivated her account. She receives her
+    alerts and can act again; her manager is told, and the leads handed over stay his. Someone the
+    CRM marks inactive is not brought back by an unrelated edit of their Slack profile."""
+    slack = directory
+    app = live_server(make_container(slack_mock=slack, config=config()))
+    c = app.container
+    run_job(c, "slack_directory")
+    ingest(
+        c,
+        owner("boss@acme.example", "Bea Boss"),
+        owner("rep@acme.example", "Rita Rep", manager="boss@acme.example"),
+        owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example"),
+    )
+    ingest(c, hot_lead("L-1", owner=None, owner_email="rep@acme.example", name="Lena Lead"))
+
+    def user_change(user_id: str, event_id: str, **changes) -> None:
+        user = slack.set_user(user_id, **changes)
+        with app.client() as http:
+            resp = post_slack(
+                http, sr.event_callback({"type": "user_change", "user": user, "event_ts": "1.1"}, event_id=event_id)
+            )
+            assert resp.status_code == 200
+
+    user_change("U_D_REP", "Ev-off", deleted=True)
+    assert people(c)["rep@acme.example"].active is False
+    assert lead(c, "L-1").owner_id == people(c)["boss@acme.example"].id
+
+    c.deps.clock.at += timedelta(days=14)
+    user_change("U_D_REP", "Ev-on", deleted=False)
+    rita = people(c)["rep@acme.example"]
+    assert rita.active is True
+    wait_until(lambda: any("Rita Rep is back" in t for t in dms(slack, "U_D_BOSS")), what="the manager told")
+    told = next(t for t in dms(slack, "U_D_BOSS") if "Rita Rep is back" in t)
+    assert "still yours" in told and "/smarketing reassign &lt;lead&gt; rep@acme.example" in told  # as Slack escapes it
+    assert lead(c, "L-1").owner_id == people(c)["boss@acme.example"].id  # handed over: stays handed over
+    # Her new leads are hers again, and she hears of them.
+    ingest(c, hot_lead("L-2", owner=None, owner_email="rep@acme.example", name="Noel New"))
+    assert lead(c, "L-2").owner_id == rita.id
+    wait_until(lambda: any("Noel New" in t for t in dms(slack, "U_D_REP")), what="Rita's handoff DM")
+    # Slack sending the same event again changes nothing, and the manager is told once.
+    user_change("U_D_REP", "Ev-on", deleted=False)
+    c.dispatcher.drain()
+    assert len([t for t in dms(slack, "U_D_BOSS") if "Rita Rep is back" in t]) == 1
+
+    # Ravi left according to the CRM; his Slack profile changes (a new name), his account never
+    # deactivated: he stays inactive.
+    ingest(c, owner("rep2@acme.example", "Ravi Rep", manager="boss@acme.example", active=False))
+    assert people(c)["rep2@acme.example"].active is False
+    user_change("U_D_REP2", "Ev-name", real_name="Ravi R. Rep")
+    assert people(c)["rep2@acme.example"].active is False
+
+
 def group_changed(group: str, added=(), removed=()) -> dict:
     return {
         "type": "subteam_members_changed",
