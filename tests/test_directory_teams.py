@@ -229,6 +229,11 @@ def test_someone_in_no_roster_any_more_is_a_leaver_at_the_nightly_sync(make_team
     assert people(c)["rep2@acme.example"].active is True
     out = d.sync()
     assert out.left == 1 and people(c)["rep2@acme.example"].active is False
+    # Back in the Sales channel (back from leave): active again at the next sync, and only once.
+    teams.rosters[SALES].append(teams.user("rep2@acme.example")["id"])
+    out = d.sync()
+    assert out.updated >= 1 and people(c)["rep2@acme.example"].active is True
+    assert d.sync().updated == 0
 
 
 def test_a_member_added_with_the_email_of_someone_in_the_crm_is_linked_and_moving_channel_changes_team(
