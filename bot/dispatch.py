@@ -493,7 +493,8 @@ class Dispatcher:
         """Record the delivery. Never a reason to deliver again: if the database will not take
         it, the claim's lease runs out and the next attempt finds the message on the platform."""
         for pause in (0.0, 0.2, 1.0):
-            time.sleep(pause)
+            if pause:
+                time.sleep(pause)
             try:
                 with self.uow_factory() as uow:
                     mine = uow.outbox.mark_sent(
