@@ -60,6 +60,9 @@ What it does
   ``response_url(name)``, and ``wait_for(method, count)`` / ``wait_for_responses(name, count)`` to
   block (on a condition variable) until asynchronous work has called in.
 
+Speaks HTTP/1.1 as Slack does: a connection stays open for the caller's next call unless it asks
+to close it (urllib's ``Connection: close``); ``connections`` counts the TCP connections opened.
+
 ``reset()`` forgets all recorded state and pending failures, so one server can be shared by a module
 of tests.
 """
@@ -333,6 +336,9 @@ FAULT_KINDS = ("500", "429", "reset_before", "reset_after")
 
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
+    # As Slack's API does: a connection is kept open for the next call unless the caller asks
+    # to close it (urllib sends ``Connection: close``).
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
         pass
@@ -378,6 +384,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.resets: set[int] = set()
+        self.connections = 0  # TCP connections accepted
+        self.open: set[Any] = set()  # the connections not closed yet
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections += 1
+        self.open.add(request)
+        super().process_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -387,6 +400,7 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
+        self.open.discard(request)
         if id(request) in self.resets:
             self.resets.discard(id(request))
             self.close_request(request)  # SO_LINGER 0: the close sends RST
@@ -452,6 +466,22 @@ class SlackMock:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    @property
+    def connections(self) -> int:
+        """The TCP connections callers have opened so far."""
+        assert self._server is not None, "SlackMock is not started"
+        return self._server.connections
+
+    def close_idle_connections(self) -> None:
+        """Close every open connection, as a load balancer closes those idle too long (call it
+        between calls, not during one)."""
+        assert self._server is not None, "SlackMock is not started"
+        for sock in list(self._server.open):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     @property
     def port(self) -> int:

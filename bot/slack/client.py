@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
+import io
+import select
+import threading
+import time
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import Request
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -69,8 +79,92 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
 MAYBE_DONE = {"fatal_error", "internal_error", "request_timeout", "service_unavailable"}
 
 
+class KeepAliveWebClient(WebClient):
+    """slack_sdk's ``WebClient`` over kept-alive connections, one per thread.
+
+    slack_sdk sends each call with ``urllib.request.urlopen``, which opens a connection (a TCP and
+    a TLS handshake to slack.com) and closes it after the answer: a post per second per channel
+    was a handshake per post. Here each thread keeps its connection for the next call, as long as
+    Slack keeps it open and it was used in the last ``IDLE`` seconds (a connection the server
+    closed meanwhile is seen before it is used, and a new one opened).
+
+    Only the transport changes: slack_sdk builds the request and reads the answer as before, and
+    failures look as they did with urllib (an error while sending is a ``URLError``, an answer
+    that is not 2xx an ``HTTPError``), so its retry handlers and ``classify`` see the same errors.
+    With a proxy configured, slack_sdk's own urllib path is used."""
+
+    IDLE = 20.0  # seconds: below the idle timeout of common load balancers (60 s)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        parts = urlsplit(url)
+        if self.proxy is not None or parts.scheme not in ("http", "https"):
+            return super()._perform_urllib_http_request_internal(url, req)
+        conn = self._connection(parts.scheme, parts.netloc)
+        headers = {k: v for k, v in req.header_items() if k.lower() != "connection"}
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            try:
+                conn.request("POST", path, body=req.data, headers=headers)
+            except OSError as err:  # as urllib: a failure to connect or send is a URLError
+                raise URLError(err) from err
+            resp = conn.getresponse()
+            body = resp.read()
+        except BaseException:
+            self._drop()
+            raise
+        if resp.will_close:
+            self._drop()
+        else:
+            self._local.used = time.monotonic()
+        if not 200 <= resp.status < 300:
+            raise HTTPError(url, resp.status, resp.reason, resp.headers, io.BytesIO(body))
+        if resp.headers.get_content_type() == "application/gzip":
+            return {"status": resp.status, "headers": resp.headers, "body": body}
+        charset = resp.headers.get_content_charset() or "utf-8"
+        return {"status": resp.status, "headers": resp.headers, "body": body.decode(charset)}
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and (
+            local.where != (scheme, netloc) or time.monotonic() - local.used > self.IDLE or _closed(conn)
+        ):
+            self._drop()
+            conn = None
+        if conn is None:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self.ssl)
+            else:
+                conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
+            local.conn, local.where, local.used = conn, (scheme, netloc), time.monotonic()
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+
+def _closed(conn: http.client.HTTPConnection) -> bool:
+    """Whether the server closed an idle connection (it is readable: an EOF, or data nobody
+    asked for): checked before it is used again, as urllib3 does."""
+    sock = conn.sock
+    if sock is None:
+        return False  # not connected yet: connects on the next request
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 def make_client(token: str | None, base_url: str, *, timeout: int = 10, retries: str = "all") -> WebClient:
-    """A WebClient with slack_sdk's retry handlers.
+    """A WebClient with slack_sdk's retry handlers, over kept-alive connections
+    (``KeepAliveWebClient``).
 
     ``retries``:
     - ``"all"`` (request path): dropped connections, rate limits (once) and server errors;
@@ -93,7 +187,7 @@ def make_client(token: str | None, base_url: str, *, timeout: int = 10, retries:
         ],
         "none": lambda: [],
     }[retries]()
-    return WebClient(
+    return KeepAliveWebClient(
         token=token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         timeout=timeout,
