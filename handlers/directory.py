@@ -301,8 +301,6 @@ def left(uow: UnitOfWork, deps: Deps, person, *, why: str = "left") -> bool:
         manager.email if manager else "the sales channel",
     )
     if manager is not None:
-        from handlers import notify
-
         names = ", ".join(lead.name or lead.email or lead.crm_id for lead in leads[:20])
         more = f" and {len(leads) - 20} more" if len(leads) > 20 else ""
         text = f"{person.name} has left ({why}). " + (
@@ -322,15 +320,7 @@ def left(uow: UnitOfWork, deps: Deps, person, *, why: str = "left") -> bool:
                 Context(text="Reassign any of them with `/smarketing reassign <lead> <person>`."),
             ],
         ).to_json()
-        notify.send(
-            uow,
-            deps,
-            to=dm(manager.id),
-            role="left",
-            subject=None,
-            payload=payload,
-            key=f"people:left:{person.id}:{deps.now():%Y%m%dT%H%M%S}",
-        )
+        _tell_manager(uow, deps, manager, person, "left", payload)
     return True
 
 
@@ -343,26 +333,31 @@ def back(uow: UnitOfWork, deps: Deps, person, *, why: str) -> None:
     log.info("people sync: %s is back (%s)", person.email, why)
     if manager is None:
         return
+    reassign = "/smarketing reassign <lead> " + (person.email or person.name)
+    payload = Message(
+        text=f"{person.name} is back ({why}). The leads handed to you when they left are still yours: "
+        f"give any back with {reassign}.",
+        blocks=[
+            Section(text=f"👋 {mention(person.id)} is back ({why}) and receives their alerts again."),
+            Context(text=f"The leads handed to you when they left are still yours: give any back with `{reassign}`."),
+        ],
+    ).to_json()
+    _tell_manager(uow, deps, manager, person, "back", payload)
+
+
+def _tell_manager(uow: UnitOfWork, deps: Deps, manager, person, what: str, payload: dict) -> None:
+    """One DM to the manager of someone who left or came back (``what``: ``left``, ``back``),
+    through the delivery policy like every message."""
     from handlers import notify
 
-    reassign = "/smarketing reassign <lead> " + (person.email or person.name)
     notify.send(
         uow,
         deps,
         to=dm(manager.id),
         role="left",
         subject=None,
-        payload=Message(
-            text=f"{person.name} is back ({why}). The leads handed to you when they left are still yours: "
-            f"give any back with {reassign}.",
-            blocks=[
-                Section(text=f"👋 {mention(person.id)} is back ({why}) and receives their alerts again."),
-                Context(
-                    text=f"The leads handed to you when they left are still yours: give any back with `{reassign}`."
-                ),
-            ],
-        ).to_json(),
-        key=f"people:back:{person.id}:{deps.now():%Y%m%dT%H%M%S}",
+        payload=payload,
+        key=f"people:{what}:{person.id}:{deps.now():%Y%m%dT%H%M%S}",
     )
 
 
