@@ -219,6 +219,7 @@ def _extensions(sub) -> None:
         "bot.connectors.hubspot.cli",
         "bot.connectors.salesforce.cli",
         "bot.imports.cli",
+        "bot.people_cli",
     ):
         try:
             if importlib.util.find_spec(module) is None:

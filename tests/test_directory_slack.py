@@ -307,3 +307,46 @@ def test_a_user_group_change_while_rate_limited_is_left_to_the_nightly_sync(make
     c.deps.clock.at += timedelta(days=1)
     run_job(c, "slack_directory")
     assert people(c)["out@acme.example"].team == "marketing"
+
+
+def test_people_sync_reads_the_directory_now_and_says_what_changed(
+    directory, database_url, engine, monkeypatch, tmp_path, capsys
+):
+    """``python -m bot people-sync``: an admin who just changed a user group or deactivated someone
+    does not wait for the night."""
+    from sqlmodel import Session, select
+
+    from bot import cli
+    from storage.models import Person
+    from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(CONFIG.replace("{group}", "S0MKT"))
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "SMARKETING_CONFIG": str(config_file),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": directory.base_url,
+        "LOCAL_WORKSPACE": "false",
+        "LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    def active() -> dict[str, bool]:
+        with Session(engine) as s:
+            return {p.email: p.active for p in s.exec(select(Person))}
+
+    assert cli.main(["people-sync"]) == 0
+    assert "slack: 4 new, 0 updated, 0 left, 4 linked" in capsys.readouterr().out
+    assert active() == {
+        e: True for e in ("boss@acme.example", "rep@acme.example", "rep2@acme.example", "mk@acme.example")
+    }
+
+    directory.set_user("U_D_REP2", deleted=True)  # deactivated in Slack a minute ago
+    assert cli.main(["people-sync", "--source", "slack"]) == 0  # the same day: read again all the same
+    assert "slack: 0 new, 0 updated, 1 left, 0 linked" in capsys.readouterr().out
+    assert active()["rep2@acme.example"] is False
+
+    assert cli.main(["people-sync", "--source", "teams"]) == 2
+    assert "teams: not connected (set TEAMS_CLIENT_ID); nothing read" in capsys.readouterr().err
