@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import Server, _add_channels, _delivery, _queue_backlog, _wait_backlog  # noqa: E402
+from bench.compare import Server, _add_channels, _delivery, _queue_backlog, _wait_backlog, environments  # noqa: E402
 from storage.db import make_engine, migrate, recreate  # noqa: E402
-from tests.chaos import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, slack_users, write_config  # noqa: E402
+from tests.chaos import slack_users, write_config  # noqa: E402
 from tests.slack_mock import SlackMock  # noqa: E402
 
 
@@ -52,19 +52,7 @@ def main() -> int:
             config = workdir / "config.yaml"
             write_config(config)
             _add_channels(config, args.channels)
-            base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
-            env = {
-                **base,
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": slack.base_url,
-                "PYTHONUNBUFFERED": "1",
-                "DATABASE_URL": url,
-                "SMARKETING_CONFIG": str(config),
-                "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "HOST": "127.0.0.1",
-                "LOCAL_WORKSPACE": "false",
-            }
+            _, env = environments(url, config, slack)
             product = Server("product", [sys.executable, "-m", "bot"], env, workdir)
             product.start()
             try:

@@ -146,21 +146,7 @@ def main() -> int:
         config = workdir / "config.yaml"
         write_config(config)
         _add_channels(config, args.channels)
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SLACK_", "TEAMS_", "DELIVERY_", "DB_", "SMARKETING_", "DATABASE_URL"))
-        }
-        base.update(SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url, PYTHONUNBUFFERED="1")
-        product_env = {
-            **base,
-            "DATABASE_URL": url,
-            "SMARKETING_CONFIG": str(config),
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "HOST": "127.0.0.1",
-            "LOCAL_WORKSPACE": "false",
-        }
+        base, product_env = environments(url, config, slack)
         py = sys.executable
         fast = Server(
             "bare bolt, process_before_response",
@@ -209,6 +195,27 @@ def main() -> int:
     _print(db, args, results, cold, rss, rss_after, delivery, fast, default, products)
     print(f"\nlogs: {workdir}")
     return 0
+
+
+def environments(url: str, config: Path, slack: SlackMock) -> tuple[dict[str, str], dict[str, str]]:
+    """The references' environment (this one without the product's settings, Slack's signing
+    secret and the stand-in's URL) and the product's: served over HTTP as deployed, on ``url``."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "TEAMS_", "DELIVERY_", "DB_", "SMARKETING_", "DATABASE_URL"))
+    }
+    base.update(SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url, PYTHONUNBUFFERED="1")
+    product = {
+        **base,
+        "DATABASE_URL": url,
+        "SMARKETING_CONFIG": str(config),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "HOST": "127.0.0.1",
+        "LOCAL_WORKSPACE": "false",
+    }
+    return base, product
 
 
 def _add_channels(config: Path, n: int) -> None:
