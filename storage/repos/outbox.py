@@ -510,39 +510,16 @@ class OutboxRepo(Repo):
     def mark_sent(
         self, row_id: int, worker: str, *, at: datetime, platform: str, channel: str | None, ref: str | None
     ) -> bool:
-        t = table_of(Outbox)
-
-        def build() -> Any:  # built once: building it cost as much as running it
-            return (
-                sa.update(t)
-                .where(
-                    t.c.id == sa.bindparam("p_id"), t.c.claimed_by == sa.bindparam("p_worker"), t.c.status == "sending"
-                )
-                .values(
-                    claimed_by=None,
-                    claimed_until=None,
-                    status="sent",
-                    sent_at=sa.bindparam("p_at", type_=t.c.sent_at.type),
-                    platform=sa.bindparam("p_platform"),
-                    platform_channel=sa.bindparam("p_channel"),
-                    platform_ref=sa.bindparam("p_ref"),
-                    last_error=None,
-                )
-            )
-
-        # Like ``_finish``: only the worker holding the claim records the delivery.
-        res = self.session.exec(
-            self.statement("outbox.mark_sent", build),
-            params={
-                "p_id": row_id,
-                "p_worker": worker,
-                "p_at": at,
-                "p_platform": platform,
-                "p_channel": channel,
-                "p_ref": ref,
-            },
+        return self._finish(
+            row_id,
+            worker,
+            status="sent",
+            sent_at=at,
+            platform=platform,
+            platform_channel=channel,
+            platform_ref=ref,
+            last_error=None,
         )
-        return res.rowcount == 1
 
     def mark_retry(
         self,
@@ -600,13 +577,33 @@ class OutboxRepo(Repo):
         self.session.execute(sa.update(t).where(t.c.key == key).values(payload=payload))
 
     def _finish(self, row_id: int, worker: str, **values) -> bool:
+        """End a claim with ``values`` (plain values, or SQL expressions such as
+        ``attempts - 1``). Only the worker holding the claim may finish the row: a worker whose
+        lease expired and was taken over must not overwrite the new owner's result. The UPDATE is
+        built once per shape (the columns set, the expressions), the plain values bound: building
+        it cost as much as running it, once per delivery."""
         t = table_of(Outbox)
-        # Only the worker holding the claim may finish the row; a worker whose lease expired
-        # and was taken over must not overwrite the new owner's result.
+        bound = {k: v for k, v in values.items() if not isinstance(v, sa.ColumnElement)}
+        exprs = {k: v for k, v in values.items() if isinstance(v, sa.ColumnElement)}
+
+        def build() -> Any:
+            return (
+                sa.update(t)
+                .where(
+                    t.c.id == sa.bindparam("p_id"), t.c.claimed_by == sa.bindparam("p_worker"), t.c.status == "sending"
+                )
+                .values(
+                    claimed_by=None,
+                    claimed_until=None,
+                    **exprs,
+                    **{k: sa.bindparam(f"p_{k}", type_=t.c[k].type) for k in bound},
+                )
+            )
+
+        shape = f"outbox.finish:{sorted(bound)}:{sorted((k, str(v)) for k, v in exprs.items())}"
         res = self.session.exec(
-            sa.update(t)
-            .where(t.c.id == row_id, t.c.claimed_by == worker, t.c.status == "sending")
-            .values(claimed_by=None, claimed_until=None, **values)
+            self.statement(shape, build),
+            params={"p_id": row_id, "p_worker": worker, **{f"p_{k}": v for k, v in bound.items()}},
         )
         return res.rowcount == 1
 
